@@ -289,7 +289,7 @@ type Ack struct {
 	Seq uint64 `json:"seq"`
 }
 
-func (*Ack) MsgType() Type { return TypeAck }
+func (*Ack) MsgType() Type   { return TypeAck }
 func (*Ack) Validate() error { return nil }
 
 // Command is a staff action for one terminal. The hub authorises and audits it
