@@ -1,0 +1,309 @@
+//go:build linux
+
+// Package nspawn boots a throwaway systemd container for tests that need the
+// real thing: logind sessions, systemd units, dpkg, useradd. The container's root
+// is an overlay whose lower layer is this machine's / and whose upper layer is a
+// tmpfs in a private mount namespace, so nothing a test does inside it (users,
+// packages, files) reaches the machine, and everything vanishes at Close.
+//
+// It is for tests only. It needs root and systemd-nspawn, nsenter and unshare
+// (Debian: systemd-container, util-linux); it works on a host whose PID 1 is not
+// systemd. Limitations (2026-11): only Linux; the container shares the host's
+// network namespace; files the host changes under / after Boot may or may not
+// show through the overlay, so copy what a test needs with CopyIn.
+package nspawn
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ErrUnavailable is returned by Available and Start when this machine cannot boot
+// a container (a tool is missing or the caller is not root).
+var ErrUnavailable = errors.New("nspawn: cannot boot containers here")
+
+// BootTimeout bounds Start: from launching systemd-nspawn to the container's
+// systemd reporting that boot finished.
+const BootTimeout = 60 * time.Second
+
+// Container is one booted container. Its methods are safe for concurrent use.
+type Container struct {
+	// Name is the machine name, unique per container.
+	Name string
+
+	dir  string // host directory the private tmpfs is mounted on
+	cmd  *exec.Cmd
+	pid  int // the container's systemd, as seen from the host
+	done chan struct{}
+	log  *syncBuffer
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Available reports whether containers can be booted here, with an error wrapping
+// ErrUnavailable that says what is missing.
+func Available() error {
+	for _, tool := range []string{"systemd-nspawn", "nsenter", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%w: %s not found (apt-get install systemd-container util-linux)", ErrUnavailable, tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: must run as root", ErrUnavailable)
+	}
+	return nil
+}
+
+// Boot starts a container for t and closes it when t ends. It skips t when
+// systemd-nspawn (or nsenter/unshare) is not installed, and fails t on any other
+// problem, such as not being root.
+func Boot(t testing.TB) *Container {
+	t.Helper()
+	for _, tool := range []string{"systemd-nspawn", "nsenter", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("skipping: %s not installed (apt-get install systemd-container util-linux)", tool)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), BootTimeout)
+	defer cancel()
+	c, err := Start(ctx)
+	if err != nil {
+		t.Fatalf("boot container: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close container %s: %v", c.Name, err)
+		}
+	})
+	return c
+}
+
+// bootScript runs inside the private mount namespace made by unshare.
+const bootScript = `set -e
+dir=$1 name=$2
+mount -t tmpfs -o mode=0700 carrel-nspawn "$dir"
+mkdir "$dir/upper" "$dir/work" "$dir/$name"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$dir/$name"
+exec systemd-nspawn -q --register=no --keep-unit --console=passive --machine="$name" --boot -D "$dir/$name"
+`
+
+// Start boots a container and waits until its systemd has finished booting (state
+// running or degraded) or ctx ends. Close it when done.
+func Start(ctx context.Context) (*Container, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("nspawn: name: %w", err)
+	}
+	name := "carrel-" + hex.EncodeToString(rnd[:])
+	dir, err := os.MkdirTemp("", name+".")
+	if err != nil {
+		return nil, fmt.Errorf("nspawn: %w", err)
+	}
+	c := &Container{Name: name, dir: dir, done: make(chan struct{}), log: new(syncBuffer)}
+	c.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", bootScript, "sh", dir, name)
+	c.cmd.Stdout = c.log
+	c.cmd.Stderr = c.log
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.cmd.Start(); err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("nspawn: start: %w", err)
+	}
+	go func() {
+		c.cmd.Wait()
+		close(c.done)
+	}()
+	if err := c.waitBooted(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("nspawn: boot %s: %w\n%s", name, err, c.log.String())
+	}
+	return c, nil
+}
+
+func (c *Container) waitBooted(ctx context.Context) error {
+	// unshare and sh exec in place, so the command's PID is systemd-nspawn's; its
+	// child named systemd is the container's init.
+	nspawnPID := c.cmd.Process.Pid
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for c.pid == 0 {
+		if pid := childNamed(nspawnPID, "systemd"); pid > 0 {
+			c.pid = pid
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no systemd inside the container: %w", ctx.Err())
+		case <-c.done:
+			return errors.New("systemd-nspawn exited during boot")
+		case <-tick.C:
+		}
+	}
+	// is-system-running --wait blocks until boot has finished; it needs the bus,
+	// which may not be up in the first milliseconds, so retry until the deadline.
+	for {
+		out, _ := c.Exec(ctx, "systemctl", "is-system-running", "--wait")
+		switch strings.TrimSpace(string(out)) {
+		case "running", "degraded":
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("systemd did not finish booting (last state %q): %w", strings.TrimSpace(string(out)), ctx.Err())
+		case <-c.done:
+			return errors.New("systemd-nspawn exited during boot")
+		case <-tick.C:
+		}
+	}
+}
+
+// childNamed returns the PID of a child of parent whose comm is name, or 0.
+func childNamed(parent int, name string) int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		lp, rp := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+		if lp < 0 || rp < lp {
+			continue
+		}
+		fields := strings.Fields(string(stat[rp+1:]))
+		if len(fields) < 2 || string(stat[lp+1:rp]) != name {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == parent {
+			return pid
+		}
+	}
+	return 0
+}
+
+// PID is the container's init (systemd) as seen from the host.
+func (c *Container) PID() int { return c.pid }
+
+// Root is a host path to the container's root directory (/proc/PID/root). Do not
+// follow absolute symlinks through it: they resolve on the host.
+func (c *Container) Root() string { return fmt.Sprintf("/proc/%d/root", c.pid) }
+
+// Exec runs a command in all of the container's namespaces and returns its
+// combined output. A non-zero exit is an error that includes the output.
+func (c *Container) Exec(ctx context.Context, args ...string) ([]byte, error) {
+	if len(args) == 0 {
+		return nil, errors.New("nspawn: exec: no command")
+	}
+	full := append([]string{"-t", strconv.Itoa(c.pid), "-a", "--"}, args...)
+	out, err := exec.CommandContext(ctx, "nsenter", full...).CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("nspawn: %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return out, nil
+}
+
+// Command returns an unstarted command that will run in the container, for
+// callers that need its pipes or want to run it in the background.
+func (c *Container) Command(ctx context.Context, args ...string) *exec.Cmd {
+	full := append([]string{"-t", strconv.Itoa(c.pid), "-a", "--"}, args...)
+	return exec.CommandContext(ctx, "nsenter", full...)
+}
+
+// CopyIn copies the host file src to dst (an absolute path inside the container),
+// with mode perm. dst's directory must exist in the container.
+func (c *Container) CopyIn(src, dst string, perm os.FileMode) error {
+	if !filepath.IsAbs(dst) {
+		return fmt.Errorf("nspawn: copy in: %q is not absolute", dst)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("nspawn: copy in: %w", err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(filepath.Join(c.Root(), dst), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return fmt.Errorf("nspawn: copy in: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("nspawn: copy in: %w", err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("nspawn: copy in: %w", err)
+	}
+	return nil
+}
+
+// Log returns what systemd-nspawn printed so far (its console output).
+func (c *Container) Log() string { return c.log.String() }
+
+// Close powers the container off (SIGTERM to systemd-nspawn, which asks the
+// container's systemd to halt), kills it if that takes more than 20 s, and removes
+// what it left on the host. The private tmpfs goes with the mount namespace.
+func (c *Container) Close() error {
+	c.closeOnce.Do(func() {
+		if c.cmd.Process != nil {
+			c.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-c.done:
+			case <-time.After(20 * time.Second):
+				syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+				<-c.done
+				c.closeErr = errors.New("container did not halt within 20s; killed")
+			}
+		}
+		// systemd-nspawn leaves a per-machine propagation directory behind.
+		os.RemoveAll(filepath.Join("/run/systemd/nspawn/propagate", c.Name))
+		for _, d := range []string{"/run/systemd/nspawn/propagate", "/run/systemd/nspawn/locks", "/run/systemd/nspawn"} {
+			os.Remove(d) // only if empty: another container may be running
+		}
+		if err := os.Remove(c.dir); err != nil && c.closeErr == nil {
+			c.closeErr = fmt.Errorf("remove %s: %w", c.dir, err)
+		}
+	})
+	return c.closeErr
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len() > 1<<20 {
+		return len(p), nil // enough to diagnose; drop the rest
+	}
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

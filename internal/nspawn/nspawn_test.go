@@ -1,0 +1,51 @@
+//go:build linux
+
+package nspawn_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/nspawn"
+)
+
+func TestBootExecClose(t *testing.T) {
+	c := nspawn.Boot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	if _, err := c.Exec(ctx, "useradd", "-m", "nspawn-probe"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Exec(ctx, "id", "-un", "nspawn-probe")
+	if err != nil || strings.TrimSpace(string(out)) != "nspawn-probe" {
+		t.Fatalf("id in container = %q, %v", out, err)
+	}
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CopyIn(src, "/root/f", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.Exec(ctx, "cat", "/root/f"); err != nil || string(out) != "hello" {
+		t.Fatalf("cat in container = %q, %v", out, err)
+	}
+	if _, err := c.Exec(ctx, "false"); err == nil {
+		t.Fatal("Exec of false: no error")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The user was made inside only.
+	if b, _ := os.ReadFile("/etc/passwd"); strings.Contains(string(b), "nspawn-probe") {
+		t.Fatal("user created in the container leaked to the host")
+	}
+	if _, err := os.Stat(filepath.Join("/run/systemd/nspawn/propagate", c.Name)); !os.IsNotExist(err) {
+		t.Fatalf("propagate dir left behind: %v", err)
+	}
+}
