@@ -1,0 +1,14 @@
+//go:build !unix && !windows
+
+package pki
+
+import "errors"
+
+// ErrNotImplemented is returned where this platform has no permission check.
+var ErrNotImplemented = errors.New("pki: not implemented on this platform")
+
+// CheckPrivateDir is not implemented here: the hub refuses to run without it.
+func CheckPrivateDir(string) error { return ErrNotImplemented }
+
+// CheckPrivateFile is not implemented here: the hub refuses to run without it.
+func CheckPrivateFile(string) error { return ErrNotImplemented }
