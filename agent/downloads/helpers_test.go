@@ -1,0 +1,59 @@
+package downloads
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds or the deadline passes. It is the only way
+// these tests wait: never a bare sleep.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// recorder collects watcher events.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (r *recorder) drain(ch <-chan Event) {
+	for e := range ch {
+		r.mu.Lock()
+		r.events = append(r.events, e)
+		r.mu.Unlock()
+	}
+}
+
+func (r *recorder) snapshot() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
+}
+
+func (r *recorder) has(path string) bool {
+	for _, e := range r.snapshot() {
+		if e.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *recorder) count(path string) int {
+	n := 0
+	for _, e := range r.snapshot() {
+		if e.Path == path {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,248 @@
+//go:build linux
+
+package downloads
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func newTestWatcher(t *testing.T, roots ...string) (*inotifyWatcher, *recorder) {
+	t.Helper()
+	w, err := NewWatcher(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	done := make(chan struct{})
+	go func() { rec.drain(w.Events()); close(done) }()
+	t.Cleanup(func() {
+		w.Close()
+		<-done
+	})
+	for _, r := range roots {
+		if err := w.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w.(*inotifyWatcher), rec
+}
+
+// writeLikeBrowser writes data to final+".crdownload" in chunks, then renames it.
+func writeLikeBrowser(t testing.TB, final string, data []byte) {
+	t.Helper()
+	part := final + ".crdownload"
+	f, err := os.Create(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(data) > 0 {
+		n := min(len(data), 16<<10)
+		if _, err := f.Write(data[:n]); err != nil {
+			t.Fatal(err)
+		}
+		data = data[n:]
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(part, final); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInotifyPartialIgnoredUntilRename(t *testing.T) {
+	root := t.TempDir()
+	_, rec := newTestWatcher(t, root)
+	final := filepath.Join(root, "setup.exe")
+	writeLikeBrowser(t, final, bytes.Repeat([]byte("MZ"), 50000))
+	waitFor(t, 5*time.Second, "moved event", func() bool { return rec.has(final) })
+	for _, e := range rec.snapshot() {
+		if e.Path == final+".crdownload" {
+			t.Fatalf("partial download reported: %+v", e)
+		}
+		if e.Path == final && e.Op != OpMoved {
+			t.Fatalf("final name reported as %s, want %s", e.Op, OpMoved)
+		}
+	}
+}
+
+func TestInotifyCloseWrite(t *testing.T) {
+	root := t.TempDir()
+	_, rec := newTestWatcher(t, root)
+	p := filepath.Join(root, "notes.txt")
+	if err := os.WriteFile(p, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "close-write event", func() bool { return rec.has(p) })
+}
+
+func TestInotifyNewNestedDirectories(t *testing.T) {
+	root := t.TempDir()
+	_, rec := newTestWatcher(t, root)
+	// Many fresh trees written into at once: some files land before the watch
+	// on their directory does; the scan of the new directory must catch them.
+	var want []string
+	for i := range 20 {
+		dir := filepath.Join(root, "d"+string(rune('a'+i)), "b", "c")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "tool.exe")
+		if err := os.WriteFile(p, []byte("MZ payload"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, p)
+	}
+	waitFor(t, 10*time.Second, "every file in new directories", func() bool {
+		for _, p := range want {
+			if !rec.has(p) {
+				return false
+			}
+		}
+		return true
+	})
+	// And a file written into the deepest directory later is seen through its watch.
+	late := filepath.Join(root, "da", "b", "c", "late.exe")
+	if err := os.WriteFile(late, []byte("MZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "late file", func() bool { return rec.has(late) })
+}
+
+func TestInotifyMovedInDirectoryIsScanned(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(outside, "pkg", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "pkg", "bin", "run.exe"), []byte("MZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, rec := newTestWatcher(t, root)
+	if err := os.Rename(filepath.Join(outside, "pkg"), filepath.Join(root, "pkg")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "pkg", "bin", "run.exe")
+	waitFor(t, 5*time.Second, "file in moved-in directory", func() bool { return rec.has(p) })
+}
+
+func TestInotifyNeverFollowsSymlinks(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "before.exe"), []byte("MZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, rec := newTestWatcher(t, root)
+	if err := os.WriteFile(filepath.Join(outside, "after.exe"), []byte("MZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A symlink to a directory made after the watcher started is not followed either.
+	if err := os.Symlink(outside, filepath.Join(root, "link2")); err != nil {
+		t.Fatal(err)
+	}
+	sentinel := filepath.Join(root, "sentinel")
+	if err := os.WriteFile(sentinel, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// inotify delivers in order: once the sentinel is in, anything earlier is too.
+	waitFor(t, 5*time.Second, "sentinel", func() bool { return rec.has(sentinel) })
+	for _, e := range rec.snapshot() {
+		if e.Path != sentinel {
+			t.Errorf("unexpected event through a symlink: %+v", e)
+		}
+	}
+	// A root that is itself a symlink is refused.
+	w, _ := newTestWatcher(t)
+	if err := w.Add(filepath.Join(root, "link")); err == nil {
+		t.Error("Add of a symlink root succeeded")
+	}
+}
+
+func TestInotifyScanOnAddAndRootRecreated(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "Downloads")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(root, "old.exe")
+	if err := os.WriteFile(old, []byte("MZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, rec := newTestWatcher(t, root)
+	waitFor(t, 5*time.Second, "existing file scanned", func() bool { return rec.has(old) })
+	// Adding again while watched does nothing.
+	if err := w.Add(root); err != nil {
+		t.Fatal(err)
+	}
+	// The root is wiped and made again (a logout): Add watches it anew.
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "old watch dropped", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.wds) == 0
+	})
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(root); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "new.exe")
+	if err := os.WriteFile(p, []byte("MZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "file in recreated root", func() bool { return rec.has(p) })
+	if n := rec.count(old); n != 1 {
+		t.Errorf("old.exe reported %d times, want 1 (second Add must not rescan)", n)
+	}
+}
+
+func TestInotifyOverflowRescans(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "missed.exe")
+	if err := os.WriteFile(p, []byte("MZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, rec := newTestWatcher(t, root)
+	waitFor(t, 5*time.Second, "initial scan", func() bool { return rec.has(p) })
+	// The kernel's overflow record, as read(2) returns it.
+	ev := unix.InotifyEvent{Wd: -1, Mask: unix.IN_Q_OVERFLOW}
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&ev)), unix.SizeofInotifyEvent)
+	w.handle(append([]byte(nil), buf...))
+	waitFor(t, 5*time.Second, "rescan after overflow", func() bool { return rec.count(p) == 2 })
+	var sawOverflow bool
+	for _, e := range rec.snapshot() {
+		if errors.Is(e.Err, ErrOverflow) {
+			sawOverflow = true
+		}
+	}
+	if !sawOverflow {
+		t.Error("no ErrOverflow event")
+	}
+}
+
+func TestIsPartial(t *testing.T) {
+	for name, want := range map[string]bool{
+		"a.crdownload": true, "A.PART": true, "x.download": true, "y.partial": true, "z.tmp": true,
+		"setup.exe": false, "report.pdf": false, "part": false, "x.tmp.exe": false,
+	} {
+		if got := IsPartial(name); got != want {
+			t.Errorf("IsPartial(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
