@@ -1,0 +1,42 @@
+// Package session watches patron logons and logoffs on this PC, keeps the seat's
+// state (free, in use, locked, wiping, dirty), owns the lock, and carries out the
+// session commands staff send: lock, unlock, message, end-session, wipe-now,
+// reboot and shutdown.
+//
+// The pieces:
+//   - a Watcher per OS reports every interactive logon and logoff (Linux: logind
+//     D-Bus signals, or utmp when there is no system bus; Windows: the service's
+//     session-change notifications plus a WTS poll; macOS: the owner of
+//     /dev/console, polled);
+//   - a Policy says which accounts are patrons; staff and administrator accounts
+//     are never wiped and never change the seat state;
+//   - a Manager turns patron logons and logoffs into the seat state, runs the
+//     wipe (through the Wiper it is given) when a patron's last session ends,
+//     holds new patron logons while the seat is locked, wiping or dirty, and
+//     reports session.* events to an EventSink;
+//   - a Controller per OS does the OS side: holding logons, locking screens,
+//     ending sessions, showing messages; a Power does reboot and shutdown.
+//
+// It is not the wipe itself (agent/wipe), nor the lock overlay shown in the
+// patron's session (the session helper, future work), nor the link to the hub.
+// It never reports a patron's name to the hub: events carry session ids only.
+//
+// Limitations (2026-11):
+//   - Linux: "locked" means patron accounts are expired (usermod --expiredate 1,
+//     refused by PAM's account stage for every login service) and open patron
+//     sessions are asked to lock (loginctl lock-session); a patron session that
+//     still starts while the seat is held is terminated at once. Carrel owns the
+//     expiry date of patron accounts: unlocking clears it. There is no overlay
+//     yet, so a text-console session only gets the logon refusal.
+//   - Linux: logind reports a logoff when the session is removed; with
+//     KillUserProcesses=no a session stays "closing" until its last process ends.
+//     The .deb should set KillUserProcesses=yes for patron seats.
+//   - Linux without a system bus (utmp fallback): sessions cannot be ended or
+//     locked from here; lock then holds logons only.
+//   - Windows: new patron sessions are logged off while the seat is held
+//     (WTSLogoffSession); the account itself is not disabled and the screen of an
+//     open session is not locked (needs the session helper). WTSEnumerateSessions
+//     returns no sessions under Wine, so the poll is tested on real Windows only.
+//   - macOS: only the console user is seen (no SSH sessions), by polling; ending
+//     sessions, locking and messages return ErrNotImplemented.
+package session

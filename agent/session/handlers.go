@@ -1,0 +1,301 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/user"
+	"slices"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// Handler carries out one staff command. args come from protocol.Command.Args;
+// output is short plain text for the hub's Result.
+type Handler func(ctx context.Context, args map[string]string) (output string, err error)
+
+// ErrBadArgs marks a command refused for its arguments; test with errors.Is.
+var ErrBadArgs = errors.New("bad arguments")
+
+// Handlers returns the handlers for the actions this package carries out: lock,
+// unlock, message, end-session, wipe-now, reboot and shutdown. The composition
+// root registers them with the link.
+func (m *Manager) Handlers() map[protocol.Action]Handler {
+	return map[protocol.Action]Handler{
+		protocol.ActionLock:       m.Lock,
+		protocol.ActionUnlock:     m.Unlock,
+		protocol.ActionMessage:    m.Message,
+		protocol.ActionEndSession: m.EndSession,
+		protocol.ActionWipeNow:    m.WipeNow,
+		protocol.ActionReboot:     m.Reboot,
+		protocol.ActionShutdown:   m.Shutdown,
+	}
+}
+
+// checkArgs refuses any argument not in allowed.
+func checkArgs(args map[string]string, allowed ...string) error {
+	var bad []string
+	for k := range args {
+		if !slices.Contains(allowed, k) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	takes := "no arguments"
+	if len(allowed) > 0 {
+		takes = "only " + strings.Join(allowed, ", ")
+	}
+	return fmt.Errorf("%w: unknown argument %q (this command takes %s)", ErrBadArgs, bad[0], takes)
+}
+
+// Lock locks the seat: persisted at once, new patron logons held, open patron
+// sessions asked to lock. Takes no arguments.
+func (m *Manager) Lock(ctx context.Context, args map[string]string) (string, error) {
+	if err := checkArgs(args); err != nil {
+		return "", err
+	}
+	return m.setLocked(ctx, true)
+}
+
+// Unlock unlocks the seat. A dirty seat stays held until a clean wipe-now.
+// Takes no arguments.
+func (m *Manager) Unlock(ctx context.Context, args map[string]string) (string, error) {
+	if err := checkArgs(args); err != nil {
+		return "", err
+	}
+	return m.setLocked(ctx, false)
+}
+
+// ApplyLock re-applies the hub's truth for the lock (Welcome.Locked); it does
+// nothing when the seat already agrees.
+func (m *Manager) ApplyLock(ctx context.Context, locked bool) error {
+	if m.Locked() == locked {
+		return nil
+	}
+	_, err := m.setLocked(ctx, locked)
+	return err
+}
+
+func (m *Manager) setLocked(ctx context.Context, locked bool) (string, error) {
+	m.mu.Lock()
+	was := m.ls.Locked
+	m.ls.Locked = locked
+	m.ls.Changed = m.clock.Now()
+	err := m.store.Save(m.ls)
+	if err != nil {
+		m.ls.Locked = was
+		m.mu.Unlock()
+		return "", fmt.Errorf("persist lock state: %w", err)
+	}
+	m.recompute()
+	open := m.patronSessions()
+	dirty := m.ls.Dirty
+	m.mu.Unlock()
+	m.applyHold(ctx)
+
+	if !locked {
+		m.emit(EventUnlocked, protocol.SeverityInfo, nil)
+		if dirty != "" {
+			return "unlocked; the seat stays held until a clean wipe-now (last wipe: " + dirty + ")", nil
+		}
+		return "unlocked", nil
+	}
+	m.emit(EventLocked, protocol.SeverityInfo, nil)
+	var failed []string
+	for _, s := range open {
+		if err := m.ctl.LockSession(ctx, s); err != nil && !errors.Is(err, ErrNotImplemented) {
+			failed = append(failed, s.ID)
+			m.log.Warn("Lock open session", "session", s.ID, "error", err)
+		}
+	}
+	if len(failed) > 0 {
+		return "", fmt.Errorf("locked and new logons held, but locking session(s) %s failed", strings.Join(failed, ", "))
+	}
+	return fmt.Sprintf("locked; %d open session(s) asked to lock", len(open)), nil
+}
+
+// Message shows a plain-text message to every open patron session. args: text
+// (required, at most protocol.MaxMessageText bytes, no control characters other
+// than newlines).
+func (m *Manager) Message(ctx context.Context, args map[string]string) (string, error) {
+	if err := checkArgs(args, "text"); err != nil {
+		return "", err
+	}
+	text, err := checkMessage(args["text"])
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	open := m.patronSessions()
+	m.mu.Unlock()
+	if len(open) == 0 {
+		return "", errors.New("no patron session is open")
+	}
+	var errs []error
+	for _, s := range open {
+		if err := m.ctl.Message(ctx, s, text); err != nil {
+			errs = append(errs, fmt.Errorf("session %s: %w", s.ID, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", fmt.Errorf("message: %w", err)
+	}
+	return fmt.Sprintf("shown in %d session(s)", len(open)), nil
+}
+
+// checkMessage validates a staff message and normalises its line ends.
+func checkMessage(text string) (string, error) {
+	switch {
+	case strings.TrimSpace(text) == "":
+		return "", fmt.Errorf("%w: text is missing", ErrBadArgs)
+	case len(text) > protocol.MaxMessageText:
+		return "", fmt.Errorf("%w: text is longer than %d bytes", ErrBadArgs, protocol.MaxMessageText)
+	case !utf8.ValidString(text):
+		return "", fmt.Errorf("%w: text is not valid UTF-8", ErrBadArgs)
+	}
+	text = strings.ReplaceAll(text, "\r\n", "\n")
+	for _, r := range text {
+		if r != '\n' && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)) {
+			return "", fmt.Errorf("%w: text holds control character %U", ErrBadArgs, r)
+		}
+	}
+	return text, nil
+}
+
+// EndSession logs a patron session off; the wipe follows through the watcher's
+// logoff. args: session (optional: one open patron session id; default all).
+// Staff sessions are never ended.
+func (m *Manager) EndSession(ctx context.Context, args map[string]string) (string, error) {
+	if err := checkArgs(args, "session"); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	open := m.patronSessions()
+	m.mu.Unlock()
+	if id, ok := args["session"]; ok {
+		i := slices.IndexFunc(open, func(s Session) bool { return s.ID == id })
+		if i < 0 {
+			return "", fmt.Errorf("%w: no open patron session %q", ErrBadArgs, oneLine(id, 40))
+		}
+		open = open[i : i+1]
+	}
+	if len(open) == 0 {
+		return "", errors.New("no patron session is open")
+	}
+	var errs []error
+	for _, s := range open {
+		if err := m.ctl.Terminate(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("session %s: %w", s.ID, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", fmt.Errorf("end session: %w", err)
+	}
+	return fmt.Sprintf("ended %d session(s); the wipe follows", len(open)), nil
+}
+
+// WipeNow wipes patron accounts while no patron is logged on, and waits for the
+// result: a clean wipe clears a dirty seat. args: user (optional: a patron
+// account; default every patron account this PC has seen, or the configured
+// ones). It refuses while a patron session is open (use end-session) and never
+// wipes a staff account.
+func (m *Manager) WipeNow(ctx context.Context, args map[string]string) (string, error) {
+	if err := checkArgs(args, "user"); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	open := len(m.sessions)
+	names := slices.Clone(m.ls.Patrons)
+	m.mu.Unlock()
+	if open > 0 {
+		return "", errors.New("a patron session is open; end it first (end-session)")
+	}
+	if name, ok := args["user"]; ok {
+		if !m.policy.IsPatron(Session{User: name, UID: lookupUID(name)}) {
+			return "", fmt.Errorf("%w: %q is not a patron account", ErrBadArgs, oneLine(name, 40))
+		}
+		names = []string{name}
+	}
+	if len(names) == 0 {
+		for _, n := range m.cfg.PatronUsers {
+			if _, err := user.Lookup(n); err == nil {
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "", fmt.Errorf("%w: no patron account known on this PC; pass user=NAME", ErrBadArgs)
+	}
+	done := make(chan error, len(names))
+	m.mu.Lock()
+	for _, n := range names {
+		m.queue = append(m.queue, wipeJob{user: User{Name: n, UID: lookupUID(n)}, done: done})
+		if !slices.Contains(m.ls.Pending, n) {
+			m.ls.Pending = append(m.ls.Pending, n)
+		}
+	}
+	m.saveLocked()
+	m.recompute()
+	m.mu.Unlock()
+	m.signal(m.wake)
+
+	var errs []error
+	for range names {
+		select {
+		case err := <-done:
+			errs = append(errs, err)
+		case <-ctx.Done():
+			return "", fmt.Errorf("wipe-now: still running when the command expired: %w", ctx.Err())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", fmt.Errorf("wipe-now: %w", err)
+	}
+	return fmt.Sprintf("wiped %d account(s): %s", len(names), m.LastWipe()), nil
+}
+
+// Reboot restarts the PC. Takes no arguments.
+func (m *Manager) Reboot(ctx context.Context, args map[string]string) (string, error) {
+	if err := checkArgs(args); err != nil {
+		return "", err
+	}
+	if err := m.power.Reboot(ctx); err != nil {
+		return "", fmt.Errorf("reboot: %w", err)
+	}
+	return "rebooting", nil
+}
+
+// Shutdown powers the PC off. Takes no arguments.
+func (m *Manager) Shutdown(ctx context.Context, args map[string]string) (string, error) {
+	if err := checkArgs(args); err != nil {
+		return "", err
+	}
+	if err := m.power.Shutdown(ctx); err != nil {
+		return "", fmt.Errorf("shutdown: %w", err)
+	}
+	return "shutting down", nil
+}
+
+// patronSessions lists open patron sessions by id; m.mu must be held.
+func (m *Manager) patronSessions() []Session {
+	out := make([]Session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func lookupUID(name string) string {
+	if u, err := user.Lookup(name); err == nil {
+		return u.Uid
+	}
+	return ""
+}

@@ -1,0 +1,469 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// Event kinds this package emits.
+const (
+	EventStarted     = "session.started"     // a patron session began; data: session
+	EventEnded       = "session.ended"       // a patron session ended; data: session
+	EventRefused     = "session.refused"     // a patron logon while the seat was held was ended; data: session, reason
+	EventLocked      = "session.locked"      // staff locked the seat
+	EventUnlocked    = "session.unlocked"    // staff unlocked the seat
+	EventWiped       = "session.wiped"       // a wipe after logoff (or wipe-now) was clean; data: took
+	EventDirty       = "session.dirty"       // a wipe failed or left leftovers; the seat stays held; data: reason
+	EventHoldFailed  = "session.hold-failed" // holding or releasing logons failed; data: error
+	EventStateBroken = "session.state-unreadable"
+)
+
+// Options are what a Manager is built from. Log, Watcher, Wiper, Controller,
+// Power and Sink are required.
+type Options struct {
+	Config     Config
+	Log        *slog.Logger
+	Watcher    Watcher
+	Wiper      Wiper
+	Controller Controller
+	Power      Power
+	Sink       EventSink
+	// StateDir holds the lock state file (the agent's checked state directory).
+	StateDir string
+	// Clock defaults to the real clock.
+	Clock Clock
+}
+
+// Manager keeps the seat's session state and lock, runs wipes after a patron's
+// logoff, and carries out the session commands. Run it once; its methods are
+// safe for concurrent use, and the command handlers may be called before Run.
+type Manager struct {
+	log    *slog.Logger
+	cfg    Config
+	policy *Policy
+	watch  Watcher
+	wiper  Wiper
+	ctl    Controller
+	power  Power
+	sink   EventSink
+	store  *LockStore
+	clock  Clock
+
+	changes chan struct{} // cap 1, coalesced
+	wake    chan struct{} // cap 1, wakes the wipe worker
+	bg      sync.WaitGroup
+
+	holdMu    sync.Mutex // serialises HoldLogons; guards held, heldKnown
+	held      bool
+	heldKnown bool
+
+	mu       sync.Mutex // guards everything below
+	ls       LockState
+	sessions map[string]Session // open patron sessions by id
+	stale    map[string]bool    // sessions not yet confirmed by the current watcher run
+	queue    []wipeJob          // wipes waiting for the worker
+	wiping   bool               // the worker is wiping
+	state    protocol.SessionState
+	since    time.Time
+	lastWipe string
+}
+
+type wipeJob struct {
+	user User
+	done chan error // nil for wipes after logoff
+}
+
+var _ SessionSource = (*Manager)(nil)
+
+// New makes a Manager and loads the lock state. A lock state file that cannot be
+// read is not fatal: the seat starts locked and dirty (fail closed) and Run
+// reports it.
+func New(o Options) (*Manager, error) {
+	if o.Log == nil || o.Watcher == nil || o.Wiper == nil || o.Controller == nil || o.Power == nil || o.Sink == nil {
+		return nil, errors.New("session: Log, Watcher, Wiper, Controller, Power and Sink are required")
+	}
+	if o.StateDir == "" {
+		return nil, errors.New("session: StateDir is required")
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	if o.Config.WipeTimeout <= 0 {
+		o.Config.WipeTimeout = DefaultConfig().WipeTimeout
+	}
+	m := &Manager{
+		log: o.Log, cfg: o.Config, policy: NewPolicy(o.Config), watch: o.Watcher, wiper: o.Wiper,
+		ctl: o.Controller, power: o.Power, sink: o.Sink, store: NewLockStore(o.StateDir), clock: o.Clock,
+		changes:  make(chan struct{}, 1),
+		wake:     make(chan struct{}, 1),
+		sessions: make(map[string]Session),
+		state:    protocol.SessionFree,
+	}
+	ls, err := m.store.Load()
+	m.ls = ls
+	if err != nil {
+		m.log.Error("Lock state unreadable; starting locked and dirty", "error", err)
+		m.emit(EventStateBroken, protocol.SeverityAlert, map[string]string{"error": err.Error()})
+	}
+	for _, name := range ls.Pending {
+		m.queue = append(m.queue, wipeJob{user: User{Name: name, UID: lookupUID(name)}})
+	}
+	m.since = m.clock.Now()
+	m.recompute()
+	return m, nil
+}
+
+// Current returns the seat's state and since when it holds.
+func (m *Manager) Current() (protocol.SessionState, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state, m.since
+}
+
+// Changes implements SessionSource.
+func (m *Manager) Changes() <-chan struct{} { return m.changes }
+
+// Locked reports whether staff locked the seat (Status.Locked).
+func (m *Manager) Locked() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ls.Locked
+}
+
+// LastWipe is a one-line result of the last wipe this run ("clean 412ms",
+// "dirty: ..."), for Status.LastWipe.
+func (m *Manager) LastWipe() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastWipe
+}
+
+// Run watches sessions and runs wipes until ctx ends. It applies the persisted
+// lock at once, finishes wipes a crash interrupted, and restarts the watcher
+// with backoff when it fails. It returns nil when ctx ends.
+func (m *Manager) Run(ctx context.Context) error {
+	defer m.bg.Wait()
+	m.applyHold(ctx)
+	m.signal(m.wake)
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.wipeWorker(ctx)
+	}()
+	defer wg.Wait()
+
+	backoff := time.Second
+	for {
+		m.mu.Lock()
+		m.stale = make(map[string]bool, len(m.sessions))
+		for id := range m.sessions {
+			m.stale[id] = true
+		}
+		m.mu.Unlock()
+		start := time.Now()
+		err := m.watch.Run(ctx, func(ev Event) { m.handle(ctx, ev) })
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("watcher stopped")
+		}
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		m.log.Warn("Session watcher failed; restarting", "error", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// handle is the watcher callback; it runs on the watcher's goroutine and must
+// not block on the OS: slow work goes to the worker or a background goroutine.
+func (m *Manager) handle(ctx context.Context, ev Event) {
+	switch ev.Kind {
+	case 0:
+		m.listComplete()
+	case Logon:
+		m.logon(ctx, ev)
+	case Logoff:
+		m.logoff(ev.Session.ID)
+	}
+}
+
+func (m *Manager) listComplete() {
+	m.mu.Lock()
+	var gone []string
+	for id := range m.stale {
+		gone = append(gone, id)
+	}
+	m.stale = nil
+	m.mu.Unlock()
+	for _, id := range gone {
+		m.logoff(id) // ended while the watcher was down
+	}
+}
+
+func (m *Manager) logon(ctx context.Context, ev Event) {
+	s := ev.Session
+	if !m.policy.IsPatron(s) {
+		m.log.Debug("Non-patron session ignored", "session", s.ID)
+		return
+	}
+	m.mu.Lock()
+	delete(m.stale, s.ID)
+	if _, dup := m.sessions[s.ID]; dup {
+		m.mu.Unlock()
+		return
+	}
+	held := m.ls.Locked || m.ls.Dirty != "" || m.wiping || len(m.queue) > 0
+	locked := m.ls.Locked
+	m.sessions[s.ID] = s
+	if !slices.Contains(m.ls.Patrons, s.User) && len(m.ls.Patrons) < 256 {
+		m.ls.Patrons = append(m.ls.Patrons, s.User)
+		m.saveLocked()
+	}
+	m.recompute()
+	m.mu.Unlock()
+
+	switch {
+	case held && !ev.Initial:
+		// PAM should have refused it; this is the backstop.
+		reason := m.holdReason()
+		m.log.Warn("Patron logon while the seat is held; ending it", "session", s.ID, "reason", reason)
+		m.emit(EventRefused, protocol.SeverityWarn, map[string]string{"session": s.ID, "reason": reason})
+		m.background(func() {
+			if err := m.ctl.Terminate(ctx, s); err != nil {
+				m.log.Error("End refused session", "session", s.ID, "error", err)
+			}
+		})
+	default:
+		m.emit(EventStarted, protocol.SeverityInfo, map[string]string{"session": s.ID})
+		if locked {
+			m.background(func() {
+				if err := m.ctl.LockSession(ctx, s); err != nil && !errors.Is(err, ErrNotImplemented) {
+					m.log.Warn("Lock open session", "session", s.ID, "error", err)
+				}
+			})
+		}
+	}
+}
+
+func (m *Manager) logoff(id string) {
+	m.mu.Lock()
+	s, ok := m.sessions[id]
+	if !ok {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.sessions, id)
+	last := true
+	for _, o := range m.sessions {
+		if o.User == s.User {
+			last = false
+		}
+	}
+	if last {
+		m.queue = append(m.queue, wipeJob{user: User{Name: s.User, UID: s.UID}})
+		if !slices.Contains(m.ls.Pending, s.User) {
+			m.ls.Pending = append(m.ls.Pending, s.User)
+		}
+		m.saveLocked()
+	}
+	m.recompute()
+	m.mu.Unlock()
+	m.emit(EventEnded, protocol.SeverityInfo, map[string]string{"session": id})
+	if last {
+		m.signal(m.wake)
+	}
+}
+
+// wipeWorker runs queued wipes one at a time, holding logons meanwhile.
+func (m *Manager) wipeWorker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+		}
+		for {
+			m.mu.Lock()
+			if len(m.queue) == 0 || ctx.Err() != nil {
+				m.wiping = false
+				m.recompute()
+				m.mu.Unlock()
+				break
+			}
+			job := m.queue[0]
+			m.queue = m.queue[1:]
+			m.wiping = true
+			m.recompute()
+			m.mu.Unlock()
+			m.applyHold(ctx)
+			err := m.wipeOne(ctx, job.user)
+			if job.done != nil {
+				job.done <- err
+			}
+		}
+		m.applyHold(ctx)
+	}
+}
+
+func (m *Manager) wipeOne(ctx context.Context, u User) error {
+	wctx, cancel := context.WithTimeout(ctx, time.Duration(m.cfg.WipeTimeout))
+	defer cancel()
+	start := m.clock.Now()
+	err := m.wiper.Wipe(wctx, u)
+	took := m.clock.Now().Sub(start).Round(time.Millisecond)
+	if ctx.Err() != nil {
+		// Stopping: the account stays pending and is wiped at the next start.
+		return fmt.Errorf("wipe interrupted: %w", ctx.Err())
+	}
+	m.mu.Lock()
+	m.ls.Pending = slices.DeleteFunc(m.ls.Pending, func(n string) bool { return n == u.Name })
+	if err != nil {
+		m.ls.Dirty = oneLine(err.Error(), 200)
+		m.lastWipe = "dirty: " + m.ls.Dirty
+	} else {
+		m.ls.Dirty = ""
+		m.lastWipe = "clean " + took.String()
+	}
+	m.saveLocked()
+	m.recompute()
+	m.mu.Unlock()
+	if err != nil {
+		m.log.Error("Wipe not clean; seat stays held", "error", err)
+		m.emit(EventDirty, protocol.SeverityAlert, map[string]string{"reason": oneLine(err.Error(), 200)})
+		return err
+	}
+	m.log.Info("Wipe clean", "took", took)
+	m.emit(EventWiped, protocol.SeverityInfo, map[string]string{"took": took.String()})
+	return nil
+}
+
+// applyHold makes the OS hold or release patron logons to match the state.
+func (m *Manager) applyHold(ctx context.Context) {
+	m.holdMu.Lock()
+	defer m.holdMu.Unlock()
+	m.mu.Lock()
+	want := m.ls.Locked || m.ls.Dirty != "" || m.wiping || len(m.queue) > 0
+	accounts := slices.Clone(m.cfg.PatronUsers)
+	for _, p := range m.ls.Patrons {
+		if !slices.Contains(accounts, p) {
+			accounts = append(accounts, p)
+		}
+	}
+	m.mu.Unlock()
+	if m.heldKnown && m.held == want {
+		return
+	}
+	err := m.ctl.HoldLogons(ctx, accounts, want)
+	switch {
+	case errors.Is(err, ErrNotImplemented):
+		m.log.Debug("Holding logons not implemented here; relying on ending new sessions")
+	case err != nil:
+		m.log.Error("Hold patron logons", "hold", want, "error", err)
+		m.emit(EventHoldFailed, protocol.SeverityAlert, map[string]string{"hold": fmt.Sprint(want), "error": oneLine(err.Error(), 200)})
+		return
+	}
+	m.held, m.heldKnown = want, true
+}
+
+func (m *Manager) holdReason() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.ls.Locked:
+		return "locked"
+	case m.ls.Dirty != "":
+		return "dirty"
+	default:
+		return "wiping"
+	}
+}
+
+// recompute derives the seat state; m.mu must be held.
+func (m *Manager) recompute() {
+	st := protocol.SessionFree
+	since := time.Time{}
+	switch {
+	case m.wiping || len(m.queue) > 0:
+		st = protocol.SessionWiping
+	case m.ls.Dirty != "":
+		st = protocol.SessionDirty
+	case m.ls.Locked:
+		st = protocol.SessionLocked
+	case len(m.sessions) > 0:
+		st = protocol.SessionInUse
+		for _, s := range m.sessions {
+			if since.IsZero() || s.Since.Before(since) {
+				since = s.Since
+			}
+		}
+	}
+	if st == m.state && (st != protocol.SessionInUse || since.Equal(m.since)) {
+		return
+	}
+	if since.IsZero() {
+		since = m.clock.Now()
+	}
+	m.state, m.since = st, since
+	m.signal(m.changes)
+}
+
+// saveLocked persists m.ls; m.mu must be held. A failure is logged: the state in
+// memory still holds, and the next save retries.
+func (m *Manager) saveLocked() {
+	if err := m.store.Save(m.ls); err != nil {
+		m.log.Error("Save lock state", "error", err)
+	}
+}
+
+func (m *Manager) emit(kind string, sev protocol.Severity, data map[string]string) {
+	if err := m.sink.Emit(kind, sev, data); err != nil {
+		m.log.Error("Emit event", "kind", kind, "error", err)
+	}
+}
+
+func (m *Manager) background(f func()) {
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		f()
+	}()
+}
+
+func (m *Manager) signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= max {
+		return s
+	}
+	cut := 0
+	for i := range s { // rune boundaries only
+		if i > max {
+			break
+		}
+		cut = i
+	}
+	return s[:cut] + "…"
+}
