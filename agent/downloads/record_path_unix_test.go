@@ -1,0 +1,5 @@
+//go:build !windows
+
+package downloads
+
+const absPath = "/home/patron/Downloads/setup.exe"

@@ -1,0 +1,5 @@
+//go:build windows
+
+package downloads
+
+const absPath = `C:\\Users\\patron\\Downloads\\setup.exe`
