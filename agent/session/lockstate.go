@@ -16,8 +16,10 @@ import (
 // LockFileName is the lock state file inside the agent's state directory.
 const LockFileName = "session-lock.json"
 
-// maxLockFile bounds the lock state file; anything larger is not ours.
-const maxLockFile = 16 << 10
+// maxLockFile bounds the lock state file; anything larger is not ours. It is
+// far above the largest file Save writes (256+256 names of 64 bytes, each byte
+// escaped at most 6-fold, plus a 2 KiB reason).
+const maxLockFile = 1 << 20
 
 // LockState is what must survive logoff, logon and reboot: whether staff locked
 // the seat, whether the last wipe left it dirty, and which patron accounts the
@@ -65,7 +67,7 @@ func decodeLockState(b []byte) (LockState, error) {
 		return LockState{}, fmt.Errorf("%w: too many patrons", errLockState)
 	}
 	for _, p := range append(s.Patrons[:len(s.Patrons):len(s.Patrons)], s.Pending...) {
-		if p == "" || len(p) > 256 || !utf8.ValidString(p) {
+		if p == "" || len(p) > 64 || !utf8.ValidString(p) {
 			return LockState{}, fmt.Errorf("%w: patron name", errLockState)
 		}
 	}

@@ -1,0 +1,215 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// fakeWatcher hands events from the test to the Manager.
+type fakeWatcher struct {
+	initial []Session
+	events  chan Event
+	runs    chan struct{} // receives after each Run reported its initial list
+	fail    chan error    // a value makes the current Run return it
+}
+
+func newFakeWatcher(initial ...Session) *fakeWatcher {
+	return &fakeWatcher{initial: initial, events: make(chan Event), runs: make(chan struct{}, 8), fail: make(chan error)}
+}
+
+func (w *fakeWatcher) Run(ctx context.Context, fn func(Event)) error {
+	for _, s := range w.initial {
+		fn(Event{Kind: Logon, Session: s, Initial: true})
+	}
+	fn(Event{})
+	w.runs <- struct{}{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-w.fail:
+			return err
+		case ev := <-w.events:
+			fn(ev)
+		}
+	}
+}
+
+// fakeWiper records wipes and answers with the next queued result (nil = clean).
+type fakeWiper struct {
+	mu      sync.Mutex
+	results []error
+	calls   []User
+	block   chan struct{} // if non-nil, Wipe waits for it
+	called  chan User
+}
+
+func newFakeWiper(results ...error) *fakeWiper {
+	return &fakeWiper{results: results, called: make(chan User, 16)}
+}
+
+func (w *fakeWiper) Wipe(ctx context.Context, u User) error {
+	w.called <- u
+	if w.block != nil {
+		select {
+		case <-w.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls = append(w.calls, u)
+	if len(w.results) == 0 {
+		return nil
+	}
+	err := w.results[0]
+	w.results = w.results[1:]
+	return err
+}
+
+type fakeController struct {
+	mu         sync.Mutex
+	holds      []bool
+	locked     []string
+	terminated chan string
+	messages   []string
+	failHold   error
+}
+
+func newFakeController() *fakeController {
+	return &fakeController{terminated: make(chan string, 16)}
+}
+
+func (c *fakeController) HoldLogons(ctx context.Context, accounts []string, hold bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failHold != nil {
+		return c.failHold
+	}
+	c.holds = append(c.holds, hold)
+	return nil
+}
+
+func (c *fakeController) LockSession(ctx context.Context, s Session) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.locked = append(c.locked, s.ID)
+	return nil
+}
+
+func (c *fakeController) Terminate(ctx context.Context, s Session) error {
+	c.terminated <- s.ID
+	return nil
+}
+
+func (c *fakeController) Message(ctx context.Context, s Session, text string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.messages = append(c.messages, s.ID+": "+text)
+	return nil
+}
+
+func (c *fakeController) lastHold() (bool, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.holds) == 0 {
+		return false, false
+	}
+	return c.holds[len(c.holds)-1], true
+}
+
+type fakePower struct {
+	mu    sync.Mutex
+	calls []string
+	err   error
+}
+
+func (p *fakePower) Reboot(context.Context) error   { return p.record("reboot") }
+func (p *fakePower) Shutdown(context.Context) error { return p.record("shutdown") }
+func (p *fakePower) record(s string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	p.calls = append(p.calls, s)
+	return nil
+}
+
+type sinkEvent struct {
+	Kind string
+	Sev  protocol.Severity
+	Data map[string]string
+}
+
+type fakeSink struct {
+	mu     sync.Mutex
+	events []sinkEvent
+}
+
+func (s *fakeSink) Emit(kind string, sev protocol.Severity, data map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, sinkEvent{kind, sev, data})
+	return nil
+}
+
+func (s *fakeSink) kinds() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, e := range s.events {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+var errLeftovers = errors.New("verify: 2 leftovers in /home/patron1")
