@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event is one agent event as stored.
+type Event struct {
+	Terminal   string
+	Seq        uint64
+	Time       time.Time
+	Kind       string
+	Severity   string
+	Data       map[string]string
+	ReceivedAt time.Time
+}
+
+// StatusUpdate is the latest status of a terminal, as the hub coalesced it.
+type StatusUpdate struct {
+	Terminal     string
+	OS           string
+	OSVersion    string
+	AgentVersion string
+	Status       json.RawMessage
+	Seen         time.Time
+}
+
+// Batch is what the hub's store writer commits at once (group commit).
+type Batch struct {
+	Events   []Event
+	Statuses []StatusUpdate
+}
+
+// Commit writes a batch in one transaction. Events already stored (same terminal,
+// epoch and seq) are ignored, so a re-sent event is stored once; the terminal's
+// acked seq moves to the highest seq seen. It returns how many events were new.
+func (s *Store) Commit(ctx context.Context, b *Batch) (inserted int, err error) {
+	now := s.now()
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		inserted = 0
+		if len(b.Events) > 0 {
+			ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO events (terminal, epoch, seq, time, kind, severity, data, received_at)
+				SELECT id, epoch, ?, ?, ?, ?, ?, ? FROM terminals WHERE id = ?`)
+			if err != nil {
+				return err
+			}
+			defer ins.Close()
+			upd, err := tx.PrepareContext(ctx, `UPDATE terminals SET acked_seq = MAX(acked_seq, ?) WHERE id = ?`)
+			if err != nil {
+				return err
+			}
+			defer upd.Close()
+			for _, e := range b.Events {
+				data := []byte("{}")
+				if len(e.Data) > 0 {
+					if data, err = json.Marshal(e.Data); err != nil {
+						return err
+					}
+				}
+				res, err := ins.ExecContext(ctx, int64(e.Seq), ms(e.Time), e.Kind, e.Severity, string(data), ms(now), e.Terminal)
+				if err != nil {
+					return err
+				}
+				n, _ := res.RowsAffected()
+				inserted += int(n)
+				if _, err := upd.ExecContext(ctx, int64(e.Seq), e.Terminal); err != nil {
+					return err
+				}
+			}
+		}
+		for _, st := range b.Statuses {
+			if _, err := tx.ExecContext(ctx, `UPDATE terminals SET os = ?, os_version = ?, agent_version = ?, last_status = ?,
+				last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?`,
+				st.OS, st.OSVersion, st.AgentVersion, string(st.Status), ms(st.Seen), st.Terminal); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("commit batch of %d events: %w", len(b.Events), err)
+	}
+	return inserted, nil
+}
+
+// Events lists a terminal's events of the current epoch with seq > after, oldest
+// first, at most limit.
+func (s *Store) Events(ctx context.Context, terminal string, after uint64, limit int) ([]Event, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT e.seq, e.time, e.kind, e.severity, e.data, e.received_at
+		FROM events e JOIN terminals t ON t.id = e.terminal AND t.epoch = e.epoch
+		WHERE e.terminal = ? AND e.seq > ? ORDER BY e.seq LIMIT ?`, terminal, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list events of %s: %w", terminal, err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		e := Event{Terminal: terminal}
+		var seq, at, recv int64
+		var data string
+		if err := rows.Scan(&seq, &at, &e.Kind, &e.Severity, &data, &recv); err != nil {
+			return nil, fmt.Errorf("list events of %s: %w", terminal, err)
+		}
+		e.Seq, e.Time, e.ReceivedAt = uint64(seq), time.UnixMilli(at), time.UnixMilli(recv)
+		if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
+			return nil, fmt.Errorf("list events of %s: seq %d: %w", terminal, seq, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events of %s: %w", terminal, err)
+	}
+	return out, nil
+}
+
+// CountEvents counts the stored events of a terminal over all epochs.
+func (s *Store) CountEvents(ctx context.Context, terminal string) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE terminal = ?`, terminal).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events of %s: %w", terminal, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,208 @@
+// Package store is carrel-hub's SQLite database (the pure-Go modernc.org/sqlite
+// driver, WAL mode): the terminal registry, agent events, enrollment tokens,
+// issued certificates, staff commands, and the hash-chained append-only audit log.
+//
+// All writes go through one connection (SQLite has one writer anyway; queueing in
+// Go beats spinning on SQLITE_BUSY); reads use a small pool of their own. Several
+// processes may open the same file (carrel-hub serve and the CLI): busy_timeout
+// makes the second writer wait instead of failing.
+//
+// It is not the staff accounts' or quarantine records' home yet (2026-11: they
+// come with the staff API), and it is SQLite only: the PostgreSQL store for
+// several hubs is planned, not built.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Errors callers test with errors.Is.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrAmbiguous    = errors.New("name matches more than one terminal")
+	ErrTokenUnknown = errors.New("enrollment token unknown")
+	ErrTokenExpired = errors.New("enrollment token expired")
+	ErrTokenUsedUp  = errors.New("enrollment token used up")
+)
+
+// TokenUsedError says how often a used-up token was used. It matches ErrTokenUsedUp.
+type TokenUsedError struct{ Uses int }
+
+func (e *TokenUsedError) Error() string {
+	if e.Uses == 1 {
+		return "enrollment token already used 1 time"
+	}
+	return fmt.Sprintf("enrollment token already used %d times", e.Uses)
+}
+
+func (e *TokenUsedError) Is(target error) bool { return target == ErrTokenUsedUp }
+
+// Store is an open hub database. Safe for concurrent use.
+type Store struct {
+	w    *sql.DB // the one writer connection
+	r    *sql.DB // readers
+	path string
+	now  func() time.Time
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS terminals (
+	id             TEXT PRIMARY KEY,
+	name           TEXT NOT NULL,
+	os             TEXT NOT NULL DEFAULT '',
+	os_version     TEXT NOT NULL DEFAULT '',
+	agent_version  TEXT NOT NULL DEFAULT '',
+	cert_serial    TEXT NOT NULL,
+	cert_not_after INTEGER NOT NULL,
+	enrolled_at    INTEGER NOT NULL,
+	revoked_at     INTEGER,
+	last_seen      INTEGER,
+	online         INTEGER NOT NULL DEFAULT 0,
+	last_status    TEXT,
+	acked_seq      INTEGER NOT NULL DEFAULT 0,
+	epoch          INTEGER NOT NULL DEFAULT 0,
+	locked         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS terminals_name ON terminals(name);
+
+CREATE TABLE IF NOT EXISTS events (
+	terminal    TEXT NOT NULL REFERENCES terminals(id),
+	epoch       INTEGER NOT NULL,
+	seq         INTEGER NOT NULL,
+	time        INTEGER NOT NULL,
+	kind        TEXT NOT NULL,
+	severity    TEXT NOT NULL,
+	data        TEXT NOT NULL,
+	received_at INTEGER NOT NULL,
+	PRIMARY KEY (terminal, epoch, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
+
+CREATE TABLE IF NOT EXISTS tokens (
+	hash       BLOB PRIMARY KEY,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	uses_left  INTEGER NOT NULL,
+	uses       INTEGER NOT NULL DEFAULT 0,
+	created_by TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS certs (
+	serial    TEXT PRIMARY KEY,
+	terminal  TEXT NOT NULL REFERENCES terminals(id),
+	issued_at INTEGER NOT NULL,
+	not_after INTEGER NOT NULL,
+	revoked   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS certs_terminal ON certs(terminal);
+
+CREATE TABLE IF NOT EXISTS commands (
+	id          TEXT PRIMARY KEY,
+	terminal    TEXT NOT NULL,
+	action      TEXT NOT NULL,
+	args        TEXT NOT NULL,
+	issued_by   TEXT NOT NULL,
+	issued_at   INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	result      TEXT,
+	ok          INTEGER,
+	answered_at INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS audit (
+	seq    INTEGER PRIMARY KEY,
+	time   INTEGER NOT NULL,
+	actor  TEXT NOT NULL,
+	action TEXT NOT NULL,
+	target TEXT NOT NULL,
+	detail TEXT NOT NULL,
+	prev   BLOB NOT NULL,
+	hash   BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+`
+
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if writer {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the database at path and brings its schema up
+// to date.
+func Open(path string) (*Store, error) {
+	w, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if _, err := w.Exec(schema); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: create schema: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	return &Store{w: w, r: r, path: path, now: time.Now}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Backup writes a consistent copy of the live database to path (VACUUM INTO), which
+// must not exist yet. Writers continue meanwhile.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	if _, err := s.r.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	return nil
+}
+
+// tx runs fn in one write transaction (BEGIN IMMEDIATE) on the writer connection.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64)
+}

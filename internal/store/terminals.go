@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Terminal is one enrolled patron PC.
+type Terminal struct {
+	ID           string
+	Name         string // the host name it enrolled with
+	OS           string
+	OSVersion    string
+	AgentVersion string
+	CertSerial   string // the current certificate
+	CertNotAfter time.Time
+	EnrolledAt   time.Time
+	RevokedAt    time.Time // zero unless revoked
+	LastSeen     time.Time
+	Online       bool
+	LastStatus   json.RawMessage // the last protocol.Status, as received
+	AckedSeq     uint64          // highest event seq stored in the current epoch
+	Locked       bool            // the hub's truth for the lock state
+}
+
+// Revoked reports whether the terminal was revoked.
+func (t *Terminal) Revoked() bool { return !t.RevokedAt.IsZero() }
+
+const terminalCols = `id, name, os, os_version, agent_version, cert_serial, cert_not_after, enrolled_at,
+	revoked_at, last_seen, online, last_status, acked_seq, locked`
+
+type scanner interface{ Scan(...any) error }
+
+func scanTerminal(r scanner) (Terminal, error) {
+	var t Terminal
+	var notAfter, enrolled int64
+	var revoked, seen sql.NullInt64
+	var status sql.NullString
+	var acked int64
+	err := r.Scan(&t.ID, &t.Name, &t.OS, &t.OSVersion, &t.AgentVersion, &t.CertSerial, &notAfter, &enrolled,
+		&revoked, &seen, &t.Online, &status, &acked, &t.Locked)
+	if err != nil {
+		return t, err
+	}
+	t.CertNotAfter, t.EnrolledAt = time.UnixMilli(notAfter), time.UnixMilli(enrolled)
+	t.RevokedAt, t.LastSeen = fromMS(revoked), fromMS(seen)
+	if status.Valid {
+		t.LastStatus = json.RawMessage(status.String)
+	}
+	t.AckedSeq = uint64(acked)
+	return t, nil
+}
+
+// AddTerminal records a newly enrolled terminal and its first certificate, with
+// an audit record, in one transaction.
+func (s *Store) AddTerminal(ctx context.Context, t Terminal, actor string) error {
+	now := s.now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO terminals (id, name, os, cert_serial, cert_not_after, enrolled_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, t.ID, t.Name, t.OS, t.CertSerial, ms(t.CertNotAfter), ms(now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO certs (serial, terminal, issued_at, not_after) VALUES (?, ?, ?, ?)`,
+			t.CertSerial, t.ID, ms(now), ms(t.CertNotAfter)); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, now, actor, "enroll", t.ID, map[string]string{"name": t.Name, "os": t.OS, "serial": t.CertSerial})
+	})
+	if err != nil {
+		return fmt.Errorf("add terminal %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// AddCert records a renewed certificate for a terminal and makes it current; the
+// old certificate stays valid until it expires.
+func (s *Store) AddCert(ctx context.Context, terminal, serial string, notAfter time.Time, actor string) error {
+	now := s.now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO certs (serial, terminal, issued_at, not_after) VALUES (?, ?, ?, ?)`,
+			serial, terminal, ms(now), ms(notAfter)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE terminals SET cert_serial = ?, cert_not_after = ? WHERE id = ?`,
+			serial, ms(notAfter), terminal); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, now, actor, "renew", terminal, map[string]string{"serial": serial})
+	})
+	if err != nil {
+		return fmt.Errorf("add certificate for %s: %w", terminal, err)
+	}
+	return nil
+}
+
+// TerminalByCert maps a client certificate serial to its terminal. certRevoked
+// tells whether that certificate (or its terminal) is revoked. ErrNotFound if the
+// serial was never issued.
+func (s *Store) TerminalByCert(ctx context.Context, serial string) (t Terminal, certRevoked bool, err error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+terminalCols+`, c.revoked FROM certs c JOIN terminals t ON t.id = c.terminal
+		WHERE c.serial = ?`, serial)
+	var revoked bool
+	t, err = scanTerminal(scannerFunc(func(dest ...any) error { return row.Scan(append(dest, &revoked)...) }))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, false, fmt.Errorf("certificate %s: %w", serial, ErrNotFound)
+	}
+	if err != nil {
+		return t, false, fmt.Errorf("look up certificate %s: %w", serial, err)
+	}
+	return t, revoked || t.Revoked(), nil
+}
+
+type scannerFunc func(...any) error
+
+func (f scannerFunc) Scan(dest ...any) error { return f(dest...) }
+
+// Terminal returns one terminal by ID.
+func (s *Store) Terminal(ctx context.Context, id string) (Terminal, error) {
+	t, err := scanTerminal(s.r.QueryRowContext(ctx, `SELECT `+terminalCols+` FROM terminals WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("terminal %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return t, fmt.Errorf("look up terminal %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// FindTerminal resolves what staff typed: a terminal ID, or a name that only one
+// terminal has.
+func (s *Store) FindTerminal(ctx context.Context, idOrName string) (Terminal, error) {
+	if t, err := s.Terminal(ctx, idOrName); err == nil || !errors.Is(err, ErrNotFound) {
+		return t, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+terminalCols+` FROM terminals WHERE name = ? COLLATE NOCASE`, idOrName)
+	if err != nil {
+		return Terminal{}, fmt.Errorf("find terminal %q: %w", idOrName, err)
+	}
+	defer rows.Close()
+	var found []Terminal
+	for rows.Next() {
+		t, err := scanTerminal(rows)
+		if err != nil {
+			return Terminal{}, fmt.Errorf("find terminal %q: %w", idOrName, err)
+		}
+		found = append(found, t)
+	}
+	if err := rows.Err(); err != nil {
+		return Terminal{}, fmt.Errorf("find terminal %q: %w", idOrName, err)
+	}
+	switch len(found) {
+	case 0:
+		return Terminal{}, fmt.Errorf("terminal %q: %w", idOrName, ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	ids := make([]string, len(found))
+	for i, t := range found {
+		ids[i] = t.ID
+	}
+	return Terminal{}, fmt.Errorf("terminal %q: %w (use the ID: %v)", idOrName, ErrAmbiguous, ids)
+}
+
+// Terminals lists every terminal by name.
+func (s *Store) Terminals(ctx context.Context) ([]Terminal, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+terminalCols+` FROM terminals ORDER BY name, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list terminals: %w", err)
+	}
+	defer rows.Close()
+	var out []Terminal
+	for rows.Next() {
+		t, err := scanTerminal(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list terminals: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list terminals: %w", err)
+	}
+	return out, nil
+}
+
+// Revoke marks a terminal and all its certificates revoked, with an audit record.
+// Revoking twice is not an error; the first revocation time stays.
+func (s *Store) Revoke(ctx context.Context, id, actor string) error {
+	now := s.now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE terminals SET revoked_at = COALESCE(revoked_at, ?), online = 0 WHERE id = ?`, ms(now), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE certs SET revoked = 1 WHERE terminal = ?`, id); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, now, actor, "revoke", id, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke terminal %s: %w", id, err)
+	}
+	return nil
+}
+
+// MarkAllOffline sets every terminal offline; the hub calls it at start, since no
+// agent can be connected to a hub that was not running.
+func (s *Store) MarkAllOffline(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE terminals SET online = 0 WHERE online != 0`); err != nil {
+		return fmt.Errorf("mark terminals offline: %w", err)
+	}
+	return nil
+}
+
+// Connect records that a terminal's agent said Hello: it is online now. nextSeq is
+// the agent's next event number; if it is not past the stored acked seq, the
+// agent's outbox was reset (reinstall, lost disk), so a new epoch of sequence
+// numbers starts and reset is true. ackedSeq is what to put in Welcome.
+func (s *Store) Connect(ctx context.Context, id string, nextSeq uint64) (ackedSeq uint64, locked, reset bool, err error) {
+	now := s.now()
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var acked int64
+		if err := tx.QueryRowContext(ctx, `SELECT acked_seq, locked FROM terminals WHERE id = ?`, id).Scan(&acked, &locked); err != nil {
+			return err
+		}
+		ackedSeq = uint64(acked)
+		if nextSeq > 0 && nextSeq <= ackedSeq {
+			reset = true
+			ackedSeq = nextSeq - 1
+			if _, err := tx.ExecContext(ctx, `UPDATE terminals SET epoch = epoch + 1, acked_seq = ? WHERE id = ?`, int64(ackedSeq), id); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE terminals SET online = 1, last_seen = ? WHERE id = ?`, ms(now), id)
+		return err
+	})
+	if err != nil {
+		return 0, false, false, fmt.Errorf("connect terminal %s: %w", id, err)
+	}
+	return ackedSeq, locked, reset, nil
+}
+
+// Disconnect records that a terminal's connection ended.
+func (s *Store) Disconnect(ctx context.Context, id string) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE terminals SET online = 0, last_seen = ? WHERE id = ?`, ms(s.now()), id); err != nil {
+		return fmt.Errorf("disconnect terminal %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetLocked records the hub's truth for a terminal's lock state.
+func (s *Store) SetLocked(ctx context.Context, id string, locked bool) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE terminals SET locked = ? WHERE id = ?`, locked, id); err != nil {
+		return fmt.Errorf("set lock state of %s: %w", id, err)
+	}
+	return nil
+}
