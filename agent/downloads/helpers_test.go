@@ -1,6 +1,7 @@
 package downloads
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -57,3 +58,7 @@ func (r *recorder) count(path string) int {
 	}
 	return n
 }
+
+func fmtInt(n int64) string { return strconvFormat(n) }
+
+func strconvFormat(n int64) string { return strconv.FormatInt(n, 10) }

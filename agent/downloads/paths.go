@@ -12,3 +12,9 @@ func startsDotDot(rel string) bool {
 func countSep(s string) int {
 	return strings.Count(s, string(os.PathSeparator))
 }
+
+// isPlainDir reports whether p is a directory and not a link to one.
+func isPlainDir(p string) bool {
+	fi, err := os.Lstat(p)
+	return err == nil && fi.IsDir()
+}

@@ -42,7 +42,7 @@ type Quarantine struct {
 // others can read is refused, not repaired.
 func OpenQuarantine(dir string) (*Quarantine, error) {
 	dir = filepath.Clean(dir)
-	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "records"), filepath.Join(dir, "tmp")} {
+	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "records"), filepath.Join(dir, "tmp"), filepath.Join(dir, "released")} {
 		if err := makePrivateDir(d); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("open quarantine: %w", err)
 		}
@@ -223,6 +223,12 @@ func (q *Quarantine) Release(id string) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("release %s: %w", id, err)
 	}
+	// Staff released this content: remember it first, since the restored file
+	// is judged again the moment it lands and must not come straight back.
+	if err := os.WriteFile(filepath.Join(q.dir, "released", rec.SHA256), nil, 0o600); err != nil {
+		blob.Close()
+		return Record{}, fmt.Errorf("release %s: mark released: %w", id, err)
+	}
 	err = restoreFile(blob, rec.OriginalPath, rec.UID, rec.GID, rec.Mode)
 	blob.Close()
 	if err != nil {
@@ -235,6 +241,16 @@ func (q *Quarantine) Release(id string) (Record, error) {
 		os.Remove(q.blobPath(rec.SHA256))
 	}
 	return rec, nil
+}
+
+// Released reports whether staff released content with this SHA-256 before;
+// the guard lets such content stay wherever it appears.
+func (q *Quarantine) Released(sha string) bool {
+	if !isHex(sha, 64) {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(q.dir, "released", sha))
+	return err == nil
 }
 
 // blobInUse reports whether any record still refers to sha. Called with mu held.
