@@ -1,0 +1,19 @@
+//go:build !linux && !windows && !darwin
+
+package service
+
+// DefaultPaths is the Linux layout; nothing else works on this OS.
+func DefaultPaths() Paths { return LinuxPaths }
+
+func checkAdmin() error { return ErrNotImplemented }
+
+func ensureDirs(Paths) error { return ErrNotImplemented }
+
+type noStore struct{}
+
+func newPreseedStore(Paths) preseedStore { return noStore{} }
+
+func (noStore) String() string         { return "(none)" }
+func (noStore) Load() (Preseed, error) { return Preseed{}, ErrNotImplemented }
+func (noStore) Save(Preseed) error     { return ErrNotImplemented }
+func (noStore) Remove() error          { return ErrNotImplemented }

@@ -1,0 +1,6 @@
+//go:build darwin
+
+package service
+
+// DefaultPaths is the layout on this OS.
+func DefaultPaths() Paths { return DarwinPaths }

