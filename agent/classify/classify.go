@@ -80,7 +80,8 @@ type Config struct {
 	// Default: 1 GiB (1073741824).
 	MaxTotalBytes int64 `toml:"max_total_bytes"`
 	// MaxRatio is the highest uncompressed:compressed ratio allowed for an
-	// archive entry or a compressed stream once it passes 1 MiB uncompressed.
+	// archive entry or a compressed stream once it passes 8 MiB uncompressed
+	// (a blank bitmap may compress 1000:1; below 8 MiB that costs nothing).
 	// Higher → block (a bomb). Real documents stay well under 100:1.
 	// Default: 200.
 	MaxRatio int64 `toml:"max_ratio"`

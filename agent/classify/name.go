@@ -193,9 +193,15 @@ func finalExt(name string) (ext string, disguised bool) {
 	if i < 0 {
 		return "", false
 	}
-	raw := n[i+1:]
-	sk := skeleton(raw)
-	return sk, sk != strings.ToLower(raw)
+	sk := skeleton(n[i+1:])
+	// The extension as typed: after the last character that NFKC makes a dot.
+	o := strings.TrimRightFunc(name, func(r rune) bool { return norm.NFKC.String(string(r)) == "." || unicode.IsSpace(r) })
+	j := strings.LastIndexFunc(o, func(r rune) bool { return norm.NFKC.String(string(r)) == "." })
+	if j < 0 {
+		return sk, true
+	}
+	_, w := utf8.DecodeRuneInString(o[j:])
+	return sk, sk != strings.ToLower(o[j+w:])
 }
 
 // skeleton folds case, drops combining marks and format characters, and maps

@@ -44,7 +44,7 @@ var (
 
 // ratioFloor is the uncompressed size under which the ratio is not checked:
 // tiny, repetitive files compress well without being bombs.
-const ratioFloor = 1 << 20
+const ratioFloor = 8 << 20
 
 // at locates a finding at n (nothing to add for the file itself).
 func at(n *node, f finding) finding {
@@ -58,15 +58,15 @@ func at(n *node, f finding) finding {
 // streamed node (ra == nil) is read to its end unless blocked, so that
 // decompressors verify their checksums and the bounds see every byte.
 func (w *walker) inspect(n *node) finding {
-	ni := w.judgeName(n.name)
-	if ni.verdict == Block {
-		n.kind = sniffKind(n.header)
-		return at(n, ni.finding)
-	}
+	// Content first: "Windows program (PE)" says more than ".exe".
 	kind, reason := sniff(n.header)
 	n.kind = kind
 	if reason != "" {
 		return at(n, blocked("%s", reason))
+	}
+	ni := w.judgeName(n.name)
+	if ni.verdict == Block {
+		return at(n, ni.finding)
 	}
 	f := ni.finding
 	var cf finding
@@ -396,9 +396,6 @@ func (w *walker) zip(n *node) finding {
 		en := &node{path: ep, name: zf.Name, depth: n.depth + 1}
 		if !localPath(zf.Name) {
 			return at(en, blocked("entry path escapes the archive (%s)", quote(zf.Name)))
-		}
-		if ni := w.judgeName(zf.Name); ni.verdict == Block {
-			return at(en, ni.finding)
 		}
 		if zf.Flags&0x1 != 0 || zf.Method == 99 {
 			return at(en, blocked("encrypted archive entry cannot be inspected"))
