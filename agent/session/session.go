@@ -45,6 +45,10 @@ type Session struct {
 	Since time.Time
 	// TTY is the session's terminal ("pts/5", "tty1"), if any.
 	TTY string
+	// Type is logind's session type ("tty", "x11", "wayland"), or empty.
+	Type string
+
+	leader int32 // utmp: the session leader's pid, to tell a reused line apart
 }
 
 // Event is a logon or logoff. Initial marks a logon that was already open when

@@ -1,0 +1,305 @@
+//go:build linux
+
+package session
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/nspawn"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// helperProc is the helper running inside the container.
+type helperProc struct {
+	t     *testing.T
+	stdin io.WriteCloser
+	lines chan helperLine
+	seen  []helperLine // every line read so far
+	// pending are lines read but not yet matched by expect: a state line may
+	// arrive before the result of the command that caused it.
+	pending []helperLine
+	exit  chan error
+}
+
+func startHelper(t *testing.T, ctx context.Context, c *nspawn.Container) *helperProc {
+	t.Helper()
+	cmd := c.Command(ctx, "/usr/local/bin/session.test", "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "CARREL_PATRONS=patron1", "CARREL_STAFF=staff1",
+		"CARREL_STATE=/var/lib/carrel-test")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedLog{t: t}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := &helperProc{t: t, stdin: stdin, lines: make(chan helperLine, 256), exit: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var l helperLine
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Errorf("helper printed %q: %v", sc.Text(), err)
+				continue
+			}
+			h.lines <- l
+		}
+		close(h.lines)
+		h.exit <- cmd.Wait()
+	}()
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+type lockedLog struct{ t *testing.T }
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		l.t.Logf("helper: %s", strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+// expect returns the first unmatched line that matches, reading more lines
+// until one does, or fails after 30 s.
+func (h *helperProc) expect(what string, match func(helperLine) bool) helperLine {
+	h.t.Helper()
+	if i := slices.IndexFunc(h.pending, match); i >= 0 {
+		l := h.pending[i]
+		h.pending = slices.Delete(h.pending, i, i+1)
+		return l
+	}
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-h.lines:
+			if !ok {
+				h.t.Fatalf("helper exited while waiting for %s; saw %+v", what, h.seen)
+			}
+			h.seen = append(h.seen, l)
+			if match(l) {
+				return l
+			}
+			h.pending = append(h.pending, l)
+		case <-deadline:
+			h.t.Fatalf("timed out waiting for %s; saw %+v", what, h.seen)
+		}
+	}
+}
+
+func (h *helperProc) command(action protocol.Action, args map[string]string) helperLine {
+	h.t.Helper()
+	b, _ := json.Marshal(helperCommand{Action: action, Args: args})
+	if _, err := h.stdin.Write(append(b, '\n')); err != nil {
+		h.t.Fatal(err)
+	}
+	return h.expect("result of "+string(action), func(l helperLine) bool { return l.T == "result" })
+}
+
+func (h *helperProc) stop() {
+	if h.stdin == nil {
+		return
+	}
+	h.stdin.Close()
+	h.stdin = nil
+	for range h.lines {
+	}
+	select {
+	case err := <-h.exit:
+		if err != nil {
+			h.t.Errorf("helper exit: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		h.t.Error("helper did not exit")
+	}
+}
+
+func isEvent(kind string) func(helperLine) bool {
+	return func(l helperLine) bool { return l.T == "event" && l.Kind == kind }
+}
+
+func isState(st protocol.SessionState) func(helperLine) bool {
+	return func(l helperLine) bool { return (l.T == "state" || l.T == "ready") && l.State == string(st) }
+}
+
+// sessionOf returns the logind session id of the PAM session unit runs in.
+func sessionOf(t *testing.T, ctx context.Context, c *nspawn.Container, unit string) string {
+	t.Helper()
+	// logind takes the audit session id of the PAM session as its session id.
+	pid, err := c.Exec(ctx, "systemctl", "show", "-P", "MainPID", unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.Exec(ctx, "sh", "-c", "cat /proc/"+strings.TrimSpace(string(pid))+"/sessionid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(id))
+}
+
+func shadowExpiry(t *testing.T, c *nspawn.Container, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.Root(), "etc/shadow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 9 && f[0] == name {
+			return f[7]
+		}
+	}
+	t.Fatalf("%s not in the container's shadow", name)
+	return ""
+}
+
+func startSession(t *testing.T, ctx context.Context, c *nspawn.Container, unit, user, pts string, wait bool) error {
+	t.Helper()
+	args := []string{"systemd-run", "--unit=" + unit, "-p", "PAMName=login", "-p", "User=" + user,
+		"-p", "TTYPath=/dev/" + pts, "-p", "UtmpIdentifier=" + pts, "-p", "UtmpMode=user"}
+	if wait {
+		args = append(args, "--wait", "--quiet")
+	}
+	_, err := c.Exec(ctx, append(args, "/bin/sleep", "300")...)
+	return err
+}
+
+// TestLogindInContainer runs the real Manager with the real logind watcher and
+// the real Linux controller inside a booted systemd container, against real PAM
+// sessions of users made in that container.
+func TestLogindInContainer(t *testing.T) {
+	c := nspawn.Boot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for _, u := range []string{"patron1", "staff1"} {
+		if _, err := c.Exec(ctx, "useradd", "-m", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Exec(ctx, "mkdir", "-m", "0700", "/var/lib/carrel-test"); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CopyIn(self, "/usr/local/bin/session.test", 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	h := startHelper(t, ctx, c)
+	h.expect("ready and free", isState(protocol.SessionFree))
+
+	// A staff session first, then a patron session.
+	if err := startSession(t, ctx, c, "staff-sess", "staff1", "pts/4", false); err != nil {
+		t.Fatal(err)
+	}
+	staffID := sessionOf(t, ctx, c, "staff-sess")
+	if err := startSession(t, ctx, c, "patron-sess", "patron1", "pts/5", false); err != nil {
+		t.Fatal(err)
+	}
+	patronID := sessionOf(t, ctx, c, "patron-sess")
+	started := h.expect("session.started", isEvent(EventStarted))
+	if started.Data["session"] != patronID {
+		t.Fatalf("first session.started is for session %q; the patron's is %s, the staff's %s", started.Data["session"], patronID, staffID)
+	}
+	h.expect("in-use", isState(protocol.SessionInUse))
+
+	// end-session against the real session: logind removes it, the wipe follows.
+	res := h.command(protocol.ActionEndSession, map[string]string{"session": staffID})
+	if res.Error == "" {
+		t.Fatalf("end-session of the staff session accepted: %+v", res)
+	}
+	res = h.command(protocol.ActionEndSession, nil)
+	if res.Error != "" {
+		t.Fatalf("end-session: %s", res.Error)
+	}
+	ended := h.expect("session.ended", isEvent(EventEnded))
+	if ended.Data["session"] != patronID {
+		t.Fatalf("session.ended for %q, want %s", ended.Data["session"], patronID)
+	}
+	if w := h.expect("wipe", func(l helperLine) bool { return l.T == "wipe" }); w.User != "patron1" {
+		t.Fatalf("wiped %q", w.User)
+	}
+	h.expect("free after the wipe", isState(protocol.SessionFree))
+	list, err := c.Exec(ctx, "loginctl", "list-sessions", "--no-legend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(list), "staff1") || strings.Contains(string(list), "patron1") {
+		t.Fatalf("after end-session loginctl lists:\n%s", list)
+	}
+
+	// Lock: the patron account is expired, staff untouched; a new patron logon is refused by PAM.
+	if res := h.command(protocol.ActionLock, nil); res.Error != "" {
+		t.Fatalf("lock: %s", res.Error)
+	}
+	h.expect("locked", isState(protocol.SessionLocked))
+	if got := shadowExpiry(t, c, "patron1"); got != "1" {
+		t.Fatalf("patron1 expiry while locked = %q, want 1", got)
+	}
+	if got := shadowExpiry(t, c, "staff1"); got != "" {
+		t.Fatalf("staff1 expiry = %q, want none", got)
+	}
+	// --wait returns when the unit ends: at once if PAM refused it (exit 224,
+	// EXIT_PAM), after the timeout if the session started.
+	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+	err = startSession(t, rctx, c, "patron-refused", "patron1", "pts/6", true)
+	rcancel()
+	if err == nil || !strings.Contains(err.Error(), "exit status 224") {
+		t.Fatalf("patron logon on a locked seat: %v; want refused by PAM (exit status 224)", err)
+	}
+	if list, _ := c.Exec(ctx, "loginctl", "list-sessions", "--no-legend"); strings.Contains(string(list), "patron1") {
+		t.Fatalf("a patron session exists while locked:\n%s", list)
+	}
+
+	// The lock survives a restart of the agent.
+	h.stop()
+	h = startHelper(t, ctx, c)
+	h.expect("ready and still locked", isState(protocol.SessionLocked))
+
+	// Unlock: the next patron logon works and is reported.
+	if res := h.command(protocol.ActionUnlock, nil); res.Error != "" {
+		t.Fatalf("unlock: %s", res.Error)
+	}
+	h.expect("free after unlock", isState(protocol.SessionFree))
+	if got := shadowExpiry(t, c, "patron1"); got != "" {
+		t.Fatalf("patron1 expiry after unlock = %q, want none", got)
+	}
+	if err := startSession(t, ctx, c, "patron-sess2", "patron1", "pts/7", false); err != nil {
+		t.Fatal(err)
+	}
+	second := sessionOf(t, ctx, c, "patron-sess2")
+	if got := h.expect("second session.started", isEvent(EventStarted)); got.Data["session"] != second {
+		t.Fatalf("session.started for %q, want %s", got.Data["session"], second)
+	}
+	// A plain logout (the unit stops) is seen too.
+	if _, err := c.Exec(ctx, "loginctl", "terminate-session", second); err != nil {
+		t.Fatal(err)
+	}
+	h.expect("second session.ended", isEvent(EventEnded))
+	h.expect("second wipe", func(l helperLine) bool { return l.T == "wipe" })
+	h.stop()
+
+	// Nothing was ever reported or wiped for the staff account.
+	for _, l := range h.seen {
+		if l.Data["session"] == staffID || (l.T == "wipe" && l.User != "patron1") {
+			t.Fatalf("staff session reported: %+v", l)
+		}
+	}
+}

@@ -1,0 +1,261 @@
+//go:build linux
+
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+const (
+	logindName    = "org.freedesktop.login1"
+	logindPath    = dbus.ObjectPath("/org/freedesktop/login1")
+	logindManager = "org.freedesktop.login1.Manager"
+	logindSession = "org.freedesktop.login1.Session"
+)
+
+// NewWatcher returns the Linux watcher: logind's D-Bus signals, or, when no
+// system bus or no logind answers at the start of a Run, the utmp file polled
+// every cfg.PollInterval.
+func NewWatcher(cfg Config, log *slog.Logger) Watcher {
+	return &linuxWatcher{
+		log:    log,
+		logind: &logindWatcher{log: log},
+		utmp:   NewUtmpWatcher(cfg.UtmpPath, time.Duration(cfg.PollInterval), log),
+	}
+}
+
+type linuxWatcher struct {
+	log    *slog.Logger
+	logind *logindWatcher
+	utmp   *utmpWatcher
+}
+
+var _ Watcher = (*linuxWatcher)(nil)
+
+func (w *linuxWatcher) Run(ctx context.Context, fn func(Event)) error {
+	err := w.logind.Run(ctx, fn)
+	if !errors.Is(err, errNoLogind) {
+		return err
+	}
+	w.log.Warn("No logind on the system bus; watching utmp instead", "error", err)
+	return w.utmp.Run(ctx, fn)
+}
+
+// errNoLogind means logind could not be reached before anything was reported.
+var errNoLogind = errors.New("logind not reachable")
+
+// logindWatcher follows logind's SessionNew and SessionRemoved signals. Only
+// sessions of class "user" are reported (not greeters, lock screens or
+// background sessions such as cron).
+type logindWatcher struct {
+	log *slog.Logger
+}
+
+// NewLogindWatcher returns a watcher that uses logind only, with no fallback.
+func NewLogindWatcher(log *slog.Logger) Watcher { return &logindWatcher{log: log} }
+
+var _ Watcher = (*logindWatcher)(nil)
+
+func (w *logindWatcher) Run(ctx context.Context, fn func(Event)) error {
+	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("%w: connect system bus: %v", errNoLogind, err)
+	}
+	defer conn.Close()
+
+	// Signals are accepted only from logind's unique name: any bus client may
+	// send a signal straight to this connection.
+	var owner string
+	if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetNameOwner", 0, logindName).Store(&owner); err != nil {
+		return fmt.Errorf("%w: %v", errNoLogind, err)
+	}
+	sigs := make(chan *dbus.Signal, 64)
+	conn.Signal(sigs)
+	for _, member := range []string{"SessionNew", "SessionRemoved"} {
+		if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchSender(logindName), dbus.WithMatchObjectPath(logindPath),
+			dbus.WithMatchInterface(logindManager), dbus.WithMatchMember(member)); err != nil {
+			return fmt.Errorf("%w: subscribe %s: %v", errNoLogind, member, err)
+		}
+	}
+	// A logind restart changes the owner: start over so nothing is missed.
+	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchSender("org.freedesktop.DBus"),
+		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, logindName)); err != nil {
+		return fmt.Errorf("%w: subscribe NameOwnerChanged: %v", errNoLogind, err)
+	}
+
+	// Subscribed first, listed second: a session that starts in between is in
+	// the list or arrives as a signal, and known filters the duplicate.
+	var list []struct {
+		ID   string
+		UID  uint32
+		User string
+		Seat string
+		Path dbus.ObjectPath
+	}
+	mgr := conn.Object(logindName, logindPath)
+	if err := mgr.CallWithContext(ctx, logindManager+".ListSessions", 0).Store(&list); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("%w: list sessions: %v", errNoLogind, err)
+	}
+	known := make(map[string]Session)
+	for _, l := range list {
+		s, ok := w.session(ctx, conn, l.Path)
+		if !ok {
+			continue
+		}
+		known[s.ID] = s
+		fn(Event{Kind: Logon, Session: s, Initial: true})
+	}
+	fn(Event{})
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case sig, ok := <-sigs:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("logind watcher: system bus connection closed")
+			}
+			switch sig.Name {
+			case "org.freedesktop.DBus.NameOwnerChanged":
+				return errors.New("logind watcher: logind restarted")
+			case logindManager + ".SessionNew":
+				if sig.Sender != owner || len(sig.Body) < 2 {
+					continue
+				}
+				id, _ := sig.Body[0].(string)
+				path, _ := sig.Body[1].(dbus.ObjectPath)
+				if _, dup := known[id]; dup || id == "" {
+					continue
+				}
+				s, ok := w.session(ctx, conn, path)
+				if !ok {
+					continue
+				}
+				known[s.ID] = s
+				fn(Event{Kind: Logon, Session: s})
+			case logindManager + ".SessionRemoved":
+				if sig.Sender != owner || len(sig.Body) < 1 {
+					continue
+				}
+				id, _ := sig.Body[0].(string)
+				if s, ok := known[id]; ok {
+					delete(known, id)
+					fn(Event{Kind: Logoff, Session: s})
+				}
+			}
+		}
+	}
+}
+
+// session reads a session's properties; ok is false for sessions that are not
+// of class "user" or that vanished before they could be read.
+func (w *logindWatcher) session(ctx context.Context, conn *dbus.Conn, path dbus.ObjectPath) (Session, bool) {
+	var props map[string]dbus.Variant
+	err := conn.Object(logindName, path).CallWithContext(ctx, "org.freedesktop.DBus.Properties.GetAll", 0, logindSession).Store(&props)
+	if err != nil {
+		w.log.Debug("Session gone before it could be read", "path", path, "error", err)
+		return Session{}, false
+	}
+	str := func(k string) string { s, _ := props[k].Value().(string); return s }
+	if str("Class") != "user" {
+		return Session{}, false
+	}
+	s := Session{ID: str("Id"), User: str("Name"), TTY: str("TTY"), Type: str("Type")}
+	if u, ok := props["User"].Value().([]any); ok && len(u) == 2 {
+		if uid, ok := u[0].(uint32); ok {
+			s.UID = fmt.Sprint(uid)
+		}
+	}
+	if ts, ok := props["Timestamp"].Value().(uint64); ok && ts > 0 {
+		s.Since = time.UnixMicro(int64(ts)).UTC()
+	} else {
+		s.Since = time.Now().UTC()
+	}
+	if s.ID == "" || s.User == "" {
+		return Session{}, false
+	}
+	return s, true
+}
+
+// utmpWatcher polls a utmp file. Session ids are "tty:" + the terminal.
+type utmpWatcher struct {
+	path     string
+	interval time.Duration
+	log      *slog.Logger
+}
+
+// NewUtmpWatcher returns a watcher that polls the utmp file at path every
+// interval (at least 100ms). A missing file means nobody is logged on; a file
+// that does not parse keeps the last good view and is retried.
+func NewUtmpWatcher(path string, interval time.Duration, log *slog.Logger) *utmpWatcher {
+	return &utmpWatcher{path: path, interval: max(interval, 100*time.Millisecond), log: log}
+}
+
+var _ Watcher = (*utmpWatcher)(nil)
+
+func (w *utmpWatcher) Run(ctx context.Context, fn func(Event)) error {
+	known := make(map[string]Session)
+	var warned bool
+	poll := func(initial bool) {
+		b, err := os.ReadFile(w.path)
+		if errors.Is(err, os.ErrNotExist) {
+			b, err = nil, nil
+		}
+		var recs []utmpRecord
+		if err == nil {
+			recs, err = parseUtmp(b)
+		}
+		if err != nil {
+			if !warned {
+				w.log.Warn("Read utmp", "path", w.path, "error", err)
+				warned = true
+			}
+			return
+		}
+		warned = false
+		open := utmpSessions(recs)
+		for id, s := range known {
+			if r, ok := open[id]; !ok || r.User != s.User || r.PID != s.leader {
+				delete(known, id)
+				fn(Event{Kind: Logoff, Session: s})
+			}
+		}
+		for id, r := range open {
+			if _, ok := known[id]; ok {
+				continue
+			}
+			s := Session{ID: id, User: r.User, Since: r.Time, TTY: r.Line, leader: r.PID}
+			if u, err := user.Lookup(r.User); err == nil {
+				s.UID = u.Uid
+			}
+			known[id] = s
+			fn(Event{Kind: Logon, Session: s, Initial: initial})
+		}
+	}
+	poll(true)
+	fn(Event{})
+	tick := time.NewTicker(w.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			poll(false)
+		}
+	}
+}
