@@ -1,0 +1,386 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/carrel-kiosk/carrel/internal/pki"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
+)
+
+// Close codes the hub sends (RFC 6455).
+const (
+	closeNormal          = websocket.CloseNormalClosure
+	closeGoingAway       = websocket.CloseGoingAway
+	closePolicyViolation = websocket.ClosePolicyViolation
+	closeTooBig          = websocket.CloseMessageTooBig
+	closeTryAgainLater   = websocket.CloseTryAgainLater
+)
+
+// agentConn is one agent's live websocket. The HTTP handler goroutine is its
+// reader; writeLoop is its only writer.
+type agentConn struct {
+	h    *Hub
+	id   string // terminal ID
+	name string
+	ws   *websocket.Conn
+	send chan []byte // bounded; full means the agent is too slow and is dropped
+
+	once      sync.Once
+	done      chan struct{} // closed by close
+	closeCode int           // set once, before done is closed
+	closeWhy  string
+}
+
+// enqueue queues a frame without blocking. A full queue drops the agent.
+func (c *agentConn) enqueue(frame []byte) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	select {
+	case c.send <- frame:
+		return true
+	default:
+		c.h.log.Warn("Agent too slow, dropping it", "terminal", c.id, "queued", len(c.send))
+		c.close(closeTryAgainLater, "send queue full")
+		c.ws.Close() // unblock a write stuck on a slow peer at once
+		return false
+	}
+}
+
+// close ends the connection: writeLoop sends a close frame with code and reason
+// and closes the socket. Safe to call more than once and from any goroutine.
+func (c *agentConn) close(code int, why string) {
+	c.once.Do(func() {
+		c.closeCode, c.closeWhy = code, why
+		close(c.done)
+	})
+}
+
+func (c *agentConn) writeLoop() {
+	defer c.h.connWG.Done()
+	defer c.ws.Close()
+	ping := time.NewTicker(c.h.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case frame := <-c.send:
+			c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteWait))
+			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+				c.close(closeNormal, "")
+				return
+			}
+		case <-ping.C:
+			c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteWait))
+			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
+				c.close(closeNormal, "")
+				return
+			}
+		case <-c.done:
+			if c.closeCode != 0 {
+				msg := websocket.FormatCloseMessage(c.closeCode, truncateReason(c.closeWhy))
+				c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			}
+			return
+		}
+	}
+}
+
+// truncateReason keeps a close reason within the 123 bytes a close frame allows.
+func truncateReason(s string) string {
+	for len(s) > 123 {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
+	}
+	return s
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(protocol.ErrorResponse{Error: msg})
+}
+
+// handleAgent upgrades an authenticated agent to a websocket and reads from it
+// until it ends.
+func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Origin") != "" {
+		// Browsers send Origin; agents never do. Refusing it shuts out cross-site websockets.
+		httpError(w, http.StatusForbidden, "agent endpoint refuses browser requests")
+		return
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		httpError(w, http.StatusUnauthorized, "a client certificate is required: enroll this terminal first")
+		return
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	serial := pki.SerialHex(leaf.SerialNumber)
+	term, revoked, err := h.store.TerminalByCert(r.Context(), serial)
+	switch {
+	case err != nil:
+		h.log.Warn("Agent certificate unknown", "serial", serial, "cn", leaf.Subject.CommonName, "remote", r.RemoteAddr)
+		httpError(w, http.StatusForbidden, "certificate unknown to this hub")
+		return
+	case revoked:
+		h.log.Warn("Revoked terminal refused", "terminal", term.ID, "serial", serial, "remote", r.RemoteAddr)
+		httpError(w, http.StatusForbidden, "certificate revoked")
+		return
+	case leaf.Subject.CommonName != term.ID:
+		httpError(w, http.StatusForbidden, "certificate does not name its terminal")
+		return
+	}
+	h.mu.Lock()
+	closing := h.closing
+	if !closing {
+		h.connWG.Add(2) // reader (this goroutine) and writer
+	}
+	h.mu.Unlock()
+	if closing {
+		httpError(w, http.StatusServiceUnavailable, "hub shutting down")
+		return
+	}
+	defer h.connWG.Done()
+	up := websocket.Upgrader{
+		HandshakeTimeout:  10 * time.Second,
+		ReadBufferSize:    4 << 10,
+		WriteBufferSize:   4 << 10,
+		EnableCompression: false,
+		CheckOrigin:       func(r *http.Request) bool { return r.Header.Get("Origin") == "" },
+	}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		h.connWG.Done() // no writer
+		return          // Upgrade has answered
+	}
+	c := &agentConn{h: h, id: term.ID, name: term.Name, ws: ws, send: make(chan []byte, h.cfg.SendQueue), done: make(chan struct{})}
+	ws.SetReadLimit(protocol.MaxFrame)
+	go c.writeLoop()
+	h.serveAgent(c)
+}
+
+// serveAgent is the reader: Hello, Welcome, then frames until the connection ends.
+func (h *Hub) serveAgent(c *agentConn) {
+	log := h.log.With("terminal", c.id)
+	defer c.close(closeNormal, "")
+	hello, err := h.readHello(c)
+	if err != nil {
+		log.Warn("Agent handshake refused", "err", err)
+		return
+	}
+	if !h.register(c, hello) {
+		return
+	}
+	defer h.unregister(c)
+	log.Info("Agent connected", "name", c.name, "remote", c.ws.RemoteAddr().String(), "agentVersion", hello.Status.AgentVersion)
+
+	c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+	})
+	for {
+		kind, data, err := c.ws.ReadMessage()
+		if err != nil {
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
+				// gorilla has already sent close 1009 (message too big).
+				log.Warn("Agent frame too large, connection closed", "limit", protocol.MaxFrame)
+				c.once.Do(func() { close(c.done) })
+			case websocket.IsCloseError(err, closeNormal, closeGoingAway):
+				log.Info("Agent disconnected")
+			default:
+				log.Info("Agent connection ended", "err", err)
+			}
+			return
+		}
+		c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+		if kind != websocket.TextMessage {
+			log.Warn("Agent sent a binary frame, connection closed")
+			c.close(closePolicyViolation, "binary frames are not part of the protocol")
+			return
+		}
+		m, err := protocol.Decode(data)
+		if err != nil {
+			code := closePolicyViolation
+			if errors.Is(err, protocol.ErrTooLarge) {
+				code = closeTooBig
+			}
+			log.Warn("Agent sent a bad frame, connection closed", "err", err)
+			c.close(code, err.Error())
+			return
+		}
+		if !h.dispatch(c, m) {
+			return
+		}
+	}
+}
+
+func (h *Hub) readHello(c *agentConn) (*protocol.Hello, error) {
+	c.ws.SetReadDeadline(time.Now().Add(h.cfg.HelloTimeout))
+	kind, data, err := c.ws.ReadMessage()
+	if err != nil {
+		if errors.Is(err, websocket.ErrReadLimit) {
+			c.once.Do(func() { close(c.done) })
+		}
+		return nil, err
+	}
+	if kind != websocket.TextMessage {
+		c.close(closePolicyViolation, "first frame must be a hello text frame")
+		return nil, errors.New("first frame is binary")
+	}
+	m, err := protocol.Decode(data)
+	if err != nil {
+		c.close(closePolicyViolation, err.Error())
+		return nil, err
+	}
+	hello, ok := m.(*protocol.Hello)
+	if !ok {
+		c.close(closePolicyViolation, "first frame must be hello")
+		return nil, errors.New("first frame is " + string(m.MsgType()))
+	}
+	if hello.TerminalID != c.id {
+		c.close(closePolicyViolation, "terminal_id does not match the certificate")
+		return nil, errors.New("hello names terminal " + hello.TerminalID)
+	}
+	return hello, nil
+}
+
+// register records the agent online, queues Welcome, and makes c the terminal's
+// connection, replacing (and closing) an older one.
+func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
+	h.presence.Lock()
+	defer h.presence.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	acked, locked, reset, err := h.store.Connect(ctx, c.id, hello.NextSeq)
+	if err != nil {
+		h.log.Error("Store connect failed", "terminal", c.id, "err", err)
+		c.close(closeTryAgainLater, "hub store unavailable")
+		return false
+	}
+	if reset {
+		h.log.Warn("Agent event numbering restarted, new epoch", "terminal", c.id, "nextSeq", hello.NextSeq)
+	}
+	h.queueStatus(c.id, &hello.Status)
+	welcome, err := protocol.Encode(&protocol.Welcome{TerminalID: c.id, AckedSeq: acked, HubTime: time.Now().UTC(), Locked: locked})
+	if err != nil || !c.enqueue(welcome) {
+		return false
+	}
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		c.close(closeGoingAway, "hub shutting down")
+		return false
+	}
+	old := h.conns[c.id]
+	h.conns[c.id] = c
+	h.mu.Unlock()
+	if old != nil {
+		h.log.Info("Agent reconnected, replacing the old connection", "terminal", c.id)
+		old.close(closePolicyViolation, "replaced by a newer connection")
+	}
+	return true
+}
+
+// unregister forgets c if it is still the terminal's connection and records the
+// terminal offline.
+func (h *Hub) unregister(c *agentConn) {
+	h.presence.Lock()
+	defer h.presence.Unlock()
+	h.mu.Lock()
+	current := h.conns[c.id] == c
+	if current {
+		delete(h.conns, c.id)
+	}
+	h.mu.Unlock()
+	if current {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.store.Disconnect(ctx, c.id); err != nil {
+			h.log.Warn("Store disconnect failed", "terminal", c.id, "err", err)
+		}
+	}
+}
+
+func (h *Hub) queueStatus(id string, s *protocol.Status) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return
+	}
+	h.statusMu.Lock()
+	h.statuses[id] = store.StatusUpdate{Terminal: id, OS: s.OS, OSVersion: s.OSVersion, AgentVersion: s.AgentVersion, Status: b, Seen: time.Now()}
+	h.statusMu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch handles one decoded frame after Hello; false ends the connection.
+func (h *Hub) dispatch(c *agentConn, m protocol.Message) bool {
+	switch m := m.(type) {
+	case *protocol.Event:
+		req := eventReq{c: c, ev: store.Event{Terminal: c.id, Seq: m.Seq, Time: m.Time, Kind: m.Kind, Severity: string(m.Severity), Data: m.Data}}
+		select {
+		case h.events <- req:
+			return true
+		case <-c.done:
+			return false
+		case <-h.writerOut:
+			return false
+		}
+	case *protocol.Status:
+		h.queueStatus(c.id, m)
+		return true
+	case *protocol.Result:
+		h.deliverResult(c.id, m)
+		return true
+	case *protocol.Renew:
+		h.renew(c, m)
+		return true
+	}
+	h.log.Warn("Agent sent a message agents may not send, connection closed", "terminal", c.id, "type", m.MsgType())
+	c.close(closePolicyViolation, "unexpected "+string(m.MsgType())+" message")
+	return false
+}
+
+// renew signs a fresh certificate for the connection's own terminal.
+func (h *Hub) renew(c *agentConn, m *protocol.Renew) {
+	certPEM, serial, notAfter, err := h.ca.SignCSR(m.CSR, c.id)
+	if err != nil {
+		h.log.Warn("Renewal refused", "terminal", c.id, "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.store.AddCert(ctx, c.id, serial, notAfter, "terminal:"+c.id); err != nil {
+		h.log.Error("Store renewed certificate failed", "terminal", c.id, "err", err)
+		return
+	}
+	frame, err := protocol.Encode(&protocol.Cert{Certificate: certPEM})
+	if err == nil {
+		c.enqueue(frame)
+	}
+	h.log.Info("Certificate renewed", "terminal", c.id, "serial", serial, "notAfter", notAfter)
+}
+
+// Online lists the terminal IDs with a live connection.
+func (h *Hub) Online() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.conns))
+	for id := range h.conns {
+		out = append(out, id)
+	}
+	return out
+}

@@ -1,0 +1,128 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
+)
+
+// SendCommand sends a staff command to a terminal (ID or unique name) and waits
+// for its Result, ctx, or the command's expiry (Config.CommandTTL). The command is
+// stored and audited before it is sent, and its outcome after; a command to an
+// offline terminal fails with ErrOffline and is audited too. A Result with OK
+// false is returned with a nil error: the agent answered.
+func (h *Hub) SendCommand(ctx context.Context, terminal string, action protocol.Action, args map[string]string, issuedBy string) (protocol.Result, error) {
+	t, err := h.store.FindTerminal(ctx, terminal)
+	if err != nil {
+		return protocol.Result{}, fmt.Errorf("send command: %w", err)
+	}
+	now := time.Now().UTC()
+	cmd := &protocol.Command{ID: randomID("c-"), Terminal: t.ID, Action: action, Args: args, IssuedBy: issuedBy,
+		IssuedAt: now, ExpiresAt: now.Add(h.cfg.CommandTTL)}
+	if err := h.store.AddCommand(ctx, store.Command{ID: cmd.ID, Terminal: t.ID, Action: string(action), Args: args,
+		IssuedBy: issuedBy, IssuedAt: now, ExpiresAt: cmd.ExpiresAt}); err != nil {
+		return protocol.Result{}, err
+	}
+	fail := func(err error) (protocol.Result, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if ferr := h.store.FinishCommand(fctx, cmd.ID, false, err.Error()); ferr != nil {
+			h.log.Error("Store command outcome failed", "command", cmd.ID, "err", ferr)
+		}
+		return protocol.Result{}, err
+	}
+	if !action.Known() {
+		return fail(fmt.Errorf("send command: unknown action %q", action))
+	}
+	if t.Revoked() {
+		return fail(fmt.Errorf("send command to %s (%s): terminal is revoked", t.Name, t.ID))
+	}
+	frame, err := protocol.Encode(cmd)
+	if err != nil {
+		return fail(fmt.Errorf("send command: %w", err))
+	}
+	p := &pendingCmd{terminal: t.ID, ch: make(chan protocol.Result, 1)}
+	h.mu.Lock()
+	c := h.conns[t.ID]
+	if c != nil {
+		h.pending[cmd.ID] = p
+	}
+	h.mu.Unlock()
+	if c == nil {
+		return fail(fmt.Errorf("send command to %s (%s): %w", t.Name, t.ID, ErrOffline))
+	}
+	defer func() {
+		h.mu.Lock()
+		delete(h.pending, cmd.ID)
+		h.mu.Unlock()
+	}()
+	if !c.enqueue(frame) {
+		return fail(fmt.Errorf("send command to %s (%s): connection dropped", t.Name, t.ID))
+	}
+	expiry := time.NewTimer(time.Until(cmd.ExpiresAt))
+	defer expiry.Stop()
+	select {
+	case res := <-p.ch:
+		msg := res.Output
+		if !res.OK {
+			msg = res.Error
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := h.store.FinishCommand(fctx, cmd.ID, res.OK, msg); err != nil {
+			h.log.Error("Store command outcome failed", "command", cmd.ID, "err", err)
+		}
+		if res.OK && (action == protocol.ActionLock || action == protocol.ActionUnlock) {
+			if err := h.store.SetLocked(fctx, t.ID, action == protocol.ActionLock); err != nil {
+				h.log.Error("Store lock state failed", "terminal", t.ID, "err", err)
+			}
+		}
+		return res, nil
+	case <-c.done:
+		return fail(fmt.Errorf("send command to %s (%s): disconnected before answering", t.Name, t.ID))
+	case <-expiry.C:
+		return fail(fmt.Errorf("send command to %s (%s): no answer before the command expired", t.Name, t.ID))
+	case <-ctx.Done():
+		return fail(fmt.Errorf("send command to %s (%s): %w", t.Name, t.ID, ctx.Err()))
+	}
+}
+
+// deliverResult hands a Result to the SendCommand waiting for it, if the command
+// was sent to this terminal.
+func (h *Hub) deliverResult(terminal string, r *protocol.Result) {
+	h.mu.Lock()
+	p := h.pending[r.ID]
+	h.mu.Unlock()
+	if p == nil || p.terminal != terminal {
+		h.log.Debug("Result for no waiting command", "terminal", terminal, "command", r.ID)
+		return
+	}
+	select {
+	case p.ch <- *r:
+	default: // a second answer to the same command
+	}
+}
+
+// Revoke revokes a terminal (ID or unique name) and drops its live connection at
+// once.
+func (h *Hub) Revoke(ctx context.Context, terminal, actor string) (store.Terminal, error) {
+	t, err := h.store.FindTerminal(ctx, terminal)
+	if err != nil {
+		return t, fmt.Errorf("revoke: %w", err)
+	}
+	if err := h.store.Revoke(ctx, t.ID, actor); err != nil {
+		return t, err
+	}
+	h.mu.Lock()
+	c := h.conns[t.ID]
+	h.mu.Unlock()
+	if c != nil {
+		c.close(closePolicyViolation, "certificate revoked")
+	}
+	h.log.Info("Terminal revoked", "terminal", t.ID, "name", t.Name, "by", actor)
+	return t, nil
+}
+

@@ -1,0 +1,223 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// The control socket: HTTP over the unix socket <data>/hub.sock (mode 0600, in the
+// 0700 data dir), for the carrel-hub CLI on the same machine. Callers are named
+// "local:<unix user>" in the audit log, from the socket's peer credentials.
+
+// CommandRequest is the body of POST /command.
+type CommandRequest struct {
+	Terminal string            `json:"terminal"`
+	Action   protocol.Action   `json:"action"`
+	Args     map[string]string `json:"args,omitempty"`
+}
+
+// CommandResponse answers POST /command: the agent's Result, or Error if the hub
+// could not get one.
+type CommandResponse struct {
+	Result *protocol.Result `json:"result,omitempty"`
+	Error  string           `json:"error,omitempty"`
+}
+
+// RevokeRequest is the body of POST /revoke.
+type RevokeRequest struct {
+	Terminal string `json:"terminal"`
+}
+
+// RevokeResponse answers POST /revoke.
+type RevokeResponse struct {
+	ID    string `json:"id,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Health answers GET /health.
+type Health struct {
+	OK          bool   `json:"ok"`
+	Addr        string `json:"addr"`
+	Fingerprint string `json:"fingerprint"`
+	Online      int    `json:"online"`
+}
+
+type ctxConnKey struct{}
+
+func (h *Hub) listenControl() error {
+	path := filepath.Join(h.cfg.DataDir, SocketFile)
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("another carrel-hub serve is running on %s", h.cfg.DataDir)
+	}
+	os.Remove(path) // a stale socket from a hub that died
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("listen on control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on control socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", h.ctlHealth)
+	mux.HandleFunc("POST /command", h.ctlCommand)
+	mux.HandleFunc("POST /revoke", h.ctlRevoke)
+	h.ctlLn = ln
+	h.ctl = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, ctxConnKey{}, c) },
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+	}
+	return nil
+}
+
+// caller names the local user on the other end of the control socket.
+func caller(r *http.Request) string {
+	c, _ := r.Context().Value(ctxConnKey{}).(net.Conn)
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return "local:unknown"
+	}
+	uid, err := peerUID(uc)
+	if err != nil {
+		return "local:unknown"
+	}
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return "local:" + u.Username
+	}
+	return "local:uid " + strconv.Itoa(uid)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (h *Hub) ctlHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Health{OK: true, Addr: h.ln.Addr().String(), Fingerprint: h.Fingerprint(), Online: len(h.Online())})
+}
+
+func readCtl(r *http.Request, v any) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		return err
+	}
+	return protocol.DecodeJSON(b, 64<<10, v)
+}
+
+func (h *Hub) ctlCommand(w http.ResponseWriter, r *http.Request) {
+	var req CommandRequest
+	if err := readCtl(r, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, CommandResponse{Error: err.Error()})
+		return
+	}
+	res, err := h.SendCommand(r.Context(), req.Terminal, req.Action, req.Args, caller(r))
+	if err != nil {
+		writeJSON(w, http.StatusOK, CommandResponse{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, CommandResponse{Result: &res})
+}
+
+func (h *Hub) ctlRevoke(w http.ResponseWriter, r *http.Request) {
+	var req RevokeRequest
+	if err := readCtl(r, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, RevokeResponse{Error: err.Error()})
+		return
+	}
+	t, err := h.Revoke(r.Context(), req.Terminal, caller(r))
+	if err != nil {
+		writeJSON(w, http.StatusOK, RevokeResponse{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, RevokeResponse{ID: t.ID, Name: t.Name})
+}
+
+// ErrNotRunning is returned by Dial when no hub answers on the control socket.
+var ErrNotRunning = errors.New("carrel-hub serve is not running")
+
+// Control is a client of a running hub's control socket.
+type Control struct {
+	c *http.Client
+}
+
+// Dial connects to the control socket of the hub serving dataDir, checking it
+// answers; ErrNotRunning if none does.
+func Dial(ctx context.Context, dataDir string) (*Control, error) {
+	path := filepath.Join(dataDir, SocketFile)
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		DisableKeepAlives: true,
+	}
+	c := &Control{c: &http.Client{Transport: tr}}
+	if _, err := c.Health(ctx); err != nil {
+		return nil, fmt.Errorf("%w (%v)", ErrNotRunning, err)
+	}
+	return c, nil
+}
+
+func (c *Control) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://hub"+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.c.Do(req)
+	if err != nil {
+		return fmt.Errorf("control %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
+		return fmt.Errorf("control %s: %s: %w", path, resp.Status, err)
+	}
+	return nil
+}
+
+// Health asks the hub how it is.
+func (c *Control) Health(ctx context.Context) (Health, error) {
+	var h Health
+	err := c.do(ctx, http.MethodGet, "/health", nil, &h)
+	return h, err
+}
+
+// Command sends a command through the hub and waits for its answer.
+func (c *Control) Command(ctx context.Context, req CommandRequest) (CommandResponse, error) {
+	var out CommandResponse
+	err := c.do(ctx, http.MethodPost, "/command", req, &out)
+	return out, err
+}
+
+// Revoke revokes a terminal through the hub, dropping its connection.
+func (c *Control) Revoke(ctx context.Context, terminal string) (RevokeResponse, error) {
+	var out RevokeResponse
+	err := c.do(ctx, http.MethodPost, "/revoke", RevokeRequest{Terminal: terminal}, &out)
+	return out, err
+}

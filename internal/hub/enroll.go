@@ -1,0 +1,159 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/pki"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
+)
+
+// MaxEnrollBody is the largest enrollment request body read.
+const MaxEnrollBody = 32 << 10
+
+// enrollError is an answer to a refused enrollment: an HTTP status and a message
+// IT can act on.
+type enrollError struct {
+	status int
+	msg    string
+}
+
+func (e *enrollError) Error() string { return e.msg }
+
+// decodeEnroll reads and checks an enrollment request body, up to checking the CSR.
+func decodeEnroll(body []byte) (*protocol.EnrollRequest, error) {
+	var req protocol.EnrollRequest
+	if err := protocol.DecodeJSON(body, MaxEnrollBody, &req); err != nil {
+		if errors.Is(err, protocol.ErrTooLarge) {
+			return nil, &enrollError{http.StatusBadRequest, fmt.Sprintf("request body larger than %d bytes", MaxEnrollBody)}
+		}
+		return nil, &enrollError{http.StatusBadRequest, "malformed enrollment request: " + err.Error()}
+	}
+	if err := req.Validate(); err != nil {
+		return nil, &enrollError{http.StatusBadRequest, err.Error()}
+	}
+	if _, err := pki.ParseCSR(req.CSR); err != nil {
+		return nil, &enrollError{http.StatusBadRequest, err.Error()}
+	}
+	return &req, nil
+}
+
+func (h *Hub) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	ip := remoteIP(r.RemoteAddr)
+	if !h.limit.allow(ip, time.Now()) {
+		w.Header().Set("Retry-After", "60")
+		httpError(w, http.StatusTooManyRequests, "too many enrollment attempts from this address; wait a minute")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEnrollBody+1))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("request body unreadable or larger than %d bytes", MaxEnrollBody))
+		return
+	}
+	resp, err := h.enroll(r, ip, body)
+	if err != nil {
+		var ee *enrollError
+		if !errors.As(err, &ee) {
+			h.log.Error("Enrollment failed", "remote", ip, "err", err)
+			httpError(w, http.StatusInternalServerError, "hub error; see the hub's log")
+			return
+		}
+		h.log.Warn("Enrollment refused", "remote", ip, "status", ee.status, "reason", ee.msg)
+		httpError(w, ee.status, ee.msg)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *Hub) enroll(r *http.Request, ip string, body []byte) (*protocol.EnrollResponse, error) {
+	req, err := decodeEnroll(body)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := pki.HashToken(req.Token)
+	if err != nil {
+		return nil, &enrollError{http.StatusUnauthorized, "enrollment token unknown (check it was copied whole)"}
+	}
+	switch err := h.store.RedeemToken(r.Context(), hash); {
+	case err == nil:
+	case errors.Is(err, store.ErrTokenUnknown):
+		return nil, &enrollError{http.StatusUnauthorized, "enrollment token unknown (check it was copied whole)"}
+	case errors.Is(err, store.ErrTokenExpired):
+		return nil, &enrollError{http.StatusForbidden, "enrollment token expired; create a new one with 'carrel-hub token create'"}
+	case errors.Is(err, store.ErrTokenUsedUp):
+		return nil, &enrollError{http.StatusForbidden, err.Error() + "; create a new one with 'carrel-hub token create'"}
+	default:
+		return nil, err
+	}
+	id := randomID("t-")
+	certPEM, serial, notAfter, err := h.ca.SignCSR(req.CSR, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.store.AddTerminal(r.Context(), store.Terminal{ID: id, Name: req.Hostname, OS: req.OS, CertSerial: serial, CertNotAfter: notAfter}, "enroll:"+ip); err != nil {
+		return nil, err
+	}
+	h.log.Info("Terminal enrolled", "terminal", id, "name", req.Hostname, "os", req.OS, "remote", ip)
+	return &protocol.EnrollResponse{TerminalID: id, Certificate: certPEM, CA: string(h.ca.CertPEM())}, nil
+}
+
+func remoteIP(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
+// rateLimiter is a token bucket per remote address.
+type rateLimiter struct {
+	perSec float64
+	burst  float64
+
+	mu      sync.Mutex
+	buckets map[string]*bucket // guarded by mu
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(perSec float64, burst int) *rateLimiter {
+	return &rateLimiter{perSec: perSec, burst: float64(burst), buckets: map[string]*bucket{}}
+}
+
+func (l *rateLimiter) allow(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buckets) > 10000 {
+		for k, b := range l.buckets {
+			if now.Sub(b.last) > 10*time.Minute {
+				delete(l.buckets, k)
+			}
+		}
+	}
+	b := l.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.perSec)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

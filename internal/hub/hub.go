@@ -1,0 +1,350 @@
+// Package hub is carrel-hub's server: one TLS listener on which agents enroll
+// (POST protocol.PathEnroll, token + CSR) and then hold a mutual-TLS websocket
+// (protocol.PathAgent) that carries their events, status and command results, and
+// a local control socket (<data>/hub.sock) through which the carrel-hub CLI acts on
+// the running hub.
+//
+// Each agent connection has one reader goroutine and one writer goroutine with a
+// bounded send queue: a slow agent is dropped, never waited for. Events from all
+// connections go to a single store writer that commits whatever is queued in one
+// transaction (group commit) and then acknowledges them.
+//
+// It is not the staff API yet (2026-11: the console's websocket and staff logins
+// come later), and commands are authorised only by who can reach the control
+// socket (root or the hub's own user), not by staff role.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/pki"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
+)
+
+// Config is what a hub needs. Zero durations and sizes take the defaults below.
+type Config struct {
+	DataDir string   // CA, server certificate, hub.db, hub.sock; created 0700
+	Listen  string   // e.g. ":8443" or "127.0.0.1:0"
+	Names   []string // DNS names / IPs agents use to reach the hub (first one is the certificate's CN)
+
+	CommandTTL   time.Duration // default 2 min: a command's expiry
+	HelloTimeout time.Duration // default 10 s: first frame must be Hello within it
+	PingInterval time.Duration // default 25 s
+	PongWait     time.Duration // default 60 s: no frame or pong for this long drops the agent
+	WriteWait    time.Duration // default 10 s: one frame write
+	SendQueue    int           // default 64 frames queued per agent before it is dropped
+	BatchMax     int           // default 256 events per store transaction
+
+	EnrollPerMinute float64 // default 10 enrollment attempts per remote address per minute
+	EnrollBurst     int     // default 20
+
+	// NoControlSocket skips <data>/hub.sock (a hub embedded in a test or the console).
+	NoControlSocket bool
+}
+
+func (c *Config) defaults() {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	set(&c.CommandTTL, 2*time.Minute)
+	set(&c.HelloTimeout, 10*time.Second)
+	set(&c.PingInterval, 25*time.Second)
+	set(&c.PongWait, 60*time.Second)
+	set(&c.WriteWait, 10*time.Second)
+	if c.SendQueue <= 0 {
+		c.SendQueue = 64
+	}
+	if c.BatchMax <= 0 {
+		c.BatchMax = 256
+	}
+	if c.EnrollPerMinute <= 0 {
+		c.EnrollPerMinute = 10
+	}
+	if c.EnrollBurst <= 0 {
+		c.EnrollBurst = 20
+	}
+	if c.Listen == "" {
+		c.Listen = ":8443"
+	}
+}
+
+// Files in the data directory.
+const (
+	DBFile      = "hub.db"
+	SocketFile  = "hub.sock"
+	PublishFile = "hub.json"
+)
+
+// ErrOffline is returned by SendCommand when the terminal has no live connection.
+var ErrOffline = errors.New("terminal is offline")
+
+// Hub is a running hub. Create with New, serve with Run.
+type Hub struct {
+	cfg    Config
+	log    *slog.Logger
+	ca     *pki.CA
+	store  *store.Store
+	srv    *http.Server
+	ln     net.Listener
+	ctl    *http.Server
+	ctlLn  net.Listener
+	limit  *rateLimiter
+	tlsCfg *tls.Config
+
+	events    chan eventReq // to the store writer
+	statusMu  sync.Mutex
+	statuses  map[string]store.StatusUpdate // coalesced, newest per terminal; guarded by statusMu
+	kick      chan struct{}                 // wakes the store writer for statuses
+	writerOut chan struct{}                 // closed when the store writer has exited
+	stopWrite chan struct{}                 // closed to make the store writer flush and exit
+
+	mu      sync.Mutex
+	conns   map[string]*agentConn // terminal ID → live connection; guarded by mu
+	pending map[string]*pendingCmd
+	closing bool // set when Run is shutting down; guarded by mu
+
+	presence sync.Mutex // orders store Connect/Disconnect with conns changes
+	connWG   sync.WaitGroup
+	runOnce  sync.Once
+}
+
+type pendingCmd struct {
+	terminal string
+	ch       chan protocol.Result // buffered 1
+}
+
+// New opens (creating on first start) the CA, server certificate and store in
+// cfg.DataDir, marks every terminal offline, and binds the listener and the control
+// socket, so Addr works at once. Run serves; if Run is never called, Close frees
+// what New took.
+func New(cfg Config, log *slog.Logger) (*Hub, error) {
+	cfg.defaults()
+	if log == nil {
+		return nil, errors.New("new hub: logger is nil")
+	}
+	ca, err := pki.LoadOrCreate(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	srvCert, err := ca.ServerCertificate(cfg.Names)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := st.MarkAllOffline(context.Background()); err != nil {
+		st.Close()
+		return nil, err
+	}
+	h := &Hub{
+		cfg: cfg, log: log, ca: ca, store: st,
+		limit:     newRateLimiter(cfg.EnrollPerMinute/60, cfg.EnrollBurst),
+		events:    make(chan eventReq, 4*cfg.BatchMax),
+		statuses:  map[string]store.StatusUpdate{},
+		kick:      make(chan struct{}, 1),
+		writerOut: make(chan struct{}),
+		stopWrite: make(chan struct{}),
+		conns:     map[string]*agentConn{},
+		pending:   map[string]*pendingCmd{},
+	}
+	h.tlsCfg = &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{srvCert},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    ca.Pool(),
+		NextProtos:   []string{"http/1.1"},
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	h.ln = tls.NewListener(ln, h.tlsCfg)
+	mux := http.NewServeMux()
+	mux.HandleFunc(protocol.PathEnroll, h.handleEnroll)
+	mux.HandleFunc(protocol.PathAgent, h.handleAgent)
+	h.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		// TLS handshake failures (no or foreign client certificates, scanners) are
+		// expected on an open port: keep them out of the main log.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if !cfg.NoControlSocket {
+		if err := h.listenControl(); err != nil {
+			h.ln.Close()
+			st.Close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// Addr is the address the agent listener is bound to.
+func (h *Hub) Addr() net.Addr { return h.ln.Addr() }
+
+// Fingerprint is the CA fingerprint agents pin.
+func (h *Hub) Fingerprint() string { return h.ca.Fingerprint() }
+
+// CA is the hub's certificate authority.
+func (h *Hub) CA() *pki.CA { return h.ca }
+
+// Store is the hub's database.
+func (h *Hub) Store() *store.Store { return h.store }
+
+// Published is what a running hub writes to <data>/hub.json so the CLI can print
+// the right agent command line.
+type Published struct {
+	Listen      string   `json:"listen"`
+	Names       []string `json:"names"`
+	Fingerprint string   `json:"fingerprint"`
+	PID         int      `json:"pid"`
+}
+
+// LoadPublished reads <data>/hub.json written by the last serve.
+func LoadPublished(dataDir string) (Published, error) {
+	var p Published
+	b, err := os.ReadFile(filepath.Join(dataDir, PublishFile))
+	if err != nil {
+		return p, fmt.Errorf("read %s: %w", PublishFile, err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("read %s: %w", PublishFile, err)
+	}
+	return p, nil
+}
+
+func (h *Hub) publish() error {
+	b, _ := json.MarshalIndent(Published{Listen: h.ln.Addr().String(), Names: pki.ServerNames(h.cfg.Names),
+		Fingerprint: h.Fingerprint(), PID: os.Getpid()}, "", "  ")
+	tmp := filepath.Join(h.cfg.DataDir, "."+PublishFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", PublishFile, err)
+	}
+	return os.Rename(tmp, filepath.Join(h.cfg.DataDir, PublishFile))
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully: it stops
+// accepting, closes every agent connection with a close frame, commits the events
+// already received, and returns within a few seconds. Cancellation is not an
+// error. Run may be called once.
+func (h *Hub) Run(ctx context.Context) error {
+	ran := false
+	h.runOnce.Do(func() { ran = true })
+	if !ran {
+		return errors.New("hub: Run called twice")
+	}
+	if err := h.publish(); err != nil {
+		h.log.Warn("Cannot publish listen address", "err", err)
+	}
+	h.log.Info("Hub listening", "addr", h.ln.Addr().String(), "fingerprint", h.Fingerprint(), "names", pki.ServerNames(h.cfg.Names))
+	go h.storeWriter()
+
+	errc := make(chan error, 2)
+	go func() { errc <- h.srv.Serve(h.ln) }()
+	if h.ctl != nil {
+		go func() { errc <- h.ctl.Serve(h.ctlLn) }()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("serve: %w", err)
+		}
+	}
+	h.shutdown()
+	return runErr
+}
+
+func (h *Hub) shutdown() {
+	h.mu.Lock()
+	h.closing = true
+	conns := make([]*agentConn, 0, len(h.conns))
+	for _, c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+
+	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(sctx); err != nil {
+		h.log.Warn("HTTP shutdown incomplete", "err", err)
+		h.srv.Close()
+	}
+	for _, c := range conns {
+		c.close(closeGoingAway, "hub shutting down")
+	}
+	waitGroup(&h.connWG, 3*time.Second, func() {
+		h.log.Warn("Agent connections did not end in time")
+		h.mu.Lock()
+		for _, c := range h.conns {
+			c.ws.Close()
+		}
+		h.mu.Unlock()
+	})
+	close(h.stopWrite)
+	<-h.writerOut
+	if h.ctl != nil {
+		h.ctl.Shutdown(sctx)
+		os.Remove(filepath.Join(h.cfg.DataDir, SocketFile))
+	}
+	if err := h.store.Close(); err != nil {
+		h.log.Warn("Store close failed", "err", err)
+	}
+	h.log.Info("Hub stopped")
+}
+
+// Close frees what New took when Run was never called.
+func (h *Hub) Close() error {
+	ran := false
+	h.runOnce.Do(func() { ran = true })
+	if !ran {
+		return nil
+	}
+	h.ln.Close()
+	if h.ctlLn != nil {
+		h.ctlLn.Close()
+		os.Remove(filepath.Join(h.cfg.DataDir, SocketFile))
+	}
+	return h.store.Close()
+}
+
+func waitGroup(wg *sync.WaitGroup, d time.Duration, late func()) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		late()
+		<-done
+	}
+}
+
+func randomID(prefix string) string {
+	b := make([]byte, 8)
+	rand.Read(b) // never fails (crypto/rand, Go ≥ 1.24)
+	return prefix + hex.EncodeToString(b)
+}

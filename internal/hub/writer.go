@@ -1,0 +1,102 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
+)
+
+type eventReq struct {
+	c  *agentConn
+	ev store.Event
+}
+
+// storeWriter is the only goroutine that writes events and statuses. It commits
+// whatever is queued, up to BatchMax events, in one transaction (group commit:
+// under load batches grow by themselves while the previous commit runs, with no
+// added delay when idle), then acknowledges each connection's highest seq.
+func (h *Hub) storeWriter() {
+	defer close(h.writerOut)
+	batch := make([]eventReq, 0, h.cfg.BatchMax)
+	for {
+		batch = batch[:0]
+		stopping := false
+		select {
+		case r := <-h.events:
+			batch = append(batch, r)
+		case <-h.kick:
+		case <-h.stopWrite:
+			stopping = true
+		}
+	fill:
+		for len(batch) < h.cfg.BatchMax {
+			select {
+			case r := <-h.events:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		h.commit(batch)
+		if stopping {
+			// Readers have ended: flush what is left and go.
+			for len(h.events) > 0 {
+				batch = batch[:0]
+				for len(batch) < h.cfg.BatchMax && len(h.events) > 0 {
+					batch = append(batch, <-h.events)
+				}
+				h.commit(batch)
+			}
+			return
+		}
+	}
+}
+
+func (h *Hub) commit(batch []eventReq) {
+	h.statusMu.Lock()
+	var statuses []store.StatusUpdate
+	if len(h.statuses) > 0 {
+		statuses = make([]store.StatusUpdate, 0, len(h.statuses))
+		for id, s := range h.statuses {
+			statuses = append(statuses, s)
+			delete(h.statuses, id)
+		}
+	}
+	h.statusMu.Unlock()
+	if len(batch) == 0 && len(statuses) == 0 {
+		return
+	}
+	b := &store.Batch{Events: make([]store.Event, len(batch)), Statuses: statuses}
+	for i, r := range batch {
+		b.Events[i] = r.ev
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := h.store.Commit(ctx, b); err != nil {
+		// Not acknowledged: the agents keep the events and send them again.
+		h.log.Error("Store commit failed, events not acknowledged", "events", len(batch), "err", err)
+		for _, r := range batch {
+			r.c.close(closeTryAgainLater, "hub store unavailable")
+		}
+		return
+	}
+	// The highest seq per connection, in arrival order.
+	acks := make(map[*agentConn]uint64, 4)
+	var order []*agentConn
+	for _, r := range batch {
+		if _, seen := acks[r.c]; !seen {
+			order = append(order, r.c)
+		}
+		if r.ev.Seq > acks[r.c] {
+			acks[r.c] = r.ev.Seq
+		}
+	}
+	for _, c := range order {
+		frame, err := protocol.Encode(&protocol.Ack{Seq: acks[c]})
+		if err == nil {
+			c.enqueue(frame)
+		}
+	}
+}
