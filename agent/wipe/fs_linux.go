@@ -81,9 +81,15 @@ func mountID(fd int) (uint64, error) {
 	return stx.Mnt_id, nil
 }
 
-// fdWindow bounds the directory descriptors one purge keeps open; deeper
-// ancestors are closed and reopened by name, checked by device and inode.
-const fdWindow = 128
+// fdWindow bounds the directory descriptors one purge keeps open besides one
+// checkpoint every checkpointEvery levels: deeper ancestors are closed and later
+// reopened by name from the nearest open one, checked by device and inode. A tree
+// of depth d needs about fdWindow + d/checkpointEvery descriptors, and reopening
+// costs at most checkpointEvery opens.
+const (
+	fdWindow        = 128
+	checkpointEvery = 64
+)
 
 type frame struct {
 	fd        int // -1 while closed to save descriptors
@@ -108,7 +114,8 @@ type purger struct {
 	display   string
 	parentFD  int
 	stack     []*frame
-	open      int
+	openNC    int // open descriptors of frames that are not checkpoints
+	scan      int // lowest frame index that may hold a closable descriptor
 	aborted   bool
 	sinceTick int
 }
@@ -119,7 +126,7 @@ type purger struct {
 // and never followed, and a directory on another mount than dir is never
 // entered. What cannot be removed is returned as leftovers.
 func purgeTree(ctx context.Context, dir string, o purgeOpts) purgeResult {
-	p := &purger{ctx: ctx, o: o, display: dir, parentFD: -1}
+	p := &purger{ctx: ctx, o: o, display: dir, parentFD: -1, scan: 1}
 	q := strconv.Quote(dir)
 	pfd, err := openDirPath(filepath.Dir(dir))
 	if err != nil {
@@ -161,29 +168,47 @@ func purgeTree(ctx context.Context, dir string, o purgeOpts) purgeResult {
 
 func (p *purger) owned(uid uint32) bool { return p.o.onlyUID < 0 || int(uid) == p.o.onlyUID }
 
-func (p *purger) push(f *frame) {
-	p.stack = append(p.stack, f)
-	if f.fd >= 0 {
-		p.open++
+func isCheckpoint(i int) bool { return i%checkpointEvery == 0 }
+
+func (p *purger) setFD(i, fd int) {
+	f := p.stack[i]
+	switch {
+	case f.fd < 0 && fd >= 0 && !isCheckpoint(i):
+		p.openNC++
+	case f.fd >= 0 && fd < 0 && !isCheckpoint(i):
+		p.openNC--
 	}
-	// close the oldest descriptors beyond the window (never the top frame's, the
-	// one below it, nor the root's)
-	for i := 1; p.open > fdWindow && i < len(p.stack)-2; i++ {
-		if g := p.stack[i]; g.fd >= 0 {
-			unix.Close(g.fd)
-			g.fd = -1
-			p.open--
+	if f.fd >= 0 && fd < 0 {
+		unix.Close(f.fd)
+	}
+	f.fd = fd
+	if fd >= 0 && i < p.scan && !isCheckpoint(i) {
+		p.scan = i
+	}
+}
+
+func (p *purger) push(f *frame) {
+	fd := f.fd
+	f.fd = -1
+	p.stack = append(p.stack, f)
+	p.setFD(len(p.stack)-1, fd)
+	// close the oldest descriptors beyond the window: never a checkpoint's, the
+	// top frame's nor its parent's
+	for p.openNC > fdWindow && p.scan < len(p.stack)-2 {
+		if !isCheckpoint(p.scan) {
+			p.setFD(p.scan, -1)
 		}
+		p.scan++
 	}
 }
 
 func (p *purger) pop() *frame {
-	f := p.stack[len(p.stack)-1]
-	p.stack = p.stack[:len(p.stack)-1]
-	if f.fd >= 0 {
-		unix.Close(f.fd)
-		f.fd = -1
-		p.open--
+	i := len(p.stack) - 1
+	f := p.stack[i]
+	p.setFD(i, -1)
+	p.stack = p.stack[:i]
+	if p.scan > len(p.stack) {
+		p.scan = len(p.stack)
 	}
 	return f
 }
@@ -198,7 +223,6 @@ func (p *purger) ensureOpen(i int) bool {
 	for p.stack[j].fd < 0 {
 		j--
 	}
-	keepFrom := i - fdWindow/2
 	for k := j + 1; k <= i; k++ {
 		f := p.stack[k]
 		fd, err := unix.Openat(p.stack[k-1].fd, f.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -217,14 +241,7 @@ func (p *purger) ensureOpen(i int) bool {
 			p.aborted = true
 			return false
 		}
-		f.fd = fd
-		p.open++
-		if k-1 > j && k-1 < keepFrom {
-			g := p.stack[k-1]
-			unix.Close(g.fd)
-			g.fd = -1
-			p.open--
-		}
+		p.setFD(k, fd)
 	}
 	return true
 }
