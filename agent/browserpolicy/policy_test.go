@@ -3,6 +3,8 @@ package browserpolicy
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -240,7 +242,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	m := New(Config{}, t.TempDir(), nil, nil)
+	m := New(Config{}, filepath.Join(os.TempDir(), "carrel-never-written"), nil, nil) // refused before any write
 	if _, err := m.Apply(); !errors.Is(err, ErrConfig) {
 		t.Errorf("Apply with zero Config: %v", err)
 	}

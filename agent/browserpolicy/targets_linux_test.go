@@ -126,36 +126,6 @@ func TestApplyRestoresAndReports(t *testing.T) {
 	}
 }
 
-// startWatch runs m.Watch until the test ends and returns a function that
-// waits for the next completed re-check (notification armed again).
-func startWatch(t *testing.T, m *Manager) (rechecked func()) {
-	t.Helper()
-	checks := make(chan struct{}, 100)
-	m.reasserted = func() { checks <- struct{}{} }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Watch(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Watch: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Watch did not return after cancel")
-		}
-	})
-	return func() {
-		t.Helper()
-		select {
-		case <-checks:
-		case <-time.After(10 * time.Second):
-			t.Fatal("no re-check")
-		}
-	}
-}
-
 func TestWatchReassertsOnInotify(t *testing.T) {
 	p := newLinuxPaths(t)
 	sink := newFakeSink()
