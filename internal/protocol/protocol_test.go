@@ -232,3 +232,51 @@ func FuzzDecodeEnroll(f *testing.F) {
 		_ = r.Validate()
 	})
 }
+
+func TestStaffDecode(t *testing.T) {
+	if _, err := DecodeStaffRequest([]byte(`{"id":1,"op":"terminals"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{`{"id":1}`, `{"id":1,"op":"terminals","sudo":true}`, `[]`, `{"id":1,"op":"x"} {}`} {
+		if _, err := DecodeStaffRequest([]byte(bad)); err == nil {
+			t.Errorf("staff request %s accepted", bad)
+		}
+	}
+	if _, err := DecodeStaffFrame([]byte(`{"response":{"id":1,"ok":true},"push":{}}`)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("frame with both response and push accepted: %v", err)
+	}
+	if _, err := DecodeStaffFrame([]byte(`{}`)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("empty frame accepted: %v", err)
+	}
+}
+
+func TestDisplayState(t *testing.T) {
+	st := validStatus()
+	cases := []struct {
+		v    TerminalView
+		want string
+	}{
+		{TerminalView{Online: false, Status: &st}, "offline"},
+		{TerminalView{Online: true, Revoked: true, Status: &st}, "revoked"},
+		{TerminalView{Online: true}, "unknown"},
+		{TerminalView{Online: true, Status: &Status{Session: SessionInUse, Locked: true}}, "locked"},
+		{TerminalView{Online: true, Status: &Status{Session: SessionDirty, Locked: true}}, "dirty"},
+		{TerminalView{Online: true, Status: &Status{Session: SessionInUse}}, "in-use"},
+		{TerminalView{Online: true, Status: &st}, "free"},
+	}
+	for _, c := range cases {
+		if got := c.v.DisplayState(); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.v, got, c.want)
+		}
+	}
+}
+
+func FuzzDecodeStaff(f *testing.F) {
+	f.Add([]byte(`{"id":1,"op":"terminals"}`))
+	f.Add([]byte(`{"response":{"id":1,"ok":true}}`))
+	f.Add([]byte(`{"push":{"event":{"id":3,"terminal":"t","seq":1,"time":"2026-01-01T00:00:00Z","kind":"k","severity":"info"}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		DecodeStaffRequest(data)
+		DecodeStaffFrame(data)
+	})
+}

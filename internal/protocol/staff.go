@@ -1,0 +1,301 @@
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// The staff API: plain HTTPS for setup and login, then one websocket per console
+// on the same TLS listener as the agents. Every request on the websocket carries
+// the session of a logged-in staff member; the hub checks the role on every
+// request and writes the audit record before it acts.
+const (
+	// PathStaffSetup takes a POST of SetupRequest and answers SetupResponse. It only
+	// works while no staff account exists, and only with the one-time setup code the
+	// hub wrote into its data dir (and printed) on first start.
+	PathStaffSetup = "/v1/staff/setup"
+	// PathStaffLogin takes a POST of LoginRequest and answers LoginResponse, or
+	// ErrorResponse: 401 for any wrong credential (the answer never says which),
+	// 429 when rate-limited or locked out.
+	PathStaffLogin = "/v1/staff/login"
+	// PathStaffLogout ends the session named in the Authorization header.
+	PathStaffLogout = "/v1/staff/logout"
+	// PathStaff is the staff websocket. Header "Authorization: Bearer SESSION";
+	// a request with an Origin header is refused.
+	PathStaff = "/v1/staff/ws"
+)
+
+// Role is what a staff member may do. desk: watch, message, lock/unlock, end
+// session. admin: everything, including enrollment, revocation, quarantine release,
+// staff accounts and the audit log.
+type Role string
+
+const (
+	RoleDesk  Role = "desk"
+	RoleAdmin Role = "admin"
+)
+
+func (r Role) Valid() bool { return r == RoleDesk || r == RoleAdmin }
+
+// SetupRequest creates the first admin.
+type SetupRequest struct {
+	SetupCode string `json:"setup_code"`
+	User      string `json:"user"`
+	Password  string `json:"password"`
+}
+
+// SetupResponse carries the new admin's TOTP secret: shown once, as text and as
+// the otpauth:// URI a phone app scans from a QR code.
+type SetupResponse struct {
+	User       string `json:"user"`
+	TOTPSecret string `json:"totp_secret"`
+	TOTPURI    string `json:"totp_uri"`
+}
+
+// LoginRequest is a password and a current TOTP code. A code is accepted once.
+type LoginRequest struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+	TOTP     string `json:"totp"`
+}
+
+// LoginResponse names the session (a bearer secret) and when it expires.
+type LoginResponse struct {
+	Session   string    `json:"session"`
+	User      string    `json:"user"`
+	Role      Role      `json:"role"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// StaffOp names a request on the staff websocket.
+type StaffOp string
+
+const (
+	OpSubscribe      StaffOp = "subscribe"       // SubscribeArgs → pushes from then on; desk
+	OpTerminals      StaffOp = "terminals"       // → []TerminalView; desk
+	OpEvents         StaffOp = "events"          // EventsArgs → []EventView; desk
+	OpCommand        StaffOp = "command"         // CommandArgs → Result (after the agent answers); desk for desk actions, admin for the rest
+	OpTokenCreate    StaffOp = "token.create"    // TokenArgs → TokenView; admin
+	OpTerminalRevoke StaffOp = "terminal.revoke" // TerminalArgs → nothing; admin
+	OpQuarantineList StaffOp = "quarantine.list" // → []QuarantineView; admin
+	OpStaffList      StaffOp = "staff.list"      // → []StaffView; admin
+	OpStaffCreate    StaffOp = "staff.create"    // StaffCreateArgs → SetupResponse (TOTP for the new member); admin
+	OpStaffDisable   StaffOp = "staff.disable"   // StaffArgs → nothing; admin
+	OpAuditList      StaffOp = "audit.list"      // AuditArgs → []AuditView; admin
+	OpAuditVerify    StaffOp = "audit.verify"    // → AuditVerifyView; admin
+	OpHubInfo        StaffOp = "hub.info"        // → HubInfo; desk
+)
+
+// DeskActions are the agent actions a desk member may send; every other action
+// needs admin.
+var DeskActions = map[Action]bool{ActionPing: true, ActionLock: true, ActionUnlock: true,
+	ActionMessage: true, ActionEndSession: true}
+
+// StaffRequest is one request from a console. ID is chosen by the console and
+// echoed in the StaffResponse.
+type StaffRequest struct {
+	ID   uint64          `json:"id"`
+	Op   StaffOp         `json:"op"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// StaffResponse answers one StaffRequest.
+type StaffResponse struct {
+	ID    uint64          `json:"id"`
+	OK    bool            `json:"ok"`
+	Error string          `json:"error,omitempty"`
+	Body  json.RawMessage `json:"body,omitempty"`
+}
+
+// StaffPush is a frame the hub sends unasked after OpSubscribe: a terminal changed,
+// or an event arrived. Exactly one of Terminal and Event is set.
+type StaffPush struct {
+	Terminal *TerminalView `json:"terminal,omitempty"`
+	Event    *EventView    `json:"event,omitempty"`
+}
+
+// StaffFrame is what the hub sends on the staff websocket: a response or a push.
+type StaffFrame struct {
+	Response *StaffResponse `json:"response,omitempty"`
+	Push     *StaffPush     `json:"push,omitempty"`
+}
+
+// SubscribeArgs asks for every event with an ID above SinceEvent (0: none of the
+// past), then live pushes. A console that reconnects passes the last ID it saw.
+type SubscribeArgs struct {
+	SinceEvent int64 `json:"since_event"`
+}
+
+type EventsArgs struct {
+	Terminal   string `json:"terminal,omitempty"`
+	SinceEvent int64  `json:"since_event"`
+	Limit      int    `json:"limit"`
+}
+
+type CommandArgs struct {
+	Terminal string            `json:"terminal"`
+	Action   Action            `json:"action"`
+	Args     map[string]string `json:"args,omitempty"`
+}
+
+type TokenArgs struct {
+	Uses int           `json:"uses"`
+	TTL  time.Duration `json:"ttl"`
+}
+
+type TerminalArgs struct {
+	Terminal string `json:"terminal"`
+}
+
+type StaffArgs struct {
+	User string `json:"user"`
+}
+
+type StaffCreateArgs struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+	Role     Role   `json:"role"`
+}
+
+type AuditArgs struct {
+	SinceID int64 `json:"since_id"`
+	Limit   int   `json:"limit"`
+}
+
+// TerminalView is a terminal as the console shows it. Every string in it came
+// from an agent or IT and is shown as plain text.
+type TerminalView struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Online   bool      `json:"online"`
+	Revoked  bool      `json:"revoked"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	// Since is when the terminal entered its current display state.
+	Since       time.Time `json:"since,omitzero"`
+	Status      *Status   `json:"status,omitempty"`
+	CertExpires time.Time `json:"cert_expires,omitzero"`
+}
+
+// DisplayState is the one word a tile shows: offline and revoked come from the
+// hub, the rest from the agent's status.
+func (t TerminalView) DisplayState() string {
+	switch {
+	case t.Revoked:
+		return "revoked"
+	case !t.Online:
+		return "offline"
+	case t.Status == nil:
+		return string(SessionUnknown)
+	case t.Status.Session == SessionDirty:
+		return string(SessionDirty)
+	case t.Status.Session == SessionWiping:
+		return string(SessionWiping)
+	case t.Status.Locked || t.Status.Session == SessionLocked:
+		return string(SessionLocked)
+	}
+	return string(t.Status.Session)
+}
+
+// EventView is a stored agent event. ID is the hub's own order across terminals.
+type EventView struct {
+	ID       int64             `json:"id"`
+	Terminal string            `json:"terminal"`
+	Seq      uint64            `json:"seq"`
+	Time     time.Time         `json:"time"`
+	Kind     string            `json:"kind"`
+	Severity Severity          `json:"severity"`
+	Data     map[string]string `json:"data,omitempty"`
+}
+
+type TokenView struct {
+	Token        string    `json:"token"`
+	Fingerprint  string    `json:"fingerprint"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	Uses         int       `json:"uses"`
+	HubURL       string    `json:"hub_url"`
+	AgentCommand string    `json:"agent_command"` // carrel-agent enroll ...
+	MSICommand   string    `json:"msi_command"`   // msiexec /i carrel-agent.msi /qn HUB_URL=...
+	DebCommand   string    `json:"deb_command"`   // the preseed + apt line
+}
+
+type QuarantineView struct {
+	Terminal string    `json:"terminal"`
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	SHA256   string    `json:"sha256"`
+	Size     int64     `json:"size"`
+	Reason   string    `json:"reason"`
+	Time     time.Time `json:"time"`
+	Released bool      `json:"released"`
+}
+
+type StaffView struct {
+	User      string    `json:"user"`
+	Role      Role      `json:"role"`
+	Created   time.Time `json:"created"`
+	Disabled  bool      `json:"disabled"`
+	LastLogin time.Time `json:"last_login,omitzero"`
+}
+
+type AuditView struct {
+	ID       int64     `json:"id"`
+	Time     time.Time `json:"time"`
+	Actor    string    `json:"actor"`
+	Action   string    `json:"action"`
+	Terminal string    `json:"terminal,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	Result   string    `json:"result"`
+}
+
+type AuditVerifyView struct {
+	OK      bool   `json:"ok"`
+	Rows    int64  `json:"rows"`
+	BadRow  int64  `json:"bad_row,omitempty"`
+	Problem string `json:"problem,omitempty"`
+}
+
+type HubInfo struct {
+	Fingerprint string `json:"fingerprint"`
+	HubURL      string `json:"hub_url"`
+	Version     string `json:"version"`
+	User        string `json:"user"`
+	Role        Role   `json:"role"`
+}
+
+// Validate checks a staff request's shape; the op's args are decoded strictly by
+// the handler with DecodeJSON.
+func (r *StaffRequest) Validate() error {
+	const t = Type("staff")
+	if err := short(t, "op", string(r.Op), true); err != nil {
+		return err
+	}
+	if len(r.Args) > MaxFrame/2 {
+		return &FieldError{t, "args", "is too large"}
+	}
+	return nil
+}
+
+// DecodeStaffRequest strictly decodes one frame from a console.
+func DecodeStaffRequest(data []byte) (*StaffRequest, error) {
+	var r StaffRequest
+	if err := DecodeJSON(data, MaxFrame, &r); err != nil {
+		return nil, err
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodeStaffFrame strictly decodes one frame from the hub.
+func DecodeStaffFrame(data []byte) (*StaffFrame, error) {
+	var f StaffFrame
+	if err := DecodeJSON(data, MaxFrame, &f); err != nil {
+		return nil, err
+	}
+	if (f.Response == nil) == (f.Push == nil) {
+		return nil, fmt.Errorf("decode staff frame: %w: exactly one of response and push must be set", ErrInvalid)
+	}
+	return &f, nil
+}
