@@ -125,4 +125,3 @@ func (h *Hub) Revoke(ctx context.Context, terminal, actor string) (store.Termina
 	h.log.Info("Terminal revoked", "terminal", t.ID, "name", t.Name, "by", actor)
 	return t, nil
 }
-
