@@ -135,9 +135,16 @@ func newSandbox(t testing.TB, root string) *sandbox {
 // user's home and a patron home with some content.
 func (s *sandbox) build(t testing.TB) {
 	t.Helper()
-	for _, d := range []string{s.homes, s.outside, s.gateDir, filepath.Join(s.outside, "sub"), s.journal} {
-		mkdir(t, d, 0o700, 0, 0)
+	// let patron processes (setpriv) reach their home, like /home is reachable
+	for _, d := range []string{filepath.Dir(s.root), s.root} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
+	for _, d := range []string{s.homes, s.outside, s.gateDir, filepath.Join(s.outside, "sub")} {
+		mkdir(t, d, 0o755, 0, 0)
+	}
+	mkdir(t, s.journal, 0o700, 0, 0)
 	mkdir(t, s.tmp, 0o1777, 0, 0)
 	writeFile(t, filepath.Join(s.outside, "passwd"), "root:x:0:0::/root:/bin/sh\n", 0o644, 0, 0)
 	writeFile(t, filepath.Join(s.outside, "shadow"), "root:*:19000::::::\n", 0o640, 0, 0)

@@ -78,6 +78,10 @@ type journalState struct {
 
 var errJournal = errors.New("invalid wipe journal")
 
+// errEmptyJournal: the agent stopped before the begin record was complete, so the
+// wipe never touched anything and its journal can be dropped.
+var errEmptyJournal = fmt.Errorf("%w: no complete record", errJournal)
+
 // readJournal parses a journal. A last line without its newline is a record torn
 // by a crash and is ignored; any other malformed line, an unknown step, a step out
 // of order or a begin record with an unsafe scope is an error.
@@ -137,7 +141,7 @@ func readJournal(data []byte) (*journalState, error) {
 		return nil, fmt.Errorf("%w: %v", errJournal, err)
 	}
 	if len(st.Records) == 0 {
-		return nil, fmt.Errorf("%w: empty", errJournal)
+		return nil, errEmptyJournal
 	}
 	return st, nil
 }

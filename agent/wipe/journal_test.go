@@ -33,6 +33,7 @@ var journalCases = []struct {
 	{"dirty then retry", jl(stepHeld, stepKilled, stepMoved, stepRecreated, stepTemp, stepDirty, stepKilled, stepMoved), stepMoved, 1},
 	{"in place", jBegin + `{"step":"held"}` + "\n" + `{"step":"killed"}` + "\n" + `{"step":"emptied","mode":"in-place"}` + "\n", stepEmptied, 0},
 	{"empty", "", "", 0},
+	{"torn begin", jBegin[:40], "", 0},
 	{"no begin", `{"step":"held"}` + "\n", "", 0},
 	{"two begins", jBegin + jBegin, "", 0},
 	{"out of order", jl(stepHeld, stepMoved, stepKilled), "", 0},

@@ -738,6 +738,10 @@ func (e *Engine) findUnfinished(user string) (string, *journalState, error) {
 			return "", nil, fmt.Errorf("read journal: %w", err)
 		}
 		st, err := readJournal(data)
+		if errors.Is(err, errEmptyJournal) {
+			e.dropEmpty(p)
+			continue
+		}
 		if err != nil {
 			return "", nil, fmt.Errorf("journal %s: %w", filepath.Base(p), err)
 		}
@@ -746,6 +750,14 @@ func (e *Engine) findUnfinished(user string) (string, *journalState, error) {
 		}
 	}
 	return "", nil, nil
+}
+
+// dropEmpty removes a journal whose begin record never completed.
+func (e *Engine) dropEmpty(p string) {
+	e.log.Info("Dropping a wipe journal that never started", "journal", filepath.Base(p))
+	if err := os.Remove(p); err != nil {
+		e.log.Error("Cannot remove empty wipe journal", "err", err)
+	}
 }
 
 // Resume finishes every journaled wipe that had not reached ready: call it at
@@ -768,6 +780,10 @@ func (e *Engine) Resume(ctx context.Context) error {
 			continue
 		}
 		st, err := readJournal(data)
+		if errors.Is(err, errEmptyJournal) {
+			e.dropEmpty(p)
+			continue
+		}
 		if err != nil {
 			e.emit(EventDirty, protocol.SeverityAlert, map[string]string{"why": truncate("unreadable wipe journal "+filepath.Base(p)+": "+err.Error(), 500)})
 			errs = append(errs, fmt.Errorf("journal %s: %w", filepath.Base(p), err))
