@@ -1,0 +1,120 @@
+package execguard
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/carrel-kiosk/carrel/agent/downloads"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// ErrNotImplemented is returned where an OS has no before-exec enforcement.
+var ErrNotImplemented = errors.New("execguard: not implemented on this platform")
+
+// Event kinds reported by the exec guard.
+const (
+	KindBlocked = "exec.blocked" // an exec denied before it ran (Linux fanotify)
+	KindKilled  = "exec.killed"  // a running process killed by the process watcher
+	KindError   = "execguard.error"
+)
+
+// EventSink receives the exec guard's events for the hub.
+type EventSink interface {
+	// Emit records one event durably for the hub. data values are short plain text.
+	Emit(kind string, sev protocol.Severity, data map[string]string) error
+}
+
+// Enforcer stops programs under the roots from starting.
+//
+// Apply may be called again at any time with a new set of roots, concurrently
+// with Run; it returns once the new roots are enforced. Run answers the OS until
+// ctx is done. Remove undoes persistent OS state (Windows SRP rules) and is
+// called at uninstall, not at every stop.
+type Enforcer interface {
+	Apply(roots []string) error
+	Run(ctx context.Context) error
+	Remove() error
+}
+
+// Guard runs the OS enforcer and the process watcher over the expanded roots,
+// expanding the root patterns again every RootsInterval.
+type Guard struct {
+	cfg  Config
+	enf  Enforcer // nil when disabled or not implemented
+	pw   *ProcessWatcher
+	sink EventSink
+	log  *slog.Logger
+}
+
+// New makes the guard. Where the OS has no enforcer it logs that and runs the
+// process watcher alone.
+func New(cfg Config, sink EventSink, log *slog.Logger) (*Guard, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	g := &Guard{cfg: cfg, sink: sink, log: log}
+	if cfg.Enforce {
+		enf, err := NewEnforcer(sink, log)
+		switch {
+		case errors.Is(err, ErrNotImplemented):
+			log.Warn("No before-exec enforcement on this OS, process watcher only")
+		case err != nil:
+			return nil, err
+		default:
+			g.enf = enf
+		}
+	}
+	if cfg.KillProcesses {
+		g.pw = NewProcessWatcher(cfg.PollInterval, sink, log)
+	}
+	return g, nil
+}
+
+// Run enforces until ctx is done; cancellation returns nil.
+func (g *Guard) Run(ctx context.Context) error {
+	eg, ctx := errgroup.WithContext(ctx)
+	apply := func() {
+		roots := downloads.ExpandRoots(g.cfg.Roots)
+		if g.enf != nil {
+			if err := g.enf.Apply(roots); err != nil {
+				g.log.Error("Apply exec rules", "err", err)
+				g.sink.Emit(KindError, protocol.SeverityWarn, map[string]string{"error": err.Error()})
+			}
+		}
+		if g.pw != nil {
+			g.pw.SetRoots(roots)
+		}
+	}
+	apply()
+	if g.enf != nil {
+		eg.Go(func() error { return g.enf.Run(ctx) })
+	}
+	if g.pw != nil {
+		eg.Go(func() error { return g.pw.Run(ctx) })
+	}
+	eg.Go(func() error {
+		t := time.NewTicker(g.cfg.RootsInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				apply()
+			}
+		}
+	})
+	return eg.Wait()
+}
+
+// Uninstall removes the persistent rules the enforcer wrote (Windows SRP).
+func (g *Guard) Uninstall() error {
+	if g.enf == nil {
+		return nil
+	}
+	return g.enf.Remove()
+}
