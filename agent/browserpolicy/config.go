@@ -24,7 +24,8 @@ var allBrowsers = []string{Chrome, Edge, Chromium, Firefox}
 // Config is the [browser_policy] section of the agent's configuration.
 type Config struct {
 	// Browsers lists the browsers whose policies Carrel manages: any of
-	// "chrome", "edge", "chromium", "firefox". Default: all four. Policies of a
+	// "chrome", "edge", "chromium", "firefox"; an empty list manages none.
+	// Default: all four. Policies of a
 	// browser that is not installed are written anyway (Chromium family), so a
 	// browser installed later is locked down from its first start.
 	Browsers []string `toml:"browsers"`

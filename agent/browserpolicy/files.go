@@ -85,8 +85,9 @@ func (t *fileTarget) write() (bool, error) {
 }
 
 // Remove deletes the file if it is Carrel's and puts back a file a take-over
-// kept aside. Another tool's file is left alone.
+// kept aside. Another tool's file is left alone, and so are directories.
 func (t *fileTarget) Remove() error {
+	touched := false
 	fi, err := os.Lstat(t.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -108,19 +109,26 @@ func (t *fileTarget) Remove() error {
 			return fmt.Errorf("remove %s policy: %w", t.browser, err)
 		}
 		delete(t.owned, t.path)
+		touched = true
 	}
-	if t.inspect == nil {
-		return syncDir(filepath.Dir(t.path))
-	}
-	// Put back the file a take-over kept, unless something new sits there.
-	if _, err := os.Lstat(t.path + backupSuffix); err == nil {
-		if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
-			if err := os.Rename(t.path+backupSuffix, t.path); err != nil {
-				return fmt.Errorf("restore other %s policy: %w", t.browser, err)
+	if t.inspect != nil {
+		// Put back the file a take-over kept, unless something new sits there.
+		if _, err := os.Lstat(t.path + backupSuffix); err == nil {
+			if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
+				if err := os.Rename(t.path+backupSuffix, t.path); err != nil {
+					return fmt.Errorf("restore other %s policy: %w", t.browser, err)
+				}
+				touched = true
 			}
 		}
 	}
-	return syncDir(filepath.Dir(t.path))
+	if !touched {
+		return nil
+	}
+	if err := syncDir(filepath.Dir(t.path)); err != nil {
+		return fmt.Errorf("remove %s policy: %w", t.browser, err)
+	}
+	return nil
 }
 
 func readLimited(path string) ([]byte, error) {

@@ -357,6 +357,16 @@ func TestRemoveLeavesOthersAlone(t *testing.T) {
 	}
 }
 
+func TestRemoveWithNothingWritten(t *testing.T) {
+	p := newLinuxPaths(t)
+	if err := New(DefaultConfig(), p.root, testLogger(t), nil).Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(p.root); len(entries) != 0 {
+		t.Errorf("Remove created %v", entries)
+	}
+}
+
 func TestWriteFailureReportedOnce(t *testing.T) {
 	p := newLinuxPaths(t)
 	// A regular file where the managed directory should be.
