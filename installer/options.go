@@ -122,9 +122,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// Values are escaped for XML in the WiX source, but a line break would
+	// start a new field in the Debian control file.
 	for _, f := range []struct{ name, v string }{{"maintainer", o.Maintainer}, {"vendor", o.Vendor}, {"homepage", o.Homepage}} {
-		if strings.ContainsAny(f.v, "\r\n\"&<>'") && f.name != "maintainer" || strings.ContainsAny(f.v, "\r\n\"&'") {
-			return bad("%s %q contains a quote, newline or markup character", f.name, f.v)
+		if strings.ContainsFunc(f.v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return bad("%s %q contains a line break or control character", f.name, f.v)
 		}
 	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {

@@ -82,13 +82,17 @@ const wixTemplate = `<?xml version="1.0" encoding="utf-8"?>
     <CustomAction Id="SetScExe" Property="CARREL_SC_EXE" Value="[SystemFolder]sc.exe"/>
     <CustomAction Id="SetRecovery" Property="CARREL_SC_EXE" ExeCommand="{{xml .RecoveryCommand}}" Execute="deferred" Impersonate="no" Return="ignore"/>
     <CustomAction Id="PurgeState" FileKey="AgentExe" ExeCommand="uninstall --purge" Execute="deferred" Impersonate="no" Return="ignore"/>
+    <!-- Explicit sequence numbers: wixl places Before/After relative to actions
+         unreliably. AppSearch 50, CostFinalize 1000, InstallValidate 1400,
+         DeleteServices 2000, RemoveRegistryValues 2600, RemoveFiles 3500,
+         InstallServices 5800, StartServices 5900. -->
     <InstallExecuteSequence>
-      <Custom Action="KeepHubURL" After="AppSearch">NOT {{.PropHubURL}} AND CARREL_SAVED_HUB_URL</Custom>
-      <Custom Action="KeepHubFingerprint" After="KeepHubURL">NOT {{.PropHubFingerprint}} AND CARREL_SAVED_HUB_FINGERPRINT</Custom>
-      <Custom Action="KeepEnrollToken" After="KeepHubFingerprint">NOT {{.PropEnrollToken}} AND CARREL_SAVED_ENROLL_TOKEN</Custom>
-      <Custom Action="SetScExe" Before="InstallValidate">NOT REMOVE</Custom>
-      <Custom Action="SetRecovery" After="InstallServices">NOT REMOVE</Custom>
-      <Custom Action="PurgeState" Before="RemoveRegistryValues">REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE</Custom>
+      <Custom Action="KeepHubURL" Sequence="51">NOT {{.PropHubURL}} AND CARREL_SAVED_HUB_URL</Custom>
+      <Custom Action="KeepHubFingerprint" Sequence="52">NOT {{.PropHubFingerprint}} AND CARREL_SAVED_HUB_FINGERPRINT</Custom>
+      <Custom Action="KeepEnrollToken" Sequence="53">NOT {{.PropEnrollToken}} AND CARREL_SAVED_ENROLL_TOKEN</Custom>
+      <Custom Action="SetScExe" Sequence="1010">NOT REMOVE</Custom>
+      <Custom Action="SetRecovery" Sequence="5810">NOT REMOVE</Custom>
+      <Custom Action="PurgeState" Sequence="2010">REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE</Custom>
     </InstallExecuteSequence>
 
     <Feature Id="Agent" Title="Carrel Agent" Level="1" Absent="disallow">
