@@ -141,6 +141,7 @@ func hostileCases(t testing.TB) []tcase {
 		tcase{name: "truncated.zip", data: truncated, reason: "corrupt zip"},
 		tcase{name: "slip.zip", data: zipOf(t, zent{name: "../../Startup/evil.txt", data: text}), reason: "escapes the archive"},
 		tcase{name: "symlink.zip", data: zipOf(t, zent{name: "docs", data: []byte("/etc"), mode: fs.ModeSymlink | 0o777}), reason: "symbolic link"},
+		tcase{name: "dirattr.zip", data: zipOf(t, zent{name: "setup.bin", data: pe(), mode: fs.ModeDir | 0o755}), reason: "PE) inside dirattr.zip/setup.bin"},
 		tcase{name: "app.zip", data: zipOf(t, zent{name: "Viewer.app/Contents/MacOS/Viewer", data: text}), reason: "application bundle"},
 		tcase{name: "tool.zip", data: zipOf(t, zent{name: "tool", data: macho(true, false), mode: 0o755}), reason: "Mach-O 64-bit) inside tool.zip/tool"},
 		tcase{name: "app.appx", data: zipOf(t, zent{name: "AppxManifest.xml", data: []byte("<Package/>")}), reason: "app package"},

@@ -200,7 +200,11 @@ func stream(n *node) io.Reader {
 
 // child reads the header of a contained stream and builds its node.
 func (w *walker) child(parent *node, name, at string, r io.Reader, size int64, mode fs.FileMode) (*node, error) {
-	h := make([]byte, headerSize)
+	hs := int64(headerSize)
+	if size >= 0 && size < hs {
+		hs = size // a lie only shortens the sniff; the rest is still read and checked
+	}
+	h := make([]byte, hs)
 	k, err := io.ReadFull(r, h)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return nil, err
@@ -404,7 +408,13 @@ func (w *walker) zip(n *node) finding {
 		if mode&fs.ModeSymlink != 0 {
 			return at(en, blocked("symbolic link in archive"))
 		}
-		if mode.IsDir() || strings.HasSuffix(zf.Name, "/") {
+		if strings.HasSuffix(zf.Name, "/") && zf.UncompressedSize64 == 0 {
+			// A directory by name (extractors go by the name, not the
+			// attribute bits, so a "directory" with a file name is judged
+			// as a file).
+			if ni := w.judgeName(zf.Name); ni.verdict == Block {
+				return at(en, ni.finding)
+			}
 			continue
 		}
 		if pkg.office && strings.EqualFold(path.Base(zf.Name), "vbaProject.bin") {
