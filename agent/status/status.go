@@ -1,0 +1,226 @@
+// Package status collects what the agent reports about its PC into a
+// protocol.Status: host name, OS and version, architecture, boot time, CPU,
+// memory, the system volume's disk use, the agent's version, start time and
+// restarts since install, and the state other components set (lock, policy
+// version, last wipe, certificate expiry).
+//
+// It never records what a patron does: no process list, no window titles, no
+// URLs. Collection is cheap (a few microseconds plus one cached host lookup at
+// start) so the link can call it every few seconds to notice changes.
+//
+// Limitations (2026-11): the session state comes from a SessionSource; until the
+// session watcher lands the default reports "unknown".
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/cpu"
+	"github.com/shirou/gopsutil/v3/disk"
+	"github.com/shirou/gopsutil/v3/host"
+	"github.com/shirou/gopsutil/v3/mem"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// ErrNotImplemented is returned by the per-OS parts on an unsupported platform.
+var ErrNotImplemented = errors.New("not implemented on this platform")
+
+// SessionSource tells what the patron seat is doing. Session must be cheap,
+// non-blocking and safe for concurrent use; it is called on every collection.
+type SessionSource interface {
+	Session() (state protocol.SessionState, since time.Time)
+}
+
+// UnknownSession is the SessionSource used until a session watcher is wired: it
+// always reports SessionUnknown.
+type UnknownSession struct{}
+
+// Session reports unknown.
+func (UnknownSession) Session() (protocol.SessionState, time.Time) {
+	return protocol.SessionUnknown, time.Time{}
+}
+
+// Options configure a Collector.
+type Options struct {
+	AgentVersion string
+	Started      time.Time // when this agent process started
+	Restarts     int       // from CountStart
+	Session      SessionSource
+	// Dropped reports the outbox's overflow count; nil reports 0.
+	Dropped func() uint64
+	Log     *slog.Logger
+}
+
+// Collector builds Status values. It is safe for concurrent use.
+type Collector struct {
+	opt    Options
+	log    *slog.Logger
+	static protocol.Status // fields read once at start
+	volume string
+
+	mu     sync.Mutex // guards set
+	set    protocol.Status
+	warned map[string]bool
+}
+
+var _ SessionSource = UnknownSession{}
+
+// New reads the static facts of the host (OS, version, boot time) once.
+func New(ctx context.Context, opt Options) *Collector {
+	if opt.Session == nil {
+		opt.Session = UnknownSession{}
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	c := &Collector{opt: opt, log: opt.Log, warned: map[string]bool{}}
+	c.static = protocol.Status{OS: runtime.GOOS, Arch: runtime.GOARCH, AgentVersion: opt.AgentVersion}
+	if info, err := host.InfoWithContext(ctx); err != nil {
+		c.log.Warn("Host information unavailable", "err", err)
+	} else {
+		c.static.OSVersion = clip(strings.TrimSpace(info.Platform + " " + info.PlatformVersion))
+		if info.BootTime > 0 {
+			c.static.BootTime = time.Unix(int64(info.BootTime), 0).UTC()
+		}
+	}
+	vol, err := systemVolume()
+	if err != nil {
+		c.log.Warn("System volume unknown", "err", err)
+	}
+	c.volume = vol
+	return c
+}
+
+// SetLocked records the lock state the agent enforces.
+func (c *Collector) SetLocked(locked bool) { c.update(func(s *protocol.Status) { s.Locked = locked }) }
+
+// SetPolicyVersion records the policy version applied.
+func (c *Collector) SetPolicyVersion(v string) {
+	c.update(func(s *protocol.Status) { s.PolicyVersion = clip(v) })
+}
+
+// SetLastWipe records a one-line result of the last wipe, e.g. "clean 412ms".
+func (c *Collector) SetLastWipe(v string) {
+	c.update(func(s *protocol.Status) { s.LastWipe = clip(v) })
+}
+
+// SetCertExpires records when the agent's certificate expires.
+func (c *Collector) SetCertExpires(t time.Time) {
+	c.update(func(s *protocol.Status) { s.CertExpires = t.UTC() })
+}
+
+func (c *Collector) update(f func(*protocol.Status)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f(&c.set)
+}
+
+// Collect returns the current status. Parts that cannot be read are left zero
+// (and logged once); the result always passes protocol validation.
+func (c *Collector) Collect(ctx context.Context) protocol.Status {
+	s := c.static
+	s.AgentStarted = c.opt.Started.UTC()
+	s.Restarts = c.opt.Restarts
+	if h, err := os.Hostname(); err == nil && h != "" {
+		s.Hostname = clip(h)
+	} else {
+		s.Hostname = "unknown"
+	}
+	if p, err := cpu.PercentWithContext(ctx, 0, false); err == nil && len(p) == 1 && p[0] >= 0 && p[0] <= 100 {
+		s.CPUPercent = p[0]
+	} else if err != nil {
+		c.warnOnce("cpu", err)
+	}
+	if m, err := mem.VirtualMemoryWithContext(ctx); err == nil {
+		s.MemUsed, s.MemTotal = m.Used, m.Total
+	} else {
+		c.warnOnce("mem", err)
+	}
+	if c.volume != "" {
+		if d, err := disk.UsageWithContext(ctx, c.volume); err == nil {
+			s.DiskUsed, s.DiskTotal = d.Used, d.Total
+		} else {
+			c.warnOnce("disk", err)
+		}
+	}
+	s.Session, s.SessionSince = c.opt.Session.Session()
+	if s.Session == "" {
+		s.Session = protocol.SessionUnknown
+	}
+	if !s.SessionSince.IsZero() {
+		s.SessionSince = s.SessionSince.UTC()
+	}
+	if c.opt.Dropped != nil {
+		s.OutboxDropped = c.opt.Dropped()
+	}
+	c.mu.Lock()
+	s.Locked, s.PolicyVersion, s.LastWipe, s.CertExpires = c.set.Locked, c.set.PolicyVersion, c.set.LastWipe, c.set.CertExpires
+	c.mu.Unlock()
+	return s
+}
+
+func (c *Collector) warnOnce(part string, err error) {
+	c.mu.Lock()
+	first := !c.warned[part]
+	c.warned[part] = true
+	c.mu.Unlock()
+	if first {
+		c.log.Warn("Status part unavailable", "part", part, "err", err)
+	} else {
+		c.log.Debug("Status part unavailable", "part", part, "err", err)
+	}
+}
+
+// Changed reports whether cur differs from prev in something staff would want to
+// see at once (session, lock, policy, wipe result, drops, certificate, identity),
+// as opposed to the gauges (CPU, memory, disk) that change all the time and go
+// out with the periodic status.
+func Changed(prev, cur protocol.Status) bool {
+	return prev.Session != cur.Session || !prev.SessionSince.Equal(cur.SessionSince) ||
+		prev.Locked != cur.Locked || prev.PolicyVersion != cur.PolicyVersion ||
+		prev.LastWipe != cur.LastWipe || prev.OutboxDropped != cur.OutboxDropped ||
+		!prev.CertExpires.Equal(cur.CertExpires) || prev.Hostname != cur.Hostname ||
+		prev.AgentVersion != cur.AgentVersion || prev.Restarts != cur.Restarts
+}
+
+// CountStart adds one to the agent-start counter kept in stateDir and returns
+// the restarts since install (starts minus one). An unreadable counter restarts
+// from the file's absence rather than stopping the agent.
+func CountStart(stateDir string) (restarts int, err error) {
+	path := filepath.Join(stateDir, "starts")
+	n := 0
+	if b, err := os.ReadFile(path); err == nil {
+		if v, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && v >= 0 {
+			n = v
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("read start counter: %w", err)
+	}
+	n++
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(n)+"\n"), 0o600); err != nil {
+		return 0, fmt.Errorf("write start counter: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, fmt.Errorf("write start counter: %w", err)
+	}
+	return n - 1, nil
+}
+
+func clip(s string) string {
+	if len(s) <= protocol.MaxShortString {
+		return s
+	}
+	return strings.ToValidUTF8(s[:protocol.MaxShortString], "")
+}

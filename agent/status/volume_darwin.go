@@ -1,0 +1,5 @@
+//go:build darwin
+
+package status
+
+func systemVolume() (string, error) { return "/", nil }

@@ -1,0 +1,5 @@
+//go:build linux
+
+package status
+
+func systemVolume() (string, error) { return "/", nil }

@@ -1,0 +1,5 @@
+//go:build !linux && !windows && !darwin
+
+package status
+
+func systemVolume() (string, error) { return "", ErrNotImplemented }
