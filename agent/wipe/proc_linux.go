@@ -15,65 +15,94 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// procKiller ends processes by reading /proc: it stops every process of the uid
-// with SIGSTOP (so none can fork or respawn another), repeats until a scan finds
-// no running one, then sends SIGKILL, and waits until none is left.
+// procKiller ends processes by reading /proc. Every process of the uid whose
+// parent is also the patron's is stopped with SIGSTOP first, so the tree cannot
+// fork away while it is being killed; then all of them get SIGKILL, and the scan
+// repeats until none is left. The patron's top processes (children of login,
+// su, runuser, sshd) are not stopped but killed at once: such root parents stop
+// themselves when their child stops, and would then never exit. A root parent
+// found stopped anyway is sent SIGCONT once its child is gone.
 type procKiller struct{ proc string }
 
 var _ ProcessKiller = procKiller{}
 
 func newKiller() ProcessKiller { return procKiller{proc: "/proc"} }
 
+type proc struct{ pid, ppid int }
+
 func (k procKiller) KillAll(ctx context.Context, uid int) (int, error) {
 	if uid <= 0 {
 		return 0, fmt.Errorf("end processes: refusing uid %d", uid)
 	}
 	killed := map[int]bool{}
+	parents := map[int]bool{}
 	for delay := time.Millisecond; ; delay = min(delay*2, 50*time.Millisecond) {
-		pids, err := k.pidsOf(uid)
+		procs, err := k.procsOf(uid)
 		if err != nil {
 			return len(killed), err
 		}
-		if len(pids) == 0 {
+		if len(procs) == 0 {
+			for pp := range parents {
+				if k.stateOf(pp) == 'T' {
+					_ = unix.Kill(pp, unix.SIGCONT)
+				}
+			}
 			return len(killed), nil
 		}
-		for _, pid := range pids {
-			_ = unix.Kill(pid, unix.SIGSTOP)
-		}
-		// a process may have forked between the scan and its stop: scan again until
-		// the set is stable, then kill all of them at once
+		// stop the inner processes, rescanning until no new one appears
+		seen := map[int]bool{}
 		for range 10 {
-			again, err := k.pidsOf(uid)
-			if err != nil {
-				return len(killed), err
-			}
 			fresh := false
-			for _, pid := range again {
-				if !contains(pids, pid) {
+			for _, p := range procs {
+				if !seen[p.pid] {
+					seen[p.pid] = true
 					fresh = true
-					pids = append(pids, pid)
-					_ = unix.Kill(pid, unix.SIGSTOP)
+				}
+			}
+			for _, p := range procs {
+				if seen[p.ppid] {
+					_ = unix.Kill(p.pid, unix.SIGSTOP)
+				} else if p.ppid > 1 {
+					parents[p.ppid] = true
 				}
 			}
 			if !fresh {
 				break
 			}
+			if procs, err = k.procsOf(uid); err != nil {
+				return len(killed), err
+			}
 		}
-		for _, pid := range pids {
+		for pid := range seen {
 			if unix.Kill(pid, unix.SIGKILL) == nil {
 				killed[pid] = true
 			}
 		}
-		// wait for the kernel to reap or zombify them (a condition, with ctx as deadline)
+		for pp := range parents {
+			if k.stateOf(pp) == 'T' {
+				_ = unix.Kill(pp, unix.SIGCONT)
+			}
+		}
+		// let the kernel reap or zombify them, then scan again (ctx is the deadline)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			left, _ := k.pidsOf(uid)
+			left, _ := k.procsOf(uid)
 			return len(killed), fmt.Errorf("end processes of uid %d: %d still running: %w", uid, len(left), ctx.Err())
 		case <-t.C:
 		}
 	}
+}
+
+// pidsOf lists the pids of procsOf.
+func (k procKiller) pidsOf(uid int) ([]int, error) {
+	ps, err := k.procsOf(uid)
+	var out []int
+	for _, p := range ps {
+		out = append(out, p.pid)
+	}
+	return out, err
 }
 
 func contains(s []int, v int) bool {
@@ -85,9 +114,9 @@ func contains(s []int, v int) bool {
 	return false
 }
 
-// pidsOf lists live (not zombie) processes whose real, effective, saved or
+// procsOf lists live (not zombie) processes whose real, effective, saved or
 // filesystem uid is uid, never this process.
-func (k procKiller) pidsOf(uid int) ([]int, error) {
+func (k procKiller) procsOf(uid int) ([]proc, error) {
 	d, err := os.Open(k.proc)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", k.proc, err)
@@ -98,7 +127,7 @@ func (k procKiller) pidsOf(uid int) ([]int, error) {
 		return nil, fmt.Errorf("read %s: %w", k.proc, err)
 	}
 	self := os.Getpid()
-	var out []int
+	var out []proc
 	for _, n := range names {
 		pid, err := strconv.Atoi(n)
 		if err != nil || pid <= 1 || pid == self {
@@ -111,17 +140,25 @@ func (k procKiller) pidsOf(uid int) ([]int, error) {
 			}
 			return nil, fmt.Errorf("read status of %d: %w", pid, err)
 		}
-		if st, uids := parseStatus(data); st != 'Z' && st != 'X' && contains(uids, uid) {
-			out = append(out, pid)
+		if st, ppid, uids := parseStatus(data); st != 'Z' && st != 'X' && contains(uids, uid) {
+			out = append(out, proc{pid: pid, ppid: ppid})
 		}
 	}
 	return out, nil
 }
 
-// parseStatus returns the state letter and the four uids of /proc/PID/status.
-func parseStatus(data []byte) (byte, []int) {
-	var state byte
-	var uids []int
+func (k procKiller) stateOf(pid int) byte {
+	data, err := os.ReadFile(k.proc + "/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	st, _, _ := parseStatus(data)
+	return st
+}
+
+// parseStatus returns the state letter, the parent pid and the four uids of
+// /proc/PID/status.
+func parseStatus(data []byte) (state byte, ppid int, uids []int) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -130,6 +167,8 @@ func parseStatus(data []byte) (byte, []int) {
 			if f := bytes.Fields(line[6:]); len(f) > 0 && len(f[0]) > 0 {
 				state = f[0][0]
 			}
+		case bytes.HasPrefix(line, []byte("PPid:")):
+			ppid, _ = strconv.Atoi(string(bytes.TrimSpace(line[5:])))
 		case bytes.HasPrefix(line, []byte("Uid:")):
 			for _, f := range bytes.Fields(line[4:]) {
 				if n, err := strconv.Atoi(string(f)); err == nil {
@@ -138,5 +177,5 @@ func parseStatus(data []byte) (byte, []int) {
 			}
 		}
 	}
-	return state, uids
+	return state, ppid, uids
 }
