@@ -137,19 +137,29 @@ func isState(st protocol.SessionState) func(helperLine) bool {
 	return func(l helperLine) bool { return (l.T == "state" || l.T == "ready") && l.State == string(st) }
 }
 
-// sessionOf returns the logind session id of the PAM session unit runs in.
-func sessionOf(t *testing.T, ctx context.Context, c *nspawn.Container, unit string) string {
+// sessionOf waits until logind lists a session of user on tty and returns its id.
+func sessionOf(t *testing.T, ctx context.Context, c *nspawn.Container, user, tty string) string {
 	t.Helper()
-	// logind takes the audit session id of the PAM session as its session id.
-	pid, err := c.Exec(ctx, "systemctl", "show", "-P", "MainPID", unit)
-	if err != nil {
-		t.Fatal(err)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out, err := c.Exec(ctx, "loginctl", "list-sessions", "--no-legend")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			// SESSION UID USER [SEAT] TTY
+			f := strings.Fields(line)
+			if len(f) >= 4 && f[2] == user && f[len(f)-1] == tty {
+				return f[0]
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no logind session of %s on %s; loginctl lists:\n%s", user, tty, out)
+		case <-tick.C:
+		}
 	}
-	id, err := c.Exec(ctx, "sh", "-c", "cat /proc/"+strings.TrimSpace(string(pid))+"/sessionid")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(id))
 }
 
 func shadowExpiry(t *testing.T, c *nspawn.Container, name string) string {
@@ -209,11 +219,11 @@ func TestLogindInContainer(t *testing.T) {
 	if err := startSession(t, ctx, c, "staff-sess", "staff1", "pts/4", false); err != nil {
 		t.Fatal(err)
 	}
-	staffID := sessionOf(t, ctx, c, "staff-sess")
+	staffID := sessionOf(t, ctx, c, "staff1", "pts/4")
 	if err := startSession(t, ctx, c, "patron-sess", "patron1", "pts/5", false); err != nil {
 		t.Fatal(err)
 	}
-	patronID := sessionOf(t, ctx, c, "patron-sess")
+	patronID := sessionOf(t, ctx, c, "patron1", "pts/5")
 	started := h.expect("session.started", isEvent(EventStarted))
 	if started.Data["session"] != patronID {
 		t.Fatalf("first session.started is for session %q; the patron's is %s, the staff's %s", started.Data["session"], patronID, staffID)
@@ -284,16 +294,43 @@ func TestLogindInContainer(t *testing.T) {
 	if err := startSession(t, ctx, c, "patron-sess2", "patron1", "pts/7", false); err != nil {
 		t.Fatal(err)
 	}
-	second := sessionOf(t, ctx, c, "patron-sess2")
+	second := sessionOf(t, ctx, c, "patron1", "pts/7")
 	if got := h.expect("second session.started", isEvent(EventStarted)); got.Data["session"] != second {
 		t.Fatalf("session.started for %q, want %s", got.Data["session"], second)
 	}
-	// A plain logout (the unit stops) is seen too.
+	// The utmp fallback, reading the container's real utmp from the host, sees
+	// the same session open and then closed (by systemd's DEAD_PROCESS record,
+	// or by its process being gone when systemd does not write one).
+	uw := NewUtmpWatcher(filepath.Join(c.Root(), "run/utmp"), 100*time.Millisecond, testLogger(t))
+	uw.procDir = filepath.Join(c.Root(), "proc") // the container's pid namespace
+	utmpEvents := runWatcher(t, uw)
+	var utmpSeen bool
+	for ev := nextEvent(t, utmpEvents, "utmp list"); ev.Kind != 0; ev = nextEvent(t, utmpEvents, "utmp list") {
+		if ev.Session.ID == "tty:pts/7" && ev.Session.User == "patron1" {
+			utmpSeen = true
+		}
+	}
+	if !utmpSeen {
+		t.Fatal("utmp watcher did not see patron1 on pts/7")
+	}
+
+	// A logout is seen by both watchers.
 	if _, err := c.Exec(ctx, "loginctl", "terminate-session", second); err != nil {
 		t.Fatal(err)
 	}
 	h.expect("second session.ended", isEvent(EventEnded))
 	h.expect("second wipe", func(l helperLine) bool { return l.T == "wipe" })
+	utmpTimeout := time.After(15 * time.Second)
+	for loggedOff := false; !loggedOff; {
+		select {
+		case ev := <-utmpEvents:
+			loggedOff = ev.Kind == Logoff && ev.Session.ID == "tty:pts/7"
+		case <-utmpTimeout:
+			b, err := os.ReadFile(filepath.Join(c.Root(), "run/utmp"))
+			recs, perr := parseUtmp(b)
+			t.Fatalf("utmp watcher saw no logoff of pts/7; the file (%v, %v) holds %+v", err, perr, recs)
+		}
+	}
 	h.stop()
 
 	// Nothing was ever reported or wiped for the staff account.

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -196,13 +198,28 @@ type utmpWatcher struct {
 	path     string
 	interval time.Duration
 	log      *slog.Logger
+	// procDir is the /proc of the pid namespace the utmp pids belong to.
+	procDir string
+	polled  func() // test hook, called after each poll
 }
 
 // NewUtmpWatcher returns a watcher that polls the utmp file at path every
 // interval (at least 100ms). A missing file means nobody is logged on; a file
-// that does not parse keeps the last good view and is retried.
+// that does not parse keeps the last good view and is retried. A USER_PROCESS
+// record whose process is gone counts as logged off: whoever ends a session
+// does not always write the DEAD_PROCESS record (seen 2026-11 with systemd 252
+// when logind terminates a session started by a unit with UtmpMode=user). A
+// reused pid can keep a stale record alive; that is a limitation of utmp.
 func NewUtmpWatcher(path string, interval time.Duration, log *slog.Logger) *utmpWatcher {
-	return &utmpWatcher{path: path, interval: max(interval, 100*time.Millisecond), log: log}
+	return &utmpWatcher{path: path, interval: max(interval, 100*time.Millisecond), log: log, procDir: "/proc"}
+}
+
+func (w *utmpWatcher) alive(pid int32) bool {
+	if pid <= 0 {
+		return true // no pid recorded: trust the record
+	}
+	_, err := os.Stat(filepath.Join(w.procDir, strconv.Itoa(int(pid))))
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 var _ Watcher = (*utmpWatcher)(nil)
@@ -228,6 +245,11 @@ func (w *utmpWatcher) Run(ctx context.Context, fn func(Event)) error {
 		}
 		warned = false
 		open := utmpSessions(recs)
+		for id, r := range open {
+			if !w.alive(r.PID) {
+				delete(open, id)
+			}
+		}
 		for id, s := range known {
 			if r, ok := open[id]; !ok || r.User != s.User || r.PID != s.leader {
 				delete(known, id)
@@ -256,6 +278,9 @@ func (w *utmpWatcher) Run(ctx context.Context, fn func(Event)) error {
 			return nil
 		case <-tick.C:
 			poll(false)
+			if w.polled != nil {
+				w.polled()
+			}
 		}
 	}
 }
