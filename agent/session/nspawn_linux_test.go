@@ -27,7 +27,7 @@ type helperProc struct {
 	// pending are lines read but not yet matched by expect: a state line may
 	// arrive before the result of the command that caused it.
 	pending []helperLine
-	exit  chan error
+	exit    chan error
 }
 
 func startHelper(t *testing.T, ctx context.Context, c *nspawn.Container) *helperProc {
