@@ -25,9 +25,9 @@ var allBrowsers = []string{Chrome, Edge, Chromium, Firefox}
 type Config struct {
 	// Browsers lists the browsers whose policies Carrel manages: any of
 	// "chrome", "edge", "chromium", "firefox"; an empty list manages none.
-	// Default: all four. Policies of a
-	// browser that is not installed are written anyway (Chromium family), so a
-	// browser installed later is locked down from its first start.
+	// Default: all four. Chromium-family policies are written even where that
+	// browser is not installed, so a browser installed later is locked down
+	// from its first start.
 	Browsers []string `toml:"browsers"`
 
 	// Interval is how often every policy is re-checked and re-asserted, in

@@ -64,9 +64,12 @@
 //     configuration profile; cfprefsd may rewrite or ignore a plist dropped into
 //     /Library/Managed Preferences by hand, and macOS re-checking is by polling
 //     only (no FSEvents/kqueue yet). Not tested on a real Mac.
-//   - Windows: tested under Wine 8.0, not yet on real Windows with real
-//     browsers; Firefox's reading of ExtensionSettings as a JSON REG_SZ follows
-//     Mozilla's ADMX and is not verified here.
+//   - Windows: tested under Wine 8.0 (registry writes, change notification,
+//     removal), not yet on real Windows with real browsers; ExtensionSettings
+//     as JSON in one REG_SZ is the form Mozilla's templates use, not verified
+//     against a running Firefox here. While a foreign Program Files
+//     policies.json blocks the Firefox key, values Carrel wrote there before
+//     stay until Remove.
 //   - Chromium on Linux as a snap or flatpak reads other directories; only the
 //     deb/rpm paths above are covered.
 //   - Policy values are checked by Carrel, not by the browsers: open
