@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -147,6 +148,12 @@ func dsn(path string, writer bool) string {
 // Open opens (creating if needed) the database at path and brings its schema up
 // to date.
 func Open(path string) (*Store, error) {
+	// Created 0600 here so SQLite gives its -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	f.Close()
 	w, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -177,9 +184,12 @@ func (s *Store) Close() error {
 func (s *Store) Path() string { return s.path }
 
 // Backup writes a consistent copy of the live database to path (VACUUM INTO), which
-// must not exist yet. Writers continue meanwhile.
+// must not exist yet; the copy is made 0600. Writers continue meanwhile.
 func (s *Store) Backup(ctx context.Context, path string) error {
 	if _, err := s.r.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,12 @@ func TestWALAndPragmas(t *testing.T) {
 	var busy int
 	if err := s.r.QueryRow("PRAGMA busy_timeout").Scan(&busy); err != nil || busy < 1000 {
 		t.Fatalf("busy_timeout = %d, %v", busy, err)
+	}
+	addTerminal(t, s, "t-1", "pc") // makes the -wal file exist
+	for _, f := range []string{s.Path(), s.Path() + "-wal"} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v %v, want 0600", filepath.Base(f), fi.Mode(), err)
+		}
 	}
 }
 

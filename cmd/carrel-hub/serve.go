@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/carrel-kiosk/carrel/internal/hub"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, data := newFlags("serve", "[--data DIR] [--listen ADDR] [--name HOST,...]", stderr)
+	listen := fs.String("listen", ":8443", "address agents connect to")
+	names := fs.String("name", "", "comma-separated DNS names or IPs of this hub, as agents will dial it (first is the certificate's name)")
+	debug := fs.Bool("debug", false, "log at debug level")
+	if code := parse(fs, args, exactly(0)); code >= 0 {
+		return code
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	h, err := hub.New(hub.Config{DataDir: *data, Listen: *listen, Names: splitNames(*names)}, log)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "carrel-hub listening on %s\nCA fingerprint: %s\n", h.Addr(), h.Fingerprint())
+	if f, ok := stdout.(interface{ Sync() error }); ok {
+		f.Sync()
+	}
+	if err := h.Run(ctx); err != nil {
+		return fail(stderr, err)
+	}
+	return 0
+}
+
+func splitNames(s string) []string {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/hub"
+	"github.com/carrel-kiosk/carrel/internal/pki"
+)
+
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "create" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(stdout, "usage: carrel-hub token create --uses N --ttl D [--hub-url wss://HOST:PORT] [--data DIR] [--json]")
+			return 0
+		}
+		fmt.Fprintln(stderr, "usage: carrel-hub token create --uses N --ttl D [--hub-url wss://HOST:PORT] [--data DIR] [--json]")
+		return 2
+	}
+	fs, data := newFlags("token create", "--uses N --ttl D [--hub-url wss://HOST:PORT]", stderr)
+	uses := fs.Int("uses", 1, "how many PCs may enroll with this token")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid (e.g. 2h, 72h)")
+	hubURL := fs.String("hub-url", "", "URL agents dial (default: wss://<first server name>:<listen port>)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if code := parse(fs, args[1:], exactly(0)); code >= 0 {
+		return code
+	}
+	if *uses < 1 || *ttl <= 0 {
+		fmt.Fprintln(stderr, "carrel-hub token create: --uses must be at least 1 and --ttl positive")
+		return 2
+	}
+	ca, st, err := openExisting(*data)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer st.Close()
+	url := *hubURL
+	if url == "" {
+		url = defaultHubURL(ca, *data)
+	}
+	tok, hash, err := pki.NewToken()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	expires := time.Now().Add(*ttl).UTC().Truncate(time.Second)
+	if err := st.CreateToken(ctx, hash, *uses, expires, localActor()); err != nil {
+		return fail(stderr, err)
+	}
+	line := fmt.Sprintf("carrel-agent enroll --hub %s --token %s --fingerprint %s", url, tok, ca.Fingerprint())
+	if *asJSON {
+		json.NewEncoder(stdout).Encode(map[string]any{"token": tok, "fingerprint": ca.Fingerprint(), "hub_url": url,
+			"expires": expires, "uses": *uses, "command": line})
+		return 0
+	}
+	fmt.Fprintf(stdout, "Token:       %s\nFingerprint: %s\nExpires:     %s (%d use(s))\n\nOn each PC, as administrator/root:\n  %s\n",
+		tok, ca.Fingerprint(), expires.Format(time.RFC3339), *uses, line)
+	return 0
+}
+
+// defaultHubURL is wss://<server certificate's first name>:<port serve listens on>.
+func defaultHubURL(ca *pki.CA, dir string) string {
+	host, port := "localhost", "8443"
+	if c, err := ca.StoredServerCert(); err == nil && c.Subject.CommonName != "" {
+		host = c.Subject.CommonName
+	}
+	if p, err := hub.LoadPublished(dir); err == nil {
+		if _, pt, err := net.SplitHostPort(p.Listen); err == nil {
+			port = pt
+		}
+	}
+	return "wss://" + net.JoinHostPort(host, port)
+}
