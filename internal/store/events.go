@@ -43,17 +43,7 @@ func (s *Store) Commit(ctx context.Context, b *Batch) (inserted int, err error) 
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		inserted = 0
 		if len(b.Events) > 0 {
-			ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO events (terminal, epoch, seq, time, kind, severity, data, received_at)
-				SELECT id, epoch, ?, ?, ?, ?, ?, ? FROM terminals WHERE id = ?`)
-			if err != nil {
-				return err
-			}
-			defer ins.Close()
-			upd, err := tx.PrepareContext(ctx, `UPDATE terminals SET acked_seq = MAX(acked_seq, ?) WHERE id = ?`)
-			if err != nil {
-				return err
-			}
-			defer upd.Close()
+			ins, upd := tx.StmtContext(ctx, s.insEvent), tx.StmtContext(ctx, s.updAcked)
 			for _, e := range b.Events {
 				data := []byte("{}")
 				if len(e.Data) > 0 {

@@ -51,6 +51,9 @@ type Store struct {
 	r    *sql.DB // readers
 	path string
 	now  func() time.Time
+
+	insEvent *sql.Stmt // prepared once on the writer connection
+	updAcked *sql.Stmt
 }
 
 const schema = `
@@ -172,11 +175,26 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	r.SetMaxOpenConns(4)
-	return &Store{w: w, r: r, path: path, now: time.Now}, nil
+	s := &Store{w: w, r: r, path: path, now: time.Now}
+	if s.insEvent, err = w.Prepare(`INSERT OR IGNORE INTO events (terminal, epoch, seq, time, kind, severity, data, received_at)
+		SELECT id, epoch, ?, ?, ?, ?, ?, ? FROM terminals WHERE id = ?`); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if s.updAcked, err = w.Prepare(`UPDATE terminals SET acked_seq = MAX(acked_seq, ?) WHERE id = ?`); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	for _, st := range []*sql.Stmt{s.insEvent, s.updAcked} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
