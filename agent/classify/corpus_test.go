@@ -148,6 +148,7 @@ func hostileCases(t testing.TB) []tcase {
 		tcase{name: "pkg.zip", data: zipOf(t, zent{name: "AppxManifest.xml", data: []byte("<Package/>")}, zent{name: "AppxBlockMap.xml", data: []byte("<BlockMap/>")}), reason: "APPX"},
 		tcase{name: "game.zip", data: zipOf(t, zent{name: "META-INF/MANIFEST.MF", data: []byte("Main-Class: a.Main\n")}, zent{name: "a/Main.class", data: []byte("\xca\xfe\xba\xbe\x00\x00\x00\x34")}), reason: "Java"},
 		tcase{name: "embedded.docx", data: ooxml(t, "docx", zent{name: "word/embeddings/oleObject1.bin", data: ole([16]byte{}, oleEntry{"\x01Ole10Native", 2})}), reason: "OLE package"},
+		tcase{name: "fake-vba.docm", data: ooxml(t, "docx", zent{name: "word/embeddings/vbaProject.bin", data: ole([16]byte{}, oleEntry{"\x01Ole10Native", 2}, oleEntry{"PROJECT", 2})}), reason: "OLE package"},
 		tcase{name: "shortcut.zip", data: zipOf(t, zent{name: "Documents.lnk", data: lnk()}), reason: "lnk"},
 		tcase{name: "iso.zip", data: zipOf(t, zent{name: "disc.img.txt", data: iso()}), reason: "ISO-9660"},
 		tcase{name: "dmg.zip", data: zipOf(t, zent{name: "mac.bin", data: trailer512(randBytes(5, 3000), "koly")}), reason: "DMG"},
@@ -225,6 +226,7 @@ func benignCases(t testing.TB) []tcase {
 		{name: "sound.wav", data: append([]byte("RIFF\x24\x00\x00\x00WAVEfmt "), randBytes(11, 2000)...)},
 		{name: "clip.mp4", data: append([]byte("\x00\x00\x00\x18ftypmp42"), randBytes(12, 2000)...)},
 		{name: "Tabelle März.csv", data: []byte("Monat;Summe\nMärz;3\n")},
+		{name: "caf\xe9 menu.pdf", data: pdf("Latin-1 name, not UTF-8")},
 		{name: "py-notes.py", data: []byte("print('hello')\n")},
 
 		// Allowed, but never to be executed.
@@ -341,7 +343,7 @@ func TestOfficeMacrosPolicy(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.BlockOfficeMacros = true
 	cl := New(cfg)
-	docm := ooxml(t, "docx", zent{name: "word/vbaProject.bin", data: ole([16]byte{}, oleEntry{"VBA", 1})})
+	docm := ooxml(t, "docx", zent{name: "word/vbaProject.bin", data: ole([16]byte{}, oleEntry{"VBA", 1}, oleEntry{"PROJECT", 2})})
 	xls := ole([16]byte{}, oleEntry{"Workbook", 2}, oleEntry{"_VBA_PROJECT_CUR", 1})
 	for _, c := range []tcase{
 		{name: "letter.docx", data: docm, want: Block, reason: "macros inside letter.docx/word/vbaProject.bin"},

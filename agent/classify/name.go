@@ -102,12 +102,11 @@ func (w *walker) judgeName(name string) nameInfo {
 			return nameInfo{finding: blocked("bidirectional control character %U in the name (it can hide the real extension)", r)}
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
 			return nameInfo{finding: blocked("control character %U in the name", r)}
-		case r == utf8.RuneError:
-			if !strings.Contains(name, "\uFFFD") {
-				return nameInfo{finding: blocked("name is not valid UTF-8")}
-			}
 		}
 	}
+	// Names in old zips are often CP437 or another legacy code page: judge
+	// what is readable (extensions are ASCII) rather than refuse them.
+	name = strings.ToValidUTF8(name, "\uFFFD")
 	comps := strings.FieldsFunc(name, func(r rune) bool { return r == '/' || r == '\\' })
 	if len(comps) == 0 {
 		return nameInfo{finding: allowed}

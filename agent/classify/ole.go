@@ -17,8 +17,12 @@ type oleInfo struct {
 	native    bool   // an Ole10Native stream (an embedded package: any file, a program too)
 	encrypted bool   // an encrypted OOXML package (EncryptedPackage)
 	mail      bool   // an Outlook .msg
+	project   bool   // a PROJECT stream (VBA project properties)
 	names     []string
 }
+
+// vbaProject reports a bare VBA project (an OOXML vbaProject.bin).
+func (i oleInfo) vbaProject() bool { return i.macros && i.project }
 
 func (i oleInfo) sample() string {
 	var q []string
@@ -191,6 +195,8 @@ func (i *oleInfo) note(name string, typ byte, clsid [16]byte) {
 		i.office = "vsd"
 	case l == "macros" || l == "_vba_project_cur" || l == "vba" || l == "_vba_project":
 		i.macros = true
+	case l == "project":
+		i.project = true
 	case l == "\x01ole10native":
 		i.native = true
 	case l == "encryptedpackage":

@@ -329,10 +329,9 @@ func (w *walker) tar(n *node) finding {
 				return at(en, f.finding)
 			}
 			continue
-		case tar.TypeReg, tar.TypeGNUSparse:
-		default:
-			continue // metadata entries (PAX, GNU long names) are consumed by Next
 		}
+		// Everything else is judged as a file: regular files, and any type
+		// an extractor might still write out as one.
 		c, err := w.child(n, hdr.Name, ep, tr, hdr.Size, hdr.FileInfo().Mode().Perm())
 		if err != nil {
 			return at(en, readFailure(err))
@@ -417,14 +416,6 @@ func (w *walker) zip(n *node) finding {
 			}
 			continue
 		}
-		if pkg.office && strings.EqualFold(path.Base(zf.Name), "vbaProject.bin") {
-			mf := w.macros()
-			if mf.verdict == Block {
-				return at(en, mf)
-			}
-			agg = worse(agg, at(en, mf))
-			continue
-		}
 		if zf.UncompressedSize64 > ratioFloor && zf.UncompressedSize64/max(zf.CompressedSize64, 1) > uint64(w.cfg.MaxRatio) {
 			return at(en, blocked("archive bomb: compression ratio %d:1", zf.UncompressedSize64/max(zf.CompressedSize64, 1)))
 		}
@@ -465,9 +456,8 @@ func (w *walker) macros() finding {
 
 // zipInfo is what a zip's entry names say it is.
 type zipInfo struct {
-	kind   string // "docx", "xlsx", "pptx", "odf", "epub", "jar", "zip"
-	office bool   // an OOXML package
-	block  string // a package that installs or runs as a whole
+	kind  string // "docx", "xlsx", "pptx", "ooxml", "odf", "epub", "jar", "zip"
+	block string // a package that installs or runs as a whole
 }
 
 func zipPackage(zr *zip.Reader) zipInfo {
@@ -480,7 +470,6 @@ func zipPackage(zr *zip.Reader) zipInfo {
 	case names["appxmanifest.xml"] || names["appxmetadata/appxbundlemanifest.xml"] || names["appxblockmap.xml"]:
 		zi.block = "Windows app package (APPX/MSIX)"
 	case names["[content_types].xml"]:
-		zi.office = true
 		switch {
 		case names["word/document.xml"]:
 			zi.kind = "docx"
@@ -532,6 +521,12 @@ func (w *walker) ole(n *node) finding {
 			return at(n, w.macros())
 		}
 		return allowed
+	case info.vbaProject():
+		// An OOXML document's vbaProject.bin (or a bare VBA project): its
+		// directory is read like any compound file's, so an embedded
+		// package that merely takes this name is still caught above.
+		n.kind = "vba"
+		return at(n, w.macros())
 	case info.mail:
 		return at(n, blocked("Outlook message (attachments cannot be inspected)"))
 	}
