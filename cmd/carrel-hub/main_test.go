@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/carrel-kiosk/carrel/internal/pki"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := dispatch(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageAndErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none")
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "usage"},
+		{[]string{"--help"}, 0, "commands:"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"serve", "--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"serve", "--help"}, 0, "--listen"},
+		{[]string{"token", "create", "--help"}, 0, "--uses"},
+		{[]string{"token", "create", "--uses", "0"}, 2, "at least 1"},
+		{[]string{"terminals", "--data", missing}, 1, "run 'carrel-hub serve' first to create the CA"},
+		{[]string{"token", "create", "--data", missing}, 1, "run 'carrel-hub serve' first to create the CA"},
+		{[]string{"revoke", "--data", missing}, 2, "usage"},
+		{[]string{"command", "--data", missing, "pc", "exec"}, 2, "unknown action"},
+		{[]string{"command", "--data", missing, "pc", "ping"}, 1, "run 'carrel-hub serve' first"},
+		{[]string{"audit"}, 2, "audit verify"},
+	}
+	for _, c := range cases {
+		code, out, errs := run(t, c.args...)
+		if code != c.code || !strings.Contains(out+errs, c.want) {
+			t.Errorf("%v: exit %d, want %d; output %q does not contain %q", c.args, code, c.code, out+errs, c.want)
+		}
+	}
+}
+
+// TestServeAndManage runs serve in-process and drives every other subcommand
+// against it, with a minimal agent enrolled over real TLS.
+func TestServeAndManage(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "hub")
+	ctx, cancel := context.WithCancel(context.Background())
+	serveOut, serveErr := &syncBuffer{}, &syncBuffer{}
+	served := make(chan int, 1)
+	go func() {
+		served <- dispatch(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--name", "hub.test"}, serveOut, serveErr)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case code := <-served:
+			if code != 0 {
+				t.Errorf("serve exited %d: %s", code, serveErr.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+	addrRE := regexp.MustCompile(`listening on (\S+)\nCA fingerprint: ([0-9a-f]{64})`)
+	waitFor(t, 10*time.Second, "serve to print its address", func() bool { return addrRE.MatchString(serveOut.String()) })
+	m := addrRE.FindStringSubmatch(serveOut.String())
+	addr, fp := m[1], m[2]
+	waitFor(t, 10*time.Second, "hub.sock", func() bool { _, err := os.Stat(filepath.Join(data, "hub.sock")); return err == nil })
+
+	code, out, errs := run(t, "token", "create", "--data", data, "--uses", "2", "--ttl", "1h")
+	if code != 0 {
+		t.Fatalf("token create: %d %s", code, errs)
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	lineRE := regexp.MustCompile(`carrel-agent enroll --hub (\S+) --token ([A-Z2-7]{52}) --fingerprint ([0-9a-f]{64})`)
+	lm := lineRE.FindStringSubmatch(out)
+	if lm == nil || lm[1] != "wss://hub.test:"+port || lm[3] != fp {
+		t.Fatalf("token create output lacks the agent command line for wss://hub.test:%s: %q", port, out)
+	}
+	token := lm[2]
+
+	// A minimal agent: enroll, connect, say hello, answer commands.
+	pin, _ := pki.ParseFingerprint(fp)
+	tcfg := pki.PinnedTLSConfig(pin, "127.0.0.1")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "x"}}, key)
+	body, _ := json.Marshal(protocol.EnrollRequest{Token: token, Hostname: "lab-pc-7", OS: "linux",
+		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER}))})
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: tcfg}}
+	resp, err := cl.Post("https://"+addr+protocol.PathEnroll, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var er protocol.EnrollResponse
+	json.NewDecoder(resp.Body).Decode(&er)
+	resp.Body.Close()
+	cl.CloseIdleConnections()
+	block, _ := pem.Decode([]byte(er.Certificate))
+	if resp.StatusCode != 200 || block == nil {
+		t.Fatalf("enroll: %d", resp.StatusCode)
+	}
+	acfg := tcfg.Clone()
+	acfg.Certificates = []tls.Certificate{{Certificate: [][]byte{block.Bytes}, PrivateKey: key}}
+	ws, _, err := (&websocket.Dialer{TLSClientConfig: acfg}).Dial("wss://"+addr+protocol.PathAgent, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	hello, _ := protocol.Encode(&protocol.Hello{TerminalID: er.TerminalID, NextSeq: 1, Status: protocol.Status{Hostname: "lab-pc-7",
+		OS: "linux", AgentVersion: "1.0", Session: protocol.SessionInUse, CPUPercent: 12, MemUsed: 1, MemTotal: 4}})
+	ws.WriteMessage(websocket.TextMessage, hello)
+	agentDone := make(chan struct{})
+	go func() {
+		defer close(agentDone)
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			msg, err := protocol.Decode(data)
+			if err != nil {
+				return
+			}
+			if c, ok := msg.(*protocol.Command); ok {
+				r := &protocol.Result{ID: c.ID, OK: c.Action != protocol.ActionReboot, Output: "done", Time: time.Now()}
+				if !r.OK {
+					r.Error = "refused: patron session active"
+				}
+				b, _ := protocol.Encode(r)
+				ws.WriteMessage(websocket.TextMessage, b)
+			}
+		}
+	}()
+
+	var list []terminalJSON
+	waitFor(t, 10*time.Second, "terminal online in 'terminals --json'", func() bool {
+		code, out, _ := run(t, "terminals", "--data", data, "--json")
+		list = nil
+		return code == 0 && json.Unmarshal([]byte(out), &list) == nil && len(list) == 1 && list[0].State == "online" &&
+			strings.Contains(string(list[0].LastStatus), "in-use")
+	})
+	if list[0].Name != "lab-pc-7" || list[0].ID != er.TerminalID {
+		t.Fatalf("terminals --json: %+v", list)
+	}
+	if code, out, _ := run(t, "terminals", "--data", data); code != 0 || !strings.Contains(out, "lab-pc-7") || !strings.Contains(out, "in-use, cpu 12%, mem 25%") {
+		t.Fatalf("terminals table: %d %q", code, out)
+	}
+	if code, out, errs := run(t, "command", "--data", data, "lab-pc-7", "message", "text=closing in 10 minutes"); code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("command message: %d %q %q", code, out, errs)
+	}
+	if code, out, _ := run(t, "command", "--data", data, "lab-pc-7", "reboot"); code != 1 || !strings.Contains(out, "patron session active") {
+		t.Fatalf("refused command: exit %d %q, want 1", code, out)
+	}
+	backup := filepath.Join(t.TempDir(), "copy.db")
+	if code, _, errs := run(t, "backup", "--data", data, backup); code != 0 {
+		t.Fatalf("backup: %s", errs)
+	}
+	if code, _, errs := run(t, "revoke", "--data", data, "lab-pc-7"); code != 0 {
+		t.Fatalf("revoke: %s", errs)
+	}
+	select {
+	case <-agentDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("revoked agent not dropped")
+	}
+	code, out, _ = run(t, "audit", "verify", "--data", data)
+	if code != 0 || !strings.Contains(out, "audit log intact") {
+		t.Fatalf("audit verify: %d %q", code, out)
+	}
+	if code, out, _ := run(t, "terminals", "--data", data, "--json"); code != 0 || !strings.Contains(out, `"state": "revoked"`) {
+		t.Fatalf("after revoke: %q", out)
+	}
+}
