@@ -1,0 +1,157 @@
+//go:build linux
+
+package installer
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/nspawn"
+)
+
+// listing is every path on the container's root filesystem that a package
+// could leave behind (the same file system only: /proc, /sys, /dev, /run and
+// /tmp are other mounts), minus what changes by itself.
+func listing(t *testing.T, c *nspawn.Container) map[string]bool {
+	t.Helper()
+	out, err := c.Exec(context.Background(), "find", "/", "-xdev",
+		"(", "-path", "/var/log", "-o", "-path", "/var/cache", "-o", "-path", "/var/tmp", "-o", "-path", "/var/lib/systemd/timers",
+		"-o", "-path", "/var/lib/systemd/random-seed", "-o", "-path", "/var/lib/dpkg", "-o", "-path", "/var/lib/systemd/catalog", ")", "-prune",
+		"-o", "-print")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if l != "" {
+			m[l] = true
+		}
+	}
+	return m
+}
+
+func diffListing(before, after map[string]bool) (added, removed []string) {
+	for p := range after {
+		if !before[p] {
+			added = append(added, p)
+		}
+	}
+	for p := range before {
+		if !after[p] {
+			removed = append(removed, p)
+		}
+	}
+	sort.Strings(added)
+	sort.Strings(removed)
+	return added, removed
+}
+
+// TestDebInNspawn installs the real .deb with dpkg in a systemd container,
+// enrolls with a real hub through the preseed environment, and purges it.
+func TestDebInNspawn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping in -short: boots a container")
+	}
+	needTool(t, "systemd-nspawn", "systemd-container")
+	needTool(t, "dpkg-deb", "dpkg")
+	ctx := context.Background()
+
+	agent := buildAgent(t, "linux", filepath.Join(t.TempDir(), "carrel-agent"))
+	deb, err := BuildDeb(ctx, Options{Version: "1.0.0", AgentBinary: agent, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := startHub(t)
+	token, fp := hub.token(t, 1)
+
+	c := nspawn.Boot(t)
+	exec := func(args ...string) string {
+		t.Helper()
+		out, err := c.Exec(ctx, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	dumpOnFailure := func() {
+		if t.Failed() {
+			out, _ := c.Exec(ctx, "sh", "-c", "systemctl status carrel-agent.service --no-pager; journalctl --no-pager -n 60; ls -la /etc/carrel /lib/systemd/system/carrel-agent.service /etc/systemd/system/multi-user.target.wants/")
+			t.Logf("--- journal of carrel-agent in the container:\n%s", out)
+		}
+	}
+	t.Cleanup(dumpOnFailure)
+
+	// This machine's image (like many CI images built from Docker) has a
+	// policy-rc.d that forbids maintainer scripts to start services; a real
+	// PC has none. Remove it in the container so postinst behaves as on a PC.
+	exec("rm", "-f", "/usr/sbin/policy-rc.d")
+	before := listing(t, c)
+	if err := c.CopyIn(deb, "/run/carrel-agent.deb", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exec("env", "HUB_URL="+hub.URL(), "HUB_FINGERPRINT="+fp, "ENROLL_TOKEN="+token,
+		"dpkg", "-i", "/run/carrel-agent.deb")
+
+	active := func() bool {
+		out, _ := c.Exec(ctx, "systemctl", "is-active", "carrel-agent.service")
+		return strings.TrimSpace(string(out)) == "active"
+	}
+	waitUntil(t, 30*time.Second, "carrel-agent.service active", active)
+	if got := strings.TrimSpace(exec("systemctl", "is-enabled", "carrel-agent.service")); got != "enabled" {
+		t.Errorf("unit is %q, want enabled", got)
+	}
+	// The unit as shipped and installed verifies in a real systemd.
+	if out, err := c.Exec(ctx, "systemd-analyze", "verify", "--man=no", "/lib/systemd/system/carrel-agent.service"); err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("systemd-analyze verify in the container: %v\n%s", err, out)
+	}
+
+	var term hubTerminal
+	waitUntil(t, 60*time.Second, "the PC online at the hub", func() bool {
+		on := hub.online(t)
+		if len(on) == 1 {
+			term = on[0]
+			return true
+		}
+		return false
+	})
+	if term.OS != "linux" {
+		t.Errorf("terminal = %+v", term)
+	}
+	// The token is single-use and spent: the preseed must not keep it.
+	preseed := exec("cat", "/etc/carrel/enroll.env")
+	if strings.Contains(preseed, token) || !strings.Contains(preseed, "HUB_URL="+hub.URL()) {
+		t.Errorf("preseed after enrollment:\n%s", preseed)
+	}
+	if got := strings.Fields(exec("stat", "-c", "%a %U", "/etc/carrel/enroll.env", "/var/lib/carrel-agent")); strings.Join(got, " ") != "600 root 700 root" {
+		t.Errorf("modes = %v, want the preseed 600 and the state dir 700, root", got)
+	}
+
+	// Restart=always: a killed agent comes back and reconnects.
+	pid := strings.TrimSpace(exec("systemctl", "show", "-p", "MainPID", "--value", "carrel-agent.service"))
+	exec("kill", "-9", pid)
+	waitUntil(t, 30*time.Second, "systemd to restart the killed agent", func() bool {
+		out, _ := c.Exec(ctx, "systemctl", "show", "-p", "MainPID", "--value", "carrel-agent.service")
+		p := strings.TrimSpace(string(out))
+		return p != pid && p != "0" && active()
+	})
+	waitUntil(t, 60*time.Second, "the restarted agent online again", func() bool {
+		on := hub.online(t)
+		return len(on) == 1 && on[0].ID == term.ID
+	})
+
+	exec("dpkg", "--purge", "carrel-agent")
+	if out, _ := c.Exec(ctx, "systemctl", "is-active", "carrel-agent.service"); strings.TrimSpace(string(out)) == "active" {
+		t.Error("service still active after purge")
+	}
+	if out, err := c.Exec(ctx, "pgrep", "-x", "carrel-agent"); err == nil {
+		t.Errorf("carrel-agent still running after purge: %s", out)
+	}
+	added, removed := diffListing(before, listing(t, c))
+	if len(added) > 0 || len(removed) > 0 {
+		t.Errorf("purge left the system changed:\nadded:   %v\nremoved: %v", added, removed)
+	}
+}
