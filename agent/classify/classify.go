@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -202,7 +203,21 @@ func (c *Classifier) File(path string) (Result, error) {
 	return c.Reader(path, f, st.Size(), st.Mode())
 }
 
-var errReplaced = errors.New("file was replaced while being opened")
+var (
+	errReplaced = errors.New("file was replaced while being opened")
+	errShrunk   = errors.New("file shrank while being read")
+)
+
+// countingHash counts the bytes hashed.
+type countingHash struct {
+	hash.Hash
+	n int64
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.Hash.Write(p)
+}
 
 func unreadable(err error) Result {
 	return Result{Verdict: Block, Reason: "could not be read: " + err.Error()}
@@ -218,7 +233,7 @@ func (c *Classifier) Reader(name string, r io.ReaderAt, size int64, mode fs.File
 	}
 	rec := &recordingReaderAt{r: r}
 	w := &walker{cfg: &c.cfg}
-	h := sha256.New()
+	h := &countingHash{Hash: sha256.New()}
 	sr := io.NewSectionReader(rec, 0, size)
 
 	bufp := copyBufs.Get().(*[]byte)
@@ -233,6 +248,9 @@ func (c *Classifier) Reader(name string, r io.ReaderAt, size int64, mode fs.File
 	// Finish the hash over the rest of the file, in one sequential pass.
 	if _, err := io.CopyBuffer(h, sr, buf); err != nil && rec.err == nil {
 		rec.err = err
+	}
+	if rec.err == nil && h.n != size {
+		rec.err = errShrunk // truncated while being read: the hash is of nothing real
 	}
 	if rec.err != nil {
 		res := unreadable(rec.err)
