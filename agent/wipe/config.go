@@ -35,6 +35,8 @@ type Config struct {
 	// PurgeRetries is how often a directory that refills while it is purged is
 	// emptied again before it is reported. Default 3.
 	PurgeRetries int `toml:"purge_retries"`
+	// PurgeWorkers is how many subtrees of the trash are purged at once. Default 4.
+	PurgeWorkers int `toml:"purge_workers"`
 	// MaxLeftovers caps the leftovers listed in a report. Default 100.
 	MaxLeftovers int `toml:"max_leftovers"`
 }
@@ -51,6 +53,7 @@ func DefaultConfig() Config {
 		ProtectedDirs:  []string{"/var/lib/carrel", "/etc/carrel"},
 		KillTimeout:    5 * time.Second,
 		PurgeRetries:   3,
+		PurgeWorkers:   4,
 		MaxLeftovers:   100,
 	}
 }

@@ -124,18 +124,176 @@ type purger struct {
 // handle-relative: every directory is opened with O_NOFOLLOW|O_DIRECTORY from its
 // parent's descriptor, entries are removed with unlinkat, symlinks are removed
 // and never followed, and a directory on another mount than dir is never
-// entered. What cannot be removed is returned as leftovers.
+// entered. What cannot be removed is returned as leftovers. With o.workers > 1
+// (full removal only) subtrees are first purged by that many goroutines, then one
+// sequential pass removes the rest: unlinks in different directories run in
+// parallel in the kernel.
 func purgeTree(ctx context.Context, dir string, o purgeOpts) purgeResult {
-	p := &purger{ctx: ctx, o: o, display: dir, parentFD: -1, scan: 1}
 	q := strconv.Quote(dir)
 	pfd, err := openDirPath(filepath.Dir(dir))
 	if err != nil {
-		p.res.leftover(o.maxLeft, q, "cannot open parent: "+err.Error())
-		return p.res
+		var r purgeResult
+		r.leftover(o.maxLeft, q, "cannot open parent: "+err.Error())
+		return r
 	}
 	defer unix.Close(pfd)
-	p.parentFD = pfd
-	name := filepath.Base(dir)
+	var res purgeResult
+	if o.workers > 1 && o.onlyUID < 0 && !o.dryRun {
+		res = purgeParallel(ctx, pfd, filepath.Base(dir), dir, o)
+	}
+	final := purgeAt(ctx, pfd, filepath.Base(dir), dir, 0, o)
+	res.Files += final.Files
+	res.Dirs += final.Dirs
+	res.Bytes += final.Bytes
+	seen := map[Leftover]bool{}
+	left := res.Leftovers
+	res.Leftovers = nil
+	for _, l := range append(left, final.Leftovers...) {
+		if !seen[l] {
+			seen[l] = true
+			res.leftover(o.maxLeft, l.Path, l.Reason)
+		}
+	}
+	return res
+}
+
+type subtree struct {
+	parentFD      int
+	name, display string
+}
+
+// purgeParallel opens the tree breadth-first (same guards: no symlink, same
+// mount) until it has enough subtrees, then purges them with o.workers
+// goroutines. What it leaves, the sequential pass that follows finds again.
+func purgeParallel(ctx context.Context, pfd int, name, display string, o purgeOpts) purgeResult {
+	var res purgeResult
+	rootFD, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return res
+	}
+	mnt, err := mountID(rootFD)
+	if err != nil {
+		unix.Close(rootFD)
+		return res
+	}
+	fds := []int{rootFD}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	level := []subtree{{parentFD: -1, name: "", display: display}}
+	levelFDs := []int{rootFD}
+	var work []subtree
+	for depth := 0; depth < 4 && len(level) > 0; depth++ {
+		var next []subtree
+		var nextFDs []int
+		for i, st := range level {
+			for _, child := range subdirs(levelFDs[i]) {
+				next = append(next, subtree{parentFD: levelFDs[i], name: child, display: st.display + "/" + child})
+			}
+		}
+		if len(next) >= 4*o.workers || depth == 3 || len(next) == 0 {
+			work = next
+			break
+		}
+		// go one level deeper: open each (checked) and list it
+		var kept []subtree
+		for _, st := range next {
+			fd, err := unix.Openat(st.parentFD, st.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				continue
+			}
+			if m, err := mountID(fd); err != nil || m != mnt || len(fds) > 4096 {
+				unix.Close(fd)
+				continue
+			}
+			fds = append(fds, fd)
+			kept = append(kept, st)
+			nextFDs = append(nextFDs, fd)
+		}
+		level, levelFDs = kept, nextFDs
+	}
+	if len(work) == 0 {
+		return res
+	}
+	jobs := make(chan subtree)
+	results := make(chan purgeResult)
+	for range o.workers {
+		go func() {
+			var r purgeResult
+			for st := range jobs {
+				sub := o
+				sub.keepRoot = false
+				sr := purgeAt(ctx, st.parentFD, st.name, st.display, mnt, sub)
+				r.Files += sr.Files
+				r.Dirs += sr.Dirs
+				r.Bytes += sr.Bytes
+				r.Leftovers = append(r.Leftovers, sr.Leftovers...)
+			}
+			results <- r
+		}()
+	}
+	for _, st := range work {
+		jobs <- st
+	}
+	close(jobs)
+	for range o.workers {
+		r := <-results
+		res.Files += r.Files
+		res.Dirs += r.Dirs
+		res.Bytes += r.Bytes
+		res.Leftovers = append(res.Leftovers, r.Leftovers...)
+	}
+	return res
+}
+
+// subdirs lists the names of the directories in fd (by d_type; entries of
+// unknown type are left to the sequential pass).
+func subdirs(fd int) []string {
+	if _, err := unix.Seek(fd, 0, 0); err != nil {
+		return nil
+	}
+	var out []string
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if err != nil || n <= 0 {
+			return out
+		}
+		for off := 0; off+19 <= n; {
+			reclen := int(buf[off+16]) | int(buf[off+17])<<8
+			if reclen == 0 || off+reclen > n {
+				break
+			}
+			typ := buf[off+18]
+			nameb := buf[off+19 : off+reclen]
+			if i := bytesIndexZero(nameb); i >= 0 {
+				nameb = nameb[:i]
+			}
+			name := string(nameb)
+			if typ == unix.DT_DIR && name != "." && name != ".." {
+				out = append(out, name)
+			}
+			off += reclen
+		}
+	}
+}
+
+func bytesIndexZero(b []byte) int {
+	for i, c := range b {
+		if c == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// purgeAt purges name inside the directory pfd (see purgeTree). wantMnt, when
+// not 0, is the mount the directory must be on.
+func purgeAt(ctx context.Context, pfd int, name, display string, wantMnt uint64, o purgeOpts) purgeResult {
+	p := &purger{ctx: ctx, o: o, display: display, parentFD: pfd, scan: 1}
+	q := strconv.Quote(display)
 	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return p.res
@@ -150,9 +308,13 @@ func purgeTree(ctx context.Context, dir string, o purgeOpts) purgeResult {
 		p.res.leftover(o.maxLeft, q, "cannot stat: "+err.Error())
 		return p.res
 	}
-	if p.mnt, err = mountID(fd); err != nil {
+	if p.mnt, err = mountID(fd); err != nil || (wantMnt != 0 && p.mnt != wantMnt) {
 		unix.Close(fd)
-		p.res.leftover(o.maxLeft, q, err.Error())
+		reason := "mount point: not crossed"
+		if err != nil {
+			reason = err.Error()
+		}
+		p.res.leftover(o.maxLeft, q, reason)
 		return p.res
 	}
 	p.push(&frame{fd: fd, name: name, dev: st.Dev, ino: st.Ino, uid: st.Uid, mode: st.Mode,

@@ -16,6 +16,8 @@ type purgeOpts struct {
 	retries int
 	// maxLeft caps the leftovers listed.
 	maxLeft int
+	// workers > 1 purges subtrees in parallel (full removal only).
+	workers int
 }
 
 // purgeResult is what purgeTree did.

@@ -198,6 +198,9 @@ func New(cfg Config, log *slog.Logger, sink EventSink, opts ...Option) (*Engine,
 	if cfg.PurgeRetries <= 0 {
 		cfg.PurgeRetries = def.PurgeRetries
 	}
+	if cfg.PurgeWorkers <= 0 {
+		cfg.PurgeWorkers = def.PurgeWorkers
+	}
 	if cfg.MaxLeftovers <= 0 {
 		cfg.MaxLeftovers = def.MaxLeftovers
 	}
@@ -675,7 +678,7 @@ func (e *Engine) purge(ctx context.Context, id string) (Report, error) {
 		if err := checkRootDir(b.Trash); err != nil {
 			return rep, err
 		}
-		res = purgeTree(ctx, b.Trash, purgeOpts{onlyUID: -1, chmodUID: b.UID, retries: e.cfg.PurgeRetries, maxLeft: e.cfg.MaxLeftovers})
+		res = purgeTree(ctx, b.Trash, purgeOpts{onlyUID: -1, chmodUID: b.UID, retries: e.cfg.PurgeRetries, maxLeft: e.cfg.MaxLeftovers, workers: e.cfg.PurgeWorkers})
 	}
 	if ctx.Err() != nil {
 		return rep, ctx.Err()
