@@ -79,8 +79,8 @@ func startAgent(t testing.TB, h *testHub, dir string, tweak func(*Options)) *age
 	a := &agentUnderTest{dir: dir, ob: ob, st: &fakeStatus{}, logs: &syncBuffer{}}
 	opt := Options{
 		HubURL: h.url(), StateDir: dir, Outbox: ob, Status: a.st, Changed: status.Changed,
-		Log:     slog.New(slog.NewTextHandler(io.MultiWriter(a.logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Backoff: Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond},
+		Log:         slog.New(slog.NewTextHandler(io.MultiWriter(a.logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Backoff:     Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond},
 		StatusCheck: 10 * time.Millisecond, StatusInterval: time.Hour, CommandTimeout: 2 * time.Second,
 	}
 	if tweak != nil {
