@@ -79,7 +79,7 @@ const wixTemplate = `<?xml version="1.0" encoding="utf-8"?>
     <CustomAction Id="KeepHubURL" Property="{{.PropHubURL}}" Value="[CARREL_SAVED_HUB_URL]"/>
     <CustomAction Id="KeepHubFingerprint" Property="{{.PropHubFingerprint}}" Value="[CARREL_SAVED_HUB_FINGERPRINT]"/>
     <CustomAction Id="KeepEnrollToken" Property="{{.PropEnrollToken}}" Value="[CARREL_SAVED_ENROLL_TOKEN]" HideTarget="yes"/>
-    <CustomAction Id="SetScExe" Property="CARREL_SC_EXE" Value="[SystemFolder]sc.exe"/>
+    <CustomAction Id="SetScExe" Property="CARREL_SC_EXE" Value="[System64Folder]sc.exe"/>
     <CustomAction Id="SetRecovery" Property="CARREL_SC_EXE" ExeCommand="{{xml .RecoveryCommand}}" Execute="deferred" Impersonate="no" Return="ignore"/>
     <CustomAction Id="PurgeState" FileKey="AgentExe" ExeCommand="uninstall --purge" Execute="deferred" Impersonate="no" Return="ignore"/>
     <!-- Explicit sequence numbers: wixl places Before/After relative to actions

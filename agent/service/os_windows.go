@@ -12,10 +12,12 @@ import (
 	"golang.org/x/sys/windows/registry"
 )
 
-// DefaultPaths is the layout on this OS, under %ProgramData%.
+// DefaultPaths is the layout on this OS, under the ProgramData known folder
+// (the MSI's CommonAppDataFolder). The known folder, not %ProgramData%: a
+// service's environment may differ (under Wine it points at C:\users\Public).
 func DefaultPaths() Paths {
-	base := os.Getenv("ProgramData")
-	if base == "" {
+	base, err := windows.KnownFolderPath(windows.FOLDERID_ProgramData, 0)
+	if err != nil || base == "" {
 		base = `C:\ProgramData`
 	}
 	dir := filepath.Join(base, WindowsDataDir)

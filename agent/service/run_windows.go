@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 	"unsafe"
 
@@ -24,8 +25,18 @@ const stopDeadline = 15 * time.Second
 // SessionChanges. It re-asserts the service's recovery actions at every start
 // so that a service registered by the MSI restarts on failure too.
 func RunService(ctx context.Context, h *Host) error {
-	if err := setRecoveryActions(); err != nil && h.Log != nil {
-		h.Log.Warn("Recovery actions not set", "err", err)
+	log := h.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if fixed, err := quoteImagePath(); err != nil {
+		log.Warn("Service path not checked", "err", err)
+	} else if fixed {
+		log.Warn("Service path was unquoted; quoted it")
+	}
+	if err := setRecoveryActions(); err != nil {
+		// Wine 8 does not implement SERVICE_CONFIG_FAILURE_ACTIONS ("Invalid level").
+		log.Warn("Recovery actions not set", "err", err)
 	}
 	hd := &handler{ctx: ctx, host: h}
 	if err := svc.Run(Name, hd); err != nil {
@@ -61,6 +72,36 @@ func setRecoveryActions() error {
 	}
 	// Also restart when the agent exits with an error, not only on a crash.
 	return s.SetRecoveryActionsOnNonCrashFailures(true)
+}
+
+// quoteImagePath makes sure the service's command line starts with the quoted
+// executable path. An unquoted path with spaces ("C:\Program Files\...") lets
+// anyone who can write C:\Program.exe run code as SYSTEM. Windows Installer
+// quotes it; Wine's msiexec does not; the agent fixes it either way.
+func quoteImagePath() (bool, error) {
+	m, err := mgr.Connect()
+	if err != nil {
+		return false, err
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(Name)
+	if err != nil {
+		return false, err
+	}
+	defer s.Close()
+	c, err := s.Config()
+	if err != nil {
+		return false, err
+	}
+	fixed, ok := quotedCommandLine(c.BinaryPathName)
+	if !ok {
+		return false, nil
+	}
+	c.BinaryPathName = fixed
+	if err := s.UpdateConfig(c); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 type handler struct {
