@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -28,8 +29,33 @@ var elfBzip2 = []byte{0x42, 0x5a, 0x68, 0x39, 0x31, 0x41, 0x59, 0x26, 0x53, 0x59
 
 var text = []byte("Library opening hours: Mon-Fri 9-18.\n")
 
-// hostileCases must all be blocked.
+var (
+	corpusMu                sync.Mutex
+	hostileMemo, benignMemo []tcase
+)
+
+// hostileCases must all be blocked. Built once per test binary; callers get
+// a copy of the table (the data is shared and must not be modified).
 func hostileCases(t testing.TB) []tcase {
+	corpusMu.Lock()
+	defer corpusMu.Unlock()
+	if hostileMemo == nil {
+		hostileMemo = buildHostile(t)
+	}
+	return append([]tcase(nil), hostileMemo...)
+}
+
+// benignCases must all be allowed (or allow-noexec where want says so).
+func benignCases(t testing.TB) []tcase {
+	corpusMu.Lock()
+	defer corpusMu.Unlock()
+	if benignMemo == nil {
+		benignMemo = buildBenign(t)
+	}
+	return append([]tcase(nil), benignMemo...)
+}
+
+func buildHostile(t testing.TB) []tcase {
 	cs := []tcase{
 		// Content, whatever the name says.
 		{name: "invoice.pdf", data: pe(), reason: "Windows program (PE)"},
@@ -173,8 +199,7 @@ func hostileCases(t testing.TB) []tcase {
 	return cs
 }
 
-// benignCases must all be allowed (or allow-noexec where want says so).
-func benignCases(t testing.TB) []tcase {
+func buildBenign(t testing.TB) []tcase {
 	docx := ooxml(t, "docx")
 	cs := []tcase{
 		{name: "report.pdf", data: pdf("Annual report")},
