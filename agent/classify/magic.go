@@ -132,6 +132,7 @@ func sniffTrailer(t []byte) (kind, blockReason string) {
 }
 
 // trailerSize is the size of the DMG koly block and of the VHD footer.
+// sniffTrailer looks at the last trailerSize bytes of what it is given.
 const trailerSize = 512
 
 // textLines are the first significant lines of text files that the OS acts

@@ -105,11 +105,12 @@ func tarNamed(name string) bool {
 func (w *walker) leaf(n *node) finding {
 	var tail []byte
 	if n.ra != nil {
-		if n.size >= trailerSize {
-			tail = make([]byte, trailerSize)
-			if _, err := n.ra.ReadAt(tail, n.size-trailerSize); err != nil {
-				return at(n, readFailure(err))
-			}
+		// Enough for the end of central directory of a zip with the longest
+		// comment: a zip behind other bytes (a JPEG, junk) still opens in
+		// Explorer and in unzip.
+		tail = make([]byte, min(n.size, eocdSearch))
+		if _, err := n.ra.ReadAt(tail, n.size-int64(len(tail))); err != nil && err != io.EOF {
+			return at(n, readFailure(err))
 		}
 	} else {
 		t := tailWriter{buf: make([]byte, 0, 2*trailerSize)}
@@ -123,7 +124,33 @@ func (w *walker) leaf(n *node) finding {
 		n.kind = kind
 		return at(n, blocked("%s", reason))
 	}
+	if hasEOCD(tail) {
+		if n.ra == nil {
+			return at(n, blocked("zip archive hidden behind other data"))
+		}
+		f := w.zip(n)
+		if f.verdict == Block {
+			f.reason = "zip archive hidden behind other data: " + f.reason
+		}
+		return f
+	}
 	return allowed
+}
+
+// eocdSearch is how far from the end a zip's end-of-central-directory record
+// can start: its 22 bytes plus a comment of up to 65535.
+const eocdSearch = 22 + 65535
+
+// hasEOCD reports a zip end-of-central-directory record in tail whose
+// comment length reaches exactly the end, as zip readers look for it.
+func hasEOCD(tail []byte) bool {
+	for i := len(tail) - 22; i >= 0; i-- {
+		if tail[i] == 'P' && tail[i+1] == 'K' && tail[i+2] == 5 && tail[i+3] == 6 &&
+			int(tail[i+20])|int(tail[i+21])<<8 == len(tail)-i-22 {
+			return true
+		}
+	}
+	return false
 }
 
 // copyRest copies the rest of a streamed node to dst.
