@@ -128,6 +128,10 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 	serial := pki.SerialHex(leaf.SerialNumber)
 	term, revoked, err := h.store.TerminalByCert(r.Context(), serial)
 	switch {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		h.log.Error("Store lookup failed", "serial", serial, "err", err)
+		httpError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
+		return
 	case err != nil:
 		h.log.Warn("Agent certificate unknown", "serial", serial, "cn", leaf.Subject.CommonName, "remote", r.RemoteAddr)
 		httpError(w, http.StatusForbidden, "certificate unknown to this hub")

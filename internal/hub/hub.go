@@ -288,16 +288,21 @@ func (h *Hub) shutdown() {
 	}
 	h.mu.Unlock()
 
-	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
+	// Stop accepting on both listeners; enrollments in flight may finish.
+	if h.ctlLn != nil {
+		h.ctlLn.Close()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if err := h.srv.Shutdown(sctx); err != nil {
 		h.log.Warn("HTTP shutdown incomplete", "err", err)
 		h.srv.Close()
 	}
+	cancel()
+	// Close every agent with a close frame; commands waiting on them return.
 	for _, c := range conns {
 		c.close(closeGoingAway, "hub shutting down")
 	}
-	waitGroup(&h.connWG, 3*time.Second, func() {
+	waitGroup(&h.connWG, 2*time.Second, func() {
 		h.log.Warn("Agent connections did not end in time")
 		h.mu.Lock()
 		for _, c := range h.conns {
@@ -305,12 +310,17 @@ func (h *Hub) shutdown() {
 		}
 		h.mu.Unlock()
 	})
-	close(h.stopWrite)
-	<-h.writerOut
 	if h.ctl != nil {
-		h.ctl.Shutdown(sctx)
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := h.ctl.Shutdown(cctx); err != nil {
+			h.ctl.Close()
+		}
+		cancel()
 		os.Remove(filepath.Join(h.cfg.DataDir, SocketFile))
 	}
+	// Commit what the readers handed over, then close the store.
+	close(h.stopWrite)
+	<-h.writerOut
 	if err := h.store.Close(); err != nil {
 		h.log.Warn("Store close failed", "err", err)
 	}

@@ -602,3 +602,56 @@ func TestControlSocket(t *testing.T) {
 		t.Fatalf("Dial after stop: %v", err)
 	}
 }
+
+func TestShutdownWithCommandInFlight(t *testing.T) {
+	th := startHub(t, nil)
+	c := th.mustEnroll(t, "pc-mute")
+	a, _ := th.connect(t, c, 1, func(*protocol.Command) *protocol.Result { return nil })
+	errc := make(chan error, 1)
+	go func() {
+		_, err := th.SendCommand(context.Background(), c.id, protocol.ActionPing, nil, "test")
+		errc <- err
+	}()
+	waitFor(t, 5*time.Second, "command pending", func() bool {
+		th.mu.Lock()
+		defer th.mu.Unlock()
+		return len(th.pending) == 1
+	})
+	start := time.Now()
+	if err := th.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v with a command in flight", d)
+	}
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "disconnected") {
+			t.Fatalf("in-flight command: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SendCommand still waiting after shutdown")
+	}
+	a.waitClosed()
+	waitFor(t, 5*time.Second, "hub goroutines gone", func() bool { return len(hubGoroutines()) == 0 })
+}
+
+func TestHelloTimeout(t *testing.T) {
+	th := startHub(t, func(c *Config) { c.HelloTimeout = 200 * time.Millisecond })
+	c := th.mustEnroll(t, "pc-quiet")
+	ws, _, err := th.dial(&c.cert, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := ws.ReadMessage(); err == nil {
+		t.Fatal("got a frame without saying hello")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("hub kept a silent connection open past the hello timeout")
+	}
+	term, _ := th.Store().Terminal(context.Background(), c.id)
+	if term.Online {
+		t.Fatal("silent connection marked online")
+	}
+}
