@@ -94,6 +94,8 @@ func New(ctx context.Context, opt Options) *Collector {
 			c.static.BootTime = time.Unix(int64(info.BootTime), 0).UTC()
 		}
 	}
+	// Prime the CPU counter: cpu.Percent(0) measures since the previous call.
+	cpu.PercentWithContext(ctx, 0, false)
 	vol, err := systemVolume()
 	if err != nil {
 		c.log.Warn("System volume unknown", "err", err)
