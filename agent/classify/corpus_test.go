@@ -248,6 +248,7 @@ func buildBenign(t testing.TB) []tcase {
 		{name: "Meeting 10:30.pdf", data: pdf("agenda")},
 		{name: "v1.2 final.docx", data: docx},
 		{name: "legacy.doc", data: ole([16]byte{}, oleEntry{"WordDocument", 2}, oleEntry{"1Table", 2}, oleEntry{"\x05SummaryInformation", 2})},
+		{name: "flyer.pub", data: ole([16]byte{}, oleEntry{"Quill", 1}, oleEntry{"Contents", 2})},
 		{name: "legacy.xls", data: ole([16]byte{}, oleEntry{"Workbook", 2})},
 		{name: "chart.docx", data: ooxml(t, "docx", zent{name: "word/embeddings/Microsoft_Excel_Worksheet.xlsx", data: ooxml(t, "xlsx")})},
 		{name: "mostly-zeros.zip", data: zipOf(t, zent{name: "blank.bmp", data: append([]byte("BM"), make([]byte, 3<<20)...)})},

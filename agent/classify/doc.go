@@ -22,7 +22,8 @@
 //
 // Limitations (2026-11): xz, zstd, 7z, RAR, CAB, ISO/UDF and disk images are
 // blocked, never looked inside (no pure-Go xz reader in go.mod yet); Excel 4.0
-// (XLM) macros in legacy .xls files are not detected (only VBA storages are);
+// (XLM) macros in legacy .xls files and VBA inside legacy .ppt streams are
+// not detected (only VBA storages are); RTF embedded objects are allowed;
 // remote-template injection in OOXML (an external attachedTemplate relation)
 // is not detected; PDF active content (JavaScript, launch actions) is allowed.
 package classify

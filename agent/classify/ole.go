@@ -12,7 +12,7 @@ import (
 // oleInfo is what the directory of a compound file (MS-CFB) says it holds.
 type oleInfo struct {
 	installer string // non-empty for Windows Installer files: what it is
-	office    string // "doc", "xls", "ppt", "vsd" for legacy Office documents
+	office    string // "doc", "xls", "ppt", "vsd", "pub" for legacy Office documents
 	macros    bool   // a VBA storage is present
 	native    bool   // an Ole10Native stream (an embedded package: any file, a program too)
 	encrypted bool   // an encrypted OOXML package (EncryptedPackage)
@@ -193,6 +193,8 @@ func (i *oleInfo) note(name string, typ byte, clsid [16]byte) {
 		i.office = "ppt"
 	case l == "visiodocument":
 		i.office = "vsd"
+	case l == "quill":
+		i.office = "pub"
 	case l == "macros" || l == "_vba_project_cur" || l == "vba" || l == "_vba_project":
 		i.macros = true
 	case l == "project":
