@@ -1,0 +1,66 @@
+//go:build linux
+
+package execguard
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestGuardBothLayers runs the composed guard: a program that was already
+// running from a patron root is killed, a new one is never started.
+func TestGuardBothLayers(t *testing.T) {
+	mnt := privateTmpfs(t)
+	patron := filepath.Join(mnt, "home", "patron")
+	os.MkdirAll(patron, 0o777)
+	copyExecutable(t, "/bin/sleep", filepath.Join(patron, "sleep"))
+	copyExecutable(t, "/bin/true", filepath.Join(patron, "true"))
+	running := startSleep(t, filepath.Join(patron, "sleep"))
+
+	cfg := DefaultConfig()
+	cfg.Roots = []string{filepath.Join(mnt, "home", "*")}
+	cfg.PollInterval = 100 * time.Millisecond
+	sink := &fakeSink{}
+	g, err := New(cfg, sink, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.enf == nil {
+		t.Skip("fanotify not available")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not stop within 5s")
+		}
+	}()
+	select {
+	case <-running.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("running patron program not killed")
+	}
+	waitFor(t, 5*time.Second, "roots applied", func() bool {
+		err := exec.Command(filepath.Join(patron, "true")).Run()
+		return errors.Is(err, syscall.EPERM)
+	})
+	waitFor(t, 5*time.Second, "both events", func() bool {
+		return len(sink.ofKind(KindKilled)) == 1 && len(sink.ofKind(KindBlocked)) == 1
+	})
+	if err := g.Uninstall(); err != nil {
+		t.Errorf("Uninstall: %v", err)
+	}
+}
