@@ -264,11 +264,15 @@ func (m *Manager) logon(ctx context.Context, ev Event) {
 
 func (m *Manager) logoff(id string) {
 	m.mu.Lock()
-	s, ok := m.sessions[id]
+	_, ok := m.sessions[id]
+	m.mu.Unlock()
 	if !ok {
-		m.mu.Unlock()
 		return
 	}
+	// Reported before the wipe is queued, so the hub sees ended, then wiped.
+	m.emit(EventEnded, protocol.SeverityInfo, map[string]string{"session": id})
+	m.mu.Lock()
+	s := m.sessions[id] // only the watcher goroutine adds or removes sessions
 	delete(m.sessions, id)
 	last := true
 	for _, o := range m.sessions {
@@ -285,7 +289,6 @@ func (m *Manager) logoff(id string) {
 	}
 	m.recompute()
 	m.mu.Unlock()
-	m.emit(EventEnded, protocol.SeverityInfo, map[string]string{"session": id})
 	if last {
 		m.signal(m.wake)
 	}

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -185,8 +186,25 @@ func startSession(t *testing.T, ctx context.Context, c *nspawn.Container, unit, 
 	if wait {
 		args = append(args, "--wait", "--quiet")
 	}
-	_, err := c.Exec(ctx, append(args, "/bin/sleep", "300")...)
-	return err
+	if _, err := c.Exec(ctx, append(args, "/bin/sleep", "300")...); err != nil || wait {
+		return err
+	}
+	// Wait until PAM setup is over and the unit runs sleep: a session ended while
+	// pam_systemd still waits for the user manager leaves a process stuck before
+	// exec, with no logout in utmp.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out, _ := c.Exec(ctx, "sh", "-c", "cat /proc/$(systemctl show -P MainPID "+unit+")/comm")
+		if strings.TrimSpace(string(out)) == "sleep" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s never ran sleep: %w", unit, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // TestLogindInContainer runs the real Manager with the real logind watcher and
@@ -328,7 +346,15 @@ func TestLogindInContainer(t *testing.T) {
 		case <-utmpTimeout:
 			b, err := os.ReadFile(filepath.Join(c.Root(), "run/utmp"))
 			recs, perr := parseUtmp(b)
-			t.Fatalf("utmp watcher saw no logoff of pts/7; the file (%v, %v) holds %+v", err, perr, recs)
+			var diag []string
+			for _, r := range recs {
+				if r.Type == utmpUserProcess {
+					st, _ := os.ReadFile(filepath.Join(c.Root(), "proc", fmt.Sprint(r.PID), "status"))
+					diag = append(diag, fmt.Sprintf("pid %d: %.200q", r.PID, st))
+				}
+			}
+			units, _ := c.Exec(ctx, "sh", "-c", "systemctl list-jobs --no-pager; journalctl -b --no-pager | tail -60")
+			t.Fatalf("utmp watcher saw no logoff of pts/7; the file (%v, %v) holds %+v\n%s\n%s", err, perr, recs, strings.Join(diag, "\n"), units)
 		}
 	}
 	h.stop()
