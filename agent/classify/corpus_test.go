@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 )
 
 // tcase is one generated corpus file and what the classifier must say.
@@ -299,9 +300,18 @@ func checkCase(t *testing.T, c tcase, r Result) {
 	if c.reason != "" && !strings.Contains(r.Reason, c.reason) {
 		t.Errorf("%+q: reason %q, want it to mention %q", c.name, r.Reason, c.reason)
 	}
+	if unsafeText(r.Reason) {
+		t.Errorf("%+q: reason %+q carries control or format characters", c.name, r.Reason)
+	}
 	if r.SHA256 != sum(c.data) || r.Size != int64(len(c.data)) {
 		t.Errorf("%+q: sha256 %s size %d, want %s %d", c.name, r.SHA256, r.Size, sum(c.data), len(c.data))
 	}
+}
+
+// unsafeText reports characters that would reorder, hide or break the text
+// of a reason where staff read it.
+func unsafeText(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) })
 }
 
 func TestCorpusCounts(t *testing.T) {

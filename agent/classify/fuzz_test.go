@@ -42,8 +42,8 @@ func FuzzClassify(f *testing.F) {
 		default:
 			t.Fatalf("verdict %q", r.Verdict)
 		}
-		if r.Reason == "" {
-			t.Fatal("no reason")
+		if r.Reason == "" || unsafeText(r.Reason) {
+			t.Fatalf("reason %+q: empty, or with control or format characters", r.Reason)
 		}
 		if r.SHA256 != sum(data) || r.Size != int64(len(data)) {
 			t.Fatalf("hash %s size %d, want %s %d", r.SHA256, r.Size, sum(data), len(data))

@@ -1,8 +1,8 @@
 package classify
 
 import (
-	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -171,8 +171,13 @@ func (w *walker) judgeFileName(name string) nameInfo {
 	return nameInfo{finding: blocked("dangerous extension .%s (%s)", ext, what)}
 }
 
-// quote makes a name safe to put in a reason (no control characters).
-func quote(s string) string { return fmt.Sprintf("%+q", s)[1 : len(fmt.Sprintf("%+q", s))-1] }
+// quote makes a name safe to put in a reason: printable letters of every
+// script stay as they are; control, format (bidi, zero-width) and invalid
+// bytes become Go escapes, so a reason never reorders or hides text.
+func quote(s string) string {
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
+}
 
 func isBidi(r rune) bool {
 	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C

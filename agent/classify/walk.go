@@ -49,7 +49,7 @@ const ratioFloor = 8 << 20
 // at locates a finding at n (nothing to add for the file itself).
 func at(n *node, f finding) finding {
 	if n.depth > 0 && f.verdict != Allow {
-		f.reason += " inside " + n.path
+		f.reason += " inside " + quote(n.path)
 	}
 	return f
 }
