@@ -65,9 +65,10 @@ type Config struct {
 	// over AllowSHA256. Default: empty.
 	BlockSHA256 []string `toml:"block_sha256"`
 	// BlockOfficeMacros blocks Office documents that carry VBA macros (OOXML
-	// vbaProject.bin in .docm/.xlsm/.pptm, VBA storages in OLE .doc/.xls/.ppt)
-	// and the macro-enabled extensions by name. When false such documents get
-	// allow-noexec with a reason (Office's own policy keeps macros disabled).
+	// vbaProject.bin in .docm/.xlsm/.pptm, VBA storages in OLE .doc/.xls)
+	// and the macro-enabled extensions (.docm, .xlsm, ...) by name. When false
+	// such documents get allow-noexec with a reason: the patron may read them,
+	// and Office's macro policy is the layer that keeps the macros off.
 	// Default: false.
 	BlockOfficeMacros bool `toml:"block_office_macros"`
 	// MaxDepth is how deep containers may nest (a zip in a zip is depth 2; a
@@ -76,8 +77,9 @@ type Config struct {
 	// MaxEntries is the most archive entries, summed over all nested archives,
 	// that one file may hold. More → block. Default: 10000.
 	MaxEntries int `toml:"max_entries"`
-	// MaxTotalBytes is the most uncompressed bytes, summed over all nested
-	// archive entries, that one file may expand to. More → block (a bomb).
+	// MaxTotalBytes is the most bytes that decompression (zip entries, gzip
+	// and bzip2 streams, at every depth) may produce for one file. More →
+	// block (a bomb).
 	// Default: 1 GiB (1073741824).
 	MaxTotalBytes int64 `toml:"max_total_bytes"`
 	// MaxRatio is the highest uncompressed:compressed ratio allowed for an

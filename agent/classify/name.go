@@ -113,7 +113,7 @@ func (w *walker) judgeName(name string) nameInfo {
 	}
 	for _, c := range comps[:len(comps)-1] {
 		if ext, _ := finalExt(c); ext == "app" {
-			return nameInfo{finding: blocked("inside a macOS application bundle (%s)", c)}
+			return nameInfo{finding: blocked("inside a macOS application bundle (%s)", quote(c))}
 		}
 	}
 	last := comps[len(comps)-1]
