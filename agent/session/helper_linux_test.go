@@ -89,6 +89,11 @@ func (w readyWatcher) Run(ctx context.Context, fn func(Event)) error {
 	})
 }
 
+// noHold is a controller whose account hold does nothing, to test the backstop.
+type noHold struct{ Controller }
+
+func (noHold) HoldLogons(context.Context, []string, bool) error { return ErrNotImplemented }
+
 func runHelper() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	out := &helperOut{}
@@ -104,8 +109,12 @@ func runHelper() int {
 		st, _ := m.Current()
 		out.print(helperLine{T: "ready", State: string(st)})
 	}
+	ctl := NewController(log)
+	if os.Getenv("CARREL_NO_HOLD") != "" {
+		ctl = noHold{ctl}
+	}
 	m, err := New(Options{Config: cfg, Log: log, Watcher: readyWatcher{w, ready}, Wiper: printWiper{out},
-		Controller: NewController(log), Power: printPower{out}, Sink: printSink{out}, StateDir: os.Getenv("CARREL_STATE")})
+		Controller: ctl, Power: printPower{out}, Sink: printSink{out}, StateDir: os.Getenv("CARREL_STATE")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -457,4 +458,19 @@ func TestSessionCommands(t *testing.T) {
 	if _, err := r.m.Reboot(ctx, nil); err == nil || err.Error() != "reboot: access denied" {
 		t.Fatalf("reboot error = %v", err)
 	}
+}
+
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		r := newRig(t, testTempDir(t), newFakeWiper())
+		r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
+		if _, err := r.m.Lock(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		r.send(Event{Kind: Logon, Session: patron("4", "patron1", t0)}) // ended in the background
+		<-r.ctl.terminated
+		r.stop()
+	}()
+	waitFor(t, "goroutines back to the count before Run", func() bool { return runtime.NumGoroutine() <= before })
 }

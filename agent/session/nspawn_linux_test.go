@@ -31,11 +31,12 @@ type helperProc struct {
 	exit    chan error
 }
 
-func startHelper(t *testing.T, ctx context.Context, c *nspawn.Container) *helperProc {
+func startHelper(t *testing.T, ctx context.Context, c *nspawn.Container, env ...string) *helperProc {
 	t.Helper()
 	cmd := c.Command(ctx, "/usr/local/bin/session.test", "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1", "CARREL_PATRONS=patron1", "CARREL_STAFF=staff1",
 		"CARREL_STATE=/var/lib/carrel-test")
+	cmd.Env = append(cmd.Env, env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -179,14 +180,22 @@ func shadowExpiry(t *testing.T, c *nspawn.Container, name string) string {
 	return ""
 }
 
-func startSession(t *testing.T, ctx context.Context, c *nspawn.Container, unit, user, pts string, wait bool) error {
+// How startSession returns.
+const (
+	untilRunning = iota // the unit runs its command as the user
+	untilExit           // the unit has ended (systemd-run --wait)
+	atOnce              // as soon as systemd-run started the unit
+)
+
+func startSession(t *testing.T, ctx context.Context, c *nspawn.Container, unit, user, pts string, until int) error {
 	t.Helper()
+	wait := until == untilExit
 	args := []string{"systemd-run", "--unit=" + unit, "-p", "PAMName=login", "-p", "User=" + user,
 		"-p", "TTYPath=/dev/" + pts, "-p", "UtmpIdentifier=" + pts, "-p", "UtmpMode=user"}
 	if wait {
 		args = append(args, "--wait", "--quiet")
 	}
-	if _, err := c.Exec(ctx, append(args, "/bin/sleep", "300")...); err != nil || wait {
+	if _, err := c.Exec(ctx, append(args, "/bin/sleep", "300")...); err != nil || until != untilRunning {
 		return err
 	}
 	// Wait until PAM setup is over and the unit runs sleep: a session ended while
@@ -234,11 +243,11 @@ func TestLogindInContainer(t *testing.T) {
 	h.expect("ready and free", isState(protocol.SessionFree))
 
 	// A staff session first, then a patron session.
-	if err := startSession(t, ctx, c, "staff-sess", "staff1", "pts/4", false); err != nil {
+	if err := startSession(t, ctx, c, "staff-sess", "staff1", "pts/4", untilRunning); err != nil {
 		t.Fatal(err)
 	}
 	staffID := sessionOf(t, ctx, c, "staff1", "pts/4")
-	if err := startSession(t, ctx, c, "patron-sess", "patron1", "pts/5", false); err != nil {
+	if err := startSession(t, ctx, c, "patron-sess", "patron1", "pts/5", untilRunning); err != nil {
 		t.Fatal(err)
 	}
 	patronID := sessionOf(t, ctx, c, "patron1", "pts/5")
@@ -287,7 +296,7 @@ func TestLogindInContainer(t *testing.T) {
 	// --wait returns when the unit ends: at once if PAM refused it (exit 224,
 	// EXIT_PAM), after the timeout if the session started.
 	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
-	err = startSession(t, rctx, c, "patron-refused", "patron1", "pts/6", true)
+	err = startSession(t, rctx, c, "patron-refused", "patron1", "pts/6", untilExit)
 	rcancel()
 	if err == nil || !strings.Contains(err.Error(), "exit status 224") {
 		t.Fatalf("patron logon on a locked seat: %v; want refused by PAM (exit status 224)", err)
@@ -301,6 +310,41 @@ func TestLogindInContainer(t *testing.T) {
 	h = startHelper(t, ctx, c)
 	h.expect("ready and still locked", isState(protocol.SessionLocked))
 
+	// The backstop: when the account hold is missing (here: the controller's
+	// HoldLogons is disabled and the expiry cleared by hand), a patron session
+	// that starts on a locked seat is ended by the Manager.
+	h.stop()
+	h = startHelper(t, ctx, c, "CARREL_NO_HOLD=1")
+	h.expect("ready and locked without the hold", isState(protocol.SessionLocked))
+	if _, err := c.Exec(ctx, "usermod", "--expiredate", "", "patron1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := startSession(t, ctx, c, "patron-backstop", "patron1", "pts/8", atOnce); err != nil {
+		t.Fatal(err)
+	}
+	refused := h.expect("session.refused", isEvent(EventRefused))
+	if refused.Data["reason"] != "locked" {
+		t.Fatalf("refused %+v", refused)
+	}
+	waitGone := time.NewTicker(20 * time.Millisecond)
+	for {
+		list, err := c.Exec(ctx, "loginctl", "list-sessions", "--no-legend")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(list), "patron1") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("refused session %s still listed:\n%s", refused.Data["session"], list)
+		case <-waitGone.C:
+		}
+	}
+	waitGone.Stop()
+	h.expect("session.ended of the refused session", isEvent(EventEnded))
+	h.expect("wipe after the refused session", func(l helperLine) bool { return l.T == "wipe" })
+
 	// Unlock: the next patron logon works and is reported.
 	if res := h.command(protocol.ActionUnlock, nil); res.Error != "" {
 		t.Fatalf("unlock: %s", res.Error)
@@ -309,7 +353,7 @@ func TestLogindInContainer(t *testing.T) {
 	if got := shadowExpiry(t, c, "patron1"); got != "" {
 		t.Fatalf("patron1 expiry after unlock = %q, want none", got)
 	}
-	if err := startSession(t, ctx, c, "patron-sess2", "patron1", "pts/7", false); err != nil {
+	if err := startSession(t, ctx, c, "patron-sess2", "patron1", "pts/7", untilRunning); err != nil {
 		t.Fatal(err)
 	}
 	second := sessionOf(t, ctx, c, "patron1", "pts/7")
