@@ -179,6 +179,8 @@ func buildHostile(t testing.TB) []tcase {
 		tcase{name: "cat-polyglot.jpg", data: append(jpg(30), zipOf(t, zent{name: "run.exe", data: pe()})...), reason: "hidden behind other data: Windows program (PE) inside cat-polyglot.jpg/run.exe"},
 		tcase{name: "junk-prefixed.zip", data: append([]byte("JUNK"), zipOf(t, zent{name: "a.txt", data: text}, zent{name: "a.vbs", data: text})...), reason: ".vbs"},
 		tcase{name: "nested-polyglot.zip", data: zipOf(t, zent{name: "cat.jpg", data: append(jpg(31), zipOf(t, zent{name: "x.txt", data: text})...)}), reason: "hidden behind other data inside nested-polyglot.zip/cat.jpg"},
+		tcase{name: "bundle.zip.gz", data: gz(t, zipOf(t, zent{name: "docs/readme.txt", data: text}, zent{name: "docs/update.msi", data: ole(clsidMSI)}), "bundle.zip"), reason: "Windows Installer package) inside bundle.zip.gz/docs/update.msi"},
+		tcase{name: "mixed.zip", data: zipOf(t, zent{name: "src.tar", data: tarOf(t, tent{name: "src/build", data: []byte("#!/bin/sh\nmake\n"), mode: 0o644})}), reason: "#!) inside mixed.zip/src.tar/src/build"},
 		tcase{name: "shortcut.zip", data: zipOf(t, zent{name: "Documents.lnk", data: lnk()}), reason: "lnk"},
 		tcase{name: "iso.zip", data: zipOf(t, zent{name: "disc.img.txt", data: iso()}), reason: "ISO-9660"},
 		tcase{name: "dmg.zip", data: zipOf(t, zent{name: "mac.bin", data: trailer512(randBytes(5, 3000), "koly")}), reason: "DMG"},
