@@ -32,7 +32,14 @@
 //     KillUserProcesses=no a session stays "closing" until its last process ends.
 //     The .deb should set KillUserProcesses=yes for patron seats.
 //   - Linux without a system bus (utmp fallback): sessions cannot be ended or
-//     locked from here; lock then holds logons only.
+//     locked from here; lock then holds logons only. utmp is trusted only as far
+//     as its writers are: a session whose leader died without a DEAD_PROCESS
+//     record counts as ended, but a process stuck before exec (seen when logind
+//     ends a session while pam_systemd still waits for the user manager) keeps
+//     its record open.
+//   - Ending a session that is still in PAM setup (the backstop on a held seat
+//     can do that) removes the logind session but can leave the unit's root-owned
+//     pre-exec process behind; it never runs patron code.
 //   - Windows: new patron sessions are logged off while the seat is held
 //     (WTSLogoffSession); the account itself is not disabled and the screen of an
 //     open session is not locked (needs the session helper). WTSEnumerateSessions

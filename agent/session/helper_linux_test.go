@@ -100,10 +100,8 @@ func runHelper() int {
 	cfg := DefaultConfig()
 	cfg.PatronUsers = strings.Fields(os.Getenv("CARREL_PATRONS"))
 	cfg.StaffUsers = strings.Fields(os.Getenv("CARREL_STAFF"))
-	var w Watcher = NewLogindWatcher(log)
-	if os.Getenv("CARREL_WATCHER") == "utmp" {
-		w = NewUtmpWatcher("/run/utmp", 100*time.Millisecond, log)
-	}
+	// The production watcher: logind here, since the container has a system bus.
+	w := NewWatcher(cfg, log)
 	var m *Manager
 	ready := func() {
 		st, _ := m.Current()
