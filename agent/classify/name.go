@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -161,7 +162,7 @@ func (w *walker) judgeFileName(name string) nameInfo {
 	}
 	switch {
 	case disguised:
-		return nameInfo{finding: blocked("disguised extension in %s reads as .%s (%s)", quote(name), ext, what)}
+		return nameInfo{finding: blocked("disguised extension in %s (%s) reads as .%s (%s)", quote(name), oddRunes(name), ext, what)}
 	case trimmed:
 		return nameInfo{finding: blocked("trailing dots or spaces hide .%s in %s (%s)", ext, quote(name), what)}
 	}
@@ -223,6 +224,23 @@ func skeleton(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// oddRunes lists the code points that are not plain ASCII in the extension
+// part of name, so a reason shows what the disguise is made of.
+func oddRunes(name string) string {
+	isDot := func(r rune) bool { return norm.NFKC.String(string(r)) == "." }
+	o := strings.TrimRightFunc(name, func(r rune) bool { return isDot(r) || unicode.IsSpace(r) })
+	if j := strings.LastIndexFunc(o, isDot); j >= 0 {
+		o = o[j:]
+	}
+	var out []string
+	for _, r := range o {
+		if r >= utf8.RuneSelf {
+			out = append(out, fmt.Sprintf("%U", r))
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // previousExt is the extension before the final one ("pdf" in "a.pdf.exe").
