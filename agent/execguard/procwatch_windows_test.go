@@ -1,0 +1,63 @@
+//go:build windows
+
+package execguard
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tempDir is t.TempDir without the failing cleanup under Wine (os.RemoveAll
+// returns "Invalid function" there).
+func tempDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "carrel-execguard-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// Under Wine, gopsutil sees Wine's processes with Windows paths, and Kill is
+// TerminateProcess: the same code path as on Windows.
+func TestProcessWatcherKillsPatronProcessWindows(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	patron := tempDir(t)
+	prog := filepath.Join(patron, "game.exe")
+	copyExecutable(t, self, prog)
+	cmd := exec.Command(prog)
+	cmd.Env = append(os.Environ(), "CARREL_TEST_SLEEP=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+
+	sink := &fakeSink{}
+	pw := NewProcessWatcher(100*time.Millisecond, sink, discardLog())
+	pw.SetRoots([]string{strings.ToUpper(patron)}) // paths compare without case
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go pw.Run(ctx)
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("patron process not killed within 20s")
+	}
+	waitFor(t, 5*time.Second, "exec.killed", func() bool { return len(sink.ofKind(KindKilled)) >= 1 })
+	ev := sink.ofKind(KindKilled)[0]
+	if ev.data["pid"] != strconv.Itoa(cmd.Process.Pid) || !strings.EqualFold(ev.data["path"], prog) {
+		t.Errorf("event %+v (prog %s)", ev, prog)
+	}
+}
