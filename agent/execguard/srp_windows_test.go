@@ -64,7 +64,9 @@ func TestSRPRulesWrittenAndRemoved(t *testing.T) {
 	it.SetDWordValue("SaferFlags", 0)
 	it.SetQWordValue("LastModified", 1)
 	it.Close()
-	t.Cleanup(func() { registry.DeleteKey(registry.LOCAL_MACHINE, disallowedPaths+`\{00000000-1111-2222-3333-444444444444}`) })
+	t.Cleanup(func() {
+		registry.DeleteKey(registry.LOCAL_MACHINE, disallowedPaths+`\{00000000-1111-2222-3333-444444444444}`)
+	})
 	registry.DeleteKey(registry.LOCAL_MACHINE, saferKey) // best effort: start from no defaults (fails while it has subkeys)
 	func() {
 		k, err := registry.OpenKey(registry.LOCAL_MACHINE, saferKey, registry.ALL_ACCESS)
