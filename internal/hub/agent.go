@@ -208,19 +208,10 @@ func (h *Hub) serveAgent(c *agentConn) {
 			return
 		}
 		c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
-		if kind != websocket.TextMessage {
-			log.Warn("Agent sent a binary frame, connection closed")
-			c.close(closePolicyViolation, "binary frames are not part of the protocol")
-			return
-		}
-		m, err := protocol.Decode(data)
-		if err != nil {
-			code := closePolicyViolation
-			if errors.Is(err, protocol.ErrTooLarge) {
-				code = closeTooBig
-			}
-			log.Warn("Agent sent a bad frame, connection closed", "err", err)
-			c.close(code, err.Error())
+		m, code, why := classifyFrame(kind, data)
+		if m == nil {
+			log.Warn("Agent sent a bad frame, connection closed", "reason", why)
+			c.close(code, why)
 			return
 		}
 		if !h.dispatch(c, m) {
@@ -277,13 +268,19 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	}
 	h.queueStatus(c.id, &hello.Status)
 	welcome, err := protocol.Encode(&protocol.Welcome{TerminalID: c.id, AckedSeq: acked, HubTime: time.Now().UTC(), Locked: locked})
-	if err != nil || !c.enqueue(welcome) {
+	if err != nil {
 		return false
 	}
+	// Welcome is queued and the connection published under one lock, so Welcome
+	// is the first frame and the hub counts the agent online before it sees it.
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
 		c.close(closeGoingAway, "hub shutting down")
+		return false
+	}
+	if !c.enqueue(welcome) {
+		h.mu.Unlock()
 		return false
 	}
 	old := h.conns[c.id]
@@ -328,6 +325,27 @@ func (h *Hub) queueStatus(id string, s *protocol.Status) {
 	case h.kick <- struct{}{}:
 	default:
 	}
+}
+
+// classifyFrame decodes one frame read from an agent after Hello. It returns the
+// message, or nil with the close code and reason to end the connection with: a
+// binary frame, anything protocol.Decode refuses, and types only the hub sends are
+// all refused.
+func classifyFrame(kind int, data []byte) (m protocol.Message, code int, why string) {
+	if kind != websocket.TextMessage {
+		return nil, closePolicyViolation, "binary frames are not part of the protocol"
+	}
+	m, err := protocol.Decode(data)
+	if err != nil {
+		if errors.Is(err, protocol.ErrTooLarge) {
+			return nil, closeTooBig, err.Error()
+		}
+		return nil, closePolicyViolation, err.Error()
+	}
+	if !protocol.FromAgent(m.MsgType()) || m.MsgType() == protocol.TypeHello {
+		return nil, closePolicyViolation, "unexpected " + string(m.MsgType()) + " message"
+	}
+	return m, 0, ""
 }
 
 // dispatch handles one decoded frame after Hello; false ends the connection.

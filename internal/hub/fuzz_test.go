@@ -76,3 +76,43 @@ func FuzzDecodeEnroll(f *testing.F) {
 		}
 	})
 }
+
+// FuzzClassifyFrame feeds arbitrary frames to the hub's per-frame decoding: it must
+// either return a message an agent may send after Hello, or a close code and a
+// reason that fits a close frame.
+func FuzzClassifyFrame(f *testing.F) {
+	for _, m := range []protocol.Message{event(1), &protocol.Result{ID: "c-1", OK: true}, &protocol.Renew{CSR: "x"},
+		&protocol.Ack{Seq: 1}, &protocol.Hello{TerminalID: "t", Status: status("h")}} {
+		b, err := protocol.Encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(true, b)
+	}
+	st := status("h")
+	b, _ := protocol.Encode(&st)
+	f.Add(true, b)
+	for _, s := range []string{"{garbage", `{"v":1,"type":"exec","body":{}}`, `{"v":9,"type":"event","body":{}}`, "", "null"} {
+		f.Add(true, []byte(s))
+	}
+	f.Add(false, []byte{0, 1})
+	f.Fuzz(func(t *testing.T, text bool, data []byte) {
+		kind := 2 // binary
+		if text {
+			kind = 1
+		}
+		m, code, why := classifyFrame(kind, data)
+		if m != nil {
+			if !protocol.FromAgent(m.MsgType()) || m.MsgType() == protocol.TypeHello || m.Validate() != nil {
+				t.Fatalf("accepted %s", m.MsgType())
+			}
+			return
+		}
+		if code != closePolicyViolation && code != closeTooBig {
+			t.Fatalf("close code %d", code)
+		}
+		if why == "" || len(truncateReason(why)) > 123 {
+			t.Fatalf("close reason %q", why)
+		}
+	})
+}
