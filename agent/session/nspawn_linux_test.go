@@ -17,6 +17,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/internal/nspawn"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"golang.org/x/sys/unix"
 )
 
 // helperProc is the helper running inside the container.
@@ -247,15 +248,29 @@ func TestLogindInContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	staffID := sessionOf(t, ctx, c, "staff1", "pts/4")
-	if err := startSession(t, ctx, c, "patron-sess", "patron1", "pts/5", untilRunning); err != nil {
+	// The patron's session gets a real terminal of the container's devpts, whose
+	// master side this test holds, so the message command can be read back.
+	master, pts := openPTYIn(t, filepath.Join(c.Root(), "dev/pts/ptmx"))
+	slave, err := os.OpenFile(filepath.Join(c.Root(), "dev", pts), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	patronID := sessionOf(t, ctx, c, "patron1", "pts/5")
+	defer slave.Close()
+	if err := startSession(t, ctx, c, "patron-sess", "patron1", pts, untilRunning); err != nil {
+		t.Fatal(err)
+	}
+	patronID := sessionOf(t, ctx, c, "patron1", pts)
 	started := h.expect("session.started", isEvent(EventStarted))
 	if started.Data["session"] != patronID {
 		t.Fatalf("first session.started is for session %q; the patron's is %s, the staff's %s", started.Data["session"], patronID, staffID)
 	}
 	h.expect("in-use", isState(protocol.SessionInUse))
+
+	// message: logind's TTY for the session, written by the real controller.
+	if res := h.command(protocol.ActionMessage, map[string]string{"text": "The library closes in 10 minutes."}); res.Error != "" || res.Output != "shown in 1 session(s)" {
+		t.Fatalf("message: %+v", res)
+	}
+	readTerminal(t, master, "The library closes in 10 minutes.")
 
 	// end-session against the real session: logind removes it, the wipe follows.
 	res := h.command(protocol.ActionEndSession, map[string]string{"session": staffID})

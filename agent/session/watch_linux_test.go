@@ -148,7 +148,14 @@ func TestUtmpWatcherSyntheticFile(t *testing.T) {
 // openPTY returns a pseudo-terminal's master and the slave's name ("pts/N").
 func openPTY(t *testing.T) (*os.File, string) {
 	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	return openPTYIn(t, "/dev/ptmx")
+}
+
+// openPTYIn allocates a pseudo-terminal from the devpts instance whose ptmx is
+// at ptmx (a container's, through /proc/PID/root, gives one inside it).
+func openPTYIn(t *testing.T, ptmx string) (*os.File, string) {
+	t.Helper()
+	m, err := os.OpenFile(ptmx, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Skipf("no pseudo-terminals here: %v", err)
 	}
@@ -176,18 +183,9 @@ func TestMessageToTerminal(t *testing.T) {
 	if err := ctl.Message(context.Background(), s, "Closing in 5 minutes\nPlease save your work."); err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	b := make([]byte, 4096)
-	master.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for !strings.Contains(buf.String(), "Please save your work.") {
-		n, err := master.Read(b)
-		if err != nil {
-			t.Fatalf("read terminal: %v (got %q)", err, buf.String())
-		}
-		buf.Write(b[:n])
-	}
-	if !strings.Contains(buf.String(), "*** Message from library staff ***") || !strings.Contains(buf.String(), "Closing in 5 minutes\r") {
-		t.Fatalf("terminal got %q", buf.String())
+	got := readTerminal(t, master, "Please save your work.")
+	if !strings.Contains(got, "*** Message from library staff ***") || !strings.Contains(got, "Closing in 5 minutes\r") {
+		t.Fatalf("terminal got %q", got)
 	}
 
 	for _, bad := range []string{"../etc/passwd", "pts/1/../../sda", "console", ""} {
@@ -213,4 +211,20 @@ func TestLogindWatcherWithoutBus(t *testing.T) {
 	if ev := nextEvent(t, events, "initial logon from utmp"); ev.Kind != Logon || ev.Session.ID != "tty:tty2" {
 		t.Fatalf("event %+v", ev)
 	}
+}
+
+// readTerminal reads a pty master until want shows up, for at most 10 s.
+func readTerminal(t *testing.T, master *os.File, want string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	b := make([]byte, 4096)
+	master.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !strings.Contains(buf.String(), want) {
+		n, err := master.Read(b)
+		if err != nil {
+			t.Fatalf("read terminal: %v (got %q)", err, buf.String())
+		}
+		buf.Write(b[:n])
+	}
+	return buf.String()
 }
