@@ -42,13 +42,19 @@ var (
 	// ErrNotLoggedIn is returned by websocket operations before Login.
 	ErrNotLoggedIn = errors.New("not logged in")
 	// ErrSessionEnded means the hub refused the session (expired or logged out):
-	// the client stops redialling and the user must log in again.
-	ErrSessionEnded = errors.New("session ended: log in again")
+	// the client stops redialling and the user must log in again. It has a
+	// SessionEnded() bool method, which is how console/ui recognises it.
+	ErrSessionEnded error = sessionEnded{}
 	// ErrDisconnected is returned for a request whose answer was lost with the link.
 	ErrDisconnected = errors.New("link to the hub dropped")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("client closed")
 )
+
+type sessionEnded struct{}
+
+func (sessionEnded) Error() string      { return "session ended: log in again" }
+func (sessionEnded) SessionEnded() bool { return true }
 
 // HubError is an error the hub answered to a request (StaffResponse.Error or an
 // ErrorResponse body). Its text comes from the hub and is shown as plain text.
@@ -152,6 +158,11 @@ func (c *Client) SetTarget(t Target) error {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return nil
+}
+
+// SetHub is SetTarget for the console's HubClient interface.
+func (c *Client) SetHub(url, fingerprint string) error {
+	return c.SetTarget(Target{URL: url, Fingerprint: fingerprint})
 }
 
 // Target returns the chosen hub URL ("" if none).

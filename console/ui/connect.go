@@ -1,0 +1,64 @@
+package ui
+
+import (
+	"context"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/widget"
+)
+
+// showConnect is the choice of hub: a remote hub by URL and CA fingerprint, or
+// "this computer is the hub" (an embedded hub), when the console offers it.
+func (u *UI) showConnect(prev error) {
+	hubURL := widget.NewEntry()
+	hubURL.SetPlaceHolder("https://hub.library.example:8443")
+	fp := widget.NewEntry()
+	fp.SetPlaceHolder("CA fingerprint (64 hex digits, from the hub or IT)")
+	status := plain(errText(prev))
+
+	connect := widget.NewButton("Connect", nil)
+	connect.Importance = widget.HighImportance
+	connect.OnTapped = func() {
+		if err := u.client.SetHub(hubURL.Text, fp.Text); err != nil {
+			status.SetText(errText(err))
+			return
+		}
+		u.showLogin(nil)
+	}
+	form := widget.NewForm(
+		widget.NewFormItem("Hub address", hubURL),
+		widget.NewFormItem("CA fingerprint", fp),
+	)
+	items := []fyne.CanvasObject{
+		widget.NewLabelWithStyle("Connect to a Carrel hub", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		form, connect,
+	}
+	if u.opts.Embedded != nil {
+		local := widget.NewButton("This computer is the hub", nil)
+		local.OnTapped = func() {
+			local.Disable()
+			status.SetText("Starting the hub on this computer…")
+			u.async(func(context.Context) func() {
+				// The hub lives as long as the console, not as long as this request.
+				url, fingerprint, err := u.opts.Embedded(u.ctx)
+				return func() {
+					local.Enable()
+					if err == nil {
+						err = u.client.SetHub(url, fingerprint)
+					}
+					if err != nil {
+						status.SetText("Could not start the hub: " + errText(err))
+						return
+					}
+					u.showLogin(nil)
+				}
+			})
+		}
+		items = append(items, widget.NewSeparator(),
+			plain("For a branch with one desk: run the hub inside this console. Agents then enroll against this computer."),
+			local)
+	}
+	items = append(items, status)
+	u.show("connect", container.NewCenter(container.NewGridWrap(fyne.NewSize(560, 420), container.NewVBox(items...))))
+}

@@ -1,0 +1,298 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// detailView is one terminal: what its agent reports, recent events, and the
+// staff actions. Destructive actions (end-session, wipe-now, reboot, shutdown)
+// ask for confirmation in a dialog that names the terminal.
+type detailView struct {
+	u       *UI
+	id      string
+	title   *widget.Label
+	fields  map[string]*widget.Label
+	events  *fyne.Container
+	message *widget.Entry
+	counter *widget.Label
+	result  *widget.Label
+	buttons map[protocol.Action]*widget.Button
+	confirm *dialog.ConfirmDialog // the open confirmation, if any
+	body    *fyne.Container
+	empty   fyne.CanvasObject
+	content *fyne.Container
+}
+
+// detailFields are the rows of the detail, in order.
+var detailFields = []string{"State", "Host name", "OS", "Agent", "Policy", "Uptime", "Agent running",
+	"CPU", "Memory", "Disk", "Last wipe", "Certificate expires", "Last seen", "Events lost"}
+
+// destructive actions need a confirmation naming the terminal.
+var destructive = map[protocol.Action]string{
+	protocol.ActionEndSession: "This logs the patron off and wipes their session.",
+	protocol.ActionWipeNow:    "This wipes the patron's session now; anything unsaved is lost.",
+	protocol.ActionReboot:     "This restarts the computer; the patron's session ends and is wiped.",
+	protocol.ActionShutdown:   "This turns the computer off; the patron's session ends and is wiped.",
+}
+
+func newDetailView(u *UI) *detailView {
+	d := &detailView{u: u, title: widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		fields: map[string]*widget.Label{}, buttons: map[protocol.Action]*widget.Button{}}
+	d.title.Wrapping = fyne.TextWrapBreak
+	form := widget.NewForm()
+	for _, f := range detailFields {
+		l := plain("")
+		d.fields[f] = l
+		form.Append(f, l)
+	}
+	d.message = widget.NewMultiLineEntry()
+	d.message.SetPlaceHolder("Message to show on the screen")
+	d.message.Wrapping = fyne.TextWrapWord
+	d.message.SetMinRowsVisible(2)
+	d.counter = widget.NewLabel(fmt.Sprintf("0/%d", protocol.MaxMessageText))
+	d.message.OnChanged = func(s string) {
+		if utf8.RuneCountInString(s) > protocol.MaxMessageText {
+			s = string([]rune(s)[:protocol.MaxMessageText])
+			d.message.SetText(s)
+			return
+		}
+		d.counter.SetText(fmt.Sprintf("%d/%d", utf8.RuneCountInString(s), protocol.MaxMessageText))
+	}
+	send := widget.NewButton("Send message", func() {
+		text := strings.TrimSpace(d.message.Text)
+		if text == "" {
+			d.result.SetText("Type a message first.")
+			return
+		}
+		d.run(protocol.ActionMessage, map[string]string{"text": text})
+	})
+	d.buttons[protocol.ActionMessage] = send
+	row := []fyne.CanvasObject{}
+	for _, a := range []struct {
+		act   protocol.Action
+		label string
+	}{
+		{protocol.ActionLock, "Lock"}, {protocol.ActionUnlock, "Unlock"}, {protocol.ActionEndSession, "End session"},
+		{protocol.ActionWipeNow, "Wipe now"}, {protocol.ActionReboot, "Reboot"}, {protocol.ActionShutdown, "Shut down"},
+	} {
+		if u.login.Role != protocol.RoleAdmin && !protocol.DeskActions[a.act] {
+			continue // the hub would refuse it; don't offer it
+		}
+		act := a.act
+		b := widget.NewButton(a.label, func() { d.act(act) })
+		if _, ok := destructive[act]; ok {
+			b.Importance = widget.DangerImportance
+		}
+		d.buttons[act] = b
+		row = append(row, b)
+	}
+	d.result = plain("")
+	d.events = container.NewVBox()
+	d.body = container.NewVBox(d.title, form,
+		widget.NewLabelWithStyle("Actions", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		container.NewGridWithColumns(3, row...),
+		d.message, container.NewBorder(nil, nil, nil, d.counter, send),
+		d.result,
+		widget.NewLabelWithStyle("Recent events", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		d.events)
+	d.empty = container.NewCenter(widget.NewLabel("Select a terminal to see its detail."))
+	d.content = container.NewStack(d.empty)
+	return d
+}
+
+// show fills the detail for terminal id from the room model.
+func (d *detailView) show(id string) {
+	t, ok := d.u.room.model.Get(id)
+	if !ok {
+		return
+	}
+	if d.id != id {
+		d.id = id
+		d.result.SetText("")
+		d.message.SetText("")
+		d.loadEvents(id)
+		d.content.Objects = []fyne.CanvasObject{container.NewVScroll(d.body)}
+		d.content.Refresh()
+	}
+	now := d.u.opts.Now()
+	name := t.Name
+	if name == "" {
+		name = t.ID
+	}
+	d.title.SetText(name)
+	set := func(k, v string) { d.fields[k].SetText(v) }
+	state := displayState(t)
+	if s := sinceText(t, now); s != "" {
+		state += " " + s
+	}
+	set("State", state)
+	set("Last seen", timeText(t.LastSeen, now))
+	cert := t.CertExpires
+	s := t.Status
+	if s == nil {
+		for _, k := range detailFields[1:11] {
+			set(k, "not reported")
+		}
+		set("Events lost", "")
+	} else {
+		if cert.IsZero() {
+			cert = s.CertExpires
+		}
+		set("Host name", s.Hostname)
+		set("OS", strings.TrimSpace(s.OS+" "+s.OSVersion+" "+s.Arch))
+		set("Agent", s.AgentVersion)
+		set("Policy", orDash(s.PolicyVersion))
+		set("Uptime", agoText(s.BootTime, now))
+		set("Agent running", fmt.Sprintf("%s, %d restarts since install", agoText(s.AgentStarted, now), s.Restarts))
+		set("CPU", fmt.Sprintf("%.0f%%", s.CPUPercent))
+		set("Memory", usage(s.MemUsed, s.MemTotal))
+		set("Disk", usage(s.DiskUsed, s.DiskTotal))
+		set("Last wipe", orDash(s.LastWipe))
+		set("Events lost", fmt.Sprint(s.OutboxDropped))
+	}
+	set("Certificate expires", timeText(cert, now))
+	d.fillEvents(d.u.feed.log.ForTerminal(id, 10))
+}
+
+// loadEvents asks the hub for the terminal's recent events (the feed only holds
+// what arrived since login).
+func (d *detailView) loadEvents(id string) {
+	d.fillEvents(d.u.feed.log.ForTerminal(id, 10))
+	d.u.async(func(ctx context.Context) func() {
+		evs, err := d.u.client.Events(ctx, protocol.EventsArgs{Terminal: id, Limit: 10})
+		return func() {
+			if err != nil || d.u.room == nil {
+				return
+			}
+			d.u.addEvents(evs, false)
+			if d.id == id {
+				d.fillEvents(d.u.feed.log.ForTerminal(id, 10))
+			}
+		}
+	})
+}
+
+func (d *detailView) fillEvents(evs []protocol.EventView) {
+	objs := make([]fyne.CanvasObject, 0, len(evs))
+	for _, e := range evs {
+		objs = append(objs, plain(eventLine(e, "")))
+	}
+	if len(objs) == 0 {
+		objs = append(objs, widget.NewLabel("No events."))
+	}
+	d.events.Objects = objs
+	d.events.Refresh()
+}
+
+// act runs an action, after a confirmation for destructive ones.
+func (d *detailView) act(a protocol.Action) {
+	why, ok := destructive[a]
+	if !ok {
+		d.run(a, nil)
+		return
+	}
+	t, _ := d.u.room.model.Get(d.id)
+	name := t.Name
+	if name == "" {
+		name = t.ID
+	}
+	id := d.id
+	d.confirm = dialog.NewConfirm(fmt.Sprintf("%s on %s?", a, name), why, func(yes bool) {
+		d.confirm = nil
+		if yes && d.id == id {
+			d.run(a, nil)
+		}
+	}, d.u.win)
+	d.confirm.SetConfirmText("Yes, " + string(a))
+	d.confirm.SetDismissText("Cancel")
+	d.confirm.SetConfirmImportance(widget.DangerImportance)
+	d.confirm.Show()
+}
+
+// run sends the command and shows the agent's Result or the error.
+func (d *detailView) run(a protocol.Action, args map[string]string) {
+	id := d.id
+	if b := d.buttons[a]; b != nil {
+		b.Disable()
+	}
+	d.result.SetText(fmt.Sprintf("%s: waiting for the terminal…", a))
+	d.u.async(func(ctx context.Context) func() {
+		res, err := d.u.client.Command(ctx, id, a, args)
+		return func() {
+			if b := d.buttons[a]; b != nil {
+				b.Enable()
+			}
+			if d.id != id {
+				return
+			}
+			switch {
+			case err != nil:
+				d.result.SetText(fmt.Sprintf("%s failed: %s", a, errText(err)))
+			case !res.OK:
+				d.result.SetText(fmt.Sprintf("%s refused by the terminal: %s", a, res.Error))
+			default:
+				msg := fmt.Sprintf("%s: done", a)
+				if res.Output != "" {
+					msg += " (" + res.Output + ")"
+				}
+				d.result.SetText(msg)
+				if a == protocol.ActionMessage {
+					d.message.SetText("")
+				}
+			}
+		}
+	})
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func usage(used, total uint64) string {
+	if total == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%s of %s (%.0f%%)", bytesText(used), bytesText(total), 100*float64(used)/float64(total))
+}
+
+func bytesText(n uint64) string {
+	const gib = 1 << 30
+	if n >= gib {
+		return fmt.Sprintf("%.1f GiB", float64(n)/gib)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}
+
+// agoText is a duration since t ("3h 4m"), or a dash.
+func agoText(t, now time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return shortDuration(now.Sub(t))
+}
+
+// timeText is a UTC timestamp with how far away it is.
+func timeText(t, now time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	rel := "in " + shortDuration(t.Sub(now))
+	if t.Before(now) {
+		rel = shortDuration(now.Sub(t)) + " ago"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC") + " (" + rel + ")"
+}

@@ -1,0 +1,133 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// quarantineView lists the files the agents quarantined; an admin reviews one
+// and releases it with a release-quarantine command to its terminal.
+type quarantineView struct {
+	u       *UI
+	rows    []protocol.QuarantineView
+	list    *widget.List
+	fields  map[string]*widget.Label
+	release *widget.Button
+	status  *widget.Label
+	sel     int
+	content fyne.CanvasObject
+}
+
+var quarantineFields = []string{"File", "Terminal", "Reason", "Size", "SHA-256", "Quarantined", "Record ID", "Released"}
+
+func newQuarantineView(u *UI) *quarantineView {
+	v := &quarantineView{u: u, fields: map[string]*widget.Label{}, sel: -1, status: plain("")}
+	v.list = widget.NewList(func() int { return len(v.rows) },
+		func() fyne.CanvasObject {
+			l := widget.NewLabel("")
+			l.Truncation = fyne.TextTruncateEllipsis
+			return l
+		},
+		func(i widget.ListItemID, o fyne.CanvasObject) {
+			q := v.rows[i]
+			mark := ""
+			if q.Released {
+				mark = " (released)"
+			}
+			o.(*widget.Label).SetText(fmt.Sprintf("%s — %s — %s%s", q.Name, u.terminalName(q.Terminal), q.Reason, mark))
+		})
+	form := widget.NewForm()
+	for _, f := range quarantineFields {
+		l := plain("")
+		l.Selectable = true
+		v.fields[f] = l
+		form.Append(f, l)
+	}
+	v.release = widget.NewButton("Release to the patron…", v.confirmRelease)
+	v.release.Importance = widget.DangerImportance
+	v.release.Disable()
+	v.list.OnSelected = func(i widget.ListItemID) { v.pick(i) }
+	reload := widget.NewButton("Refresh", v.load)
+	right := container.NewVBox(form, v.release, v.status)
+	split := container.NewHSplit(v.list, container.NewVScroll(right))
+	v.content = container.NewBorder(container.NewHBox(reload), nil, nil, nil, split)
+	v.load()
+	return v
+}
+
+func (v *quarantineView) load() {
+	v.u.async(func(ctx context.Context) func() {
+		rows, err := v.u.client.QuarantineList(ctx)
+		return func() {
+			if err != nil {
+				v.status.SetText("Could not load the quarantine: " + errText(err))
+				return
+			}
+			v.rows, v.sel = rows, -1
+			v.release.Disable()
+			v.list.UnselectAll()
+			v.list.Refresh()
+		}
+	})
+}
+
+func (v *quarantineView) pick(i int) {
+	if i < 0 || i >= len(v.rows) {
+		return
+	}
+	v.sel = i
+	q := v.rows[i]
+	set := func(k, s string) { v.fields[k].SetText(s) }
+	set("File", q.Name)
+	set("Terminal", v.u.terminalName(q.Terminal))
+	set("Reason", q.Reason)
+	set("Size", fmt.Sprintf("%d bytes", q.Size))
+	set("SHA-256", q.SHA256)
+	set("Quarantined", timeText(q.Time, v.u.opts.Now()))
+	set("Record ID", q.ID)
+	set("Released", fmt.Sprint(q.Released))
+	if q.Released {
+		v.release.Disable()
+	} else {
+		v.release.Enable()
+	}
+	v.status.SetText("")
+}
+
+func (v *quarantineView) confirmRelease() {
+	if v.sel < 0 || v.sel >= len(v.rows) {
+		return
+	}
+	q := v.rows[v.sel]
+	msg := fmt.Sprintf("Give %q back to the patron on %s? Carrel judged it unsafe: %s", q.Name, v.u.terminalName(q.Terminal), q.Reason)
+	dialog.ShowConfirm("Release a quarantined file?", msg, func(ok bool) {
+		if !ok {
+			return
+		}
+		v.release.Disable()
+		v.status.SetText("Releasing…")
+		v.u.async(func(ctx context.Context) func() {
+			res, err := v.u.client.Command(ctx, q.Terminal, protocol.ActionReleaseQuarantine, map[string]string{"id": q.ID})
+			return func() {
+				switch {
+				case err != nil:
+					v.status.SetText("Release failed: " + errText(err))
+					v.release.Enable()
+				case !res.OK:
+					v.status.SetText("The terminal refused: " + res.Error)
+					v.release.Enable()
+				default:
+					v.status.SetText("Released. " + res.Output)
+					v.load()
+				}
+			}
+		})
+	}, v.u.win)
+}

@@ -1,0 +1,600 @@
+package ui
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// Golden markup lives in testdata/*.xml. After an intended change to a screen,
+// rewrite it with:
+//
+//	CGO_ENABLED=0 go test ./console/ui -run Golden -update
+//
+// and review the diff like code.
+var update = flag.Bool("update", false, "rewrite the golden markup under testdata")
+
+var clock = time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+
+const hostile = "**pc** [x](http://evil)\u202e"
+
+// harness is a console in a test window whose UI goroutine is the test's own:
+// everything the bridge hands to "fyne.Do" is queued and run by wait, so the
+// test never reads a widget while another goroutine writes it.
+type harness struct {
+	t     *testing.T
+	app   fyne.App
+	win   fyne.Window
+	ui    *UI
+	hub   *fakeHub
+	queue chan func()
+}
+
+func newHarness(t *testing.T, role protocol.Role) *harness {
+	t.Helper()
+	a := test.NewTempApp(t)
+	w := a.NewWindow("Carrel")
+	h := &harness{t: t, app: a, win: w, hub: newFakeHub(role), queue: make(chan func(), 1<<16)}
+	h.ui = Create(a, w, h.hub, Options{
+		HubURL: "https://hub.test:8443", Fingerprint: strings.Repeat("ab", 32),
+		Now: func() time.Time { return clock }, Do: func(f func()) { h.queue <- f }, Tick: -1,
+	})
+	w.Resize(fyne.NewSize(1200, 760))
+	t.Cleanup(func() { h.ui.Close(); w.Close() })
+	return h
+}
+
+// wait runs queued UI work until cond holds, failing after a deadline.
+func (h *harness) wait(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case f := <-h.queue:
+			f()
+		case <-deadline.C:
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// drain runs the UI work queued so far and whatever it queues in turn, until
+// the queue stays empty while background requests finish.
+func (h *harness) drain() {
+	for {
+		select {
+		case f := <-h.queue:
+			f()
+		case <-time.After(50 * time.Millisecond):
+			return
+		}
+	}
+}
+
+func (h *harness) login(user string) {
+	h.t.Helper()
+	v := h.ui.loginView
+	if v == nil {
+		h.t.Fatal("no login screen")
+	}
+	test.Type(v.user, user)
+	test.Type(v.password, "correct horse battery")
+	test.Type(v.code, "123456")
+	test.Tap(v.submit)
+	h.wait("the room after login", func() bool { return h.ui.room != nil })
+}
+
+func term(id, name string, online bool, s protocol.SessionState, locked bool) protocol.TerminalView {
+	return protocol.TerminalView{ID: id, Name: name, Online: online, LastSeen: clock.Add(-time.Minute),
+		Since: clock.Add(-17 * time.Minute),
+		Status: &protocol.Status{Hostname: name + ".branch.local", OS: "linux", OSVersion: "debian 12.7", Arch: "amd64",
+			AgentVersion: "0.1.0", PolicyVersion: "p7", BootTime: clock.Add(-26 * time.Hour), AgentStarted: clock.Add(-3 * time.Hour),
+			Restarts: 2, CPUPercent: 12, MemUsed: 3 << 30, MemTotal: 8 << 30, DiskUsed: 40 << 30, DiskTotal: 120 << 30,
+			Session: s, Locked: locked, LastWipe: "clean 412ms", CertExpires: clock.Add(60 * 24 * time.Hour)}}
+}
+
+// tiles returns the tiles on screen by their name's text.
+func (h *harness) tiles() map[string]*tile {
+	out := map[string]*tile{}
+	for _, o := range objects(h.win.Content()) {
+		if t, ok := o.(*tile); ok && t.Visible() && t.name.Text != "" {
+			out[t.name.Text] = t
+		}
+	}
+	return out
+}
+
+// objects lists o and everything under it as rendered now (unlike
+// test.LaidOutObjects it lays nothing out, so a grid keeps its items).
+func objects(o fyne.CanvasObject) []fyne.CanvasObject {
+	out := []fyne.CanvasObject{o}
+	switch v := o.(type) {
+	case *fyne.Container:
+		for _, c := range v.Objects {
+			out = append(out, objects(c)...)
+		}
+	case fyne.Widget:
+		for _, c := range test.WidgetRenderer(v).Objects() {
+			out = append(out, objects(c)...)
+		}
+	}
+	return out
+}
+
+func findButton(root fyne.CanvasObject, text string) *widget.Button {
+	for _, o := range objects(root) {
+		if b, ok := o.(*widget.Button); ok && b.Text == text && b.Visible() {
+			return b
+		}
+	}
+	return nil
+}
+
+// button is findButton that fails the test when the button is missing.
+func (h *harness) button(root fyne.CanvasObject, text string) *widget.Button {
+	h.t.Helper()
+	if b := findButton(root, text); b != nil {
+		return b
+	}
+	var have []string
+	for _, o := range objects(root) {
+		if b, ok := o.(*widget.Button); ok {
+			have = append(have, b.Text)
+		}
+	}
+	h.t.Fatalf("no button %q; buttons: %q", text, have)
+	return nil
+}
+
+func labelTexts(root fyne.CanvasObject) []string {
+	var out []string
+	for _, o := range objects(root) {
+		switch l := o.(type) {
+		case *widget.Label:
+			out = append(out, l.Text)
+		case *canvas.Text:
+			out = append(out, l.Text)
+		}
+	}
+	return out
+}
+
+func TestLoginSendsWhatWasTyped(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.hub.loginErr = errors.New("wrong user, password or code")
+	v := h.ui.loginView
+	test.Type(v.user, "ann")
+	test.Tap(v.submit)
+	if got := v.status.Text; !strings.Contains(got, "Enter your user name") {
+		t.Fatalf("incomplete form: status %q", got)
+	}
+	test.Type(v.password, "pw")
+	test.Type(v.code, "654321")
+	test.Tap(v.submit)
+	h.wait("the login error", func() bool { return v.status.Text == "wrong user, password or code" })
+	if h.ui.room != nil {
+		t.Fatal("a refused login opened the room")
+	}
+	if v.password.Text != "" || v.code.Text != "" {
+		t.Fatal("password and code were kept after a refused login")
+	}
+	h.hub.loginErr = nil
+	test.Type(v.password, "pw2")
+	test.Type(v.code, "111111")
+	test.Tap(v.submit)
+	h.wait("the room", func() bool { return h.ui.room != nil })
+	want := []protocol.LoginRequest{{User: "ann", Password: "pw", TOTP: "654321"}, {User: "ann", Password: "pw2", TOTP: "111111"}}
+	if !reflect.DeepEqual(h.hub.logins, want) {
+		t.Fatalf("logins %+v, want %+v", h.hub.logins, want)
+	}
+}
+
+func TestDeskHasNoAdminTabs(t *testing.T) {
+	for _, c := range []struct {
+		role protocol.Role
+		tabs []string
+	}{
+		{protocol.RoleDesk, []string{"Room", "Events", "Alerts"}},
+		{protocol.RoleAdmin, []string{"Room", "Events", "Alerts", "Quarantine", "Enrollment", "Staff", "Audit"}},
+	} {
+		t.Run(string(c.role), func(t *testing.T) {
+			h := newHarness(t, c.role)
+			h.login("ann")
+			if got := h.ui.TabNames(); !reflect.DeepEqual(got, c.tabs) {
+				t.Fatalf("tabs %v, want %v", got, c.tabs)
+			}
+			h.hub.send(protocol.StaffPush{Terminal: ptr(term("t1", "pc-01", true, protocol.SessionInUse, false))})
+			h.wait("the tile", func() bool { return h.tiles()["pc-01"] != nil })
+			h.ui.room.open("t1")
+			reboot := findButton(h.ui.room.detail.content, "Reboot")
+			if (reboot != nil) != (c.role == protocol.RoleAdmin) {
+				t.Fatalf("%s: reboot button present = %v", c.role, reboot != nil)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestTilesFollowPushes(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionFree, false)}
+	h.login("ann")
+	h.wait("the first tile", func() bool { return h.tiles()["pc-01"] != nil })
+	if got := h.tiles()["pc-01"].state.Text; got != "free" {
+		t.Fatalf("tile state %q, want free", got)
+	}
+
+	h.hub.send(protocol.StaffPush{Terminal: ptr(term("t1", "pc-01", true, protocol.SessionInUse, false))})
+	h.hub.send(protocol.StaffPush{Terminal: ptr(term("t2", "pc-02", true, protocol.SessionDirty, false))})
+	h.hub.send(protocol.StaffPush{Terminal: ptr(term("t3", "pc-03", false, protocol.SessionFree, false))})
+	h.wait("the pushed states", func() bool {
+		ts := h.tiles()
+		return ts["pc-01"] != nil && ts["pc-01"].state.Text == "in-use" &&
+			ts["pc-02"] != nil && ts["pc-02"].state.Text == "dirty" &&
+			ts["pc-03"] != nil && ts["pc-03"].state.Text == "offline"
+	})
+	m := h.ui.Room()
+	for s, n := range map[string]int{"free": 0, "in-use": 1, "dirty": 1, "offline": 1} {
+		if m.Count(s) != n {
+			t.Errorf("count %s = %d, want %d", s, m.Count(s), n)
+		}
+		if got, want := h.ui.room.counts[s].Text, fmt.Sprintf("%s %d", s, n); got != want {
+			t.Errorf("header %q, want %q", got, want)
+		}
+	}
+	if got := h.tiles()["pc-02"].bg.FillColor; got != stateColors["dirty"] {
+		t.Errorf("dirty tile colour %v", got)
+	}
+	if got := h.tiles()["pc-01"].time.Text; got != "for 17m" {
+		t.Errorf("time in state %q, want \"for 17m\"", got)
+	}
+
+	// Filter and search.
+	h.ui.room.filter.SetSelected("dirty")
+	if got := len(h.tiles()); got != 1 || h.tiles()["pc-02"] == nil {
+		t.Fatalf("filter dirty shows %v", h.tiles())
+	}
+	h.ui.room.filter.SetSelected("all")
+	test.Type(h.ui.room.search, "03")
+	if ts := h.tiles(); len(ts) != 1 || ts["pc-03"] == nil {
+		t.Fatalf("search 03 shows %v", ts)
+	}
+}
+
+// openDetail taps the grid item that holds the terminal's tile, as a click on
+// the tile would.
+func (h *harness) openDetail(name string) {
+	h.t.Helper()
+	tl := h.tiles()[name]
+	if tl == nil {
+		h.t.Fatalf("no tile %q", name)
+	}
+	var item fyne.Tappable
+	for _, o := range objects(h.ui.room.grid) {
+		tp, ok := o.(fyne.Tappable)
+		if !ok || o == fyne.CanvasObject(h.ui.room.grid) {
+			continue
+		}
+		for _, in := range objects(o) {
+			if in == fyne.CanvasObject(tl) {
+				item = tp
+			}
+		}
+	}
+	if item == nil {
+		h.t.Fatalf("no tappable grid item holds tile %q", name)
+	}
+	test.Tap(item)
+	h.wait("the detail of "+name, func() bool { return h.ui.room.detail.title.Text == name })
+}
+
+func TestActionsReachTheHub(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionInUse, false), term("t2", "pc-02", true, protocol.SessionFree, false)}
+	h.login("ann")
+	h.wait("tiles", func() bool { return len(h.tiles()) == 2 })
+	h.openDetail("pc-02")
+	d := h.ui.room.detail
+
+	test.Tap(h.button(d.content, "Lock"))
+	h.wait("the lock result", func() bool { return d.result.Text == "lock: done (lock ok)" })
+
+	long := strings.Repeat("é", protocol.MaxMessageText+100)
+	test.Type(d.message, long)
+	if n := utf8.RuneCountInString(d.message.Text); n != protocol.MaxMessageText {
+		t.Fatalf("message entry holds %d runes, want the limit %d", n, protocol.MaxMessageText)
+	}
+	d.message.SetText("Closing in 10 minutes")
+	test.Tap(h.button(d.content, "Send message"))
+	h.wait("the message result", func() bool { return d.result.Text == "message: done (message ok)" })
+
+	h.hub.result = func(s sent) (protocol.Result, error) {
+		return protocol.Result{OK: false, Error: "already unlocked"}, nil
+	}
+	test.Tap(h.button(d.content, "Unlock"))
+	h.wait("the refusal", func() bool { return d.result.Text == "unlock refused by the terminal: already unlocked" })
+	h.hub.result = func(s sent) (protocol.Result, error) { return protocol.Result{}, errors.New("hub: terminal offline") }
+	test.Tap(h.button(d.content, "Lock"))
+	h.wait("the error", func() bool { return d.result.Text == "lock failed: hub: terminal offline" })
+
+	want := []sent{
+		{"t2", protocol.ActionLock, nil},
+		{"t2", protocol.ActionMessage, map[string]string{"text": "Closing in 10 minutes"}},
+		{"t2", protocol.ActionUnlock, nil},
+		{"t2", protocol.ActionLock, nil},
+	}
+	got := h.hub.sentCommands()
+	if len(got) != len(want) {
+		t.Fatalf("commands %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Terminal != want[i].Terminal || got[i].Action != want[i].Action || !maps.Equal(got[i].Args, want[i].Args) {
+			t.Fatalf("command %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestDestructiveActionsAskFirst(t *testing.T) {
+	h := newHarness(t, protocol.RoleAdmin)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionInUse, false)}
+	h.login("root")
+	h.wait("tile", func() bool { return len(h.tiles()) == 1 })
+	h.openDetail("pc-01")
+	d := h.ui.room.detail
+	for _, c := range []struct {
+		button string
+		action protocol.Action
+	}{{"End session", protocol.ActionEndSession}, {"Wipe now", protocol.ActionWipeNow}, {"Reboot", protocol.ActionReboot}, {"Shut down", protocol.ActionShutdown}} {
+		before := len(h.hub.sentCommands())
+		test.Tap(h.button(d.content, c.button))
+		top := h.win.Canvas().Overlays().Top()
+		if top == nil {
+			t.Fatalf("%s: no confirmation dialog", c.button)
+		}
+		title := fmt.Sprintf("%s on pc-01?", c.action)
+		if !strings.Contains(strings.Join(labelTexts(top), "\n"), title) {
+			t.Fatalf("%s: dialog does not name the terminal; texts %q", c.button, labelTexts(top))
+		}
+		test.Tap(h.button(top, "Cancel"))
+		h.drain()
+		if n := len(h.hub.sentCommands()); n != before {
+			t.Fatalf("%s: cancel sent a command", c.button)
+		}
+		if h.win.Canvas().Overlays().Top() != nil {
+			t.Fatalf("%s: dialog still open after cancel", c.button)
+		}
+
+		test.Tap(h.button(d.content, c.button))
+		top = h.win.Canvas().Overlays().Top()
+		test.Tap(h.button(top, "Yes, "+string(c.action)))
+		h.wait(c.button+" sent", func() bool { return len(h.hub.sentCommands()) == before+1 })
+		got := h.hub.sentCommands()[before]
+		if got.Terminal != "t1" || got.Action != c.action || len(got.Args) != 0 {
+			t.Fatalf("%s: sent %+v", c.button, got)
+		}
+		h.wait(c.button+" result", func() bool { return strings.HasPrefix(d.result.Text, string(c.action)+": done") })
+	}
+}
+
+func TestHostileTextIsPlain(t *testing.T) {
+	h := newHarness(t, protocol.RoleAdmin)
+	tv := term("t1", hostile, true, protocol.SessionInUse, false)
+	tv.Status.Hostname = hostile
+	tv.Status.LastWipe = "<b>clean</b> [ok](file:///etc/passwd)"
+	h.hub.terminals = []protocol.TerminalView{tv}
+	h.hub.events = []protocol.EventView{{ID: 1, Terminal: "t1", Kind: "download.blocked", Severity: protocol.SeverityAlert,
+		Time: clock, Data: map[string]string{"name": "# invoice.pdf\u202eexe.scr"}}}
+	h.login("root")
+	h.wait("the hostile tile", func() bool { return h.tiles()[hostile] != nil })
+	if got := h.tiles()[hostile].name.Text; got != hostile {
+		t.Fatalf("tile name %q, want %q", got, hostile)
+	}
+	h.openDetail(hostile)
+	d := h.ui.room.detail
+	if d.title.Text != hostile || d.fields["Host name"].Text != hostile {
+		t.Fatalf("detail title %q host %q", d.title.Text, d.fields["Host name"].Text)
+	}
+	if got := d.fields["Last wipe"].Text; got != tv.Status.LastWipe {
+		t.Fatalf("last wipe %q", got)
+	}
+	h.wait("the event in the detail", func() bool {
+		return strings.Contains(strings.Join(labelTexts(d.events), "\n"), "name=# invoice.pdf\u202eexe.scr")
+	})
+	for _, o := range objects(h.win.Content()) {
+		switch w := o.(type) {
+		case *widget.Hyperlink:
+			t.Fatalf("a hyperlink is on screen: %q", w.Text)
+		case *widget.RichText:
+			for _, s := range w.Segments {
+				if _, ok := s.(*widget.TextSegment); !ok {
+					t.Fatalf("rich text segment %T on screen", s)
+				}
+			}
+		}
+	}
+}
+
+func TestAlertsNotify(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionInUse, false)}
+	h.login("ann")
+	h.wait("tile", func() bool { return len(h.tiles()) == 1 })
+	test.AssertNotificationSent(t, fyne.NewNotification("Carrel alert", "pc-01: exec.blocked"), func() {
+		h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 7, Terminal: "t1", Kind: "exec.blocked", Severity: protocol.SeverityAlert, Time: clock}})
+		h.wait("the alert", func() bool { return len(h.ui.feed.alertRows) == 1 })
+	})
+	test.AssertNotificationSent(t, fyne.NewNotification("Terminal offline", "pc-01 went offline"), func() {
+		h.hub.send(protocol.StaffPush{Terminal: ptr(term("t1", "pc-01", false, protocol.SessionInUse, false))})
+		h.wait("offline list", func() bool { return len(h.ui.feed.offlineRows) == 1 })
+	})
+	// An info event is in the feed, not in the alerts, and raises nothing.
+	test.AssertNotificationSent(t, nil, func() {
+		h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 8, Terminal: "t1", Kind: "session.start", Severity: protocol.SeverityInfo, Time: clock}})
+		h.wait("the feed", func() bool { return len(h.ui.feed.log.All()) == 2 })
+	})
+	if len(h.ui.feed.alertRows) != 1 {
+		t.Fatalf("alerts %d, want 1", len(h.ui.feed.alertRows))
+	}
+	// A repeated event (catch-up overlap) is shown once.
+	h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 8, Terminal: "t1", Kind: "session.start", Severity: protocol.SeverityInfo, Time: clock}})
+	h.drain()
+	if n := len(h.ui.feed.log.All()); n != 2 {
+		t.Fatalf("feed holds %d events after a repeat, want 2", n)
+	}
+}
+
+func TestSessionEndedReturnsToLogin(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.login("ann")
+	h.hub.setLink(false, errors.New("read: connection reset"))
+	h.wait("reconnecting text", func() bool { return strings.HasPrefix(h.ui.linkLabel.Text, "Reconnecting") })
+	h.hub.setLink(false, ErrSessionEnded)
+	h.wait("login screen", func() bool { return h.ui.room == nil })
+	if got := h.ui.loginView.status.Text; got != ErrSessionEnded.Error() {
+		t.Fatalf("login status %q", got)
+	}
+}
+
+func TestAdminScreens(t *testing.T) {
+	h := newHarness(t, protocol.RoleAdmin)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionFree, false)}
+	h.hub.quarantine = []protocol.QuarantineView{{Terminal: "t1", ID: "q-9", Name: "setup.exe", SHA256: "00ff", Size: 1234, Reason: "PE executable", Time: clock}}
+	h.hub.audit = []protocol.AuditView{{ID: 1, Time: clock, Actor: "root", Action: "command", Terminal: "t1", Result: "ok"}}
+	h.hub.verify = protocol.AuditVerifyView{OK: false, Rows: 3, BadRow: 2, Problem: "hash does not chain"}
+	h.login("root")
+	content := h.ui.tabs.Items
+
+	// Quarantine: pick the record, release it (confirmed), the command carries its id.
+	q := content[3].Content
+	var qv *quarantineView
+	h.wait("quarantine rows", func() bool {
+		qv = h.ui.admin.quarantine
+		return qv != nil && len(qv.rows) == 1
+	})
+	qv.list.Select(0)
+	if qv.fields["File"].Text != "setup.exe" || qv.fields["Record ID"].Text != "q-9" {
+		t.Fatalf("quarantine detail %q %q", qv.fields["File"].Text, qv.fields["Record ID"].Text)
+	}
+	h.ui.tabs.SelectIndex(3)
+	test.Tap(h.button(q, "Release to the patron…"))
+	top := h.win.Canvas().Overlays().Top()
+	if top == nil {
+		t.Fatal("release asked nothing")
+	}
+	test.Tap(h.button(top, "Yes"))
+	h.wait("release sent", func() bool { return len(h.hub.sentCommands()) == 1 })
+	if got := h.hub.sentCommands()[0]; got.Terminal != "t1" || got.Action != protocol.ActionReleaseQuarantine || !maps.Equal(got.Args, map[string]string{"id": "q-9"}) {
+		t.Fatalf("release sent %+v", got)
+	}
+
+	// Enrollment: a token for 25 PCs for 7 days; the commands are shown as text.
+	ev := h.ui.admin.enroll
+	ev.uses.SetText("25")
+	ev.ttl.SetSelected("7 days")
+	test.Tap(ev.create)
+	h.wait("the token", func() bool { return ev.out["Token"].Text == "ctok_abc" })
+	if ev.out["Windows (MSI)"].Text != "msiexec /i carrel-agent.msi /qn HUB_URL=wss://hub:8443 ENROLL_TOKEN=ctok_abc" || !ev.out["Windows (MSI)"].Selectable {
+		t.Fatalf("MSI line %q", ev.out["Windows (MSI)"].Text)
+	}
+	if got := h.hub.tokens; len(got) != 1 || got[0].Uses != 25 || got[0].TTL != 7*24*time.Hour {
+		t.Fatalf("token args %+v", got)
+	}
+
+	// Staff: create a desk account; its TOTP secret is shown.
+	sv := h.ui.admin.staff
+	test.Type(sv.user, "bea")
+	test.Type(sv.password, "long enough password")
+	test.Tap(sv.create)
+	h.wait("the TOTP dialog", func() bool {
+		top := h.win.Canvas().Overlays().Top()
+		return top != nil && strings.Contains(strings.Join(labelTexts(top), "\n"), "KRSXG5CTMVRXEZLU")
+	})
+	if got := h.hub.created; len(got) != 1 || got[0].User != "bea" || got[0].Role != protocol.RoleDesk {
+		t.Fatalf("staff created %+v", got)
+	}
+
+	// Audit: verify shows the bad row.
+	av := h.ui.admin.audit
+	test.Tap(av.verify)
+	h.wait("verify result", func() bool { return av.result.Text == "BROKEN at row 2 of 3: hash does not chain" })
+}
+
+func TestFirstRunSetupShowsSecretAndQR(t *testing.T) {
+	h := newHarness(t, protocol.RoleAdmin)
+	test.Tap(h.ui.loginView.setup)
+	v := h.ui.setupView
+	test.Type(v.code, "K7Q2-XW")
+	test.Type(v.user, "root")
+	test.Type(v.password, "a long passphrase")
+	test.Type(v.confirm, "a long passphrase!")
+	test.Tap(v.submit)
+	if v.status.Text != "The two passwords differ." {
+		t.Fatalf("status %q", v.status.Text)
+	}
+	v.confirm.SetText("a long passphrase")
+	test.Tap(v.submit)
+	var img *canvas.Image
+	h.wait("the TOTP screen", func() bool {
+		for _, o := range objects(h.win.Content()) {
+			if i, ok := o.(*canvas.Image); ok && i.Resource != nil && i.Resource.Name() == "totp-qr.png" {
+				img = i
+			}
+		}
+		return img != nil
+	})
+	if !strings.Contains(strings.Join(labelTexts(h.win.Content()), "\n"), "JBSWY3DPEHPK3PXP") {
+		t.Fatal("the TOTP secret is not shown as text")
+	}
+	if got := h.hub.setups; len(got) != 1 || got[0] != (protocol.SetupRequest{SetupCode: "K7Q2-XW", User: "root", Password: "a long passphrase"}) {
+		t.Fatalf("setup requests %+v", got)
+	}
+}
+
+// golden checks the window against testdata/name, or rewrites it with -update.
+func (h *harness) golden(name string) {
+	h.t.Helper()
+	if *update {
+		path := filepath.Join("testdata", name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			h.t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(test.RenderToMarkup(h.win.Canvas())), 0o644); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	test.AssertRendersToMarkup(h.t, name, h.win.Canvas())
+}
+
+func TestGoldenScreens(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.golden("login.xml")
+	h.hub.terminals = []protocol.TerminalView{
+		term("t1", "pc-01", true, protocol.SessionFree, false),
+		term("t2", "pc-02", true, protocol.SessionInUse, false),
+		term("t3", "pc-03", true, protocol.SessionInUse, true),
+		term("t4", "pc-04", false, protocol.SessionFree, false),
+	}
+	h.login("ann")
+	h.wait("four tiles", func() bool { return len(h.tiles()) == 4 })
+	h.golden("room.xml")
+	h.openDetail("pc-02")
+	h.drain()
+	h.golden("detail.xml")
+}
