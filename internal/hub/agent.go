@@ -34,6 +34,8 @@ type agentConn struct {
 	ws   *websocket.Conn
 	send chan []byte // bounded; full means the agent is too slow and is dropped
 
+	lastRenew time.Time // only the reader goroutine touches it
+
 	once      sync.Once
 	done      chan struct{} // closed by close
 	closeCode int           // set once, before done is closed
@@ -378,6 +380,14 @@ func (h *Hub) dispatch(c *agentConn, m protocol.Message) bool {
 
 // renew signs a fresh certificate for the connection's own terminal.
 func (h *Hub) renew(c *agentConn, m *protocol.Renew) {
+	// One renewal a minute per connection: enough for an agent whose answer was
+	// lost, too little for one that spins the CA.
+	now := time.Now()
+	if now.Sub(c.lastRenew) < time.Minute {
+		h.log.Debug("Renewal ignored, too soon after the last", "terminal", c.id)
+		return
+	}
+	c.lastRenew = now
 	certPEM, serial, notAfter, err := h.ca.SignCSR(m.CSR, c.id)
 	if err != nil {
 		h.log.Warn("Renewal refused", "terminal", c.id, "err", err)

@@ -655,3 +655,25 @@ func TestHelloTimeout(t *testing.T) {
 		t.Fatal("silent connection marked online")
 	}
 }
+
+func TestRenewRateLimited(t *testing.T) {
+	th := startHub(t, nil)
+	c := th.mustEnroll(t, "pc-spin")
+	a, _ := th.connect(t, c, 1, nil)
+	csr, _ := newCSR(t)
+	a.send(&protocol.Renew{CSR: csr})
+	a.expect(protocol.TypeCert)
+	a.send(&protocol.Renew{CSR: csr})
+	a.send(event(1)) // the next frame the agent sees must be the ack, not a second cert
+	a.expect(protocol.TypeAck)
+	log, _ := th.Store().AuditLog(context.Background(), 0, 100)
+	renewals := 0
+	for _, r := range log {
+		if r.Action == "renew" {
+			renewals++
+		}
+	}
+	if renewals != 1 {
+		t.Fatalf("%d renewals audited, want 1", renewals)
+	}
+}
