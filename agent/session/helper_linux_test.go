@@ -100,6 +100,7 @@ func runHelper() int {
 	cfg := DefaultConfig()
 	cfg.PatronUsers = strings.Fields(os.Getenv("CARREL_PATRONS"))
 	cfg.StaffUsers = strings.Fields(os.Getenv("CARREL_STAFF"))
+	cfg.PatronGroup = os.Getenv("CARREL_GROUP")
 	// The production watcher: logind here, since the container has a system bus.
 	w := NewWatcher(cfg, log)
 	var m *Manager

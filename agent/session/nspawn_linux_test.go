@@ -35,7 +35,7 @@ type helperProc struct {
 func startHelper(t *testing.T, ctx context.Context, c *nspawn.Container, env ...string) *helperProc {
 	t.Helper()
 	cmd := c.Command(ctx, "/usr/local/bin/session.test", "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "CARREL_PATRONS=patron1", "CARREL_STAFF=staff1",
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "CARREL_PATRONS=patron1", "CARREL_STAFF=staff1", "CARREL_GROUP=patrons",
 		"CARREL_STATE=/var/lib/carrel-test")
 	cmd.Env = append(cmd.Env, env...)
 	stdin, err := cmd.StdinPipe()
@@ -224,8 +224,13 @@ func TestLogindInContainer(t *testing.T) {
 	c := nspawn.Boot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	for _, u := range []string{"patron1", "staff1"} {
-		if _, err := c.Exec(ctx, "useradd", "-m", u); err != nil {
+	for _, cmd := range [][]string{
+		{"useradd", "-m", "patron1"},
+		{"useradd", "-m", "staff1"},
+		{"groupadd", "patrons"},
+		{"useradd", "-m", "-G", "patrons", "guest1"}, // a patron by group only
+	} {
+		if _, err := c.Exec(ctx, cmd...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -416,11 +421,42 @@ func TestLogindInContainer(t *testing.T) {
 			t.Fatalf("utmp watcher saw no logoff of pts/7; the file (%v, %v) holds %+v\n%s\n%s", err, perr, recs, strings.Join(diag, "\n"), units)
 		}
 	}
+
+	// A patron by group membership only (a real group in the container).
+	if err := startSession(t, ctx, c, "guest-sess", "guest1", "pts/9", untilRunning); err != nil {
+		t.Fatal(err)
+	}
+	guestID := sessionOf(t, ctx, c, "guest1", "pts/9")
+	if got := h.expect("guest session.started", isEvent(EventStarted)); got.Data["session"] != guestID {
+		t.Fatalf("session.started for %q, want guest1's %s", got.Data["session"], guestID)
+	}
+	if res := h.command(protocol.ActionWipeNow, nil); !strings.Contains(res.Error, "end it first") {
+		t.Fatalf("wipe-now with a patron on: %+v", res)
+	}
+	if res := h.command(protocol.ActionEndSession, map[string]string{"session": guestID}); res.Error != "" {
+		t.Fatalf("end-session: %+v", res)
+	}
+	if w := h.expect("guest wipe", func(l helperLine) bool { return l.T == "wipe" }); w.User != "guest1" {
+		t.Fatalf("wiped %q, want guest1", w.User)
+	}
+	h.expect("free after the guest's wipe", isState(protocol.SessionFree))
+
+	// wipe-now: never a staff account; with no patron on, every patron seen.
+	if res := h.command(protocol.ActionWipeNow, map[string]string{"user": "staff1"}); !strings.Contains(res.Error, "not a patron account") {
+		t.Fatalf("wipe-now of staff1: %+v", res)
+	}
+	if res := h.command(protocol.ActionWipeNow, nil); res.Error != "" || !strings.HasPrefix(res.Output, "wiped 2 account(s): clean") {
+		t.Fatalf("wipe-now: %+v", res)
+	}
+	if res := h.command(protocol.ActionReboot, nil); res.Error != "" {
+		t.Fatalf("reboot: %+v", res)
+	}
+	h.expect("reboot through Power", func(l helperLine) bool { return l.T == "power" && l.Kind == "reboot" })
 	h.stop()
 
 	// Nothing was ever reported or wiped for the staff account.
 	for _, l := range h.seen {
-		if l.Data["session"] == staffID || (l.T == "wipe" && l.User != "patron1") {
+		if l.Data["session"] == staffID || (l.T == "wipe" && l.User == "staff1") {
 			t.Fatalf("staff session reported: %+v", l)
 		}
 	}
