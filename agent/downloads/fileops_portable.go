@@ -34,7 +34,7 @@ func holdFile(path string) (*heldFile, error) {
 	if !lfi.Mode().IsRegular() {
 		return nil, fmt.Errorf("open %s: %w", path, errNotRegular)
 	}
-	f, err := os.Open(path)
+	f, err := openNoFollow(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

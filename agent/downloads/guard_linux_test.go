@@ -111,12 +111,6 @@ func startGuard(t testing.TB, home string, sink EventSink) *guardEnv {
 	return &guardEnv{home: home, q: q, sink: fs, cls: cls, g: g}
 }
 
-// pe is enough of a Windows program for the classifier.
-func pe(n int) []byte {
-	b := bytes.Repeat([]byte{0x90}, n)
-	copy(b, "MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff")
-	return b
-}
 
 func TestGuardEndToEnd(t *testing.T) {
 	home := t.TempDir()

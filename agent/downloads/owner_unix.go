@@ -46,3 +46,8 @@ func sameVolume(a, b string) bool {
 	sb, ok2 := fb.Sys().(*syscall.Stat_t)
 	return ok1 && ok2 && sa.Dev == sb.Dev
 }
+
+// openNoFollow opens path for reading, refusing a symbolic link.
+func openNoFollow(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -43,15 +44,39 @@ func makePrivateDir(path string) error {
 	return nil
 }
 
-// checkPrivateDir refuses a directory whose DACL is not the protected one.
+// checkPrivateDir refuses a directory whose DACL lets anyone but SYSTEM,
+// Administrators or the service's own account in (a missing DACL lets
+// everyone in).
 func checkPrivateDir(path string, _ os.FileInfo) error {
 	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
 		return fmt.Errorf("quarantine %s: read ACL: %w", path, err)
 	}
-	s := sd.String()
-	if !strings.HasPrefix(s, "D:P") || strings.Contains(s, ";;;WD)") || strings.Contains(s, ";;;BU)") || strings.Contains(s, ";;;AU)") {
-		return fmt.Errorf("quarantine %s: ACL %s lets others in: %w", path, s, errWeakDir)
+	dacl, _, err := sd.DACL()
+	if err != nil || dacl == nil {
+		return fmt.Errorf("quarantine %s: no DACL: %w", path, errWeakDir)
+	}
+	allowed := []*windows.SID{}
+	for _, w := range []windows.WELL_KNOWN_SID_TYPE{windows.WinLocalSystemSid, windows.WinBuiltinAdministratorsSid} {
+		if sid, err := windows.CreateWellKnownSid(w); err == nil {
+			allowed = append(allowed, sid)
+		}
+	}
+	if tu, err := windows.GetCurrentProcessToken().GetTokenUser(); err == nil {
+		allowed = append(allowed, tu.User.Sid)
+	}
+	for i := uint32(0); ; i++ {
+		var ace *windows.ACCESS_ALLOWED_ACE
+		if err := windows.GetAce(dacl, i, &ace); err != nil {
+			break
+		}
+		if ace.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE {
+			continue // deny entries only take access away
+		}
+		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
+		if !slices.ContainsFunc(allowed, sid.Equals) {
+			return fmt.Errorf("quarantine %s: ACL %s lets %s in: %w", path, sd, sid, errWeakDir)
+		}
 	}
 	return nil
 }
@@ -59,4 +84,21 @@ func checkPrivateDir(path string, _ os.FileInfo) error {
 // sameVolume reports whether a and b are on the same drive.
 func sameVolume(a, b string) bool {
 	return strings.EqualFold(filepath.VolumeName(a), filepath.VolumeName(b))
+}
+
+// openNoFollow opens path for reading without following a reparse point, and
+// shares delete access so the held file can still be renamed into the
+// quarantine.
+func openNoFollow(path string) (*os.File, error) {
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return nil, err
+	}
+	h, err := windows.CreateFile(p, windows.GENERIC_READ,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(h), path), nil
 }

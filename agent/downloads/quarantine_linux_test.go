@@ -5,8 +5,6 @@ package downloads
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -17,7 +15,6 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 func newQuarantine(t *testing.T) *Quarantine {
 	t.Helper()
