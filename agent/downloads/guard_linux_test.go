@@ -111,7 +111,6 @@ func startGuard(t testing.TB, home string, sink EventSink) *guardEnv {
 	return &guardEnv{home: home, q: q, sink: fs, cls: cls, g: g}
 }
 
-
 func TestGuardEndToEnd(t *testing.T) {
 	home := t.TempDir()
 	for _, d := range []string{"Downloads", "Desktop", ".cache"} {

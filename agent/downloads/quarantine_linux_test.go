@@ -15,7 +15,6 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-
 func newQuarantine(t *testing.T) *Quarantine {
 	t.Helper()
 	q, err := OpenQuarantine(filepath.Join(t.TempDir(), "q"))
