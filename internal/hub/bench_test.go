@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
 )
 
 // benchEvent is the frame the event benchmarks send (and the echo benchmark echoes).
@@ -155,4 +157,64 @@ func BenchmarkBareEcho(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkConnectAgents connects b.N agents (mutual-TLS handshake, Hello,
+// Welcome) and keeps them all connected, reporting the time per connection and the
+// heap per connected agent. The agents run in this process too, so B/agent counts
+// both ends of each connection. Run it with a fixed count: -benchtime 2000x.
+func BenchmarkConnectAgents(b *testing.B) {
+	th := startHub(b, nil)
+	ctx := context.Background()
+	type agent struct {
+		id   string
+		cert tls.Certificate
+	}
+	agents := make([]agent, b.N)
+	for i := range agents {
+		csr, key := newCSR(b)
+		id := randomID("t-")
+		certPEM, serial, notAfter, err := th.CA().SignCSR(csr, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := th.Store().AddTerminal(ctx, store.Terminal{ID: id, Name: id, OS: "linux", CertSerial: serial, CertNotAfter: notAfter}, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		cert, err := tls.X509KeyPair([]byte(certPEM), pemKey(b, key))
+		if err != nil {
+			b.Fatal(err)
+		}
+		agents[i] = agent{id, cert}
+	}
+	conns := make([]*websocket.Conn, 0, b.N)
+	defer func() {
+		for _, ws := range conns {
+			ws.Close()
+		}
+	}()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for _, a := range agents {
+		ws, _, err := th.dial(&a.cert, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, ws)
+		hello, _ := protocol.Encode(&protocol.Hello{TerminalID: a.id, NextSeq: 1, Status: status(a.id)})
+		if err := ws.WriteMessage(websocket.TextMessage, hello); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := ws.ReadMessage(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	waitFor(b, 30*time.Second, "all agents registered", func() bool { return len(th.Online()) == b.N })
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "B/agent")
+	b.ReportMetric(float64(runtime.NumGoroutine())/float64(b.N), "goroutines/agent")
 }
