@@ -135,11 +135,11 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
 		return
 	case err != nil:
-		h.log.Warn("Agent certificate unknown", "serial", serial, "cn", leaf.Subject.CommonName, "remote", r.RemoteAddr)
+		h.quiet.Warn(serial, "Agent certificate unknown", "serial", serial, "cn", leaf.Subject.CommonName, "remote", r.RemoteAddr)
 		httpError(w, http.StatusForbidden, "certificate unknown to this hub")
 		return
 	case revoked:
-		h.log.Warn("Revoked terminal refused", "terminal", term.ID, "serial", serial, "remote", r.RemoteAddr)
+		h.quiet.Warn(term.ID, "Revoked terminal refused", "terminal", term.ID, "serial", serial, "remote", r.RemoteAddr)
 		httpError(w, http.StatusForbidden, "certificate revoked")
 		return
 	case leaf.Subject.CommonName != term.ID:
@@ -181,7 +181,7 @@ func (h *Hub) serveAgent(c *agentConn) {
 	defer c.close(closeNormal, "")
 	hello, err := h.readHello(c)
 	if err != nil {
-		log.Warn("Agent handshake refused", "err", err)
+		h.quiet.Warn(c.id, "Agent handshake refused", "terminal", c.id, "err", err)
 		return
 	}
 	if !h.register(c, hello) {
@@ -200,7 +200,7 @@ func (h *Hub) serveAgent(c *agentConn) {
 			switch {
 			case errors.Is(err, websocket.ErrReadLimit):
 				// gorilla has already sent close 1009 (message too big).
-				log.Warn("Agent frame too large, connection closed", "limit", protocol.MaxFrame)
+				h.quiet.Warn(c.id, "Agent frame too large, connection closed", "terminal", c.id, "limit", protocol.MaxFrame)
 				c.once.Do(func() { close(c.done) })
 			case websocket.IsCloseError(err, closeNormal, closeGoingAway):
 				log.Info("Agent disconnected")
@@ -212,7 +212,7 @@ func (h *Hub) serveAgent(c *agentConn) {
 		c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
 		m, code, why := classifyFrame(kind, data)
 		if m == nil {
-			log.Warn("Agent sent a bad frame, connection closed", "reason", why)
+			h.quiet.Warn(c.id, "Agent sent a bad frame, connection closed", "terminal", c.id, "reason", why)
 			c.close(code, why)
 			return
 		}
@@ -373,7 +373,7 @@ func (h *Hub) dispatch(c *agentConn, m protocol.Message) bool {
 		h.renew(c, m)
 		return true
 	}
-	h.log.Warn("Agent sent a message agents may not send, connection closed", "terminal", c.id, "type", m.MsgType())
+	h.quiet.Warn(c.id, "Agent sent a message agents may not send, connection closed", "terminal", c.id, "type", m.MsgType())
 	c.close(closePolicyViolation, "unexpected "+string(m.MsgType())+" message")
 	return false
 }
@@ -390,7 +390,7 @@ func (h *Hub) renew(c *agentConn, m *protocol.Renew) {
 	c.lastRenew = now
 	certPEM, serial, notAfter, err := h.ca.SignCSR(m.CSR, c.id)
 	if err != nil {
-		h.log.Warn("Renewal refused", "terminal", c.id, "err", err)
+		h.quiet.Warn(c.id, "Renewal refused", "terminal", c.id, "err", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

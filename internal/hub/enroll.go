@@ -69,7 +69,7 @@ func (h *Hub) handleEnroll(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusInternalServerError, "hub error; see the hub's log")
 			return
 		}
-		h.log.Warn("Enrollment refused", "remote", ip, "status", ee.status, "reason", ee.msg)
+		h.quiet.Warn(ip+ee.msg, "Enrollment refused", "remote", ip, "status", ee.status, "reason", ee.msg)
 		httpError(w, ee.status, ee.msg)
 		return
 	}

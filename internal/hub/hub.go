@@ -105,6 +105,7 @@ type Hub struct {
 	ctl    *http.Server
 	ctlLn  net.Listener
 	limit  *rateLimiter
+	quiet  *quietLog // repeated warnings about the same peer go to Debug
 	tlsCfg *tls.Config
 
 	events    chan eventReq // to the store writer
@@ -157,6 +158,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	h := &Hub{
 		cfg: cfg, log: log, ca: ca, store: st,
 		limit:     newRateLimiter(cfg.EnrollPerMinute/60, cfg.EnrollBurst),
+		quiet:     newQuietLog(log, time.Hour),
 		events:    make(chan eventReq, 4*cfg.BatchMax),
 		statuses:  map[string]store.StatusUpdate{},
 		kick:      make(chan struct{}, 1),

@@ -251,6 +251,11 @@ func TestGarbageFrames(t *testing.T) {
 		ws.Close()
 	}
 	th.connect(t, c, 1, nil) // still welcome
+	// Repeats from the same terminal are logged at Warn once, then at Debug.
+	logs := th.log.String()
+	if w, d := strings.Count(logs, `level=WARN msg="Agent sent a bad frame`), strings.Count(logs, `level=DEBUG msg="Agent sent a bad frame`); w != 1 || d != 4 {
+		t.Fatalf("bad-frame log lines: %d at Warn, %d at Debug; want 1 and 4", w, d)
+	}
 }
 
 func TestOriginRefused(t *testing.T) {
