@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf16"
 	"unsafe"
 
@@ -238,10 +239,24 @@ func openRelative(parent windows.Handle, name string, dir bool) (windows.Handle,
 // fileDispositionInfoEx is FILE_DISPOSITION_INFO_EX.
 type fileDispositionInfoEx struct{ Flags uint32 }
 
+// dispositionExMissing is set once FileDispositionInfoEx is refused (Windows
+// before 10 1809, and Wine 8): deletion then falls back to FileDispositionInfo,
+// which cannot ignore the read-only attribute, so a read-only file is reported
+// as a leftover rather than having its attribute changed.
+var dispositionExMissing atomic.Bool
+
 func deleteByHandle(h windows.Handle) error {
-	info := fileDispositionInfoEx{Flags: windows.FILE_DISPOSITION_DELETE | windows.FILE_DISPOSITION_POSIX_SEMANTICS |
-		windows.FILE_DISPOSITION_IGNORE_READONLY_ATTRIBUTE}
-	return windows.SetFileInformationByHandle(h, windows.FileDispositionInfoEx, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)))
+	if !dispositionExMissing.Load() {
+		info := fileDispositionInfoEx{Flags: windows.FILE_DISPOSITION_DELETE | windows.FILE_DISPOSITION_POSIX_SEMANTICS |
+			windows.FILE_DISPOSITION_IGNORE_READONLY_ATTRIBUTE}
+		err := windows.SetFileInformationByHandle(h, windows.FileDispositionInfoEx, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)))
+		if !errors.Is(err, windows.ERROR_INVALID_PARAMETER) && !errors.Is(err, windows.ERROR_NOT_SUPPORTED) && !errors.Is(err, windows.ERROR_INVALID_FUNCTION) {
+			return err
+		}
+		dispositionExMissing.Store(true)
+	}
+	del := uint32(1) // FILE_DISPOSITION_INFO{DeleteFile: TRUE}
+	return windows.SetFileInformationByHandle(h, windows.FileDispositionInfo, (*byte)(unsafe.Pointer(&del)), 1)
 }
 
 type dirEntry struct {
