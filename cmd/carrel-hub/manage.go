@@ -145,6 +145,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, fmt.Errorf("%w (%d rows before it verified)", err, n))
 	}
-	fmt.Fprintf(stdout, "audit log intact: %d rows verified\n", n)
+	seq, head, err := st.AuditHead(ctx)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d rows verified\nhead: row %d, hash %x (record it elsewhere to detect rows cut off the end)\n", n, seq, head)
 	return 0
 }

@@ -110,6 +110,22 @@ func (s *Store) AuditLog(ctx context.Context, after int64, limit int) ([]AuditRe
 	return out, nil
 }
 
+// AuditHead is the last audit row's seq and hash (0 and nil for an empty log).
+// The chain cannot show that rows were cut off its end; a head recorded elsewhere
+// (printed by 'carrel-hub audit verify') can.
+func (s *Store) AuditHead(ctx context.Context) (int64, []byte, error) {
+	var seq int64
+	var hash []byte
+	err := s.r.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("read audit head: %w", err)
+	}
+	return seq, hash, nil
+}
+
 // VerifyAudit walks the whole audit chain and returns the number of rows checked,
 // or an *AuditError naming the first row that was changed, removed (a gap in seq
 // or a broken link) or inserted.

@@ -7,6 +7,9 @@
 // processes may open the same file (carrel-hub serve and the CLI): busy_timeout
 // makes the second writer wait instead of failing.
 //
+// The audit chain shows any changed, removed or inserted row, but not rows cut off
+// its end: compare AuditHead with a head recorded elsewhere for that (2026-11).
+//
 // It is not the staff accounts' or quarantine records' home yet (2026-11: they
 // come with the staff API), and it is SQLite only: the PostgreSQL store for
 // several hubs is planned, not built.

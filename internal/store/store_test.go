@@ -213,6 +213,10 @@ func TestAuditChainAndTamper(t *testing.T) {
 	if n, err := s.VerifyAudit(ctx); err != nil || n != 5 {
 		t.Fatalf("VerifyAudit on a clean log: %d %v", n, err)
 	}
+	log, _ := s.AuditLog(ctx, 0, 10)
+	if seq, head, err := s.AuditHead(ctx); err != nil || seq != 5 || string(head) != string(log[4].Hash) {
+		t.Fatalf("AuditHead: %d %x %v", seq, head, err)
+	}
 	// The triggers refuse changes through SQL.
 	if _, err := s.w.Exec(`UPDATE audit SET actor = 'mallory' WHERE seq = 3`); err == nil {
 		t.Fatal("UPDATE on audit accepted")
