@@ -37,7 +37,7 @@ const hostile = "**pc** [x](http://evil)\u202e"
 // everything the bridge hands to "fyne.Do" is queued and run by wait, so the
 // test never reads a widget while another goroutine writes it.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	app   fyne.App
 	win   fyne.Window
 	ui    *UI
@@ -45,7 +45,7 @@ type harness struct {
 	queue chan func()
 }
 
-func newHarness(t *testing.T, role protocol.Role) *harness {
+func newHarness(t testing.TB, role protocol.Role) *harness {
 	t.Helper()
 	a := test.NewTempApp(t)
 	w := a.NewWindow("Carrel")
@@ -579,7 +579,7 @@ func (h *harness) golden(name string) {
 			h.t.Fatal(err)
 		}
 	}
-	test.AssertRendersToMarkup(h.t, name, h.win.Canvas())
+	test.AssertRendersToMarkup(h.t.(*testing.T), name, h.win.Canvas())
 }
 
 func TestGoldenScreens(t *testing.T) {
