@@ -21,6 +21,7 @@ type terminalJSON struct {
 	OSVersion    string          `json:"os_version"`
 	AgentVersion string          `json:"agent_version"`
 	State        string          `json:"state"` // online, offline, revoked
+	Online       bool            `json:"online"`
 	Locked       bool            `json:"locked"`
 	LastSeen     *time.Time      `json:"last_seen,omitempty"`
 	EnrolledAt   time.Time       `json:"enrolled_at"`
@@ -53,7 +54,7 @@ func runTerminals(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	out := make([]terminalJSON, 0, len(ts))
 	for _, t := range ts {
 		j := terminalJSON{ID: t.ID, Name: t.Name, OS: t.OS, OSVersion: t.OSVersion, AgentVersion: t.AgentVersion,
-			State: state(t, running), Locked: t.Locked, EnrolledAt: t.EnrolledAt.UTC(), CertNotAfter: t.CertNotAfter.UTC(),
+			State: state(t, running), Online: state(t, running) == "online", Locked: t.Locked, EnrolledAt: t.EnrolledAt.UTC(), CertNotAfter: t.CertNotAfter.UTC(),
 			AckedSeq: t.AckedSeq, LastStatus: t.LastStatus}
 		if !t.LastSeen.IsZero() {
 			ls := t.LastSeen.UTC()
