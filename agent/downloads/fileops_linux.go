@@ -76,9 +76,18 @@ func holdFile(path string) (*heldFile, error) {
 		h.Close()
 		return nil, fmt.Errorf("open %s: %w", path, errNotRegular)
 	}
+	// A read lease is granted only while nobody has the file open for writing,
+	// and while it is held an open for writing waits: the content cannot change
+	// between judgement and move. A file still being written is left for its
+	// close-write event. (Filesystems without leases go on without them.)
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_RDLCK); errors.Is(err, unix.EAGAIN) {
+		h.Close()
+		return nil, fmt.Errorf("open %s: %w", path, errBusy)
+	}
 	return h, nil
 }
 
+// Close releases the file (and its lease) and the directory.
 func (h *heldFile) Close() {
 	h.f.Close()
 	unix.Close(h.dir)

@@ -36,7 +36,7 @@ func holdFile(path string) (*heldFile, error) {
 	}
 	f, err := openNoFollow(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil || !os.SameFile(fi, lfi) || !fi.Mode().IsRegular() {

@@ -218,8 +218,9 @@ func (g *Guard) watcherError(err error) {
 func (g *Guard) judge(path string) {
 	h, err := holdFile(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRegular) || errors.Is(err, errChanged) {
-			// Gone already (judged twice, deleted), or a link: links are never followed.
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRegular) || errors.Is(err, errChanged) || errors.Is(err, errBusy) {
+			// Gone already (judged twice, deleted), a link (never followed), or
+			// still being written (its close-write comes later).
 			g.log.Debug("File not judged", "path", path, "err", err)
 			return
 		}

@@ -65,6 +65,11 @@ type guardEnv struct {
 // over roots home/*, and waits until the roots are watched.
 func startGuard(t testing.TB, home string, sink EventSink) *guardEnv {
 	t.Helper()
+	return startGuardWith(t, home, sink, func(*Config) {})
+}
+
+func startGuardWith(t testing.TB, home string, sink EventSink, edit func(*Config)) *guardEnv {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	q, err := OpenQuarantine(filepath.Join(t.TempDir(), "quarantine"))
 	if err != nil {
@@ -78,6 +83,7 @@ func startGuard(t testing.TB, home string, sink EventSink) *guardEnv {
 	cfg.Roots = []string{filepath.Join(home, "*")}
 	cfg.Exclude = []string{filepath.Join(home, ".cache")}
 	cfg.RootsInterval = time.Hour
+	edit(&cfg)
 	cls := &spyClassifier{real: classify.New(classify.DefaultConfig()), seen: map[string]classify.Result{}, n: map[string]int{}}
 	g := newGuard(cfg, w, cls, q, sink, log)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -100,8 +106,8 @@ func startGuard(t testing.TB, home string, sink EventSink) *guardEnv {
 		iw.mu.Lock()
 		defer iw.mu.Unlock()
 		n := 0
-		for _, wd := range iw.roots {
-			if wd >= 0 {
+		for _, rw := range iw.roots {
+			if rw.wd >= 0 {
 				n++
 			}
 		}
@@ -150,8 +156,7 @@ func TestGuardEndToEnd(t *testing.T) {
 	deep := filepath.Join(home, "Downloads", "a", "b", "c")
 	os.MkdirAll(deep, 0o755)
 	tool := filepath.Join(deep, "tool.exe")
-	os.WriteFile(tool, pe(1000), 0o640)
-	os.Chown(tool, 1234, 5678)
+	writeOwned(t, tool, pe(1000), 0o640, 1234, 5678)
 	newDir := filepath.Join(home, "Desktop", "x", "y")
 	os.MkdirAll(newDir, 0o755)
 	notes := filepath.Join(newDir, "notes.pdf")
@@ -316,3 +321,101 @@ func (e *guardEnv) blockedEvent(name string) []sinkEvent {
 }
 
 func itoa(n int) string { return fmtInt(int64(n)) }
+
+// writeOwned writes a file owned by uid:gid from its creation, as a patron's
+// own process would.
+func writeOwned(t testing.TB, path string, data []byte, mode os.FileMode, uid, gid int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Chown(uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A file still open for writing when a scan finds it is not judged (a read
+// lease cannot be had); its close-write brings it back, complete.
+func TestGuardWaitsForWriterToClose(t *testing.T) {
+	home := t.TempDir()
+	dl := filepath.Join(home, "Downloads")
+	os.Mkdir(dl, 0o755)
+	slow := filepath.Join(dl, "slow.exe")
+	f, err := os.Create(slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data := pe(100000)
+	f.Write(data[:50000])
+
+	env := startGuardWith(t, home, &fakeSink{}, func(c *Config) { c.Workers = 1 })
+	// One worker judges in order: once the sentinel is done, the scan's event
+	// for slow.exe has been handled.
+	sentinel := filepath.Join(dl, "sentinel.exe")
+	os.WriteFile(sentinel, pe(10), 0o644)
+	waitFor(t, 5*time.Second, "sentinel blocked", func() bool { return len(env.blockedEvent("sentinel.exe")) == 1 })
+	if n := env.cls.count(slow); n != 0 {
+		t.Fatalf("a file open for writing was judged %d times", n)
+	}
+	if _, err := os.Lstat(slow); err != nil {
+		t.Fatalf("a file open for writing was moved: %v", err)
+	}
+	f.Write(data[50000:])
+	f.Close()
+	waitFor(t, 5*time.Second, "slow.exe blocked after close", func() bool { return len(env.blockedEvent("slow.exe")) == 1 })
+	ev := env.blockedEvent("slow.exe")[0]
+	if ev.data["size"] != "100000" || ev.data["sha256"] != sha(data) {
+		t.Errorf("judged incomplete content: %+v", ev.data)
+	}
+}
+
+// A symlink dressed as a download is never followed: the file it points to
+// outside the roots is not read, moved or changed.
+func TestGuardNeverFollowsSymlink(t *testing.T) {
+	home := t.TempDir()
+	dl := filepath.Join(home, "Downloads")
+	os.Mkdir(dl, 0o755)
+	canary := filepath.Join(t.TempDir(), "canary.exe")
+	os.WriteFile(canary, pe(3000), 0o755)
+	before, _ := os.Lstat(canary)
+
+	env := startGuardWith(t, home, &fakeSink{}, func(c *Config) { c.Workers = 1 })
+	part := filepath.Join(dl, "evil.exe.crdownload")
+	if err := os.Symlink(canary, part); err != nil {
+		t.Fatal(err)
+	}
+	evil := filepath.Join(dl, "evil.exe")
+	if err := os.Rename(part, evil); err != nil { // IN_MOVED_TO of a symlink
+		t.Fatal(err)
+	}
+	sentinel := filepath.Join(dl, "sentinel.exe")
+	os.WriteFile(sentinel, pe(10), 0o644)
+	waitFor(t, 5*time.Second, "sentinel blocked", func() bool { return len(env.blockedEvent("sentinel.exe")) == 1 })
+
+	if n := env.cls.count(evil); n != 0 {
+		t.Errorf("symlink judged %d times", n)
+	}
+	if len(env.blockedEvent("evil.exe")) != 0 {
+		t.Error("symlink reported as blocked")
+	}
+	after, err := os.Lstat(canary)
+	if err != nil {
+		t.Fatalf("canary gone: %v", err)
+	}
+	if b, _ := os.ReadFile(canary); !bytes.Equal(b, pe(3000)) || after.Mode() != before.Mode() ||
+		after.Sys().(*syscall.Stat_t).Ino != before.Sys().(*syscall.Stat_t).Ino ||
+		after.ModTime() != before.ModTime() {
+		t.Error("canary changed")
+	}
+	if fi, err := os.Lstat(evil); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink itself was touched: %v %v", fi, err)
+	}
+}

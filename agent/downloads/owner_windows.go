@@ -86,17 +86,21 @@ func sameVolume(a, b string) bool {
 	return strings.EqualFold(filepath.VolumeName(a), filepath.VolumeName(b))
 }
 
-// openNoFollow opens path for reading without following a reparse point, and
-// shares delete access so the held file can still be renamed into the
-// quarantine.
+// openNoFollow opens path for reading without following a reparse point. It
+// shares delete access, so the held file can be renamed into the quarantine,
+// but not write access: the open fails while a writer has the file (errBusy;
+// its next change raises another event) and no writer can open it while held.
 func openNoFollow(path string) (*os.File, error) {
 	p, err := windows.UTF16PtrFromString(path)
 	if err != nil {
 		return nil, err
 	}
 	h, err := windows.CreateFile(p, windows.GENERIC_READ,
-		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_DELETE, nil,
 		windows.OPEN_EXISTING, windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err == windows.ERROR_SHARING_VIOLATION {
+		return nil, fmt.Errorf("open %s: %w", path, errBusy)
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}

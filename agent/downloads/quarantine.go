@@ -25,6 +25,9 @@ var (
 	ErrNoRecord = errors.New("no such quarantine record")
 	// errWeakDir: an existing quarantine directory others could read or write.
 	errWeakDir = errors.New("quarantine directory is not private")
+	// errBusy: someone still has the file open for writing; its close will
+	// raise another event.
+	errBusy = errors.New("file is still open for writing")
 	// errCrossDevice: a rename would cross filesystems; the file is copied.
 	errCrossDevice = errors.New("cross-device move")
 )

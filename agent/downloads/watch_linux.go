@@ -35,9 +35,16 @@ type inotifyWatcher struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 
-	mu    sync.Mutex       // protects wds and roots
-	wds   map[int32]string // watch descriptor → directory path
-	roots map[string]int32 // root → its watch descriptor; rescanned on overflow
+	mu    sync.Mutex           // protects wds and roots
+	wds   map[int32]string     // watch descriptor → directory path
+	roots map[string]rootWatch // roots added, rescanned on overflow
+}
+
+// rootWatch identifies the directory a root's watch is on: a root moved aside
+// (a session wipe renames the profile away) and made again is a new directory.
+type rootWatch struct {
+	wd       int32 // -1 until the watch is in place
+	dev, ino uint64
 }
 
 var _ Watcher = (*inotifyWatcher)(nil)
@@ -55,7 +62,7 @@ func NewWatcher(log *slog.Logger) (Watcher, error) {
 		events: make(chan Event, 1024),
 		done:   make(chan struct{}),
 		wds:    make(map[int32]string),
-		roots:  make(map[string]int32),
+		roots:  make(map[string]rootWatch),
 	}
 	w.wg.Add(1)
 	go w.readLoop()
@@ -81,19 +88,31 @@ func (w *inotifyWatcher) Add(root string) error {
 	if !filepath.IsAbs(root) {
 		return fmt.Errorf("watch %s: root is not absolute", root)
 	}
-	w.mu.Lock()
-	wd, known := w.roots[root]
-	live := known && w.wds[wd] == root
-	w.mu.Unlock()
-	if live {
-		return nil
-	}
 	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", root, err)
 	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("watch %s: %w", root, err)
+	}
 	w.mu.Lock()
-	w.roots[root] = -1
+	old, known := w.roots[root]
+	if known && w.wds[old.wd] == root && old.dev == st.Dev && old.ino == st.Ino {
+		w.mu.Unlock()
+		unix.Close(fd)
+		return nil // still watching this very directory
+	}
+	// A different directory now has the root's name: drop the watches of the
+	// old tree, whose paths no longer name what they watch.
+	for wd, p := range w.wds {
+		if Under(p, root) {
+			unix.InotifyRmWatch(w.fd, uint32(wd))
+			delete(w.wds, wd)
+		}
+	}
+	w.roots[root] = rootWatch{wd: -1, dev: st.Dev, ino: st.Ino}
 	w.mu.Unlock()
 	w.wg.Add(1)
 	defer w.wg.Done()
@@ -122,8 +141,9 @@ func (w *inotifyWatcher) addTree(dirfd int, path string, depth int, scan bool) e
 	}
 	w.mu.Lock()
 	w.wds[int32(wd)] = path
-	if depth == 0 {
-		w.roots[path] = int32(wd)
+	if rw, ok := w.roots[path]; ok && depth == 0 {
+		rw.wd = int32(wd)
+		w.roots[path] = rw
 	}
 	w.mu.Unlock()
 

@@ -246,3 +246,34 @@ func TestIsPartial(t *testing.T) {
 		}
 	}
 }
+
+// A session wipe renames the profile aside and makes a fresh one under the same
+// name: Add must watch the new directory, and the old tree must not be
+// reported under the new tree's paths.
+func TestInotifyRootMovedAsideAndRecreated(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "alice")
+	os.MkdirAll(filepath.Join(root, "Downloads"), 0o755)
+	w, rec := newTestWatcher(t, root)
+	trash := filepath.Join(parent, "trash-alice")
+	if err := os.Rename(root, trash); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(root, "Downloads"), 0o755)
+	if err := w.Add(root); err != nil {
+		t.Fatal(err)
+	}
+	// Written into the old tree: its watches are gone.
+	os.WriteFile(filepath.Join(trash, "Downloads", "left.exe"), []byte("MZ"), 0o644)
+	fresh := filepath.Join(root, "Downloads", "fresh.exe")
+	os.WriteFile(fresh, []byte("MZ"), 0o644)
+	waitFor(t, 5*time.Second, "file in the new profile", func() bool { return rec.has(fresh) })
+	if rec.has(filepath.Join(root, "Downloads", "left.exe")) {
+		t.Error("a file in the moved-aside tree was reported under the new tree's path")
+	}
+	for _, e := range rec.snapshot() {
+		if e.Err != nil {
+			t.Errorf("error event %v", e.Err)
+		}
+	}
+}
