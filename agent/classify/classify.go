@@ -222,7 +222,7 @@ func (c *countingHash) Write(p []byte) (int, error) {
 }
 
 func unreadable(err error) Result {
-	return Result{Verdict: Block, Reason: "could not be read: " + err.Error()}
+	return Result{Verdict: Block, Reason: "could not be read: " + quote(err.Error())}
 }
 
 // Reader judges size bytes of r, named name (a path or a bare file name; every
