@@ -406,6 +406,13 @@ func (h *Hub) renew(c *agentConn, m *protocol.Renew) {
 	h.log.Info("Certificate renewed", "terminal", c.id, "serial", serial, "notAfter", notAfter)
 }
 
+// OnlineCount is how many terminals have a live connection.
+func (h *Hub) OnlineCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
 // Online lists the terminal IDs with a live connection.
 func (h *Hub) Online() []string {
 	h.mu.Lock()

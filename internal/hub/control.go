@@ -112,7 +112,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func (h *Hub) ctlHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Health{OK: true, Addr: h.ln.Addr().String(), Fingerprint: h.Fingerprint(), Online: len(h.Online())})
+	writeJSON(w, http.StatusOK, Health{OK: true, Addr: h.ln.Addr().String(), Fingerprint: h.Fingerprint(), Online: h.OnlineCount()})
 }
 
 func readCtl(r *http.Request, v any) error {

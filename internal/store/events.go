@@ -115,3 +115,12 @@ func (s *Store) CountEvents(ctx context.Context, terminal string) (int, error) {
 	}
 	return n, nil
 }
+
+// TotalEvents counts every stored event.
+func (s *Store) TotalEvents(ctx context.Context) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
+}
