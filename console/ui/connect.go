@@ -38,27 +38,42 @@ func (u *UI) showConnect(prev error) {
 		local := widget.NewButton("This computer is the hub", nil)
 		local.OnTapped = func() {
 			local.Disable()
-			status.SetText("Starting the hub on this computer…")
-			u.async(func(context.Context) func() {
-				// The hub lives as long as the console, not as long as this request.
-				url, fingerprint, err := u.opts.Embedded(u.ctx)
-				return func() {
-					local.Enable()
-					if err == nil {
-						err = u.client.SetHub(url, fingerprint)
-					}
-					if err != nil {
-						status.SetText("Could not start the hub: " + errText(err))
-						return
-					}
-					u.showLogin(nil)
-				}
+			u.startEmbedded(func(err error) {
+				local.Enable()
+				status.SetText("Could not start the hub: " + errText(err))
 			})
 		}
+		u.connectStatus = status
 		items = append(items, widget.NewSeparator(),
 			plain("For a branch with one desk: run the hub inside this console. Agents then enroll against this computer."),
 			local)
 	}
 	items = append(items, status)
 	u.show("connect", container.NewCenter(container.NewGridWrap(fyne.NewSize(560, 420), container.NewVBox(items...))))
+}
+
+// startEmbedded starts the hub inside the console, then shows the login screen;
+// failed (or the connect screen's status) is told why it could not.
+func (u *UI) startEmbedded(failed func(error)) {
+	if u.connectStatus != nil {
+		u.connectStatus.SetText("Starting the hub on this computer…")
+	}
+	u.async(func(context.Context) func() {
+		// The hub lives as long as the console, not as long as this request.
+		url, fingerprint, err := u.opts.Embedded(u.ctx)
+		return func() {
+			if err == nil {
+				err = u.client.SetHub(url, fingerprint)
+			}
+			if err != nil {
+				if failed != nil {
+					failed(err)
+				} else if u.connectStatus != nil {
+					u.connectStatus.SetText("Could not start the hub: " + errText(err))
+				}
+				return
+			}
+			u.showLogin(nil)
+		}
+	})
 }

@@ -120,6 +120,7 @@ func (u *UI) replaceRoom(all []protocol.TerminalView) {
 	u.room.model.Replace(all)
 	u.room.refresh()
 	u.feed.refreshOffline()
+	u.state(fmt.Sprintf("terminals:%d", len(all)))
 }
 
 // addEvents stores events; live ones that are alerts raise a notification.

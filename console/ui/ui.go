@@ -72,6 +72,8 @@ type Options struct {
 	HubURL, Fingerprint string
 	// Embedded, if set, offers "this computer is the hub".
 	Embedded EmbeddedHub
+	// StartEmbedded starts the embedded hub at once instead of asking.
+	StartEmbedded bool
 	// Now is the clock for "time in state" (tests fix it).
 	Now func() time.Time
 	// Do runs a function on the UI goroutine; default fyne.Do. Tests replace it
@@ -79,8 +81,9 @@ type Options struct {
 	Do func(func())
 	// Tick is how often times in state are refreshed; default 15 s, negative: never.
 	Tick time.Duration
-	// OnState, if set, is told the name of each screen shown and of the terminal
-	// whose detail opens ("room", "detail:ID", ...), for the real-window test.
+	// OnState, if set, is told the name of each screen shown, of the terminal
+	// whose detail opens and the room's size when it loads ("login", "room",
+	// "terminals:N", "detail:ID", ...), for the real-window test.
 	OnState func(string)
 }
 
@@ -96,14 +99,15 @@ type UI struct {
 	cancel context.CancelFunc
 
 	// Only touched on the UI goroutine.
-	login     protocol.LoginResponse
-	loginView *loginView
-	setupView *setupView
-	linkLabel *widget.Label
-	room      *roomView
-	admin     adminViews
-	feed      *eventsView
-	tabs      *container.AppTabs
+	login         protocol.LoginResponse
+	loginView     *loginView
+	setupView     *setupView
+	linkLabel     *widget.Label
+	connectStatus *widget.Label
+	room          *roomView
+	admin         adminViews
+	feed          *eventsView
+	tabs          *container.AppTabs
 }
 
 // adminViews are the admin screens, present for admins only.
@@ -132,6 +136,11 @@ func Create(a fyne.App, w fyne.Window, client HubClient, opts Options) *UI {
 	w.SetTitle("Carrel")
 	w.Resize(fyne.NewSize(1200, 760))
 	w.SetOnClosed(u.Close)
+	if opts.StartEmbedded && opts.Embedded != nil {
+		u.showConnect(nil)
+		u.startEmbedded(nil)
+		return u
+	}
 	if opts.HubURL != "" && opts.Fingerprint != "" {
 		if err := client.SetHub(opts.HubURL, opts.Fingerprint); err != nil {
 			u.showConnect(err)

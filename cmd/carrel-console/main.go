@@ -1,0 +1,86 @@
+// Command carrel-console is the Carrel staff console: the room of patron PCs,
+// their detail and actions, events and alerts, and the admin screens. It is a
+// client of a hub's staff API, or runs the hub itself ("this computer is the
+// hub"). The screens live in console/ui; this file only reads flags.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"fyne.io/fyne/v2/app"
+
+	"github.com/carrel-kiosk/carrel/console/embedded"
+	"github.com/carrel-kiosk/carrel/console/hubclient"
+	"github.com/carrel-kiosk/carrel/console/ui"
+)
+
+const usage = `carrel-console: the Carrel staff console.
+
+Usage:
+  carrel-console [--hub URL --fingerprint FP]
+  carrel-console --embedded-hub DIR [--embedded-listen ADDR]
+
+With --hub and --fingerprint the console goes straight to the login screen of
+that hub. The fingerprint is the hub's CA fingerprint (carrel-hub prints it at
+start and "carrel-hub token create" shows it): the console trusts only a hub
+whose certificate chains to that CA.
+
+With --embedded-hub this computer is the hub: the console starts one with its
+data (CA, database) in DIR and agents enroll against this computer on
+--embedded-listen. Without either, the console asks which hub to use.
+
+The first time, use "First-run setup" on the login screen with the setup code
+the hub printed, to create the first admin and enroll an authenticator app.
+
+Flags:
+`
+
+func main() {
+	fs := flag.NewFlagSet("carrel-console", flag.ExitOnError)
+	hubURL := fs.String("hub", "", "hub address, e.g. https://hub.library.example:8443")
+	fingerprint := fs.String("fingerprint", "", "the hub's CA fingerprint (SHA-256, hex)")
+	embeddedDir := fs.String("embedded-hub", "", "run the hub inside the console with its data in `DIR`")
+	embeddedListen := fs.String("embedded-listen", ":8443", "where an embedded hub listens for agents")
+	verbose := fs.Bool("v", false, "log debug messages")
+	hooks := testHooks(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	fs.Parse(os.Args[1:])
+	if fs.NArg() > 0 || (*hubURL == "") != (*fingerprint == "") {
+		fs.Usage()
+		os.Exit(2)
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	dir := *embeddedDir
+	if dir == "" {
+		if cfg, err := os.UserConfigDir(); err == nil {
+			dir = filepath.Join(cfg, "carrel", "hub")
+		}
+	}
+	starter := &embedded.Starter{DataDir: dir, Listen: *embeddedListen, Log: log.With("component", "hub")}
+	client := hubclient.New(log.With("component", "hubclient"), hubclient.Options{})
+	defer client.Close()
+
+	opts := ui.Options{Log: log, HubURL: *hubURL, Fingerprint: *fingerprint,
+		Embedded: starter.Start, StartEmbedded: *embeddedDir != ""}
+	hooks(&opts)
+
+	a := app.NewWithID("org.carrel.console")
+	w := a.NewWindow("Carrel")
+	u := ui.Create(a, w, client, opts)
+	w.ShowAndRun()
+	u.Close()
+	starter.Wait()
+}

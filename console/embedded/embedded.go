@@ -1,0 +1,76 @@
+// Package embedded runs a Carrel hub inside the staff console, for a branch
+// with one desk ("this computer is the hub"). The hub listens for agents on the
+// configured address like a standalone carrel-hub; the console reaches it over
+// loopback with the hub's own CA pinned.
+//
+// Limitation (2026-11-23): internal/hub does not serve the staff API yet, so a
+// console connected to an embedded hub cannot log in until it does.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/carrel-kiosk/carrel/internal/hub"
+)
+
+// Starter starts the hub at most once and returns its loopback URL and CA
+// fingerprint; the hub stops when the ctx given to the first Start ends.
+type Starter struct {
+	DataDir string // hub data directory (created 0700)
+	Listen  string // agents' listen address, e.g. ":8443"
+	Names   []string
+	Log     *slog.Logger
+
+	once sync.Once
+	url  string
+	fp   string
+	err  error
+	done chan struct{}
+}
+
+// Start is a ui.EmbeddedHub.
+func (s *Starter) Start(ctx context.Context) (string, string, error) {
+	s.once.Do(func() {
+		s.url, s.fp, s.err = s.start(ctx)
+	})
+	return s.url, s.fp, s.err
+}
+
+func (s *Starter) start(ctx context.Context) (string, string, error) {
+	if s.DataDir == "" {
+		return "", "", errors.New("embedded hub: no data directory")
+	}
+	listen := s.Listen
+	if listen == "" {
+		listen = ":8443"
+	}
+	h, err := hub.New(hub.Config{DataDir: s.DataDir, Listen: listen, Names: s.Names, NoControlSocket: true}, s.Log)
+	if err != nil {
+		return "", "", fmt.Errorf("embedded hub: %w", err)
+	}
+	port := 0
+	if a, ok := h.Addr().(*net.TCPAddr); ok {
+		port = a.Port
+	}
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		if err := h.Run(ctx); err != nil {
+			s.Log.Error("Embedded hub stopped", "err", err)
+		}
+	}()
+	return "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), h.Fingerprint(), nil
+}
+
+// Wait blocks until a started hub has shut down (after its ctx ended).
+func (s *Starter) Wait() {
+	if s.done != nil {
+		<-s.done
+	}
+}
