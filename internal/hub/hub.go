@@ -269,16 +269,43 @@ func (h *Hub) Run(ctx context.Context) error {
 	if h.ctl != nil {
 		go func() { errc <- h.ctl.Serve(h.ctlLn) }()
 	}
+	h.warnExpiring(ctx)
+	daily := time.NewTicker(24 * time.Hour)
+	defer daily.Stop()
 	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			runErr = fmt.Errorf("serve: %w", err)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-daily.C:
+			h.warnExpiring(ctx)
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				runErr = fmt.Errorf("serve: %w", err)
+			}
+			break loop
 		}
 	}
 	h.shutdown()
 	return runErr
+}
+
+// CertWarnBefore is how close to expiry an agent certificate gets a warning in the
+// log (agents renew at two thirds of 90 days, so with 30 days left one is late).
+const CertWarnBefore = 30 * 24 * time.Hour
+
+// warnExpiring logs every terminal whose certificate expires within CertWarnBefore.
+func (h *Hub) warnExpiring(ctx context.Context) {
+	ts, err := h.store.CertsExpiring(ctx, time.Now().Add(CertWarnBefore))
+	if err != nil {
+		h.log.Error("Certificate expiry check failed", "err", err)
+		return
+	}
+	for _, t := range ts {
+		h.log.Warn("Terminal certificate near expiry, agent not renewing", "terminal", t.ID, "name", t.Name,
+			"notAfter", t.CertNotAfter.UTC(), "lastSeen", t.LastSeen.UTC())
+	}
 }
 
 func (h *Hub) shutdown() {

@@ -682,3 +682,25 @@ func TestRenewRateLimited(t *testing.T) {
 		t.Fatalf("%d renewals audited, want 1", renewals)
 	}
 }
+
+func TestNearExpiryWarnedAtStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	first := startHub(t, func(c *Config) { c.DataDir = dir })
+	ctx := context.Background()
+	for _, x := range []struct {
+		id   string
+		left time.Duration
+	}{{"t-late", 10 * 24 * time.Hour}, {"t-fine", 80 * 24 * time.Hour}} {
+		if err := first.Store().AddTerminal(ctx, store.Terminal{ID: x.id, Name: x.id, CertSerial: "s-" + x.id, CertNotAfter: time.Now().Add(x.left)}, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first.stop(t)
+	second := startHub(t, func(c *Config) { c.DataDir = dir })
+	waitFor(t, 5*time.Second, "expiry warning", func() bool {
+		return strings.Contains(second.log.String(), `msg="Terminal certificate near expiry, agent not renewing" terminal=t-late`)
+	})
+	if strings.Contains(second.log.String(), "terminal=t-fine") {
+		t.Fatal("warned about a certificate with 80 days left")
+	}
+}

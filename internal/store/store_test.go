@@ -190,6 +190,13 @@ func TestTerminalsRevokeOffline(t *testing.T) {
 	if _, _, err := s.TerminalByCert(ctx, "never-issued"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown serial: %v", err)
 	}
+	// t-1 is revoked: not listed; t-2 and t-3 expire in 90 days.
+	if exp, err := s.CertsExpiring(ctx, time.Now().Add(100*24*time.Hour)); err != nil || len(exp) != 2 || exp[0].ID == "t-1" {
+		t.Fatalf("CertsExpiring(100 days): %+v %v", exp, err)
+	}
+	if exp, _ := s.CertsExpiring(ctx, time.Now().Add(30*24*time.Hour)); len(exp) != 0 {
+		t.Fatalf("CertsExpiring(30 days): %+v", exp)
+	}
 	s.Connect(ctx, "t-2", 1)
 	if err := s.MarkAllOffline(ctx); err != nil {
 		t.Fatal(err)

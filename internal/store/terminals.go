@@ -261,3 +261,24 @@ func (s *Store) SetLocked(ctx context.Context, id string, locked bool) error {
 	}
 	return nil
 }
+
+// CertsExpiring lists the terminals, not revoked, whose current certificate
+// expires before the given time (agents renew at two thirds of its life, so one
+// listed here has not been renewing).
+func (s *Store) CertsExpiring(ctx context.Context, before time.Time) ([]Terminal, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+terminalCols+` FROM terminals
+		WHERE revoked_at IS NULL AND cert_not_after < ? ORDER BY cert_not_after`, ms(before))
+	if err != nil {
+		return nil, fmt.Errorf("list expiring certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []Terminal
+	for rows.Next() {
+		t, err := scanTerminal(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list expiring certificates: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
