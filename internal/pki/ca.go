@@ -194,6 +194,11 @@ func ServerNames(configured []string) []string {
 func (ca *CA) ServerCertificate(configured []string) (tls.Certificate, error) {
 	names := ServerNames(configured)
 	certPath, keyPath := filepath.Join(ca.dir, serverCertFile), filepath.Join(ca.dir, serverKeyFile)
+	if _, err := os.Lstat(keyPath); err == nil {
+		if err := CheckPrivateFile(keyPath); err != nil {
+			return tls.Certificate{}, err
+		}
+	}
 	if tc, ok := ca.loadServer(certPath, keyPath, names); ok {
 		return tc, nil
 	}
@@ -276,9 +281,6 @@ func (ca *CA) loadServer(certPath, keyPath string, names []string) (tls.Certific
 	slices.Sort(have)
 	slices.Sort(want)
 	if !slices.Equal(have, want) || leaf.Subject.CommonName != names[0] {
-		return tls.Certificate{}, false
-	}
-	if CheckPrivateFile(keyPath) != nil {
 		return tls.Certificate{}, false
 	}
 	key, err := readKey(keyPath)

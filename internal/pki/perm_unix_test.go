@@ -22,6 +22,17 @@ func TestPermissionsRefused(t *testing.T) {
 		t.Fatalf("world-readable key accepted: %v", err)
 	}
 	os.Chmod(filepath.Join(dir, "ca.key"), 0o600)
+	ca, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.ServerCertificate(nil); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(dir, "server.key"), 0o640)
+	if _, err := ca.ServerCertificate(nil); err == nil || !strings.Contains(err.Error(), "must be 0600") {
+		t.Fatalf("group-readable server key accepted: %v", err)
+	}
 	os.Chmod(dir, 0o755)
 	if _, err := LoadOrCreate(dir); err == nil || !strings.Contains(err.Error(), "must be 0700") {
 		t.Fatalf("0755 data dir accepted: %v", err)
