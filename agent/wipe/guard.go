@@ -41,6 +41,26 @@ func within(p, dir string) bool {
 // inside it, the agent's own directories or anything above them, not a
 // directory, not owned by the patron, or below a directory a non-root user owns.
 func (e *Engine) checkHome(home string, a Account) error {
+	if err := e.checkHomePath(home); err != nil {
+		return err
+	}
+	q := strconv.Quote(home)
+	info, err := os.Lstat(home)
+	if err != nil {
+		return refuse("home %s: %v", q, err)
+	}
+	if !info.IsDir() {
+		return refuse("home %s is not a directory", q)
+	}
+	if uid, _, ok := fileOwner(info); ok && uid != a.UID {
+		return refuse("home %s is owned by uid %d, not by the patron %s (uid %d)", q, uid, strconv.Quote(a.Name), a.UID)
+	}
+	return nil
+}
+
+// checkHomePath checks where a home is, not what it holds: see checkHome. It is
+// checked again before the home is renamed by a resumed wipe.
+func (e *Engine) checkHomePath(home string) error {
 	q := strconv.Quote(home)
 	if !cleanAbs(home) {
 		return refuse("home %s is not a clean absolute path", q)
@@ -72,16 +92,6 @@ func (e *Engine) checkHome(home string, a Account) error {
 		if within(home, d) || within(d, home) {
 			return refuse("home %s contains or is inside the agent's directory %s", q, strconv.Quote(d))
 		}
-	}
-	info, err := os.Lstat(home)
-	if err != nil {
-		return refuse("home %s: %v", q, err)
-	}
-	if !info.IsDir() {
-		return refuse("home %s is not a directory", q)
-	}
-	if uid, _, ok := fileOwner(info); ok && uid != a.UID {
-		return refuse("home %s is owned by uid %d, not by the patron %s (uid %d)", q, uid, strconv.Quote(a.Name), a.UID)
 	}
 	for d := filepath.Dir(home); ; d = filepath.Dir(d) {
 		info, err := os.Lstat(d)

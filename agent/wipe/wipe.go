@@ -290,6 +290,16 @@ func (e *Engine) Wipe(ctx context.Context, s Scope) (Report, error) {
 	e.wipeMu.Lock()
 	defer e.wipeMu.Unlock()
 	t0 := time.Now()
+	if s.User != "" {
+		// an unfinished wipe of the account comes first, even if its home is
+		// already renamed aside (the scope checks below would refuse that)
+		if p, st, err := e.findUnfinished(s.User); err != nil {
+			return Report{User: s.User, Home: s.Home}, err
+		} else if st != nil {
+			e.log.Info("Finishing an earlier wipe of the account first", "id", st.Begin.ID, "user", s.User)
+			return e.continueJournal(ctx, p, st, t0)
+		}
+	}
 	acct, home, err := e.resolve(s)
 	if err != nil {
 		e.log.Warn("Wipe refused", "user", s.User, "home", s.Home, "err", err)
@@ -488,6 +498,9 @@ func (e *Engine) moveAside(ctx context.Context, b record, aside string) (string,
 	}
 	if uid, _, ok := fileOwner(info); ok && uid != b.UID {
 		return "", fmt.Errorf("home %s is now owned by uid %d, not the patron", strconv.Quote(b.Home), uid)
+	}
+	if err := e.checkHomePath(b.Home); err != nil {
+		return "", err
 	}
 	err = renameAside(b.Home, filepath.Join(b.Trash, aside))
 	if err == nil {

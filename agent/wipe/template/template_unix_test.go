@@ -154,4 +154,3 @@ func TestCaptureRefuses(t *testing.T) {
 		})
 	}
 }
-
