@@ -31,7 +31,10 @@ type Config struct {
 	// `C:\ProgramData\Carrel\quarantine`, macOS
 	// "/Library/Application Support/Carrel/quarantine".
 	QuarantineDir string `toml:"quarantine_dir"`
-	// RootsInterval is how often Roots are expanded again. Default "1m".
+	// RootsInterval is how often Roots are expanded again; a root made again
+	// (a profile recreated by the session wipe) is watched and scanned anew
+	// within this time, and files written meanwhile are found by that scan.
+	// Default "10s".
 	RootsInterval time.Duration `toml:"roots_interval"`
 	// Workers is how many files are judged at once. Default 2.
 	Workers int `toml:"workers"`
@@ -43,7 +46,7 @@ func DefaultConfig() Config {
 		Roots:         defaultRoots(),
 		Exclude:       defaultExclude(),
 		QuarantineDir: defaultQuarantineDir(),
-		RootsInterval: time.Minute,
+		RootsInterval: 10 * time.Second,
 		Workers:       2,
 	}
 }

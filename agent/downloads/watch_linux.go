@@ -3,14 +3,15 @@
 package downloads
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -204,52 +205,74 @@ func (w *inotifyWatcher) readLoop() {
 	}
 }
 
-func (w *inotifyWatcher) handle(buf []byte) {
-	for off := 0; off+unix.SizeofInotifyEvent <= len(buf); {
-		ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-		nameBytes := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
-		off += unix.SizeofInotifyEvent + int(ev.Len)
-		name := cstring(nameBytes)
+// inotifyRecord is one event as read(2) returns it.
+type inotifyRecord struct {
+	wd   int32
+	mask uint32
+	name string
+}
 
-		if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
-			if !w.emit(Event{Err: ErrOverflow}) {
-				return
-			}
-			w.rescan()
-			continue
-		}
-		w.mu.Lock()
-		dir, ok := w.wds[ev.Wd]
-		if ev.Mask&unix.IN_IGNORED != 0 {
-			delete(w.wds, ev.Wd)
-		}
-		w.mu.Unlock()
-		if !ok || name == "" {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if ev.Mask&unix.IN_ISDIR != 0 {
-			if ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0 {
-				w.addNewDir(p)
-			}
-			continue
-		}
-		if IsPartial(name) {
-			continue
-		}
-		var op Op
-		switch {
-		case ev.Mask&unix.IN_MOVED_TO != 0:
-			op = OpMoved
-		case ev.Mask&unix.IN_CLOSE_WRITE != 0:
-			op = OpClosed
-		default:
-			continue
-		}
-		if !w.emit(Event{Path: p, Op: op}) {
+// parseInotify splits a read(2) buffer into events. A record that claims more
+// bytes than the buffer holds ends the parse (the kernel never writes one).
+func parseInotify(buf []byte, each func(inotifyRecord) bool) {
+	for off := 0; off+unix.SizeofInotifyEvent <= len(buf); {
+		wd := int32(binary.NativeEndian.Uint32(buf[off:]))
+		mask := binary.NativeEndian.Uint32(buf[off+4:])
+		n := int(binary.NativeEndian.Uint32(buf[off+12:]))
+		start := off + unix.SizeofInotifyEvent
+		if n < 0 || n > len(buf)-start {
 			return
 		}
+		if !each(inotifyRecord{wd: wd, mask: mask, name: cstring(buf[start : start+n])}) {
+			return
+		}
+		off = start + n
 	}
+}
+
+func (w *inotifyWatcher) handle(buf []byte) {
+	parseInotify(buf, w.handleOne)
+}
+
+// handleOne acts on one event; false stops the parse (the watcher is closing).
+func (w *inotifyWatcher) handleOne(ev inotifyRecord) bool {
+	name := ev.name
+	if ev.mask&unix.IN_Q_OVERFLOW != 0 {
+		if !w.emit(Event{Err: ErrOverflow}) {
+			return false
+		}
+		w.rescan()
+		return true
+	}
+	w.mu.Lock()
+	dir, ok := w.wds[ev.wd]
+	if ev.mask&unix.IN_IGNORED != 0 {
+		delete(w.wds, ev.wd)
+	}
+	w.mu.Unlock()
+	if !ok || name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return true // nothing the kernel sends; never a path out of dir
+	}
+	p := filepath.Join(dir, name)
+	if ev.mask&unix.IN_ISDIR != 0 {
+		if ev.mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0 {
+			w.addNewDir(p)
+		}
+		return true
+	}
+	if IsPartial(name) {
+		return true
+	}
+	var op Op
+	switch {
+	case ev.mask&unix.IN_MOVED_TO != 0:
+		op = OpMoved
+	case ev.mask&unix.IN_CLOSE_WRITE != 0:
+		op = OpClosed
+	default:
+		return true
+	}
+	return w.emit(Event{Path: p, Op: op})
 }
 
 // addNewDir watches a directory that appeared under a watched one and scans it:

@@ -4,14 +4,15 @@ package downloads
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -221,9 +222,7 @@ func TestInotifyOverflowRescans(t *testing.T) {
 	w, rec := newTestWatcher(t, root)
 	waitFor(t, 5*time.Second, "initial scan", func() bool { return rec.has(p) })
 	// The kernel's overflow record, as read(2) returns it.
-	ev := unix.InotifyEvent{Wd: -1, Mask: unix.IN_Q_OVERFLOW}
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(&ev)), unix.SizeofInotifyEvent)
-	w.handle(append([]byte(nil), buf...))
+	w.handle(inotifyBytes(-1, unix.IN_Q_OVERFLOW, ""))
 	waitFor(t, 5*time.Second, "rescan after overflow", func() bool { return rec.count(p) == 2 })
 	var sawOverflow bool
 	for _, e := range rec.snapshot() {
@@ -276,4 +275,53 @@ func TestInotifyRootMovedAsideAndRecreated(t *testing.T) {
 			t.Errorf("error event %v", e.Err)
 		}
 	}
+}
+
+func inotifyBytes(wd int32, mask uint32, name string) []byte {
+	n := (len(name) + 16) / 16 * 16 // NUL-padded like the kernel
+	if name == "" {
+		n = 0
+	}
+	b := make([]byte, unix.SizeofInotifyEvent+n)
+	binary.NativeEndian.PutUint32(b[0:], uint32(wd))
+	binary.NativeEndian.PutUint32(b[4:], mask)
+	binary.NativeEndian.PutUint32(b[12:], uint32(n))
+	copy(b[unix.SizeofInotifyEvent:], name)
+	return b
+}
+
+func TestParseInotify(t *testing.T) {
+	buf := append(inotifyBytes(1, unix.IN_CLOSE_WRITE, "a.exe"), inotifyBytes(2, unix.IN_MOVED_TO, "longer-name.pdf")...)
+	buf = append(buf, inotifyBytes(-1, unix.IN_Q_OVERFLOW, "")...)
+	var got []inotifyRecord
+	parseInotify(buf, func(r inotifyRecord) bool { got = append(got, r); return true })
+	want := []inotifyRecord{{1, unix.IN_CLOSE_WRITE, "a.exe"}, {2, unix.IN_MOVED_TO, "longer-name.pdf"}, {-1, unix.IN_Q_OVERFLOW, ""}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("record %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	// A record claiming more than the buffer holds ends the parse.
+	bad := inotifyBytes(3, unix.IN_CLOSE_WRITE, "x")
+	binary.NativeEndian.PutUint32(bad[12:], 1<<30)
+	parseInotify(bad, func(r inotifyRecord) bool { t.Errorf("parsed %+v", r); return true })
+}
+
+// FuzzParseInotify: no buffer makes the parser panic or read past its end, and
+// a name never carries a NUL.
+func FuzzParseInotify(f *testing.F) {
+	f.Add(inotifyBytes(1, unix.IN_CLOSE_WRITE, "a.exe"))
+	f.Add(append(inotifyBytes(2, unix.IN_MOVED_TO|unix.IN_ISDIR, "dir"), inotifyBytes(-1, unix.IN_Q_OVERFLOW, "")...))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		parseInotify(buf, func(r inotifyRecord) bool {
+			if strings.ContainsRune(r.name, 0) || len(r.name) > len(buf) {
+				t.Fatalf("bad record %+v", r)
+			}
+			return true
+		})
+	})
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
@@ -35,8 +34,15 @@ type rdcwWatcher struct {
 	once   sync.Once
 
 	mu      sync.Mutex // protects roots and pending
-	roots   map[string]windows.Handle
+	roots   map[string]rootHandle
 	pending map[string]pendingFile // files waiting to settle
+}
+
+// rootHandle is a watched root: the directory handle and what it was opened on,
+// so a root moved aside and made again is watched anew.
+type rootHandle struct {
+	h  windows.Handle
+	fi os.FileInfo
 }
 
 type pendingFile struct {
@@ -50,7 +56,7 @@ var _ Watcher = (*rdcwWatcher)(nil)
 func NewWatcher(log *slog.Logger) (Watcher, error) {
 	w := &rdcwWatcher{
 		log: log, events: make(chan Event, 1024), done: make(chan struct{}),
-		roots: map[string]windows.Handle{}, pending: map[string]pendingFile{},
+		roots: map[string]rootHandle{}, pending: map[string]pendingFile{},
 	}
 	w.wg.Add(1)
 	go w.settleLoop()
@@ -63,8 +69,8 @@ func (w *rdcwWatcher) Close() error {
 	w.once.Do(func() {
 		close(w.done)
 		w.mu.Lock()
-		for _, h := range w.roots {
-			windows.CancelIoEx(h, nil)
+		for _, rh := range w.roots {
+			windows.CancelIoEx(rh.h, nil)
 		}
 		w.mu.Unlock()
 		w.wg.Wait()
@@ -84,18 +90,21 @@ func (w *rdcwWatcher) emit(e Event) bool {
 
 func (w *rdcwWatcher) Add(root string) error {
 	root = filepath.Clean(root)
-	w.mu.Lock()
-	_, watching := w.roots[root]
-	w.mu.Unlock()
-	if watching {
-		return nil
-	}
 	fi, err := os.Lstat(root)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", root, err)
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("watch %s: not a plain directory", root)
+	}
+	w.mu.Lock()
+	old, watching := w.roots[root]
+	w.mu.Unlock()
+	if watching && os.SameFile(old.fi, fi) {
+		return nil
+	}
+	if watching {
+		windows.CancelIoEx(old.h, nil) // its loop ends; the new directory gets its own
 	}
 	p, err := windows.UTF16PtrFromString(root)
 	if err != nil {
@@ -108,7 +117,7 @@ func (w *rdcwWatcher) Add(root string) error {
 		return fmt.Errorf("watch %s: %w", root, err)
 	}
 	w.mu.Lock()
-	w.roots[root] = h
+	w.roots[root] = rootHandle{h: h, fi: fi}
 	w.mu.Unlock()
 	w.wg.Add(1)
 	go w.readLoop(root, h)
@@ -141,7 +150,9 @@ func (w *rdcwWatcher) readLoop(root string, h windows.Handle) {
 	defer w.wg.Done()
 	defer func() {
 		w.mu.Lock()
-		delete(w.roots, root)
+		if w.roots[root].h == h {
+			delete(w.roots, root)
+		}
 		w.mu.Unlock()
 		windows.CloseHandle(h)
 	}()
@@ -164,6 +175,9 @@ func (w *rdcwWatcher) readLoop(root string, h windows.Handle) {
 			return
 		default:
 		}
+		if errors.Is(err, windows.ERROR_OPERATION_ABORTED) {
+			return // replaced by a newer watch of the same root
+		}
 		if err != nil {
 			// The root was deleted or the handle failed: Add again later re-watches.
 			w.emit(Event{Err: fmt.Errorf("watch %s: %w", root, err)})
@@ -182,18 +196,19 @@ func (w *rdcwWatcher) readLoop(root string, h windows.Handle) {
 }
 
 func (w *rdcwWatcher) handle(root string, buf []byte) {
-	for off := 0; off < len(buf); {
-		fni := (*windows.FileNotifyInformation)(unsafe.Pointer(&buf[off]))
-		name := windows.UTF16ToString(unsafe.Slice(&fni.FileName, fni.FileNameLength/2))
-		p := filepath.Join(root, name)
-		switch fni.Action {
-		case windows.FILE_ACTION_ADDED, windows.FILE_ACTION_MODIFIED, windows.FILE_ACTION_RENAMED_NEW_NAME:
+	parseRDCW(buf, func(r rdcwRecord) bool {
+		if r.name == "" || !filepath.IsLocal(r.name) {
+			return true // never a path out of the root
+		}
+		p := filepath.Join(root, r.name)
+		switch r.action {
+		case fileActionAdded, fileActionModified, fileActionRenamedNew:
 			op := OpClosed
-			if fni.Action == windows.FILE_ACTION_RENAMED_NEW_NAME {
+			if r.action == fileActionRenamedNew {
 				op = OpMoved
 			}
 			if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
-				if fni.Action != windows.FILE_ACTION_MODIFIED {
+				if r.action != fileActionModified {
 					w.scan(p) // a folder moved in brings files that raise no events
 				}
 			} else if !IsPartial(filepath.Base(p)) {
@@ -202,11 +217,8 @@ func (w *rdcwWatcher) handle(root string, buf []byte) {
 				w.mu.Unlock()
 			}
 		}
-		if fni.NextEntryOffset == 0 {
-			break
-		}
-		off += int(fni.NextEntryOffset)
-	}
+		return true
+	})
 }
 
 // settleLoop reports pending files once they have been quiet for settle.
