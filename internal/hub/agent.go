@@ -61,7 +61,8 @@ func (c *agentConn) enqueue(frame []byte) bool {
 }
 
 // close ends the connection: writeLoop sends a close frame with code and reason
-// and closes the socket. Safe to call more than once and from any goroutine.
+// (none if code is 0) and closes the socket. Only the first call counts. Safe from
+// any goroutine.
 func (c *agentConn) close(code int, why string) {
 	c.once.Do(func() {
 		c.closeCode, c.closeWhy = code, why
@@ -79,13 +80,13 @@ func (c *agentConn) writeLoop() {
 		case frame := <-c.send:
 			c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteWait))
 			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
-				c.close(closeNormal, "")
+				c.close(0, "")
 				return
 			}
 		case <-ping.C:
 			c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteWait))
 			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
-				c.close(closeNormal, "")
+				c.close(0, "")
 				return
 			}
 		case <-c.done:
@@ -178,7 +179,9 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 // serveAgent is the reader: Hello, Welcome, then frames until the connection ends.
 func (h *Hub) serveAgent(c *agentConn) {
 	log := h.log.With("terminal", c.id)
-	defer c.close(closeNormal, "")
+	// When the reader ends on its own (the peer closed, vanished or timed out),
+	// there is nobody to send a close frame to: code 0 sends none.
+	defer c.close(0, "")
 	hello, err := h.readHello(c)
 	if err != nil {
 		h.quiet.Warn(c.id, "Agent handshake refused", "terminal", c.id, "err", err)
@@ -201,7 +204,7 @@ func (h *Hub) serveAgent(c *agentConn) {
 			case errors.Is(err, websocket.ErrReadLimit):
 				// gorilla has already sent close 1009 (message too big).
 				h.quiet.Warn(c.id, "Agent frame too large, connection closed", "terminal", c.id, "limit", protocol.MaxFrame)
-				c.once.Do(func() { close(c.done) })
+				c.close(0, "")
 			case websocket.IsCloseError(err, closeNormal, closeGoingAway):
 				log.Info("Agent disconnected")
 			default:
@@ -226,9 +229,6 @@ func (h *Hub) readHello(c *agentConn) (*protocol.Hello, error) {
 	c.ws.SetReadDeadline(time.Now().Add(h.cfg.HelloTimeout))
 	kind, data, err := c.ws.ReadMessage()
 	if err != nil {
-		if errors.Is(err, websocket.ErrReadLimit) {
-			c.once.Do(func() { close(c.done) })
-		}
 		return nil, err
 	}
 	if kind != websocket.TextMessage {
