@@ -139,6 +139,9 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if log == nil {
 		return nil, errors.New("new hub: logger is nil")
 	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("new hub: data directory not set")
+	}
 	ca, err := pki.LoadOrCreate(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -149,10 +152,6 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile))
 	if err != nil {
-		return nil, err
-	}
-	if err := st.MarkAllOffline(context.Background()); err != nil {
-		st.Close()
 		return nil, err
 	}
 	h := &Hub{
@@ -200,6 +199,11 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 			st.Close()
 			return nil, err
 		}
+	}
+	// Only now, sure no other hub serves this data dir: nobody can be connected.
+	if err := st.MarkAllOffline(context.Background()); err != nil {
+		h.Close()
+		return nil, err
 	}
 	return h, nil
 }

@@ -599,8 +599,13 @@ func TestControlSocket(t *testing.T) {
 	if ce := a.waitClosed(); ce.Text != "certificate revoked" {
 		t.Fatalf("revoked connection closed with %q", ce.Text)
 	}
+	a2, _ := th.connect(t, th.mustEnroll(t, "pc-ctl2"), 1, nil)
 	if _, err := New(Config{DataDir: th.dir, Listen: "127.0.0.1:0"}, th.Hub.log); err == nil || !strings.Contains(err.Error(), "another carrel-hub serve is running") {
 		t.Fatalf("second hub on the same data dir: %v", err)
+	}
+	// The refused second hub did not mark the first one's agents offline.
+	if term, _ := th.Store().Terminal(ctx, a2.id); !term.Online {
+		t.Fatal("a refused second hub marked a connected terminal offline")
 	}
 	th.stop(t)
 	if _, err := Dial(ctx, th.dir); !errors.Is(err, ErrNotRunning) {
