@@ -24,7 +24,12 @@
 // It is not the session watcher (agent/session calls Wipe at logoff and Resume at
 // start) and it does not decide when a station is free.
 //
-// Limitations (2026-11): Linux is the real implementation. Windows builds with
+// Limitations (2026-11): Linux is the real implementation. Shared temp dirs are
+// searched without crossing mount points: a filesystem mounted below /tmp is not
+// cleared unless it is listed in Config.TempDirs itself, and a temp dir that is a
+// symlink (some systems link /dev/shm to /run/shm) cannot be opened and keeps
+// every wipe dirty: list the real path. A home reached through a symlinked
+// parent is refused: configure homes by their real path. Windows builds with
 // path-based deletion that detects reparse points and deletes by handle with POSIX
 // semantics, but its logon gate, process killer and user lookup return
 // ErrNotImplemented and none of it has run on Windows yet; macOS returns

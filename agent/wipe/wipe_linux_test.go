@@ -355,3 +355,54 @@ func TestPatronFileStuckInTempKeepsStationDirty(t *testing.T) {
 		t.Fatal("trash or journal left")
 	}
 }
+
+// Only the patron's entries leave the shared temp dir; a patron directory that
+// holds someone else's file stays (with that file) and the station stays dirty.
+func TestTempDirOnlyPatronEntries(t *testing.T) {
+	requireRoot(t)
+	s := newSandbox(t, t.TempDir())
+	s.build(t)
+	mixed := filepath.Join(s.tmp, "patron-share")
+	mkdir(t, mixed, 0o777, patronUID, patronGID)
+	writeFile(t, filepath.Join(mixed, "patron-file"), "p", 0o600, patronUID, patronGID)
+	writeFile(t, filepath.Join(mixed, "staff-file"), "s", 0o600, otherUID, otherUID)
+	staffDir := filepath.Join(s.tmp, "staff-dir")
+	mkdir(t, staffDir, 0o777, otherUID, otherUID)
+	writeFile(t, filepath.Join(staffDir, "patron-in-staff-dir"), "p", 0o600, patronUID, patronGID)
+	writeFile(t, filepath.Join(staffDir, "staff-own"), "s", 0o600, otherUID, otherUID)
+	if err := unix.Mkfifo(filepath.Join(staffDir, "patron-fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(filepath.Join(staffDir, "patron-fifo"), patronUID, patronGID)
+	if err := os.Link(filepath.Join(s.outside, "passwd"), filepath.Join(staffDir, "root-hardlink")); err != nil {
+		t.Fatal(err)
+	}
+	outside := snapshot(t, s.outside)
+	e := s.engine(t, s.config())
+	rep, _ := s.wipeAndPurge(t, e)
+	if rep.Ready || rep.Verified {
+		t.Fatalf("patron directory left in temp reported ready: %+v", rep)
+	}
+	for p, want := range map[string]bool{
+		filepath.Join(mixed, "patron-file"):            false,
+		filepath.Join(mixed, "staff-file"):             true,
+		filepath.Join(staffDir, "patron-in-staff-dir"): false,
+		filepath.Join(staffDir, "patron-fifo"):         false,
+		filepath.Join(staffDir, "staff-own"):           true,
+		filepath.Join(staffDir, "root-hardlink"):       true,
+		filepath.Join(s.tmp, "staff-tmp"):              true,
+	} {
+		_, err := os.Lstat(p)
+		if got := err == nil; got != want {
+			t.Errorf("%s exists=%v, want %v", p, got, want)
+		}
+	}
+	found := false
+	for _, l := range rep.Leftovers {
+		found = found || strings.Contains(l.Path, "patron-share")
+	}
+	if !found {
+		t.Fatalf("patron directory not reported: %+v", rep.Leftovers)
+	}
+	sameSnapshot(t, "outside canary", outside, snapshot(t, s.outside))
+}
