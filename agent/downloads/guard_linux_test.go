@@ -118,6 +118,7 @@ func startGuardWith(t testing.TB, home string, sink EventSink, edit func(*Config
 }
 
 func TestGuardEndToEnd(t *testing.T) {
+	checkGoroutines(t)
 	home := t.TempDir()
 	for _, d := range []string{"Downloads", "Desktop", ".cache"} {
 		os.Mkdir(filepath.Join(home, d), 0o755)
@@ -267,6 +268,7 @@ func TestGuardEndToEnd(t *testing.T) {
 }
 
 func TestGuardReleaseRoundTrip(t *testing.T) {
+	checkGoroutines(t)
 	home := t.TempDir()
 	os.Mkdir(filepath.Join(home, "Downloads"), 0o755)
 	env := startGuard(t, home, &fakeSink{})

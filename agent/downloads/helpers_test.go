@@ -1,6 +1,7 @@
 package downloads
 
 import (
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -62,3 +63,21 @@ func (r *recorder) count(path string) int {
 func fmtInt(n int64) string { return strconvFormat(n) }
 
 func strconvFormat(n int64) string { return strconv.FormatInt(n, 10) }
+
+// checkGoroutines fails the test if, once every later cleanup has run (a
+// component's Stop/Close), more goroutines are left than when it began.
+func checkGoroutines(t testing.TB) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("goroutines leaked: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}

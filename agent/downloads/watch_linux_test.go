@@ -88,6 +88,7 @@ func TestInotifyCloseWrite(t *testing.T) {
 }
 
 func TestInotifyNewNestedDirectories(t *testing.T) {
+	checkGoroutines(t)
 	root := t.TempDir()
 	_, rec := newTestWatcher(t, root)
 	// Many fresh trees written into at once: some files land before the watch

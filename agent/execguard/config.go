@@ -21,7 +21,8 @@ type Config struct {
 	// PollInterval is how often the process watcher looks at every process.
 	// Default "2s".
 	PollInterval time.Duration `toml:"poll_interval"`
-	// RootsInterval is how often Roots are expanded again. Default "1m".
+	// RootsInterval is how often Roots are expanded again; rules are rewritten
+	// only when the expansion changed. Default "10s".
 	RootsInterval time.Duration `toml:"roots_interval"`
 }
 
@@ -32,7 +33,7 @@ func DefaultConfig() Config {
 		Enforce:       true,
 		KillProcesses: true,
 		PollInterval:  2 * time.Second,
-		RootsInterval: time.Minute,
+		RootsInterval: 10 * time.Second,
 	}
 }
 

@@ -62,6 +62,7 @@ func startEnforcer(t testing.TB, sink EventSink, roots ...string) Enforcer {
 }
 
 func TestFanotifyDeniesExecUnderRoot(t *testing.T) {
+	checkGoroutines(t)
 	mnt := privateTmpfs(t)
 	patron := filepath.Join(mnt, "patron")
 	staff := filepath.Join(mnt, "staff")

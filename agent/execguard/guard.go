@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -77,8 +78,14 @@ func New(cfg Config, sink EventSink, log *slog.Logger) (*Guard, error) {
 // Run enforces until ctx is done; cancellation returns nil.
 func (g *Guard) Run(ctx context.Context) error {
 	eg, ctx := errgroup.WithContext(ctx)
+	var applied []string
+	first := true
 	apply := func() {
 		roots := downloads.ExpandRoots(g.cfg.Roots)
+		if !first && slices.Equal(roots, applied) {
+			return // unchanged: no registry churn, no new marks
+		}
+		first, applied = false, roots
 		if g.enf != nil {
 			if err := g.enf.Apply(roots); err != nil {
 				g.log.Error("Apply exec rules", "err", err)

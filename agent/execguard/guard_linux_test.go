@@ -16,6 +16,7 @@ import (
 // TestGuardBothLayers runs the composed guard: a program that was already
 // running from a patron root is killed, a new one is never started.
 func TestGuardBothLayers(t *testing.T) {
+	checkGoroutines(t)
 	mnt := privateTmpfs(t)
 	patron := filepath.Join(mnt, "home", "patron")
 	os.MkdirAll(patron, 0o777)
