@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/hub"
 )
@@ -14,6 +15,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs, data := newFlags("serve", "[--data DIR] [--listen ADDR] [--name HOST,...]", stderr)
 	listen := fs.String("listen", ":8443", "address agents connect to")
 	names := fs.String("name", "", "comma-separated DNS names or IPs of this hub, as agents will dial it (first is the certificate's name)")
+	retention := fs.Duration("event-retention", 90*24*time.Hour, "delete agent events older than this (the audit log is kept)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	if code := parse(fs, args, exactly(0)); code >= 0 {
 		return code
@@ -23,7 +25,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	h, err := hub.New(hub.Config{DataDir: *data, Listen: *listen, Names: splitNames(*names)}, log)
+	h, err := hub.New(hub.Config{DataDir: *data, Listen: *listen, Names: splitNames(*names), EventRetention: *retention}, log)
 	if err != nil {
 		return fail(stderr, err)
 	}

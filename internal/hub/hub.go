@@ -49,6 +49,10 @@ type Config struct {
 	SendQueue    int           // default 64 frames queued per agent before it is dropped
 	BatchMax     int           // default 256 events per store transaction
 
+	// EventRetention is how long events are kept (default 90 days); older ones are
+	// deleted at start and daily. The audit log is never pruned.
+	EventRetention time.Duration
+
 	EnrollPerMinute float64 // default 10 enrollment attempts per remote address per minute
 	EnrollBurst     int     // default 20
 
@@ -67,6 +71,7 @@ func (c *Config) defaults() {
 	set(&c.PingInterval, 25*time.Second)
 	set(&c.PongWait, 60*time.Second)
 	set(&c.WriteWait, 10*time.Second)
+	set(&c.EventRetention, 90*24*time.Hour)
 	if c.SendQueue <= 0 {
 		c.SendQueue = 64
 	}
@@ -273,7 +278,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	if h.ctl != nil {
 		go func() { errc <- h.ctl.Serve(h.ctlLn) }()
 	}
-	h.warnExpiring(ctx)
+	h.daily(ctx)
 	daily := time.NewTicker(24 * time.Hour)
 	defer daily.Stop()
 	var runErr error
@@ -283,7 +288,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-daily.C:
-			h.warnExpiring(ctx)
+			h.daily(ctx)
 		case err := <-errc:
 			if !errors.Is(err, http.ErrServerClosed) {
 				runErr = fmt.Errorf("serve: %w", err)
@@ -293,6 +298,17 @@ loop:
 	}
 	h.shutdown()
 	return runErr
+}
+
+// daily is the hub's housekeeping: certificate expiry warnings, event retention.
+func (h *Hub) daily(ctx context.Context) {
+	h.warnExpiring(ctx)
+	n, err := h.store.PruneEvents(ctx, time.Now().Add(-h.cfg.EventRetention))
+	if err != nil {
+		h.log.Error("Event pruning failed", "err", err)
+	} else if n > 0 {
+		h.log.Info("Old events deleted", "events", n, "retention", h.cfg.EventRetention.String())
+	}
 }
 
 // CertWarnBefore is how close to expiry an agent certificate gets a warning in the

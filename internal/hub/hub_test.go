@@ -709,3 +709,28 @@ func TestNearExpiryWarnedAtStart(t *testing.T) {
 		t.Fatal("warned about a certificate with 80 days left")
 	}
 }
+
+func TestEventRetentionAtStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	first := startHub(t, func(c *Config) { c.DataDir = dir })
+	c := first.mustEnroll(t, "pc-old")
+	a, _ := first.connect(t, c, 1, nil)
+	a.send(event(1))
+	a.waitAck(1)
+	first.stop(t)
+	kept := startHub(t, func(c *Config) { c.DataDir = dir })
+	if n, _ := kept.Store().CountEvents(context.Background(), c.id); n != 1 {
+		t.Fatalf("default retention deleted a fresh event (%d left)", n)
+	}
+	kept.stop(t)
+	pruned := startHub(t, func(c *Config) { c.DataDir = dir; c.EventRetention = time.Nanosecond })
+	waitFor(t, 5*time.Second, "old events deleted", func() bool {
+		n, _ := pruned.Store().CountEvents(context.Background(), c.id)
+		return n == 0
+	})
+	// The terminal still knows what it acknowledged: the agent does not resend.
+	_, w := pruned.connect(t, c, 2, nil)
+	if w.AckedSeq != 1 {
+		t.Fatalf("acked seq after pruning: %d, want 1", w.AckedSeq)
+	}
+}

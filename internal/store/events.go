@@ -124,3 +124,15 @@ func (s *Store) TotalEvents(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// PruneEvents deletes events received before the given time and returns how many
+// went. Events say what happened at a patron's seat: they are kept only as long as
+// staff need them.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM events WHERE received_at < ?`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}

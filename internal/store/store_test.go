@@ -156,6 +156,13 @@ func TestEventsIdempotentAndEpoch(t *testing.T) {
 	if c, _ := s.CountEvents(ctx, "t-1"); c != 5 {
 		t.Fatalf("stored %d events over epochs, want 5", c)
 	}
+	// Retention: events received before the cut-off go, later ones stay.
+	if n, err := s.PruneEvents(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("prune of nothing old: %d %v", n, err)
+	}
+	if n, err := s.PruneEvents(ctx, time.Now().Add(time.Minute)); err != nil || n != 5 {
+		t.Fatalf("prune of everything: %d %v", n, err)
+	}
 	// Unknown terminal: nothing stored, no error (the hub only sends known ones).
 	if n, err := s.Commit(ctx, &Batch{Events: []Event{{Terminal: "nope", Seq: 1, Time: time.Now(), Kind: "k", Severity: "info"}}}); err != nil || n != 0 {
 		t.Fatalf("unknown terminal: %d %v", n, err)
