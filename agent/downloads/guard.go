@@ -99,6 +99,9 @@ func (g *Guard) Run(ctx context.Context) error {
 		ch := work[i]
 		eg.Go(func() error {
 			for p := range ch {
+				if ctx.Err() != nil {
+					continue // stopping: drain without judging, Stop must be quick
+				}
 				g.judge(p)
 			}
 			return nil

@@ -80,6 +80,11 @@ func (q *Quarantine) put(h *heldFile, sha, reason, kind string, now time.Time) (
 		ID: randomID(), SHA256: sha, Size: size, OriginalPath: h.path,
 		UID: uid, GID: gid, Mode: mode, Reason: reason, Kind: kind, Time: now.UTC(),
 	}
+	// Refuse before anything moves: a record that cannot be written must never
+	// cost the patron a file.
+	if err := rec.validate(); err != nil {
+		return Record{}, fmt.Errorf("quarantine %s: %w", h.path, err)
+	}
 	tmpDir := filepath.Join(q.dir, "tmp")
 	staged := filepath.Join(tmpDir, rec.ID)
 	err := h.moveInto(tmpDir, rec.ID)
@@ -93,10 +98,6 @@ func (q *Quarantine) put(h *heldFile, sha, reason, kind string, now time.Time) (
 	}
 	if err != nil {
 		return Record{}, err
-	}
-	if err := rec.validate(); err != nil {
-		os.Remove(staged)
-		return Record{}, fmt.Errorf("quarantine %s: %w", h.path, err)
 	}
 
 	q.mu.Lock()

@@ -312,3 +312,22 @@ func TestReleaseHandlerRefusesBadIDs(t *testing.T) {
 		}
 	}
 }
+
+// A record that would be invalid (here: no hash) is refused before the file
+// moves: the patron's file stays where it was.
+func TestPutRefusesBeforeMoving(t *testing.T) {
+	q := newQuarantine(t)
+	p := filepath.Join(t.TempDir(), "setup.exe")
+	os.WriteFile(p, []byte("MZ"), 0o644)
+	h, err := holdFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := q.put(h, "", "r", "", time.Now()); !errors.Is(err, ErrBadRecord) {
+		t.Fatalf("put without a hash: %v, want ErrBadRecord", err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "MZ" {
+		t.Errorf("file moved or changed: %q %v", b, err)
+	}
+}
