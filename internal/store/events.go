@@ -44,6 +44,7 @@ func (s *Store) Commit(ctx context.Context, b *Batch) (inserted int, err error) 
 		inserted = 0
 		if len(b.Events) > 0 {
 			ins, upd := tx.StmtContext(ctx, s.insEvent), tx.StmtContext(ctx, s.updAcked)
+			highest := map[string]uint64{}
 			for _, e := range b.Events {
 				data := []byte("{}")
 				if len(e.Data) > 0 {
@@ -57,7 +58,10 @@ func (s *Store) Commit(ctx context.Context, b *Batch) (inserted int, err error) 
 				}
 				n, _ := res.RowsAffected()
 				inserted += int(n)
-				if _, err := upd.ExecContext(ctx, int64(e.Seq), e.Terminal); err != nil {
+				highest[e.Terminal] = max(highest[e.Terminal], e.Seq)
+			}
+			for term, seq := range highest {
+				if _, err := upd.ExecContext(ctx, int64(seq), term); err != nil {
 					return err
 				}
 			}
