@@ -44,15 +44,17 @@ type Enforcer interface {
 // Guard runs the OS enforcer and the process watcher over the expanded roots,
 // expanding the root patterns again every RootsInterval.
 type Guard struct {
-	cfg  Config
-	enf  Enforcer // nil when disabled or not implemented
+	cfg    Config
+	enf    Enforcer // nil when disabled, not implemented or failed to start
+	enfErr error    // why the enforcer could not start, reported by Run
 	pw   *ProcessWatcher
 	sink EventSink
 	log  *slog.Logger
 }
 
-// New makes the guard. Where the OS has no enforcer it logs that and runs the
-// process watcher alone.
+// New makes the guard. Where the OS has no enforcer, or it cannot start (no
+// privilege, an old kernel), the process watcher runs alone and Run reports
+// why as execguard.error: losing a layer is loud but does not stop the agent.
 func New(cfg Config, sink EventSink, log *slog.Logger) (*Guard, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -64,7 +66,8 @@ func New(cfg Config, sink EventSink, log *slog.Logger) (*Guard, error) {
 		case errors.Is(err, ErrNotImplemented):
 			log.Warn("No before-exec enforcement on this OS, process watcher only")
 		case err != nil:
-			return nil, err
+			log.Error("Before-exec enforcement unavailable, process watcher only", "err", err)
+			g.enfErr = err
 		default:
 			g.enf = enf
 		}
@@ -95,6 +98,9 @@ func (g *Guard) Run(ctx context.Context) error {
 		if g.pw != nil {
 			g.pw.SetRoots(roots)
 		}
+	}
+	if g.enfErr != nil {
+		g.sink.Emit(KindError, protocol.SeverityWarn, map[string]string{"error": "exec enforcement unavailable: " + g.enfErr.Error()})
 	}
 	apply()
 	if g.enf != nil {
