@@ -47,9 +47,9 @@ type Guard struct {
 	cfg    Config
 	enf    Enforcer // nil when disabled, not implemented or failed to start
 	enfErr error    // why the enforcer could not start, reported by Run
-	pw   *ProcessWatcher
-	sink EventSink
-	log  *slog.Logger
+	pw     *ProcessWatcher
+	sink   EventSink
+	log    *slog.Logger
 }
 
 // New makes the guard. Where the OS has no enforcer, or it cannot start (no
