@@ -185,27 +185,36 @@ func (c *Client) reader(ctx context.Context, ws *websocket.Conn, send func(proto
 			return fmt.Errorf("read: %w", err)
 		}
 		extend()
-		m, err := protocol.Decode(data)
-		if err != nil {
-			if errors.Is(err, protocol.ErrVersion) || errors.Is(err, protocol.ErrTooLarge) {
-				return fmt.Errorf("read: %w", err)
-			}
-			c.badFrame(data, err)
-			continue
-		}
-		switch m := m.(type) {
-		case *protocol.Ack:
-			if err := c.opt.Outbox.Ack(m.Seq); err != nil {
-				c.log.Error("Outbox ack failed", "seq", m.Seq, "err", err)
-			}
-		case *protocol.Command:
-			c.command(m)
-		case *protocol.Cert:
-			c.renewed(m)
-		default:
-			c.log.Warn("Unexpected message from hub", "type", m.MsgType())
+		if err := c.handleFrame(data); err != nil {
+			return fmt.Errorf("read: %w", err)
 		}
 	}
+}
+
+// handleFrame acts on one frame from the hub. It returns an error only for a
+// frame that means the connection cannot go on (another protocol version).
+func (c *Client) handleFrame(data []byte) error {
+	m, err := protocol.Decode(data)
+	if err != nil {
+		if errors.Is(err, protocol.ErrVersion) || errors.Is(err, protocol.ErrTooLarge) {
+			return err
+		}
+		c.badFrame(data, err)
+		return nil
+	}
+	switch m := m.(type) {
+	case *protocol.Ack:
+		if err := c.opt.Outbox.Ack(m.Seq); err != nil {
+			c.log.Error("Outbox ack failed", "seq", m.Seq, "err", err)
+		}
+	case *protocol.Command:
+		c.command(m)
+	case *protocol.Cert:
+		c.renewed(m)
+	default:
+		c.log.Warn("Unexpected message from hub", "type", m.MsgType())
+	}
+	return nil
 }
 
 // badFrame logs an undecodable frame; if it looks like a command with a usable

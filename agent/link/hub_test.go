@@ -2,6 +2,7 @@ package link
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log"
@@ -66,6 +67,8 @@ type testHub struct {
 	results     []protocol.Result
 	renews      []protocol.Renew
 	revoked     bool
+	noPong      bool           // ignore the agent's pings, like a hung hub
+	clientCAs   *x509.CertPool // when set, TLS demands a client certificate from this pool
 	locked      bool
 	serial      int
 }
@@ -106,8 +109,13 @@ func (h *testHub) start(addr string) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+protocol.PathEnroll, h.enroll)
 	mux.HandleFunc("GET "+protocol.PathAgent, h.agent)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0),
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: h.ca.Pool(), ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS13}}
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: h.ca.Pool(), ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS13}
+	h.mu.Lock()
+	if h.clientCAs != nil {
+		tlsConf.ClientCAs, tlsConf.ClientAuth = h.clientCAs, tls.RequireAndVerifyClientCert
+	}
+	h.mu.Unlock()
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0), TLSConfig: tlsConf}
 	srv.SetKeepAlivesEnabled(false)
 	h.mu.Lock()
 	h.srv = srv
@@ -190,6 +198,11 @@ func (h *testHub) agent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(protocol.MaxFrame)
+	h.mu.Lock()
+	if h.noPong {
+		ws.SetPingHandler(func(string) error { return nil })
+	}
+	h.mu.Unlock()
 	defer func() {
 		ws.Close()
 		h.mu.Lock()

@@ -583,3 +583,129 @@ func TestBackoffFullJitterWithinBounds(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSRefusalOfCertificateIsRetriedSlowly(t *testing.T) {
+	h := newTestHub(t)
+	dir := tempDir(t)
+	enroll(t, h, dir)
+	// The hub now trusts only another CA for clients: the TLS handshake itself
+	// refuses this agent's certificate, as a hub that rolled its CA or revoked us.
+	other, err := pki.LoadOrCreate(tempDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.clientCAs = other.Pool()
+	h.mu.Unlock()
+	h.restart()
+	errs := make(chan error, 10)
+	a := startAgent(t, h, dir, func(o *Options) {
+		o.RefusedRetry = time.Hour
+		o.OnRetry = func(d time.Duration, refused bool, err error) {
+			if !refused {
+				err = fmt.Errorf("not classed as a refusal: %w", err)
+			}
+			errs <- err
+		}
+	})
+	a.run(t)
+	select {
+	case err := <-errs:
+		var r *RefusedError
+		if !errors.As(err, &r) {
+			t.Fatalf("TLS refusal: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no retry reported")
+	}
+}
+
+func TestSilentHubIsDroppedAfterPongWait(t *testing.T) {
+	h := newTestHub(t)
+	dir := tempDir(t)
+	enroll(t, h, dir)
+	h.noPong = true
+	a := startAgent(t, h, dir, func(o *Options) {
+		o.PingPeriod = 50 * time.Millisecond
+		o.PongWait = 300 * time.Millisecond
+	})
+	a.run(t)
+	waitFor(t, 10*time.Second, "a reconnect after the hub stopped answering pings", func() bool {
+		_, _, hellos := h.snapshot()
+		return len(hellos) >= 2
+	})
+	if !strings.Contains(a.logs.String(), "timeout") {
+		t.Fatalf("the drop was not a read timeout:\n%s", a.logs.String())
+	}
+}
+
+// fakeOutbox records acks for FuzzHubFrame.
+type fakeOutbox struct{ acked atomic.Uint64 }
+
+func (f *fakeOutbox) NextSeq() uint64                      { return 100 }
+func (f *fakeOutbox) Pending(uint64, int) []protocol.Event { return nil }
+func (f *fakeOutbox) Ack(seq uint64) error                 { f.acked.Store(seq); return nil }
+func (f *fakeOutbox) Notify() <-chan struct{}              { return nil }
+
+// FuzzHubFrame feeds arbitrary frames from the hub to the agent's dispatcher:
+// it must never panic, never end the connection except for another protocol
+// version or an oversized frame, answer at most one result per frame, and only
+// ever answer with a result that is valid on the wire.
+func FuzzHubFrame(f *testing.F) {
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, m := range []protocol.Message{
+		&protocol.Ack{Seq: 3},
+		cmd("f-ping", "term-1", protocol.ActionPing, now, time.Minute),
+		cmd("f-other", "term-2", protocol.ActionPing, now, time.Minute),
+		cmd("f-unknown", "term-1", "exec", now, time.Minute),
+		&protocol.Cert{Certificate: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},
+		&protocol.Welcome{TerminalID: "term-1"},
+	} {
+		b, err := protocol.Encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"v":1,"type":"command","body":{"id":"x","terminal":"term-1","action":"ping","issued_by":"x","issued_at":"2026-11-01T00:00:00Z","expires_at":"2026-10-01T00:00:00Z"}}`))
+	f.Add([]byte(`{"v":2,"type":"ack","body":{"seq":1}}`))
+	f.Add([]byte(`{"v":1,"type":"command","body":{"id":""}}`))
+
+	h := newTestHub(f)
+	dir := tempDir(f)
+	enroll(f, h, dir)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		seenDir := tempDir(t)
+		for _, name := range []string{identityFile, agentPEMFile, caPEMFile} {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(seenDir, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := New(Options{HubURL: h.url(), StateDir: seenDir, Outbox: &fakeOutbox{}, Status: &fakeStatus{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c.runCtx = ctx
+		err = c.handleFrame(data)
+		if err != nil && !errors.Is(err, protocol.ErrVersion) && !errors.Is(err, protocol.ErrTooLarge) {
+			t.Fatalf("frame ended the connection: %v", err)
+		}
+		cancel()
+		c.wg.Wait()
+		if n := len(c.results); n > 1 {
+			t.Fatalf("%d results for one frame", n)
+		}
+		if len(c.results) == 1 {
+			r := <-c.results
+			if _, err := protocol.Encode(&r); err != nil {
+				t.Fatalf("result not sendable: %v", err)
+			}
+		}
+	})
+}
