@@ -158,14 +158,7 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.connWG.Done()
-	up := websocket.Upgrader{
-		HandshakeTimeout:  10 * time.Second,
-		ReadBufferSize:    4 << 10,
-		WriteBufferSize:   4 << 10,
-		EnableCompression: false,
-		CheckOrigin:       func(r *http.Request) bool { return r.Header.Get("Origin") == "" },
-	}
-	ws, err := up.Upgrade(w, r, nil)
+	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		h.connWG.Done() // no writer
 		return          // Upgrade has answered

@@ -30,6 +30,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/store"
@@ -101,17 +103,19 @@ var ErrOffline = errors.New("terminal is offline")
 
 // Hub is a running hub. Create with New, serve with Run.
 type Hub struct {
-	cfg    Config
-	log    *slog.Logger
-	ca     *pki.CA
-	store  *store.Store
-	srv    *http.Server
-	ln     net.Listener
-	ctl    *http.Server
-	ctlLn  net.Listener
-	limit  *rateLimiter
-	quiet  *quietLog // repeated warnings about the same peer go to Debug
-	tlsCfg *tls.Config
+	cfg   Config
+	log   *slog.Logger
+	ca    *pki.CA
+	store *store.Store
+	srv   *http.Server
+	ln    net.Listener
+	ctl   *http.Server
+	ctlLn net.Listener
+	limit *rateLimiter
+	quiet *quietLog // repeated warnings about the same peer go to Debug
+
+	upgrader websocket.Upgrader
+	tlsCfg   *tls.Config
 
 	events    chan eventReq // to the store writer
 	statusMu  sync.Mutex
@@ -170,6 +174,16 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		stopWrite: make(chan struct{}),
 		conns:     map[string]*agentConn{},
 		pending:   map[string]*pendingCmd{},
+	}
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		// Small buffers, and write buffers shared between connections: most agents
+		// are idle most of the time, and their frames are small.
+		ReadBufferSize:    1 << 10,
+		WriteBufferSize:   1 << 10,
+		WriteBufferPool:   &sync.Pool{},
+		EnableCompression: false,
+		CheckOrigin:       func(r *http.Request) bool { return r.Header.Get("Origin") == "" },
 	}
 	h.tlsCfg = &tls.Config{
 		MinVersion:   tls.VersionTLS13,
