@@ -55,10 +55,11 @@ type Agent struct {
 	// stopTimeout is StopTimeout; tests shorten it.
 	stopTimeout time.Duration
 
-	mu      sync.Mutex // guards comps and ran
-	comps   []component
-	ran     bool
-	running map[string]bool
+	mu       sync.Mutex // guards comps, ran, running and welcomes
+	comps    []component
+	ran      bool
+	running  map[string]bool
+	welcomes []func(protocol.Welcome)
 }
 
 var _ EventSink = (*outbox.Outbox)(nil)
@@ -98,7 +99,8 @@ func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
 	a.link, err = link.New(link.Options{
 		HubURL: cfg.HubURL, StateDir: cfg.StateDir, Outbox: a.outbox, Status: a.status,
 		Changed: status.Changed, Log: log, StatusInterval: cfg.StatusInterval.D(),
-		OnCert: func(c *x509.Certificate) { a.status.SetCertExpires(c.NotAfter) },
+		OnCert:    func(c *x509.Certificate) { a.status.SetCertExpires(c.NotAfter) },
+		OnWelcome: a.welcome,
 	})
 	if err != nil {
 		a.outbox.Close()
@@ -121,6 +123,24 @@ func (a *Agent) Status() *status.Collector { return a.status }
 // protocol.Actions, and ping (built in), are refused.
 func (a *Agent) Handle(action protocol.Action, fn Handler) error {
 	return a.link.Handle(action, fn)
+}
+
+// OnWelcome registers fn to receive each Welcome from the hub: the hub's truth
+// (the lock state) that the agent re-applies on every (re)connect. fn runs on the
+// link's goroutine and must return quickly. Register before Run.
+func (a *Agent) OnWelcome(fn func(protocol.Welcome)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.welcomes = append(a.welcomes, fn)
+}
+
+func (a *Agent) welcome(w protocol.Welcome) {
+	a.mu.Lock()
+	fns := slices.Clone(a.welcomes)
+	a.mu.Unlock()
+	for _, fn := range fns {
+		fn(w)
+	}
 }
 
 // Add registers a component to run under Run's context. run must return when

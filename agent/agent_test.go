@@ -89,7 +89,7 @@ func newMiniHub(t *testing.T) *miniHub {
 		if _, _, err := ws.ReadMessage(); err != nil {
 			return
 		}
-		b, _ := protocol.Encode(&protocol.Welcome{TerminalID: "t-1"})
+		b, _ := protocol.Encode(&protocol.Welcome{TerminalID: "t-1", Locked: true})
 		ws.WriteMessage(websocket.TextMessage, b)
 		for {
 			_, data, err := ws.ReadMessage()
@@ -196,10 +196,15 @@ func TestRunEmitsStartedAndStopsCleanly(t *testing.T) {
 	if err := a.Handle(protocol.ActionLock, func(context.Context, map[string]string) (string, error) { return "", nil }); err != nil {
 		t.Fatal(err)
 	}
+	welcomed := make(chan protocol.Welcome, 1)
+	a.OnWelcome(func(w protocol.Welcome) { welcomed <- w })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	<-compStarted
+	if w := <-welcomed; w.TerminalID != "t-1" || !w.Locked {
+		t.Fatalf("welcome not passed on: %+v", w)
+	}
 	waitFor(t, 10*time.Second, "events at the hub", func() bool { return len(h.kinds()) >= 2 })
 	if k := h.kinds(); k[0] != "agent.started" || k[1] != "test.ready" {
 		t.Fatalf("hub got %v", k)

@@ -69,9 +69,10 @@ type Collector struct {
 	static protocol.Status // fields read once at start
 	volume string
 
-	mu     sync.Mutex // guards set
-	set    protocol.Status
-	warned map[string]bool
+	mu      sync.Mutex // guards set, session and warned
+	set     protocol.Status
+	session SessionSource
+	warned  map[string]bool
 }
 
 var _ SessionSource = UnknownSession{}
@@ -84,7 +85,7 @@ func New(ctx context.Context, opt Options) *Collector {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Collector{opt: opt, log: opt.Log, warned: map[string]bool{}}
+	c := &Collector{opt: opt, log: opt.Log, session: opt.Session, warned: map[string]bool{}}
 	c.static = protocol.Status{OS: runtime.GOOS, Arch: runtime.GOARCH, AgentVersion: opt.AgentVersion}
 	if info, err := host.InfoWithContext(ctx); err != nil {
 		c.log.Warn("Host information unavailable", "err", err)
@@ -102,6 +103,17 @@ func New(ctx context.Context, opt Options) *Collector {
 	}
 	c.volume = vol
 	return c
+}
+
+// SetSessionSource replaces the session source (the session watcher, once it
+// runs); nil restores UnknownSession.
+func (c *Collector) SetSessionSource(src SessionSource) {
+	if src == nil {
+		src = UnknownSession{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.session = src
 }
 
 // SetLocked records the lock state the agent enforces.
@@ -156,7 +168,10 @@ func (c *Collector) Collect(ctx context.Context) protocol.Status {
 			c.warnOnce("disk", err)
 		}
 	}
-	s.Session, s.SessionSince = c.opt.Session.Session()
+	c.mu.Lock()
+	src := c.session
+	c.mu.Unlock()
+	s.Session, s.SessionSince = src.Session()
 	if s.Session == "" {
 		s.Session = protocol.SessionUnknown
 	}

@@ -105,3 +105,19 @@ func BenchmarkCollect(b *testing.B) {
 		c.Collect(ctx)
 	}
 }
+
+func TestSetSessionSource(t *testing.T) {
+	c := New(context.Background(), Options{AgentVersion: "1"})
+	if s := c.Collect(context.Background()); s.Session != protocol.SessionUnknown {
+		t.Fatalf("default session %q", s.Session)
+	}
+	since := time.Now()
+	c.SetSessionSource(fakeSession{protocol.SessionLocked, since})
+	if s := c.Collect(context.Background()); s.Session != protocol.SessionLocked || !s.SessionSince.Equal(since) {
+		t.Fatalf("session after SetSessionSource: %+v", s)
+	}
+	c.SetSessionSource(nil)
+	if s := c.Collect(context.Background()); s.Session != protocol.SessionUnknown {
+		t.Fatalf("session after reset %q", s.Session)
+	}
+}
