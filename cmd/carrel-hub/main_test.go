@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
@@ -22,8 +23,10 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
 )
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -214,5 +217,37 @@ func TestServeAndManage(t *testing.T) {
 	}
 	if code, out, _ := run(t, "terminals", "--data", data, "--json"); code != 0 || !strings.Contains(out, `"state": "revoked"`) {
 		t.Fatalf("after revoke: %q", out)
+	}
+}
+
+func TestAuditVerifyDetectsTamper(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "hub")
+	if _, err := pki.LoadOrCreate(data); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(data, hub.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		st.Audit(context.Background(), "local:root", "test", "x", nil)
+	}
+	st.Close()
+	if code, out, _ := run(t, "audit", "verify", "--data", data); code != 0 || !strings.Contains(out, "3 rows verified") {
+		t.Fatalf("clean log: %d %q", code, out)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, hub.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TRIGGER audit_no_update`, `UPDATE audit SET target = 'y' WHERE seq = 2`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	code, _, errs := run(t, "audit", "verify", "--data", data)
+	if code != 1 || !strings.Contains(errs, "audit chain broken at row 2") {
+		t.Fatalf("tampered log: exit %d %q", code, errs)
 	}
 }
