@@ -163,7 +163,19 @@ func (q *Quarantine) writeRecord(rec Record) error {
 		os.Remove(tmp)
 		return fmt.Errorf("write quarantine record: %w", err)
 	}
+	// The blob's and the record's names reach the disk before the event says so.
+	syncDir(filepath.Join(q.dir, "blobs"))
+	syncDir(filepath.Join(q.dir, "records"))
 	return nil
+}
+
+// syncDir flushes a directory's entries where the OS allows opening a
+// directory for that (not on Windows, where the error is ignored).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }
 
 // Get returns the record with that id.
