@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/loadgen"
+)
+
+func init() {
+	register("footprint", command{summary: "sample a real carrel-agent's RSS and CPU from /proc", run: runFootprint})
+}
+
+func runFootprint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("footprint", "--agent-bin BIN --config CFG [--duration 10m]", `
+Starts 'BIN run --config CFG' (an enrolled agent), samples its resident memory
+and CPU time from /proc every --interval for --duration, stops it with SIGTERM
+and prints the mean and maximum. The first --warmup is reported apart.`, stderr)
+	bin := fs.String("agent-bin", "", "carrel-agent binary")
+	cfg := fs.String("config", "", "the agent's configuration file")
+	dur := fs.Duration("duration", 10*time.Minute, "how long to sample")
+	interval := fs.Duration("interval", time.Second, "between samples")
+	warmup := fs.Duration("warmup", 10*time.Second, "start-up period reported apart")
+	agentLog := fs.String("agent-log", "", "file for the agent's output (default: discarded)")
+	if c := parse(fs, args); c >= 0 {
+		return c
+	}
+	if c := required(fs, map[string]string{"agent-bin": *bin, "config": *cfg}); c >= 0 {
+		return c
+	}
+	opt := loadgen.FootprintOptions{AgentBin: *bin, Config: *cfg, Duration: *dur, Interval: *interval, Warmup: *warmup, Out: stdout}
+	if *agentLog != "" {
+		f, err := os.Create(*agentLog)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		defer f.Close()
+		opt.AgentLog = f
+	}
+	fmt.Fprintf(stdout, "footprint: sampling %s run --config %s for %v (load %s)\n", *bin, *cfg, *dur, loadgen.Load1())
+	res, err := loadgen.Footprint(ctx, opt)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintln(stdout, res)
+	fmt.Fprintf(stdout, "targets: RSS < 30 MB: %s; CPU < 0.5%%: %s (load at end %s)\n",
+		verdict(res.MaxRSS < 30<<20), verdict(res.MeanCPU < 0.5), loadgen.Load1())
+	return 0
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
