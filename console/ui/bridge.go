@@ -152,6 +152,7 @@ func (b *Bridge) reload() {
 				b.u.setLink("Could not load terminals: " + errText(err))
 				return
 			}
+			b.u.setLink("Connected to the hub")
 			b.u.replaceRoom(terms)
 			if eerr == nil {
 				b.u.addEvents(evs, false)
