@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
@@ -60,19 +61,28 @@ func newDetailView(u *UI) *detailView {
 	d.message.SetPlaceHolder("Message to show on the screen")
 	d.message.Wrapping = fyne.TextWrapWord
 	d.message.SetMinRowsVisible(2)
-	d.counter = widget.NewLabel(fmt.Sprintf("0/%d", protocol.MaxMessageText))
+	d.counter = widget.NewLabel(fmt.Sprintf("0/%d bytes", protocol.MaxMessageText))
+	// The agent takes at most MaxMessageText bytes of UTF-8: the entry holds no
+	// more, cut at a character boundary.
 	d.message.OnChanged = func(s string) {
-		if utf8.RuneCountInString(s) > protocol.MaxMessageText {
-			s = string([]rune(s)[:protocol.MaxMessageText])
-			d.message.SetText(s)
+		if len(s) > protocol.MaxMessageText {
+			cut := s[:protocol.MaxMessageText]
+			for !utf8.ValidString(cut) {
+				cut = cut[:len(cut)-1]
+			}
+			d.message.SetText(cut)
 			return
 		}
-		d.counter.SetText(fmt.Sprintf("%d/%d", utf8.RuneCountInString(s), protocol.MaxMessageText))
+		d.counter.SetText(fmt.Sprintf("%d/%d bytes", len(s), protocol.MaxMessageText))
 	}
 	send := widget.NewButton("Send message", func() {
 		text := strings.TrimSpace(d.message.Text)
 		if text == "" {
 			d.result.SetText("Type a message first.")
+			return
+		}
+		if r, bad := controlRune(text); bad {
+			d.result.SetText(fmt.Sprintf("The message holds a control character (%U) the terminal would refuse.", r))
 			return
 		}
 		d.run(protocol.ActionMessage, map[string]string{"text": text})
@@ -295,4 +305,15 @@ func timeText(t, now time.Time) string {
 		rel = shortDuration(now.Sub(t)) + " ago"
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC") + " (" + rel + ")"
+}
+
+// controlRune finds a character the agent refuses in a message: a control
+// character other than a line break, or a bidirectional control.
+func controlRune(s string) (rune, bool) {
+	for _, r := range strings.ReplaceAll(s, "\r\n", "\n") {
+		if r != '\n' && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)) {
+			return r, true
+		}
+	}
+	return 0, false
 }

@@ -316,10 +316,16 @@ func TestActionsReachTheHub(t *testing.T) {
 	test.Tap(h.button(d.content, "Lock"))
 	h.wait("the lock result", func() bool { return d.result.Text == "lock: done (lock ok)" })
 
-	long := strings.Repeat("é", protocol.MaxMessageText+100)
+	long := "a" + strings.Repeat("é", protocol.MaxMessageText)
 	test.Type(d.message, long)
-	if n := utf8.RuneCountInString(d.message.Text); n != protocol.MaxMessageText {
-		t.Fatalf("message entry holds %d runes, want the limit %d", n, protocol.MaxMessageText)
+	if n := len(d.message.Text); n != protocol.MaxMessageText-1 || !utf8.ValidString(d.message.Text) {
+		t.Fatalf("message entry holds %d bytes (valid UTF-8: %v), want %d: cut at the limit on a character boundary",
+			n, utf8.ValidString(d.message.Text), protocol.MaxMessageText-1)
+	}
+	d.message.SetText("Closing\u202e in 10 minutes")
+	test.Tap(h.button(d.content, "Send message"))
+	if !strings.Contains(d.result.Text, "U+202E") {
+		t.Fatalf("a bidi control was not caught before sending: %q", d.result.Text)
 	}
 	d.message.SetText("Closing in 10 minutes")
 	test.Tap(h.button(d.content, "Send message"))
