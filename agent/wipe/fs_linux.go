@@ -295,6 +295,12 @@ func purgeAt(ctx context.Context, pfd int, name, display string, wantMnt uint64,
 	p := &purger{ctx: ctx, o: o, display: display, parentFD: pfd, scan: 1}
 	q := strconv.Quote(display)
 	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.EACCES) && o.chmodUID >= 0 {
+		var st unix.Stat_t
+		if unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && p.chmodDirAt(pfd, name, &st) == nil {
+			fd, err = unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		}
+	}
 	if errors.Is(err, unix.ENOENT) {
 		return p.res
 	}
@@ -554,9 +560,9 @@ func (p *purger) entry(i int, f *frame, name string) {
 	}
 	err = unix.Unlinkat(f.fd, name, 0)
 	if (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) && !f.chmodded && p.mayChmod(f.uid) {
-		// a read-only directory of the patron: open it up (directories only)
+		// a read-only directory of the patron: open it up (directories only, see chmodDirAt)
 		f.chmodded = true
-		if unix.Fchmod(f.fd, f.mode&0o7777|0o700) == nil {
+		if unix.Fchmod(f.fd, f.mode&0o7777|0o777) == nil {
 			err = unix.Unlinkat(f.fd, name, 0)
 		}
 	}
@@ -583,8 +589,12 @@ func (p *purger) entry(i int, f *frame, name string) {
 
 func (p *purger) mayChmod(uid uint32) bool { return p.o.chmodUID >= 0 && int(uid) == p.o.chmodUID }
 
-// chmodDirAt gives a patron's directory u+rwx, after checking through an O_PATH
-// descriptor that it is still that directory (never a file, never a link).
+// chmodDirAt gives a patron's directory a+rwx, after checking through an O_PATH
+// descriptor that it is still that directory (never a file, never a link). It
+// is only used inside the trash, whose root is 0700 root, so nobody else can
+// reach the opened directory; "all" rather than "user" because the agent is not
+// the directory's owner and may run without CAP_DAC_OVERRIDE (hardened unit): it
+// then needs CAP_FOWNER for the chmod and the "other" bits to get in.
 func (p *purger) chmodDirAt(dirfd int, name string, want *unix.Stat_t) error {
 	fd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -598,7 +608,7 @@ func (p *purger) chmodDirAt(dirfd int, name string, want *unix.Stat_t) error {
 	if st.Dev != want.Dev || st.Ino != want.Ino || st.Mode&unix.S_IFMT != unix.S_IFDIR || !p.mayChmod(st.Uid) {
 		return errors.New("directory changed")
 	}
-	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), st.Mode&0o7777|0o700)
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), st.Mode&0o7777|0o777)
 }
 
 // finish removes directory frame i once it has been emptied.
@@ -629,7 +639,7 @@ func (p *purger) finish(i int, f *frame) {
 	if (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) && i > 0 {
 		if g := p.stack[i-1]; !g.chmodded && p.mayChmod(g.uid) {
 			g.chmodded = true
-			if unix.Fchmod(g.fd, g.mode&0o7777|0o700) == nil {
+			if unix.Fchmod(g.fd, g.mode&0o7777|0o777) == nil {
 				err = unix.Unlinkat(pfd, f.name, unix.AT_REMOVEDIR)
 			}
 		}

@@ -7,8 +7,8 @@ type purgeOpts struct {
 	// onlyUID >= 0 removes only entries owned by that uid; directories of others
 	// are walked but kept. -1 removes everything.
 	onlyUID int
-	// chmodUID >= 0 lets directories owned by that uid be given u+rwx so they can
-	// be emptied (only inside the trash). Files are never chmodded.
+	// chmodUID >= 0 lets directories owned by that uid be given a+rwx so they can
+	// be emptied (only inside the root-only trash). Files are never chmodded.
 	chmodUID int
 	// dryRun removes nothing and lists what would be removed as leftovers.
 	dryRun bool
