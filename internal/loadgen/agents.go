@@ -45,15 +45,17 @@ type GroupSpec struct {
 
 // Report is what a group tells the controller, every ReportEvery and once at the end.
 type Report struct {
-	Agents    int    `json:"agents"`
-	Started   int    `json:"started"`
-	Connected int    `json:"connected"`
-	SinceMark int    `json:"since_mark"` // agents welcomed by the hub since the last Mark
-	Emitted   uint64 `json:"emitted"`
-	EmitErrs  uint64 `json:"emit_errs"`
-	Pending   int    `json:"pending"` // events in outboxes not yet acknowledged
-	Dropped   uint64 `json:"dropped"` // outbox overflow (should stay 0)
-	Draining  bool   `json:"draining"`
+	Agents    int `json:"agents"`
+	Started   int `json:"started"`
+	Connected int `json:"connected"`
+	SinceMark int `json:"since_mark"` // agents welcomed by the hub since the last Mark
+	// LastWelcome is the latest Welcome of any agent (unix nanos).
+	LastWelcome int64  `json:"last_welcome"`
+	Emitted     uint64 `json:"emitted"`
+	EmitErrs    uint64 `json:"emit_errs"`
+	Pending     int    `json:"pending"` // events in outboxes not yet acknowledged
+	Dropped     uint64 `json:"dropped"` // outbox overflow (should stay 0)
+	Draining    bool   `json:"draining"`
 	// StatusLat are status-to-store latencies (ms) measured since the last report.
 	StatusLat []float64 `json:"status_lat,omitempty"`
 	// Errs counts link failures by message since the last report.
@@ -304,9 +306,11 @@ func (g *group) snapshot(final bool) Report {
 		if a.connected.Load() {
 			r.Connected++
 		}
-		if mark != 0 && a.welcomed.Load() > mark {
+		w := a.welcomed.Load()
+		if mark != 0 && w > mark {
 			r.SinceMark++
 		}
+		r.LastWelcome = max(r.LastWelcome, w)
 		r.Pending += a.ob.Len()
 		r.Dropped += a.ob.Dropped()
 	}

@@ -84,6 +84,9 @@ func StartFleet(ctx context.Context, opt FleetOptions) (*Fleet, error) {
 }
 
 func (f *Fleet) onReport(m *member, r Report) {
+	if r.Err != "" {
+		fmt.Fprintf(os.Stderr, "loadgen: agent group failed: %s\n", r.Err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lat = append(f.lat, r.StatusLat...)
@@ -189,6 +192,7 @@ type Totals struct {
 	Emitted, EmitErrs, Dropped            uint64
 	Pending                               int
 	Exited                                int // groups that ended
+	LastWelcome                           time.Time
 }
 
 // Totals sums the groups' latest reports.
@@ -202,6 +206,9 @@ func (f *Fleet) Totals() Totals {
 		t.Started += r.Started
 		t.Connected += r.Connected
 		t.SinceMark += r.SinceMark
+		if w := time.Unix(0, r.LastWelcome); r.LastWelcome != 0 && w.After(t.LastWelcome) {
+			t.LastWelcome = w
+		}
 		t.Emitted += r.Emitted
 		t.EmitErrs += r.EmitErrs
 		t.Dropped += r.Dropped
@@ -281,4 +288,16 @@ func (f *Fleet) Stop(timeout time.Duration) (map[string][2]uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ranges, errors.Join(errs...)
+}
+
+// allDraining reports whether every group has stopped emitting.
+func (f *Fleet) allDraining() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range f.groups {
+		if !m.last.Draining {
+			return false
+		}
+	}
+	return true
 }

@@ -363,14 +363,7 @@ drain:
 		if t.Pending == 0 {
 			// A report taken before the drain began may still show 0 pending with
 			// emitting on; wait for every group to say it is draining.
-			f := fleet
-			f.mu.Lock()
-			all := true
-			for _, m := range f.groups {
-				all = all && m.last.Draining
-			}
-			f.mu.Unlock()
-			if all {
+			if fleet.allDraining() {
 				break drain
 			}
 		}

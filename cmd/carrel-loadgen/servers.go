@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/loadgen"
+)
+
+func init() {
+	register("storm", command{summary: "SIGKILL and restart the hub under N agents; time the reconnection, account for every event", run: runStorm})
+	register("echo-server", command{summary: "bare gorilla/websocket server on the hub's mutual TLS (memory baseline)", run: runEcho})
+	register("baseline", command{summary: "hold N connections on the bare server, then on the hub, in one run; compare RSS per connection", run: runBaseline})
+	register("hub", command{summary: "run the real hub in this process with CPU/heap profiling", run: runHub})
+}
+
+// hubCommand is how storm and baseline start the hub: carrel-hub serve, or this
+// binary's profiling hub when --hub-bin is "self".
+func hubCommand(bin, data, listen, profileDir string) ([]string, error) {
+	if bin == "self" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		argv := []string{exe, "hub", "--data", data, "--listen", listen}
+		if profileDir != "" {
+			argv = append(argv, "--cpuprofile", filepath.Join(profileDir, "hub-cpu.pprof"), "--heapprofile", filepath.Join(profileDir, "hub-heap.pprof"))
+		}
+		return argv, nil
+	}
+	return []string{bin, "serve", "--data", data, "--listen", listen}, nil
+}
+
+func logFile(path string) (io.Writer, func(), error) {
+	if path == "" {
+		return io.Discard, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
+}
+
+func runStorm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("storm", "--hub-bin BIN --hub-data DIR --listen 127.0.0.1:PORT --dir DIR --n N", `
+Starts the hub (BIN serve --data DIR --listen ADDR), connects N enrolled agents,
+lets events flow for --settle, SIGKILLs the hub and starts it again at once,
+and measures from the kill until every agent has been welcomed by the new hub
+and the hub counts all of them online (target: --target). Then events flow for
+--after, every outbox is drained, and the hub database is checked: every event
+each agent's outbox numbered in this run is stored exactly once.`, stderr)
+	ff := addFleetFlags(fs, 50)
+	hubBin := fs.String("hub-bin", "carrel-hub", `carrel-hub binary ("self": this binary's in-process hub)`)
+	hubData := fs.String("hub-data", "", "the hub's data directory")
+	listen := fs.String("listen", "127.0.0.1:18444", "hub listen address")
+	hubLog := fs.String("hub-log", "", "append the hub's output here (default: discarded)")
+	settle := fs.Duration("settle", 15*time.Second, "events flowing before the kill")
+	after := fs.Duration("after", 10*time.Second, "events flowing after everyone is back")
+	target := fs.Duration("target", 60*time.Second, "all back within this is the target")
+	if c := parse(fs, args); c >= 0 {
+		return c
+	}
+	if c := required(fs, map[string]string{"dir": *ff.dir, "hub-data": *hubData}); c >= 0 {
+		return c
+	}
+	fo, err := ff.options()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	argv, err := hubCommand(*hubBin, *hubData, *listen, "")
+	if err != nil {
+		return fail(stderr, err)
+	}
+	lw, closeLog, err := logFile(*hubLog)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer closeLog()
+	res, err := loadgen.Storm(ctx, loadgen.StormOptions{Fleet: fo, HubCmd: argv, HubData: *hubData, HubLog: lw,
+		Settle: *settle, After: *after, Target: *target, Out: stdout})
+	if err != nil {
+		fmt.Fprintf(stdout, "\n== storm (incomplete)\n%s\n", res)
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "\n== storm summary\n%s\n", res)
+	return 0
+}
+
+func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("echo-server", "--hub-data DIR --listen 127.0.0.1:PORT", `
+A bare gorilla/websocket server on the hub's mutual TLS (the hub CA's server
+certificate; client certificates required and checked against the hub CA). One
+goroutine per connection reads every frame; a Hello gets a Welcome so the real
+link clients stay connected; nothing is stored or acknowledged. Runs until
+interrupted. 'baseline' starts it by itself.`, stderr)
+	hubData := fs.String("hub-data", "", "the hub's data directory (CA and server certificate)")
+	listen := fs.String("listen", "127.0.0.1:18445", "listen address")
+	buf := fs.Int("buf", 4096, "websocket read and write buffer size (the hub uses 4096)")
+	if c := parse(fs, args); c >= 0 {
+		return c
+	}
+	if c := required(fs, map[string]string{"hub-data": *hubData}); c >= 0 {
+		return c
+	}
+	if err := loadgen.EchoServer(ctx, loadgen.EchoOptions{HubData: *hubData, Listen: *listen, BufSize: *buf, Out: stdout}); err != nil {
+		return fail(stderr, err)
+	}
+	return 0
+}
+
+func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("baseline", "--hub-bin BIN --hub-data DIR --dir DIR --n N", `
+In one run: starts the bare server (echo-server) and holds N connections of the
+real link clients on it, reading its RSS idle and held after --settle; stops it;
+then does the same with the hub (BIN serve). Prints the resident memory per
+connection of each and the ratio (target: the hub within 2× of the bare server).
+Statuses flow every --status-interval; no events.`, stderr)
+	ff := addFleetFlags(fs, 0)
+	hubBin := fs.String("hub-bin", "carrel-hub", `carrel-hub binary ("self": this binary's in-process hub)`)
+	hubData := fs.String("hub-data", "", "the hub's data directory")
+	hubListen := fs.String("listen", "127.0.0.1:18444", "hub listen address")
+	echoListen := fs.String("echo-listen", "127.0.0.1:18445", "bare server listen address")
+	buf := fs.Int("buf", 4096, "bare server websocket buffers (the hub uses 4096)")
+	settle := fs.Duration("settle", 20*time.Second, "connections held before the reading")
+	hubLog := fs.String("hub-log", "", "append the servers' output here (default: discarded)")
+	if c := parse(fs, args); c >= 0 {
+		return c
+	}
+	if c := required(fs, map[string]string{"dir": *ff.dir, "hub-data": *hubData}); c >= 0 {
+		return c
+	}
+	fo, err := ff.options()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	argv, err := hubCommand(*hubBin, *hubData, *hubListen, "")
+	if err != nil {
+		return fail(stderr, err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	lw, closeLog, err := logFile(*hubLog)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer closeLog()
+	res, err := loadgen.Baseline(ctx, loadgen.BaselineOptions{Fleet: fo, HubCmd: argv, HubListen: *hubListen,
+		EchoCmd:    []string{exe, "echo-server", "--hub-data", *hubData, "--listen", *echoListen, "--buf", fmt.Sprint(*buf)},
+		EchoListen: *echoListen, HubData: *hubData, Settle: *settle, Out: stdout, HubLog: lw})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "\n== baseline summary\n%s\n", res)
+	return 0
+}
+
+func runHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("hub", "--data DIR --listen 127.0.0.1:PORT [--cpuprofile F] [--heapprofile F]", `
+Runs the real hub (internal/hub, as carrel-hub serve does) in this process,
+with profiling carrel-hub does not have: a CPU profile over the whole run (or,
+with --profile-on-signal, between two SIGUSR2s) and a heap profile at each
+SIGUSR1 and at the end. Read them with 'go tool pprof'. Logs at warn level.`, stderr)
+	data := fs.String("data", "", "hub data directory")
+	listen := fs.String("listen", "127.0.0.1:18444", "listen address")
+	cpu := fs.String("cpuprofile", "", "CPU profile file")
+	heap := fs.String("heapprofile", "", "heap profile file")
+	onSig := fs.Bool("profile-on-signal", false, "CPU profile only between two SIGUSR2s")
+	if c := parse(fs, args); c >= 0 {
+		return c
+	}
+	if c := required(fs, map[string]string{"data": *data}); c >= 0 {
+		return c
+	}
+	if err := loadgen.RunHub(ctx, loadgen.HubOptions{Data: *data, Listen: *listen, CPUProfile: *cpu, HeapProfile: *heap,
+		ProfileOnSignal: *onSig, Log: stderr}); err != nil {
+		return fail(stderr, err)
+	}
+	return 0
+}
