@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -334,5 +335,36 @@ func TestBackoffBounds(t *testing.T) {
 				t.Fatalf("attempt %d: backoff %v outside [%v, %v]", attempt, d, min/2, max)
 			}
 		}
+	}
+}
+
+// Close ends every goroutine the client started (reader, writer, run loop).
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	s := startHub(t)
+	before := runtime.NumGoroutine()
+	c := New(testLog(t), Options{BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
+	if err := c.SetTarget(Target{URL: s.URL(), Fingerprint: s.Fingerprint()}); err != nil {
+		t.Fatal(err)
+	}
+	login(t, s, c, protocol.RoleDesk)
+	rec := newRecorder()
+	c.Subscribe(rec.push, rec.link)
+	rec.wait(t, "link up", func() bool { return rec.ups == 1 })
+	if _, err := c.Terminals(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := c.Terminals(ctxT(t)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
+	s.Close() // the server's goroutines too
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines left (had %d):\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond)
 	}
 }

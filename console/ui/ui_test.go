@@ -604,3 +604,48 @@ func TestGoldenScreens(t *testing.T) {
 	h.drain()
 	h.golden("detail.xml")
 }
+
+func TestReconnectReloadsRoom(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionFree, false)}
+	h.login("ann")
+	h.wait("tile", func() bool { return h.tiles()["pc-01"] != nil })
+	h.hub.setLink(false, errors.New("read: EOF"))
+	h.wait("reconnecting", func() bool { return strings.HasPrefix(h.ui.linkLabel.Text, "Reconnecting") })
+	// While the link was down pc-01 became dirty and pc-02 enrolled; no push
+	// told us. The link coming back reloads the room.
+	h.hub.mu.Lock()
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionDirty, false), term("t2", "pc-02", true, protocol.SessionFree, false)}
+	h.hub.mu.Unlock()
+	h.hub.setLink(true, nil)
+	h.wait("the reloaded room", func() bool {
+		ts := h.tiles()
+		return ts["pc-01"] != nil && ts["pc-01"].state.Text == "dirty" && ts["pc-02"] != nil
+	})
+	if got := h.ui.linkLabel.Text; got != "Connected to the hub" {
+		t.Fatalf("link label %q", got)
+	}
+}
+
+// The room is virtualised: 2,000 terminals do not make 2,000 tiles.
+func TestRoomIsVirtualised(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	for i := range 2000 {
+		h.hub.terminals = append(h.hub.terminals, term(fmt.Sprintf("t%04d", i), fmt.Sprintf("pc-%04d", i), true, protocol.SessionFree, false))
+	}
+	h.login("ann")
+	h.wait("2000 terminals", func() bool { return h.ui.Room().Len() == 2000 })
+	h.win.Canvas().Capture()
+	n := 0
+	for _, o := range objects(h.win.Content()) {
+		if _, ok := o.(*tile); ok {
+			n++
+		}
+	}
+	if n == 0 || n > 100 {
+		t.Fatalf("%d tile objects for 2000 terminals: want only the visible ones", n)
+	}
+	if got := h.ui.room.total.Text; got != "2000 of 2000 terminals" {
+		t.Fatalf("total %q", got)
+	}
+}
