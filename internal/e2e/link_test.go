@@ -27,7 +27,10 @@ func agentConfig(t *testing.T, dir, hubURL string) string {
 }
 
 // storedEvents counts, per terminal, events of kind in the hub's database, and
-// reports any (terminal, seq) stored more than once.
+// reports any (terminal, seq) stored more than once. The hub's key is (terminal,
+// epoch, seq), so an exact duplicate cannot exist; what this catches is an event
+// the hub stored again under a new epoch because it wrongly took a reconnect for
+// an outbox reset.
 func storedEvents(t *testing.T, dbPath, kind string) (perTerminal map[string]int, dupes int) {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro&_pragma=busy_timeout(5000)")
