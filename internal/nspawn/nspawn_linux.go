@@ -207,8 +207,7 @@ func (c *Container) Exec(ctx context.Context, args ...string) ([]byte, error) {
 	if len(args) == 0 {
 		return nil, errors.New("nspawn: exec: no command")
 	}
-	full := append([]string{"-t", strconv.Itoa(c.pid), "-a", "--"}, args...)
-	out, err := exec.CommandContext(ctx, "nsenter", full...).CombinedOutput()
+	out, err := c.Command(ctx, args...).CombinedOutput()
 	if err != nil {
 		return out, fmt.Errorf("nspawn: %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
@@ -216,10 +215,17 @@ func (c *Container) Exec(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 // Command returns an unstarted command that will run in the container, for
-// callers that need its pipes or want to run it in the background.
+// callers that need its pipes or want to run it in the background. When ctx
+// ends, the whole process group is killed: nsenter forks to enter the
+// container's pid namespace, and killing nsenter alone would leave the command
+// running and holding the pipes. Wait returns at most 5 s after that.
 func (c *Container) Command(ctx context.Context, args ...string) *exec.Cmd {
 	full := append([]string{"-t", strconv.Itoa(c.pid), "-a", "--"}, args...)
-	return exec.CommandContext(ctx, "nsenter", full...)
+	cmd := exec.CommandContext(ctx, "nsenter", full...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
 }
 
 // CopyIn copies the host file src to dst (an absolute path inside the container),
@@ -251,18 +257,19 @@ func (c *Container) CopyIn(src, dst string, perm os.FileMode) error {
 func (c *Container) Log() string { return c.log.String() }
 
 // Close powers the container off (SIGTERM to systemd-nspawn, which asks the
-// container's systemd to halt), kills it if that takes more than 20 s, and removes
-// what it left on the host. The private tmpfs goes with the mount namespace.
+// container's systemd to halt) and removes what it left on the host; the private
+// tmpfs goes with the mount namespace. A container that has not halted after
+// 30 s (services the host has enabled, such as a database, boot and stop in it
+// too) is killed; that is not an error, since nothing in it is kept.
 func (c *Container) Close() error {
 	c.closeOnce.Do(func() {
 		if c.cmd.Process != nil {
 			c.cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-c.done:
-			case <-time.After(20 * time.Second):
+			case <-time.After(30 * time.Second):
 				syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 				<-c.done
-				c.closeErr = errors.New("container did not halt within 20s; killed")
 			}
 		}
 		// systemd-nspawn leaves a per-machine propagation directory behind.

@@ -14,7 +14,9 @@ import (
 )
 
 func TestBootExecClose(t *testing.T) {
+	start := time.Now()
 	c := nspawn.Boot(t)
+	t.Logf("booted in %v", time.Since(start))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -38,9 +40,20 @@ func TestBootExecClose(t *testing.T) {
 	if _, err := c.Exec(ctx, "false"); err == nil {
 		t.Fatal("Exec of false: no error")
 	}
+	// A command that outlives its context is killed, children in the container included.
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	start = time.Now()
+	_, err = c.Exec(short, "sh", "-c", "sleep 60 & sleep 60")
+	cancelShort()
+	t.Logf("exec past its deadline returned after %v: %v", time.Since(start), err)
+	if err == nil || time.Since(start) > 10*time.Second {
+		t.Fatalf("Exec past its deadline returned %v after %v", err, time.Since(start))
+	}
+	start = time.Now()
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("closed in %v", time.Since(start))
 	// The user was made inside only.
 	if b, _ := os.ReadFile("/etc/passwd"); strings.Contains(string(b), "nspawn-probe") {
 		t.Fatal("user created in the container leaked to the host")
