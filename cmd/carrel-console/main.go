@@ -1,7 +1,12 @@
+//go:build cgo || ci
+
 // Command carrel-console is the Carrel staff console: the room of patron PCs,
 // their detail and actions, events and alerts, and the admin screens. It is a
 // client of a hub's staff API, or runs the hub itself ("this computer is the
 // hub"). The screens live in console/ui; this file only reads flags.
+//
+// It needs cgo (OpenGL through GLFW). A CGO_ENABLED=0 build of the whole module
+// still succeeds: it gets main_nocgo.go, which only says so.
 package main
 
 import (
