@@ -38,6 +38,10 @@ var (
 type Quarantine struct {
 	dir string
 	mu  sync.Mutex // serialises Put and Release so blob references stay exact
+
+	// afterMove, if set (benchmarks), is called once a file is out of the
+	// patron's reach, before its record is written and synced.
+	afterMove func()
 }
 
 // OpenQuarantine opens or creates the quarantine at dir. A new directory is made
@@ -98,6 +102,9 @@ func (q *Quarantine) put(h *heldFile, sha, reason, kind string, now time.Time) (
 	}
 	if err != nil {
 		return Record{}, err
+	}
+	if q.afterMove != nil {
+		q.afterMove()
 	}
 
 	q.mu.Lock()
