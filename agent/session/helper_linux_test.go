@@ -30,6 +30,7 @@ type helperLine struct {
 	User   string            `json:"user,omitempty"`
 	Output string            `json:"output,omitempty"`
 	Error  string            `json:"error,omitempty"`
+	PID    int               `json:"pid,omitempty"`
 }
 
 type helperCommand struct {
@@ -106,7 +107,7 @@ func runHelper() int {
 	var m *Manager
 	ready := func() {
 		st, _ := m.Current()
-		out.print(helperLine{T: "ready", State: string(st)})
+		out.print(helperLine{T: "ready", State: string(st), PID: os.Getpid()})
 	}
 	ctl := NewController(log)
 	if os.Getenv("CARREL_NO_HOLD") != "" {

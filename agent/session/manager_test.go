@@ -128,7 +128,7 @@ func TestLogonLogoffCleanWipe(t *testing.T) {
 		t.Fatalf("in-use since %v, want %v", since, start)
 	}
 	r.send(Event{Kind: Logoff, Session: Session{ID: "3"}})
-	if u := <-wiper.called; u.Name != "patron1" || u.UID != "1001" {
+	if u := recv(t, wiper.called, "wipe"); u.Name != "patron1" || u.UID != "1001" {
 		t.Fatalf("wiped %+v", u)
 	}
 	r.waitState(protocol.SessionWiping)
@@ -180,9 +180,9 @@ func TestDirtyWipeHoldsUntilCleanWipeNow(t *testing.T) {
 		t.Fatal("session started on a dirty seat was not ended")
 	}
 	r.send(Event{Kind: Logoff, Session: Session{ID: "4"}})
-	<-wiper.called // the first, dirty wipe
+	recv(t, wiper.called, "wipe") // the first, dirty wipe
 	// The ended session is wiped too; the second result is clean.
-	<-wiper.called
+	recv(t, wiper.called, "wipe")
 	r.waitState(protocol.SessionFree)
 
 	// Unlock alone does not clear dirty: check on a fresh dirty wipe.
@@ -246,7 +246,7 @@ func TestWipeOnlyAfterLastSessionOfUser(t *testing.T) {
 		t.Fatal("wiped while the patron still had a session")
 	}
 	r.send(Event{Kind: Logoff, Session: Session{ID: "5"}})
-	<-wiper.called
+	recv(t, wiper.called, "wipe")
 	r.waitState(protocol.SessionFree)
 }
 
@@ -281,7 +281,7 @@ func TestLockSurvivesRestart(t *testing.T) {
 	// A patron who was already on (Initial) gets a locked screen; a new logon is ended.
 	r2.w.initial = nil
 	r2.send(Event{Kind: Logon, Session: patron("7", "patron1", t0)})
-	if id := <-r2.ctl.terminated; id != "7" {
+	if id := recv(t, r2.ctl.terminated, "terminate"); id != "7" {
 		t.Fatalf("terminated %s", id)
 	}
 	if err := r2.m.ApplyLock(context.Background(), false); err != nil {
@@ -318,12 +318,12 @@ func TestInterruptedWipeResumesAtStart(t *testing.T) {
 	r := newRig(t, dir, wiper)
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 	r.send(Event{Kind: Logoff, Session: Session{ID: "3"}})
-	<-wiper.called
+	recv(t, wiper.called, "wipe")
 	r.stop() // power cut mid-wipe, as far as the state file knows
 
 	wiper2 := newFakeWiper()
 	r2 := newRig(t, dir, wiper2)
-	if u := <-wiper2.called; u.Name != "patron1" {
+	if u := recv(t, wiper2.called, "wipe"); u.Name != "patron1" {
 		t.Fatalf("resumed wipe of %+v", u)
 	}
 	r2.waitState(protocol.SessionFree)
@@ -342,7 +342,7 @@ func TestWatcherRestartReconciles(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("watcher not restarted")
 	}
-	if u := <-wiper.called; u.Name != "patron1" {
+	if u := recv(t, wiper.called, "wipe"); u.Name != "patron1" {
 		t.Fatalf("wiped %+v", u)
 	}
 	r.waitState(protocol.SessionFree)
@@ -442,7 +442,7 @@ func TestSessionCommands(t *testing.T) {
 	if err != nil || out != "ended 1 session(s); the wipe follows" {
 		t.Fatalf("end-session = %q, %v", out, err)
 	}
-	if id := <-r.ctl.terminated; id != "3" {
+	if id := recv(t, r.ctl.terminated, "terminate"); id != "3" {
 		t.Fatalf("terminated %s", id)
 	}
 	if out, err := r.m.Reboot(ctx, nil); err != nil || out != "rebooting" {
@@ -469,7 +469,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.send(Event{Kind: Logon, Session: patron("4", "patron1", t0)}) // ended in the background
-		<-r.ctl.terminated
+		recv(t, r.ctl.terminated, "terminate")
 		r.stop()
 	}()
 	waitFor(t, "goroutines back to the count before Run", func() bool { return runtime.NumGoroutine() <= before })

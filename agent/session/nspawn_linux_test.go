@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 // helperProc is the helper running inside the container.
 type helperProc struct {
 	t     *testing.T
+	c     *nspawn.Container
+	pid   int        // the helper's pid inside the container, from its ready line
+	log   *lockedLog // its stderr
 	stdin io.WriteCloser
 	lines chan helperLine
 	seen  []helperLine // every line read so far
@@ -48,10 +52,11 @@ func startHelper(t *testing.T, ctx context.Context, c *nspawn.Container, env ...
 	}
 	stderr := &lockedLog{t: t}
 	cmd.Stderr = stderr
+	cmd.WaitDelay = 5 * time.Second // pipes held by the helper must not hang Wait
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &helperProc{t: t, stdin: stdin, lines: make(chan helperLine, 256), exit: make(chan error, 1)}
+	h := &helperProc{t: t, c: c, log: stderr, stdin: stdin, lines: make(chan helperLine, 256), exit: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -69,13 +74,30 @@ func startHelper(t *testing.T, ctx context.Context, c *nspawn.Container, env ...
 	return h
 }
 
-type lockedLog struct{ t *testing.T }
+// lockedLog passes the helper's log to t under -v and keeps its tail for failures.
+type lockedLog struct {
+	t    *testing.T
+	mu   sync.Mutex // guards tail
+	tail []byte
+}
 
 func (l *lockedLog) Write(p []byte) (int, error) {
 	if testing.Verbose() {
 		l.t.Logf("helper: %s", strings.TrimSpace(string(p)))
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tail = append(l.tail, p...)
+	if len(l.tail) > 64<<10 {
+		l.tail = l.tail[len(l.tail)-64<<10:]
+	}
 	return len(p), nil
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.tail)
 }
 
 // expect returns the first unmatched line that matches, reading more lines
@@ -95,12 +117,15 @@ func (h *helperProc) expect(what string, match func(helperLine) bool) helperLine
 				h.t.Fatalf("helper exited while waiting for %s; saw %+v", what, h.seen)
 			}
 			h.seen = append(h.seen, l)
+			if l.T == "ready" {
+				h.pid = l.PID
+			}
 			if match(l) {
 				return l
 			}
 			h.pending = append(h.pending, l)
 		case <-deadline:
-			h.t.Fatalf("timed out waiting for %s; saw %+v", what, h.seen)
+			h.t.Fatalf("timed out waiting for %s; saw %+v\nhelper log:\n%s", what, h.seen, h.log)
 		}
 	}
 }
@@ -120,15 +145,32 @@ func (h *helperProc) stop() {
 	}
 	h.stdin.Close()
 	h.stdin = nil
-	for range h.lines {
-	}
-	select {
-	case err := <-h.exit:
-		if err != nil {
-			h.t.Errorf("helper exit: %v", err)
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case _, ok := <-h.lines:
+			if ok {
+				continue
+			}
+			if err := <-h.exit; err != nil {
+				h.t.Errorf("helper exit: %v\nhelper log:\n%s", err, h.log)
+			}
+			return
+		case <-deadline:
+			// Ask the stuck helper (a process this test started) for its goroutines.
+			if h.pid > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				h.c.Exec(ctx, "kill", "-QUIT", fmt.Sprint(h.pid))
+				cancel()
+			}
+			select {
+			case err := <-h.exit:
+				h.t.Errorf("helper did not exit on end of input (%v)\nhelper log:\n%s", err, h.log)
+			case <-time.After(10 * time.Second):
+				h.t.Errorf("helper did not exit on end of input\nhelper log:\n%s", h.log)
+			}
+			return
 		}
-	case <-time.After(30 * time.Second):
-		h.t.Error("helper did not exit")
 	}
 }
 

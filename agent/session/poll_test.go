@@ -53,10 +53,10 @@ func TestPollWatcher(t *testing.T) {
 		return got
 	}
 
-	if ev := <-events; ev.Kind != Logon || !ev.Initial || ev.Session.User != "staff1" || ev.Session.Since.IsZero() {
+	if ev := recv(t, events, "initial logon"); ev.Kind != Logon || !ev.Initial || ev.Session.User != "staff1" || ev.Session.Since.IsZero() {
 		t.Fatalf("initial %+v", ev)
 	}
-	if ev := <-events; ev.Kind != 0 {
+	if ev := recv(t, events, "end of list"); ev.Kind != 0 {
 		t.Fatalf("want end of list, got %+v", ev)
 	}
 	l.set(nil, Session{ID: "1", User: "staff1"}, Session{ID: "2", User: "patron1"})
@@ -78,7 +78,7 @@ func TestPollWatcher(t *testing.T) {
 		t.Fatalf("events %+v", got)
 	}
 	cancel()
-	if err := <-done; err != nil {
+	if err := recv(t, done, "Run to return"); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 }

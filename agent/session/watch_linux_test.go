@@ -97,8 +97,8 @@ func TestUtmpWatcherSyntheticFile(t *testing.T) {
 
 	// A torn write keeps the last good view: no logoff.
 	writeAtomic(t, path, utmpFile(boot, already, user)[:500])
-	<-polls
-	<-polls // the second poll surely read the torn file
+	recv(t, polls, "poll")
+	recv(t, polls, "poll") // the second poll surely read the torn file
 	select {
 	case ev := <-events:
 		t.Fatalf("event %+v after a torn write", ev)

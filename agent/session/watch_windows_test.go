@@ -54,7 +54,7 @@ func TestSessionChangeNudgesPoll(t *testing.T) {
 			listed <- struct{}{}
 		}
 	})
-	<-listed
+	recv(t, listed, "initial list")
 	w.SessionChange(windows.WTS_SESSION_LOCK, 1) // not a change of who is on
 	select {
 	case <-polls:
