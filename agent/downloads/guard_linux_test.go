@@ -421,3 +421,31 @@ func TestGuardNeverFollowsSymlink(t *testing.T) {
 		t.Errorf("the symlink itself was touched: %v %v", fi, err)
 	}
 }
+
+// A blocked file that is a hard link to a file outside the roots: the patron's
+// name is moved, the inode (shared with the outside name) is neither chowned
+// nor chmod-ed.
+func TestGuardHardLinkKeepsOtherName(t *testing.T) {
+	home := t.TempDir()
+	dl := filepath.Join(home, "Downloads")
+	os.Mkdir(dl, 0o755)
+	outside := filepath.Join(t.TempDir(), "tool.bin")
+	writeOwned(t, outside, pe(500), 0o750, 1234, 5678)
+	link := filepath.Join(dl, "tool.exe")
+	if err := os.Link(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	env := startGuard(t, home, &fakeSink{}) // found by the first scan
+	waitFor(t, 5*time.Second, "blocked", func() bool { return len(env.blockedEvent("tool.exe")) == 1 })
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("patron's name still there: %v", err)
+	}
+	fi, err := os.Lstat(outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm() != 0o750 || st.Uid != 1234 || st.Gid != 5678 {
+		t.Errorf("the other name's inode changed: mode %v owner %d:%d", fi.Mode(), st.Uid, st.Gid)
+	}
+}
