@@ -102,6 +102,11 @@ func TestKillerEndsForkingTree(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	k := procKiller{proc: "/proc"}
+	t.Cleanup(func() { // never leave the test's processes behind, even on failure
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		k.KillAll(ctx, patronUID+1)
+	})
 	waitFor(t, "the fork loop", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "n"))
 		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))

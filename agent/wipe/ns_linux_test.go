@@ -273,6 +273,11 @@ func TestPatronProcessWritingIsEnded(t *testing.T) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
+	t.Cleanup(func() { // never leave the test's processes behind, even on failure
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		procKiller{proc: "/proc"}.KillAll(ctx, patronUID)
+	})
 	// wait (with a deadline) until it has written something
 	deadline := time.Now().Add(10 * time.Second)
 	for {

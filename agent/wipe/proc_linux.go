@@ -15,13 +15,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// procKiller ends processes by reading /proc. Every process of the uid whose
-// parent is also the patron's is stopped with SIGSTOP first, so the tree cannot
-// fork away while it is being killed; then all of them get SIGKILL, and the scan
-// repeats until none is left. The patron's top processes (children of login,
-// su, runuser, sshd) are not stopped but killed at once: such root parents stop
-// themselves when their child stops, and would then never exit. A root parent
-// found stopped anyway is sent SIGCONT once its child is gone.
+// procKiller ends processes by reading /proc. Each round scans once: every
+// process of the uid whose parent is also the patron's is stopped with SIGSTOP
+// (a stopped process cannot fork), the patron's top processes (children of
+// login, su, runuser, sshd, or orphans) get SIGKILL at once, then the stopped
+// ones get SIGKILL too; rounds repeat until a scan finds none. Top processes are
+// not stopped because root parents such as su and runuser stop themselves when
+// their child stops and would then never exit; a parent found stopped anyway is
+// sent SIGCONT once its child is gone.
 type procKiller struct{ proc string }
 
 var _ ProcessKiller = procKiller{}
@@ -36,7 +37,7 @@ func (k procKiller) KillAll(ctx context.Context, uid int) (int, error) {
 	}
 	killed := map[int]bool{}
 	parents := map[int]bool{}
-	for delay := time.Millisecond; ; delay = min(delay*2, 50*time.Millisecond) {
+	for delay := time.Millisecond; ; delay = min(delay*2, 20*time.Millisecond) {
 		procs, err := k.procsOf(uid)
 		if err != nil {
 			return len(killed), err
@@ -49,33 +50,28 @@ func (k procKiller) KillAll(ctx context.Context, uid int) (int, error) {
 			}
 			return len(killed), nil
 		}
-		// stop the inner processes, rescanning until no new one appears
-		seen := map[int]bool{}
-		for range 10 {
-			fresh := false
-			for _, p := range procs {
-				if !seen[p.pid] {
-					seen[p.pid] = true
-					fresh = true
-				}
-			}
-			for _, p := range procs {
-				if seen[p.ppid] {
-					_ = unix.Kill(p.pid, unix.SIGSTOP)
-				} else if p.ppid > 1 {
-					parents[p.ppid] = true
-				}
-			}
-			if !fresh {
-				break
-			}
-			if procs, err = k.procsOf(uid); err != nil {
-				return len(killed), err
+		mine := make(map[int]bool, len(procs))
+		for _, p := range procs {
+			mine[p.pid] = true
+		}
+		for _, p := range procs {
+			if mine[p.ppid] {
+				_ = unix.Kill(p.pid, unix.SIGSTOP)
 			}
 		}
-		for pid := range seen {
-			if unix.Kill(pid, unix.SIGKILL) == nil {
-				killed[pid] = true
+		for _, p := range procs {
+			if !mine[p.ppid] {
+				if p.ppid > 1 {
+					parents[p.ppid] = true
+				}
+				if unix.Kill(p.pid, unix.SIGKILL) == nil {
+					killed[p.pid] = true
+				}
+			}
+		}
+		for _, p := range procs {
+			if mine[p.ppid] && unix.Kill(p.pid, unix.SIGKILL) == nil {
+				killed[p.pid] = true
 			}
 		}
 		for pp := range parents {
@@ -88,7 +84,10 @@ func (k procKiller) KillAll(ctx context.Context, uid int) (int, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			left, _ := k.procsOf(uid)
+			left, err := k.procsOf(uid)
+			if err == nil && len(left) == 0 {
+				return len(killed), nil
+			}
 			return len(killed), fmt.Errorf("end processes of uid %d: %d still running: %w", uid, len(left), ctx.Err())
 		case <-t.C:
 		}
@@ -128,12 +127,13 @@ func (k procKiller) procsOf(uid int) ([]proc, error) {
 	}
 	self := os.Getpid()
 	var out []proc
+	buf := make([]byte, 4096)
 	for _, n := range names {
 		pid, err := strconv.Atoi(n)
 		if err != nil || pid <= 1 || pid == self {
 			continue
 		}
-		data, err := os.ReadFile(k.proc + "/" + n + "/status")
+		data, err := readSmall(k.proc+"/"+n+"/status", buf)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 				continue
@@ -145,6 +145,21 @@ func (k procKiller) procsOf(uid int) ([]proc, error) {
 		}
 	}
 	return out, nil
+}
+
+// readSmall reads a /proc file into buf (status files are a few KB; what does
+// not fit is not needed: State, PPid and Uid come first).
+func readSmall(name string, buf []byte) ([]byte, error) {
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 func (k procKiller) stateOf(pid int) byte {
