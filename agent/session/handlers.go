@@ -95,6 +95,7 @@ func (m *Manager) setLocked(ctx context.Context, locked bool) (string, error) {
 		return "", fmt.Errorf("persist lock state: %w", err)
 	}
 	m.recompute()
+	m.signal(m.changes) // Locked moved even if the state did not (a dirty seat stays dirty)
 	open := m.patronSessions()
 	dirty := m.ls.Dirty
 	m.mu.Unlock()

@@ -193,6 +193,13 @@ func TestDirtyWipeHoldsUntilCleanWipeNow(t *testing.T) {
 		t.Fatalf("wipe-now err = %v, want leftovers", err)
 	}
 	r.waitState(protocol.SessionDirty)
+	for len(r.m.Changes()) > 0 {
+		<-r.m.Changes()
+	}
+	if _, err := r.m.Lock(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, r.m.Changes(), "a change after lock on a dirty seat") // Status.Locked moved
 	out, err := r.m.Unlock(context.Background(), nil)
 	if err != nil || !strings.Contains(out, "stays held") {
 		t.Fatalf("unlock on dirty = %q, %v", out, err)
