@@ -61,6 +61,10 @@ func (h *Host) Serve(ctx context.Context) error {
 			}
 			return err
 		}
+		// Again, over what enrollment wrote (key, certificates).
+		if err := ensureDirs(paths); err != nil {
+			return fmt.Errorf("prepare directories: %w", err)
+		}
 	}
 	log.Info("Agent starting")
 	err := h.Run(ctx)

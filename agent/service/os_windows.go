@@ -5,11 +5,16 @@ package service
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
+
+	"github.com/carrel-kiosk/carrel/agent/config"
 )
 
 // DefaultPaths is the layout on this OS, under the ProgramData known folder
@@ -47,21 +52,143 @@ func ensureDirs(p Paths) error {
 	if err != nil {
 		return fmt.Errorf("parse SDDL: %w", err)
 	}
-	dacl, _, err := sd.DACL()
-	if err != nil {
-		return fmt.Errorf("read DACL: %w", err)
-	}
 	for _, d := range []string{p.StateDir, p.QuarantineDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("create %s: %w", d, err)
+		if _, err := os.Lstat(d); err != nil {
+			// A new directory is created with its DACL in one call, as the
+			// agent's own check expects.
+			if err := config.EnsureStateDir(d); err != nil {
+				return err
+			}
+			continue
 		}
-		err := windows.SetNamedSecurityInfo(d, windows.SE_FILE_OBJECT,
-			windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil)
-		if err != nil {
-			return fmt.Errorf("protect %s: %w", d, err)
+		// Not SetNamedSecurityInfo: Wine 8 ignores it on files and merges the
+		// parent's entries into a directory's DACL.
+		if privateEnough(d) != nil {
+			if err := recreateDir(d, sd); err != nil {
+				return fmt.Errorf("protect %s: %w", d, err)
+			}
+		}
+		if err := reprotectTree(d, sd); err != nil {
+			return err
+		}
+		if err := config.CheckStateDir(d); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// reprotectTree gives every entry below dir that is readable by a patron
+// group the service-only DACL. Windows would have inherited it, but Wine 8
+// gives new files a default DACL (Everyone may read) and ignores
+// SetNamedSecurityInfo on files; it honours a security descriptor passed at
+// creation. So such an entry is re-created with sd: a file is copied to a new
+// file created with sd and renamed over the old one; a directory is re-created
+// with sd and its entries moved into it.
+func reprotectTree(dir string, sd *windows.SECURITY_DESCRIPTOR) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if e.Type()&fs.ModeSymlink != 0 {
+			continue // config.CheckStateDir refuses it
+		}
+		if e.IsDir() {
+			if config.CheckStateDir(p) != nil && privateEnough(p) != nil {
+				if err := recreateDir(p, sd); err != nil {
+					return fmt.Errorf("protect %s: %w", p, err)
+				}
+			}
+			if err := reprotectTree(p, sd); err != nil {
+				return err
+			}
+			continue
+		}
+		if privateEnough(p) != nil {
+			if err := recreateFile(p, sd); err != nil {
+				return fmt.Errorf("protect %s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// privateEnough checks p alone (for a directory, not what is below it).
+func privateEnough(p string) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return config.CheckStateDir(p)
+	}
+	// CheckStateDir walks; check a directory through an empty sibling view:
+	// its own DACL is what GetNamedSecurityInfo returns for it.
+	sd, err := windows.GetNamedSecurityInfo(p, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(sd.String(), ";;;WD)") || strings.Contains(sd.String(), ";;;BU)") || strings.Contains(sd.String(), ";;;AU)") {
+		return config.ErrInsecureStateDir
+	}
+	return nil
+}
+
+func securityAttributes(sd *windows.SECURITY_DESCRIPTOR) *windows.SecurityAttributes {
+	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
+	sa.Length = uint32(unsafe.Sizeof(*sa))
+	return sa
+}
+
+func recreateFile(p string, sd *windows.SECURITY_DESCRIPTOR) error {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	tmp := p + ".protect"
+	name, err := windows.UTF16PtrFromString(tmp)
+	if err != nil {
+		return err
+	}
+	h, err := windows.CreateFile(name, windows.GENERIC_WRITE, 0, securityAttributes(sd), windows.CREATE_ALWAYS, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(h), tmp)
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
+func recreateDir(p string, sd *windows.SECURITY_DESCRIPTOR) error {
+	tmp := p + ".protect"
+	name, err := windows.UTF16PtrFromString(tmp)
+	if err != nil {
+		return err
+	}
+	if err := windows.CreateDirectory(name, securityAttributes(sd)); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(p)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(p, e.Name()), filepath.Join(tmp, e.Name())); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(p); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p)
 }
 
 // registryStore keeps the preseed in HKLM\SOFTWARE\Carrel, where the MSI

@@ -22,22 +22,10 @@ const stopDeadline = 15 * time.Second
 // RunService is the `carrel-agent service` entry point on Windows. It calls
 // svc.Run directly (kardianos's IsWindowsService check is false under Wine),
 // accepts Stop, Shutdown and SessionChange, and passes session changes to
-// SessionChanges. It re-asserts the service's recovery actions at every start
-// so that a service registered by the MSI restarts on failure too.
+// SessionChanges. Once running it re-asserts the service's configuration (a
+// quoted executable path, recovery actions) so that a service registered by the
+// MSI gets them too.
 func RunService(ctx context.Context, h *Host) error {
-	log := h.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if fixed, err := quoteImagePath(); err != nil {
-		log.Warn("Service path not checked", "err", err)
-	} else if fixed {
-		log.Warn("Service path was unquoted; quoted it")
-	}
-	if err := setRecoveryActions(); err != nil {
-		// Wine 8 does not implement SERVICE_CONFIG_FAILURE_ACTIONS ("Invalid level").
-		log.Warn("Recovery actions not set", "err", err)
-	}
 	hd := &handler{ctx: ctx, host: h}
 	if err := svc.Run(Name, hd); err != nil {
 		return fmt.Errorf("service dispatcher: %w", err)
@@ -74,6 +62,22 @@ func setRecoveryActions() error {
 	return s.SetRecoveryActionsOnNonCrashFailures(true)
 }
 
+// fixServiceConfig quotes the service's path and sets its recovery actions.
+func fixServiceConfig(log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if fixed, err := quoteImagePath(); err != nil {
+		log.Warn("Service path not checked", "err", err)
+	} else if fixed {
+		log.Warn("Service path was unquoted; quoted it")
+	}
+	if err := setRecoveryActions(); err != nil {
+		// Wine 8 does not implement SERVICE_CONFIG_FAILURE_ACTIONS ("Invalid level").
+		log.Warn("Recovery actions not set", "err", err)
+	}
+}
+
 // quoteImagePath makes sure the service's command line starts with the quoted
 // executable path. An unquoted path with spaces ("C:\Program Files\...") lets
 // anyone who can write C:\Program.exe run code as SYSTEM. Windows Installer
@@ -89,16 +93,28 @@ func quoteImagePath() (bool, error) {
 		return false, err
 	}
 	defer s.Close()
-	c, err := s.Config()
-	if err != nil {
+	// windows.QueryServiceConfig, not mgr's Config: that also asks for
+	// optional info levels Wine 8 does not implement ("Invalid level").
+	var need uint32
+	windows.QueryServiceConfig(s.Handle, nil, 0, &need)
+	if need == 0 {
+		need = 1024
+	}
+	buf := make([]byte, need)
+	cfg := (*windows.QUERY_SERVICE_CONFIG)(unsafe.Pointer(&buf[0]))
+	if err := windows.QueryServiceConfig(s.Handle, cfg, need, &need); err != nil {
 		return false, err
 	}
-	fixed, ok := quotedCommandLine(c.BinaryPathName)
+	fixed, ok := quotedCommandLine(windows.UTF16PtrToString(cfg.BinaryPathName))
 	if !ok {
 		return false, nil
 	}
-	c.BinaryPathName = fixed
-	if err := s.UpdateConfig(c); err != nil {
+	p, err := windows.UTF16PtrFromString(fixed)
+	if err != nil {
+		return false, err
+	}
+	const noChange = windows.SERVICE_NO_CHANGE
+	if err := windows.ChangeServiceConfig(s.Handle, noChange, noChange, noChange, p, nil, nil, nil, nil, nil, nil); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -118,6 +134,9 @@ func (hd *handler) Execute(_ []string, req <-chan svc.ChangeRequest, status chan
 	done := make(chan error, 1)
 	go func() { done <- hd.host.Serve(ctx) }()
 	status <- svc.Status{State: svc.Running, Accepts: accepts}
+	// Only now: the SCM is waiting on this process until it reports running,
+	// and Wine's SCM does not answer other calls from it before that.
+	go fixServiceConfig(hd.host.Log)
 
 	for {
 		select {
