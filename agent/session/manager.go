@@ -148,19 +148,22 @@ func (m *Manager) LastWipe() string {
 
 // Run watches sessions and runs wipes until ctx ends. It applies the persisted
 // lock at once, finishes wipes a crash interrupted, and restarts the watcher
-// with backoff when it fails. It returns nil when ctx ends.
+// with backoff when it fails. It returns nil when ctx ends, and an error
+// wrapping ErrNotImplemented (do not restart) when this OS has no watcher.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.bg.Wait()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // runs first: stops the worker, then wg.Wait and bg.Wait
 	m.applyHold(ctx)
 	m.signal(m.wake)
 
-	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		m.wipeWorker(ctx)
 	}()
-	defer wg.Wait()
 
 	backoff := time.Second
 	for {
@@ -174,6 +177,9 @@ func (m *Manager) Run(ctx context.Context) error {
 		err := m.watch.Run(ctx, func(ev Event) { m.handle(ctx, ev) })
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, ErrNotImplemented) {
+			return fmt.Errorf("session watcher: %w", err) // retrying will not help
 		}
 		if err == nil {
 			err = errors.New("watcher stopped")

@@ -481,3 +481,21 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 	}()
 	waitFor(t, "goroutines back to the count before Run", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+type unimplementedWatcher struct{}
+
+func (unimplementedWatcher) Run(context.Context, func(Event)) error { return ErrNotImplemented }
+
+func TestRunStopsWhenNoWatcher(t *testing.T) {
+	m, err := New(Options{Config: testConfig(), Log: testLogger(t), Watcher: unimplementedWatcher{},
+		Wiper: newFakeWiper(), Controller: newFakeController(), Power: &fakePower{}, Sink: &fakeSink{},
+		StateDir: testTempDir(t), Clock: &fakeClock{now: t0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(context.Background()) }()
+	if err := recv(t, done, "Run to give up"); !errors.Is(err, ErrNotImplemented) {
+		t.Fatalf("Run = %v, want ErrNotImplemented", err)
+	}
+}
