@@ -45,6 +45,11 @@ func (s *Store) Commit(ctx context.Context, b *Batch) (inserted int, err error) 
 		if len(b.Events) > 0 {
 			ins, upd := tx.StmtContext(ctx, s.insEvent), tx.StmtContext(ctx, s.updAcked)
 			highest := map[string]uint64{}
+			// Hub-wide event IDs (the staff API's order); a duplicate leaves a gap.
+			var lastID int64
+			if err := tx.QueryRowContext(ctx, `SELECT last FROM event_counter`).Scan(&lastID); err != nil {
+				return err
+			}
 			for _, e := range b.Events {
 				data := []byte("{}")
 				if len(e.Data) > 0 {
@@ -52,13 +57,17 @@ func (s *Store) Commit(ctx context.Context, b *Batch) (inserted int, err error) 
 						return err
 					}
 				}
-				res, err := ins.ExecContext(ctx, int64(e.Seq), ms(e.Time), e.Kind, e.Severity, string(data), ms(now), e.Terminal)
+				lastID++
+				res, err := ins.ExecContext(ctx, lastID, int64(e.Seq), ms(e.Time), e.Kind, e.Severity, string(data), ms(now), e.Terminal)
 				if err != nil {
 					return err
 				}
 				n, _ := res.RowsAffected()
 				inserted += int(n)
 				highest[e.Terminal] = max(highest[e.Terminal], e.Seq)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE event_counter SET last = ?`, lastID); err != nil {
+				return err
 			}
 			for term, seq := range highest {
 				if _, err := upd.ExecContext(ctx, int64(seq), term); err != nil {

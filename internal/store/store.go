@@ -10,9 +10,11 @@
 // The audit chain shows any changed, removed or inserted row, but not rows cut off
 // its end: compare AuditHead with a head recorded elsewhere for that (2026-11).
 //
-// It is not the staff accounts' or quarantine records' home yet (2026-11: they
-// come with the staff API), and it is SQLite only: the PostgreSQL store for
-// several hubs is planned, not built.
+// Staff accounts and sessions live here too (staff.go). Quarantine records are
+// not a table of their own (2026-11): the staff API derives them from the agents'
+// download.blocked and quarantine.released events, so they go with event
+// retention. It is SQLite only: the PostgreSQL store for several hubs is planned,
+// not built.
 package store
 
 import (
@@ -179,8 +181,12 @@ func Open(path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s := &Store{w: w, r: r, path: path, now: time.Now}
-	if s.insEvent, err = w.Prepare(`INSERT OR IGNORE INTO events (terminal, epoch, seq, time, kind, severity, data, received_at)
-		SELECT id, epoch, ?, ?, ?, ?, ?, ? FROM terminals WHERE id = ?`); err != nil {
+	if err := migrateStaff(context.Background(), w); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if s.insEvent, err = w.Prepare(`INSERT OR IGNORE INTO events (id, terminal, epoch, seq, time, kind, severity, data, received_at)
+		SELECT ?, id, epoch, ?, ?, ?, ?, ?, ? FROM terminals WHERE id = ?`); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
