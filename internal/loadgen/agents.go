@@ -130,43 +130,28 @@ func RunGroup(ctx context.Context, spec GroupSpec, ctl <-chan string, report fun
 	g := &group{spec: spec, errs: map[string]int{}}
 	errLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	boot := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	for i := spec.From; i < spec.To; i++ {
-		a := &simAgent{idx: i, dir: AgentDir(spec.Dir, i)}
-		id, err := link.LoadIdentity(a.dir)
-		if err != nil {
-			g.close()
-			return fmt.Errorf("agent %d: %w", i, err)
-		}
-		a.id = id.TerminalID
-		a.ob, err = outbox.Open(a.dir, outbox.Options{MaxEvents: 100000, MaxBytes: 8 << 20})
-		if err != nil {
-			g.close()
-			return fmt.Errorf("agent %d: %w", i, err)
-		}
-		a.status = &simStatus{base: protocol.Status{
-			Hostname: fmt.Sprintf("lg-%05d", i), OS: "linux", OSVersion: "loadgen", Arch: "amd64",
-			AgentVersion: "loadgen", BootTime: boot, AgentStarted: time.Now().UTC().Truncate(time.Second),
-			Session: protocol.SessionFree, MemTotal: 8 << 30, DiskTotal: 256 << 30,
-		}, probe: "lg"}
-		a.cl, err = link.New(link.Options{
-			HubURL: spec.HubURL, StateDir: a.dir, Outbox: a.ob, Status: a.status, Log: errLog,
-			Changed:        func(prev, cur protocol.Status) bool { return prev.PolicyVersion != cur.PolicyVersion },
-			StatusInterval: spec.StatusInterval, StatusCheck: spec.StatusInterval,
-			OnWelcome: func(protocol.Welcome) {
-				a.welcomed.Store(time.Now().UnixNano())
-				a.connected.Store(true)
-			},
-			OnRetry: func(_ time.Duration, _ bool, err error) {
-				a.connected.Store(false)
-				g.noteErr(err)
-			},
-		})
-		if err != nil {
-			a.ob.Close()
-			g.close()
-			return fmt.Errorf("agent %d: %w", i, err)
-		}
-		g.agents = append(g.agents, a)
+	// Loading identities and opening outboxes is disk-bound: do it in parallel.
+	g.agents = make([]*simAgent, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= n {
+					return
+				}
+				g.agents[k], errs[k] = g.newAgent(spec.From+k, boot, errLog)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		g.close()
+		return err
 	}
 	return g.run(ctx, ctl, report)
 }
@@ -187,8 +172,48 @@ type group struct {
 
 func (g *group) close() {
 	for _, a := range g.agents {
-		a.ob.Close()
+		if a != nil {
+			a.ob.Close()
+		}
 	}
+}
+
+// newAgent loads agent i's identity and opens its outbox and link client.
+func (g *group) newAgent(i int, boot time.Time, errLog *slog.Logger) (*simAgent, error) {
+	spec := g.spec
+	a := &simAgent{idx: i, dir: AgentDir(spec.Dir, i)}
+	id, err := link.LoadIdentity(a.dir)
+	if err != nil {
+		return nil, fmt.Errorf("agent %d: %w", i, err)
+	}
+	a.id = id.TerminalID
+	a.ob, err = outbox.Open(a.dir, outbox.Options{MaxEvents: 100000, MaxBytes: 8 << 20})
+	if err != nil {
+		return nil, fmt.Errorf("agent %d: %w", i, err)
+	}
+	a.status = &simStatus{base: protocol.Status{
+		Hostname: fmt.Sprintf("lg-%05d", i), OS: "linux", OSVersion: "loadgen", Arch: "amd64",
+		AgentVersion: "loadgen", BootTime: boot, AgentStarted: time.Now().UTC().Truncate(time.Second),
+		Session: protocol.SessionFree, MemTotal: 8 << 30, DiskTotal: 256 << 30,
+	}, probe: "lg"}
+	a.cl, err = link.New(link.Options{
+		HubURL: spec.HubURL, StateDir: a.dir, Outbox: a.ob, Status: a.status, Log: errLog,
+		Changed:        func(prev, cur protocol.Status) bool { return prev.PolicyVersion != cur.PolicyVersion },
+		StatusInterval: spec.StatusInterval, StatusCheck: spec.StatusInterval,
+		OnWelcome: func(protocol.Welcome) {
+			a.welcomed.Store(time.Now().UnixNano())
+			a.connected.Store(true)
+		},
+		OnRetry: func(_ time.Duration, _ bool, err error) {
+			a.connected.Store(false)
+			g.noteErr(err)
+		},
+	})
+	if err != nil {
+		a.ob.Close()
+		return nil, fmt.Errorf("agent %d: %w", i, err)
+	}
+	return a, nil
 }
 
 // noteErr counts a link failure by its message without addresses and ports.

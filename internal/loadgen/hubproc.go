@@ -124,7 +124,8 @@ type HubOptions struct {
 	// CPUProfile is written over the whole run, or, if ProfileOnSignal, between
 	// two SIGUSR2s (the first starts it, the second stops it).
 	CPUProfile string
-	// HeapProfile is written at each SIGUSR1 (after a GC), and at the end if none came.
+	// HeapProfile is written at each SIGUSR1 (after a GC), and at the end if none
+	// came; the goroutines (aggregated stacks) go next to it, in HeapProfile.goroutines.txt.
 	HeapProfile     string
 	ProfileOnSignal bool
 	Log             io.Writer
@@ -179,8 +180,16 @@ func RunHub(ctx context.Context, opt HubOptions) error {
 		}
 		defer f.Close()
 		heapWritten = true
-		fmt.Fprintf(opt.Log, "loadgen hub: heap profile written (%s)\n", opt.HeapProfile)
-		return pprof.Lookup("heap").WriteTo(f, 0)
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			return err
+		}
+		g, err := os.Create(opt.HeapProfile + ".goroutines.txt")
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		fmt.Fprintf(opt.Log, "loadgen hub: heap profile and goroutines written (%s)\n", opt.HeapProfile)
+		return pprof.Lookup("goroutine").WriteTo(g, 1)
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
