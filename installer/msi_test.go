@@ -130,6 +130,9 @@ func TestBuildMSITables(t *testing.T) {
 	if !(order["CostFinalize"] < order["SetScExe"] && order["SetScExe"] < order["SetRecovery"]) {
 		t.Errorf("SetScExe must run after SystemFolder is resolved: %v", order)
 	}
+	if !(order["InstallFinalize"] < order["RemoveExistingProducts"]) {
+		t.Errorf("the old version must be removed after the new one is installed (shared components keep the service and state): %v", order)
+	}
 	if !(order["AppSearch"] < order["KeepHubURL"] && order["KeepHubURL"] < order["InstallInitialize"]) {
 		t.Errorf("KeepHubURL misplaced: %v", order)
 	}

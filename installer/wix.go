@@ -42,7 +42,7 @@ const wixTemplate = `<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
   <Product Id="*" Name="Carrel Agent" Language="1033" Version="{{xml .Version}}" Manufacturer="{{xml .Vendor}}" UpgradeCode="{{.UpgradeCode}}">
     <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine" InstallPrivileges="elevated" Description="Carrel Agent {{xml .Version}}" Comments="{{xml .Homepage}}" Manufacturer="{{xml .Vendor}}"/>
-    <MajorUpgrade DowngradeErrorMessage="A newer version of Carrel Agent is already installed." Schedule="afterInstallInitialize"/>
+    <MajorUpgrade DowngradeErrorMessage="A newer version of Carrel Agent is already installed." />
     <Media Id="1" Cabinet="carrel.cab" EmbedCab="yes"/>
 
     <Property Id="{{.PropHubURL}}"{{if .HubURL}} Value="{{xml .HubURL}}"{{end}} Secure="yes"/>
@@ -81,12 +81,17 @@ const wixTemplate = `<?xml version="1.0" encoding="utf-8"?>
     <CustomAction Id="KeepEnrollToken" Property="{{.PropEnrollToken}}" Value="[CARREL_SAVED_ENROLL_TOKEN]" HideTarget="yes"/>
     <CustomAction Id="SetScExe" Property="CARREL_SC_EXE" Value="[System64Folder]sc.exe"/>
     <CustomAction Id="SetRecovery" Property="CARREL_SC_EXE" ExeCommand="{{xml .RecoveryCommand}}" Execute="deferred" Impersonate="no" Return="ignore"/>
-    <CustomAction Id="PurgeState" FileKey="AgentExe" ExeCommand="uninstall --purge" Execute="deferred" Impersonate="no" Return="ignore"/>
+    <CustomAction Id="PurgeState" FileKey="AgentExe" ExeCommand="uninstall --purge --if-version [ProductVersion]" Execute="deferred" Impersonate="no" Return="ignore"/>
     <!-- Explicit sequence numbers: wixl places Before/After relative to actions
          unreliably. AppSearch 50, CostFinalize 1000, InstallValidate 1400,
          DeleteServices 2000, RemoveRegistryValues 2600, RemoveFiles 3500,
          InstallServices 5800, StartServices 5900. -->
     <InstallExecuteSequence>
+      <!-- The old version is removed after the new one is installed (wixl
+           ignores MajorUpgrade/@Schedule): the components are shared, so the
+           service and the state stay, and the old package's PurgeState sees
+           the new Version in the registry and leaves everything alone. -->
+      <RemoveExistingProducts Sequence="6610"/>
       <Custom Action="KeepHubURL" Sequence="51">NOT {{.PropHubURL}} AND CARREL_SAVED_HUB_URL</Custom>
       <Custom Action="KeepHubFingerprint" Sequence="52">NOT {{.PropHubFingerprint}} AND CARREL_SAVED_HUB_FINGERPRINT</Custom>
       <Custom Action="KeepEnrollToken" Sequence="53">NOT {{.PropEnrollToken}} AND CARREL_SAVED_ENROLL_TOKEN</Custom>

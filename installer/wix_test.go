@@ -191,7 +191,7 @@ func TestWiXNodes(t *testing.T) {
 	if cas["SetRecovery"] != RecoveryCommand || !strings.Contains(RecoveryCommand, "restart/5000") {
 		t.Errorf("recovery action = %q", cas["SetRecovery"])
 	}
-	if cas["PurgeState"] != "uninstall --purge" {
+	if cas["PurgeState"] != "uninstall --purge --if-version [ProductVersion]" {
 		t.Errorf("purge action = %q", cas["PurgeState"])
 	}
 	seq := map[string]string{}

@@ -323,13 +323,31 @@ type UninstallReport struct {
 	Purged       []string // paths and keys removed by Purge
 }
 
+// ErrOtherVersion: Uninstall was asked to act for one version while another
+// is installed (the MSI's uninstall action during an upgrade).
+var ErrOtherVersion = errors.New("another version is installed")
+
 // Uninstall stops and unregisters the service. With purge it also removes the
 // configuration, the state and quarantine directories and the preseed. Running
 // it again is harmless.
 func (m *Manager) Uninstall(ctx context.Context, purge bool) (UninstallReport, error) {
+	return m.UninstallVersion(ctx, purge, "")
+}
+
+// UninstallVersion is Uninstall, but does nothing and returns ErrOtherVersion
+// when onlyVersion is set and the installed version recorded by the MSI
+// (HKLM\SOFTWARE\Carrel\Version) is another one: the old package's uninstall
+// action then runs inside an upgrade, and the new version's service and state
+// must stay.
+func (m *Manager) UninstallVersion(ctx context.Context, purge bool, onlyVersion string) (UninstallReport, error) {
 	var r UninstallReport
 	if err := m.isAdmin(); err != nil {
 		return r, err
+	}
+	if onlyVersion != "" {
+		if v, err := installedVersion(); err == nil && v != "" && v != onlyVersion {
+			return r, fmt.Errorf("%w (%s, not %s): leaving it alone", ErrOtherVersion, v, onlyVersion)
+		}
 	}
 	st, err := m.ctl.Status()
 	switch {

@@ -17,3 +17,6 @@ func (noStore) String() string         { return "(none)" }
 func (noStore) Load() (Preseed, error) { return Preseed{}, ErrNotImplemented }
 func (noStore) Save(Preseed) error     { return ErrNotImplemented }
 func (noStore) Remove() error          { return ErrNotImplemented }
+
+// installedVersion: only the MSI records one.
+func installedVersion() (string, error) { return "", ErrNotImplemented }

@@ -65,3 +65,6 @@ func (s fileStore) Remove() error {
 	}
 	return nil
 }
+
+// installedVersion: only the MSI records one.
+func installedVersion() (string, error) { return "", ErrNotImplemented }

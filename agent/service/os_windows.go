@@ -269,3 +269,14 @@ func (registryStore) Remove() error {
 	}
 	return nil
 }
+
+// installedVersion is the version the MSI recorded in HKLM\SOFTWARE\Carrel.
+func installedVersion() (string, error) {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, RegistryKey, registry.QUERY_VALUE)
+	if err != nil {
+		return "", err
+	}
+	defer k.Close()
+	v, _, err := k.GetStringValue("Version")
+	return v, err
+}

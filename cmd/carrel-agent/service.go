@@ -134,6 +134,7 @@ func cmdUninstall(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	purge := fs.Bool("purge", false, "also remove the configuration, state (key, certificates, outbox), quarantine and preseed")
 	cfg := fs.String("config", "", "configuration file (default "+service.DefaultPaths().Config+")")
 	system := fs.String("system", "", "force a service manager; default: detected")
+	onlyVersion := fs.String("if-version", "", "act only if this version is the one installed (used by the MSI during upgrades)")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
@@ -142,7 +143,11 @@ func cmdUninstall(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "carrel-agent uninstall:", err)
 		return 1
 	}
-	r, err := m.Uninstall(ctx, *purge)
+	r, err := m.UninstallVersion(ctx, *purge, *onlyVersion)
+	if errors.Is(err, service.ErrOtherVersion) {
+		fmt.Fprintln(stdout, "carrel-agent uninstall:", err)
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "carrel-agent uninstall:", err)
 		return 1
