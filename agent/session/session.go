@@ -97,6 +97,13 @@ type Wiper interface {
 	Wipe(ctx context.Context, u User) error
 }
 
+// WiperFunc adapts a function to Wiper; the composition root wraps agent/wipe's
+// engine in one.
+type WiperFunc func(ctx context.Context, u User) error
+
+// Wipe calls f.
+func (f WiperFunc) Wipe(ctx context.Context, u User) error { return f(ctx, u) }
+
 // EventSink records events for the hub. The agent's outbox implements it.
 type EventSink interface {
 	// Emit records one event durably for the hub. data values are short plain text.
