@@ -123,26 +123,36 @@ func (c *conn) readLoop(push func(protocol.StaffPush)) error {
 			return c.reason()
 		}
 		extend()
-		f, err := protocol.DecodeStaffFrame(data)
-		if err != nil {
-			c.close(fmt.Errorf("hub sent a bad frame: %w", err))
+		if err := c.handle(data, push); err != nil {
+			c.close(err)
 			return c.reason()
 		}
-		if f.Response != nil {
-			c.mu.Lock()
-			ch := c.pending[f.Response.ID]
-			delete(c.pending, f.Response.ID)
-			c.mu.Unlock()
-			if ch != nil {
-				ch <- f.Response
-			}
-			continue
-		}
-		if (f.Push.Terminal == nil) == (f.Push.Event == nil) {
-			continue // exactly one must be set; ignore a malformed push
-		}
-		push(*f.Push)
 	}
+}
+
+// handle decodes one frame from the hub and routes it: a response to the
+// request waiting for its ID (an answer nobody waits for is dropped), a push to
+// push. A frame that does not decode is an error that ends the link.
+func (c *conn) handle(data []byte, push func(protocol.StaffPush)) error {
+	f, err := protocol.DecodeStaffFrame(data)
+	if err != nil {
+		return fmt.Errorf("hub sent a bad frame: %w", err)
+	}
+	if f.Response != nil {
+		c.mu.Lock()
+		ch := c.pending[f.Response.ID]
+		delete(c.pending, f.Response.ID)
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- f.Response // buffered 1, and removed from pending: never blocks
+		}
+		return nil
+	}
+	if (f.Push.Terminal == nil) == (f.Push.Event == nil) {
+		return nil // exactly one must be set; ignore a malformed push
+	}
+	push(*f.Push)
+	return nil
 }
 
 func (c *conn) reason() error {
