@@ -264,7 +264,7 @@ func startSession(t *testing.T, ctx context.Context, c *nspawn.Container, unit, 
 // sessions of users made in that container.
 func TestLogindInContainer(t *testing.T) {
 	c := nspawn.Boot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	for _, cmd := range [][]string{
 		{"useradd", "-m", "patron1"},
