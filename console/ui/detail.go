@@ -109,11 +109,13 @@ func newDetailView(u *UI) *detailView {
 	}
 	d.result = plain("")
 	d.events = container.NewVBox()
-	d.body = container.NewVBox(d.title, form,
-		widget.NewLabelWithStyle("Actions", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+	// Actions first: staff should not have to scroll to lock a PC.
+	d.body = container.NewVBox(d.title,
 		container.NewGridWithColumns(3, row...),
 		d.message, container.NewBorder(nil, nil, nil, d.counter, send),
 		d.result,
+		widget.NewSeparator(),
+		form,
 		widget.NewLabelWithStyle("Recent events", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		d.events)
 	d.empty = container.NewCenter(widget.NewLabel("Select a terminal to see its detail."))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -534,6 +535,38 @@ func TestAdminScreens(t *testing.T) {
 	})
 	if got := h.hub.created; len(got) != 1 || got[0].User != "bea" || got[0].Role != protocol.RoleDesk {
 		t.Fatalf("staff created %+v", got)
+	}
+
+	// Staff: disable bea (confirmed) after closing the TOTP dialog.
+	test.Tap(h.button(h.win.Canvas().Overlays().Top(), "Done"))
+	h.wait("bea in the staff list", func() bool { return len(sv.rows) == 1 })
+	h.ui.tabs.SelectIndex(5)
+	test.Tap(h.button(sv.content, "Disable…"))
+	top = h.win.Canvas().Overlays().Top()
+	if top == nil || !strings.Contains(strings.Join(labelTexts(top), "\n"), "Disable bea?") {
+		t.Fatal("disabling asked nothing or did not name the account")
+	}
+	test.Tap(h.button(top, "Yes"))
+	h.wait("bea disabled", func() bool {
+		h.hub.mu.Lock()
+		defer h.hub.mu.Unlock()
+		return len(h.hub.disabled) == 1 && h.hub.disabled[0] == "bea"
+	})
+
+	// Enrollment: revoke pc-01 (confirmed); cancel first sends nothing.
+	h.ui.tabs.SelectIndex(4)
+	h.wait("terminals in the enrollment list", func() bool { return len(ev.rows) == 1 })
+	test.Tap(h.button(ev.content, "Revoke…"))
+	test.Tap(h.button(h.win.Canvas().Overlays().Top(), "No"))
+	h.drain()
+	test.Tap(h.button(ev.content, "Revoke…"))
+	test.Tap(h.button(h.win.Canvas().Overlays().Top(), "Yes"))
+	h.wait("pc-01 revoked", func() bool { return ev.status.Text == "Revoked pc-01." })
+	h.hub.mu.Lock()
+	revoked := slices.Clone(h.hub.revoked)
+	h.hub.mu.Unlock()
+	if !reflect.DeepEqual(revoked, []string{"t1"}) {
+		t.Fatalf("revoked %v, want [t1]", revoked)
 	}
 
 	// Audit: verify shows the bad row.

@@ -349,8 +349,9 @@ func TestRealWindow(t *testing.T) {
 	waitFor(t, "the login screen", 60*time.Second, hasState("login"))
 	// Give the window the pointer (no window manager: focus follows it) and type
 	// into the focused user field, then tab through password and code.
+	loginPNG := filepath.Join(art, "login.png")
 	waitFor(t, "the window to be mapped", 20*time.Second, func() bool {
-		img := screenshot(t, env, filepath.Join(tmp, "probe.png"))
+		img := screenshot(t, env, loginPNG)
 		return variance(img) > 50
 	})
 	xdotool(t, env, "mousemove", "600", "30")
@@ -391,6 +392,6 @@ func TestRealWindow(t *testing.T) {
 		second = screenshot(t, env, detailPNG)
 		return differs(shot, second, right) > 0.05
 	})
-	t.Logf("screenshots: %s %s (detail region changed %.0f%%)", roomPNG, detailPNG, 100*differs(shot, second, right))
+	t.Logf("screenshots: %s %s %s (detail region changed %.0f%%)", loginPNG, roomPNG, detailPNG, 100*differs(shot, second, right))
 	running()
 }
