@@ -99,7 +99,12 @@ func (m *Manager) setLocked(ctx context.Context, locked bool) (string, error) {
 	open := m.patronSessions()
 	dirty := m.ls.Dirty
 	m.mu.Unlock()
-	m.applyHold(ctx)
+	if err := m.applyHold(ctx); err != nil {
+		if locked {
+			return "", fmt.Errorf("locked, but holding patron logons failed (new patron sessions will be ended instead): %w", err)
+		}
+		return "", fmt.Errorf("unlocked, but releasing patron logons failed (patrons may not be able to log on): %w", err)
+	}
 
 	if !locked {
 		m.emit(EventUnlocked, protocol.SeverityInfo, nil)

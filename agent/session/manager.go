@@ -156,7 +156,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // runs first: stops the worker, then wg.Wait and bg.Wait
-	m.applyHold(ctx)
+	_ = m.applyHold(ctx) // logged and reported inside
 	m.signal(m.wake)
 
 	wg.Add(1)
@@ -321,13 +321,13 @@ func (m *Manager) wipeWorker(ctx context.Context) {
 			m.wiping = true
 			m.recompute()
 			m.mu.Unlock()
-			m.applyHold(ctx)
+			_ = m.applyHold(ctx) // logged and reported inside
 			err := m.wipeOne(ctx, job.user)
 			if job.done != nil {
 				job.done <- err
 			}
 		}
-		m.applyHold(ctx)
+		_ = m.applyHold(ctx) // logged and reported inside
 	}
 }
 
@@ -363,8 +363,10 @@ func (m *Manager) wipeOne(ctx context.Context, u User) error {
 	return nil
 }
 
-// applyHold makes the OS hold or release patron logons to match the state.
-func (m *Manager) applyHold(ctx context.Context) {
+// applyHold makes the OS hold or release patron logons to match the state. A
+// failure is logged and reported as an event, and returned for the command
+// handlers; ErrNotImplemented is not a failure (the backstop ends sessions).
+func (m *Manager) applyHold(ctx context.Context) error {
 	m.holdMu.Lock()
 	defer m.holdMu.Unlock()
 	m.mu.Lock()
@@ -377,7 +379,7 @@ func (m *Manager) applyHold(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	if m.heldKnown && m.held == want {
-		return
+		return nil
 	}
 	err := m.ctl.HoldLogons(ctx, accounts, want)
 	switch {
@@ -386,9 +388,10 @@ func (m *Manager) applyHold(ctx context.Context) {
 	case err != nil:
 		m.log.Error("Hold patron logons", "hold", want, "error", err)
 		m.emit(EventHoldFailed, protocol.SeverityAlert, map[string]string{"hold": fmt.Sprint(want), "error": oneLine(err.Error(), 200)})
-		return
+		return err
 	}
 	m.held, m.heldKnown = want, true
+	return nil
 }
 
 func (m *Manager) holdReason() string {

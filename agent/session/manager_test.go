@@ -375,8 +375,11 @@ func TestHoldFailureIsReported(t *testing.T) {
 	r.ctl.mu.Lock()
 	r.ctl.failHold = errors.New("usermod: exit status 1")
 	r.ctl.mu.Unlock()
-	if _, err := r.m.Lock(context.Background(), nil); err != nil {
-		t.Fatal(err)
+	if _, err := r.m.Lock(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "locked, but holding patron logons failed") {
+		t.Fatalf("lock with a failing hold: %v", err)
+	}
+	if !r.m.Locked() {
+		t.Fatal("lock not kept after the hold failed")
 	}
 	if !slices.Contains(r.sink.kinds(), EventHoldFailed) {
 		t.Fatalf("events %v", r.sink.kinds())
