@@ -258,6 +258,7 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 		c.close(closeTryAgainLater, "hub store unavailable")
 		return false
 	}
+	h.staff.bus.changed(c.id)
 	if reset {
 		h.log.Warn("Agent event numbering restarted, new epoch", "terminal", c.id, "nextSeq", hello.NextSeq)
 	}
@@ -305,6 +306,7 @@ func (h *Hub) unregister(c *agentConn) {
 		if err := h.store.Disconnect(ctx, c.id); err != nil {
 			h.log.Warn("Store disconnect failed", "terminal", c.id, "err", err)
 		}
+		h.staff.bus.changed(c.id)
 	}
 }
 

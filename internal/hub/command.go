@@ -116,6 +116,7 @@ func (h *Hub) Revoke(ctx context.Context, terminal, actor string) (store.Termina
 	if err := h.store.Revoke(ctx, t.ID, actor); err != nil {
 		return t, err
 	}
+	h.staff.bus.changed(t.ID)
 	h.mu.Lock()
 	c := h.conns[t.ID]
 	h.mu.Unlock()

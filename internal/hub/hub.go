@@ -9,9 +9,10 @@
 // connections go to a single store writer that commits whatever is queued in one
 // transaction (group commit) and then acknowledges them.
 //
-// It is not the staff API yet (2026-11: the console's websocket and staff logins
-// come later), and commands are authorised only by who can reach the control
-// socket (root or the hub's own user), not by staff role.
+// The same listener serves the staff API (staff*.go): setup, login and logout over
+// HTTPS, then a websocket per console whose every request is checked against the
+// session and the staff role. Commands through the control socket are authorised
+// by who can reach it (root or the hub's own user).
 package hub
 
 import (
@@ -60,6 +61,17 @@ type Config struct {
 
 	// NoControlSocket skips <data>/hub.sock (a hub embedded in a test or the console).
 	NoControlSocket bool
+
+	// The staff API (staff*.go).
+	Version             string        // shown to consoles in hub.info
+	HubURL              string        // wss:// URL agents dial, for enrollment command lines (default: first name, listen port)
+	StaffSessionTTL     time.Duration // default 12 h: a session's absolute life
+	StaffIdleTimeout    time.Duration // default 30 min without a request ends a session
+	StaffSendQueue      int           // default 256 frames queued per console before it is dropped
+	StaffMaxFailures    int           // default 5 consecutive failed logins lock an account
+	StaffLockout        time.Duration // default 15 min
+	StaffLoginPerMinute float64       // default 10 login attempts per address (and per user name) per minute
+	StaffLoginBurst     int           // default 20
 }
 
 func (c *Config) defaults() {
@@ -89,6 +101,7 @@ func (c *Config) defaults() {
 	if c.Listen == "" {
 		c.Listen = ":8443"
 	}
+	c.staffDefaults()
 }
 
 // Files in the data directory.
@@ -128,6 +141,8 @@ type Hub struct {
 	conns   map[string]*agentConn // terminal ID → live connection; guarded by mu
 	pending map[string]*pendingCmd
 	closing bool // set when Run is shutting down; guarded by mu
+
+	staff *staffState
 
 	presence sync.Mutex // orders store Connect/Disconnect with conns changes
 	connWG   sync.WaitGroup
@@ -175,6 +190,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		conns:     map[string]*agentConn{},
 		pending:   map[string]*pendingCmd{},
 	}
+	h.staff = newStaffState(h)
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// Small buffers, and write buffers shared between connections: most agents
@@ -201,6 +217,10 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(protocol.PathEnroll, h.handleEnroll)
 	mux.HandleFunc(protocol.PathAgent, h.handleAgent)
+	mux.HandleFunc(protocol.PathStaffSetup, h.handleSetup)
+	mux.HandleFunc(protocol.PathStaffLogin, h.handleLogin)
+	mux.HandleFunc(protocol.PathStaffLogout, h.handleLogout)
+	mux.HandleFunc(protocol.PathStaff, h.handleStaff)
 	h.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -221,6 +241,10 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	// Only now, sure no other hub serves this data dir: nobody can be connected.
 	if err := st.MarkAllOffline(context.Background()); err != nil {
+		h.Close()
+		return nil, err
+	}
+	if err := h.ensureSetupCode(context.Background()); err != nil {
 		h.Close()
 		return nil, err
 	}
@@ -286,6 +310,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	h.log.Info("Hub listening", "addr", h.ln.Addr().String(), "fingerprint", h.Fingerprint(), "names", pki.ServerNames(h.cfg.Names))
 	go h.storeWriter()
+	go h.staff.bus.run()
 
 	errc := make(chan error, 2)
 	go func() { errc <- h.srv.Serve(h.ln) }()
@@ -365,6 +390,7 @@ func (h *Hub) shutdown() {
 	for _, c := range conns {
 		c.close(closeGoingAway, "hub shutting down")
 	}
+	h.staff.bus.each(func(c *staffConn) { c.close(closeGoingAway, "hub shutting down") })
 	waitGroup(&h.connWG, 2*time.Second, func() {
 		h.log.Warn("Agent connections did not end in time")
 		h.mu.Lock()
@@ -384,6 +410,7 @@ func (h *Hub) shutdown() {
 	// Commit what the readers handed over, then close the store.
 	close(h.stopWrite)
 	<-h.writerOut
+	h.staff.bus.shutdown()
 	if err := h.store.Close(); err != nil {
 		h.log.Warn("Store close failed", "err", err)
 	}

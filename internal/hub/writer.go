@@ -82,6 +82,11 @@ func (h *Hub) commit(batch []eventReq) {
 		}
 		return
 	}
+	ids := make([]string, len(statuses))
+	for i, s := range statuses {
+		ids[i] = s.Terminal
+	}
+	h.staff.bus.changed(ids...)
 	// The highest seq per connection, in arrival order.
 	acks := make(map[*agentConn]uint64, 4)
 	var order []*agentConn

@@ -242,7 +242,7 @@ func (s *Store) DisableStaff(ctx context.Context, user, actor string) error {
 	return nil
 }
 
-// LoginSuccess records a verified login: step becomes the last accepted TOTP
+// LoginSuccess records a verified login (audited as "staff:<user>"): step becomes the last accepted TOTP
 // step (refused with ErrStepUsed if it is not above the stored one, so a code
 // works once even under concurrent logins), failures reset, the session stored
 // (only its hash), and the login audited, in one transaction.
@@ -264,7 +264,7 @@ func (s *Store) LoginSuccess(ctx context.Context, user string, step int64, sessi
 		if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE expires_at <= ?`, ms(now)); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, user, "staff.login", "", map[string]string{"remote": remote, "result": "ok"})
+		return appendAudit(ctx, tx, now, "staff:"+user, "staff.login", "", map[string]string{"remote": remote, "result": "ok"})
 	})
 	if err != nil {
 		return fmt.Errorf("record login of %q: %w", user, err)
@@ -289,7 +289,7 @@ func (s *Store) LoginFailure(ctx context.Context, user, why, remote string, now 
 			}
 			detail["locked_until"] = now.Add(lockFor).UTC().Format(time.RFC3339)
 		}
-		return appendAudit(ctx, tx, now, user, "staff.login", "", detail)
+		return appendAudit(ctx, tx, now, "staff:"+user, "staff.login", "", detail)
 	})
 	if err != nil {
 		return false, fmt.Errorf("record failed login of %q: %w", user, err)

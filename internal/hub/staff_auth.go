@@ -1,0 +1,588 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
+)
+
+// Staff logins: a password (argon2id) and a TOTP code (RFC 6238, 30 s steps, one
+// step of skew either way) that is accepted once: the last accepted step is
+// stored per account and a step at or below it is refused.
+
+// SetupCodeFile is the one-time first-run code in the data directory.
+const SetupCodeFile = "setup-code"
+
+// Password rules for staff accounts.
+const (
+	MinPassword = 10
+	MaxPassword = 256
+	maxUserName = 64
+)
+
+// The generic answers: a login never says which part was wrong.
+const (
+	msgLoginFailed = "login failed: user name, password or code is wrong"
+	msgLoginWait   = "too many login attempts; wait and try again"
+)
+
+// argonParams are the argon2id cost parameters. The encoded hash carries them, so
+// raising them later leaves existing hashes verifiable.
+type argonParams struct {
+	Memory  uint32 // KiB
+	Time    uint32
+	Threads uint8
+}
+
+// defaultArgon is OWASP's first recommendation (2024): m=19 MiB, t=2, p=1.
+var defaultArgon = argonParams{Memory: 19 * 1024, Time: 2, Threads: 1}
+
+const (
+	argonSalt = 16
+	argonKey  = 32
+)
+
+var b64 = base64.RawStdEncoding
+
+// hashPassword encodes an argon2id hash in the PHC string format:
+// $argon2id$v=19$m=19456,t=2,p=1$SALT$HASH.
+func hashPassword(pw string, p argonParams) string {
+	salt := make([]byte, argonSalt)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, argonKey)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
+		b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+var errBadHash = errors.New("malformed password hash")
+
+// checkPassword verifies pw against an encoded hash with the parameters the hash
+// names (bounded, so a bad row cannot make the hub allocate without limit).
+func checkPassword(pw, encoded string) (bool, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return false, errBadHash
+	}
+	var p argonParams
+	var threads uint32
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &threads); err != nil {
+		return false, errBadHash
+	}
+	if p.Memory < 8 || p.Memory > 1<<20 || p.Time < 1 || p.Time > 16 || threads < 1 || threads > 16 {
+		return false, errBadHash
+	}
+	p.Threads = uint8(threads)
+	salt, err := b64.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 {
+		return false, errBadHash
+	}
+	want, err := b64.DecodeString(parts[5])
+	if err != nil || len(want) < 16 || len(want) > 64 {
+		return false, errBadHash
+	}
+	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+var totpOpts = totp.ValidateOpts{Period: 30, Skew: 0, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
+// totpStep returns the 30-second step whose code is code, looking one step either
+// side of now, or false.
+func totpStep(secret, code string, now time.Time) (int64, bool) {
+	if len(code) != 6 {
+		return 0, false
+	}
+	cur := now.Unix() / 30
+	for _, step := range []int64{cur - 1, cur, cur + 1} {
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(step*30, 0), totpOpts)
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return step, true
+		}
+	}
+	return 0, false
+}
+
+func newTOTP(user string) (secret, uri string, err error) {
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: "Carrel", AccountName: user, Period: 30, SecretSize: 20,
+		Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return "", "", fmt.Errorf("generate totp secret: %w", err)
+	}
+	return key.Secret(), key.URL(), nil
+}
+
+// checkUserName refuses names a person could not tell apart on screen.
+func checkUserName(u string) error {
+	if u == "" || len(u) > maxUserName || !utf8.ValidString(u) {
+		return fmt.Errorf("user name must be 1 to %d bytes of UTF-8", maxUserName)
+	}
+	for _, r := range u {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '-' || r == '_' || r == '@') {
+			return errors.New("user name may hold letters, digits, '.', '-', '_' and '@' only")
+		}
+	}
+	return nil
+}
+
+func checkNewPassword(pw string) error {
+	if n := utf8.RuneCountInString(pw); n < MinPassword || len(pw) > MaxPassword || !utf8.ValidString(pw) {
+		return fmt.Errorf("password must be %d to %d characters", MinPassword, MaxPassword)
+	}
+	return nil
+}
+
+// CreateStaff makes a staff account and returns its TOTP secret and otpauth URI,
+// shown once. firstOnly makes it the first-run setup: it fails with
+// store.ErrSetupClosed once any account exists. Any leftover setup code is
+// removed, since setup is closed from now on. Used by the hub and by 'carrel-hub
+// admin create'.
+func CreateStaff(ctx context.Context, st *store.Store, dataDir, user, password string, role protocol.Role, actor string, firstOnly bool) (protocol.SetupResponse, error) {
+	return createStaff(ctx, st, dataDir, user, password, role, actor, firstOnly, defaultArgon)
+}
+
+func createStaff(ctx context.Context, st *store.Store, dataDir, user, password string, role protocol.Role, actor string, firstOnly bool, p argonParams) (protocol.SetupResponse, error) {
+	if err := checkUserName(user); err != nil {
+		return protocol.SetupResponse{}, fmt.Errorf("create staff: %w", err)
+	}
+	if err := checkNewPassword(password); err != nil {
+		return protocol.SetupResponse{}, fmt.Errorf("create staff: %w", err)
+	}
+	if !role.Valid() {
+		return protocol.SetupResponse{}, fmt.Errorf("create staff: role must be desk or admin, not %q", role)
+	}
+	secret, uri, err := newTOTP(user)
+	if err != nil {
+		return protocol.SetupResponse{}, err
+	}
+	a := store.StaffAccount{User: user, Role: string(role), Password: hashPassword(password, p), TOTPSecret: secret}
+	if err := st.CreateStaff(ctx, a, actor, firstOnly); err != nil {
+		return protocol.SetupResponse{}, err
+	}
+	if dataDir != "" {
+		os.Remove(filepath.Join(dataDir, SetupCodeFile))
+	}
+	return protocol.SetupResponse{User: user, TOTPSecret: secret, TOTPURI: uri}, nil
+}
+
+var setupEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// ensureSetupCode writes a fresh one-time setup code (0600) when no staff account
+// exists and none is waiting, and removes a stale one once accounts exist.
+func (h *Hub) ensureSetupCode(ctx context.Context) error {
+	path := filepath.Join(h.cfg.DataDir, SetupCodeFile)
+	n, err := h.store.StaffCount(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		os.Remove(path)
+		return nil
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b := make([]byte, 20)
+	rand.Read(b)
+	code := setupEncoding.EncodeToString(b)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write setup code: %w", err)
+	}
+	if _, err := f.WriteString(code + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write setup code: %w", err)
+	}
+	return f.Close()
+}
+
+// SetupCode is the waiting one-time setup code, or "" once a staff account
+// exists.
+func (h *Hub) SetupCode() string {
+	b, err := os.ReadFile(filepath.Join(h.cfg.DataDir, SetupCodeFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func normCode(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || unicode.IsSpace(r) {
+			return -1
+		}
+		return unicode.ToUpper(r)
+	}, s)
+}
+
+// maxLoginBody bounds the setup and login bodies.
+const maxLoginBody = 4 << 10
+
+func readStaffBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLoginBody+1))
+	if err != nil {
+		return fmt.Errorf("request body unreadable or larger than %d bytes", maxLoginBody)
+	}
+	return protocol.DecodeJSON(body, maxLoginBody, v)
+}
+
+// decodeLogin strictly decodes a login request body.
+func decodeLogin(body []byte) (*protocol.LoginRequest, error) {
+	var req protocol.LoginRequest
+	if err := protocol.DecodeJSON(body, maxLoginBody, &req); err != nil {
+		return nil, err
+	}
+	req.User = strings.TrimSpace(req.User)
+	if len(req.User) > maxUserName || len(req.Password) > MaxPassword || len(req.TOTP) > 16 {
+		return nil, fmt.Errorf("decode login: %w: field too long", protocol.ErrInvalid)
+	}
+	return &req, nil
+}
+
+func (h *Hub) audit(actor, action, target string, detail map[string]string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.store.Audit(ctx, actor, action, target, detail); err != nil {
+		h.log.Error("Audit write failed", "actor", actor, "action", action, "err", err)
+	}
+}
+
+func (h *Hub) handleSetup(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	ip := remoteIP(r.RemoteAddr)
+	var req protocol.SetupRequest
+	if err := readStaffBody(w, r, &req); err != nil {
+		httpError(w, http.StatusBadRequest, "malformed setup request")
+		return
+	}
+	actor := "staff:" + truncateActor(req.User)
+	refuse := func(code int, why string) {
+		h.audit(actor, "staff.setup", "", map[string]string{"remote": ip, "result": "refused: " + why})
+		h.log.Warn("Staff setup refused", "remote", ip, "reason", why)
+		httpError(w, code, "setup refused: "+why)
+	}
+	if !h.staff.ipLimit.allow(ip, h.now()) {
+		w.Header().Set("Retry-After", "60")
+		refuse(http.StatusTooManyRequests, "too many attempts from this address")
+		return
+	}
+	ctx := r.Context()
+	n, err := h.store.StaffCount(ctx)
+	if err != nil {
+		h.log.Error("Store lookup failed", "err", err)
+		httpError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
+		return
+	}
+	if n > 0 {
+		refuse(http.StatusForbidden, "setup is closed: a staff account exists")
+		return
+	}
+	want := normCode(h.SetupCode())
+	if want == "" || subtle.ConstantTimeCompare([]byte(normCode(req.SetupCode)), []byte(want)) != 1 {
+		refuse(http.StatusForbidden, "wrong or missing setup code")
+		return
+	}
+	h.staff.argon <- struct{}{}
+	resp, err := createStaff(ctx, h.store, h.cfg.DataDir, strings.TrimSpace(req.User), req.Password, protocol.RoleAdmin, actor, true, h.staff.params)
+	<-h.staff.argon
+	switch {
+	case errors.Is(err, store.ErrSetupClosed):
+		refuse(http.StatusForbidden, "setup is closed: a staff account exists")
+		return
+	case err != nil && strings.HasPrefix(err.Error(), "create staff: "):
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	case err != nil:
+		h.log.Error("Staff setup failed", "err", err)
+		httpError(w, http.StatusInternalServerError, "hub error; see the hub's log")
+		return
+	}
+	h.log.Info("First admin created", "user", resp.User, "remote", ip)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func truncateActor(u string) string {
+	u = strings.TrimSpace(u)
+	if len(u) > maxUserName {
+		u = u[:maxUserName]
+	}
+	return strings.ToValidUTF8(u, "?")
+}
+
+func (h *Hub) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	ip := remoteIP(r.RemoteAddr)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLoginBody+1))
+	var req *protocol.LoginRequest
+	if err == nil {
+		req, err = decodeLogin(body)
+	}
+	if err != nil {
+		if !h.staff.ipLimit.allow(ip, h.now()) {
+			w.Header().Set("Retry-After", "60")
+			httpError(w, http.StatusTooManyRequests, msgLoginWait)
+			return
+		}
+		h.audit("remote:"+ip, "staff.login", "", map[string]string{"remote": ip, "result": "refused: malformed request"})
+		httpError(w, http.StatusBadRequest, "malformed login request")
+		return
+	}
+	resp, code, why := h.login(r.Context(), req, ip)
+	switch code {
+	case http.StatusOK:
+		writeJSON(w, http.StatusOK, resp)
+	case http.StatusTooManyRequests:
+		h.quiet.Warn("login:"+ip, "Staff login refused", "user", truncateActor(req.User), "remote", ip, "reason", why)
+		w.Header().Set("Retry-After", "60")
+		httpError(w, code, msgLoginWait)
+	case http.StatusUnauthorized:
+		h.quiet.Warn("login:"+ip, "Staff login refused", "user", truncateActor(req.User), "remote", ip, "reason", why)
+		httpError(w, code, msgLoginFailed)
+	default:
+		httpError(w, code, "hub error; see the hub's log")
+	}
+}
+
+// login checks one attempt and returns the answer, or the HTTP status and the
+// reason (for the audit log and the hub's log only; the client gets the generic
+// message). Every refusal is audited with the user name tried as the actor.
+func (h *Hub) login(ctx context.Context, req *protocol.LoginRequest, ip string) (*protocol.LoginResponse, int, string) {
+	now := h.now()
+	user := truncateActor(req.User)
+	actor := "staff:" + user
+	refuse := func(code int, why string) (*protocol.LoginResponse, int, string) {
+		h.audit(actor, "staff.login", "", map[string]string{"remote": ip, "result": "refused: " + why})
+		return nil, code, why
+	}
+	if !h.staff.ipLimit.allow(ip, now) {
+		return refuse(http.StatusTooManyRequests, "too many attempts from this address")
+	}
+	key := strings.ToLower(user)
+	if !h.staff.userLimit.allow(key, now) {
+		return refuse(http.StatusTooManyRequests, "too many attempts for this account")
+	}
+	a, err := h.store.StaffByName(ctx, user)
+	if errors.Is(err, store.ErrNotFound) || checkUserName(user) != nil {
+		// Same work and, after as many failures, the same lockout as for a real
+		// account: the answer does not tell which names exist.
+		if h.staff.unknown.locked(key, now) {
+			return refuse(http.StatusTooManyRequests, "locked after repeated failures (unknown user)")
+		}
+		h.staff.argon <- struct{}{}
+		checkPassword(req.Password, h.staff.dummy())
+		<-h.staff.argon
+		h.staff.unknown.fail(key, now, h.cfg.StaffMaxFailures, h.cfg.StaffLockout)
+		return refuse(http.StatusUnauthorized, "unknown user")
+	}
+	if err != nil {
+		h.log.Error("Store lookup failed", "err", err)
+		return nil, http.StatusServiceUnavailable, "store unavailable"
+	}
+	actor = "staff:" + a.User
+	if now.Before(a.LockedUntil) {
+		return refuse(http.StatusTooManyRequests, "account locked until "+a.LockedUntil.UTC().Format(time.RFC3339))
+	}
+	h.staff.argon <- struct{}{}
+	pwOK, err := checkPassword(req.Password, a.Password)
+	<-h.staff.argon
+	if err != nil {
+		h.log.Error("Stored password hash unusable", "user", a.User, "err", err)
+	}
+	fail := func(why string) (*protocol.LoginResponse, int, string) {
+		locked, err := h.store.LoginFailure(ctx, a.User, why, ip, now, h.cfg.StaffMaxFailures, h.cfg.StaffLockout)
+		if err != nil {
+			h.log.Error("Store failed login failed", "user", a.User, "err", err)
+		}
+		if locked {
+			h.log.Warn("Staff account locked after failed logins", "user", a.User, "remote", ip, "for", h.cfg.StaffLockout.String())
+		}
+		return nil, http.StatusUnauthorized, why
+	}
+	if a.Disabled {
+		return refuse(http.StatusUnauthorized, "account disabled")
+	}
+	if !pwOK {
+		return fail("wrong password")
+	}
+	step, ok := totpStep(a.TOTPSecret, strings.TrimSpace(req.TOTP), now)
+	if !ok {
+		return fail("wrong totp code")
+	}
+	if step <= a.LastStep {
+		return fail("totp code already used")
+	}
+	secret, hash := newSessionSecret()
+	expires := now.Add(h.cfg.StaffSessionTTL)
+	switch err := h.store.LoginSuccess(ctx, a.User, step, hash, now, expires, ip); {
+	case errors.Is(err, store.ErrStepUsed):
+		return fail("totp code already used")
+	case err != nil:
+		h.log.Error("Store login failed", "user", a.User, "err", err)
+		return nil, http.StatusServiceUnavailable, "store unavailable"
+	}
+	h.staff.unknown.forget(key)
+	h.log.Info("Staff logged in", "user", a.User, "role", a.Role, "remote", ip)
+	return &protocol.LoginResponse{Session: secret, User: a.User, Role: protocol.Role(a.Role), ExpiresAt: expires.UTC()}, http.StatusOK, ""
+}
+
+func newSessionSecret() (string, []byte) {
+	b := make([]byte, 32)
+	rand.Read(b)
+	s := base64.RawURLEncoding.EncodeToString(b)
+	return s, sessionHash(s)
+}
+
+func sessionHash(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+func bearer(r *http.Request) string {
+	const p = "Bearer "
+	v := r.Header.Get("Authorization")
+	if len(v) > len(p) && strings.EqualFold(v[:len(p)], p) {
+		return strings.TrimSpace(v[len(p):])
+	}
+	return ""
+}
+
+// errSessionEnded is any session that is missing, expired, idle too long, or of
+// a disabled account.
+var errSessionEnded = errors.New("session ended; log in again")
+
+// checkSession finds a live session and counts this as its use. An expired one
+// is deleted and audited.
+func (h *Hub) checkSession(ctx context.Context, secret string, touch bool) (store.Session, error) {
+	if secret == "" || len(secret) > 128 {
+		return store.Session{}, errSessionEnded
+	}
+	hash := sessionHash(secret)
+	s, err := h.store.SessionByHash(ctx, hash)
+	if errors.Is(err, store.ErrNoSession) {
+		return s, errSessionEnded
+	}
+	if err != nil {
+		return s, err
+	}
+	now := h.now()
+	why := ""
+	switch {
+	case s.Disabled:
+		why = "account disabled"
+	case !now.Before(s.ExpiresAt):
+		why = "session expired"
+	case now.Sub(s.LastUsed) >= h.cfg.StaffIdleTimeout:
+		why = "session idle too long"
+	}
+	if why != "" {
+		if err := h.store.EndSession(ctx, hash, "staff:"+s.User, why); err != nil {
+			h.log.Error("Store end session failed", "user", s.User, "err", err)
+		}
+		return s, errSessionEnded
+	}
+	if touch {
+		if err := h.store.TouchSession(ctx, hash, now); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+func (h *Hub) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	secret := bearer(r)
+	s, err := h.checkSession(r.Context(), secret, false)
+	if err != nil {
+		httpError(w, http.StatusUnauthorized, errSessionEnded.Error())
+		return
+	}
+	if err := h.store.EndSession(r.Context(), sessionHash(secret), "staff:"+s.User, "ok"); err != nil {
+		h.log.Error("Store logout failed", "user", s.User, "err", err)
+		httpError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
+		return
+	}
+	h.staff.bus.dropSession(sessionHash(secret))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// failures counts consecutive failed logins of names that are not accounts, so
+// that they lock out like real ones. Bounded; guarded by mu.
+type failures struct {
+	mu sync.Mutex
+	m  map[string]*failCount
+}
+
+type failCount struct {
+	n     int
+	until time.Time
+	last  time.Time
+}
+
+func (f *failures) locked(key string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.m[key]
+	return c != nil && now.Before(c.until)
+}
+
+func (f *failures) fail(key string, now time.Time, max int, lock time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.m) > 10000 {
+		for k, c := range f.m {
+			if now.Sub(c.last) > time.Hour && !now.Before(c.until) {
+				delete(f.m, k)
+			}
+		}
+	}
+	c := f.m[key]
+	if c == nil {
+		c = &failCount{}
+		f.m[key] = c
+	}
+	c.n++
+	c.last = now
+	if c.n >= max {
+		c.n = 0
+		c.until = now.Add(lock)
+	}
+}
+
+func (f *failures) forget(key string) {
+	f.mu.Lock()
+	delete(f.m, key)
+	f.mu.Unlock()
+}

@@ -1,0 +1,370 @@
+package hub
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/pki"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
+)
+
+// staffOp is one op of the staff websocket. run checks the role itself (command
+// needs its args to know), audits refusals and changes, and returns the body.
+type staffOp struct {
+	run   func(*staffCall) (any, error)
+	async bool // waits on an agent: run off the reader
+}
+
+var staffOps map[protocol.StaffOp]staffOp
+
+func init() {
+	staffOps = map[protocol.StaffOp]staffOp{
+		protocol.OpSubscribe:      {run: opSubscribe},
+		protocol.OpTerminals:      {run: opTerminals},
+		protocol.OpEvents:         {run: opEvents},
+		protocol.OpCommand:        {run: opCommand, async: true},
+		protocol.OpTokenCreate:    {run: opTokenCreate},
+		protocol.OpTerminalRevoke: {run: opTerminalRevoke},
+		protocol.OpQuarantineList: {run: opQuarantineList},
+		protocol.OpStaffList:      {run: opStaffList},
+		protocol.OpStaffCreate:    {run: opStaffCreate, async: true}, // argon2id takes a while
+		protocol.OpStaffDisable:   {run: opStaffDisable},
+		protocol.OpAuditList:      {run: opAuditList},
+		protocol.OpAuditVerify:    {run: opAuditVerify, async: true},
+		protocol.OpHubInfo:        {run: opHubInfo},
+	}
+}
+
+// Limits of list answers (a response must fit in one frame).
+const (
+	defaultListLimit = 100
+	maxListLimit     = 200
+)
+
+func listLimit(n int) int {
+	if n <= 0 {
+		return defaultListLimit
+	}
+	return min(n, maxListLimit)
+}
+
+func opSubscribe(x *staffCall) (any, error) {
+	var a protocol.SubscribeArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	if a.SinceEvent < 0 {
+		return nil, errors.New("since_event must not be negative")
+	}
+	if !x.h.staff.bus.subscribe(x.c, x.req.ID, a.SinceEvent) {
+		return nil, errors.New("hub shutting down")
+	}
+	return nil, errAnswered
+}
+
+func opTerminals(x *staffCall) (any, error) {
+	if err := x.args(&struct{}{}); err != nil {
+		return nil, err
+	}
+	ts, err := x.h.store.Terminals(x.c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.TerminalView, len(ts))
+	for i, t := range ts {
+		out[i] = *terminalView(t)
+	}
+	return out, nil
+}
+
+func opEvents(x *staffCall) (any, error) {
+	var a protocol.EventsArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	evs, err := x.h.store.LatestEvents(x.c.ctx, a.SinceEvent, a.Terminal, listLimit(a.Limit))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.EventView, len(evs))
+	for i, e := range evs {
+		out[i] = *eventView(e)
+	}
+	return out, nil
+}
+
+func opCommand(x *staffCall) (any, error) {
+	var a protocol.CommandArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	detail := map[string]string{"action": truncate(string(a.Action), 64)}
+	if !a.Action.Known() {
+		x.refuse(truncate(a.Terminal, 64), "refused: unknown action", detail)
+		return nil, fmt.Errorf("unknown action %q", truncate(string(a.Action), 64))
+	}
+	if !protocol.DeskActions[a.Action] {
+		if err := x.admin(truncate(a.Terminal, 64), detail); err != nil {
+			return nil, err
+		}
+	}
+	res, err := x.h.SendCommand(x.c.ctx, a.Terminal, a.Action, a.Args, x.actor)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAmbiguous) {
+			// Refused before the command was stored, so SendCommand wrote no record.
+			x.refuse(truncate(a.Terminal, 64), "failed: "+err.Error(), detail)
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+func opTokenCreate(x *staffCall) (any, error) {
+	var a protocol.TokenArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	if err := x.admin("", nil); err != nil {
+		return nil, err
+	}
+	if a.Uses == 0 {
+		a.Uses = 1
+	}
+	if a.TTL == 0 {
+		a.TTL = 24 * time.Hour
+	}
+	if a.Uses < 1 || a.Uses > 100000 || a.TTL < time.Minute || a.TTL > 90*24*time.Hour {
+		x.refuse("", "refused: uses must be 1 to 100000 and ttl 1 minute to 90 days", nil)
+		return nil, errors.New("uses must be 1 to 100000 and ttl 1 minute to 90 days")
+	}
+	tok, hash, err := pki.NewToken()
+	if err != nil {
+		return nil, err
+	}
+	expires := x.h.now().Add(a.TTL).UTC().Truncate(time.Second)
+	if err := x.h.store.CreateToken(x.c.ctx, hash, a.Uses, expires, x.actor); err != nil {
+		return nil, err
+	}
+	url, fp := x.h.AgentURL(), x.h.Fingerprint()
+	return protocol.TokenView{Token: tok, Fingerprint: fp, ExpiresAt: expires, Uses: a.Uses, HubURL: url,
+		AgentCommand: fmt.Sprintf("carrel-agent enroll --hub %s --token %s --fingerprint %s", url, tok, fp),
+		// The installer's public properties (installer/doc.go).
+		MSICommand: fmt.Sprintf("msiexec /i carrel-agent.msi /qn HUB_URL=%s HUB_FINGERPRINT=%s ENROLL_TOKEN=%s", url, fp, tok),
+		// The .deb's postinst reads the same names from its environment.
+		DebCommand: fmt.Sprintf("sudo env HUB_URL=%s HUB_FINGERPRINT=%s ENROLL_TOKEN=%s apt-get install -y ./carrel-agent.deb", url, fp, tok),
+	}, nil
+}
+
+// AgentURL is the wss:// URL agents dial: Config.HubURL, else the first server
+// name and the listening port.
+func (h *Hub) AgentURL() string {
+	if h.cfg.HubURL != "" {
+		return h.cfg.HubURL
+	}
+	port := "8443"
+	if _, p, err := net.SplitHostPort(h.ln.Addr().String()); err == nil {
+		port = p
+	}
+	host := "localhost"
+	if names := pki.ServerNames(h.cfg.Names); len(names) > 0 {
+		host = names[0]
+	}
+	return "wss://" + net.JoinHostPort(host, port)
+}
+
+func opTerminalRevoke(x *staffCall) (any, error) {
+	var a protocol.TerminalArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	target := truncate(a.Terminal, 64)
+	if err := x.admin(target, nil); err != nil {
+		return nil, err
+	}
+	_, err := x.h.Revoke(x.c.ctx, a.Terminal, x.actor)
+	if err != nil {
+		x.refuse(target, "failed: "+err.Error(), nil)
+		return nil, err
+	}
+	return nil, nil
+}
+
+func opQuarantineList(x *staffCall) (any, error) {
+	if err := x.args(&struct{}{}); err != nil {
+		return nil, err
+	}
+	if err := x.admin("", nil); err != nil {
+		return nil, err
+	}
+	evs, err := x.h.store.EventsOfKinds(x.c.ctx, kindBlocked, kindReleased)
+	if err != nil {
+		return nil, err
+	}
+	return quarantineViews(evs), nil
+}
+
+// The agent's event kinds the quarantine list is made from (agent/downloads).
+const (
+	kindBlocked  = "download.blocked"
+	kindReleased = "quarantine.released"
+)
+
+// quarantineViews lists the files still in quarantine: every download.blocked
+// event that carries a quarantine id, minus those a later quarantine.released of
+// the same terminal names, newest last. Only as old as event retention.
+func quarantineViews(evs []store.EventRecord) []protocol.QuarantineView {
+	type key struct{ terminal, id string }
+	idx := map[key]int{}
+	var out []protocol.QuarantineView
+	for _, e := range evs {
+		id := e.Data["id"]
+		if id == "" {
+			continue // blocked but not quarantined (the move failed)
+		}
+		k := key{e.Terminal, id}
+		switch e.Kind {
+		case kindBlocked:
+			size, _ := strconv.ParseInt(e.Data["size"], 10, 64)
+			idx[k] = len(out)
+			out = append(out, protocol.QuarantineView{Terminal: e.Terminal, ID: id, Name: e.Data["name"],
+				SHA256: e.Data["sha256"], Size: size, Reason: e.Data["reason"], Time: e.Time.UTC()})
+		case kindReleased:
+			if i, ok := idx[k]; ok {
+				out[i].Released = true
+			}
+		}
+	}
+	pending := out[:0]
+	for _, q := range out {
+		if !q.Released {
+			pending = append(pending, q)
+		}
+	}
+	return pending
+}
+
+func opStaffList(x *staffCall) (any, error) {
+	if err := x.args(&struct{}{}); err != nil {
+		return nil, err
+	}
+	if err := x.admin("", nil); err != nil {
+		return nil, err
+	}
+	as, err := x.h.store.StaffList(x.c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.StaffView, len(as))
+	for i, a := range as {
+		out[i] = protocol.StaffView{User: a.User, Role: protocol.Role(a.Role), Created: a.Created.UTC(), Disabled: a.Disabled}
+		if !a.LastLogin.IsZero() {
+			out[i].LastLogin = a.LastLogin.UTC()
+		}
+	}
+	return out, nil
+}
+
+func opStaffCreate(x *staffCall) (any, error) {
+	var a protocol.StaffCreateArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	detail := map[string]string{"user": truncate(a.User, 64), "role": truncate(string(a.Role), 16)}
+	if err := x.admin("", detail); err != nil {
+		return nil, err
+	}
+	x.h.staff.argon <- struct{}{}
+	resp, err := createStaff(x.c.ctx, x.h.store, x.h.cfg.DataDir, strings.TrimSpace(a.User), a.Password, a.Role, x.actor, false, x.h.staff.params)
+	<-x.h.staff.argon
+	if err != nil {
+		x.refuse("", "failed: "+err.Error(), detail)
+		return nil, err
+	}
+	x.h.log.Info("Staff member created", "user", resp.User, "role", a.Role, "by", x.user)
+	return resp, nil
+}
+
+func opStaffDisable(x *staffCall) (any, error) {
+	var a protocol.StaffArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	detail := map[string]string{"user": truncate(a.User, 64)}
+	if err := x.admin("", detail); err != nil {
+		return nil, err
+	}
+	if err := x.h.store.DisableStaff(x.c.ctx, a.User, x.actor); err != nil {
+		x.refuse("", "failed: "+err.Error(), detail)
+		return nil, err
+	}
+	x.h.staff.bus.dropUser(a.User)
+	x.h.log.Info("Staff member disabled", "user", a.User, "by", x.user)
+	return nil, nil
+}
+
+func opAuditList(x *staffCall) (any, error) {
+	var a protocol.AuditArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	if err := x.admin("", nil); err != nil {
+		return nil, err
+	}
+	rows, err := x.h.store.AuditLog(x.c.ctx, a.SinceID, listLimit(a.Limit))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.AuditView, len(rows))
+	for i, r := range rows {
+		out[i] = auditView(r)
+	}
+	return out, nil
+}
+
+// auditView shows a record; Result is the detail's "result", or the command
+// outcome, or "ok".
+func auditView(r store.AuditRecord) protocol.AuditView {
+	v := protocol.AuditView{ID: r.Seq, Time: r.Time.UTC(), Actor: r.Actor, Action: r.Action, Terminal: r.Target, Detail: r.Detail, Result: "ok"}
+	var d map[string]string
+	if json.Unmarshal([]byte(r.Detail), &d) == nil {
+		switch {
+		case d["result"] != "" && r.Action != "command.result":
+			v.Result = d["result"]
+		case d["ok"] == "false":
+			v.Result = "failed: " + d["result"]
+		}
+	}
+	return v
+}
+
+func opAuditVerify(x *staffCall) (any, error) {
+	if err := x.args(&struct{}{}); err != nil {
+		return nil, err
+	}
+	if err := x.admin("", nil); err != nil {
+		return nil, err
+	}
+	n, err := x.h.store.VerifyAudit(x.c.ctx)
+	var ae *store.AuditError
+	switch {
+	case errors.As(err, &ae):
+		return protocol.AuditVerifyView{OK: false, Rows: int64(n), BadRow: ae.Seq, Problem: ae.Reason}, nil
+	case err != nil:
+		return nil, err
+	}
+	return protocol.AuditVerifyView{OK: true, Rows: int64(n)}, nil
+}
+
+func opHubInfo(x *staffCall) (any, error) {
+	if err := x.args(&struct{}{}); err != nil {
+		return nil, err
+	}
+	return protocol.HubInfo{Fingerprint: x.h.Fingerprint(), HubURL: x.h.AgentURL(), Version: x.h.cfg.Version,
+		User: x.user, Role: x.role}, nil
+}
