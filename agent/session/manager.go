@@ -155,7 +155,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()       // runs first: stops the worker, then wg.Wait and bg.Wait
+	// cancel runs first: it stops the worker, then wg.Wait and bg.Wait return.
+	defer cancel()
 	_ = m.applyHold(ctx) // logged and reported inside
 	m.signal(m.wake)
 
