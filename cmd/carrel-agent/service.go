@@ -259,17 +259,10 @@ func cmdService(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return 0
 }
 
-// runAgentFor runs the agent as `carrel-agent run --config PATH` does.
+// runAgentFor runs the agent as `carrel-agent run --config PATH` does, logging
+// to the service's log.
 func runAgentFor(ctx context.Context, configPath string, log *slog.Logger) error {
-	c, ok := commands["run"]
-	if !ok {
-		return errors.New("this build has no agent (no run command)")
-	}
-	w := &logWriter{log: log}
-	if code := c.run(ctx, []string{"--config", configPath}, w, w); code != 0 && ctx.Err() == nil {
-		return fmt.Errorf("agent exited with code %d", code)
-	}
-	return nil
+	return runAgentConfig(ctx, configPath, log)
 }
 
 // cmdEnroller enrolls through the `enroll` subcommand, the same code IT runs by hand.
@@ -301,16 +294,4 @@ func (e cmdEnroller) Enroll(ctx context.Context, p service.Preseed) error {
 		return fmt.Errorf("enroll: %s", strings.TrimSpace(out.String()))
 	}
 	return nil
-}
-
-// logWriter turns lines a subcommand prints into log records.
-type logWriter struct{ log *slog.Logger }
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		if line != "" {
-			w.log.Info("Agent output", "line", line)
-		}
-	}
-	return len(p), nil
 }
