@@ -92,6 +92,25 @@ func TestClientAgainstRealHub(t *testing.T) {
 	if tok.Token == "" || tok.AgentCommand == "" {
 		t.Fatalf("token %+v", tok)
 	}
+	// A subscription is accepted (the link reports up once it is).
+	up := make(chan error, 4)
+	defer c.Subscribe(func(protocol.StaffPush) {}, func(ok bool, err error) {
+		if ok {
+			up <- nil
+		}
+	})()
+	select {
+	case <-up:
+	case <-rctx.Done():
+		t.Fatal("the link never reported up after subscribing")
+	}
+	if _, err := c.Events(rctx, protocol.EventsArgs{Limit: 10}); err != nil {
+		t.Fatalf("events: %v", err)
+	}
+	// A command to a terminal that does not exist is refused by the hub.
+	if _, err := c.Command(rctx, "no-such-terminal", protocol.ActionLock, nil); err == nil {
+		t.Fatal("a command to an unknown terminal succeeded")
+	}
 	if v, err := c.AuditVerify(rctx); err != nil || !v.OK {
 		t.Fatalf("audit.verify: %+v, %v", v, err)
 	}

@@ -263,7 +263,8 @@ func (c *Client) stopSession() {
 // Subscribe registers callbacks for pushes and for link changes (up=false with
 // the reason when the link drops; ErrSessionEnded means log in again). The first
 // subscriber makes the client send OpSubscribe; after a reconnect it re-subscribes
-// from the last event delivered. cancel removes the callbacks.
+// from the last event delivered. A subscriber that arrives on a live link is
+// told up once its subscription stands. cancel removes the callbacks.
 func (c *Client) Subscribe(push func(protocol.StaffPush), link func(up bool, err error)) (cancel func()) {
 	c.mu.Lock()
 	id := c.nextSub
@@ -272,10 +273,18 @@ func (c *Client) Subscribe(push func(protocol.StaffPush), link func(up bool, err
 	c.subs[id] = subscriber{push: push, link: link}
 	cur, since := c.cur, c.since
 	c.mu.Unlock()
-	if first && cur != nil {
+	if cur != nil {
+		// Already connected: subscribe on the hub if nobody had, then tell this
+		// subscriber the link is up (the connection's own report went before it).
 		go func() {
-			if err := c.sendSubscribe(context.Background(), cur, since); err != nil {
-				c.log.Warn("Subscribe failed", "err", err)
+			if first {
+				if err := c.sendSubscribe(context.Background(), cur, since); err != nil {
+					c.log.Warn("Subscribe failed", "err", err)
+					return
+				}
+			}
+			if link != nil {
+				link(true, nil)
 			}
 		}()
 	}

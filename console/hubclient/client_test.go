@@ -244,7 +244,7 @@ func TestReconnectCatchesUp(t *testing.T) {
 	ctx := ctxT(t)
 	rec := newRecorder()
 	defer c.Subscribe(rec.push, rec.link)()
-	rec.wait(t, "link up", func() bool { return rec.ups == 1 })
+	rec.wait(t, "link up", func() bool { return rec.ups >= 1 })
 	e1 := s.AddEvent(protocol.EventView{Terminal: "t1", Kind: "a", Severity: protocol.SeverityInfo, Time: time.Now()})
 	e2 := s.AddEvent(protocol.EventView{Terminal: "t1", Kind: "b", Severity: protocol.SeverityInfo, Time: time.Now()})
 	rec.wait(t, "two live events", func() bool { return len(rec.events) == 2 })
@@ -256,11 +256,14 @@ func TestReconnectCatchesUp(t *testing.T) {
 	c.mu.Unlock()
 	s.DropConnections()
 	rec.wait(t, "link down", func() bool { return len(rec.downs) == 1 })
+	rec.mu.Lock()
+	upsBefore := rec.ups // a subscriber on a live link may hear "up" twice
+	rec.mu.Unlock()
 	e3 := s.AddEventQuiet(protocol.EventView{Terminal: "t2", Kind: "c", Severity: protocol.SeverityWarn, Time: time.Now()})
 	e4 := s.AddEventQuiet(protocol.EventView{Terminal: "t2", Kind: "d", Severity: protocol.SeverityAlert, Time: time.Now()})
 	close(gate)
 
-	rec.wait(t, "catch-up after reconnect", func() bool { return len(rec.events) == 4 && rec.ups == 2 })
+	rec.wait(t, "catch-up after reconnect", func() bool { return len(rec.events) == 4 && rec.ups > upsBefore })
 	subs := s.Subscribes()
 	if len(subs) != 2 || subs[1] != e2 {
 		t.Fatalf("subscribes %v, want [0 %d]", subs, e2)
@@ -289,7 +292,7 @@ func TestSessionEndedStopsRedial(t *testing.T) {
 	login(t, s, c, protocol.RoleDesk)
 	rec := newRecorder()
 	defer c.Subscribe(rec.push, rec.link)()
-	rec.wait(t, "link up", func() bool { return rec.ups == 1 })
+	rec.wait(t, "link up", func() bool { return rec.ups >= 1 })
 	s.EndSessions()
 	rec.wait(t, "session ended", func() bool {
 		return len(rec.downs) > 0 && errors.Is(rec.downs[len(rec.downs)-1], ErrSessionEnded)
@@ -349,7 +352,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	login(t, s, c, protocol.RoleDesk)
 	rec := newRecorder()
 	c.Subscribe(rec.push, rec.link)
-	rec.wait(t, "link up", func() bool { return rec.ups == 1 })
+	rec.wait(t, "link up", func() bool { return rec.ups >= 1 })
 	if _, err := c.Terminals(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
