@@ -1,8 +1,18 @@
 package wipe
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
-// Config is the [wipe] section of the agent's configuration.
+// osDefaults are the per-OS default paths of Config (set in fs_*.go).
+type osDefaults struct {
+	template, journal      string
+	temp, spool, protected []string
+}
+
+// Config is the [wipe] section of the agent's configuration. The path defaults
+// below are Linux's; Windows uses %ProgramData%\Carrel and no shared temp dirs.
 type Config struct {
 	// PatronUsers lists the account names that may be wiped. Default: none (use
 	// PatronGroup).
@@ -46,11 +56,11 @@ func DefaultConfig() Config {
 	return Config{
 		PatronGroup:    "carrel-patrons",
 		MinUID:         1000,
-		TemplateDir:    "/var/lib/carrel/template",
-		JournalDir:     "/var/lib/carrel/wipe",
-		TempDirs:       []string{"/tmp", "/var/tmp", "/dev/shm"},
-		PrintSpoolDirs: []string{"/var/spool/cups"},
-		ProtectedDirs:  []string{"/var/lib/carrel", "/etc/carrel"},
+		TemplateDir:    defaults.template,
+		JournalDir:     defaults.journal,
+		TempDirs:       slices.Clone(defaults.temp),
+		PrintSpoolDirs: slices.Clone(defaults.spool),
+		ProtectedDirs:  slices.Clone(defaults.protected),
 		KillTimeout:    5 * time.Second,
 		PurgeRetries:   3,
 		PurgeWorkers:   4,

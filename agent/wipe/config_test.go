@@ -1,3 +1,5 @@
+//go:build linux
+
 package wipe
 
 import (
@@ -27,6 +29,14 @@ purge_workers = 2
 	}
 	if _, err := New(Config{TrashDir: "relative"}, nil, nil); err == nil {
 		t.Fatal("relative trash_dir accepted")
+	}
+	for _, bad := range []string{"/", "/etc", "/usr", "/home", "tmp", "/tmp/../etc"} {
+		if _, err := New(Config{TempDirs: []string{bad}}, nil, nil); err == nil {
+			t.Errorf("temp dir %q accepted", bad)
+		}
+	}
+	if _, err := New(Config{TempDirs: []string{"/tmp", "/var/tmp", "/dev/shm"}, PrintSpoolDirs: []string{"/var/spool/cups"}}, nil, nil); err != nil {
+		t.Errorf("default temp dirs refused: %v", err)
 	}
 	if _, err := New(Config{JournalDir: "/var/lib/../x"}, nil, nil); err == nil {
 		t.Fatal("unclean journal_dir accepted")

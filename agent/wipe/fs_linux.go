@@ -16,6 +16,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+var defaults = osDefaults{
+	template:  "/var/lib/carrel/template",
+	journal:   "/var/lib/carrel/wipe",
+	temp:      []string{"/tmp", "/var/tmp", "/dev/shm"},
+	spool:     []string{"/var/spool/cups"},
+	protected: []string{"/var/lib/carrel", "/etc/carrel"},
+}
+
 // systemDirs may never be a home nor hold one.
 var systemDirs = []string{"/bin", "/boot", "/dev", "/efi", "/etc", "/lib", "/lib32", "/lib64", "/libx32",
 	"/lost+found", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/usr", "/var"}

@@ -12,6 +12,14 @@ import (
 // Nothing of the wipe is implemented on this OS yet (2026-11, macOS included):
 // every scope is refused or fails with ErrNotImplemented.
 
+var defaults = osDefaults{
+	template:  "/var/lib/carrel/template",
+	journal:   "/var/lib/carrel/wipe",
+	temp:      []string{"/tmp", "/var/tmp"},
+	spool:     []string{},
+	protected: []string{"/var/lib/carrel", "/etc/carrel"},
+}
+
 var systemDirs = []string{"/System", "/Library", "/Applications", "/bin", "/sbin", "/usr", "/etc", "/var", "/private"}
 
 var systemExact = []string{"/Users", "/tmp"}

@@ -29,6 +29,23 @@ var systemDrive = func() string {
 	return "C:"
 }()
 
+var programData = func() string {
+	if d := os.Getenv("ProgramData"); d != "" {
+		return d
+	}
+	return systemDrive + `\ProgramData`
+}()
+
+// Windows keeps temp files in the profile (AppData\Local\Temp): no shared temp
+// dirs by default. The agent's directories are under %ProgramData%\Carrel.
+var defaults = osDefaults{
+	template:  programData + `\Carrel\template`,
+	journal:   programData + `\Carrel\wipe`,
+	temp:      []string{},
+	spool:     []string{},
+	protected: []string{programData + `\Carrel`},
+}
+
 // systemDirs may never be a profile nor hold one.
 var systemDirs = []string{systemDrive + `\Windows`, systemDrive + `\Program Files`,
 	systemDrive + `\Program Files (x86)`, systemDrive + `\ProgramData`, systemDrive + `\Users\Default`,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -207,6 +208,11 @@ func New(cfg Config, log *slog.Logger, sink EventSink, opts ...Option) (*Engine,
 	for _, p := range append([]string{cfg.TemplateDir, cfg.JournalDir}, cfg.ProtectedDirs...) {
 		if !cleanAbs(p) {
 			return nil, fmt.Errorf("wipe config: %q is not a clean absolute path", p)
+		}
+	}
+	for _, d := range append(append([]string{}, cfg.TempDirs...), cfg.PrintSpoolDirs...) {
+		if !cleanAbs(d) || isVolumeRoot(d) || slices.Contains(systemDirs, d) || slices.Contains(systemExact, d) && d != "/tmp" {
+			return nil, fmt.Errorf("wipe config: %q cannot be a shared temp or spool dir (a clean absolute path below a system directory)", d)
 		}
 	}
 	if cfg.TrashDir != "" && !cleanAbs(cfg.TrashDir) {
