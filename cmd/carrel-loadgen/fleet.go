@@ -119,6 +119,7 @@ database that every event emitted is stored exactly once.`, stderr)
 	report := fs.Duration("report", 5*time.Second, "print period")
 	cmdEvery := fs.Duration("command-every", time.Second, "staff ping period")
 	probes := fs.Int("probes", 20, "agents that time status-to-store")
+	connectTimeout := fs.Duration("connect-timeout", 5*time.Minute, "give up if not every agent connected by then")
 	if c := parse(fs, args); c >= 0 {
 		return c
 	}
@@ -131,7 +132,7 @@ database that every event emitted is stored exactly once.`, stderr)
 	}
 	fo.HubURL, fo.Probes = *hubURL, *probes
 	res, err := loadgen.Run(ctx, loadgen.RunOptions{Fleet: fo, HubData: *hubData, HubPID: *hubPID, Duration: *dur,
-		ReportEvery: *report, CommandEvery: *cmdEvery, Out: stdout})
+		ReportEvery: *report, CommandEvery: *cmdEvery, ConnectTimeout: *connectTimeout, Out: stdout})
 	if err != nil {
 		return fail(stderr, err)
 	}

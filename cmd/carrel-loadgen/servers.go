@@ -62,6 +62,7 @@ each agent's outbox numbered in this run is stored exactly once.`, stderr)
 	settle := fs.Duration("settle", 15*time.Second, "events flowing before the kill")
 	after := fs.Duration("after", 10*time.Second, "events flowing after everyone is back")
 	target := fs.Duration("target", 60*time.Second, "all back within this is the target")
+	profDir := fs.String("hub-profile", "", `with --hub-bin self: write the hub's CPU profile and, at each SIGUSR1 to it, heap profile and goroutines into this directory`)
 	if c := parse(fs, args); c >= 0 {
 		return c
 	}
@@ -72,7 +73,7 @@ each agent's outbox numbered in this run is stored exactly once.`, stderr)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	argv, err := hubCommand(*hubBin, *hubData, *listen, "")
+	argv, err := hubCommand(*hubBin, *hubData, *listen, *profDir)
 	if err != nil {
 		return fail(stderr, err)
 	}
