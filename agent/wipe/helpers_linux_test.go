@@ -84,6 +84,11 @@ type recSink struct {
 }
 
 func (s *recSink) Emit(kind string, sev protocol.Severity, data map[string]string) error {
+	// every event must pass the wire contract's validation
+	ev := protocol.Event{Seq: 1, Time: time.Now(), Kind: kind, Severity: sev, Data: data}
+	if err := ev.Validate(); err != nil {
+		panic(fmt.Sprintf("wipe emitted an invalid event: %v", err))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, kind+" "+string(sev)+" "+fmt.Sprint(data))

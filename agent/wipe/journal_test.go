@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 const jBegin = `{"step":"begin","time":"2026-11-23T19:00:00Z","id":"20261123T190000Z-0a1b2c3d","user":"patron","uid":64123,"gid":64123,"home":"/home/patron","trash":"/home/.carrel-trash/20261123T190000Z-0a1b2c3d","template":"/var/lib/carrel/template"}` + "\n"
@@ -99,4 +100,13 @@ func FuzzReadJournal(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestTruncateKeepsUTF8(t *testing.T) {
+	s := strings.Repeat("é", 300) // 600 bytes
+	for n := 0; n < 610; n++ {
+		if got := truncate(s, n); !utf8.ValidString(got) || len(got) > n+len("…") {
+			t.Fatalf("truncate(%d) = %q", n, got)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carrel-kiosk/carrel/agent/wipe/template"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -238,7 +239,12 @@ func newID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
 }
 
+// emit sends an event; values are made valid UTF-8 and short, as the wire
+// contract requires (paths from the disk may be neither).
 func (e *Engine) emit(kind string, sev protocol.Severity, data map[string]string) {
+	for k, v := range data {
+		data[k] = truncate(strings.ToValidUTF8(v, "\uFFFD"), 1000)
+	}
 	if err := e.sink.Emit(kind, sev, data); err != nil {
 		e.log.Error("Cannot record wipe event", "kind", kind, "err", err)
 	}
@@ -863,9 +869,13 @@ func (e *Engine) purgeLogged(ctx context.Context, id string) {
 	}
 }
 
+// truncate cuts s to at most n bytes on a rune boundary.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

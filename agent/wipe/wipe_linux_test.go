@@ -289,7 +289,7 @@ func TestUnremovableFileIsDirtyNeverClean(t *testing.T) {
 	requireRoot(t)
 	s := newSandbox(t, t.TempDir())
 	s.build(t)
-	stuck := filepath.Join(s.home, "Downloads", "stuck\u202eexe.txt")
+	stuck := filepath.Join(s.home, "Downloads", "stuck\u202e\xffexe.txt")
 	writeFile(t, stuck, "x", 0o600, patronUID, patronGID)
 	chattr(t, "+i", stuck)
 	moved := ""
@@ -306,9 +306,9 @@ func TestUnremovableFileIsDirtyNeverClean(t *testing.T) {
 	if prep.Purged || prep.Verified {
 		t.Fatalf("immutable file in the trash reported clean: %+v", prep)
 	}
-	moved = filepath.Join(s.homes, ".carrel-trash", rep.ID, "home", "Downloads", "stuck\u202eexe.txt")
+	moved = filepath.Join(s.homes, ".carrel-trash", rep.ID, "home", "Downloads", "stuck\u202e\xffexe.txt")
 	l := prep.Leftovers[0]
-	if !utf8.ValidString(l.Path) || strings.ContainsRune(l.Path, '\u202e') || !strings.Contains(l.Path, `\u202e`) {
+	if !utf8.ValidString(l.Path) || strings.ContainsRune(l.Path, '\u202e') || !strings.Contains(l.Path, `\u202e\xff`) {
 		t.Fatalf("leftover path not escaped: %q", l.Path)
 	}
 	// once it can go, the next purge (as PurgeLoop does at start) finishes cleanly
