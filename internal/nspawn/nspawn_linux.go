@@ -111,7 +111,9 @@ func Start(ctx context.Context) (*Container, error) {
 	c.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", bootScript, "sh", dir, name)
 	c.cmd.Stdout = c.log
 	c.cmd.Stderr = c.log
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// If the test binary dies (a timeout panic skips Cleanup), systemd-nspawn
+	// gets SIGTERM and halts the container instead of outliving it.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := c.cmd.Start(); err != nil {
 		os.Remove(dir)
 		return nil, fmt.Errorf("nspawn: start: %w", err)
