@@ -41,9 +41,11 @@
 //     can do that) removes the logind session but can leave the unit's root-owned
 //     pre-exec process behind; it never runs patron code.
 //   - Windows: new patron sessions are logged off while the seat is held
-//     (WTSLogoffSession); the account itself is not disabled and the screen of an
-//     open session is not locked (needs the session helper). WTSEnumerateSessions
-//     returns no sessions under Wine, so the poll is tested on real Windows only.
+//     (WTSLogoffSession); the account itself is not disabled yet. Locking an
+//     open patron session disconnects it (WTSDisconnectSession: the console goes
+//     back to the sign-in screen, the session stays); a real lock overlay needs
+//     the session helper. Under Wine WTSEnumerateSessions returns no sessions,
+//     so listing, logoff, disconnect and messages are only link-tested there.
 //   - macOS: only the console user is seen (no SSH sessions), by polling; ending
 //     sessions, locking and messages return ErrNotImplemented.
 package session
