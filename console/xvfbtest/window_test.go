@@ -240,6 +240,8 @@ var (
 	free  = color.NRGBA{0x2E, 0x7D, 0x32, 0xFF}
 	inUse = color.NRGBA{0x15, 0x65, 0xC0, 0xFF}
 	dirty = color.NRGBA{0xC6, 0x28, 0x28, 0xFF}
+	// danger is Fyne's default dark theme's error colour (danger buttons).
+	danger = color.NRGBA{0xF4, 0x43, 0x36, 0xFF}
 )
 
 func room(s *fakehub.Server) {
@@ -392,6 +394,49 @@ func TestRealWindow(t *testing.T) {
 		second = screenshot(t, env, detailPNG)
 		return differs(shot, second, right) > 0.05
 	})
-	t.Logf("screenshots: %s %s %s (detail region changed %.0f%%)", loginPNG, roomPNG, detailPNG, 100*differs(shot, second, right))
+
+	// End the session on pc-17 with the mouse: the red "End session" button is
+	// the topmost danger-coloured band in the detail pane; it asks first, and
+	// the dialog's own red button sends the command.
+	sub := second.(interface {
+		SubImage(image.Rectangle) image.Image
+	}).SubImage(image.Rect(b.Min.X+b.Dx()*58/100, b.Min.Y+150, b.Max.X, b.Max.Y))
+	red := bands(sub, danger)
+	if len(red) == 0 {
+		t.Fatal("no danger-coloured button in the detail pane")
+	}
+	end := red[0]
+	redBefore := countColour(second, danger)
+	xdotool(t, env, "mousemove", fmt.Sprint((end.Min.X+end.Max.X)/2), fmt.Sprint((end.Min.Y+end.Max.Y)/2), "click", "1")
+	confirmPNG := filepath.Join(art, "confirm.png")
+	var yes image.Rectangle
+	waitFor(t, "the confirmation dialog", 20*time.Second, func() bool {
+		img := screenshot(t, env, confirmPNG)
+		// The dialog dims everything behind it: the four red buttons lose their
+		// colour, and the only full-colour danger button is the dialog's.
+		if countColour(img, danger) > redBefore/2 {
+			return false
+		}
+		for _, r := range bands(img, danger) {
+			if r.Dx() > 40 && r.Dy() > 20 {
+				yes = r
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(hub.Commands()); n != 0 {
+		t.Fatalf("%d commands sent before the confirmation", n)
+	}
+	xdotool(t, env, "mousemove", fmt.Sprint((yes.Min.X+yes.Max.X)/2), fmt.Sprint((yes.Min.Y+yes.Max.Y)/2), "click", "1")
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := hub.WaitFor(wctx, func() bool { return len(hub.Commands()) > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	if got := hub.Commands(); len(got) != 1 || got[0].Terminal != "t17" || got[0].Action != protocol.ActionEndSession {
+		t.Fatalf("the hub received %+v, want one end-session for t17", got)
+	}
+	t.Logf("screenshots: %s %s %s %s (detail region changed %.0f%%)", loginPNG, roomPNG, detailPNG, confirmPNG, 100*differs(shot, second, right))
 	running()
 }
