@@ -396,7 +396,9 @@ func (g *group) probe(ctx context.Context, db *sql.DB, a *simAgent) {
 		case sent = <-collected:
 		}
 		want := `"policy_version":"` + v + `"`
-		poll := time.NewTicker(5 * time.Millisecond)
+		// Poll every 5 ms for the first 200 ms (the resolution that matters), then
+		// every 50 ms, so a stuck hub is not also hammered with reads.
+		poll := time.NewTimer(5 * time.Millisecond)
 		deadline := time.After(30 * time.Second)
 	wait:
 		for {
@@ -408,6 +410,11 @@ func (g *group) probe(ctx context.Context, db *sql.DB, a *simAgent) {
 				g.noteErr(errors.New("probe: status not in the hub's store within 30s"))
 				break wait
 			case <-poll.C:
+			}
+			if time.Since(sent) < 200*time.Millisecond {
+				poll.Reset(5 * time.Millisecond)
+			} else {
+				poll.Reset(50 * time.Millisecond)
 			}
 			var st sql.NullString
 			if err := db.QueryRowContext(ctx, `SELECT last_status FROM terminals WHERE id = ?`, a.id).Scan(&st); err != nil {
