@@ -48,6 +48,7 @@ func (l *lockedBuffer) String() string {
 // testHub is a real `carrel-hub serve` on host loopback.
 type testHub struct {
 	bin, data, addr string
+	stop            func(t *testing.T) // stops the serve process; safe to call twice
 }
 
 // startHub builds carrel-hub and serves it on a free loopback port until t ends.
@@ -70,40 +71,57 @@ func startHub(t *testing.T) *testHub {
 	if err := os.MkdirAll(h.data, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	h.serve(t)
+	return h
+}
+
+// serve starts `carrel-hub serve` on h.addr and waits until it listens.
+func (h *testHub) serve(t *testing.T) {
+	t.Helper()
 	var out lockedBuffer
-	p := exec.Command(bin, "serve", "--data", h.data, "--listen", addr)
+	p := exec.Command(h.bin, "serve", "--data", h.data, "--listen", h.addr)
 	p.Stdout, p.Stderr = &out, &out
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
 	go func() { p.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		p.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			p.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("--- carrel-hub serve output:\n%s", out.String())
-		}
-	})
-	waitUntil(t, 30*time.Second, "the hub to listen on "+addr, func() bool {
+	var once sync.Once
+	h.stop = func(t *testing.T) {
+		once.Do(func() {
+			p.Process.Signal(os.Interrupt)
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				p.Process.Kill()
+				<-exited
+			}
+			if t.Failed() {
+				t.Logf("--- carrel-hub serve output:\n%s", out.String())
+			}
+		})
+	}
+	t.Cleanup(func() { h.stop(t) })
+	waitUntil(t, 30*time.Second, "the hub to listen on "+h.addr, func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("carrel-hub serve exited:\n%s", out.String())
 		default:
 		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		c, err := net.DialTimeout("tcp", h.addr, time.Second)
 		if err != nil {
 			return false
 		}
 		c.Close()
 		return true
 	})
-	return h
+}
+
+// restart serves again on the same address and data after stop.
+func (h *testHub) restart(t *testing.T) {
+	t.Helper()
+	h.stop(t)
+	h.serve(t)
 }
 
 func (h *testHub) URL() string { return "wss://" + h.addr }

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/carrel-kiosk/carrel/agent/config"
+	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/agent/service"
 )
 
@@ -77,12 +78,10 @@ func newManager(paths service.Paths, system string, log *slog.Logger) (*service.
 	})
 }
 
-// writeConfig writes a fresh configuration file: the documented example, with
-// hub_url set when the preseed names the hub.
-func writeConfig(path string, p service.Preseed) error {
-	if p.HubURL != "" && config.CheckHubURL(p.HubURL) == nil {
-		return config.SetHubURL(path, p.HubURL)
-	}
+// writeConfig writes a fresh configuration file: the documented example.
+// hub_url is not set here: enrollment writes it last, and a configuration
+// naming a hub means the enrollment is complete.
+func writeConfig(path string, _ service.Preseed) error {
 	return os.WriteFile(path, []byte(config.Example()), 0o644)
 }
 
@@ -270,8 +269,8 @@ type cmdEnroller struct{ paths service.Paths }
 
 func newEnroller(p service.Paths) service.Enroller { return cmdEnroller{p} }
 
-// Enrolled reports whether the configuration names a hub, which enrollment
-// writes last, after the certificate is stored.
+// Enrolled reports whether the configuration names a hub (enrollment writes
+// it last) and the state directory holds the agent's identity.
 func (e cmdEnroller) Enrolled() (bool, error) {
 	c, err := config.Load(e.paths.Config)
 	if errors.Is(err, os.ErrNotExist) {
@@ -280,7 +279,13 @@ func (e cmdEnroller) Enrolled() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return c.HubURL != "", nil
+	if c.HubURL == "" {
+		return false, nil
+	}
+	if _, err := link.LoadIdentity(c.StateDir); err != nil {
+		return false, nil
+	}
+	return true, nil
 }
 
 func (e cmdEnroller) Enroll(ctx context.Context, p service.Preseed) error {
