@@ -1,13 +1,34 @@
 package wipe
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 )
 
-const jBegin = `{"step":"begin","time":"2026-11-23T19:00:00Z","id":"20261123T190000Z-0a1b2c3d","user":"patron","uid":64123,"gid":64123,"home":"/home/patron","trash":"/home/.carrel-trash/20261123T190000Z-0a1b2c3d","template":"/var/lib/carrel/template"}` + "\n"
+// abs turns a slash path into an absolute path of this OS (C:\... on Windows).
+func abs(p string) string {
+	return filepath.VolumeName(os.TempDir()) + filepath.FromSlash(p)
+}
+
+// jq is s as a JSON string.
+func jq(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+const testID = "20261123T190000Z-0a1b2c3d"
+
+var (
+	jHome  = abs("/home/patron")
+	jTrash = abs("/home/.carrel-trash/" + testID)
+	jBegin = `{"step":"begin","time":"2026-11-23T19:00:00Z","id":"` + testID + `","user":"patron","uid":64123,"gid":64123,"home":` +
+		jq(jHome) + `,"trash":` + jq(jTrash) + `,"template":` + jq(abs("/var/lib/carrel/template")) + "}\n"
+)
 
 func jl(steps ...string) string {
 	var b strings.Builder
@@ -42,11 +63,11 @@ var journalCases = []struct {
 	{"unknown step", jl("format-disk"), "", 0},
 	{"unknown field", jBegin + `{"step":"held","rm":"-rf"}` + "\n", "", 0},
 	{"garbage line", jBegin + "nonsense\n", "", 0},
-	{"relative home", strings.Replace(jBegin, `"home":"/home/patron"`, `"home":"home/patron"`, 1), "", 0},
-	{"unclean home", strings.Replace(jBegin, `"home":"/home/patron"`, `"home":"/home/../etc"`, 1), "", 0},
+	{"relative home", strings.Replace(jBegin, `"home":`+jq(jHome), `"home":"home/patron"`, 1), "", 0},
+	{"unclean home", strings.Replace(jBegin, `"home":`+jq(jHome), `"home":`+jq(jHome+string(filepath.Separator)+".."+string(filepath.Separator)+"etc"), 1), "", 0},
 	{"root uid", strings.Replace(jBegin, `"uid":64123`, `"uid":0`, 1), "", 0},
-	{"trash not named for id", strings.Replace(jBegin, `.carrel-trash/20261123T190000Z-0a1b2c3d`, `.carrel-trash`, 1), "", 0},
-	{"bad id", strings.ReplaceAll(jBegin, `20261123T190000Z-0a1b2c3d`, `../x`), "", 0},
+	{"trash not named for id", strings.Replace(jBegin, jq(jTrash), jq(filepath.Dir(jTrash)), 1), "", 0},
+	{"bad id", strings.ReplaceAll(jBegin, testID, `../x`), "", 0},
 	{"aside escapes", jl(stepHeld, stepKilled) + `{"step":"moved","mode":"swap","aside":"../../etc"}` + "\n", "", 0},
 	{"two values on a line", jBegin + `{"step":"held"}{"step":"killed"}` + "\n", "", 0},
 }
@@ -70,7 +91,7 @@ func TestReadJournal(t *testing.T) {
 			if st.Last.Step != c.last || st.Attempt != c.attempt {
 				t.Fatalf("last=%q attempt=%d, want %q %d", st.Last.Step, st.Attempt, c.last, c.attempt)
 			}
-			if st.Begin.UID != 64123 || st.Begin.Home != "/home/patron" {
+			if st.Begin.UID != 64123 || st.Begin.Home != jHome {
 				t.Fatalf("begin = %+v", st.Begin)
 			}
 		})
