@@ -79,7 +79,7 @@ func main() {
 	defer client.Close()
 
 	opts := ui.Options{Log: log, HubURL: *hubURL, Fingerprint: *fingerprint,
-		Embedded: starter.Start, StartEmbedded: *embeddedDir != ""}
+		Embedded: starter.Start, StartEmbedded: *embeddedDir != "", SetupCode: starter.SetupCode}
 	hooks(&opts)
 
 	a := app.NewWithID("org.carrel.console")

@@ -3,8 +3,10 @@
 // configured address like a standalone carrel-hub; the console reaches it over
 // loopback with the hub's own CA pinned.
 //
-// Limitation (2026-11-23): internal/hub does not serve the staff API yet, so a
-// console connected to an embedded hub cannot log in until it does.
+// On first start the hub writes a one-time setup code into its data
+// directory; SetupCode reads it so the console can fill in first-run setup.
+// (2026-11-23: the hub's staff API was being written; TestClientAgainstRealHub
+// passes against the working tree and skips while the hub answers 404.)
 package embedded
 
 import (
@@ -13,7 +15,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/carrel-kiosk/carrel/internal/hub"
@@ -73,4 +78,17 @@ func (s *Starter) Wait() {
 	if s.done != nil {
 		<-s.done
 	}
+}
+
+// SetupCode is the hub's waiting one-time setup code ("" if none: setup is
+// done, or the hub has not written it).
+func (s *Starter) SetupCode() string {
+	if s.DataDir == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(s.DataDir, "setup-code"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,23 +39,18 @@ func TestClientAgainstRealHub(t *testing.T) {
 	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer rcancel()
 
-	var code []byte
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, err = os.ReadFile(filepath.Join(dir, "setup-code"))
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond) // the hub writes it as it starts
-	}
-	setup := protocol.SetupRequest{SetupCode: strings.TrimSpace(string(code)), User: "root", Password: "correct horse battery staple"}
+	code := s.SetupCode()
+	setup := protocol.SetupRequest{SetupCode: code, User: "root", Password: "correct horse battery staple"}
 	res, err := c.Setup(rctx, setup)
 	var he *hubclient.HubError
 	if errors.As(err, &he) && he.Status == 404 {
 		t.Skip("the hub does not serve the staff API yet")
 	}
 	if err != nil {
-		t.Fatalf("setup (code file read: %v): %v", code != nil, err)
+		t.Fatalf("setup with code %q: %v", code, err)
+	}
+	if s.SetupCode() != "" {
+		t.Fatal("the setup code is still offered after setup")
 	}
 	if res.TOTPSecret == "" || !strings.HasPrefix(res.TOTPURI, "otpauth://") {
 		t.Fatalf("setup answer %+v", res)

@@ -73,7 +73,20 @@ func (u *UI) startEmbedded(failed func(error)) {
 				}
 				return
 			}
+			u.embedded = true
+			if code := u.embeddedSetupCode(); code != "" {
+				u.showSetup() // a new hub: create the first admin
+				return
+			}
 			u.showLogin(nil)
 		}
 	})
+}
+
+// embeddedSetupCode is the embedded hub's waiting setup code, if any.
+func (u *UI) embeddedSetupCode() string {
+	if !u.embedded || u.opts.SetupCode == nil {
+		return ""
+	}
+	return u.opts.SetupCode()
 }

@@ -28,6 +28,9 @@ func (u *UI) showSetup() {
 		status: plain(""),
 	}
 	v.code.SetPlaceHolder("printed by the hub on its first start")
+	if code := u.embeddedSetupCode(); code != "" {
+		v.code.SetText(code) // the hub runs here: its code is ours to read
+	}
 	v.submit = widget.NewButton("Create the first admin", func() { u.submitSetup(v) })
 	v.submit.Importance = widget.HighImportance
 	form := widget.NewForm(

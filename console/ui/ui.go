@@ -12,9 +12,9 @@
 // errors) is shown as plain text: widget.Label, canvas.Text or a read-only
 // Entry, never Markdown, RichText parsing or hyperlinks.
 //
-// Limitations (2026-11-23): the embedded hub is started through Options.Embedded,
-// but internal/hub does not serve the staff API yet, so logging in to it fails
-// until it does. There is no policy editor (apply-policy is not offered).
+// Limitations (2026-11-23): there is no policy editor (apply-policy is not
+// offered); the embedded hub needs internal/hub's staff API, which was being
+// written alongside.
 package ui
 
 import (
@@ -74,6 +74,9 @@ type Options struct {
 	Embedded EmbeddedHub
 	// StartEmbedded starts the embedded hub at once instead of asking.
 	StartEmbedded bool
+	// SetupCode, if set, returns the embedded hub's waiting first-run setup
+	// code; the setup screen is then filled in (and shown first) for it.
+	SetupCode func() string
 	// Now is the clock for "time in state" (tests fix it).
 	Now func() time.Time
 	// Do runs a function on the UI goroutine; default fyne.Do. Tests replace it
@@ -104,6 +107,7 @@ type UI struct {
 	setupView     *setupView
 	linkLabel     *widget.Label
 	connectStatus *widget.Label
+	embedded      bool // the hub in use runs inside this console
 	room          *roomView
 	admin         adminViews
 	feed          *eventsView

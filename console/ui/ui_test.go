@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,14 +48,18 @@ type harness struct {
 }
 
 func newHarness(t testing.TB, role protocol.Role) *harness {
+	return newHarnessOpts(t, role, Options{HubURL: "https://hub.test:8443", Fingerprint: strings.Repeat("ab", 32)})
+}
+
+func newHarnessOpts(t testing.TB, role protocol.Role, opts Options) *harness {
 	t.Helper()
 	a := test.NewTempApp(t)
 	w := a.NewWindow("Carrel")
 	h := &harness{t: t, app: a, win: w, hub: newFakeHub(role), queue: make(chan func(), 1<<16)}
-	h.ui = Create(a, w, h.hub, Options{
-		HubURL: "https://hub.test:8443", Fingerprint: strings.Repeat("ab", 32),
-		Now: func() time.Time { return clock }, Do: func(f func()) { h.queue <- f }, Tick: -1,
-	})
+	opts.Now = func() time.Time { return clock }
+	opts.Do = func(f func()) { h.queue <- f }
+	opts.Tick = -1
+	h.ui = Create(a, w, h.hub, opts)
 	w.Resize(fyne.NewSize(1200, 760))
 	t.Cleanup(func() { h.ui.Close(); w.Close() })
 	return h
@@ -680,5 +685,41 @@ func TestRoomIsVirtualised(t *testing.T) {
 	}
 	if got := h.ui.room.total.Text; got != "2000 of 2000 terminals" {
 		t.Fatalf("total %q", got)
+	}
+}
+
+// "This computer is the hub": the console starts the hub, points the client at
+// it, and, while the new hub waits for its first admin, opens setup with the
+// hub's code filled in.
+func TestEmbeddedHubOpensSetup(t *testing.T) {
+	started := 0
+	h := newHarnessOpts(t, protocol.RoleAdmin, Options{
+		Embedded: func(context.Context) (string, string, error) {
+			started++
+			return "https://127.0.0.1:8443", "ff00", nil
+		},
+		SetupCode: func() string { return "K7Q2XW" },
+	})
+	test.Tap(h.button(h.win.Content(), "This computer is the hub"))
+	h.wait("the setup screen", func() bool { return h.ui.setupView != nil })
+	if got := h.ui.setupView.code.Text; got != "K7Q2XW" {
+		t.Fatalf("setup code %q, want the embedded hub's", got)
+	}
+	h.hub.mu.Lock()
+	hub := h.hub.hub
+	h.hub.mu.Unlock()
+	if hub != [2]string{"https://127.0.0.1:8443", "ff00"} || started != 1 {
+		t.Fatalf("client pointed at %v after %d starts", hub, started)
+	}
+}
+
+func TestConnectScreenRefusesBadInput(t *testing.T) {
+	h := newHarnessOpts(t, protocol.RoleAdmin, Options{})
+	test.Tap(h.button(h.win.Content(), "Connect"))
+	if !strings.Contains(strings.Join(labelTexts(h.win.Content()), "\n"), "required") {
+		t.Fatalf("no error for an empty hub address; texts %q", labelTexts(h.win.Content()))
+	}
+	if h.ui.loginView != nil {
+		t.Fatal("the login screen opened without a hub")
 	}
 }
