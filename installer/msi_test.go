@@ -101,6 +101,9 @@ func TestBuildMSITables(t *testing.T) {
 			t.Errorf("Property %s = %v, want %q", name, r, val)
 		}
 	}
+	if r := rowWhere(props, "Property", "MsiHiddenProperties"); r == nil || !strings.Contains(r["Value"], "ENROLL_TOKEN") {
+		t.Errorf("MsiHiddenProperties = %v: the token would appear in install logs", r)
+	}
 	if r := rowWhere(props, "Property", "ENROLL_TOKEN"); r != nil {
 		t.Errorf("ENROLL_TOKEN has a default baked in: %v", r)
 	}

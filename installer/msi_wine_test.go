@@ -92,9 +92,12 @@ func TestMSIUnderWine(t *testing.T) {
 	if !strings.HasPrefix(img, `"C:\Program Files\Carrel\carrel-agent.exe" service --config "C:\ProgramData\Carrel\agent.toml"`) {
 		t.Errorf("ImagePath = %q, want the quoted executable and the service arguments", img)
 	}
-	if b, _ := os.ReadFile(log1); !strings.Contains(decodeLog(b), "SetRecovery. Return value 1") {
+	b, _ := os.ReadFile(log1)
+	if !strings.Contains(decodeLog(b), "SetRecovery. Return value 1") {
 		t.Errorf("the recovery custom action did not run:\n%s", decodeLog(b))
 	}
+	// Not checked here: Wine 8's msi ignores MsiHiddenProperties and logs the
+	// token (Windows Installer masks it); TestBuildMSITables checks the property.
 
 	// Upgrade without properties, as a GPO update would: stays enrolled.
 	w.mustRun(t, 3*time.Minute, "wine", "msiexec", "/i", winPath(v2), "/qn", "/l*v", winPath(filepath.Join(work, "upgrade.log")))

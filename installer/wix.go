@@ -52,6 +52,8 @@ const wixTemplate = `<?xml version="1.0" encoding="utf-8"?>
     <Property Id="CARREL_SAVED_HUB_URL"><RegistrySearch Id="SavedHubURL" Root="HKLM" Key="{{xml .RegistryKey}}" Name="{{.RegHubURL}}" Type="raw" Win64="yes"/></Property>
     <Property Id="CARREL_SAVED_HUB_FINGERPRINT"><RegistrySearch Id="SavedHubFingerprint" Root="HKLM" Key="{{xml .RegistryKey}}" Name="{{.RegHubFingerprint}}" Type="raw" Win64="yes"/></Property>
     <Property Id="CARREL_SAVED_ENROLL_TOKEN" Hidden="yes"><RegistrySearch Id="SavedEnrollToken" Root="HKLM" Key="{{xml .RegistryKey}}" Name="{{.RegEnrollToken}}" Type="raw" Win64="yes"/></Property>
+    <!-- Keep the token out of verbose install logs (wixl ignores Property/@Hidden). -->
+    <Property Id="MsiHiddenProperties" Value="{{.PropEnrollToken}};CARREL_SAVED_ENROLL_TOKEN"/>
     <Property Id="ARPNOMODIFY" Value="1"/>
     <Property Id="ARPURLINFOABOUT" Value="{{xml .Homepage}}"/>
 
