@@ -41,6 +41,7 @@ var commands = map[string]command{
 	"command":   {"send a command to a terminal through the running hub", runCommand},
 	"backup":    {"write a consistent copy of the database to a file", runBackup},
 	"audit":     {"check the audit log: audit verify", runAudit},
+	"admin":     {"staff accounts: admin create --user U --role admin|desk, admin list", runAdmin},
 }
 
 func main() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,11 +26,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	h, err := hub.New(hub.Config{DataDir: *data, Listen: *listen, Names: splitNames(*names), EventRetention: *retention}, log)
+	h, err := hub.New(hub.Config{DataDir: *data, Listen: *listen, Names: splitNames(*names), EventRetention: *retention, Version: version}, log)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	fmt.Fprintf(stdout, "carrel-hub listening on %s\nCA fingerprint: %s\n", h.Addr(), h.Fingerprint())
+	if code := h.SetupCode(); code != "" {
+		fmt.Fprintf(stdout, "No staff account yet. First-run setup code: %s\n(also in %s; it works once: enter it in the console, or run 'carrel-hub admin create')\n",
+			code, filepath.Join(*data, hub.SetupCodeFile))
+	}
 	if f, ok := stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}

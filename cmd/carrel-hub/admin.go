@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/hub"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// stdin is where 'admin create' reads the password; tests replace it.
+var stdin io.Reader = os.Stdin
+
+const adminUsage = `usage: carrel-hub admin create --user NAME --role admin|desk [--password-stdin] [--data DIR]
+       carrel-hub admin list [--json] [--data DIR]`
+
+// runAdmin manages staff accounts from the server's shell: the way to make the
+// first admin without the setup code, or another one when every admin is locked
+// out. No account exists until one is made, here or by first-run setup.
+func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, adminUsage)
+		return 2
+	}
+	switch args[0] {
+	case "create":
+		return runAdminCreate(ctx, args[1:], stdout, stderr)
+	case "list":
+		return runAdminList(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, adminUsage)
+		return 0
+	}
+	fmt.Fprintln(stderr, adminUsage)
+	return 2
+}
+
+func runAdminCreate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, data := newFlags("admin create", "--user NAME --role admin|desk [--password-stdin]", stderr)
+	user := fs.String("user", "", "the staff member's user name (required)")
+	role := fs.String("role", "", "admin (everything) or desk (watch, message, lock, end session) (required)")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin instead of prompting")
+	if code := parse(fs, args, exactly(0)); code >= 0 {
+		return code
+	}
+	if *user == "" || !protocol.Role(*role).Valid() {
+		fmt.Fprintln(stderr, "carrel-hub admin create: --user and --role admin|desk are required")
+		return 2
+	}
+	_, st, err := openExisting(*data)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer st.Close()
+	pw, err := readNewPassword(*fromStdin, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	r, err := hub.CreateStaff(ctx, st, *data, *user, pw, protocol.Role(*role), localActor(), false)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "Staff member %s (%s) created.\n\nTOTP secret: %s\nTOTP URI:    %s\n\n"+
+		"Add it to an authenticator app now (type the secret, or make a QR code of the URI);\n"+
+		"it is not shown again. Log in with the password and the app's 6-digit code.\n", r.User, *role, r.TOTPSecret, r.TOTPURI)
+	return 0
+}
+
+// readNewPassword reads the password: from stdin's first line, or from the
+// terminal twice without echo.
+func readNewPassword(fromStdin bool, stderr io.Writer) (string, error) {
+	if fromStdin {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
+	f, ok := stdin.(*os.File)
+	if !ok || !isTerminal(f) {
+		return "", errors.New("stdin is not a terminal: pass --password-stdin to read the password from it")
+	}
+	fmt.Fprint(stderr, "Password: ")
+	pw, err := readNoEcho(f)
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	fmt.Fprint(stderr, "Again: ")
+	again, err := readNoEcho(f)
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	if pw != again {
+		return "", errors.New("the passwords differ")
+	}
+	return pw, nil
+}
+
+type staffJSON struct {
+	User      string     `json:"user"`
+	Role      string     `json:"role"`
+	Disabled  bool       `json:"disabled"`
+	Locked    bool       `json:"locked"`
+	Created   time.Time  `json:"created"`
+	LastLogin *time.Time `json:"last_login,omitempty"`
+}
+
+func runAdminList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, data := newFlags("admin list", "[--json]", stderr)
+	asJSON := fs.Bool("json", false, "print JSON, one account a line")
+	if code := parse(fs, args, exactly(0)); code >= 0 {
+		return code
+	}
+	_, st, err := openExisting(*data)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer st.Close()
+	as, err := st.StaffList(ctx)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	now := time.Now()
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, a := range as {
+			j := staffJSON{User: a.User, Role: a.Role, Disabled: a.Disabled, Locked: now.Before(a.LockedUntil), Created: a.Created.UTC()}
+			if !a.LastLogin.IsZero() {
+				t := a.LastLogin.UTC()
+				j.LastLogin = &t
+			}
+			enc.Encode(j)
+		}
+		return 0
+	}
+	if len(as) == 0 {
+		fmt.Fprintln(stdout, "no staff accounts yet: use the setup code in the console, or 'carrel-hub admin create'")
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tROLE\tSTATE\tCREATED\tLAST LOGIN")
+	for _, a := range as {
+		state := "active"
+		switch {
+		case a.Disabled:
+			state = "disabled"
+		case now.Before(a.LockedUntil):
+			state = "locked until " + a.LockedUntil.Format("15:04")
+		}
+		last := "never"
+		if !a.LastLogin.IsZero() {
+			last = a.LastLogin.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.User, a.Role, state, a.Created.Format(time.RFC3339), last)
+	}
+	tw.Flush()
+	return 0
+}
