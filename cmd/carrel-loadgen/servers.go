@@ -101,14 +101,15 @@ link clients stay connected; nothing is stored or acknowledged. Runs until
 interrupted. 'baseline' starts it by itself.`, stderr)
 	hubData := fs.String("hub-data", "", "the hub's data directory (CA and server certificate)")
 	listen := fs.String("listen", "127.0.0.1:18445", "listen address")
-	buf := fs.Int("buf", 4096, "websocket read and write buffer size (the hub uses 4096)")
+	buf := fs.Int("buf", 1024, "websocket read and write buffer size (the hub uses 1024)")
+	noPool := fs.Bool("no-write-pool", false, "a write buffer per connection instead of a pool shared by all (the hub pools)")
 	if c := parse(fs, args); c >= 0 {
 		return c
 	}
 	if c := required(fs, map[string]string{"hub-data": *hubData}); c >= 0 {
 		return c
 	}
-	if err := loadgen.EchoServer(ctx, loadgen.EchoOptions{HubData: *hubData, Listen: *listen, BufSize: *buf, Out: stdout}); err != nil {
+	if err := loadgen.EchoServer(ctx, loadgen.EchoOptions{HubData: *hubData, Listen: *listen, BufSize: *buf, NoWritePool: *noPool, Out: stdout}); err != nil {
 		return fail(stderr, err)
 	}
 	return 0
@@ -126,7 +127,7 @@ Statuses flow every --status-interval; no events.`, stderr)
 	hubData := fs.String("hub-data", "", "the hub's data directory")
 	hubListen := fs.String("listen", "127.0.0.1:18444", "hub listen address")
 	echoListen := fs.String("echo-listen", "127.0.0.1:18445", "bare server listen address")
-	buf := fs.Int("buf", 4096, "bare server websocket buffers (the hub uses 4096)")
+	buf := fs.Int("buf", 1024, "bare server websocket buffers (the hub uses 1024)")
 	settle := fs.Duration("settle", 20*time.Second, "connections held before the reading")
 	hubLog := fs.String("hub-log", "", "append the servers' output here (default: discarded)")
 	if c := parse(fs, args); c >= 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,8 +21,11 @@ import (
 type EchoOptions struct {
 	HubData string // the hub's CA and server certificate are used (same mutual TLS)
 	Listen  string // 127.0.0.1:PORT
-	BufSize int    // websocket read and write buffers; default 4096, as the hub
-	Out     io.Writer
+	BufSize int    // websocket read and write buffers; default 1024, as the hub (2026-11)
+	// NoWritePool gives every connection its own write buffer; by default they
+	// come from a sync.Pool, as in the hub (2026-11).
+	NoWritePool bool
+	Out         io.Writer
 }
 
 // EchoServer is the memory baseline: a bare gorilla/websocket server on the same
@@ -33,7 +37,7 @@ type EchoOptions struct {
 // because of it. No store, no registry, no writer goroutine.
 func EchoServer(ctx context.Context, opt EchoOptions) error {
 	if opt.BufSize <= 0 {
-		opt.BufSize = 4096
+		opt.BufSize = 1024
 	}
 	if opt.Out == nil {
 		opt.Out = io.Discard
@@ -56,6 +60,9 @@ func EchoServer(ctx context.Context, opt EchoOptions) error {
 	}
 	var conns atomic.Int64
 	up := websocket.Upgrader{HandshakeTimeout: 10 * time.Second, ReadBufferSize: opt.BufSize, WriteBufferSize: opt.BufSize}
+	if !opt.NoWritePool {
+		up.WriteBufferPool = &sync.Pool{}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(protocol.PathAgent, func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)

@@ -112,4 +112,22 @@ func TestFleetAgainstHub(t *testing.T) {
 	if acc.OK() || acc.Missing != 1 {
 		t.Errorf("an event never emitted was not reported missing: %v", acc)
 	}
+
+	// An epoch reset (the hub believing the agent's numbering restarted) hides a
+	// terminal's stored events from its current view: reported apart, not as lost.
+	var id string
+	var r [2]uint64
+	for id, r = range res.Ranges {
+		break
+	}
+	if _, _, reset, err := h.Store().Connect(ctx, id, 1); err != nil || !reset {
+		t.Fatalf("forcing an epoch reset: reset %v, %v", reset, err)
+	}
+	acc, err = Account(ctx, h.Store().Path(), res.Ranges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.OK() || acc.Missing != 0 || acc.OldEpoch != r[1]-r[0]+1 || acc.EpochResets != 1 {
+		t.Errorf("after an epoch reset of %s (%d events): %v", id, r[1]-r[0]+1, acc)
+	}
 }

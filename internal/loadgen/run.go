@@ -2,10 +2,12 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -382,7 +384,23 @@ drain:
 		return res, err
 	}
 	res.Ranges = ranges
+	saveRanges(opt.Fleet.Dir, "run", ranges, opt.Out)
 	res.Account, err = Account(ctx, opt.Fleet.HubDB, ranges)
 	res.LoadEnd = Load1()
 	return res, err
+}
+
+// saveRanges keeps what each terminal emitted in a run next to the agents, for
+// a look at the hub database afterwards.
+func saveRanges(dir, what string, ranges map[string][2]uint64, out io.Writer) {
+	b, err := json.Marshal(ranges)
+	if err != nil {
+		return
+	}
+	path := filepath.Join(dir, fmt.Sprintf("emitted-%s-%s.json", what, time.Now().UTC().Format("20060102T150405")))
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		fmt.Fprintf(out, "%s: keeping the emitted ranges: %v\n", what, err)
+		return
+	}
+	fmt.Fprintf(out, "%s: emitted seqs per terminal kept in %s\n", what, path)
 }

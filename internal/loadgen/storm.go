@@ -216,6 +216,7 @@ func Storm(ctx context.Context, opt StormOptions) (StormResult, error) {
 	if err := hp.Stop(15 * time.Second); err != nil {
 		fmt.Fprintf(opt.Out, "storm: %v\n", err)
 	}
+	saveRanges(opt.Fleet.Dir, "storm", ranges, opt.Out)
 	res.Account, err = Account(ctx, opt.Fleet.HubDB, ranges)
 	res.LoadEnd = Load1()
 	return res, err
