@@ -23,7 +23,10 @@ func TestCLIEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Skip("go toolchain not on PATH")
 	}
-	bin := filepath.Join(t.TempDir(), "carrel-agent") // before /tmp is replaced below
+	// the binary goes to a private tmpfs on /mnt; nothing is created on the
+	// host's /tmp, which is replaced by a tmpfs below
+	mount(t, "-t", "tmpfs", "-o", "size=64m", "tmpfs", "/mnt")
+	bin := "/mnt/carrel-agent"
 	build := exec.Command(gobin, "build", "-o", bin, "github.com/carrel-kiosk/carrel/cmd/carrel-agent")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -32,10 +35,6 @@ func TestCLIEndToEnd(t *testing.T) {
 	for _, d := range []string{"/var/tmp", "/dev/shm", "/home"} {
 		mount(t, "-t", "tmpfs", "-o", "mode=1777,size=64m", "tmpfs", d)
 	}
-	// keep the binary reachable, then give this namespace its own /tmp
-	mount(t, "-t", "tmpfs", "-o", "size=64m", "tmpfs", "/mnt")
-	mustRun(t, "cp", bin, "/mnt/carrel-agent")
-	bin = "/mnt/carrel-agent"
 	mount(t, "-t", "tmpfs", "-o", "mode=1777,size=64m", "tmpfs", "/tmp")
 	os.Chmod("/home", 0o755)
 	work := t.TempDir()
