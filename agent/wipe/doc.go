@@ -17,9 +17,17 @@
 // never follows a symlink, never crosses a mount point (checked by mount id, since
 // a bind mount of the same filesystem shares st_dev), and never chmods, truncates
 // or overwrites a file: a hard link to a file outside is only unlinked. Only
-// directories inside the trash that belong to the patron may be given u+rwx so
-// they can be emptied. What cannot be removed is retried, then reported: the
-// wipe is then dirty, and a dirty wipe leaves logons held.
+// directories inside the root-only trash that belong to the patron may be given
+// a+rwx so they can be emptied (this matters when the agent runs without
+// CAP_DAC_OVERRIDE; it then needs CAP_FOWNER). What cannot be removed is retried,
+// then reported: a wipe whose home or temp dirs are not clean is dirty and leaves
+// logons held; a trash that cannot be purged completely is reported dirty
+// (wipe.dirty) after the station is ready, and retried at the next start.
+//
+// Use: New at start, Resume before logons are allowed, PurgeLoop in the
+// background, Wipe at each logoff (it returns at ready; Report.Ready and
+// Report.Verified say whether logons were let in). Purge waits for one wipe's
+// trash (the CLI uses it).
 //
 // It is not the session watcher (agent/session calls Wipe at logoff and Resume at
 // start) and it does not decide when a station is free.
