@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,11 +36,12 @@ type Container struct {
 	// Name is the machine name, unique per container.
 	Name string
 
-	dir  string // host directory the private tmpfs is mounted on
-	cmd  *exec.Cmd
-	pid  int // the container's systemd, as seen from the host
-	done chan struct{}
-	log  *syncBuffer
+	dir     string   // host directory the private tmpfs is mounted on
+	cgroups []string // the container's own cgroup directories, removed at Close
+	cmd     *exec.Cmd
+	pid     int // the container's systemd, as seen from the host
+	done    chan struct{}
+	log     *syncBuffer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -59,10 +61,26 @@ func Available() error {
 	return nil
 }
 
+// Options change how a container is booted. The zero value is Boot's.
+type Options struct {
+	// PrivateNetwork gives the container its own network namespace with only a
+	// loopback interface. Without it the container shares the host's network, so
+	// a service it starts (a database the host has installed, say) competes for
+	// the host's ports with the services of other containers booted at the
+	// same time.
+	PrivateNetwork bool
+}
+
 // Boot starts a container for t and closes it when t ends. It skips t when
 // systemd-nspawn (or nsenter/unshare) is not installed, and fails t on any other
 // problem, such as not being root.
 func Boot(t testing.TB) *Container {
+	t.Helper()
+	return BootWith(t, Options{})
+}
+
+// BootWith is Boot with options.
+func BootWith(t testing.TB, opts Options) *Container {
 	t.Helper()
 	for _, tool := range []string{"systemd-nspawn", "nsenter", "unshare"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -71,7 +89,7 @@ func Boot(t testing.TB) *Container {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), BootTimeout)
 	defer cancel()
-	c, err := Start(ctx)
+	c, err := StartWith(ctx, opts)
 	if err != nil {
 		t.Fatalf("boot container: %v", err)
 	}
@@ -83,18 +101,27 @@ func Boot(t testing.TB) *Container {
 	return c
 }
 
-// bootScript runs inside the private mount namespace made by unshare.
+// bootScript runs inside the private mount namespace made by unshare. It first
+// moves itself into the container's own cgroups (the remaining arguments):
+// with --keep-unit and no systemd on the host, the container's systemd uses the
+// cgroup it starts in, and two containers started from one test process would
+// otherwise create their units' cgroups in the same place (status=219/CGROUP).
 const bootScript = `set -e
-dir=$1 name=$2
+dir=$1 name=$2 net=$3
+shift 3
+for cg in "$@"; do echo $$ > "$cg/cgroup.procs"; done
 mount -t tmpfs -o mode=0700 carrel-nspawn "$dir"
 mkdir "$dir/upper" "$dir/work" "$dir/$name"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$dir/$name"
-exec systemd-nspawn -q --register=no --keep-unit --console=passive --machine="$name" --boot -D "$dir/$name"
+exec systemd-nspawn -q --register=no --keep-unit --console=passive $net --machine="$name" --boot -D "$dir/$name"
 `
 
 // Start boots a container and waits until its systemd has finished booting (state
 // running or degraded) or ctx ends. Close it when done.
-func Start(ctx context.Context) (*Container, error) {
+func Start(ctx context.Context) (*Container, error) { return StartWith(ctx, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, opts Options) (*Container, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
@@ -108,7 +135,13 @@ func Start(ctx context.Context) (*Container, error) {
 		return nil, fmt.Errorf("nspawn: %w", err)
 	}
 	c := &Container{Name: name, dir: dir, done: make(chan struct{}), log: new(syncBuffer)}
-	c.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", bootScript, "sh", dir, name)
+	c.cgroups = makeCgroups(name)
+	net := "" // unquoted in the script: an empty value adds no argument
+	if opts.PrivateNetwork {
+		net = "--private-network"
+	}
+	args := append([]string{"--mount", "--propagation", "private", "sh", "-c", bootScript, "sh", dir, name, net}, c.cgroups...)
+	c.cmd = exec.Command("unshare", args...)
 	c.cmd.Stdout = c.log
 	c.cmd.Stderr = c.log
 	// If the test binary dies (a timeout panic skips Cleanup), systemd-nspawn
@@ -116,6 +149,7 @@ func Start(ctx context.Context) (*Container, error) {
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := c.cmd.Start(); err != nil {
 		os.Remove(dir)
+		removeCgroups(c.cgroups)
 		return nil, fmt.Errorf("nspawn: start: %w", err)
 	}
 	go func() {
@@ -275,6 +309,7 @@ func (c *Container) Close() error {
 				<-c.done
 			}
 		}
+		removeCgroups(c.cgroups)
 		// systemd-nspawn leaves a per-machine propagation directory behind.
 		os.RemoveAll(filepath.Join("/run/systemd/nspawn/propagate", c.Name))
 		for _, d := range []string{"/run/systemd/nspawn/propagate", "/run/systemd/nspawn/locks", "/run/systemd/nspawn"} {
@@ -305,4 +340,60 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// makeCgroups creates a cgroup named name under this process's cgroup in the
+// hierarchies systemd uses (the named systemd one of cgroup v1, and cgroup v2),
+// and returns their directories. A hierarchy it cannot use is skipped: the
+// container then shares that cgroup, as before.
+func makeCgroups(name string) []string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		var mounts []string
+		switch f[1] {
+		case "name=systemd":
+			mounts = []string{"/sys/fs/cgroup/systemd"}
+		case "":
+			mounts = []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"}
+		default:
+			continue
+		}
+		for _, m := range mounts {
+			parent := filepath.Join(m, f[2])
+			if _, err := os.Stat(filepath.Join(parent, "cgroup.procs")); err != nil {
+				continue
+			}
+			dir := filepath.Join(parent, name)
+			if err := os.Mkdir(dir, 0o755); err == nil {
+				dirs = append(dirs, dir)
+			}
+			break
+		}
+	}
+	return dirs
+}
+
+// removeCgroups removes the container's cgroups and what its systemd left in
+// them, deepest first (a cgroup can only be removed once it is empty).
+func removeCgroups(dirs []string) {
+	for _, d := range dirs {
+		var all []string
+		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				all = append(all, p)
+			}
+			return nil
+		})
+		for i := len(all) - 1; i >= 0; i-- {
+			os.Remove(all[i])
+		}
+	}
 }

@@ -19,6 +19,21 @@ type Container struct {
 	Name string
 }
 
+// Options change how a container is booted; see the Linux documentation.
+type Options struct {
+	PrivateNetwork bool
+}
+
+// BootWith skips t: containers need Linux.
+func BootWith(t testing.TB, opts Options) *Container {
+	t.Helper()
+	t.Skip("skipping: systemd-nspawn containers need Linux")
+	return nil
+}
+
+// StartWith returns ErrUnavailable.
+func StartWith(ctx context.Context, opts Options) (*Container, error) { return nil, ErrUnavailable }
+
 // Available reports ErrUnavailable: containers need Linux.
 func Available() error { return ErrUnavailable }
 

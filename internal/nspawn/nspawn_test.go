@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,5 +61,45 @@ func TestBootExecClose(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join("/run/systemd/nspawn/propagate", c.Name)); !os.IsNotExist(err) {
 		t.Fatalf("propagate dir left behind: %v", err)
+	}
+}
+
+// Two containers booted at once from one process must not share unit cgroups
+// (systemd-user-sessions failed with status=219/CGROUP in one of them when they
+// did), and a container with a private network has only loopback.
+func TestTwoContainersAtOnce(t *testing.T) {
+	var wg sync.WaitGroup
+	cs := make([]*nspawn.Container, 2)
+	for i := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), nspawn.BootTimeout)
+			defer cancel()
+			c, err := nspawn.StartWith(ctx, nspawn.Options{PrivateNetwork: i == 1})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			cs[i] = c
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, c := range cs {
+		out, _ := c.Exec(ctx, "systemctl", "is-failed", "systemd-user-sessions.service", "systemd-logind.service")
+		if strings.Contains(string(out), "failed") {
+			st, _ := c.Exec(ctx, "systemctl", "status", "--no-pager", "systemd-user-sessions.service")
+			t.Fatalf("container %d: %s\n%s", i, out, st)
+		}
+	}
+	links, err := cs[1].Exec(ctx, "ls", "/sys/class/net")
+	if err != nil || strings.TrimSpace(string(links)) != "lo" {
+		t.Fatalf("private network container has interfaces %q, %v", links, err)
 	}
 }
