@@ -161,6 +161,8 @@ func (h *Hub) handleStaff(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
 			return
 		}
+		// An expired session was audited as it ended; this records the attempt.
+		h.audit("unknown", "staff.connect", "", map[string]string{"remote": ip, "result": "refused: no valid session"})
 		httpError(w, http.StatusUnauthorized, err.Error())
 		return
 	}

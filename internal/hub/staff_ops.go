@@ -31,7 +31,7 @@ func init() {
 		protocol.OpCommand:        {run: opCommand, async: true},
 		protocol.OpTokenCreate:    {run: opTokenCreate},
 		protocol.OpTerminalRevoke: {run: opTerminalRevoke},
-		protocol.OpQuarantineList: {run: opQuarantineList},
+		protocol.OpQuarantineList: {run: opQuarantineList, async: true},
 		protocol.OpStaffList:      {run: opStaffList},
 		protocol.OpStaffCreate:    {run: opStaffCreate, async: true}, // argon2id takes a while
 		protocol.OpStaffDisable:   {run: opStaffDisable},
@@ -203,7 +203,7 @@ func opQuarantineList(x *staffCall) (any, error) {
 	if err := x.admin("", nil); err != nil {
 		return nil, err
 	}
-	evs, err := x.h.store.EventsOfKinds(x.c.ctx, kindBlocked, kindReleased)
+	evs, err := x.h.store.QuarantineEvents(x.c.ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -328,6 +328,7 @@ func TestSessionExpiry(t *testing.T) {
 	if _, resp, err := sh.dialStaff("", nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("dial without a session: %v %v", resp, err)
 	}
+	sh.wantAudit(t, "unknown", "staff.connect", "refused: no valid session")
 }
 
 func TestStaffOriginRefused(t *testing.T) {

@@ -83,6 +83,7 @@ func migrateStaff(ctx context.Context, w *sql.DB) error {
 	}
 	for _, q := range []string{
 		`CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events(id)`,
+		`CREATE INDEX IF NOT EXISTS events_quarantine ON events(id) WHERE ` + quarantineKinds,
 		`INSERT OR IGNORE INTO event_counter (one, last) SELECT 1, COALESCE(MAX(id), 0) FROM events`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
@@ -385,18 +386,15 @@ func (s *Store) LatestEvents(ctx context.Context, after int64, terminal string, 
 	return s.queryEvents(ctx, q, append(args, limit)...)
 }
 
-// EventsOfKinds lists every stored event of the given kinds, oldest first.
-func (s *Store) EventsOfKinds(ctx context.Context, kinds ...string) ([]EventRecord, error) {
-	q := `SELECT id, terminal, seq, time, kind, severity, data, received_at FROM events WHERE kind IN (`
-	args := make([]any, len(kinds))
-	for i, k := range kinds {
-		if i > 0 {
-			q += ", "
-		}
-		q += "?"
-		args[i] = k
-	}
-	return s.queryEvents(ctx, q+`) ORDER BY id`, args...)
+// quarantineKinds are the agent events (agent/downloads) the quarantine list is
+// made of; a partial index holds just them.
+const quarantineKinds = `kind IN ('download.blocked', 'quarantine.released')`
+
+// QuarantineEvents lists every stored download.blocked and quarantine.released
+// event, oldest first.
+func (s *Store) QuarantineEvents(ctx context.Context) ([]EventRecord, error) {
+	return s.queryEvents(ctx, `SELECT id, terminal, seq, time, kind, severity, data, received_at FROM events
+		WHERE `+quarantineKinds+` ORDER BY id`)
 }
 
 // LastEventID is the highest event ID given so far (0 before the first event).

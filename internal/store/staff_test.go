@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -181,5 +182,37 @@ func TestEventIDMigration(t *testing.T) {
 	}
 	if n, _ := s.LastEventID(context.Background()); n != 3 {
 		t.Fatalf("counter after migration: %d", n)
+	}
+}
+
+func TestQuarantineEventsUseTheirIndex(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	addTerminal(t, s, "t-1", "pc-1")
+	var evs []Event
+	for i, k := range []string{"download.blocked", "status.changed", "quarantine.released", "session.logon"} {
+		evs = append(evs, Event{Terminal: "t-1", Seq: uint64(i + 1), Time: time.Now(), Kind: k, Severity: "info"})
+	}
+	if _, err := s.Commit(ctx, &Batch{Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.QuarantineEvents(ctx)
+	if err != nil || len(got) != 2 || got[0].Kind != "download.blocked" || got[1].Kind != "quarantine.released" {
+		t.Fatalf("QuarantineEvents: %+v %v", got, err)
+	}
+	var plan string
+	rows, err := s.r.Query(`EXPLAIN QUERY PLAN SELECT id FROM events WHERE ` + quarantineKinds + ` ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		rows.Scan(&id, &parent, &unused, &detail)
+		plan += detail + "\n"
+	}
+	if !strings.Contains(plan, "events_quarantine") {
+		t.Fatalf("quarantine query does not use its partial index:\n%s", plan)
 	}
 }
