@@ -263,7 +263,9 @@ func startSession(t *testing.T, ctx context.Context, c *nspawn.Container, unit, 
 // the real Linux controller inside a booted systemd container, against real PAM
 // sessions of users made in that container.
 func TestLogindInContainer(t *testing.T) {
-	c := nspawn.Boot(t)
+	// Nothing here needs the network; a private one keeps services the host has
+	// installed (a database) from fighting other test containers for ports.
+	c := nspawn.BootWith(t, nspawn.Options{PrivateNetwork: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	for _, cmd := range [][]string{
