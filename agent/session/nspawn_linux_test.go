@@ -427,7 +427,7 @@ func TestLogindInContainer(t *testing.T) {
 	// The utmp fallback, reading the container's real utmp from the host, sees
 	// the same session open and then closed (by systemd's DEAD_PROCESS record,
 	// or by its process being gone when systemd does not write one).
-	uw := NewUtmpWatcher(filepath.Join(c.Root(), "run/utmp"), 100*time.Millisecond, testLogger(t))
+	uw := newUtmpWatcher(filepath.Join(c.Root(), "run/utmp"), 100*time.Millisecond, testLogger(t))
 	uw.procDir = filepath.Join(c.Root(), "proc") // the container's pid namespace
 	utmpEvents := runWatcher(t, uw)
 	var utmpSeen bool

@@ -30,7 +30,7 @@ func NewWatcher(cfg Config, log *slog.Logger) Watcher {
 	return &linuxWatcher{
 		log:    log,
 		logind: &logindWatcher{log: log},
-		utmp:   NewUtmpWatcher(cfg.UtmpPath, time.Duration(cfg.PollInterval), log),
+		utmp:   newUtmpWatcher(cfg.UtmpPath, time.Duration(cfg.PollInterval), log),
 	}
 }
 
@@ -210,7 +210,11 @@ type utmpWatcher struct {
 // does not always write the DEAD_PROCESS record (seen 2026-11 with systemd 252
 // when logind terminates a session started by a unit with UtmpMode=user). A
 // reused pid can keep a stale record alive; that is a limitation of utmp.
-func NewUtmpWatcher(path string, interval time.Duration, log *slog.Logger) *utmpWatcher {
+func NewUtmpWatcher(path string, interval time.Duration, log *slog.Logger) Watcher {
+	return newUtmpWatcher(path, interval, log)
+}
+
+func newUtmpWatcher(path string, interval time.Duration, log *slog.Logger) *utmpWatcher {
 	return &utmpWatcher{path: path, interval: max(interval, 100*time.Millisecond), log: log, procDir: "/proc"}
 }
 

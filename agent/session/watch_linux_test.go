@@ -66,7 +66,7 @@ func TestUtmpWatcherSyntheticFile(t *testing.T) {
 	already := utmpRecord{Type: utmpUserProcess, PID: 40, Line: "tty1", ID: "tty1", User: "staff1", Time: utmpT0}
 	writeAtomic(t, path, utmpFile(boot, already))
 
-	w := NewUtmpWatcher(path, 100*time.Millisecond, testLogger(t))
+	w := newUtmpWatcher(path, 100*time.Millisecond, testLogger(t))
 	w.procDir = t.TempDir() // the live pids of this fake pid namespace
 	for _, pid := range []string{"40", "70", "90"} {
 		if err := os.Mkdir(filepath.Join(w.procDir, pid), 0o755); err != nil {
