@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/carrel-kiosk/carrel/internal/nspawn"
 )
 
 // TestCLIInstallInNspawn drives `carrel-agent install|status|stop|start|uninstall`
@@ -31,7 +29,7 @@ func TestCLIInstallInNspawn(t *testing.T) {
 	token, fp := hub.token(t, 1)
 	hub.stop(t)
 
-	c := nspawn.Boot(t)
+	c := bootContainer(t)
 	run := func(args ...string) (string, error) {
 		out, err := c.Exec(ctx, args...)
 		return string(out), err

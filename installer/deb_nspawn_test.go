@@ -13,6 +13,28 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/nspawn"
 )
 
+// bootContainer is nspawn.Boot with a longer boot deadline: on a loaded CI
+// machine (2 cores shared by many tests) the container's services can take
+// more than nspawn.BootTimeout to settle.
+func bootContainer(t *testing.T) *nspawn.Container {
+	t.Helper()
+	if err := nspawn.Available(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c, err := nspawn.Start(ctx)
+	if err != nil {
+		t.Fatalf("boot container: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close container %s: %v", c.Name, err)
+		}
+	})
+	return c
+}
+
 // listing is every path on the container's root filesystem that a package
 // could leave behind (the same file system only: /proc, /sys, /dev, /run and
 // /tmp are other mounts), minus what changes by itself and what the host
@@ -70,7 +92,7 @@ func TestDebInNspawn(t *testing.T) {
 	hub := startHub(t)
 	token, fp := hub.token(t, 1)
 
-	c := nspawn.Boot(t)
+	c := bootContainer(t)
 	exec := func(args ...string) string {
 		t.Helper()
 		out, err := c.Exec(ctx, args...)
