@@ -68,6 +68,7 @@ type testHub struct {
 	renews      []protocol.Renew
 	revoked     bool
 	noPong      bool           // ignore the agent's pings, like a hung hub
+	dropAfter   bool           // close every connection right after Welcome
 	clientCAs   *x509.CertPool // when set, TLS demands a client certificate from this pool
 	locked      bool
 	serial      int
@@ -230,6 +231,12 @@ func (h *testHub) agent(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.conns[ws] = true // only now may the test send to it
 	h.mu.Unlock()
+	h.mu.Lock()
+	drop := h.dropAfter
+	h.mu.Unlock()
+	if drop {
+		return
+	}
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {

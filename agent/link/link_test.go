@@ -709,3 +709,38 @@ func FuzzHubFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestBackoffGrowsAndResetsAfterStableConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		stableAfter time.Duration
+		want        []time.Duration // the first delays, at the top of their range
+	}{
+		{"flapping link backs off", time.Hour, []time.Duration{10, 20, 40, 80, 80}},
+		{"stable link resets", time.Nanosecond, []time.Duration{10, 10, 10, 10, 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHub(t)
+			dir := tempDir(t)
+			enroll(t, h, dir)
+			h.dropAfter = true
+			delays := make(chan time.Duration, 100)
+			a := startAgent(t, h, dir, func(o *Options) {
+				o.Backoff = Backoff{Min: 10 * time.Millisecond, Max: 80 * time.Millisecond, Rand: func(n int64) int64 { return n - 1 }}
+				o.StableAfter = tc.stableAfter
+				o.OnRetry = func(d time.Duration, refused bool, err error) { delays <- d }
+			})
+			a.run(t)
+			for i, w := range tc.want {
+				select {
+				case d := <-delays:
+					if d != w*time.Millisecond {
+						t.Fatalf("delay %d = %v, want %v", i, d, w*time.Millisecond)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("no delay %d", i)
+				}
+			}
+		})
+	}
+}
