@@ -4,31 +4,29 @@ package execguard
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-// fanotifyEnforcer answers FAN_OPEN_EXEC_PERM for the mounts of the roots:
-// deny under a root, allow everything else.
-type fanotifyEnforcer struct {
-	log  *slog.Logger
-	sink EventSink
-	fd   int
+// fanotifyGroup answers FAN_OPEN_EXEC_PERM for the mounts of the roots: deny
+// under a root, allow everything else. It runs only inside the helper process
+// (see HelperMain), never in the agent: a Go process that answers permission
+// events for execs must never fork, or a garbage-collection stop-the-world that
+// begins while its own vfork()ed child waits in execve for the answer freezes
+// both (found by BenchmarkExecOnMarkedMount, 2026-11). The forked child would
+// also inherit the group's descriptor and keep it alive if the agent died.
+type fanotifyGroup struct {
 	file *os.File // the fanotify descriptor, read through the runtime poller
+	fd   int
 
-	roots   atomic.Pointer[rootSet] // read on the decision path, swapped by Apply
+	roots   atomic.Pointer[rootSet] // read on the decision path, swapped by mark
 	reports chan denial             // decision path → reporter, never blocks
 	dropped atomic.Uint64           // denials not reported because reports was full
 
@@ -38,87 +36,56 @@ type fanotifyEnforcer struct {
 
 // denial is one denied exec, reported off the decision path.
 type denial struct {
-	path string
-	pid  int32
+	Path string `json:"path"`
+	PID  int32  `json:"pid"`
 }
 
-var _ Enforcer = (*fanotifyEnforcer)(nil)
-
-// NewEnforcer opens a fanotify group for permission events. It needs
-// CAP_SYS_ADMIN.
-func NewEnforcer(sink EventSink, log *slog.Logger) (Enforcer, error) {
+func newFanotifyGroup() (*fanotifyGroup, error) {
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK,
 		unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("fanotify init: %w", err)
 	}
-	e := &fanotifyEnforcer{
-		log: log, sink: sink, fd: fd,
-		file:    os.NewFile(uintptr(fd), "fanotify"),
-		reports: make(chan denial, 256),
-		marked:  map[string]bool{},
+	g := &fanotifyGroup{
+		file: os.NewFile(uintptr(fd), "fanotify"), fd: fd,
+		reports: make(chan denial, 256), marked: map[string]bool{},
 	}
-	e.roots.Store(newRootSet(nil))
-	return e, nil
+	g.roots.Store(newRootSet(nil))
+	return g, nil
 }
 
-// Apply marks the mounts holding the roots (a mark covers a whole mount, so
-// the decision still checks the path) and swaps in the new root set.
-func (e *fanotifyEnforcer) Apply(roots []string) error {
+// mark marks the mounts holding the roots (a mark covers a whole mount, so the
+// decision still checks the path) and swaps in the new root set.
+func (g *fanotifyGroup) mark(roots []string) error {
 	set := newRootSet(roots)
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	var errs []error
 	for _, r := range set.roots {
-		if e.marked[r] {
+		if g.marked[r] {
 			continue
 		}
-		if err := unix.FanotifyMark(e.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT,
+		if err := unix.FanotifyMark(g.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT,
 			unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, r); err != nil {
 			errs = append(errs, fmt.Errorf("fanotify mark %s: %w", r, err))
 			continue
 		}
-		e.marked[r] = true
+		g.marked[r] = true
 	}
 	// Swapped even if a mark failed: a root whose mount is not marked is still
 	// covered by the process watcher.
-	e.roots.Store(set)
+	g.roots.Store(set)
 	return errors.Join(errs...)
 }
 
-// Remove does nothing: fanotify marks go with the descriptor.
-func (e *fanotifyEnforcer) Remove() error { return nil }
-
-// Run answers permission events until ctx is done, then closes the group; the
-// kernel allows whatever was still waiting.
-func (e *fanotifyEnforcer) Run(ctx context.Context) error {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		e.report(done)
-	}()
-	stop := context.AfterFunc(ctx, func() { e.file.Close() })
-	defer stop()
-	err := e.loop()
-	close(done)
-	wg.Wait()
-	if ctx.Err() != nil {
-		return nil
-	}
-	e.file.Close()
-	return err
-}
-
-// loop is the decision path.
-func (e *fanotifyEnforcer) loop() error {
+// loop is the decision path. It returns when the descriptor is closed.
+func (g *fanotifyGroup) loop() error {
 	buf := make([]byte, 64*unix.FAN_EVENT_METADATA_LEN)
 	link := make([]byte, unix.PathMax)
 	fdPath := []byte("/proc/self/fd/")
 	base := len(fdPath)
 	for {
-		n, err := e.file.Read(buf)
+		n, err := g.file.Read(buf)
 		if err != nil {
 			return fmt.Errorf("read fanotify: %w", err)
 		}
@@ -136,20 +103,19 @@ func (e *fanotifyEnforcer) loop() error {
 			}
 			resp := uint32(unix.FAN_ALLOW)
 			fdPath = strconv.AppendInt(fdPath[:base], int64(m.Fd), 10)
-			ln, lerr := readlinkBytes(fdPath, link)
-			if lerr == nil {
+			if ln, err := readlinkBytes(fdPath, link); err == nil {
 				path := bytes.TrimSuffix(link[:ln], []byte(" (deleted)"))
-				if e.roots.Load().containsBytes(path) {
+				if g.roots.Load().containsBytes(path) {
 					resp = unix.FAN_DENY
 					select {
-					case e.reports <- denial{path: string(path), pid: m.Pid}:
+					case g.reports <- denial{Path: string(path), PID: m.Pid}:
 					default:
-						e.dropped.Add(1)
+						g.dropped.Add(1)
 					}
 				}
 			}
 			r := unix.FanotifyResponse{Fd: m.Fd, Response: resp}
-			_, werr := e.file.Write((*[unsafe.Sizeof(r)]byte)(unsafe.Pointer(&r))[:])
+			_, werr := g.file.Write((*[unsafe.Sizeof(r)]byte)(unsafe.Pointer(&r))[:])
 			unix.Close(int(m.Fd))
 			if werr != nil {
 				return fmt.Errorf("answer fanotify: %w", werr)
@@ -172,33 +138,4 @@ func readlinkBytes(path, buf []byte) (int, error) {
 		return 0, errno
 	}
 	return int(n), nil
-}
-
-// report sends exec.blocked for denials, at most one per path every 10s so a
-// patron double-clicking does not flood the hub.
-func (e *fanotifyEnforcer) report(done <-chan struct{}) {
-	last := map[string]time.Time{}
-	for {
-		select {
-		case <-done:
-			return
-		case d := <-e.reports:
-			now := time.Now()
-			if t, ok := last[d.path]; ok && now.Sub(t) < 10*time.Second {
-				continue
-			}
-			last[d.path] = now
-			if len(last) > 1024 {
-				clear(last)
-			}
-			data := map[string]string{"path": d.path, "name": baseName(d.path), "pid": strconv.Itoa(int(d.pid))}
-			if n := e.dropped.Swap(0); n > 0 {
-				data["dropped"] = strconv.FormatUint(n, 10)
-			}
-			e.log.Info("Exec denied", "path", d.path, "pid", d.pid)
-			if err := e.sink.Emit(KindBlocked, protocol.SeverityAlert, data); err != nil {
-				e.log.Error("Report denied exec", "err", err)
-			}
-		}
-	}
 }

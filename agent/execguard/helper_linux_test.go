@@ -1,0 +1,5 @@
+//go:build linux
+
+package execguard
+
+func init() { helperMain = HelperMain }
