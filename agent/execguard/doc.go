@@ -10,6 +10,7 @@
 //     behind an atomic pointer, no locks shared with slow work, no disk I/O)
 //     and reports are sent off the decision path. If the agent dies the kernel
 //     lets waiting execs through: the process watcher is the second line.
+//     The loop runs in a helper process, restarted by the agent if it dies.
 //   - Windows: Software Restriction Policy path rules (Disallowed) written under
 //     HKLM\SOFTWARE\Policies\Microsoft\Windows\Safer\CodeIdentifiers, one per
 //     root, removed again by Uninstall; plus the process watcher.
@@ -17,6 +18,11 @@
 //
 // The process watcher is portable: it polls the process table (gopsutil) and
 // kills any process whose executable lies under a root (exec.killed).
+//
+// On Linux the decision loop runs in a helper process (the agent binary run
+// with HelperArg; cmd/carrel-agent calls HelperMain) that never forks: a Go
+// process that forks while it answers exec permission events can deadlock
+// itself in a GC stop-the-world.
 //
 // Not covered (2026-11): a script run through an interpreter that lives
 // outside the roots (sh ./x.sh, python x.py, powershell -File) reads the file

@@ -184,3 +184,30 @@ func BenchmarkExecOnMarkedMount(b *testing.B) {
 	startEnforcer(b, &fakeSink{}, filepath.Join(mnt, "patron"))
 	b.Run("guarded", run)
 }
+
+// The helper is a process of its own: if it dies the kernel lets execs through
+// (fail open) until the enforcer has restarted it, which it reports.
+func TestFanotifyHelperRestarted(t *testing.T) {
+	checkGoroutines(t)
+	mnt := privateTmpfs(t)
+	prog := filepath.Join(mnt, "true")
+	copyExecutable(t, "/bin/true", prog)
+	sink := &fakeSink{}
+	enf := startEnforcer(t, sink, mnt).(*helperEnforcer)
+	if err := exec.Command(prog).Run(); !errors.Is(err, syscall.EPERM) {
+		t.Fatalf("exec while guarded: %v, want EPERM", err)
+	}
+	enf.mu.Lock()
+	first := enf.cmd.Process.Pid
+	enf.cmd.Process.Kill()
+	enf.mu.Unlock()
+	waitFor(t, 10*time.Second, "helper restarted with the roots", func() bool {
+		enf.mu.Lock()
+		pid := enf.cmd.Process.Pid
+		enf.mu.Unlock()
+		return pid != first && errors.Is(exec.Command(prog).Run(), syscall.EPERM)
+	})
+	if len(sink.ofKind(KindError)) == 0 {
+		t.Error("helper loss not reported")
+	}
+}
