@@ -23,6 +23,11 @@ const (
 	KindError   = "execguard.error"
 )
 
+// HelperArg is the argument the agent binary is started with to run the exec
+// guard's helper (Linux): cmd/carrel-agent must call HelperMain and exit with
+// its result when its first argument is HelperArg.
+const HelperArg = "execguard-helper"
+
 // EventSink receives the exec guard's events for the hub.
 type EventSink interface {
 	// Emit records one event durably for the hub. data values are short plain text.

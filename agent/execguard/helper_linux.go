@@ -19,10 +19,6 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-// HelperArg is the argument the agent binary is started with to run the exec
-// guard's helper: cmd/carrel-agent must call HelperMain when it sees it.
-const HelperArg = "execguard-helper"
-
 // helperRequest is one line the agent writes to the helper's stdin.
 type helperRequest struct {
 	Roots []string `json:"roots"`

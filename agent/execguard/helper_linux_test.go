@@ -1,5 +1,0 @@
-//go:build linux
-
-package execguard
-
-func init() { helperMain = HelperMain }
