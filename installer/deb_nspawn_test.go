@@ -18,9 +18,9 @@ import (
 // more than nspawn.BootTimeout to settle.
 func bootContainer(t *testing.T) *nspawn.Container {
 	t.Helper()
-	if err := nspawn.Available(); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
+	needTool(t, "systemd-nspawn", "systemd-container")
+	needTool(t, "nsenter", "util-linux")
+	needTool(t, "unshare", "util-linux")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	c, err := nspawn.Start(ctx)
