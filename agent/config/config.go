@@ -20,11 +20,19 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/carrel-kiosk/carrel/agent/browserpolicy"
+	"github.com/carrel-kiosk/carrel/agent/classify"
+	"github.com/carrel-kiosk/carrel/agent/downloads"
+	"github.com/carrel-kiosk/carrel/agent/execguard"
+	"github.com/carrel-kiosk/carrel/agent/session"
+	"github.com/carrel-kiosk/carrel/agent/wipe"
 )
 
 // ErrNotImplemented is returned by the per-OS parts on a platform Carrel does not support.
@@ -55,7 +63,29 @@ type Config struct {
 	OutboxMaxBytes int64 `toml:"outbox_max_bytes"`
 	// LogLevel is one of debug, info, warn, error. Default: info.
 	LogLevel string `toml:"log_level"`
+	// Disable lists components that do not run on this PC, by section name:
+	// "downloads", "exec_guard", "browser_policy", "session". Default: none (all
+	// run). The link to the hub always runs.
+	Disable []string `toml:"disable"`
+
+	// The components' own sections; each package documents its fields and defaults.
+	Classify      classify.Config      `toml:"classify"`
+	Downloads     downloads.Config     `toml:"downloads"`
+	ExecGuard     execguard.Config     `toml:"exec_guard"`
+	BrowserPolicy browserpolicy.Config `toml:"browser_policy"`
+	// Session decides who is a patron (patron_users, patron_group, staff_users):
+	// that one list is also what the wipe engine may wipe.
+	Session session.Config `toml:"session"`
+	// Wipe's patron_users and patron_group are ignored by the service (the
+	// [session] lists are used); they serve the stand-alone 'carrel-agent wipe'.
+	Wipe wipe.Config `toml:"wipe"`
 }
+
+// Components are the names Disable accepts.
+var Components = []string{"downloads", "exec_guard", "browser_policy", "session"}
+
+// Enabled reports whether the component of that section name runs.
+func (c *Config) Enabled(name string) bool { return !slices.Contains(c.Disable, name) }
 
 // DefaultConfig returns the configuration used for every field the file leaves out.
 func DefaultConfig() Config {
@@ -65,6 +95,12 @@ func DefaultConfig() Config {
 		OutboxMaxEvents: 10000,
 		OutboxMaxBytes:  16 << 20,
 		LogLevel:        "info",
+		Classify:        classify.DefaultConfig(),
+		Downloads:       downloads.DefaultConfig(),
+		ExecGuard:       execguard.DefaultConfig(),
+		BrowserPolicy:   browserpolicy.DefaultConfig(),
+		Session:         session.DefaultConfig(),
+		Wipe:            wipe.DefaultConfig(),
 	}
 }
 
@@ -159,6 +195,23 @@ func (c *Config) Validate() error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("log_level: %w", err)
 	}
+	for _, d := range c.Disable {
+		if !slices.Contains(Components, d) {
+			return fmt.Errorf("disable: %q is not one of %s", d, strings.Join(Components, ", "))
+		}
+	}
+	if err := c.Classify.Validate(); err != nil {
+		return fmt.Errorf("[classify]: %w", err)
+	}
+	if err := c.Downloads.Validate(); err != nil {
+		return fmt.Errorf("[downloads]: %w", err)
+	}
+	if err := c.ExecGuard.Validate(); err != nil {
+		return fmt.Errorf("[exec_guard]: %w", err)
+	}
+	if err := c.BrowserPolicy.Validate(); err != nil {
+		return fmt.Errorf("[browser_policy]: %w", err)
+	}
 	return nil
 }
 
@@ -219,6 +272,23 @@ outbox_max_bytes = %d
 
 # debug, info, warn or error.
 log_level = %q
+
+# Components that do not run on this PC: any of "downloads", "exec_guard",
+# "browser_policy", "session". The link to the hub always runs.
+# disable = []
+
+# Each component has its own section with documented defaults; set only what
+# differs. Who is a patron is decided in [session] and nowhere else:
+# [session]
+# patron_users = ["patron"]
+# patron_group = ""
+# staff_users = []
+#
+# [downloads]        # roots = [...], quarantine_dir = "...", removable_drives = false
+# [exec_guard]       # roots = [...], enforce = true, kill_processes = true
+# [classify]         # block_office_macros = false, allow_sha256 = [], block_sha256 = []
+# [browser_policy]   # download_restrictions = 2, ...
+# [wipe]             # template_dir = "...", temp_dirs = [...]
 `, DefaultPath(), d.StateDir, d.StatusInterval.D().String(), d.OutboxMaxEvents, d.OutboxMaxBytes, d.LogLevel)
 }
 

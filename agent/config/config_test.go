@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ var parseCases = []struct {
 	check   func(t *testing.T, c Config)
 }{
 	{name: "empty file gives defaults", in: "", check: func(t *testing.T, c Config) {
-		if c != DefaultConfig() {
+		if !reflect.DeepEqual(c, DefaultConfig()) {
 			t.Fatalf("got %+v, want defaults %+v", c, DefaultConfig())
 		}
 	}},
@@ -29,9 +30,10 @@ status_interval = "5s"
 outbox_max_events = 50
 outbox_max_bytes = 100000
 log_level = "debug"`, check: func(t *testing.T, c Config) {
-		want := Config{HubURL: "wss://hub.example:8443", StateDir: absState, StatusInterval: Duration(5 * time.Second),
-			OutboxMaxEvents: 50, OutboxMaxBytes: 100000, LogLevel: "debug"}
-		if c != want {
+		want := DefaultConfig()
+		want.HubURL, want.StateDir, want.StatusInterval = "wss://hub.example:8443", absState, Duration(5*time.Second)
+		want.OutboxMaxEvents, want.OutboxMaxBytes, want.LogLevel = 50, 100000, "debug"
+		if !reflect.DeepEqual(c, want) {
 			t.Fatalf("got %+v, want %+v", c, want)
 		}
 	}},
@@ -75,7 +77,7 @@ func TestExampleParsesToDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example does not parse: %v\n%s", err, Example())
 	}
-	if c != DefaultConfig() {
+	if !reflect.DeepEqual(c, DefaultConfig()) {
 		t.Fatalf("example gives %+v, want the defaults %+v", c, DefaultConfig())
 	}
 	for _, key := range []string{"hub_url", "state_dir", "status_interval", "outbox_max_events", "outbox_max_bytes", "log_level"} {
@@ -164,4 +166,47 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted hub_url %q", c.HubURL)
 		}
 	})
+}
+
+func TestComponentSections(t *testing.T) {
+	c, err := Parse([]byte(`
+disable = ["browser_policy", "exec_guard"]
+[downloads]
+roots = ["/srv/patron/*"]
+roots_interval = "3s"
+[session]
+patron_users = ["reader1", "reader2"]
+[classify]
+block_office_macros = true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Enabled("browser_policy") || c.Enabled("exec_guard") || !c.Enabled("downloads") || !c.Enabled("session") {
+		t.Errorf("disable list not applied: %v", c.Disable)
+	}
+	if len(c.Downloads.Roots) != 1 || c.Downloads.Roots[0] != "/srv/patron/*" || c.Downloads.RootsInterval != 3*time.Second {
+		t.Errorf("[downloads] not read: %+v", c.Downloads)
+	}
+	if !c.Classify.BlockOfficeMacros || len(c.Session.PatronUsers) != 2 {
+		t.Errorf("[classify]/[session] not read")
+	}
+	// Defaults survive in sections the file leaves out.
+	if c.Wipe.TemplateDir == "" || c.ExecGuard.PollInterval == 0 {
+		t.Errorf("section defaults lost: wipe %+v exec_guard %+v", c.Wipe, c.ExecGuard)
+	}
+	for _, bad := range []string{
+		`disable = ["link"]`,
+		"[downloads]\nroots = [\"relative/*\"]",
+		"[downloads]\nrootz = []",
+		"[session]\npatron_user = [\"x\"]",
+	} {
+		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	// The example documents the sections and still parses.
+	if _, err := Parse([]byte(Example())); err != nil {
+		t.Fatalf("example does not parse: %v", err)
+	}
 }
