@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -333,6 +334,9 @@ func TestCorpusCounts(t *testing.T) {
 // TestCorpusFiles writes the whole corpus to disk and judges it with File:
 // every hostile file blocked, every benign one allowed and left untouched.
 func TestCorpusFiles(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the corpus has names Windows cannot create (':', newlines); TestCorpusReader judges the same cases through Reader")
+	}
 	dir := t.TempDir()
 	hostile, benign := hostileCases(t), benignCases(t)
 	writeCorpus(t, dir, hostile)
@@ -455,6 +459,9 @@ func TestName(t *testing.T) {
 }
 
 func TestFileRefusesLinksAndSpecialFiles(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symbolic links need real Windows (Wine 8 cannot make them) and this test's temp dir cleanup needs os.RemoveAll")
+	}
 	dir := t.TempDir()
 	target := filepath.Join(dir, "real.pdf")
 	os.WriteFile(target, pdf("x"), 0o644)

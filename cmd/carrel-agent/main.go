@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/carrel-kiosk/carrel/agent/execguard"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -37,6 +39,12 @@ func register(c *command) {
 }
 
 func main() {
+	// The exec guard's fanotify helper is this binary started with HelperArg: it
+	// must answer exec permission events without ever forking, so it runs before
+	// anything else (see agent/execguard).
+	if len(os.Args) > 1 && os.Args[1] == execguard.HelperArg {
+		os.Exit(execguard.HelperMain(os.Stdin, os.Stdout))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
