@@ -73,10 +73,15 @@ exit 0
 `,
 	"prerm": `#!/bin/sh
 # carrel-agent prerm: stop the service before its files go (not on upgrade:
-# postinst restarts it then).
+# postinst restarts it then), and remove what the agent put on the system.
 set -e
 if [ -d /run/systemd/system ] && [ "$1" = "remove" ]; then
 	deb-systemd-invoke stop {{.Unit}} >/dev/null || true
+fi
+if [ "$1" = "remove" ]; then
+	# Take away the browser policies the agent wrote: a PC without the agent
+	# must not keep browsers locked down by nobody.
+	carrel-agent uninstall --package >/dev/null 2>&1 || true
 fi
 exit 0
 `,
@@ -97,12 +102,27 @@ if [ "$1" = "purge" ]; then
 		deb-systemd-helper purge {{.Unit}} >/dev/null || true
 		deb-systemd-helper unmask {{.Unit}} >/dev/null || true
 	fi
-	rm -rf {{.StateDir}}
+	rm -rf {{.StateDir}} {{.DataDir}}
 	rm -f {{.Preseed}} {{.ConfigDir}}/.enroll.env.* {{.Config}}.tmp
 	rmdir {{.ConfigDir}} 2>/dev/null || true
+	# The browser policy directories the agent created, if prerm's cleanup
+	# left them empty (deepest first; a directory with other files stays).
+	for d in {{.PolicyDirs}}; do
+		rmdir "$d" 2>/dev/null || true
+	done
 fi
 exit 0
 `,
+}
+
+// policyDirs are the directories agent/browserpolicy creates on Linux, deepest
+// first; postrm purge removes them when they are empty.
+var policyDirs = []string{
+	"/etc/opt/chrome/policies/managed", "/etc/opt/chrome/policies", "/etc/opt/chrome",
+	"/etc/opt/edge/policies/managed", "/etc/opt/edge/policies", "/etc/opt/edge",
+	"/etc/chromium/policies/managed", "/etc/chromium/policies", "/etc/chromium",
+	"/etc/firefox/policies", "/etc/firefox",
+	"/etc/firefox-esr/policies", "/etc/firefox-esr",
 }
 
 // debConffile is /etc/carrel/agent.toml as shipped: comments only, so every
@@ -194,6 +214,8 @@ func debScriptsFor(o Options) (map[string][]byte, error) {
 		"Config":         p.Config,
 		"ConfigDir":      filepath.Dir(p.Config),
 		"StateDir":       p.StateDir,
+		"DataDir":        p.DataDir,
+		"PolicyDirs":     strings.Join(policyDirs, " "),
 		"Unit":           service.Name + ".service",
 		"HubURL":         o.HubURL,
 		"HubFingerprint": o.HubFingerprint,

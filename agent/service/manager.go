@@ -60,6 +60,10 @@ type Options struct {
 	// WriteConfig writes a fresh configuration file when none exists; nil writes
 	// a commented placeholder. It never overwrites an existing file.
 	WriteConfig func(path string, p Preseed) error
+	// Cleanup takes away what the agent put on the system outside its own
+	// directories (browser policies); Uninstall calls it after the service is
+	// stopped. Nil does nothing.
+	Cleanup func(ctx context.Context) error
 	// Controller replaces the kardianos service (tests).
 	Controller Controller
 	// Log receives progress; nil discards.
@@ -73,6 +77,7 @@ type Manager struct {
 	ctl         Controller
 	log         *slog.Logger
 	writeConfig func(string, Preseed) error
+	cleanup     func(context.Context) error
 	preseed     preseedStore
 	// isAdmin is checkAdmin except in tests.
 	isAdmin func() error
@@ -107,7 +112,7 @@ func NewManager(o Options) (*Manager, error) {
 	if abs, err := filepath.Abs(exe); err == nil {
 		exe = abs
 	}
-	m := &Manager{exe: exe, paths: paths, log: log, writeConfig: o.WriteConfig,
+	m := &Manager{exe: exe, paths: paths, log: log, writeConfig: o.WriteConfig, cleanup: o.Cleanup,
 		preseed: newPreseedStore(paths), isAdmin: checkAdmin}
 	if m.writeConfig == nil {
 		m.writeConfig = writePlaceholderConfig
@@ -327,58 +332,89 @@ type UninstallReport struct {
 // is installed (the MSI's uninstall action during an upgrade).
 var ErrOtherVersion = errors.New("another version is installed")
 
-// Uninstall stops and unregisters the service. With purge it also removes the
-// configuration, the state and quarantine directories and the preseed. Running
-// it again is harmless.
-func (m *Manager) Uninstall(ctx context.Context, purge bool) (UninstallReport, error) {
-	return m.UninstallVersion(ctx, purge, "")
+// UninstallRequest says what Uninstall removes.
+type UninstallRequest struct {
+	// Purge also removes the configuration, the state, quarantine and data
+	// directories and the preseed.
+	Purge bool
+	// OnlyVersion, when set, makes Uninstall do nothing and return
+	// ErrOtherVersion if the version the MSI recorded
+	// (HKLM\SOFTWARE\Carrel\Version) is another one: the old package's
+	// uninstall action then runs inside an upgrade, and the new version's
+	// service and state must stay.
+	OnlyVersion string
+	// PackageOwnsService leaves the service registration alone (the .deb's
+	// unit belongs to dpkg): only cleanup and purge.
+	PackageOwnsService bool
 }
 
-// UninstallVersion is Uninstall, but does nothing and returns ErrOtherVersion
-// when onlyVersion is set and the installed version recorded by the MSI
-// (HKLM\SOFTWARE\Carrel\Version) is another one: the old package's uninstall
-// action then runs inside an upgrade, and the new version's service and state
-// must stay.
-func (m *Manager) UninstallVersion(ctx context.Context, purge bool, onlyVersion string) (UninstallReport, error) {
+// Uninstall stops and unregisters the service, takes away what the agent put
+// on the system (Options.Cleanup) and, with Purge, its files. Running it again
+// is harmless.
+func (m *Manager) Uninstall(ctx context.Context, req UninstallRequest) (UninstallReport, error) {
 	var r UninstallReport
 	if err := m.isAdmin(); err != nil {
 		return r, err
 	}
-	if onlyVersion != "" {
-		if v, err := installedVersion(); err == nil && v != "" && v != onlyVersion {
-			return r, fmt.Errorf("%w (%s, not %s): leaving it alone", ErrOtherVersion, v, onlyVersion)
+	if req.OnlyVersion != "" {
+		if v, err := installedVersion(); err == nil && v != "" && v != req.OnlyVersion {
+			return r, fmt.Errorf("%w (%s, not %s): leaving it alone", ErrOtherVersion, v, req.OnlyVersion)
 		}
 	}
+	if !req.PackageOwnsService {
+		if err := m.unregister(&r); err != nil {
+			return r, err
+		}
+	}
+	var cleanupErr error
+	if m.cleanup != nil {
+		if err := m.cleanup(ctx); err != nil {
+			cleanupErr = fmt.Errorf("clean up: %w", err)
+		}
+	}
+	if req.Purge {
+		if err := m.purge(ctx, &r); err != nil {
+			return r, err
+		}
+	}
+	return r, cleanupErr
+}
+
+func (m *Manager) unregister(r *UninstallReport) error {
 	st, err := m.ctl.Status()
 	switch {
 	case errors.Is(err, kservice.ErrNotInstalled):
 		m.log.Info("Service not registered", "name", Name)
 	case err != nil:
-		return r, fmt.Errorf("query service: %w", err)
+		return fmt.Errorf("query service: %w", err)
 	default:
 		r.WasInstalled = true
 		if st == kservice.StatusRunning {
 			if err := m.ctl.Stop(); err != nil {
-				return r, fmt.Errorf("stop service: %w", err)
+				return fmt.Errorf("stop service: %w", err)
 			}
 		}
 		if err := m.ctl.Uninstall(); err != nil {
-			return r, fmt.Errorf("unregister service: %w", err)
+			return fmt.Errorf("unregister service: %w", err)
 		}
 		m.log.Info("Service unregistered", "name", Name)
 	}
-	if !purge {
-		return r, nil
-	}
-	dataDir := filepath.Dir(m.paths.Config)
-	for _, p := range []string{m.paths.QuarantineDir, m.paths.StateDir, m.paths.Config,
-		filepath.Join(dataDir, "agent.log"), filepath.Join(dataDir, "agent.log.1")} {
+	return nil
+}
+
+func (m *Manager) purge(ctx context.Context, r *UninstallReport) error {
+	confDir := filepath.Dir(m.paths.Config)
+	for _, p := range []string{m.paths.QuarantineDir, m.paths.StateDir, m.paths.DataDir, m.paths.Config,
+		filepath.Join(confDir, "agent.log"), filepath.Join(confDir, "agent.log.1")} {
+		if p == "" {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
-			return r, err
+			return err
 		}
 		removed, err := removeTree(p)
 		if err != nil {
-			return r, fmt.Errorf("purge %s: %w", p, err)
+			return fmt.Errorf("purge %s: %w", p, err)
 		}
 		if removed {
 			r.Purged = append(r.Purged, p)
@@ -388,7 +424,7 @@ func (m *Manager) UninstallVersion(ctx context.Context, purge bool, onlyVersion 
 		r.Purged = append(r.Purged, m.preseed.String())
 	}
 	if err := m.preseed.Remove(); err != nil {
-		return r, fmt.Errorf("purge preseed %s: %w", m.preseed, err)
+		return fmt.Errorf("purge preseed %s: %w", m.preseed, err)
 	}
 	// The configuration directory goes too if nothing else is left in it.
 	if dir := filepath.Dir(m.paths.Config); dir != filepath.Dir(dir) {
@@ -396,7 +432,7 @@ func (m *Manager) UninstallVersion(ctx context.Context, purge bool, onlyVersion 
 			r.Purged = append(r.Purged, dir)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // Start starts the installed service.

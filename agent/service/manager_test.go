@@ -125,7 +125,8 @@ func testPaths(t *testing.T) Paths {
 	return Paths{
 		Config:        filepath.Join(root, "etc", "carrel", "agent.toml"),
 		StateDir:      filepath.Join(root, "var", "lib", "carrel-agent"),
-		QuarantineDir: filepath.Join(root, "var", "lib", "carrel-agent", "quarantine"),
+		QuarantineDir: filepath.Join(root, "var", "lib", "carrel", "quarantine"),
+		DataDir:       filepath.Join(root, "var", "lib", "carrel"),
 		Preseed:       filepath.Join(root, "etc", "carrel", "enroll.env"),
 	}
 }
@@ -318,14 +319,14 @@ func TestUninstallIdempotentAndPurge(t *testing.T) {
 	if err := os.Symlink(filepath.Dir(outside), filepath.Join(paths.StateDir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	r, err := m.Uninstall(ctx, true)
+	r, err := m.Uninstall(ctx, UninstallRequest{Purge: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !r.WasInstalled || ctl.count("stop") != 1 || ctl.count("uninstall") != 1 {
 		t.Fatalf("report %+v calls %v", r, ctl.calls)
 	}
-	for _, p := range []string{paths.StateDir, paths.Config, paths.Preseed, filepath.Dir(paths.Config)} {
+	for _, p := range []string{paths.StateDir, paths.DataDir, paths.Config, paths.Preseed, filepath.Dir(paths.Config)} {
 		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s left after purge (err %v)", p, err)
 		}
@@ -333,12 +334,41 @@ func TestUninstallIdempotentAndPurge(t *testing.T) {
 	if _, err := os.Stat(outside); err != nil {
 		t.Errorf("purge followed a symlink: %v", err)
 	}
-	r, err = m.Uninstall(ctx, true)
+	r, err = m.Uninstall(ctx, UninstallRequest{Purge: true})
 	if err != nil {
 		t.Fatalf("second uninstall: %v", err)
 	}
 	if r.WasInstalled || len(r.Purged) != 0 || ctl.count("uninstall") != 1 {
 		t.Errorf("second uninstall did something: %+v %v", r, ctl.calls)
+	}
+}
+
+func TestUninstallCleansUpAndPackageMode(t *testing.T) {
+	m, ctl, paths := testManager(t)
+	ctx := context.Background()
+	var cleaned int
+	m.cleanup = func(context.Context) error { cleaned++; return nil }
+	if _, err := m.Install(ctx, InstallRequest{Preseed: goodPreseed}); err != nil {
+		t.Fatal(err)
+	}
+	// The .deb's prerm: dpkg owns the unit, so only clean up.
+	r, err := m.Uninstall(ctx, UninstallRequest{PackageOwnsService: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cleaned != 1 || r.WasInstalled || ctl.count("uninstall") != 0 {
+		t.Fatalf("package mode: cleaned %d, report %+v, calls %v", cleaned, r, ctl.calls)
+	}
+	if _, err := os.Stat(paths.StateDir); err != nil {
+		t.Errorf("package mode without purge removed the state: %v", err)
+	}
+	m.cleanup = func(context.Context) error { cleaned++; return errors.New("policy file busy") }
+	_, err = m.Uninstall(ctx, UninstallRequest{Purge: true})
+	if err == nil || cleaned != 2 {
+		t.Fatalf("a failed cleanup must be reported: err %v, cleaned %d", err, cleaned)
+	}
+	if _, err := os.Stat(paths.StateDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("purge skipped after a failed cleanup: %v", err)
 	}
 }
 

@@ -30,6 +30,7 @@ func DefaultPaths() Paths {
 		Config:        filepath.Join(dir, WindowsConfigName),
 		StateDir:      filepath.Join(dir, WindowsStateName),
 		QuarantineDir: filepath.Join(dir, WindowsQuarantineDir),
+		DataDir:       dir,
 	}
 }
 

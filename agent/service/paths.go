@@ -22,6 +22,9 @@ type Paths struct {
 	StateDir string
 	// QuarantineDir holds blocked downloads. Only the service account may read it.
 	QuarantineDir string
+	// DataDir holds the rest of the agent's data (wipe journal, profile
+	// template, quarantine); purged with the rest. May equal the config's directory.
+	DataDir string
 	// Preseed is the enrollment preseed file (KEY=value lines: HUB_URL,
 	// HUB_FINGERPRINT, ENROLL_TOKEN). On Windows the preseed lives in the
 	// registry key RegistryKey instead and this is empty.
@@ -34,13 +37,15 @@ var (
 	LinuxPaths = Paths{
 		Config:        "/etc/carrel/agent.toml",
 		StateDir:      "/var/lib/carrel-agent",
-		QuarantineDir: "/var/lib/carrel-agent/quarantine",
+		QuarantineDir: "/var/lib/carrel/quarantine",
+		DataDir:       "/var/lib/carrel",
 		Preseed:       "/etc/carrel/enroll.env",
 	}
 	DarwinPaths = Paths{
 		Config:        "/Library/Application Support/Carrel/agent.toml",
 		StateDir:      "/Library/Application Support/Carrel/state",
 		QuarantineDir: "/Library/Application Support/Carrel/quarantine",
+		DataDir:       "/Library/Application Support/Carrel",
 		Preseed:       "/Library/Application Support/Carrel/enroll.env",
 	}
 )

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/carrel-kiosk/carrel/agent/browserpolicy"
 	"github.com/carrel-kiosk/carrel/agent/config"
 	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/agent/service"
@@ -75,7 +76,24 @@ func newManager(paths service.Paths, system string, log *slog.Logger) (*service.
 		System:      system,
 		Log:         log,
 		WriteConfig: writeConfig,
+		Cleanup: func(context.Context) error {
+			return removeBrowserPolicies(paths.Config, log)
+		},
 	})
+}
+
+// removeBrowserPolicies takes away the browser policies the agent wrote, so
+// that an uninstalled PC's browsers are not left locked down by nobody.
+func removeBrowserPolicies(configPath string, log *slog.Logger) error {
+	cfg := config.DefaultConfig()
+	if c, err := config.Load(configPath); err == nil {
+		cfg = c
+	}
+	err := browserpolicy.New(cfg.BrowserPolicy, "", log, nil).Remove()
+	if errors.Is(err, browserpolicy.ErrNotImplemented) {
+		return nil
+	}
+	return err
 }
 
 // writeConfig writes a fresh configuration file: the documented example.
@@ -134,6 +152,7 @@ func cmdUninstall(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	cfg := fs.String("config", "", "configuration file (default "+service.DefaultPaths().Config+")")
 	system := fs.String("system", "", "force a service manager; default: detected")
 	onlyVersion := fs.String("if-version", "", "act only if this version is the one installed (used by the MSI during upgrades)")
+	pkg := fs.Bool("package", false, "the package manager owns the service: only remove what the agent put on the system (used by the .deb)")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
@@ -142,7 +161,7 @@ func cmdUninstall(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "carrel-agent uninstall:", err)
 		return 1
 	}
-	r, err := m.UninstallVersion(ctx, *purge, *onlyVersion)
+	r, err := m.Uninstall(ctx, service.UninstallRequest{Purge: *purge, OnlyVersion: *onlyVersion, PackageOwnsService: *pkg})
 	if errors.Is(err, service.ErrOtherVersion) {
 		fmt.Fprintln(stdout, "carrel-agent uninstall:", err)
 		return 0
