@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -416,7 +418,16 @@ func TestSlowConsoleDroppedAgentsGoOn(t *testing.T) {
 	sess := sh.mustLogin(t, "ann", adminPW, secret)
 	agent, _ := sh.connect(t, sh.mustEnroll(t, "pc-01"), 1, nil)
 
-	ws, _, err := sh.dialStaff(sess, nil)
+	// A console with a tiny receive buffer that subscribes and then reads nothing.
+	d := websocket.Dialer{TLSClientConfig: sh.clientTLS(nil), HandshakeTimeout: 10 * time.Second,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				c.(*net.TCPConn).SetReadBuffer(4096)
+			}
+			return c, err
+		}}
+	ws, _, err := d.Dial("wss://"+sh.Addr().String()+protocol.PathStaff, http.Header{"Authorization": {"Bearer " + sess}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,32 +436,45 @@ func TestSlowConsoleDroppedAgentsGoOn(t *testing.T) {
 	if err := ws.WriteMessage(websocket.TextMessage, sub); err != nil {
 		t.Fatal(err)
 	}
-	// The console reads nothing from here on. Big events fill its socket, then
-	// its queue; the agent's events must still be stored and acknowledged.
+	// Big events fill the console's socket, then its queue. Every batch must
+	// still be stored and acknowledged while the console is stuck.
 	big := strings.Repeat("x", protocol.MaxText)
-	const n = 400
-	for seq := uint64(1); seq <= n; seq++ {
-		ev := event(seq)
-		for k := 0; k < 12; k++ {
-			ev.Data[fmt.Sprintf("pad%d", k)] = big
+	dropped := func() bool { return strings.Contains(sh.log.String(), "Staff console too slow") }
+	seq := uint64(0)
+	for batch := 0; !dropped(); batch++ {
+		if batch == 100 {
+			t.Fatalf("console not dropped after %d events", seq)
 		}
-		agent.send(ev)
+		for i := 0; i < 20; i++ {
+			seq++
+			ev := event(seq)
+			for k := 0; k < 12; k++ {
+				ev.Data[fmt.Sprintf("pad%d", k)] = big
+			}
+			agent.send(ev)
+		}
+		agent.waitAck(seq)
 	}
-	agent.waitAck(n)
-	waitFor(t, 20*time.Second, "the slow console dropped", func() bool { return strings.Contains(sh.log.String(), "Staff console too slow") })
-	// Its connection ends before all n events arrive.
+	// The agent goes on after the drop, and the console's connection has ended
+	// before it saw every event.
+	agent.send(event(seq + 1))
+	agent.waitAck(seq + 1)
 	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
-	got := 0
+	got := uint64(0)
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("the slow console's connection was not closed")
+			}
 			break
 		}
 		if f, _ := protocol.DecodeStaffFrame(data); f != nil && f.Push != nil && f.Push.Event != nil {
 			got++
 		}
 	}
-	if got >= n {
+	if got >= seq {
 		t.Fatalf("slow console got all %d events: not dropped", got)
 	}
 }
