@@ -307,9 +307,12 @@ func (h *Hub) handleSetup(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, "wrong or missing setup code")
 		return
 	}
-	h.staff.argon <- struct{}{}
-	resp, err := createStaff(ctx, h.store, h.cfg.DataDir, strings.TrimSpace(req.User), req.Password, protocol.RoleAdmin, actor, true, h.staff.params)
-	<-h.staff.argon
+	var resp protocol.SetupResponse
+	if werr := h.staff.withArgon(ctx, func() {
+		resp, err = createStaff(ctx, h.store, h.cfg.DataDir, strings.TrimSpace(req.User), req.Password, protocol.RoleAdmin, actor, true, h.staff.params)
+	}); werr != nil {
+		return // the client went away
+	}
 	switch {
 	case errors.Is(err, store.ErrSetupClosed):
 		refuse(http.StatusForbidden, "setup is closed: a staff account exists")
@@ -397,9 +400,9 @@ func (h *Hub) login(ctx context.Context, req *protocol.LoginRequest, ip string) 
 		if h.staff.unknown.locked(key, now) {
 			return refuse(http.StatusTooManyRequests, "locked after repeated failures (unknown user)")
 		}
-		h.staff.argon <- struct{}{}
-		checkPassword(req.Password, h.staff.dummy())
-		<-h.staff.argon
+		if err := h.staff.withArgon(ctx, func() { checkPassword(req.Password, h.staff.dummy()) }); err != nil {
+			return nil, http.StatusServiceUnavailable, "client gone"
+		}
 		h.staff.unknown.fail(key, now, h.cfg.StaffMaxFailures, h.cfg.StaffLockout)
 		return refuse(http.StatusUnauthorized, "unknown user")
 	}
@@ -411,9 +414,10 @@ func (h *Hub) login(ctx context.Context, req *protocol.LoginRequest, ip string) 
 	if now.Before(a.LockedUntil) {
 		return refuse(http.StatusTooManyRequests, "account locked until "+a.LockedUntil.UTC().Format(time.RFC3339))
 	}
-	h.staff.argon <- struct{}{}
-	pwOK, err := checkPassword(req.Password, a.Password)
-	<-h.staff.argon
+	var pwOK bool
+	if werr := h.staff.withArgon(ctx, func() { pwOK, err = checkPassword(req.Password, a.Password) }); werr != nil {
+		return nil, http.StatusServiceUnavailable, "client gone"
+	}
 	if err != nil {
 		h.log.Error("Stored password hash unusable", "user", a.User, "err", err)
 	}

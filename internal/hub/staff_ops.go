@@ -280,9 +280,13 @@ func opStaffCreate(x *staffCall) (any, error) {
 	if err := x.admin("", detail); err != nil {
 		return nil, err
 	}
-	x.h.staff.argon <- struct{}{}
-	resp, err := createStaff(x.c.ctx, x.h.store, x.h.cfg.DataDir, strings.TrimSpace(a.User), a.Password, a.Role, x.actor, false, x.h.staff.params)
-	<-x.h.staff.argon
+	var resp protocol.SetupResponse
+	var err error
+	if werr := x.h.staff.withArgon(x.c.ctx, func() {
+		resp, err = createStaff(x.c.ctx, x.h.store, x.h.cfg.DataDir, strings.TrimSpace(a.User), a.Password, a.Role, x.actor, false, x.h.staff.params)
+	}); werr != nil {
+		return nil, werr
+	}
 	if err != nil {
 		x.refuse("", "failed: "+err.Error(), detail)
 		return nil, err

@@ -221,7 +221,7 @@ func TestDeskRoleRefusedAdminOps(t *testing.T) {
 	} {
 		r := desk.do(c.op, c.args)
 		if r.OK || r.Error != errForbidden.Error() {
-			t.Errorf("desk %s: %+v, want refused", c.op, r)
+			t.Errorf("desk %s: ok=%v error=%q body=%s, want refused", c.op, r.OK, r.Error, r.Body)
 		}
 		sh.wantAudit(t, "staff:dan", string(c.op), "refused: admin only")
 	}
