@@ -115,16 +115,6 @@ exit 0
 `,
 }
 
-// policyDirs are the directories agent/browserpolicy creates on Linux, deepest
-// first; postrm purge removes them when they are empty.
-var policyDirs = []string{
-	"/etc/opt/chrome/policies/managed", "/etc/opt/chrome/policies", "/etc/opt/chrome",
-	"/etc/opt/edge/policies/managed", "/etc/opt/edge/policies", "/etc/opt/edge",
-	"/etc/chromium/policies/managed", "/etc/chromium/policies", "/etc/chromium",
-	"/etc/firefox/policies", "/etc/firefox",
-	"/etc/firefox-esr/policies", "/etc/firefox-esr",
-}
-
 // debConffile is /etc/carrel/agent.toml as shipped: comments only, so every
 // setting keeps its documented default. Enrollment adds hub_url at the top.
 const debConffile = `# Carrel agent configuration.
@@ -215,7 +205,7 @@ func debScriptsFor(o Options) (map[string][]byte, error) {
 		"ConfigDir":      filepath.Dir(p.Config),
 		"StateDir":       p.StateDir,
 		"DataDir":        p.DataDir,
-		"PolicyDirs":     strings.Join(policyDirs, " "),
+		"PolicyDirs":     strings.Join(service.LinuxPolicyDirs, " "),
 		"Unit":           service.Name + ".service",
 		"HubURL":         o.HubURL,
 		"HubFingerprint": o.HubFingerprint,

@@ -12,7 +12,7 @@ import (
 
 // Host is the body of the installed service (`carrel-agent service`).
 type Host struct {
-	// Paths is the layout; the zero value means DefaultPaths().
+	// Paths is the layout; an empty Config means DefaultPaths().
 	Paths Paths
 	// Enroller finishes provisioning from the preseed; nil skips enrollment.
 	Enroller Enroller
@@ -44,7 +44,7 @@ func (h *Host) Serve(ctx context.Context) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	paths := h.Paths
-	if paths == (Paths{}) {
+	if paths.Config == "" {
 		paths = DefaultPaths()
 	}
 	store := h.preseed

@@ -52,7 +52,7 @@ type Options struct {
 	// Executable is the agent binary the service runs; empty means this
 	// process's executable.
 	Executable string
-	// Paths is the layout; the zero value means DefaultPaths().
+	// Paths is the layout; an empty Config means DefaultPaths().
 	Paths Paths
 	// System forces a kardianos system by name (e.g. "linux-systemd",
 	// "unix-systemv", "windows-service"); empty means the detected one.
@@ -98,7 +98,7 @@ func NewManager(o Options) (*Manager, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	paths := o.Paths
-	if paths == (Paths{}) {
+	if paths.Config == "" {
 		paths = DefaultPaths()
 	}
 	exe := o.Executable
@@ -370,6 +370,8 @@ func (m *Manager) Uninstall(ctx context.Context, req UninstallRequest) (Uninstal
 	if m.cleanup != nil {
 		if err := m.cleanup(ctx); err != nil {
 			cleanupErr = fmt.Errorf("clean up: %w", err)
+		} else {
+			removeEmptyDirs(m.paths.PolicyDirs)
 		}
 	}
 	if req.Purge {
@@ -545,6 +547,13 @@ func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// removeEmptyDirs removes each directory that is empty, in order; others stay.
+func removeEmptyDirs(dirs []string) {
+	for _, d := range dirs {
+		os.Remove(d) // fails, harmlessly, on a directory that is not empty
+	}
 }
 
 // removeTree removes path and everything below it without following links. It

@@ -25,6 +25,9 @@ type Paths struct {
 	// DataDir holds the rest of the agent's data (wipe journal, profile
 	// template, quarantine); purged with the rest. May equal the config's directory.
 	DataDir string
+	// PolicyDirs are directories the agent creates outside its own (browser
+	// policies), deepest first; Uninstall removes those left empty.
+	PolicyDirs []string
 	// Preseed is the enrollment preseed file (KEY=value lines: HUB_URL,
 	// HUB_FINGERPRINT, ENROLL_TOKEN). On Windows the preseed lives in the
 	// registry key RegistryKey instead and this is empty.
@@ -39,6 +42,7 @@ var (
 		StateDir:      "/var/lib/carrel-agent",
 		QuarantineDir: "/var/lib/carrel/quarantine",
 		DataDir:       "/var/lib/carrel",
+		PolicyDirs:    LinuxPolicyDirs,
 		Preseed:       "/etc/carrel/enroll.env",
 	}
 	DarwinPaths = Paths{
@@ -49,6 +53,17 @@ var (
 		Preseed:       "/Library/Application Support/Carrel/enroll.env",
 	}
 )
+
+// LinuxPolicyDirs are the directories agent/browserpolicy creates on Linux for
+// its policy files, deepest first. Uninstall removes them once they are empty
+// (browserpolicy's Remove takes the files, not the directories; 2026-11).
+var LinuxPolicyDirs = []string{
+	"/etc/opt/chrome/policies/managed", "/etc/opt/chrome/policies", "/etc/opt/chrome",
+	"/etc/opt/edge/policies/managed", "/etc/opt/edge/policies", "/etc/opt/edge",
+	"/etc/chromium/policies/managed", "/etc/chromium/policies", "/etc/chromium",
+	"/etc/firefox/policies", "/etc/firefox",
+	"/etc/firefox-esr/policies", "/etc/firefox-esr",
+}
 
 // Windows layout, relative to %ProgramData% (the MSI's CommonAppDataFolder).
 const (
