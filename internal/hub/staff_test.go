@@ -267,9 +267,21 @@ func TestDeskRoleRefusedAdminOps(t *testing.T) {
 		t.Fatalf("enroll with the console's token: %d %s", code, bad.Error)
 	}
 	admin.ok(protocol.OpCommand, protocol.CommandArgs{Terminal: agentCreds.id, Action: protocol.ActionReboot}, &res)
+	// A member made from the console can log in with the TOTP secret shown once.
+	var made protocol.SetupResponse
+	admin.ok(protocol.OpStaffCreate, protocol.StaffCreateArgs{User: "eve", Password: "evening shift", Role: protocol.RoleDesk}, &made)
+	if made.User != "eve" || !strings.Contains(made.TOTPURI, "secret="+made.TOTPSecret) {
+		t.Fatalf("staff.create: %+v", made)
+	}
+	sh.wantAudit(t, "staff:ann", "staff.create", "ok")
+	sh.mustLogin(t, "eve", "evening shift", made.TOTPSecret)
+	if r := admin.do(protocol.OpStaffCreate, protocol.StaffCreateArgs{User: "EVE", Password: "evening shift", Role: protocol.RoleDesk}); r.OK {
+		t.Fatal("second account with the same name")
+	}
+	sh.wantAudit(t, "staff:ann", "staff.create", "failed: ")
 	var staff []protocol.StaffView
 	admin.ok(protocol.OpStaffList, nil, &staff)
-	if len(staff) != 2 || staff[0].User != "ann" || staff[1].Role != protocol.RoleDesk || staff[1].LastLogin.IsZero() {
+	if len(staff) != 3 || staff[0].User != "ann" || staff[1].User != "dan" || staff[1].Role != protocol.RoleDesk || staff[1].LastLogin.IsZero() {
 		t.Fatalf("staff.list: %+v", staff)
 	}
 	// Disabling the desk member drops its console and its sessions.
@@ -386,6 +398,16 @@ func TestSubscribeCatchesUpAfterReconnect(t *testing.T) {
 	agent.send(event(9))
 	if e := c.event(); e.Seq != 9 || e.ID <= last {
 		t.Fatalf("live event after catch-up: %+v", e)
+	}
+	// events: the newest Limit above SinceEvent, oldest first, of one terminal.
+	var evs []protocol.EventView
+	c.ok(protocol.OpEvents, protocol.EventsArgs{Terminal: agent.id, SinceEvent: 0, Limit: 3}, &evs)
+	if len(evs) != 3 || evs[0].Seq != 7 || evs[2].Seq != 9 {
+		t.Fatalf("events: %+v", evs)
+	}
+	c.ok(protocol.OpEvents, protocol.EventsArgs{Terminal: "t-other"}, &evs)
+	if len(evs) != 0 {
+		t.Fatalf("events of another terminal: %+v", evs)
 	}
 	select {
 	case p := <-c.pushes:
