@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.SignTimestampURL, "sign-timestamp", "", "RFC 3161 timestamp server URL (msi only)")
 	fs.StringVar(&o.HubURL, "hub", "", "default HUB_URL baked into the package (usually given at install time)")
 	fs.StringVar(&o.HubFingerprint, "fingerprint", "", "default HUB_FINGERPRINT baked into the package")
+	fs.StringVar(&o.EnrollToken, "token", "", "default ENROLL_TOKEN baked into the package, for GPO assignment which cannot pass properties;\nthe package file then holds a secret: give the token a short --ttl and --uses of the PC count")
 	fs.StringVar(&o.Maintainer, "maintainer", "", `maintainer, "Name <email>"`)
 	fs.StringVar(&o.Vendor, "vendor", "", "vendor / MSI manufacturer (default Carrel)")
 	fs.Usage = func() {
