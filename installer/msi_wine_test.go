@@ -88,6 +88,13 @@ func TestMSIUnderWine(t *testing.T) {
 	waitUntil(t, 30*time.Second, "the used token erased from the registry", func() bool {
 		return w.regValues(carrelKey)[service.RegEnrollToken] == ""
 	})
+	// The running agent applied its browser policies (REG_DWORD, so look at
+	// the raw output).
+	const chromeKey = `HKLM\SOFTWARE\Policies\Google\Chrome`
+	waitUntil(t, 30*time.Second, "Chrome policies written by the agent", func() bool {
+		out, err := w.run(time.Minute, "wine", "reg", "query", chromeKey, "/v", "DownloadRestrictions")
+		return err == nil && strings.Contains(out, "DownloadRestrictions")
+	})
 	img := w.regValues(serviceKey)["ImagePath"]
 	if !strings.HasPrefix(img, `"C:\Program Files\Carrel\carrel-agent.exe" service --config "C:\ProgramData\Carrel\agent.toml"`) {
 		t.Errorf("ImagePath = %q, want the quoted executable and the service arguments", img)
@@ -131,6 +138,9 @@ func TestMSIUnderWine(t *testing.T) {
 	}
 	if v := w.regValues(serviceKey); v != nil {
 		t.Errorf("%s left after uninstall: %v", serviceKey, v)
+	}
+	if out, err := w.run(time.Minute, "wine", "reg", "query", chromeKey, "/v", "DownloadRestrictions"); err == nil && strings.Contains(out, "DownloadRestrictions") {
+		t.Errorf("Chrome policy left after uninstall:\n%s", out)
 	}
 }
 
