@@ -89,5 +89,5 @@ Commands:
 	}
 	fmt.Fprintf(w, "  %-12s %s\n", "version", "print the agent version")
 	fmt.Fprintln(w, strings.TrimSpace(`
-Logs: the system journal (Linux), %ProgramData%\\Carrel\\agent.log (Windows), the unified log (macOS).`))
+Logs: the system journal (Linux), %ProgramData%\Carrel\agent.log (Windows), the unified log (macOS).`))
 }
