@@ -25,6 +25,10 @@ and prints the mean and maximum. The first --warmup is reported apart.`, stderr)
 	interval := fs.Duration("interval", time.Second, "between samples")
 	warmup := fs.Duration("warmup", 10*time.Second, "start-up period reported apart")
 	agentLog := fs.String("agent-log", "", "file for the agent's output (default: discarded)")
+	burstDir := fs.String("burst-dir", "", "after the warm-up, write a burst of downloads here (a folder the agent's download guard watches)")
+	burstFiles := fs.Int("burst-files", 200, "downloads in the burst (every other one an .exe the guard blocks)")
+	burstSize := fs.Int("burst-size", 1<<20, "bytes per download")
+	burstOver := fs.Duration("burst-over", 20*time.Second, "the burst is spread over this long")
 	if c := parse(fs, args); c >= 0 {
 		return c
 	}
@@ -32,6 +36,9 @@ and prints the mean and maximum. The first --warmup is reported apart.`, stderr)
 		return c
 	}
 	opt := loadgen.FootprintOptions{AgentBin: *bin, Config: *cfg, Duration: *dur, Interval: *interval, Warmup: *warmup, Out: stdout}
+	if *burstDir != "" {
+		opt.Burst = loadgen.BurstOptions{Dir: *burstDir, Files: *burstFiles, Size: *burstSize, Over: *burstOver}
+	}
 	if *agentLog != "" {
 		f, err := os.Create(*agentLog)
 		if err != nil {

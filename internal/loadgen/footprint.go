@@ -19,6 +19,9 @@ type FootprintOptions struct {
 	Warmup   time.Duration // samples in the first Warmup are reported apart; default 10s
 	AgentLog io.Writer     // the agent's stdout and stderr; nil discards
 	Out      io.Writer     // progress lines
+	// Burst, if Files > 0, is written once the warm-up is over (downloads for
+	// the agent's guard to judge while it is sampled).
+	Burst BurstOptions
 }
 
 // FootprintResult summarises the samples taken after the warm-up.
@@ -101,6 +104,13 @@ func Footprint(ctx context.Context, opt FootprintOptions) (FootprintResult, erro
 			res.StartupRSS = max(res.StartupRSS, s.RSS)
 			prev = s
 			continue
+		}
+		if res.Samples == 0 && opt.Burst.Files > 0 {
+			go func() {
+				t0 := time.Now()
+				n, err := Burst(ctx, opt.Burst)
+				fmt.Fprintf(opt.Out, "footprint: burst of %d downloads (%d bytes each) written in %v (err %v)\n", n, opt.Burst.Size, time.Since(t0).Round(time.Millisecond), err)
+			}()
 		}
 		if res.Samples == 0 {
 			first = prev

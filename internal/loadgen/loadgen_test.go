@@ -131,3 +131,29 @@ func TestFleetAgainstHub(t *testing.T) {
 		t.Errorf("after an epoch reset of %s (%d events): %v", id, r[1]-r[0]+1, acc)
 	}
 }
+
+// TestBurst writes downloads as browsers do: partial name, then the final one.
+func TestBurst(t *testing.T) {
+	dir := t.TempDir()
+	n, err := Burst(context.Background(), BurstOptions{Dir: dir, Files: 4, Size: 100 << 10})
+	if err != nil || n != 4 {
+		t.Fatalf("burst: %d, %v", n, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exe int
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name())
+		if err != nil || len(b) != 100<<10 {
+			t.Fatalf("%s: %d bytes, %v", e.Name(), len(b), err)
+		}
+		if string(b[:2]) == "MZ" {
+			exe++
+		}
+	}
+	if len(ents) != 4 || exe != 2 {
+		t.Errorf("got %d files (%d executables), want 4 (2)", len(ents), exe)
+	}
+}
