@@ -531,7 +531,7 @@ func (c *Client) dial(ctx context.Context, session string) (*conn, error) {
 		}
 		return nil, fmt.Errorf("dial hub: %w", err)
 	}
-	ws.SetReadLimit(protocol.MaxFrame)
+	ws.SetReadLimit(protocol.MaxStaffFrame)
 	return newConn(ws, c.opts), nil
 }
 

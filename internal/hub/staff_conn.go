@@ -96,10 +96,10 @@ func (c *staffConn) respond(id uint64, body any, err error) bool {
 		}
 	}
 	frame, _ := json.Marshal(protocol.StaffFrame{Response: &r})
-	if len(frame) > protocol.MaxFrame {
-		// A console reads at most MaxFrame bytes a frame (2026-11: the staff
-		// protocol has no paging yet).
-		r = protocol.StaffResponse{ID: id, Error: fmt.Sprintf("answer of %d bytes is larger than a frame (%d); ask for less", len(frame), protocol.MaxFrame)}
+	if len(frame) > protocol.MaxStaffFrame {
+		// A console reads at most MaxStaffFrame bytes a frame (2026-11: the staff
+		// protocol has no paging yet; a room of ~5,000 terminals fits).
+		r = protocol.StaffResponse{ID: id, Error: fmt.Sprintf("answer of %d bytes is larger than a frame (%d); ask for less", len(frame), protocol.MaxStaffFrame)}
 		frame, _ = json.Marshal(protocol.StaffFrame{Response: &r})
 	}
 	return c.enqueue(frame)

@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -279,4 +280,30 @@ func FuzzDecodeStaff(f *testing.F) {
 		DecodeStaffRequest(data)
 		DecodeStaffFrame(data)
 	})
+}
+
+// A whole room of 2,000 terminals is one hub → console frame: bigger than an
+// agent frame, within MaxStaffFrame.
+func TestStaffFrameCarriesARoom(t *testing.T) {
+	st := validStatus()
+	views := make([]TerminalView, 2000)
+	for i := range views {
+		views[i] = TerminalView{ID: fmt.Sprintf("t-%016x", i), Name: fmt.Sprintf("pc-%04d", i), Online: true, Status: &st, LastSeen: t0}
+	}
+	body, _ := json.Marshal(views)
+	frame, _ := json.Marshal(StaffFrame{Response: &StaffResponse{ID: 1, OK: true, Body: body}})
+	if len(frame) <= MaxFrame || len(frame) > MaxStaffFrame {
+		t.Fatalf("a 2,000-terminal answer is %d bytes; want between MaxFrame and MaxStaffFrame", len(frame))
+	}
+	f, err := DecodeStaffFrame(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []TerminalView
+	if err := json.Unmarshal(f.Response.Body, &got); err != nil || len(got) != 2000 {
+		t.Fatalf("room did not survive: %d terminals, %v", len(got), err)
+	}
+	if _, err := DecodeStaffRequest(frame); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a console request of %d bytes accepted: %v", len(frame), err)
+	}
 }

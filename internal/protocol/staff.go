@@ -26,6 +26,11 @@ const (
 	PathStaff = "/v1/staff/ws"
 )
 
+// MaxStaffFrame bounds a frame from the hub to a console: one answer may carry a
+// whole room (a TerminalView with its status is about 720 bytes, so 2,000
+// terminals are about 1.4 MB). Requests from a console stay within MaxFrame.
+const MaxStaffFrame = 4 << 20
+
 // Role is what a staff member may do. desk: watch, message, lock/unlock, end
 // session. admin: everything, including enrollment, revocation, quarantine release,
 // staff accounts and the audit log.
@@ -291,7 +296,7 @@ func DecodeStaffRequest(data []byte) (*StaffRequest, error) {
 // DecodeStaffFrame strictly decodes one frame from the hub.
 func DecodeStaffFrame(data []byte) (*StaffFrame, error) {
 	var f StaffFrame
-	if err := DecodeJSON(data, MaxFrame, &f); err != nil {
+	if err := DecodeJSON(data, MaxStaffFrame, &f); err != nil {
 		return nil, err
 	}
 	if (f.Response == nil) == (f.Push == nil) {
