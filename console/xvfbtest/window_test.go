@@ -9,8 +9,11 @@
 // Fyne build dependencies: a missing tool fails the test. Screenshots are left
 // in artifacts/console/ at the repository root.
 //
-// As of 2026-11-23 the hub is console/fakehub (internal/hub does not serve the
-// staff API yet); switch startHub to a real hub when it does.
+// TestRealHub (realhub_test.go) runs it against a real internal/hub with three
+// real carrel-agent processes enrolled and online, and locks one from the
+// window. TestRealWindow runs it against console/fakehub: a 30-terminal room in
+// every state (which real agents on one test machine cannot show) and the
+// end-session confirmation dialog.
 package xvfbtest
 
 import (
@@ -268,6 +271,9 @@ func room(s *fakehub.Server) {
 		Data: map[string]string{"path": "Documents/cv.docx"}})
 }
 
+// TestRealWindow drives the console against console/fakehub: thirty
+// terminals in every display state, a dirty tile's detail, and an end-session
+// sent only after its confirmation dialog. Screenshots: fakehub-*.png.
 func TestRealWindow(t *testing.T) {
 	need(t, "Xvfb", "xdotool", "import")
 	root := repoRoot(t)
@@ -277,13 +283,7 @@ func TestRealWindow(t *testing.T) {
 	}
 	tmp := t.TempDir()
 
-	// Build the real binary with cgo (and the race detector) and the state hook.
-	bin := filepath.Join(tmp, "carrel-console")
-	build := exec.Command("go", "build", "-race", "-tags", "xvfbtest", "-o", bin, "github.com/carrel-kiosk/carrel/cmd/carrel-console")
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build carrel-console: %v\n%s", err, out)
-	}
+	bin, _ := buildBinaries(t)
 
 	hubDir := filepath.Join(tmp, "hub")
 	if err := os.Mkdir(hubDir, 0o700); err != nil {
@@ -351,7 +351,7 @@ func TestRealWindow(t *testing.T) {
 	waitFor(t, "the login screen", 60*time.Second, hasState("login"))
 	// Give the window the pointer (no window manager: focus follows it) and type
 	// into the focused user field, then tab through password and code.
-	loginPNG := filepath.Join(art, "login.png")
+	loginPNG := filepath.Join(art, "fakehub-login.png")
 	waitFor(t, "the window to be mapped", 20*time.Second, func() bool {
 		img := screenshot(t, env, loginPNG)
 		return variance(img) > 50
@@ -366,7 +366,7 @@ func TestRealWindow(t *testing.T) {
 	waitFor(t, "the room after login", 30*time.Second, hasState("room"))
 	waitFor(t, "30 terminals loaded", 30*time.Second, hasState("terminals:30"))
 
-	roomPNG := filepath.Join(art, "room.png")
+	roomPNG := filepath.Join(art, "fakehub-room.png")
 	var shot image.Image
 	waitFor(t, "tiles on screen", 20*time.Second, func() bool {
 		shot = screenshot(t, env, roomPNG)
@@ -386,7 +386,7 @@ func TestRealWindow(t *testing.T) {
 	xdotool(t, env, "mousemove", fmt.Sprint(mid.X), fmt.Sprint(mid.Y), "click", "1")
 	waitFor(t, "the detail of pc-17", 20*time.Second, hasState("detail:t17"))
 
-	detailPNG := filepath.Join(art, "detail.png")
+	detailPNG := filepath.Join(art, "fakehub-detail.png")
 	b := shot.Bounds()
 	right := image.Rect(b.Min.X+b.Dx()*65/100, b.Min.Y+150, b.Min.X+1200, b.Min.Y+700)
 	var second image.Image
@@ -408,7 +408,7 @@ func TestRealWindow(t *testing.T) {
 	end := red[0]
 	redBefore := countColour(second, danger)
 	xdotool(t, env, "mousemove", fmt.Sprint((end.Min.X+end.Max.X)/2), fmt.Sprint((end.Min.Y+end.Max.Y)/2), "click", "1")
-	confirmPNG := filepath.Join(art, "confirm.png")
+	confirmPNG := filepath.Join(art, "fakehub-confirm.png")
 	var yes image.Rectangle
 	waitFor(t, "the confirmation dialog", 20*time.Second, func() bool {
 		img := screenshot(t, env, confirmPNG)
