@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +58,7 @@ func TestRealPatronAccount(t *testing.T) {
 	mustRun(t, "cp", "-a", "/etc", etc)
 	mount(t, "--bind", etc, "/etc")
 	mustRun(t, "groupadd", "carrel-patrons")
-	mustRun(t, "useradd", "-m", "-G", "carrel-patrons", "-s", "/bin/sh", "patron1")
+	mustRun(t, "useradd", "-m", "-u", freeUID(t), "-G", "carrel-patrons", "-s", "/bin/sh", "patron1")
 	acct, err := osUsers{}.Lookup("patron1")
 	if err != nil {
 		t.Fatal(err)
@@ -166,4 +168,23 @@ func TestRealPatronAccount(t *testing.T) {
 	if !sink.has(EventDone) {
 		t.Fatal("no wipe.done")
 	}
+}
+
+// freeUID picks a uid that no account and no process on this machine has. The
+// test shares the host's process table (only its mounts are private), and the
+// wipe ends every process of the patron's uid: useradd's default (often 1000)
+// could be a developer's own uid or another test's container patron.
+func freeUID(t *testing.T) string {
+	t.Helper()
+	for uid := 420000 + os.Getpid()%40000; uid < 480000; uid++ {
+		if _, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+			continue
+		}
+		if pids, err := (procKiller{proc: "/proc"}).pidsOf(uid); err != nil || len(pids) > 0 {
+			continue
+		}
+		return strconv.Itoa(uid)
+	}
+	t.Fatal("no free uid between 420000 and 480000")
+	return ""
 }

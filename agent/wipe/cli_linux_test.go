@@ -41,7 +41,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	mustRun(t, "cp", "-a", "/etc", filepath.Join(work, "etc"))
 	mount(t, "--bind", filepath.Join(work, "etc"), "/etc")
 	mustRun(t, "groupadd", "carrel-patrons")
-	mustRun(t, "useradd", "-m", "-G", "carrel-patrons", "-s", "/bin/sh", "pat")
+	mustRun(t, "useradd", "-m", "-u", freeUID(t), "-G", "carrel-patrons", "-s", "/bin/sh", "pat")
 	tmpl := filepath.Join(work, "template")
 	journal := filepath.Join(work, "journal")
 
