@@ -4,10 +4,11 @@
 // detail opened.
 //
 // It runs only with CARREL_XVFB=1 (it builds the console with cgo and -race,
-// minutes on a cold cache, so a plain "go test ./..." on a shared machine skips
-// it), and then needs Xvfb, xdotool and ImageMagick's import on PATH and the
-// Fyne build dependencies: a missing tool fails the test. Screenshots are left
-// in artifacts/console/ at the repository root.
+// and carrel-agent with -race, minutes on a cold cache, so a plain
+// "go test ./..." on a shared machine skips it), and then needs Xvfb, xdotool
+// and ImageMagick's import on PATH and the Fyne build dependencies: a missing
+// tool fails the test. Screenshots are left in artifacts/console/ at the
+// repository root.
 //
 // TestRealHub (realhub_test.go) runs it against a real internal/hub with three
 // real carrel-agent processes enrolled and online, and locks one from the
