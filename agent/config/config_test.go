@@ -169,10 +169,11 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestComponentSections(t *testing.T) {
+	roots := filepath.Join(os.TempDir(), "patron", "*") // absolute on every OS
 	c, err := Parse([]byte(`
 disable = ["browser_policy", "exec_guard"]
 [downloads]
-roots = ["/srv/patron/*"]
+roots = ['` + roots + `']
 roots_interval = "3s"
 [session]
 patron_users = ["reader1", "reader2"]
@@ -185,7 +186,7 @@ block_office_macros = true
 	if c.Enabled("browser_policy") || c.Enabled("exec_guard") || !c.Enabled("downloads") || !c.Enabled("session") {
 		t.Errorf("disable list not applied: %v", c.Disable)
 	}
-	if len(c.Downloads.Roots) != 1 || c.Downloads.Roots[0] != "/srv/patron/*" || c.Downloads.RootsInterval != 3*time.Second {
+	if len(c.Downloads.Roots) != 1 || c.Downloads.Roots[0] != roots || c.Downloads.RootsInterval != 3*time.Second {
 		t.Errorf("[downloads] not read: %+v", c.Downloads)
 	}
 	if !c.Classify.BlockOfficeMacros || len(c.Session.PatronUsers) != 2 {
