@@ -154,6 +154,29 @@ func TestDebInNspawn(t *testing.T) {
 		t.Errorf("modes = %v, want the preseed 600 and the state dir 700, root", got)
 	}
 
+	// A patron, an ordinary unprivileged user, can neither stop, disable, kill
+	// nor reconfigure the service, nor read its preseed or state.
+	for _, cmd := range []string{
+		"systemctl stop carrel-agent.service",
+		"systemctl disable carrel-agent.service",
+		"systemctl mask carrel-agent.service",
+		"kill -TERM $(systemctl show -p MainPID --value carrel-agent.service)",
+		"echo 'log_level = \"debug\"' >> /etc/carrel/agent.toml",
+		"cat /etc/carrel/enroll.env",
+		"ls /var/lib/carrel-agent",
+	} {
+		out, err := c.Exec(ctx, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", cmd)
+		if err == nil {
+			t.Errorf("an unprivileged user could: %s\n%s", cmd, out)
+		}
+	}
+	if !active() {
+		t.Error("the service is not active after an unprivileged user's attempts to stop it")
+	}
+	if cfg := exec("cat", "/etc/carrel/agent.toml"); strings.Contains(cfg, `log_level = "debug"`) {
+		t.Error("an unprivileged user changed the agent's configuration")
+	}
+
 	// Restart=always: a killed agent comes back and reconnects.
 	pid := strings.TrimSpace(exec("systemctl", "show", "-p", "MainPID", "--value", "carrel-agent.service"))
 	exec("kill", "-9", pid)
