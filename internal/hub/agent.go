@@ -35,6 +35,10 @@ type agentConn struct {
 	send chan []byte // bounded; full means the agent is too slow and is dropped
 
 	lastRenew time.Time // only the reader goroutine touches it
+	// gen orders the connections the hub accepted; a higher gen is newer.
+	gen uint64
+	// helloAt is when the connection's Hello was read (set before register).
+	helloAt time.Time
 
 	once      sync.Once
 	done      chan struct{} // closed by close
@@ -163,7 +167,8 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 		h.connWG.Done() // no writer
 		return          // Upgrade has answered
 	}
-	c := &agentConn{h: h, id: term.ID, name: term.Name, ws: ws, send: make(chan []byte, h.cfg.SendQueue), done: make(chan struct{})}
+	c := &agentConn{h: h, id: term.ID, name: term.Name, ws: ws, send: make(chan []byte, h.cfg.SendQueue), done: make(chan struct{}),
+		gen: h.connGen.Add(1)}
 	ws.SetReadLimit(protocol.MaxFrame)
 	go c.writeLoop()
 	h.serveAgent(c)
@@ -180,6 +185,7 @@ func (h *Hub) serveAgent(c *agentConn) {
 		h.quiet.Warn(c.id, "Agent handshake refused", "terminal", c.id, "err", err)
 		return
 	}
+	c.helloAt = time.Now()
 	if !h.register(c, hello) {
 		return
 	}
@@ -250,6 +256,23 @@ func (h *Hub) readHello(c *agentConn) (*protocol.Hello, error) {
 func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	h.presence.Lock()
 	defer h.presence.Unlock()
+	// Under a slow store, registrations queue here. A Hello that waited longer
+	// than the handshake allows has nobody listening any more, and one from an
+	// older connection than the terminal's current one is stale: neither may
+	// touch the store, where a stale next_seq would look like an outbox reset
+	// and open a new epoch (re-sent events would then be stored twice).
+	if time.Since(c.helloAt) > h.cfg.HelloTimeout {
+		c.close(closeTryAgainLater, "hello waited too long; connect again")
+		return false
+	}
+	h.mu.Lock()
+	cur := h.conns[c.id]
+	h.mu.Unlock()
+	if cur != nil && cur.gen > c.gen {
+		h.log.Info("Stale agent connection refused", "terminal", c.id)
+		c.close(closePolicyViolation, "superseded by a newer connection")
+		return false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	acked, locked, reset, err := h.store.Connect(ctx, c.id, hello.NextSeq)

@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -116,16 +117,17 @@ var ErrOffline = errors.New("terminal is offline")
 
 // Hub is a running hub. Create with New, serve with Run.
 type Hub struct {
-	cfg   Config
-	log   *slog.Logger
-	ca    *pki.CA
-	store *store.Store
-	srv   *http.Server
-	ln    net.Listener
-	ctl   *http.Server
-	ctlLn net.Listener
-	limit *rateLimiter
-	quiet *quietLog // repeated warnings about the same peer go to Debug
+	connGen atomic.Uint64 // numbers accepted agent connections in order
+	cfg     Config
+	log     *slog.Logger
+	ca      *pki.CA
+	store   *store.Store
+	srv     *http.Server
+	ln      net.Listener
+	ctl     *http.Server
+	ctlLn   net.Listener
+	limit   *rateLimiter
+	quiet   *quietLog // repeated warnings about the same peer go to Debug
 
 	upgrader websocket.Upgrader
 	tlsCfg   *tls.Config
