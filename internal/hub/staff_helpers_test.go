@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -279,6 +280,17 @@ func (c *console) readLoop() {
 // do sends a request and waits for its response.
 func (c *console) do(op protocol.StaffOp, args any) protocol.StaffResponse {
 	c.t.Helper()
+	r, err := c.tryDo(op, args)
+	if err != nil {
+		c.t.Fatalf("%s: %v", op, err)
+	}
+	return r
+}
+
+// tryDo is do for a request the hub may answer by ending the connection: it
+// returns the connection's end (its close error) instead of failing.
+func (c *console) tryDo(op protocol.StaffOp, args any) (protocol.StaffResponse, error) {
+	c.t.Helper()
 	c.mu.Lock()
 	c.nextID++
 	id := c.nextID
@@ -291,27 +303,32 @@ func (c *console) do(op protocol.StaffOp, args any) protocol.StaffResponse {
 	err := c.ws.WriteMessage(websocket.TextMessage, b)
 	c.mu.Unlock()
 	if err != nil {
-		c.t.Fatalf("send %s: %v", op, err)
+		select {
+		case <-c.closed:
+			return protocol.StaffResponse{}, fmt.Errorf("connection ended: %v", c.err)
+		case <-time.After(20 * time.Second):
+			return protocol.StaffResponse{}, fmt.Errorf("send: %v", err)
+		}
 	}
 	select {
 	case r := <-c.responses:
 		if r.ID != id {
 			c.t.Fatalf("%s: response to %d, want %d", op, r.ID, id)
 		}
-		return r
+		return r, nil
 	case <-c.closed:
 		select {
 		case r := <-c.responses: // answered, then closed
 			if r.ID == id {
-				return r
+				return r, nil
 			}
 		default:
 		}
-		c.t.Fatalf("%s: connection ended: %v", op, c.err)
+		return protocol.StaffResponse{}, fmt.Errorf("connection ended: %v", c.err)
 	case <-time.After(20 * time.Second):
 		c.t.Fatalf("%s: no response within 20 s", op)
 	}
-	return protocol.StaffResponse{}
+	return protocol.StaffResponse{}, nil
 }
 
 // ok runs a request that must succeed and decodes its body into out.
