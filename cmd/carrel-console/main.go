@@ -14,7 +14,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
+	"time"
+
+	"fyne.io/fyne/v2"
 
 	"fyne.io/fyne/v2/app"
 
@@ -85,7 +90,26 @@ func main() {
 	a := app.NewWithID("org.carrel.console")
 	w := a.NewWindow("Carrel")
 	u := ui.Create(a, w, client, opts)
+	quitOnSignal(a, log)
 	w.ShowAndRun()
 	u.Close()
 	starter.Wait()
+}
+
+// quitOnSignal ends the console on SIGINT or SIGTERM (a desktop session that
+// ends, a service manager, Ctrl-C): the app quits through Fyne so the embedded
+// hub and the hub link close cleanly, and the process exits regardless if that
+// has not finished within a few seconds.
+func quitOnSignal(a fyne.App, log *slog.Logger) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		log.Info("Console stopping", "signal", s.String())
+		time.AfterFunc(3*time.Second, func() {
+			log.Warn("Console did not stop in time; exiting")
+			os.Exit(1)
+		})
+		fyne.Do(a.Quit)
+	}()
 }
