@@ -20,6 +20,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/carrel-kiosk/carrel/console/hubclient"
+	"github.com/carrel-kiosk/carrel/internal/e2e"
 	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -116,54 +117,6 @@ func startProc(t *testing.T, name string, env []string, bin string, args ...stri
 		}
 	})
 	return out, done
-}
-
-// agentConfig writes a config for one agent (the pattern of internal/e2e):
-// every component is scoped to dir. Its patron folders are dir/patron/*, its
-// quarantine and wipe directories live in dir, browser policies (system files)
-// are off, the exec guard does not enforce, and the patron is an account that
-// does not exist, read from a utmp file in dir.
-func agentConfig(t *testing.T, dir, hubURL string) string {
-	t.Helper()
-	state := filepath.Join(dir, "state")
-	for _, d := range []string{state, filepath.Join(dir, "patron", "Downloads")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := filepath.Join(dir, "agent.toml")
-	patron := filepath.Join(dir, "patron")
-	body := fmt.Sprintf(`hub_url = %q
-state_dir = %q
-status_interval = "1s"
-disable = ["browser_policy"]
-
-[downloads]
-roots = [%q]
-exclude = []
-quarantine_dir = %q
-roots_interval = "1s"
-
-[exec_guard]
-roots = [%q]
-enforce = false
-
-[session]
-patron_users = ["carrel-xvfb-nobody"]
-utmp_path = %q
-
-[wipe]
-template_dir = %q
-journal_dir = %q
-temp_dirs = []
-print_spool_dirs = []
-protected_dirs = [%q]
-`, hubURL, state, patron+"/*", filepath.Join(dir, "quarantine"), patron+"/*",
-		filepath.Join(dir, "utmp"), filepath.Join(dir, "template"), filepath.Join(dir, "wipe"), state)
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 // agentSession is what the agent last reported as its seat state.
@@ -272,7 +225,7 @@ func TestRealHub(t *testing.T) {
 	agentEnv := append(os.Environ(), "GORACE=halt_on_error=1")
 	for i := range n {
 		dir := filepath.Join(tmp, fmt.Sprintf("agent%d", i))
-		cfg := agentConfig(t, dir, agentURL)
+		cfg := e2e.AgentConfig(t, dir, agentURL)
 		ectx, ecancel := context.WithTimeout(rctx, time.Minute)
 		enroll := exec.CommandContext(ectx, agentBin, "enroll", "--config", cfg, "--hub", agentURL, "--token", token, "--fingerprint", fp)
 		enroll.Env = agentEnv

@@ -28,7 +28,7 @@ func TestBlockedDownloadReachesHub(t *testing.T) {
 	url, token, fp := tokenCreate(t, hubBin, data, "wss://"+addr, 1)
 
 	dir := filepath.Join(root, "pc")
-	cfg := agentConfig(t, dir, url)
+	cfg := AgentConfig(t, dir, url)
 	run(t, agentBin, "enroll", "--config", cfg, "--hub", url, "--token", token, "--fingerprint", fp)
 	start(t, "agent", agentBin, "run", "--config", cfg)
 	waitFor(t, 30*time.Second, "the terminal online", func() bool { return online(terminals(t, hubBin, data)) == 1 })

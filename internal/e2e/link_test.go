@@ -11,54 +11,6 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// agentConfig writes a config for one agent with its own state dir. Every
-// component is scoped to the agent's own sandbox under dir: its patron folders
-// are dir/patron/*, its quarantine and wipe directories live in dir, browser
-// policies (system files) are off, and the exec guard watches processes but does
-// not mark the machine's mount with fanotify.
-func agentConfig(t *testing.T, dir, hubURL string) string {
-	t.Helper()
-	state := filepath.Join(dir, "state")
-	for _, d := range []string{state, filepath.Join(dir, "patron", "Downloads")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := filepath.Join(dir, "agent.toml")
-	patron := filepath.Join(dir, "patron")
-	body := fmt.Sprintf(`hub_url = %q
-state_dir = %q
-status_interval = "1s"
-disable = ["browser_policy"]
-
-[downloads]
-roots = [%q]
-exclude = []
-quarantine_dir = %q
-roots_interval = "1s"
-
-[exec_guard]
-roots = [%q]
-enforce = false
-
-[session]
-patron_users = ["carrel-e2e-nobody"]
-utmp_path = %q
-
-[wipe]
-template_dir = %q
-journal_dir = %q
-temp_dirs = []
-print_spool_dirs = []
-protected_dirs = [%q]
-`, hubURL, state, patron+"/*", filepath.Join(dir, "quarantine"), patron+"/*",
-		filepath.Join(dir, "utmp"), filepath.Join(dir, "template"), filepath.Join(dir, "wipe"), state)
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
 // storedEvents counts, per terminal, events of kind in the hub's database, and
 // reports any (terminal, seq) stored more than once. The hub's key is (terminal,
 // epoch, seq), so an exact duplicate cannot exist; what this catches is an event
@@ -121,7 +73,7 @@ func TestLinkEndToEnd(t *testing.T) {
 	cfgs := make([]string, n)
 	agents := make([]*proc, n)
 	for i := range n {
-		cfgs[i] = agentConfig(t, filepath.Join(root, fmt.Sprintf("agent%d", i)), hubURL)
+		cfgs[i] = AgentConfig(t, filepath.Join(root, fmt.Sprintf("agent%d", i)), hubURL)
 		run(t, agentBin, "enroll", "--config", cfgs[i], "--hub", url, "--token", token, "--fingerprint", fp)
 		agents[i] = start(t, fmt.Sprintf("agent%d", i), agentBin, "run", "--config", cfgs[i])
 	}
@@ -134,7 +86,7 @@ func TestLinkEndToEnd(t *testing.T) {
 	}
 
 	// A fourth enrollment with the three-use token is refused.
-	extra := agentConfig(t, filepath.Join(root, "agent-extra"), hubURL)
+	extra := AgentConfig(t, filepath.Join(root, "agent-extra"), hubURL)
 	if out, err := runErr(agentBin, "enroll", "--config", extra, "--hub", url, "--token", token, "--fingerprint", fp); err == nil {
 		t.Fatalf("a fourth enrollment with a 3-use token succeeded:\n%s", out)
 	}
