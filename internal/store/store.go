@@ -59,7 +59,26 @@ type Store struct {
 
 	insEvent *sql.Stmt // prepared once on the writer connection
 	updAcked *sql.Stmt
+
+	// The WAL is checkpointed in the background (checkpointLoop), never inside
+	// a commit: with synchronous(NORMAL) a WAL commit does not fsync, so the
+	// writer's transactions (events, registrations, commands) never wait on the
+	// disk's flush. stopCkpt ends the loop; ckptDone is closed when it has.
+	stopCkpt chan struct{}
+	ckptDone chan struct{}
 }
+
+// CheckpointInterval is how often the background checkpointer copies the WAL
+// back into the database file. The WAL grows by at most what the writer commits
+// in that time (plus what a long reader pins).
+var CheckpointInterval = time.Second
+
+// WALLimit bounds the WAL file. A PASSIVE checkpoint that races a commit leaves
+// the WAL's tail un-copied, and SQLite only starts the WAL over at a write that
+// finds it fully copied; under a steady stream of commits that may not happen
+// for a long time. Past this size the loop runs one TRUNCATE checkpoint, which
+// waits for the writer in between two commits and truncates the WAL.
+var WALLimit int64 = 64 << 20
 
 const schema = `
 CREATE TABLE IF NOT EXISTS terminals (
@@ -149,6 +168,9 @@ func dsn(path string, writer bool) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	if writer {
 		q.Set("_txlock", "immediate")
+		// No automatic checkpoint at commit time: checkpointLoop does it on
+		// a reader connection, off the commit path.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
@@ -194,11 +216,48 @@ func Open(path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	s.stopCkpt, s.ckptDone = make(chan struct{}), make(chan struct{})
+	go s.checkpointLoop(CheckpointInterval, WALLimit)
 	return s, nil
+}
+
+// checkpointLoop runs a PASSIVE checkpoint every interval: it copies committed
+// WAL frames into the database and fsyncs, without taking the write lock and
+// without waiting for readers. Errors are transient (a busy database) and the
+// next tick retries; Close runs a last one.
+func (s *Store) checkpointLoop(every time.Duration, walLimit int64) {
+	defer close(s.ckptDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCkpt:
+			return
+		case <-t.C:
+			s.Checkpoint(context.Background())
+			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > walLimit {
+				s.r.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+			}
+		}
+	}
+}
+
+// Checkpoint copies the committed WAL into the database file now (PASSIVE: it
+// never blocks the writer). It reports how many WAL frames there are and how
+// many of them are in the database file after it.
+func (s *Store) Checkpoint(ctx context.Context) (walFrames, checkpointed int, err error) {
+	var busy int
+	err = s.r.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &checkpointed)
+	return walFrames, checkpointed, err
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.stopCkpt != nil {
+		close(s.stopCkpt)
+		<-s.ckptDone
+		s.Checkpoint(context.Background())
+	}
 	for _, st := range []*sql.Stmt{s.insEvent, s.updAcked} {
 		if st != nil {
 			st.Close()
