@@ -76,8 +76,10 @@ var CheckpointInterval = time.Second
 // WALLimit bounds the WAL file. A PASSIVE checkpoint that races a commit leaves
 // the WAL's tail un-copied, and SQLite only starts the WAL over at a write that
 // finds it fully copied; under a steady stream of commits that may not happen
-// for a long time. Past this size the loop runs one TRUNCATE checkpoint, which
-// waits for the writer in between two commits and truncates the WAL.
+// for a long time. Past this size the loop takes the one writer connection in
+// between two commits, right after a PASSIVE checkpoint has copied all but the
+// last moment's frames, and truncates the WAL on it: writers wait only for that
+// tail to be copied.
 var WALLimit int64 = 64 << 20
 
 const schema = `
@@ -236,10 +238,22 @@ func (s *Store) checkpointLoop(every time.Duration, walLimit int64) {
 		case <-t.C:
 			s.Checkpoint(context.Background())
 			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > walLimit {
-				s.r.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+				s.truncateWAL(context.Background())
 			}
 		}
 	}
+}
+
+// truncateWAL holds the writer connection (so no commit can race it) while a
+// TRUNCATE checkpoint copies what is left and empties the WAL.
+func (s *Store) truncateWAL(ctx context.Context) error {
+	c, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	return err
 }
 
 // Checkpoint copies the committed WAL into the database file now (PASSIVE: it
