@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -26,90 +24,25 @@ const (
 )
 
 // agentConn is one agent's live websocket. The HTTP handler goroutine is its
-// reader; writeLoop is its only writer.
+// reader; the peer's writeLoop is its only writer.
 type agentConn struct {
+	peer
 	h    *Hub
 	id   string // terminal ID
 	name string
-	ws   *websocket.Conn
-	send chan []byte // bounded; full means the agent is too slow and is dropped
 
 	lastRenew time.Time // only the reader goroutine touches it
 	// gen orders the connections the hub accepted; a higher gen is newer.
 	gen uint64
 	// helloAt is when the connection's Hello was read (set before register).
 	helloAt time.Time
-
-	once      sync.Once
-	done      chan struct{} // closed by close
-	closeCode int           // set once, before done is closed
-	closeWhy  string
 }
 
 // enqueue queues a frame without blocking. A full queue drops the agent.
 func (c *agentConn) enqueue(frame []byte) bool {
-	select {
-	case <-c.done:
-		return false
-	default:
-	}
-	select {
-	case c.send <- frame:
-		return true
-	default:
-		c.h.log.Warn("Agent too slow, dropping it", "terminal", c.id, "queued", len(c.send))
-		c.close(closeTryAgainLater, "send queue full")
-		c.ws.Close() // unblock a write stuck on a slow peer at once
-		return false
-	}
-}
-
-// close ends the connection: writeLoop sends a close frame with code and reason
-// (none if code is 0) and closes the socket. Only the first call counts. Safe from
-// any goroutine.
-func (c *agentConn) close(code int, why string) {
-	c.once.Do(func() {
-		c.closeCode, c.closeWhy = code, why
-		close(c.done)
+	return c.peer.enqueue(frame, func(queued int) {
+		c.h.log.Warn("Agent too slow, dropping it", "terminal", c.id, "queued", queued)
 	})
-}
-
-func (c *agentConn) writeLoop() {
-	defer c.h.connWG.Done()
-	defer c.ws.Close()
-	ping := time.NewTicker(c.h.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case frame := <-c.send:
-			c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
-				c.close(0, "")
-				return
-			}
-		case <-ping.C:
-			c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteWait))
-			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
-				c.close(0, "")
-				return
-			}
-		case <-c.done:
-			if c.closeCode != 0 {
-				msg := websocket.FormatCloseMessage(c.closeCode, truncateReason(c.closeWhy))
-				c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			}
-			return
-		}
-	}
-}
-
-// truncateReason keeps a close reason within the 123 bytes a close frame allows.
-func truncateReason(s string) string {
-	for len(s) > 123 {
-		_, n := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-n]
-	}
-	return s
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {
@@ -167,10 +100,9 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 		h.connWG.Done() // no writer
 		return          // Upgrade has answered
 	}
-	c := &agentConn{h: h, id: term.ID, name: term.Name, ws: ws, send: make(chan []byte, h.cfg.SendQueue), done: make(chan struct{}),
-		gen: h.connGen.Add(1)}
+	c := &agentConn{peer: newPeer(ws, h.cfg.SendQueue), h: h, id: term.ID, name: term.Name, gen: h.connGen.Add(1)}
 	ws.SetReadLimit(protocol.MaxFrame)
-	go c.writeLoop()
+	go c.writeLoop(&h.connWG, h.cfg.PingInterval, h.cfg.WriteWait, nil)
 	h.serveAgent(c)
 }
 

@@ -24,54 +24,23 @@ type staffConn struct {
 	session []byte // SHA-256 of the session secret
 	secret  string
 	remote  string
-	ws      *websocket.Conn
-	send    chan []byte // bounded; full means the console is too slow and is dropped
 
 	ctx    context.Context // ends when the connection does
 	cancel context.CancelFunc
 	work   sync.WaitGroup
 	slots  chan struct{}
 
-	once      sync.Once
-	done      chan struct{}
-	closeCode int
-	closeWhy  string
+	peer // close also cancels ctx
 }
 
 const maxInflight = 8
 
-func (c *staffConn) isDone() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *staffConn) close(code int, why string) {
-	c.once.Do(func() {
-		c.closeCode, c.closeWhy = code, why
-		close(c.done)
-		c.cancel()
-	})
-}
-
 // enqueue queues a frame without blocking. A full queue drops the console: it
 // reconnects and catches up with since_event.
 func (c *staffConn) enqueue(frame []byte) bool {
-	if c.isDone() {
-		return false
-	}
-	select {
-	case c.send <- frame:
-		return true
-	default:
-		c.h.log.Warn("Staff console too slow, dropping it", "user", c.user, "queued", len(c.send))
-		c.close(closeTryAgainLater, "send queue full")
-		c.ws.Close() // unblock a write stuck on a slow peer at once
-		return false
-	}
+	return c.peer.enqueue(frame, func(queued int) {
+		c.h.log.Warn("Staff console too slow, dropping it", "user", c.user, "queued", queued)
+	})
 }
 
 func (c *staffConn) push(p protocol.StaffPush) bool {
@@ -105,38 +74,14 @@ func (c *staffConn) respond(id uint64, body any, err error) bool {
 	return c.enqueue(frame)
 }
 
-func (c *staffConn) writeLoop() {
-	defer c.h.connWG.Done()
-	defer c.ws.Close()
-	ping := time.NewTicker(c.h.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case frame := <-c.send:
-			c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
-				c.close(0, "")
-				return
-			}
-		case <-ping.C:
-			// A console that only watches still has its session expire.
-			if _, err := c.h.checkSession(c.ctx, c.secret, false); errors.Is(err, errSessionEnded) {
-				c.close(closePolicyViolation, errSessionEnded.Error())
-				continue
-			}
-			c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteWait))
-			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
-				c.close(0, "")
-				return
-			}
-		case <-c.done:
-			if c.closeCode != 0 {
-				msg := websocket.FormatCloseMessage(c.closeCode, truncateReason(c.closeWhy))
-				c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			}
-			return
-		}
+// keepSession ends a console's connection when its session has expired: a
+// console that only watches still has its session end. Run before each ping.
+func (c *staffConn) keepSession() bool {
+	if _, err := c.h.checkSession(c.ctx, c.secret, false); errors.Is(err, errSessionEnded) {
+		c.close(closePolicyViolation, errSessionEnded.Error())
+		return false
 	}
+	return true
 }
 
 // handleStaff authenticates a console and upgrades it to the staff websocket.
@@ -183,12 +128,12 @@ func (h *Hub) handleStaff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &staffConn{h: h, user: s.User, session: sessionHash(secret), secret: secret, remote: ip, ws: ws,
-		send: make(chan []byte, h.cfg.StaffSendQueue), ctx: ctx, cancel: cancel, slots: make(chan struct{}, maxInflight),
-		done: make(chan struct{})}
+	c := &staffConn{h: h, user: s.User, session: sessionHash(secret), secret: secret, remote: ip,
+		ctx: ctx, cancel: cancel, slots: make(chan struct{}, maxInflight), peer: newPeer(ws, h.cfg.StaffSendQueue)}
+	c.onClose = cancel
 	ws.SetReadLimit(protocol.MaxFrame)
 	h.staff.bus.add(c)
-	go c.writeLoop()
+	go c.writeLoop(&h.connWG, h.cfg.PingInterval, h.cfg.WriteWait, c.keepSession)
 	h.log.Info("Staff console connected", "user", c.user, "remote", ip)
 	h.serveStaff(c)
 	c.close(0, "")

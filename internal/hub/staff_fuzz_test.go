@@ -119,8 +119,9 @@ func FuzzStaffRequest(f *testing.F) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		c := &staffConn{h: h, user: map[bool]string{true: "ann", false: "dan"}[admin], secret: sessions[role],
-			session: sessionHash(sessions[role]), send: make(chan []byte, 1024), ctx: ctx, cancel: cancel,
-			slots: make(chan struct{}, maxInflight), done: make(chan struct{})}
+			session: sessionHash(sessions[role]), ctx: ctx, cancel: cancel,
+			slots: make(chan struct{}, maxInflight), peer: newPeer(nil, 1024)}
+		c.onClose = cancel
 		h.staffRequest(c, req)
 		c.work.Wait()
 		var frame []byte

@@ -27,7 +27,7 @@ func TestStaleHelloRefused(t *testing.T) {
 	if live == nil {
 		t.Fatal("live connection not registered")
 	}
-	stale := &agentConn{h: th.Hub, id: c.id, send: make(chan []byte, 4), done: make(chan struct{}),
+	stale := &agentConn{peer: newPeer(nil, 4), h: th.Hub, id: c.id,
 		gen: live.gen - 1, helloAt: time.Now()}
 	if th.register(stale, &protocol.Hello{TerminalID: c.id, Status: status("pc-stale"), NextSeq: 1}) {
 		t.Fatal("a stale, older connection was registered")
@@ -48,7 +48,7 @@ func TestStaleHelloRefused(t *testing.T) {
 	}
 
 	// A Hello that waited past the handshake timeout is refused the same way.
-	late := &agentConn{h: th.Hub, id: c.id, send: make(chan []byte, 4), done: make(chan struct{}),
+	late := &agentConn{peer: newPeer(nil, 4), h: th.Hub, id: c.id,
 		gen: th.connGen.Add(1), helloAt: time.Now().Add(-2 * th.cfg.HelloTimeout)}
 	if th.register(late, &protocol.Hello{TerminalID: c.id, Status: status("pc-stale"), NextSeq: 3}) {
 		t.Fatal("a Hello older than the handshake timeout was registered")
