@@ -13,13 +13,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 
+	"github.com/carrel-kiosk/carrel/internal/cli"
 	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/store"
@@ -28,60 +26,31 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-type command struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+var program = &cli.Program{
+	Name:    "carrel-hub",
+	Version: version,
+	Footer:  "Every command takes --help. The data directory is --data, else $CARREL_HUB_DATA, else " + defaultData + ".",
 }
 
-var commands = map[string]command{
-	"serve":     {"run the hub (agents connect here)", runServe},
-	"token":     {"create an enrollment token: token create --uses N --ttl D", runToken},
-	"terminals": {"list enrolled terminals", runTerminals},
-	"revoke":    {"revoke a terminal's certificate and drop its connection", runRevoke},
-	"command":   {"send a command to a terminal through the running hub", runCommand},
-	"backup":    {"write a consistent copy of the database to a file", runBackup},
-	"audit":     {"check the audit log: audit verify", runAudit},
-	"admin":     {"staff accounts: admin create --user U --role admin|desk, admin list", runAdmin},
+func init() {
+	for _, c := range []cli.Command{
+		{Name: "serve", Summary: "run the hub (agents connect here)", Run: runServe},
+		{Name: "token", Summary: "create an enrollment token: token create --uses N --ttl D", Run: runToken},
+		{Name: "terminals", Summary: "list enrolled terminals", Run: runTerminals},
+		{Name: "revoke", Summary: "revoke a terminal's certificate and drop its connection", Run: runRevoke},
+		{Name: "command", Summary: "send a command to a terminal through the running hub", Run: runCommand},
+		{Name: "backup", Summary: "write a consistent copy of the database to a file", Run: runBackup},
+		{Name: "audit", Summary: "check the audit log: audit verify", Run: runAudit},
+		{Name: "admin", Summary: "staff accounts: admin create --user U --role admin|desk, admin list", Run: runAdmin},
+	} {
+		program.Register(c)
+	}
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { program.Main() }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stdout)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(stdout, "carrel-hub", version)
-		return 0
-	}
-	c, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "carrel-hub: unknown command %q; run 'carrel-hub --help' for the list\n", args[0])
-		return 2
-	}
-	return c.run(ctx, args[1:], stdout, stderr)
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: carrel-hub COMMAND [flags] [args]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(w, "\nEvery command takes --help. The data directory is --data, else $CARREL_HUB_DATA, else "+defaultData+".")
+	return program.Dispatch(ctx, args, stdout, stderr)
 }
 
 // newFlags makes a subcommand's flag set with --data; parse returns the exit code

@@ -11,13 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/cli"
 	"github.com/carrel-kiosk/carrel/internal/loadgen"
 )
 
 func init() {
-	register("enroll", command{summary: "enroll N simulated agents (identities kept in --dir for later runs)", run: runEnroll})
-	register("run", command{summary: "run N agents against a running hub and measure it", run: runRun})
-	register("agents", command{summary: "run one group of agents (a child of run/storm/baseline)", hidden: true, run: runAgents})
+	register(cli.Command{Name: "enroll", Summary: "enroll N simulated agents (identities kept in --dir for later runs)", Run: runEnroll})
+	register(cli.Command{Name: "run", Summary: "run N agents against a running hub and measure it", Run: runRun})
+	register(cli.Command{Name: "agents", Summary: "run one group of agents (a child of run/storm/baseline)", Hidden: true, Run: runAgents})
 }
 
 func runEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) int {

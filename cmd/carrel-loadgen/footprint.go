@@ -7,11 +7,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/cli"
 	"github.com/carrel-kiosk/carrel/internal/loadgen"
 )
 
 func init() {
-	register("footprint", command{summary: "sample a real carrel-agent's RSS and CPU from /proc", run: runFootprint})
+	register(cli.Command{Name: "footprint", Summary: "sample a real carrel-agent's RSS and CPU from /proc", Run: runFootprint})
 }
 
 func runFootprint(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -9,65 +9,23 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"sort"
 	"strings"
-	"syscall"
+
+	"github.com/carrel-kiosk/carrel/internal/cli"
 )
 
-type command struct {
-	summary string
-	hidden  bool
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+var program = &cli.Program{
+	Name:   "carrel-loadgen",
+	Footer: "Every command takes --help. Only loopback (127.0.0.1) hubs are meant.",
 }
 
-var commands = map[string]command{}
+func register(c cli.Command) { program.Register(c) }
 
-func register(name string, c command) { commands[name] = c }
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
-func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stdout)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	c, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "carrel-loadgen: unknown command %q; run 'carrel-loadgen --help'\n", args[0])
-		return 2
-	}
-	return c.run(ctx, args[1:], stdout, stderr)
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: carrel-loadgen COMMAND [flags]\n\ncommands:")
-	var names []string
-	for n, c := range commands {
-		if !c.hidden {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(w, "\nEvery command takes --help. Only loopback (127.0.0.1) hubs are meant.")
-}
+func main() { program.Main() }
 
 func newFlags(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("carrel-loadgen "+name, flag.ContinueOnError)

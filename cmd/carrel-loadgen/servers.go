@@ -8,14 +8,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/cli"
 	"github.com/carrel-kiosk/carrel/internal/loadgen"
 )
 
 func init() {
-	register("storm", command{summary: "SIGKILL and restart the hub under N agents; time the reconnection, account for every event", run: runStorm})
-	register("echo-server", command{summary: "bare gorilla/websocket server on the hub's mutual TLS (memory baseline)", run: runEcho})
-	register("baseline", command{summary: "hold N connections on the bare server, then on the hub, in one run; compare RSS per connection", run: runBaseline})
-	register("hub", command{summary: "run the real hub in this process with CPU/heap profiling", run: runHub})
+	register(cli.Command{Name: "storm", Summary: "SIGKILL and restart the hub under N agents; time the reconnection, account for every event", Run: runStorm})
+	register(cli.Command{Name: "echo-server", Summary: "bare gorilla/websocket server on the hub's mutual TLS (memory baseline)", Run: runEcho})
+	register(cli.Command{Name: "baseline", Summary: "hold N connections on the bare server, then on the hub, in one run; compare RSS per connection", Run: runBaseline})
+	register(cli.Command{Name: "hub", Summary: "run the real hub in this process with CPU/heap profiling", Run: runHub})
 }
 
 // hubCommand is how storm and baseline start the hub: carrel-hub serve, or this
