@@ -1,0 +1,16 @@
+//go:build !linux
+
+package overlay
+
+import (
+	"fmt"
+	"os/exec"
+)
+
+// HelperCommand would start a helper in the patron's session; this OS has none
+// yet (Windows needs CreateProcessAsUser with the session's token).
+func HelperCommand(exe string, args ...string) Starter {
+	return func(t Target) (*exec.Cmd, error) {
+		return nil, fmt.Errorf("session helper: %w", ErrNotImplemented)
+	}
+}

@@ -1,0 +1,719 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+)
+
+// EventHelperRestarted is emitted when a helper died while it had something to
+// show and was started again: an attempt to get around the lock, or a crash.
+// data: session, exit. It never names the patron.
+const EventHelperRestarted = "session.helper_restarted"
+
+var (
+	// ErrNotImplemented is returned where this OS has no helper yet.
+	ErrNotImplemented = errors.New("overlay: not implemented on this OS")
+	// ErrNotRunning is returned by the Supervisor's show calls outside Run: the
+	// state is kept and shown when Run starts.
+	ErrNotRunning = errors.New("overlay: supervisor not running")
+)
+
+// EventSink records events for the hub (agent/session's EventSink).
+type EventSink interface {
+	Emit(kind string, sev protocol.Severity, data map[string]string) error
+}
+
+// Target is the graphical session a helper runs in.
+type Target struct {
+	// Session is the OS session id; it names the session in events and logs.
+	Session string
+	// UID and GID are the patron's: the helper runs with them and no
+	// supplementary groups.
+	UID, GID uint32
+	// Display is the session's local X display (":0").
+	Display string
+	// XAuthority is the session's X authority file, or "" (see FindXAuthority).
+	XAuthority string
+}
+
+var (
+	sessionRe = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+	displayRe = regexp.MustCompile(`^:[0-9]{1,5}(\.[0-9]{1,3})?$`)
+)
+
+func (t Target) check() error {
+	switch {
+	case !sessionRe.MatchString(t.Session):
+		return fmt.Errorf("overlay: bad session id %q", clip(t.Session, 64))
+	case !displayRe.MatchString(t.Display):
+		// Only local displays: a helper must never dial out over TCP.
+		return fmt.Errorf("overlay: session %s: display %q is not a local X display", t.Session, clip(t.Display, 64))
+	case t.XAuthority != "" && !validAuthPath(t.XAuthority):
+		return fmt.Errorf("overlay: session %s: bad XAUTHORITY path", t.Session)
+	}
+	return nil
+}
+
+func validAuthPath(p string) bool {
+	if len(p) > 1024 || !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return false
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Starter makes the (not yet started) command that runs one helper in t's
+// session. The Supervisor sets its Stdin, Stdout and Stderr.
+type Starter func(t Target) (*exec.Cmd, error)
+
+// Options configure a Supervisor. Log is required.
+type Options struct {
+	Log *slog.Logger
+	// Start makes the helper's command. Default: this executable with the
+	// argument "session-helper", as the target's uid (HelperCommand).
+	Start Starter
+	// ReadyTimeout bounds how long a show call waits for the helper to put the
+	// new state on screen. Default: 10s.
+	ReadyTimeout time.Duration
+	// Stale: a helper that has reported nothing for this long (stopped, or
+	// stuck on its X connection) is killed and started again. Default: 2s.
+	Stale time.Duration
+}
+
+// Supervisor runs one helper per graphical session that has something to show,
+// keeps it fed with the state, and starts it again when it dies while the state
+// still asks for something. Its methods are safe for concurrent use. The show
+// calls (Lock, Countdown, Message) record the state at once; helpers run only
+// while Run runs.
+type Supervisor struct {
+	log   *slog.Logger
+	start Starter
+	ready time.Duration
+	stale time.Duration
+
+	wg sync.WaitGroup // every goroutine of every helper
+
+	mu      sync.Mutex // guards everything below
+	running bool
+	ctx     context.Context // Run's, while running
+	sink    EventSink
+	seats   map[string]*seat
+	nextMsg uint64
+}
+
+// seat is one session's wanted state and its helper.
+type seat struct {
+	id       string // the session id; never changes
+	target   Target
+	want     Command
+	proc     *proc         // the live helper, or nil
+	shown    uint64        // the Seq the live helper last reported on screen
+	last     Report        // the live helper's last ready or alive report
+	changed  chan struct{} // closed and replaced when shown or proc change
+	lastExit string        // how the last helper ended, for errors
+	fast     int           // helpers in a row that died within fastDeath
+	events   []time.Time   // restart events in the last minute
+	dropped  int           // restart events not sent because of the rate limit
+	endTimer *time.Timer   // clears a countdown that has run out
+	restarts int           // total restarts, for tests and logs
+}
+
+// proc is one helper process.
+type proc struct {
+	cmd      *exec.Cmd
+	stdin    *os.File
+	started  time.Time
+	seen     atomic.Int64 // UnixNano of its last report
+	stop     atomic.Bool  // ended on purpose: do not restart
+	wasReady atomic.Bool  // it reported ready at least once
+	reason   atomic.Value // string: why the supervisor killed it
+	stderr   *tailBuffer
+
+	mu     sync.Mutex // guards latest
+	latest Command
+	kick   chan struct{} // cap 1: latest changed
+	done   chan struct{} // closed once the process was waited for
+}
+
+const (
+	fastDeath   = 2 * time.Second
+	stopGrace   = 2 * time.Second
+	writeWait   = 2 * time.Second
+	eventsLimit = 10 // restart events per session per minute
+)
+
+// NewSupervisor returns a Supervisor; call Run to let it start helpers.
+func NewSupervisor(o Options) *Supervisor {
+	if o.Start == nil {
+		o.Start = HelperCommand("", HelperArg)
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = 10 * time.Second
+	}
+	if o.Stale <= 0 {
+		o.Stale = 2 * time.Second
+	}
+	return &Supervisor{log: o.Log, start: o.Start, ready: o.ReadyTimeout, stale: o.Stale, seats: make(map[string]*seat)}
+}
+
+// Run lets the supervisor start helpers until ctx ends, then stops them all and
+// waits for them. Events (EventHelperRestarted) go to sink. It returns nil when
+// ctx ends; Run may be called again after it returned.
+func (s *Supervisor) Run(ctx context.Context, sink EventSink) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("overlay: supervisor already running")
+	}
+	s.running, s.ctx, s.sink = true, ctx, sink
+	for _, st := range s.seats {
+		if !st.want.Empty() && st.proc == nil {
+			if err := s.startLocked(st); err != nil {
+				s.log.Error("Session helper not started", "session", st.id, "error", err)
+			}
+		}
+	}
+	s.mu.Unlock()
+	<-ctx.Done()
+	s.mu.Lock()
+	s.running = false
+	for _, st := range s.seats {
+		s.stopLocked(st)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Lock shows (on) or removes (off) the lock screen in t's session, and waits
+// until the helper reports it on screen.
+func (s *Supervisor) Lock(ctx context.Context, t Target, on bool) error {
+	return s.show(ctx, t, func(c *Command) { c.Lock = on })
+}
+
+// Countdown shows "This session ends in N s" in t's session until deadline
+// (a zero deadline removes it). The countdown is removed by itself shortly
+// after the deadline.
+func (s *Supervisor) Countdown(ctx context.Context, t Target, deadline time.Time) error {
+	if !deadline.IsZero() && time.Until(deadline) > MaxGrace {
+		return fmt.Errorf("overlay: countdown longer than %s", MaxGrace)
+	}
+	return s.show(ctx, t, func(c *Command) {
+		c.EndsAt = 0
+		if !deadline.IsZero() {
+			c.EndsAt = max(deadline.UnixMilli(), 1)
+		}
+	})
+}
+
+// Message shows a staff message in t's session until the patron dismisses it
+// or another message replaces it. text must pass CheckText.
+func (s *Supervisor) Message(ctx context.Context, t Target, text string) error {
+	if err := CheckText(text); err != nil {
+		return fmt.Errorf("overlay: %w", err)
+	}
+	if text == "" {
+		return errors.New("overlay: empty message")
+	}
+	return s.show(ctx, t, func(c *Command) {
+		s.nextMsg++ // s.mu is held
+		c.MsgID, c.Msg = s.nextMsg, text
+	})
+}
+
+// End forgets a session that ended: its helper is stopped and never restarted.
+func (s *Supervisor) End(session string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.seats[session]
+	if st == nil {
+		return
+	}
+	s.stopLocked(st)
+	if st.endTimer != nil {
+		st.endTimer.Stop()
+	}
+	delete(s.seats, session)
+}
+
+// Shown returns the last ready or alive report of the session's live helper;
+// ok is false when no helper runs there.
+func (s *Supervisor) Shown(session string) (r Report, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.seats[session]
+	if st == nil || st.proc == nil {
+		return Report{}, false
+	}
+	return st.last, true
+}
+
+// Restarts returns how many times the session's helper was started again.
+func (s *Supervisor) Restarts(session string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.seats[session]; st != nil {
+		return st.restarts
+	}
+	return 0
+}
+
+// show changes the session's wanted state and waits until a helper has it on
+// screen (or, for an empty state, until the helper was asked to go).
+func (s *Supervisor) show(ctx context.Context, t Target, change func(*Command)) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	st := s.seats[t.Session]
+	if st == nil {
+		st = &seat{id: t.Session, changed: make(chan struct{})}
+		s.seats[t.Session] = st
+	}
+	st.target = t
+	before := st.want
+	change(&st.want)
+	if !st.want.same(before) {
+		st.want.Seq = before.Seq + 1
+	}
+	s.armEndTimer(st)
+	if !s.running {
+		s.mu.Unlock()
+		return ErrNotRunning
+	}
+	if st.want.Empty() {
+		s.stopLocked(st)
+		s.mu.Unlock()
+		return nil
+	}
+	if st.proc == nil {
+		if err := s.startLocked(st); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	} else {
+		st.proc.send(st.want)
+	}
+	seq := st.want.Seq
+	s.mu.Unlock()
+	return s.waitShown(ctx, st, seq)
+}
+
+// waitShown waits until the session's helper reports seq (or a later state) on
+// screen.
+func (s *Supervisor) waitShown(ctx context.Context, st *seat, seq uint64) error {
+	timer := time.NewTimer(s.ready)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		if st.proc != nil && st.shown >= seq {
+			s.mu.Unlock()
+			return nil
+		}
+		if st.want.Seq != seq && st.want.Empty() || s.seats[st.id] != st {
+			s.mu.Unlock()
+			return nil // superseded: nothing to show any more, or the session ended
+		}
+		ch, id, exit := st.changed, st.id, st.lastExit
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("overlay: session %s: helper not on screen yet: %w", id, ctx.Err())
+		case <-timer.C:
+			if exit != "" {
+				return fmt.Errorf("overlay: session %s: helper not on screen after %s (last helper: %s)", id, s.ready, exit)
+			}
+			return fmt.Errorf("overlay: session %s: helper not on screen after %s", id, s.ready)
+		}
+	}
+}
+
+// armEndTimer clears a countdown shortly after its end, so that a session that
+// was not ended after all does not show "0 s" for ever; s.mu must be held.
+func (s *Supervisor) armEndTimer(st *seat) {
+	if st.endTimer != nil {
+		st.endTimer.Stop()
+		st.endTimer = nil
+	}
+	if st.want.EndsAt == 0 {
+		return
+	}
+	ends, id := st.want.EndsAt, st.id
+	st.endTimer = time.AfterFunc(time.Until(time.UnixMilli(ends))+3*time.Second, func() {
+		s.mu.Lock()
+		cur := s.seats[id]
+		if cur != st || st.want.EndsAt != ends {
+			s.mu.Unlock()
+			return
+		}
+		t := st.target
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), s.ready)
+		defer cancel()
+		err := s.show(ctx, t, func(c *Command) {
+			if c.EndsAt == ends {
+				c.EndsAt = 0
+			}
+		})
+		if err != nil && !errors.Is(err, ErrNotRunning) {
+			s.log.Warn("Remove run-out countdown", "session", id, "error", err)
+		}
+	})
+}
+
+// notifyLocked wakes waiters of st; s.mu must be held.
+func notifyLocked(st *seat) {
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
+// startLocked starts a helper for st with its wanted state; s.mu must be held
+// and s.running true.
+func (s *Supervisor) startLocked(st *seat) error {
+	t := st.target
+	cmd, err := s.start(t)
+	if err != nil {
+		st.lastExit = "not started: " + err.Error()
+		return fmt.Errorf("overlay: session %s: helper: %w", t.Session, err)
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("overlay: pipe: %w", err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return fmt.Errorf("overlay: pipe: %w", err)
+	}
+	p := &proc{cmd: cmd, stdin: inW, stderr: &tailBuffer{max: 2048}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, p.stderr
+	cmd.WaitDelay = stopGrace
+	err = cmd.Start()
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		st.lastExit = "not started: " + err.Error()
+		return fmt.Errorf("overlay: session %s: start helper: %w", t.Session, err)
+	}
+	p.started = time.Now()
+	p.seen.Store(p.started.UnixNano())
+	p.latest = st.want
+	p.kick <- struct{}{}
+	st.proc, st.shown, st.last = p, 0, Report{}
+	notifyLocked(st)
+	s.log.Debug("Session helper started", "session", t.Session, "pid", cmd.Process.Pid)
+
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		s.readReports(st, p, outR)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.feed(p)
+	}()
+	go func() {
+		defer s.wg.Done()
+		err := cmd.Wait()
+		close(p.done)
+		s.exited(st, p, err)
+	}()
+	return nil
+}
+
+// stopLocked asks st's helper to go (its stdin closes) and kills it if it has
+// not gone after stopGrace; s.mu must be held.
+func (s *Supervisor) stopLocked(st *seat) {
+	p := st.proc
+	if p == nil {
+		return
+	}
+	st.proc = nil
+	notifyLocked(st)
+	p.stop.Store(true)
+	p.stdin.Close() // the feeder's next write fails and it returns
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-p.done:
+		case <-time.After(stopGrace):
+			p.reason.Store("did not exit when asked")
+			_ = p.cmd.Process.Kill()
+		}
+	}()
+}
+
+// send hands c to the feeder.
+func (p *proc) send(c Command) {
+	p.mu.Lock()
+	p.latest = c
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// feed writes the latest state to the helper's stdin when it changes, and kills
+// a helper that stopped reporting (the watchdog). It returns when the helper
+// has exited.
+func (s *Supervisor) feed(p *proc) {
+	defer p.stdin.Close()
+	tick := time.NewTicker(s.stale / 4)
+	defer tick.Stop()
+	kill := func(why string) {
+		p.reason.Store(why)
+		_ = p.cmd.Process.Kill()
+	}
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+			if !p.stop.Load() && time.Since(time.Unix(0, p.seen.Load())) > s.stale {
+				kill("stopped answering")
+			}
+		case <-p.kick:
+			if p.stop.Load() {
+				continue
+			}
+			p.mu.Lock()
+			line := encodeLine(p.latest)
+			p.mu.Unlock()
+			_ = p.stdin.SetWriteDeadline(time.Now().Add(writeWait)) // pipes without deadlines: none
+			if _, err := p.stdin.Write(line); err != nil && !p.stop.Load() {
+				kill("stopped reading: " + err.Error())
+			}
+		}
+	}
+}
+
+// readReports reads the helper's reports until its stdout closes.
+func (s *Supervisor) readReports(st *seat, p *proc, r io.ReadCloser) {
+	defer r.Close()
+	lr := NewLineReader(r)
+	bad := 0
+	for {
+		line, err := lr.Next()
+		if errors.Is(err, ErrLineTooLong) {
+			bad++
+			continue
+		}
+		if err != nil {
+			return
+		}
+		rep, err := DecodeReport(line)
+		if err != nil {
+			if bad++; bad == 1 {
+				s.log.Warn("Session helper sent a bad report", "session", st.id, "error", err)
+			}
+			continue
+		}
+		p.seen.Store(time.Now().UnixNano())
+		s.report(st, p, rep)
+	}
+}
+
+func (s *Supervisor) report(st *seat, p *proc, r Report) {
+	s.mu.Lock()
+	if st.proc != p {
+		s.mu.Unlock()
+		return
+	}
+	switch r.T {
+	case ReportReady, ReportAlive:
+		if r.T == ReportReady {
+			p.wasReady.Store(true)
+		}
+		st.last = r
+		if r.Seq > st.shown && r.Seq <= st.want.Seq {
+			st.shown = r.Seq
+			notifyLocked(st)
+		}
+		s.mu.Unlock()
+	case ReportDismissed:
+		if r.MsgID == 0 || r.MsgID != st.want.MsgID {
+			s.mu.Unlock()
+			return
+		}
+		t := st.target
+		s.mu.Unlock()
+		s.log.Info("Staff message dismissed", "session", t.Session)
+		// Not waited for: this runs on the report reader.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			_ = s.show(context.Background(), t, func(c *Command) {
+				if c.MsgID == r.MsgID {
+					c.MsgID, c.Msg = 0, ""
+				}
+			})
+		}()
+	default:
+		s.mu.Unlock()
+	}
+}
+
+// exited handles a helper's end: if its session still wants something shown,
+// a new helper starts at once (after a short pause when helpers keep dying
+// right after their start), and the restart is reported.
+func (s *Supervisor) exited(st *seat, p *proc, err error) {
+	exit := describeExit(p, err)
+	s.mu.Lock()
+	if st.proc == p {
+		st.proc = nil
+		notifyLocked(st)
+	}
+	st.lastExit = exit
+	id := st.id
+	if p.stop.Load() || !s.running || s.seats[id] != st || st.want.Empty() || st.proc != nil {
+		s.mu.Unlock()
+		s.log.Debug("Session helper ended", "session", id, "exit", exit)
+		return
+	}
+	// A helper that never got on screen and died soon (no X server, bad
+	// cookie) counts towards a crash loop; one that was killed while showing
+	// the lock is started again at once, however often that happens.
+	if !p.wasReady.Load() && time.Since(p.started) < fastDeath {
+		st.fast++
+	} else {
+		st.fast = 0
+	}
+	delay := time.Duration(0)
+	if st.fast > 2 {
+		delay = time.Second // a crash loop (no X server?): still inside the 2 s promise
+	}
+	st.restarts++
+	emit, dropped := s.rateLocked(st)
+	sink, ctx := s.sink, s.ctx
+	if delay == 0 {
+		if err := s.startLocked(st); err != nil {
+			delay = time.Second
+			s.log.Error("Session helper not restarted", "session", id, "error", err)
+		}
+	}
+	if delay > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.restartLater(ctx, st, delay)
+		}()
+	}
+	stderr := p.stderr.String()
+	s.mu.Unlock()
+
+	s.log.Warn("Session helper died while showing something; started again", "session", id, "exit", exit, "stderr", stderr)
+	if emit && sink != nil {
+		data := map[string]string{"session": id, "exit": exit}
+		if dropped > 0 {
+			data["suppressed"] = strconv.Itoa(dropped)
+		}
+		if err := sink.Emit(EventHelperRestarted, protocol.SeverityWarn, data); err != nil {
+			s.log.Error("Emit event", "kind", EventHelperRestarted, "error", err)
+		}
+	}
+}
+
+// restartLater starts st's helper after delay, and keeps trying every second
+// while it cannot be started and the state still wants it.
+func (s *Supervisor) restartLater(ctx context.Context, st *seat, delay time.Duration) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		s.mu.Lock()
+		if !s.running || s.seats[st.id] != st || st.want.Empty() || st.proc != nil {
+			s.mu.Unlock()
+			return
+		}
+		err := s.startLocked(st)
+		s.mu.Unlock()
+		if err == nil {
+			return
+		}
+		s.log.Debug("Session helper not restarted", "session", st.id, "error", err)
+		delay = time.Second
+	}
+}
+
+// rateLocked decides whether a restart event is sent (at most eventsLimit per
+// minute per session) and how many were held back before it; s.mu must be held.
+func (s *Supervisor) rateLocked(st *seat) (emit bool, dropped int) {
+	now := time.Now()
+	keep := st.events[:0]
+	for _, t := range st.events {
+		if now.Sub(t) < time.Minute {
+			keep = append(keep, t)
+		}
+	}
+	st.events = keep
+	if len(st.events) >= eventsLimit {
+		st.dropped++
+		return false, 0
+	}
+	st.events = append(st.events, now)
+	dropped, st.dropped = st.dropped, 0
+	return true, dropped
+}
+
+func describeExit(p *proc, err error) string {
+	why, _ := p.reason.Load().(string)
+	var s string
+	switch {
+	case err == nil:
+		s = "exited"
+	default:
+		s = err.Error() // "signal: killed", "exit status 1"
+	}
+	if why != "" {
+		s = why + " (" + s + ")"
+	}
+	return clip(s, 200)
+}
+
+// tailBuffer keeps the last max bytes written to it (a helper's stderr).
+type tailBuffer struct {
+	mu  sync.Mutex // guards b
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return clip(string(t.b), t.max)
+}

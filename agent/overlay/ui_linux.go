@@ -1,0 +1,632 @@
+//go:build linux
+
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jezek/xgb"
+	"github.com/jezek/xgb/xproto"
+	"golang.org/x/sys/unix"
+)
+
+// The texts the helper draws. Staff messages are drawn below them, as text.
+const (
+	LockNotice     = "This computer is locked by library staff."
+	countdownText  = "This session ends in %d s. Save your work."
+	messageTitle   = "Message from library staff"
+	messageHint    = "Click or press Enter to close."
+	maxMessageRows = 16
+)
+
+// Colours as 8-bit RGB; the server picks the nearest pixel.
+const (
+	lockBG   = 0x1b2a41 // dark blue: the lock screen
+	stripBG  = 0x8b1a1a // dark red: the countdown strip
+	textFG   = 0xffffff
+	boxBG    = 0xf2f2f2 // the message box
+	boxFG    = 0x000000
+	boxFrame = 0x1b2a41
+)
+
+// Fonts, best first; core fonts every X server has end each list.
+var (
+	titleFonts = []string{"-misc-fixed-bold-r-normal--18-*-*-*-*-*-iso10646-1", "10x20", "9x15bold", "fixed"}
+	textFonts  = []string{"-misc-fixed-medium-r-normal--15-*-*-*-*-*-iso10646-1", "9x15", "fixed"}
+)
+
+// harden makes the helper non-dumpable: the patron, whose uid it runs as, can
+// then neither attach to it nor open its pipes through /proc.
+func harden() { _ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) }
+
+type xfont struct {
+	id             xproto.Font
+	ascent, height int
+	width          int // widest glyph: the core fonts used are fixed-width
+	minB1, maxB1   byte
+	minB2, maxB2   uint16
+}
+
+type xscreen struct {
+	root          xproto.Window
+	w, h          int
+	cmap          xproto.Colormap
+	main, box     xproto.Window
+	gc            xproto.Gcontext
+	pix           map[uint32]uint32 // RGB → pixel
+	wantMain      bool
+	wantBox       bool
+	mainViewable  bool
+	boxViewable   bool
+	mainR, boxR   xproto.Rectangle
+	mainKind      string // "lock" or "strip"
+	lastCountdown int
+}
+
+type xui struct {
+	c        *xgb.Conn
+	io       *helperIO
+	screens  []*xscreen
+	title    xfont
+	text     xfont
+	dismiss  map[xproto.Keycode]bool
+	cmd      Command
+	grabbed  bool
+	readySeq uint64
+}
+
+func runUI(ctx context.Context, h *helperIO, first Command) error {
+	xgb.Logger = log.New(io.Discard, "", 0) // errors come back as values
+	c, err := xgb.NewConn()
+	if err != nil {
+		return fmt.Errorf("connect to X display: %w", err)
+	}
+	defer c.Close()
+	u := &xui{c: c, io: h}
+	if err := u.setup(); err != nil {
+		return err
+	}
+	events := make(chan xgb.Event, 64)
+	xerrs := make(chan xgb.Error, 8)
+	go func() {
+		defer close(events)
+		for {
+			ev, xerr := c.WaitForEvent()
+			if ev == nil && xerr == nil {
+				return // connection closed
+			}
+			if xerr != nil {
+				select {
+				case xerrs <- xerr:
+				default:
+				}
+				continue
+			}
+			events <- ev
+		}
+	}()
+	u.apply(first)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.eof:
+			return nil
+		case cmd := <-h.cmds:
+			if cmd.Empty() {
+				return nil
+			}
+			u.apply(cmd)
+		case xerr := <-xerrs:
+			fmt.Fprintf(h.errw, "carrel-agent session-helper: X error: %v\n", xerr)
+		case ev, ok := <-events:
+			if !ok {
+				return errors.New("X connection lost")
+			}
+			if err := u.event(ev); err != nil {
+				return err
+			}
+		case <-tick.C:
+			n++
+			u.tick(n%2 == 0)
+		}
+		if u.io.dead {
+			return nil // the service is gone
+		}
+	}
+}
+
+func (u *xui) setup() error {
+	setup := xproto.Setup(u.c)
+	var err error
+	if u.title, err = u.openFont(titleFonts); err != nil {
+		return err
+	}
+	if u.text, err = u.openFont(textFonts); err != nil {
+		return err
+	}
+	u.loadKeymap(setup)
+	for _, r := range setup.Roots {
+		s := &xscreen{root: r.Root, w: int(r.WidthInPixels), h: int(r.HeightInPixels), cmap: r.DefaultColormap, pix: map[uint32]uint32{}, lastCountdown: -2}
+		for _, rgb := range []uint32{lockBG, stripBG, textFG, boxBG, boxFG, boxFrame} {
+			s.pix[rgb] = u.alloc(s.cmap, rgb, r)
+		}
+		mask := uint32(xproto.EventMaskExposure | xproto.EventMaskVisibilityChange | xproto.EventMaskStructureNotify |
+			xproto.EventMaskButtonPress | xproto.EventMaskKeyPress)
+		for _, w := range []*xproto.Window{&s.main, &s.box} {
+			if *w, err = xproto.NewWindowId(u.c); err != nil {
+				return fmt.Errorf("window id: %w", err)
+			}
+			err = xproto.CreateWindowChecked(u.c, r.RootDepth, *w, r.Root, 0, 0, 1, 1, 0, xproto.WindowClassInputOutput,
+				r.RootVisual, xproto.CwBackPixel|xproto.CwOverrideRedirect|xproto.CwEventMask,
+				[]uint32{s.pix[lockBG], 1, mask}).Check()
+			if err != nil {
+				return fmt.Errorf("create window: %w", err)
+			}
+		}
+		// Screen size changes (RandR) arrive as ConfigureNotify on the root.
+		xproto.ChangeWindowAttributes(u.c, r.Root, xproto.CwEventMask, []uint32{xproto.EventMaskStructureNotify})
+		if s.gc, err = xproto.NewGcontextId(u.c); err != nil {
+			return fmt.Errorf("gc id: %w", err)
+		}
+		if err := xproto.CreateGCChecked(u.c, s.gc, xproto.Drawable(s.main), xproto.GcGraphicsExposures, []uint32{0}).Check(); err != nil {
+			return fmt.Errorf("create gc: %w", err)
+		}
+		u.screens = append(u.screens, s)
+	}
+	if len(u.screens) == 0 {
+		return errors.New("X display has no screen")
+	}
+	return nil
+}
+
+func (u *xui) alloc(cmap xproto.Colormap, rgb uint32, r xproto.ScreenInfo) uint32 {
+	c16 := func(shift uint) uint16 { v := uint16(rgb>>shift) & 0xff; return v<<8 | v }
+	rep, err := xproto.AllocColor(u.c, cmap, c16(16), c16(8), c16(0)).Reply()
+	if err != nil {
+		if rgb >= 0x808080 {
+			return r.WhitePixel
+		}
+		return r.BlackPixel
+	}
+	return rep.Pixel
+}
+
+func (u *xui) openFont(names []string) (xfont, error) {
+	var last error
+	for _, name := range names {
+		id, err := xproto.NewFontId(u.c)
+		if err != nil {
+			return xfont{}, fmt.Errorf("font id: %w", err)
+		}
+		if err := xproto.OpenFontChecked(u.c, id, uint16(len(name)), name).Check(); err != nil {
+			last = err
+			continue
+		}
+		q, err := xproto.QueryFont(u.c, xproto.Fontable(id)).Reply()
+		if err != nil {
+			last = err
+			continue
+		}
+		return xfont{id: id, ascent: int(q.FontAscent), height: int(q.FontAscent) + int(q.FontDescent),
+			width: max(int(q.MaxBounds.CharacterWidth), 1), minB1: q.MinByte1, maxB1: q.MaxByte1,
+			minB2: q.MinCharOrByte2, maxB2: q.MaxCharOrByte2}, nil
+	}
+	return xfont{}, fmt.Errorf("no usable core font (tried %s): %v", strings.Join(names, ", "), last)
+}
+
+// chars turns text into the font's two-byte characters; a character the font
+// cannot have is drawn as "?".
+func (f xfont) chars(s string) []xproto.Char2b {
+	out := make([]xproto.Char2b, 0, len(s))
+	for _, r := range s {
+		b1, b2 := byte(r>>8), uint16(r&0xff)
+		if f.minB1 == 0 && f.maxB1 == 0 {
+			b1, b2 = 0, uint16(r) // a linear font
+		}
+		if r > 0xffff || b1 < f.minB1 || b1 > f.maxB1 || b2 < f.minB2 || b2 > f.maxB2 {
+			b1, b2 = 0, '?'
+		}
+		out = append(out, xproto.Char2b{Byte1: b1, Byte2: byte(b2)})
+	}
+	return out
+}
+
+// Keysyms that dismiss a message: Return, KP_Enter, Escape, space.
+var dismissKeysyms = map[xproto.Keysym]bool{0xff0d: true, 0xff8d: true, 0xff1b: true, 0x20: true}
+
+func (u *xui) loadKeymap(setup *xproto.SetupInfo) {
+	u.dismiss = map[xproto.Keycode]bool{}
+	first, count := setup.MinKeycode, int(setup.MaxKeycode)-int(setup.MinKeycode)+1
+	rep, err := xproto.GetKeyboardMapping(u.c, first, byte(count)).Reply()
+	if err != nil || rep.KeysymsPerKeycode == 0 {
+		return
+	}
+	per := int(rep.KeysymsPerKeycode)
+	for i := 0; i < count && (i+1)*per <= len(rep.Keysyms); i++ {
+		for _, ks := range rep.Keysyms[i*per : (i+1)*per] {
+			if dismissKeysyms[ks] {
+				u.dismiss[xproto.Keycode(int(first)+i)] = true
+			}
+		}
+	}
+}
+
+// countdown returns the seconds left, or -1 without a countdown.
+func (u *xui) countdown() int {
+	if u.cmd.EndsAt == 0 {
+		return -1
+	}
+	left := time.Until(time.UnixMilli(u.cmd.EndsAt))
+	return max(int((left+time.Second-1)/time.Second), 0)
+}
+
+// apply puts cmd on screen.
+func (u *xui) apply(cmd Command) {
+	newMsg := cmd.MsgID != 0 && cmd.MsgID != u.cmd.MsgID
+	u.cmd = cmd
+	u.layout()
+	if newMsg && !cmd.Lock {
+		s := u.screens[0]
+		xproto.SetInputFocus(u.c, xproto.InputFocusParent, s.box, xproto.TimeCurrentTime)
+	}
+	if !cmd.Lock && u.grabbed {
+		xproto.UngrabKeyboard(u.c, xproto.TimeCurrentTime)
+		xproto.UngrabPointer(u.c, xproto.TimeCurrentTime)
+		u.grabbed = false
+	}
+	u.grab()
+	u.checkReady()
+}
+
+// layout sizes, maps and draws every window for the current command.
+func (u *xui) layout() {
+	cmd := u.cmd
+	for i, s := range u.screens {
+		s.wantMain, s.wantBox = false, false
+		switch {
+		case cmd.Lock:
+			s.wantMain, s.mainKind = true, "lock"
+			s.mainR = xproto.Rectangle{Width: uint16(s.w), Height: uint16(s.h)}
+		case cmd.EndsAt != 0:
+			s.wantMain, s.mainKind = true, "strip"
+			s.mainR = xproto.Rectangle{Width: uint16(s.w), Height: uint16(2 * u.title.height)}
+		}
+		if !cmd.Lock && cmd.Msg != "" && i == 0 {
+			s.wantBox = true
+			s.boxR = u.boxRect(s)
+		}
+		u.place(s, s.main, s.wantMain, s.mainR, &s.mainViewable)
+		u.place(s, s.box, s.wantBox, s.boxR, &s.boxViewable)
+		s.lastCountdown = -2
+		u.draw(s)
+	}
+}
+
+func (u *xui) place(s *xscreen, w xproto.Window, want bool, r xproto.Rectangle, viewable *bool) {
+	if !want {
+		if *viewable {
+			xproto.UnmapWindow(u.c, w)
+		}
+		*viewable = false
+		return
+	}
+	bg := s.pix[lockBG]
+	switch {
+	case w == s.box:
+		bg = s.pix[boxBG]
+	case s.mainKind == "strip":
+		bg = s.pix[stripBG]
+	}
+	xproto.ChangeWindowAttributes(u.c, w, xproto.CwBackPixel, []uint32{bg})
+	xproto.ConfigureWindow(u.c, w, xproto.ConfigWindowX|xproto.ConfigWindowY|xproto.ConfigWindowWidth|xproto.ConfigWindowHeight|xproto.ConfigWindowStackMode,
+		[]uint32{uint32(r.X), uint32(r.Y), uint32(max(r.Width, 1)), uint32(max(r.Height, 1)), xproto.StackModeAbove})
+	xproto.MapWindow(u.c, w)
+}
+
+// messageLines wraps the message to cols columns, at most maxMessageRows rows.
+func messageLines(msg string, cols int) []string {
+	cols = max(cols, 10)
+	var out []string
+	for _, para := range strings.Split(msg, "\n") {
+		line := ""
+		for _, word := range strings.Fields(para) {
+			for utf8.RuneCountInString(word) > cols { // a word longer than a row
+				r := []rune(word)
+				if line != "" {
+					out, line = append(out, line), ""
+				}
+				out, word = append(out, string(r[:cols])), string(r[cols:])
+			}
+			switch {
+			case line == "":
+				line = word
+			case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= cols:
+				line += " " + word
+			default:
+				out, line = append(out, line), word
+			}
+		}
+		out = append(out, line)
+	}
+	if len(out) > maxMessageRows {
+		out = append(out[:maxMessageRows-1], "...")
+	}
+	return out
+}
+
+func (u *xui) messageCols(s *xscreen) int {
+	return min(72, (s.w-80)/u.text.width)
+}
+
+func (u *xui) boxRect(s *xscreen) xproto.Rectangle {
+	lines := messageLines(u.cmd.Msg, u.messageCols(s))
+	wide := max(utf8.RuneCountInString(messageTitle)*u.title.width, utf8.RuneCountInString(messageHint)*u.text.width)
+	for _, l := range lines {
+		wide = max(wide, utf8.RuneCountInString(l)*u.text.width)
+	}
+	w := min(wide+60, s.w)
+	h := min(u.title.height*3+(len(lines)+3)*u.text.height+20, s.h)
+	return xproto.Rectangle{X: int16((s.w - w) / 2), Y: int16((s.h - h) / 2), Width: uint16(w), Height: uint16(h)}
+}
+
+// text draws one line centred on cx with its top at y.
+func (u *xui) textAt(s *xscreen, d xproto.Drawable, f xfont, fg, bg uint32, cx, y int, line string) {
+	cs := f.chars(line)
+	if len(cs) > 255 {
+		cs = cs[:255]
+	}
+	if len(cs) == 0 {
+		return
+	}
+	x := cx - len(cs)*f.width/2
+	xproto.ChangeGC(u.c, s.gc, xproto.GcForeground|xproto.GcBackground|xproto.GcFont, []uint32{s.pix[fg], s.pix[bg], uint32(f.id)})
+	xproto.ImageText16(u.c, byte(len(cs)), d, s.gc, int16(x), int16(y+f.ascent), cs)
+}
+
+func (u *xui) fill(s *xscreen, d xproto.Drawable, rgb uint32, r xproto.Rectangle) {
+	xproto.ChangeGC(u.c, s.gc, xproto.GcForeground, []uint32{s.pix[rgb]})
+	xproto.PolyFillRectangle(u.c, d, s.gc, []xproto.Rectangle{r})
+}
+
+func (u *xui) frame(s *xscreen, d xproto.Drawable, rgb uint32, r xproto.Rectangle) {
+	xproto.ChangeGC(u.c, s.gc, xproto.GcForeground, []uint32{s.pix[rgb]})
+	xproto.PolyRectangle(u.c, d, s.gc, []xproto.Rectangle{r})
+}
+
+// draw repaints the screen's windows.
+func (u *xui) draw(s *xscreen) {
+	n := u.countdown()
+	s.lastCountdown = n
+	if s.wantMain {
+		d := xproto.Drawable(s.main)
+		switch s.mainKind {
+		case "lock":
+			u.fill(s, d, lockBG, xproto.Rectangle{Width: uint16(s.w), Height: uint16(s.h)})
+			y := s.h / 3
+			u.textAt(s, d, u.title, textFG, lockBG, s.w/2, y, LockNotice)
+			y += 2 * u.title.height
+			if n >= 0 {
+				u.textAt(s, d, u.text, textFG, lockBG, s.w/2, y, fmt.Sprintf(countdownText, n))
+				y += 2 * u.text.height
+			}
+			if u.cmd.Msg != "" {
+				u.drawMessage(s, d, s.w/2, y, lockBG, textFG)
+			}
+		case "strip":
+			u.fill(s, d, stripBG, xproto.Rectangle{Width: s.mainR.Width, Height: s.mainR.Height})
+			u.textAt(s, d, u.title, textFG, stripBG, s.w/2, (int(s.mainR.Height)-u.title.height)/2, fmt.Sprintf(countdownText, max(n, 0)))
+		}
+	}
+	if s.wantBox {
+		d := xproto.Drawable(s.box)
+		r := xproto.Rectangle{Width: s.boxR.Width, Height: s.boxR.Height}
+		u.fill(s, d, boxBG, r)
+		u.frame(s, d, boxFrame, xproto.Rectangle{X: 1, Y: 1, Width: r.Width - 3, Height: r.Height - 3})
+		u.frame(s, d, boxFrame, xproto.Rectangle{X: 2, Y: 2, Width: r.Width - 5, Height: r.Height - 5})
+		u.drawMessage(s, d, int(r.Width)/2, u.title.height, boxBG, boxFG)
+	}
+}
+
+// drawMessage draws the title, the message lines and the hint, from top y.
+func (u *xui) drawMessage(s *xscreen, d xproto.Drawable, cx, y int, bg, fg uint32) {
+	u.textAt(s, d, u.title, fg, bg, cx, y, messageTitle)
+	y += 2 * u.title.height
+	for _, l := range messageLines(u.cmd.Msg, u.messageCols(s)) {
+		u.textAt(s, d, u.text, fg, bg, cx, y, l)
+		y += u.text.height
+	}
+	y += u.text.height
+	u.textAt(s, d, u.text, fg, bg, cx, y, messageHint)
+}
+
+// grab takes the keyboard and pointer while locked; it is retried on every
+// tick until it holds (another client may hold a grab for a while).
+func (u *xui) grab() {
+	s := u.screens[0]
+	if !u.cmd.Lock || u.grabbed || !s.mainViewable {
+		return
+	}
+	kr, err := xproto.GrabKeyboard(u.c, false, s.main, xproto.TimeCurrentTime, xproto.GrabModeAsync, xproto.GrabModeAsync).Reply()
+	if err != nil || kr.Status != xproto.GrabStatusSuccess {
+		return
+	}
+	pr, err := xproto.GrabPointer(u.c, false, s.main, xproto.EventMaskButtonPress, xproto.GrabModeAsync, xproto.GrabModeAsync,
+		s.main, xproto.CursorNone, xproto.TimeCurrentTime).Reply()
+	if err != nil || pr.Status != xproto.GrabStatusSuccess {
+		xproto.UngrabKeyboard(u.c, xproto.TimeCurrentTime)
+		return
+	}
+	u.grabbed = true
+}
+
+func (u *xui) raise() {
+	for _, s := range u.screens {
+		for _, w := range []struct {
+			id   xproto.Window
+			want bool
+		}{{s.main, s.wantMain}, {s.box, s.wantBox}} {
+			if w.want {
+				xproto.ConfigureWindow(u.c, w.id, xproto.ConfigWindowStackMode, []uint32{xproto.StackModeAbove})
+			}
+		}
+	}
+}
+
+func (u *xui) mapped() int {
+	n := 0
+	for _, s := range u.screens {
+		if s.wantMain && s.mainViewable {
+			n++
+		}
+		if s.wantBox && s.boxViewable {
+			n++
+		}
+	}
+	return n
+}
+
+// checkReady reports ready once every window the command wants is viewable.
+func (u *xui) checkReady() {
+	if u.readySeq == u.cmd.Seq && u.readySeq != 0 {
+		return
+	}
+	for _, s := range u.screens {
+		if s.wantMain && !s.mainViewable || s.wantBox && !s.boxViewable {
+			return
+		}
+	}
+	// Draw now (the Expose that follows a map may still be queued) and wait
+	// for the server to have done it: "ready" means "on screen".
+	for _, s := range u.screens {
+		u.draw(s)
+	}
+	if _, err := xproto.GetInputFocus(u.c).Reply(); err != nil {
+		return
+	}
+	u.readySeq = u.cmd.Seq
+	u.io.report(u.status(ReportReady))
+}
+
+func (u *xui) status(kind string) Report {
+	r := Report{T: kind, Lock: u.cmd.Lock, Grabbed: u.grabbed, Countdown: u.countdown(), Windows: u.mapped()}
+	if kind != ReportDismissed {
+		r.Seq, r.MsgID = u.readySeq, u.cmd.MsgID
+	}
+	return r
+}
+
+func (u *xui) tick(heartbeat bool) {
+	u.raise()
+	u.grab()
+	n := u.countdown()
+	for _, s := range u.screens {
+		if n != s.lastCountdown && (s.wantMain || s.wantBox) {
+			u.draw(s)
+		}
+	}
+	if heartbeat {
+		u.io.report(u.status(ReportAlive))
+	}
+}
+
+func (u *xui) screenOf(w xproto.Window) (*xscreen, bool) {
+	for _, s := range u.screens {
+		if w == s.main || w == s.box {
+			return s, w == s.main
+		}
+	}
+	return nil, false
+}
+
+func (u *xui) event(ev xgb.Event) error {
+	switch e := ev.(type) {
+	case xproto.ExposeEvent:
+		if s, _ := u.screenOf(e.Window); s != nil && e.Count == 0 {
+			u.draw(s)
+		}
+	case xproto.VisibilityNotifyEvent:
+		if e.State != xproto.VisibilityUnobscured {
+			u.raise()
+		}
+	case xproto.MapNotifyEvent:
+		if s, isMain := u.screenOf(e.Window); s != nil {
+			if isMain {
+				s.mainViewable = true
+			} else {
+				s.boxViewable = true
+			}
+			u.grab()
+			u.checkReady()
+		}
+	case xproto.UnmapNotifyEvent:
+		// Someone else unmapped a window we want shown: show it again.
+		if s, isMain := u.screenOf(e.Window); s != nil {
+			if isMain {
+				s.mainViewable = false
+				u.grabbed = u.grabbed && s != u.screens[0]
+				if s.wantMain {
+					xproto.MapWindow(u.c, s.main)
+				}
+			} else {
+				s.boxViewable = false
+				if s.wantBox {
+					xproto.MapWindow(u.c, s.box)
+				}
+			}
+		}
+	case xproto.DestroyNotifyEvent:
+		if s, _ := u.screenOf(e.Window); s != nil {
+			return errors.New("an overlay window was destroyed by another client")
+		}
+	case xproto.ConfigureNotifyEvent:
+		for _, s := range u.screens {
+			if e.Window == s.root && (int(e.Width) != s.w || int(e.Height) != s.h) {
+				s.w, s.h = int(e.Width), int(e.Height)
+				u.layout()
+			}
+		}
+	case xproto.ButtonPressEvent:
+		u.dismissMessage()
+	case xproto.KeyPressEvent:
+		if u.dismiss[e.Detail] {
+			u.dismissMessage()
+		}
+	case xproto.MappingNotifyEvent:
+		u.loadKeymap(xproto.Setup(u.c))
+	}
+	return nil
+}
+
+// dismissMessage hides the message at once and tells the service.
+func (u *xui) dismissMessage() {
+	if u.cmd.MsgID == 0 {
+		return
+	}
+	r := u.status(ReportDismissed)
+	r.MsgID = u.cmd.MsgID
+	u.io.report(r)
+	cmd := u.cmd
+	cmd.MsgID, cmd.Msg = 0, ""
+	if cmd.Empty() {
+		// Nothing left: hide everything and wait for the service to say so.
+		for _, s := range u.screens {
+			u.place(s, s.main, false, xproto.Rectangle{}, &s.mainViewable)
+			u.place(s, s.box, false, xproto.Rectangle{}, &s.boxViewable)
+			s.wantMain, s.wantBox = false, false
+		}
+		u.cmd = cmd
+		return
+	}
+	u.apply(cmd)
+}
