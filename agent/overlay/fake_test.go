@@ -181,3 +181,45 @@ func readPids(t *testing.T, file string) []int {
 	}
 	return pids
 }
+
+// helperPID is the pid of the session's live helper, or 0.
+func (s *Supervisor) helperPID(session string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.seats[session]; st != nil && st.proc != nil {
+		return st.proc.cmd.Process.Pid
+	}
+	return 0
+}
+
+// onScreen reports whether the session's live helper has its latest state on screen.
+func (s *Supervisor) onScreen(session string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.seats[session]
+	return st != nil && st.proc != nil && st.shown == st.want.Seq
+}
+
+// helperDone returns a channel closed when the session's current helper exits.
+func (s *Supervisor) helperDone(session string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.seats[session]; st != nil && st.proc != nil {
+		return st.proc.done
+	}
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// kill9 kills a helper the way a patron would.
+func kill9(t *testing.T, pid int) {
+	t.Helper()
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+}

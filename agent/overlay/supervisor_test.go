@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -71,9 +70,7 @@ func TestHelperLifecycle(t *testing.T) {
 	// Killed: started again at once, reported.
 	pid := s.helperPID("4")
 	done := s.helperDone("4")
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	kill9(t, pid)
 	<-done
 	waitFor(t, "restart", func() bool { p := s.helperPID("4"); return p != 0 && p != pid && s.onScreen("4") })
 	if r, _ := s.Shown("4"); !r.Lock || r.MsgID == 0 {

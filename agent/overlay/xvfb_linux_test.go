@@ -267,36 +267,6 @@ func (x *xserver) coverWindow(rgb uint32) xproto.Window {
 	return w
 }
 
-// helperPID is the pid of the session's live helper, or 0.
-func (s *Supervisor) helperPID(session string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.seats[session]; st != nil && st.proc != nil {
-		return st.proc.cmd.Process.Pid
-	}
-	return 0
-}
-
-// onScreen reports whether the session's live helper has its latest state on screen.
-func (s *Supervisor) onScreen(session string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.seats[session]
-	return st != nil && st.proc != nil && st.shown == st.want.Seq
-}
-
-// helperDone returns a channel closed when the session's current helper exits.
-func (s *Supervisor) helperDone(session string) <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.seats[session]; st != nil && st.proc != nil {
-		return st.proc.done
-	}
-	c := make(chan struct{})
-	close(c)
-	return c
-}
-
 // realSupervisor runs the real helper (this test binary started as
 // `session-helper`, like carrel-agent) through the real Starter.
 func realSupervisor(t *testing.T, exe string) (*Supervisor, *fakeSink) {
