@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // NewController returns the macOS controller. Only Terminate is implemented
@@ -23,6 +24,14 @@ var _ Controller = darwinController{}
 func (darwinController) HoldLogons(context.Context, []string, bool) error { return ErrNotImplemented }
 func (darwinController) LockSession(context.Context, Session) error       { return ErrNotImplemented }
 func (darwinController) Message(context.Context, Session, string) error   { return ErrNotImplemented }
+
+// The lock overlay and its countdown need a session helper, which macOS does
+// not have yet (2026-11).
+func (darwinController) UnlockSession(context.Context, Session) error { return ErrNotImplemented }
+func (darwinController) Countdown(context.Context, Session, time.Time) error {
+	return ErrNotImplemented
+}
+func (darwinController) Ended(Session) {}
 
 func (darwinController) Terminate(ctx context.Context, s Session) error {
 	if _, err := strconv.ParseUint(s.UID, 10, 32); err != nil || s.UID == "0" {

@@ -11,25 +11,106 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/carrel-kiosk/carrel/agent/overlay"
 )
 
 // NewController returns the Linux controller. It holds logons by expiring the
 // patron accounts (usermod --expiredate 1: PAM's account stage then refuses
 // every login service, graphical or not) and lets them in again by clearing the
-// expiry date; it locks and ends sessions with loginctl, and shows messages on
-// the session's terminal and, for graphical sessions, with notify-send on the
-// user's session bus.
-func NewController(log *slog.Logger) Controller { return &linuxController{log: log} }
-
-type linuxController struct {
-	log *slog.Logger
+// expiry date; it ends sessions with loginctl. In an X11 session it shows the
+// lock, the countdown before end-session and staff messages through the
+// session helper (agent/overlay), started as the patron and restarted if it
+// dies; other sessions are locked with loginctl lock-session and get messages
+// on their terminal (and, under Wayland, through notify-send).
+func NewController(log *slog.Logger) Controller {
+	return newLinuxController(log, overlay.Options{Log: log.With("component", "session_helper")})
 }
 
-var _ Controller = (*linuxController)(nil)
+func newLinuxController(log *slog.Logger, o overlay.Options) *linuxController {
+	return &linuxController{log: log, overlay: overlay.NewSupervisor(o), proc: "/proc", lookupID: user.LookupId}
+}
+
+type linuxController struct {
+	log      *slog.Logger
+	overlay  *overlay.Supervisor
+	proc     string                               // /proc, where XAUTHORITY is looked up
+	lookupID func(uid string) (*user.User, error) // user.LookupId; replaced in tests
+}
+
+var (
+	_ Controller   = (*linuxController)(nil)
+	_ helperRunner = (*linuxController)(nil)
+)
+
+func (c *linuxController) runHelpers(ctx context.Context, sink EventSink) error {
+	return c.overlay.Run(ctx, sink)
+}
+
+// hasOverlay reports whether the session gets the overlay: an X11 session
+// with a local display seen through logind.
+func hasOverlay(s Session) bool {
+	return s.Type == "x11" && s.Display != "" && !strings.HasPrefix(s.ID, "tty:")
+}
+
+// target describes the session to the overlay: the patron's uid and primary
+// gid, and the X authority file the session's own processes use (or the
+// patron's ~/.Xauthority, where startx and LightDM put it).
+func (c *linuxController) target(s Session) (overlay.Target, error) {
+	if s.UID == "" || s.UID == "0" {
+		return overlay.Target{}, fmt.Errorf("session %s: no patron uid", s.ID)
+	}
+	u, err := c.lookupID(s.UID)
+	if err != nil {
+		return overlay.Target{}, fmt.Errorf("session %s: look up uid %s: %w", s.ID, s.UID, err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return overlay.Target{}, fmt.Errorf("session %s: uid %q gid %q", s.ID, u.Uid, u.Gid)
+	}
+	t := overlay.Target{Session: s.ID, UID: uint32(uid), GID: uint32(gid), Display: s.Display}
+	t.XAuthority = overlay.FindXAuthority(c.proc, t.UID, s.ID, s.Display, int(s.leader))
+	if t.XAuthority == "" && u.HomeDir != "" {
+		if p := filepath.Join(u.HomeDir, ".Xauthority"); filepath.IsAbs(p) {
+			if _, err := os.Lstat(p); err == nil {
+				t.XAuthority = p
+			}
+		}
+	}
+	return t, nil
+}
+
+func (c *linuxController) UnlockSession(ctx context.Context, s Session) error {
+	if !hasOverlay(s) {
+		return nil // a screen locker stays: the patron unlocks it with their password
+	}
+	t, err := c.target(s)
+	if err != nil {
+		return err
+	}
+	return c.overlay.Lock(ctx, t, false)
+}
+
+func (c *linuxController) Countdown(ctx context.Context, s Session, deadline time.Time) error {
+	if !hasOverlay(s) {
+		return ErrNotImplemented
+	}
+	t, err := c.target(s)
+	if err != nil {
+		return err
+	}
+	return c.overlay.Countdown(ctx, t, deadline)
+}
+
+func (c *linuxController) Ended(s Session) { c.overlay.End(s.ID) }
 
 func (c *linuxController) HoldLogons(ctx context.Context, accounts []string, hold bool) error {
 	expire := ""
@@ -52,12 +133,30 @@ func (c *linuxController) HoldLogons(ctx context.Context, accounts []string, hol
 	return errors.Join(errs...)
 }
 
+// LockSession shows the lock overlay in an X11 session. Elsewhere, or when the
+// overlay cannot be shown, it asks the session's screen locker through
+// loginctl (which does nothing when no locker runs); an overlay failure is
+// still returned, so staff see it.
 func (c *linuxController) LockSession(ctx context.Context, s Session) error {
 	if err := logindID(s); err != nil {
 		return err
 	}
-	_, err := run(ctx, "loginctl", "lock-session", s.ID)
-	return err
+	var overlayErr error
+	if hasOverlay(s) {
+		t, err := c.target(s)
+		if err == nil {
+			err = c.overlay.Lock(ctx, t, true)
+		}
+		if err == nil {
+			return nil
+		}
+		overlayErr = fmt.Errorf("lock overlay: %w", err)
+		c.log.Warn("Lock overlay not shown; asking the screen locker", "session", s.ID, "error", err)
+	}
+	if _, err := run(ctx, "loginctl", "lock-session", s.ID); err != nil {
+		return errors.Join(overlayErr, err)
+	}
+	return overlayErr
 }
 
 func (c *linuxController) Terminate(ctx context.Context, s Session) error {
@@ -83,9 +182,23 @@ var (
 	ttyRe      = regexp.MustCompile(`^(pts/[0-9]{1,6}|tty[0-9]{1,3}|ttyS[0-9]{1,3})$`)
 )
 
-// Message writes text to the session's terminal and, for a graphical session,
-// shows a notification. It succeeds if either way worked.
+// Message shows text in the overlay of an X11 session; elsewhere it writes it
+// to the session's terminal and, for a graphical session (Wayland, or X11
+// without a display from logind), shows a notification, and succeeds if either
+// way worked.
 func (c *linuxController) Message(ctx context.Context, s Session, text string) error {
+	if hasOverlay(s) {
+		// The session's terminal, if any, is the VT the X server runs on:
+		// nobody would see text written there.
+		t, err := c.target(s)
+		if err == nil {
+			err = c.overlay.Message(ctx, t, text)
+		}
+		if err != nil {
+			return fmt.Errorf("overlay: %w", err)
+		}
+		return nil
+	}
 	var errs []error
 	shown := false
 	if s.TTY != "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 	"unicode/utf16"
 
 	"golang.org/x/sys/windows"
@@ -48,6 +49,19 @@ func (c *wtsController) LockSession(ctx context.Context, s Session) error {
 	}
 	return nil
 }
+
+// UnlockSession has nothing to undo: a disconnected session comes back when
+// the patron signs in again, and the hold on logons is the Manager's.
+func (c *wtsController) UnlockSession(ctx context.Context, s Session) error { return nil }
+
+// Countdown needs a session helper started with CreateProcessAsUser in the
+// patron's session, which is future work (2026-11): the Manager sends a
+// message instead.
+func (c *wtsController) Countdown(ctx context.Context, s Session, deadline time.Time) error {
+	return ErrNotImplemented
+}
+
+func (c *wtsController) Ended(s Session) {}
 
 func (c *wtsController) Terminate(ctx context.Context, s Session) error {
 	id, err := wtsID(s)

@@ -17,17 +17,29 @@
 //   - a Controller per OS does the OS side: holding logons, locking screens,
 //     ending sessions, showing messages; a Power does reboot and shutdown.
 //
-// It is not the wipe itself (agent/wipe), nor the lock overlay shown in the
-// patron's session (the session helper, future work), nor the link to the hub.
-// It never reports a patron's name to the hub: events carry session ids only.
+// It is not the wipe itself (agent/wipe), nor the lock overlay drawn in the
+// patron's session (agent/overlay: the Linux controller owns its supervisor,
+// and the Manager runs it), nor the link to the hub. It never reports a
+// patron's name to the hub: events carry session ids only.
+//
+// end-session takes an optional grace (seconds, up to 90): the patron sees a
+// countdown (X11 overlay; elsewhere a message) and the session ends when it
+// runs out.
 //
 // Limitations (2026-11):
 //   - Linux: "locked" means patron accounts are expired (usermod --expiredate 1,
 //     refused by PAM's account stage for every login service) and open patron
-//     sessions are asked to lock (loginctl lock-session); a patron session that
-//     still starts while the seat is held is terminated at once. Carrel owns the
-//     expiry date of patron accounts: unlocking clears it. There is no overlay
-//     yet, so a text-console session only gets the logon refusal.
+//     sessions are locked; a patron session that still starts while the seat is
+//     held is terminated at once. Carrel owns the expiry date of patron
+//     accounts: unlocking clears it.
+//   - Linux X11 sessions (logind Type x11 with a Display) get the lock overlay,
+//     the countdown and messages from the session helper (agent/overlay), run
+//     as the patron and restarted within 2 s if killed (session.helper_restarted).
+//     Wayland sessions get no overlay: Wayland lets no client cover the screen
+//     or grab input; they are asked to lock with loginctl lock-session (which
+//     does nothing when no screen locker runs) and get messages through
+//     notify-send. Text sessions get loginctl lock-session and messages on
+//     their terminal; a session seen only through utmp cannot be locked.
 //   - Linux: logind reports a logoff when the session is removed; with
 //     KillUserProcesses=no a session stays "closing" until its last process ends.
 //     The .deb should set KillUserProcesses=yes for patron seats.
@@ -43,9 +55,13 @@
 //   - Windows: new patron sessions are logged off while the seat is held
 //     (WTSLogoffSession); the account itself is not disabled yet. Locking an
 //     open patron session disconnects it (WTSDisconnectSession: the console goes
-//     back to the sign-in screen, the session stays); a real lock overlay needs
-//     the session helper. Under Wine WTSEnumerateSessions returns no sessions,
+//     back to the sign-in screen, the session stays). There is no overlay or
+//     countdown on Windows yet: the helper would have to be started in the
+//     patron's session with CreateProcessAsUser and the session's token
+//     (WTSQueryUserToken); end-session's grace is a message box there.
+//     Under Wine WTSEnumerateSessions returns no sessions,
 //     so listing, logoff, disconnect and messages are only link-tested there.
-//   - macOS: only the console user is seen (no SSH sessions), by polling; ending
-//     sessions, locking and messages return ErrNotImplemented.
+//   - macOS: only the console user is seen (no SSH sessions), by polling;
+//     locking, the overlay, the countdown and messages return
+//     ErrNotImplemented.
 package session

@@ -82,6 +82,11 @@ type fakeController struct {
 	terminated chan string
 	messages   []string
 	failHold   error
+	unlocked   []string
+	countdowns []string
+	ended      []string
+	// noCountdown makes Countdown say ErrNotImplemented (a text session).
+	noCountdown bool
 }
 
 func newFakeController() *fakeController {
@@ -103,6 +108,29 @@ func (c *fakeController) LockSession(ctx context.Context, s Session) error {
 	defer c.mu.Unlock()
 	c.locked = append(c.locked, s.ID)
 	return nil
+}
+
+func (c *fakeController) UnlockSession(ctx context.Context, s Session) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unlocked = append(c.unlocked, s.ID)
+	return nil
+}
+
+func (c *fakeController) Countdown(ctx context.Context, s Session, deadline time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.noCountdown {
+		return ErrNotImplemented
+	}
+	c.countdowns = append(c.countdowns, s.ID)
+	return nil
+}
+
+func (c *fakeController) Ended(s Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ended = append(c.ended, s.ID)
 }
 
 func (c *fakeController) Terminate(ctx context.Context, s Session) error {

@@ -7,7 +7,9 @@ import (
 	"os/user"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -108,6 +110,16 @@ func (m *Manager) setLocked(ctx context.Context, locked bool) (string, error) {
 
 	if !locked {
 		m.emit(EventUnlocked, protocol.SeverityInfo, nil)
+		var failed []string
+		for _, s := range open {
+			if err := m.ctl.UnlockSession(ctx, s); err != nil && !errors.Is(err, ErrNotImplemented) {
+				failed = append(failed, s.ID)
+				m.log.Warn("Unlock open session", "session", s.ID, "error", err)
+			}
+		}
+		if len(failed) > 0 {
+			return "", fmt.Errorf("unlocked and logons released, but removing the lock screen from session(s) %s failed", strings.Join(failed, ", "))
+		}
 		if dirty != "" {
 			return "unlocked; the seat stays held until a clean wipe-now (last wipe: " + dirty + ")", nil
 		}
@@ -175,25 +187,61 @@ func checkMessage(text string) (string, error) {
 	return text, nil
 }
 
+// MaxGrace bounds end-session's grace: the countdown and the wait fit well
+// inside a command's time limit (the link's default is 2 minutes).
+const MaxGrace = 90 * time.Second
+
 // EndSession logs a patron session off; the wipe follows through the watcher's
-// logoff. args: session (optional: one open patron session id; default all).
-// Staff sessions are never ended.
+// logoff. args: session (optional: one open patron session id; default all),
+// grace (optional: seconds, 0..90, default 0 = at once) during which the
+// patron sees a countdown ("This session ends in N s. Save your work.";
+// sessions without an overlay get it as a message) before the end. Staff
+// sessions are never ended.
 func (m *Manager) EndSession(ctx context.Context, args map[string]string) (string, error) {
-	if err := checkArgs(args, "session"); err != nil {
+	if err := checkArgs(args, "session", "grace"); err != nil {
 		return "", err
 	}
-	m.mu.Lock()
-	open := m.patronSessions()
-	m.mu.Unlock()
-	if id, ok := args["session"]; ok {
-		i := slices.IndexFunc(open, func(s Session) bool { return s.ID == id })
-		if i < 0 {
-			return "", fmt.Errorf("%w: no open patron session %q", ErrBadArgs, oneLine(id, 40))
-		}
-		open = open[i : i+1]
+	grace, err := parseGrace(ctx, args)
+	if err != nil {
+		return "", err
 	}
-	if len(open) == 0 {
-		return "", errors.New("no patron session is open")
+	pick := func() ([]Session, error) {
+		m.mu.Lock()
+		open := m.patronSessions()
+		m.mu.Unlock()
+		if id, ok := args["session"]; ok {
+			i := slices.IndexFunc(open, func(s Session) bool { return s.ID == id })
+			if i < 0 {
+				return nil, fmt.Errorf("%w: no open patron session %q", ErrBadArgs, oneLine(id, 40))
+			}
+			open = open[i : i+1]
+		}
+		if len(open) == 0 {
+			return nil, errors.New("no patron session is open")
+		}
+		return open, nil
+	}
+	open, err := pick()
+	if err != nil {
+		return "", err
+	}
+	if grace > 0 {
+		deadline := time.Now().Add(grace)
+		for _, s := range open {
+			err := m.ctl.Countdown(ctx, s, deadline)
+			if errors.Is(err, ErrNotImplemented) {
+				err = m.ctl.Message(ctx, s, fmt.Sprintf("This session ends in %d seconds. Save your work.", int(grace/time.Second)))
+			}
+			if err != nil {
+				m.log.Warn("Countdown before end-session not shown", "session", s.ID, "error", err)
+			}
+		}
+		if err := m.sleep(ctx, grace); err != nil {
+			return "", fmt.Errorf("end session: stopped during the grace period; no session was ended: %w", err)
+		}
+		if open, err = pick(); err != nil {
+			return "the session(s) ended during the grace period; the wipe follows", nil
+		}
 	}
 	var errs []error
 	for _, s := range open {
@@ -205,6 +253,24 @@ func (m *Manager) EndSession(ctx context.Context, args map[string]string) (strin
 		return "", fmt.Errorf("end session: %w", err)
 	}
 	return fmt.Sprintf("ended %d session(s); the wipe follows", len(open)), nil
+}
+
+// parseGrace reads end-session's grace argument and checks that it fits the
+// command's deadline.
+func parseGrace(ctx context.Context, args map[string]string) (time.Duration, error) {
+	v, ok := args["grace"]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || time.Duration(n)*time.Second > MaxGrace {
+		return 0, fmt.Errorf("%w: grace %q is not a number of seconds from 0 to %d", ErrBadArgs, oneLine(v, 20), int(MaxGrace/time.Second))
+	}
+	grace := time.Duration(n) * time.Second
+	if dl, ok := ctx.Deadline(); ok && grace > 0 && time.Until(dl) < grace+10*time.Second {
+		return 0, fmt.Errorf("%w: grace %d s does not fit the command's time limit", ErrBadArgs, n)
+	}
+	return grace, nil
 }
 
 // WipeNow wipes patron accounts while no patron is logged on, and waits for the

@@ -56,6 +56,8 @@ type Manager struct {
 	sink   EventSink
 	store  *LockStore
 	clock  Clock
+	// sleep waits d or until ctx ends (end-session's grace); real time, replaced in tests.
+	sleep func(ctx context.Context, d time.Duration) error
 
 	changes chan struct{} // cap 1, coalesced
 	wake    chan struct{} // cap 1, wakes the wipe worker
@@ -101,7 +103,7 @@ func New(o Options) (*Manager, error) {
 	}
 	m := &Manager{
 		log: o.Log, cfg: o.Config, policy: NewPolicy(o.Config), watch: o.Watcher, wiper: o.Wiper,
-		ctl: o.Controller, power: o.Power, sink: o.Sink, store: NewLockStore(o.StateDir), clock: o.Clock,
+		ctl: o.Controller, power: o.Power, sink: o.Sink, store: NewLockStore(o.StateDir), clock: o.Clock, sleep: sleepCtx,
 		changes:  make(chan struct{}, 1),
 		wake:     make(chan struct{}, 1),
 		sessions: make(map[string]Session),
@@ -165,6 +167,16 @@ func (m *Manager) Run(ctx context.Context) error {
 		defer wg.Done()
 		m.wipeWorker(ctx)
 	}()
+	if r, ok := m.ctl.(helperRunner); ok {
+		// The session helpers (lock overlay) live as long as the Manager runs.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.runHelpers(ctx, m.sink); err != nil {
+				m.log.Error("Session helpers stopped", "error", err)
+			}
+		}()
+	}
 
 	backoff := time.Second
 	for {
@@ -296,6 +308,7 @@ func (m *Manager) logoff(id string) {
 	}
 	m.recompute()
 	m.mu.Unlock()
+	m.ctl.Ended(s) // before the wipe: nothing of ours runs as the patron any more
 	if last {
 		m.signal(m.wake)
 	}
@@ -463,6 +476,17 @@ func (m *Manager) signal(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
 	default:
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

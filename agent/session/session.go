@@ -47,8 +47,10 @@ type Session struct {
 	TTY string
 	// Type is logind's session type ("tty", "x11", "wayland"), or empty.
 	Type string
+	// Display is the session's X display (logind's Display: ":0"), or empty.
+	Display string
 
-	leader int32 // utmp: the session leader's pid, to tell a reused line apart
+	leader int32 // the session leader's pid (utmp: to tell a reused line apart; logind: Leader)
 }
 
 // Event is a logon or logoff. Initial marks a logon that was already open when
@@ -125,12 +127,29 @@ type Controller interface {
 	// HoldLogons stops new logons of the given patron accounts (hold true) or
 	// lets them in again (hold false).
 	HoldLogons(ctx context.Context, accounts []string, hold bool) error
-	// LockSession asks the session's screen locker to lock it.
+	// LockSession shows the lock in the session (the lock overlay, or the
+	// session's own screen locker where there is no overlay).
 	LockSession(ctx context.Context, s Session) error
+	// UnlockSession removes what LockSession showed, where that is the
+	// controller's own (the overlay); a screen locker stays for the patron.
+	UnlockSession(ctx context.Context, s Session) error
 	// Terminate ends the session and its processes.
 	Terminate(ctx context.Context, s Session) error
 	// Message shows text, already checked, to the session's user.
 	Message(ctx context.Context, s Session, text string) error
+	// Countdown shows "this session ends in N s" until deadline (a zero
+	// deadline removes it); ErrNotImplemented where the session has no
+	// overlay (the Manager then sends a message instead).
+	Countdown(ctx context.Context, s Session, deadline time.Time) error
+	// Ended tells the controller that the session is gone: whatever it runs
+	// for the session stops. It returns at once.
+	Ended(s Session)
+}
+
+// helperRunner is implemented by controllers that run helpers in patron
+// sessions (the Linux overlay): the Manager runs it for as long as it runs.
+type helperRunner interface {
+	runHelpers(ctx context.Context, sink EventSink) error
 }
 
 // Power reboots or shuts down the PC. Both return once the OS accepted the request.

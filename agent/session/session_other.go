@@ -5,6 +5,7 @@ package session
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // NewWatcher returns a watcher whose Run fails with ErrNotImplemented.
@@ -27,6 +28,11 @@ func (otherController) HoldLogons(context.Context, []string, bool) error { retur
 func (otherController) LockSession(context.Context, Session) error       { return ErrNotImplemented }
 func (otherController) Terminate(context.Context, Session) error         { return ErrNotImplemented }
 func (otherController) Message(context.Context, Session, string) error   { return ErrNotImplemented }
+func (otherController) UnlockSession(context.Context, Session) error     { return ErrNotImplemented }
+func (otherController) Countdown(context.Context, Session, time.Time) error {
+	return ErrNotImplemented
+}
+func (otherController) Ended(Session) {}
 
 // NewPower returns a Power that does nothing but say so.
 func NewPower() Power { return otherPower{} }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -176,7 +177,10 @@ func (w *logindWatcher) session(ctx context.Context, conn *dbus.Conn, path dbus.
 	if str("Class") != "user" {
 		return Session{}, false
 	}
-	s := Session{ID: str("Id"), User: str("Name"), TTY: str("TTY"), Type: str("Type")}
+	s := Session{ID: str("Id"), User: str("Name"), TTY: str("TTY"), Type: str("Type"), Display: str("Display")}
+	if pid, ok := props["Leader"].Value().(uint32); ok && pid <= math.MaxInt32 {
+		s.leader = int32(pid)
+	}
 	if u, ok := props["User"].Value().([]any); ok && len(u) == 2 {
 		if uid, ok := u[0].(uint32); ok {
 			s.UID = fmt.Sprint(uid)
