@@ -163,7 +163,7 @@ func (w *winPurger) emptyDir(h windows.Handle, display string, depth int) bool {
 		return false
 	}
 	clean := true
-	for pass := 0; pass <= w.o.retries; pass++ {
+	for pass := 0; ; pass++ {
 		ents, err := listDir(h)
 		if err != nil {
 			w.res.leftover(w.o.maxLeft, strconv.Quote(display), "cannot read directory: "+err.Error())
@@ -171,6 +171,10 @@ func (w *winPurger) emptyDir(h windows.Handle, display string, depth int) bool {
 		}
 		if len(ents) == 0 {
 			return clean
+		}
+		if pass > w.o.retries {
+			w.res.leftover(w.o.maxLeft, strconv.Quote(display), "refilled while purged")
+			return false
 		}
 		for _, e := range ents {
 			if w.ctx.Err() != nil {
@@ -185,8 +189,6 @@ func (w *winPurger) emptyDir(h windows.Handle, display string, depth int) bool {
 			return clean
 		}
 	}
-	w.res.leftover(w.o.maxLeft, strconv.Quote(display), "refilled while purged")
-	return false
 }
 
 func (w *winPurger) entry(parent windows.Handle, display string, e dirEntry, depth int) bool {

@@ -18,7 +18,12 @@ func tempDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { purgeTree(context.Background(), d, purgeOpts{onlyUID: -1, chmodUID: -1}) })
+	t.Cleanup(func() {
+		res := purgeTree(context.Background(), d, purgeOpts{onlyUID: -1, chmodUID: -1, retries: 2})
+		for _, l := range res.Leftovers {
+			t.Logf("left in the test's temp dir: %s: %s", l.Path, l.Reason)
+		}
+	})
 	return d
 }
 
@@ -61,7 +66,9 @@ func TestPurgeTreeWindows(t *testing.T) {
 		if err != nil || info.Mode().Perm()&0o200 != 0 {
 			t.Fatalf("read-only file changed: %v %v", info, err)
 		}
-		os.Chmod(filepath.Join(trash, "readonly.txt"), 0o644) // the test's own file, for cleanup
+		// the test's own files, for cleanup
+		os.Chmod(filepath.Join(trash, "readonly.txt"), 0o644)
+		os.Chmod(canary, 0o644)
 		return
 	}
 	if len(res.Leftovers) != 0 {
@@ -82,4 +89,5 @@ func TestPurgeTreeWindows(t *testing.T) {
 	if err != nil || string(b) != "keep" || info.Mode().Perm()&0o200 != 0 {
 		t.Fatalf("canary changed: %q %v %v", b, info.Mode(), err)
 	}
+	os.Chmod(canary, 0o644) // for cleanup
 }
