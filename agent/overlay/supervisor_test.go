@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +171,7 @@ func TestCountdownRunsOut(t *testing.T) {
 }
 
 func TestRunStopsHelpers(t *testing.T) {
+	before := runtime.NumGoroutine()
 	start, _ := fakeStarter(t, "")
 	s := NewSupervisor(Options{Log: testLogger(t), Start: start})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -189,4 +191,6 @@ func TestRunStopsHelpers(t *testing.T) {
 	default:
 		t.Fatal("Run returned with a helper still running")
 	}
+	// Every goroutine of every helper has ended (a leak check).
+	waitFor(t, "goroutines back to the start", func() bool { return runtime.NumGoroutine() <= before })
 }
