@@ -12,7 +12,8 @@ type osDefaults struct {
 }
 
 // Config is the [wipe] section of the agent's configuration. The path defaults
-// below are Linux's; Windows uses %ProgramData%\Carrel and no shared temp dirs.
+// below are Linux's; Windows uses %ProgramData%\Carrel, and %SystemRoot%\Temp and
+// %SystemDrive%\$Recycle.Bin as shared temp dirs.
 type Config struct {
 	// PatronUsers lists the account names that may be wiped. Default: none (use
 	// PatronGroup).

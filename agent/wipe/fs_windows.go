@@ -2,8 +2,8 @@
 
 package wipe
 
-// UNTESTED ON WINDOWS (2026-11): this file compiles and vets but has not run on
-// Windows nor under Wine yet.
+// Tested under Wine 8 only (2026-11): see doc.go for what ran there and what
+// has only been compiled.
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -36,30 +37,68 @@ var programData = func() string {
 	return systemDrive + `\ProgramData`
 }()
 
-// Windows keeps temp files in the profile (AppData\Local\Temp): no shared temp
-// dirs by default. The agent's directories are under %ProgramData%\Carrel.
+var systemRoot = func() string {
+	if d := os.Getenv("SystemRoot"); d != "" {
+		return d
+	}
+	return systemDrive + `\Windows`
+}()
+
+// The patron's own temp dir (AppData\Local\Temp) is in the profile. Shared
+// temp locations: the system temp dir (installers and services write there for
+// the patron) and the system drive's recycle bin (one folder per SID; other
+// drives' bins are listed by hand). Both are cleared of the patron's entries
+// only. The agent's directories are under %ProgramData%\Carrel.
 var defaults = osDefaults{
 	template:  programData + `\Carrel\template`,
 	journal:   programData + `\Carrel\wipe`,
-	temp:      []string{},
+	temp:      []string{systemRoot + `\Temp`, systemDrive + `\$Recycle.Bin`},
 	spool:     []string{},
 	protected: []string{programData + `\Carrel`},
 }
 
-// systemDirs may never be a profile nor hold one.
-var systemDirs = []string{systemDrive + `\Windows`, systemDrive + `\Program Files`,
-	systemDrive + `\Program Files (x86)`, systemDrive + `\ProgramData`, systemDrive + `\Users\Default`,
-	systemDrive + `\Users\Public`, systemDrive + `\Users\All Users`}
+// systemDirs may never be a profile nor hold one. Windows paths compare without
+// case, the guards compare strings: the entries are spelled as on the disk,
+// which is how filepath.EvalSymlinks spells the home the guards compare.
+var systemDirs = diskCase(uniq(systemDrive+`\Windows`, systemRoot, systemDrive+`\Program Files`,
+	systemDrive+`\Program Files (x86)`, systemDrive+`\ProgramData`, programData, systemDrive+`\Users\Default`,
+	systemDrive+`\Users\Public`, systemDrive+`\Users\All Users`))
 
 // systemExact may hold profiles but are never one.
-var systemExact = []string{systemDrive + `\Users`}
+var systemExact = diskCase([]string{systemDrive + `\Users`})
+
+func uniq(ps ...string) []string {
+	var out []string
+	for _, p := range ps {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// diskCase adds, for each existing path whose on-disk spelling differs only in
+// case, that spelling.
+func diskCase(ps []string) []string {
+	out := slices.Clone(ps)
+	for _, p := range ps {
+		if real, err := filepath.EvalSymlinks(p); err == nil && real != p && strings.EqualFold(real, p) && !slices.Contains(out, real) {
+			out = append(out, real)
+		}
+	}
+	return out
+}
 
 func isVolumeRoot(p string) bool {
 	v := filepath.VolumeName(p)
 	return v != "" && (p == v || p == v+`\`)
 }
 
-// fileOwner: owners are SIDs on Windows and are not compared (2026-11).
+// fileOwner: owners are SIDs on Windows and a FileInfo does not carry one, so
+// the guards' owner checks (home owned by the patron, parents owned by root,
+// trash owned by root) do not run on Windows (2026-11). The trash is instead
+// made SYSTEM-and-Administrators-only by restrictDir, and the profile path
+// comes from the account's own ProfileList entry.
 func fileOwner(fs.FileInfo) (uid, gid int, ok bool) { return 0, 0, false }
 
 var errNotSameFS = errors.New("profile cannot be renamed into the trash")
@@ -73,8 +112,9 @@ func renameAside(from, to string) error {
 	if err != nil {
 		return err
 	}
-	// no MOVEFILE_COPY_ALLOWED: a move to another volume must fail, not copy
-	err = windows.MoveFileEx(f, t, 0)
+	// no MOVEFILE_COPY_ALLOWED: a move to another volume must fail, not copy;
+	// write-through: the journal records the move as done once this returns
+	err = windows.MoveFileEx(f, t, windows.MOVEFILE_WRITE_THROUGH)
 	if errors.Is(err, windows.ERROR_NOT_SAME_DEVICE) {
 		return fmt.Errorf("rename profile aside: %w: %v", errNotSameFS, err)
 	}
@@ -103,20 +143,33 @@ func ProfileDir(sid string) (string, error) {
 // symlinks and volume mount points are opened (and deleted) themselves and never
 // traversed; directories are listed through their handle; deletion is by handle
 // (FileDispositionInfoEx with POSIX semantics and ignore-read-only, so the
-// read-only attribute of a file is never changed).
+// read-only attribute of a file is never changed). With o.onlyUID >= 0 only
+// entries whose owner (GetSecurityInfo on the open handle, never a second lookup
+// by name) is the SID of that RID in this computer's account domain are
+// removed; directories of others are walked and kept. o.chmodUID is ignored:
+// nothing is ever given wider access.
 func purgeTree(ctx context.Context, dir string, o purgeOpts) purgeResult {
 	var res purgeResult
 	q := strconv.Quote(dir)
+	w := &winPurger{ctx: ctx, o: o, res: &res}
+	// with backup intent these open what the patron's DACLs close to the agent
+	// (LocalSystem holds both); without them what cannot be opened is reported
+	_ = enablePrivilege("SeBackupPrivilege")
+	_ = enablePrivilege("SeRestorePrivilege")
 	if o.onlyUID >= 0 {
-		res.leftover(o.maxLeft, q, "owner-selective clearing: "+ErrNotImplemented.Error())
-		return res
+		sid, err := sidOfUID(o.onlyUID)
+		if err != nil {
+			res.leftover(o.maxLeft, q, "owner-selective clearing: "+err.Error())
+			return res
+		}
+		w.only = sid
 	}
 	p16, err := windows.UTF16PtrFromString(dir)
 	if err != nil {
 		res.leftover(o.maxLeft, q, err.Error())
 		return res
 	}
-	h, err := windows.CreateFile(p16, windows.FILE_LIST_DIRECTORY|windows.DELETE|windows.SYNCHRONIZE|windows.FILE_READ_ATTRIBUTES,
+	h, err := windows.CreateFile(p16, windows.FILE_LIST_DIRECTORY|windows.DELETE|windows.SYNCHRONIZE|windows.FILE_READ_ATTRIBUTES|windows.READ_CONTROL,
 		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil, windows.OPEN_EXISTING,
 		windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT, 0)
 	if errors.Is(err, windows.ERROR_FILE_NOT_FOUND) || errors.Is(err, windows.ERROR_PATH_NOT_FOUND) {
@@ -136,9 +189,17 @@ func purgeTree(ctx context.Context, dir string, o purgeOpts) purgeResult {
 		res.leftover(o.maxLeft, q, "not a plain directory: not purged")
 		return res
 	}
-	w := &winPurger{ctx: ctx, o: o, res: &res}
-	w.emptyDir(h, dir, 0)
-	if !o.keepRoot && !o.dryRun && len(res.Leftovers) == 0 {
+	owned, err := w.owned(h)
+	if err != nil {
+		res.leftover(o.maxLeft, q, "cannot read owner: "+err.Error())
+		return res
+	}
+	empty, keptOthers := w.emptyDir(h, dir, 0)
+	switch {
+	case o.keepRoot || !owned || o.dryRun:
+	case keptOthers:
+		res.leftover(o.maxLeft, q, "directory of the patron holds entries of others")
+	case empty:
 		if err := deleteByHandle(h); err != nil {
 			res.leftover(o.maxLeft, q, "cannot remove directory: "+err.Error())
 		} else {
@@ -149,91 +210,163 @@ func purgeTree(ctx context.Context, dir string, o purgeOpts) purgeResult {
 }
 
 type winPurger struct {
-	ctx context.Context
-	o   purgeOpts
-	res *purgeResult
+	ctx  context.Context
+	o    purgeOpts
+	only *windows.SID // remove only entries this SID owns (nil: everything)
+	res  *purgeResult
+}
+
+// owned reports whether the open entry h may be removed.
+func (w *winPurger) owned(h windows.Handle) (bool, error) {
+	if w.only == nil {
+		return true, nil
+	}
+	sd, err := windows.GetSecurityInfo(h, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION)
+	if err != nil {
+		return false, err
+	}
+	owner, _, err := sd.Owner()
+	if err != nil {
+		return false, err
+	}
+	return owner != nil && owner.Equals(w.only), nil
 }
 
 // maxWinDepth bounds recursion (each level holds one handle).
 const maxWinDepth = 4096
 
-func (w *winPurger) emptyDir(h windows.Handle, display string, depth int) bool {
+// entryResult is what became of one directory entry.
+type entryResult int
+
+const (
+	removed entryResult = iota // removed (or gone already)
+	kept                       // not the patron's: left alone, not an error
+	left                       // could not be removed (a leftover is recorded)
+)
+
+// emptyDir removes what it may from the open directory h. empty says the
+// directory is now empty; keptOthers that entries of others were left in it.
+func (w *winPurger) emptyDir(h windows.Handle, display string, depth int) (empty, keptOthers bool) {
 	if depth > maxWinDepth {
 		w.res.leftover(w.o.maxLeft, strconv.Quote(display), "deeper than the purge follows")
-		return false
+		return false, false
 	}
-	clean := true
 	for pass := 0; ; pass++ {
 		ents, err := listDir(h)
 		if err != nil {
 			w.res.leftover(w.o.maxLeft, strconv.Quote(display), "cannot read directory: "+err.Error())
-			return false
+			return false, false
 		}
 		if len(ents) == 0 {
-			return clean
+			return true, false
 		}
 		if pass > w.o.retries {
-			w.res.leftover(w.o.maxLeft, strconv.Quote(display), "refilled while purged")
-			return false
+			w.res.leftover(w.o.maxLeft, strconv.Quote(display), fmt.Sprintf("refilled while purged: not empty after %d passes", pass))
+			return false, false
 		}
+		failed := false
 		for _, e := range ents {
 			if w.ctx.Err() != nil {
 				w.res.leftover(w.o.maxLeft, strconv.Quote(display), "purge interrupted")
-				return false
+				return false, keptOthers
 			}
-			if !w.entry(h, display+`\`+e.name, e, depth) {
-				clean = false
+			switch w.entry(h, display+`\`+e.name, e, depth) {
+			case kept:
+				keptOthers = true
+			case left:
+				failed = true
 			}
 		}
-		if !clean || w.o.dryRun {
-			return clean
+		if failed || keptOthers || w.o.dryRun {
+			return false, keptOthers
 		}
 	}
 }
 
-func (w *winPurger) entry(parent windows.Handle, display string, e dirEntry, depth int) bool {
+func (w *winPurger) entry(parent windows.Handle, display string, e dirEntry, depth int) entryResult {
 	q := strconv.Quote(display)
-	if w.o.dryRun {
+	if w.o.dryRun && w.only == nil {
 		w.res.leftover(w.o.maxLeft, q, "present")
-		return false
+		return left
 	}
 	isDir := e.attrs&windows.FILE_ATTRIBUTE_DIRECTORY != 0 && e.attrs&windows.FILE_ATTRIBUTE_REPARSE_POINT == 0
 	h, err := openRelative(parent, e.name, isDir)
+	if errors.Is(err, windows.STATUS_OBJECT_NAME_NOT_FOUND) || errors.Is(err, windows.STATUS_OBJECT_PATH_NOT_FOUND) {
+		return removed // removed by someone else since it was listed
+	}
 	if err != nil {
 		w.res.leftover(w.o.maxLeft, q, "cannot open: "+err.Error())
-		return false
+		return left
 	}
 	defer windows.CloseHandle(h)
 	var info windows.ByHandleFileInformation
 	if err := windows.GetFileInformationByHandle(h, &info); err != nil {
 		w.res.leftover(w.o.maxLeft, q, "cannot stat: "+err.Error())
-		return false
+		return left
+	}
+	owned, err := w.owned(h)
+	if err != nil {
+		w.res.leftover(w.o.maxLeft, q, "cannot read owner: "+err.Error())
+		return left
 	}
 	reparse := info.FileAttributes&windows.FILE_ATTRIBUTE_REPARSE_POINT != 0
 	if info.FileAttributes&windows.FILE_ATTRIBUTE_DIRECTORY != 0 && !reparse {
-		if !w.emptyDir(h, display, depth+1) {
-			return false
+		if !isDir {
+			// listed as something else, opened as a directory: it was replaced
+			w.res.leftover(w.o.maxLeft, q, "changed type while purged")
+			return left
+		}
+		if w.o.dryRun && owned {
+			w.res.leftover(w.o.maxLeft, q, "directory owned by the patron")
+			return left
+		}
+		empty, keptOthers := w.emptyDir(h, display, depth+1)
+		switch {
+		case !owned:
+			return kept
+		case keptOthers:
+			w.res.leftover(w.o.maxLeft, q, "directory of the patron holds entries of others")
+			return left
+		case !empty:
+			return left
 		}
 		if err := deleteByHandle(h); err != nil {
 			w.res.leftover(w.o.maxLeft, q, "cannot remove directory: "+err.Error())
-			return false
+			return left
 		}
 		w.res.Dirs++
-		return true
+		return removed
 	}
 	// a file, or a reparse point (symlink, junction, mount point) removed itself
+	if !owned {
+		return kept
+	}
+	if w.o.dryRun {
+		w.res.leftover(w.o.maxLeft, q, "owned by the patron")
+		return left
+	}
 	if err := deleteByHandle(h); err != nil {
 		w.res.leftover(w.o.maxLeft, q, "cannot remove: "+err.Error())
-		return false
+		return left
 	}
 	w.res.Files++
 	if !reparse {
 		w.res.Bytes += int64(info.FileSizeHigh)<<32 | int64(info.FileSizeLow)
 	}
-	return true
+	return removed
 }
 
 func openRelative(parent windows.Handle, name string, dir bool) (windows.Handle, error) {
+	access := uint32(windows.DELETE | windows.READ_CONTROL)
+	if dir {
+		access |= windows.FILE_LIST_DIRECTORY
+	}
+	return openRelativeFor(parent, name, access)
+}
+
+// openRelativeFor opens name inside the directory parent for access (plus
+// SYNCHRONIZE and FILE_READ_ATTRIBUTES), never following a reparse point.
+func openRelativeFor(parent windows.Handle, name string, access uint32) (windows.Handle, error) {
 	us, err := windows.NewNTUnicodeString(name)
 	if err != nil {
 		return 0, err
@@ -241,10 +374,7 @@ func openRelative(parent windows.Handle, name string, dir bool) (windows.Handle,
 	oa := &windows.OBJECT_ATTRIBUTES{RootDirectory: parent, ObjectName: us}
 	oa.Length = uint32(unsafe.Sizeof(*oa))
 	opts := uint32(windows.FILE_OPEN_REPARSE_POINT | windows.FILE_SYNCHRONOUS_IO_NONALERT | windows.FILE_OPEN_FOR_BACKUP_INTENT)
-	access := uint32(windows.DELETE | windows.SYNCHRONIZE | windows.FILE_READ_ATTRIBUTES)
-	if dir {
-		access |= windows.FILE_LIST_DIRECTORY
-	}
+	access |= windows.SYNCHRONIZE | windows.FILE_READ_ATTRIBUTES
 	var h windows.Handle
 	var iosb windows.IO_STATUS_BLOCK
 	err = windows.NtCreateFile(&h, access, oa, &iosb, nil, 0,
@@ -324,20 +454,12 @@ func listDir(h windows.Handle) ([]dirEntry, error) {
 	}
 }
 
-// The logon gate, process killer and user lookup have no Windows
-// implementation yet (2026-11): NetUserSetInfo (UF_ACCOUNTDISABLE), WTS/gopsutil
-// and LookupAccountName are the planned pieces.
-type notImplemented struct{}
-
-func (notImplemented) Hold(context.Context, string) error    { return ErrNotImplemented }
-func (notImplemented) Release(context.Context, string) error { return ErrNotImplemented }
-func (notImplemented) KillAll(context.Context, int) (int, error) {
-	return 0, ErrNotImplemented
-}
-func (notImplemented) Lookup(string) (Account, error) { return Account{}, ErrNotImplemented }
-func (notImplemented) LookupUID(int) (Account, error) { return Account{}, ErrNotImplemented }
-
-func newGate(Config) LogonGate  { return notImplemented{} }
-func newKiller() ProcessKiller  { return notImplemented{} }
-func newUsers() UserDB          { return notImplemented{} }
+// No print queue on Windows yet (2026-11): print jobs of the patron stay in
+// the spooler.
 func newPrintQueue() PrintQueue { return nil }
+
+// flushDir does nothing on Windows: FlushFileBuffers needs a handle with write
+// access, which a directory opened by os.Open lacks (Windows answers access
+// denied). Renames that must be durable use MOVEFILE_WRITE_THROUGH instead
+// (renameWriteThrough); files are flushed themselves.
+func flushDir(*os.File) error { return nil }

@@ -131,7 +131,10 @@ func ensureTrash(dir string) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("create trash: %w", err)
 	}
-	return checkRootDir(dir)
+	if err := checkRootDir(dir); err != nil {
+		return err
+	}
+	return restrictDir(dir)
 }
 
 // checkRootDir insists that dir is a real directory (not a symlink), owned by

@@ -259,5 +259,5 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	return flushDir(d)
 }

@@ -542,8 +542,12 @@ func (e *Engine) recreate(ctx context.Context, b record, mode string, tmpl *temp
 		if err != nil {
 			return err
 		}
-		defer r.Close()
-		return tmpl.Install(r, b.UID, b.GID)
+		err = tmpl.Install(r, b.UID, b.GID)
+		r.Close()
+		if err != nil {
+			return err
+		}
+		return giveHome(b.Home, b.UID)
 	}
 	if _, err := os.Lstat(b.Home); err == nil {
 		return nil // staging was renamed into place before a crash; verify checks it
@@ -565,6 +569,9 @@ func (e *Engine) recreate(ctx context.Context, b record, mode string, tmpl *temp
 	err = tmpl.Install(r, b.UID, b.GID)
 	r.Close()
 	if err != nil {
+		return err
+	}
+	if err := giveHome(staging, b.UID); err != nil {
 		return err
 	}
 	if err := os.Rename(staging, b.Home); err != nil {

@@ -1,0 +1,216 @@
+//go:build windows
+
+package wipe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/registry"
+)
+
+// disableGate holds logons by disabling the account (UF_ACCOUNTDISABLE through
+// NetUserSetInfo level 1008; every other account flag is kept) and releases them
+// by restoring the flag as it was before the first Hold: an account IT had
+// disabled stays disabled. Whether the account was disabled is saved, fsync'd,
+// in the journal dir before the account is touched; the flag itself lives in
+// the SAM, so a hold survives a crash or a power cut until Resume finishes the
+// wipe. Like the Linux gate it does not end sessions that are already open.
+type disableGate struct {
+	dir string   // where hold-USER.json files live
+	sam samFlags // the SAM, or a fake in tests
+}
+
+var _ LogonGate = (*disableGate)(nil)
+
+func newGate(cfg Config) LogonGate { return &disableGate{dir: cfg.JournalDir, sam: netapiSAM{}} }
+
+// samFlags reads and writes an account's usri1_flags.
+type samFlags interface {
+	flags(user string) (uint32, error)
+	setFlags(user string, flags uint32) error
+}
+
+type disableState struct {
+	User        string `json:"user"`
+	WasDisabled bool   `json:"was_disabled"`
+}
+
+func (g *disableGate) statePath(user string) string {
+	return filepath.Join(g.dir, "hold-"+user+".json")
+}
+
+func (g *disableGate) Hold(ctx context.Context, user string) error {
+	if err := checkGateUser(user); err != nil {
+		return err
+	}
+	if _, err := os.Stat(g.statePath(user)); errors.Is(err, fs.ErrNotExist) {
+		f, err := g.sam.flags(user)
+		if err != nil {
+			return err
+		}
+		b, _ := json.Marshal(disableState{User: user, WasDisabled: f&ufAccountDisable != 0})
+		if err := os.MkdirAll(g.dir, 0o700); err != nil {
+			return fmt.Errorf("create gate dir: %w", err)
+		}
+		if err := writeFileSync(g.statePath(user), b); err != nil {
+			return fmt.Errorf("save account state: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("read gate state: %w", err)
+	}
+	f, err := g.sam.flags(user)
+	if err != nil {
+		return err
+	}
+	if f&ufAccountDisable != 0 {
+		return nil
+	}
+	return g.sam.setFlags(user, f|ufAccountDisable)
+}
+
+func (g *disableGate) Release(ctx context.Context, user string) error {
+	if err := checkGateUser(user); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(g.statePath(user))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // not held by us
+	}
+	if err != nil {
+		return fmt.Errorf("read gate state: %w", err)
+	}
+	var st disableState
+	if err := json.Unmarshal(b, &st); err != nil || st.User != user {
+		return fmt.Errorf("gate state of %s is corrupt; logons stay held", user)
+	}
+	if !st.WasDisabled {
+		f, err := g.sam.flags(user)
+		if err != nil {
+			return err
+		}
+		if f&ufAccountDisable != 0 {
+			if err := g.sam.setFlags(user, f&^ufAccountDisable); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(g.statePath(user)); err != nil {
+		return fmt.Errorf("remove gate state: %w", err)
+	}
+	return syncDir(g.dir)
+}
+
+// Held reports whether logons of user are held by this gate.
+func (g *disableGate) Held(user string) bool {
+	_, err := os.Stat(g.statePath(user))
+	return err == nil
+}
+
+// checkGateUser refuses names that cannot be a SAM account name (and so could
+// not name a state file safely either).
+func checkGateUser(user string) error {
+	if user == "" || len(user) > 256 || user == "." || user == ".." {
+		return fmt.Errorf("logon gate: bad account name %q", user)
+	}
+	for _, c := range user {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("logon gate: bad account name %q", user)
+		}
+		switch c {
+		case '"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>', '@':
+			return fmt.Errorf("logon gate: bad account name %q", user)
+		}
+	}
+	return nil
+}
+
+// netapiSAM is the local SAM through netapi32.
+type netapiSAM struct{}
+
+func (netapiSAM) flags(user string) (uint32, error) {
+	u16, err := windows.UTF16PtrFromString(user)
+	if err != nil {
+		return 0, err
+	}
+	var buf *byte
+	if err := windows.NetUserGetInfo(nil, u16, 1, &buf); err != nil {
+		return 0, fmt.Errorf("read account flags of %s (NetUserGetInfo): %w", user, err)
+	}
+	defer windows.NetApiBufferFree(buf)
+	return (*userInfo1)(unsafe.Pointer(buf)).Flags, nil
+}
+
+func (netapiSAM) setFlags(user string, flags uint32) error {
+	u16, err := windows.UTF16PtrFromString(user)
+	if err != nil {
+		return err
+	}
+	info := flags // USER_INFO_1008{usri1008_flags}
+	var parmErr uint32
+	if err := netUserSetInfo(nil, u16, 1008, (*byte)(unsafe.Pointer(&info)), &parmErr); err != nil {
+		return fmt.Errorf("set account flags of %s (NetUserSetInfo 1008): %w", user, err)
+	}
+	return flushSAM()
+}
+
+// flushSAM writes the SAM hive to disk now (RegFlushKey), rather than when the
+// registry's lazy writer gets to it: a hold must survive a power cut that
+// follows it. HKLM\SAM opens with READ_CONTROL for SYSTEM and Administrators.
+func flushSAM() error {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, "SAM", windows.READ_CONTROL)
+	if err != nil {
+		return fmt.Errorf("open HKLM\\SAM to flush it: %w", err)
+	}
+	defer k.Close()
+	if err := regFlushKey(syscall.Handle(k)); err != nil {
+		return fmt.Errorf("flush HKLM\\SAM: %w", err)
+	}
+	return nil
+}
+
+// writeFileSync writes name atomically: a temp file, flushed, renamed over name.
+func writeFileSync(name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = renameWriteThrough(tmp, name)
+	}
+	return err
+}
+
+// renameWriteThrough renames over an existing file and returns once the rename
+// is on the disk (MOVEFILE_WRITE_THROUGH): a directory cannot be flushed on
+// Windows (see flushDir).
+func renameWriteThrough(from, to string) error {
+	f, err := windows.UTF16PtrFromString(from)
+	if err != nil {
+		return err
+	}
+	t, err := windows.UTF16PtrFromString(to)
+	if err != nil {
+		return err
+	}
+	if err := windows.MoveFileEx(f, t, windows.MOVEFILE_REPLACE_EXISTING|windows.MOVEFILE_WRITE_THROUGH); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}
