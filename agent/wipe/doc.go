@@ -37,13 +37,48 @@
 // cleared unless it is listed in Config.TempDirs itself, and a temp dir that is a
 // symlink (some systems link /dev/shm to /run/shm) cannot be opened and keeps
 // every wipe dirty: list the real path. A home reached through a symlinked
-// parent is refused: configure homes by their real path. Windows builds with
-// path-based deletion that detects reparse points and deletes by handle with POSIX
-// semantics, but its logon gate, process killer and user lookup return
-// ErrNotImplemented and none of it has run on Windows yet; macOS returns
-// ErrNotImplemented throughout. Linux needs statx STATX_MNT_ID (kernel 5.8 or
-// later). The Linux logon gate expires the account (chage -E 1) and restores the
+// parent is refused: configure homes by their real path. Windows is described
+// below; macOS returns ErrNotImplemented throughout. Linux needs statx
+// STATX_MNT_ID (kernel 5.8 or later). The Linux logon gate expires the account (chage -E 1) and restores the
 // previous expiry date; it does not end sessions that are already open. Print
 // jobs are cancelled with CUPS's cancel(1) when it is installed (untested here:
 // no CUPS on the build machines).
+//
+// Windows (2026-11, run under Wine 8 only, never on Windows itself): an
+// Account's UID is the account's RID in this computer's account domain (the
+// SID is that domain's SID followed by the RID), GID is unused and Home is the
+// account's ProfileImagePath from the registry's ProfileList. Only local
+// accounts can be patrons: the user lookup refuses domain accounts, well-known
+// SIDs, built-in accounts (RID below 1000), members of BUILTIN\Administrators
+// and accounts without a profile. The logon gate disables the account
+// (UF_ACCOUNTDISABLE through NetUserSetInfo level 1008, other flags kept),
+// flushes the SAM hive, and restores the flag as it was. The killer ends every
+// process whose token user is the patron's SID (process snapshot, token read
+// and TerminateProcess through one handle, never the agent itself) and waits on
+// the handles until they exit. Shared temp dirs (default %SystemRoot%\Temp and
+// %SystemDrive%\$Recycle.Bin) lose the entries whose owner, read from the open
+// handle, is the patron's SID. Every entry is opened relative to its parent's
+// handle with FILE_OPEN_REPARSE_POINT, so junctions, symlinks and mount points
+// are removed themselves, never followed. The trash root gets a SYSTEM and
+// Administrators only DACL; the rebuilt profile is given to the patron (owner,
+// and the DACL Windows gives a new profile: SYSTEM, Administrators, patron) with
+// SeRestorePrivilege. A directory cannot be fsync'd on Windows: the rename of
+// the profile into the trash and the gate's state file are written through
+// (MOVEFILE_WRITE_THROUGH) instead.
+//
+// Ran under Wine: the lookup of Wine's user (SID, RID, profile, groups, refused
+// as an administrator), NetUserGetInfo, the killer against the test's own child
+// processes, owner-selective clearing (the other owner made by a Unix chown),
+// and a whole wipe and purge with a fake gate and a fake user database. Only
+// compiled: NetUserSetInfo (Wine aborts on it) and the SAM flush (Wine has no
+// HKLM\SAM); the effect of the owner and DACL changes (Wine derives both from
+// Unix owner and mode); reparse points (Wine's CreateSymbolicLink creates
+// nothing); deletion of read-only files (Wine lacks FileDispositionInfoEx).
+// Known gaps: the guards' owner checks (home owned by the patron, parents and
+// trash owned by root) do not run, as a Windows FileInfo carries no owner; a
+// profile whose registry hive is still loaded cannot be renamed, and the wipe
+// then fails with logons held; until the trash is purged an old profile keeps
+// its own DACL, so the same account could open its files by their full path
+// (Windows lets every user traverse directories it cannot list); patron_users
+// compares names as the SAM spells them; print jobs are not cancelled.
 package wipe
