@@ -4,6 +4,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -12,18 +13,45 @@ import (
 	"time"
 )
 
-// NewController returns the macOS controller. Only Terminate is implemented
-// (2026-11): `launchctl bootout gui/UID` ends the user's GUI session. Holding
-// logons, locking and messages return ErrNotImplemented.
+// NewController returns the macOS controller (2026-11: compiled and its command
+// lines tested on Linux, never run on a Mac): holding logons disables the patron
+// accounts with pwpolicy, Terminate ends the GUI session with `launchctl bootout
+// gui/UID`, a message is an osascript dialog in the patron's session. Locking an
+// open session and the countdown need a session helper macOS does not have yet
+// and return ErrNotImplemented.
 func NewController(log *slog.Logger) Controller { return darwinController{} }
 
 type darwinController struct{}
 
 var _ Controller = darwinController{}
 
-func (darwinController) HoldLogons(context.Context, []string, bool) error { return ErrNotImplemented }
-func (darwinController) LockSession(context.Context, Session) error       { return ErrNotImplemented }
-func (darwinController) Message(context.Context, Session, string) error   { return ErrNotImplemented }
+func (darwinController) LockSession(context.Context, Session) error { return ErrNotImplemented }
+
+func (darwinController) HoldLogons(ctx context.Context, accounts []string, hold bool) error {
+	var errs []error
+	for _, a := range accounts {
+		args, err := macHoldArgs(a, hold)
+		if err == nil {
+			err = runTool(ctx, args[0], args[1:]...)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (darwinController) Message(ctx context.Context, s Session, text string) error {
+	args, err := macMessageArgs(s.UID, text)
+	if err != nil {
+		return fmt.Errorf("session %s: %w", s.ID, err)
+	}
+	// The dialog stays up until OK or five minutes; the command does not wait.
+	cmd := exec.Command(args[0], args[1:]...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("show message: %w", err)
+	}
+	go cmd.Wait()
+	return nil
+}
 
 // The lock overlay and its countdown need a session helper, which macOS does
 // not have yet (2026-11).

@@ -61,7 +61,11 @@
 //     (WTSQueryUserToken); end-session's grace is a message box there.
 //     Under Wine WTSEnumerateSessions returns no sessions,
 //     so listing, logoff, disconnect and messages are only link-tested there.
-//   - macOS: only the console user is seen (no SSH sessions), by polling;
-//     locking, the overlay, the countdown and messages return
-//     ErrNotImplemented.
+//   - macOS: only the console user is seen (no SSH sessions), by polling.
+//     Holding logons (pwpolicy -disableuser), ending the session (launchctl
+//     bootout) and messages (an osascript dialog, the text passed as an
+//     argument) are compiled and their command lines tested on Linux, never run
+//     on a Mac; locking an open session, the overlay and the countdown return
+//     ErrNotImplemented: on a Mac a lock holds new logons, and an open patron
+//     session stays on screen until it ends (staff can end-session it).
 package session
