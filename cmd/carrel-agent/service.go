@@ -308,12 +308,8 @@ func (e cmdEnroller) Enrolled() (bool, error) {
 }
 
 func (e cmdEnroller) Enroll(ctx context.Context, p service.Preseed) error {
-	c, ok := commands["enroll"]
-	if !ok {
-		return errors.New("this build cannot enroll (no enroll command)")
-	}
 	var out strings.Builder
-	code := c.run(ctx, []string{"--config", e.paths.Config, "--hub", p.HubURL, "--fingerprint", p.HubFingerprint, "--token", p.EnrollToken}, &out, &out)
+	code := cmdEnroll(ctx, []string{"--config", e.paths.Config, "--hub", p.HubURL, "--fingerprint", p.HubFingerprint, "--token", p.EnrollToken}, &out, &out)
 	if code != 0 {
 		return fmt.Errorf("enroll: %s", strings.TrimSpace(out.String()))
 	}
