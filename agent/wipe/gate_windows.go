@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -213,4 +215,62 @@ func renameWriteThrough(from, to string) error {
 		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
 	}
 	return nil
+}
+
+// NewPatronGate returns the logon gate the session manager holds patron logons
+// with on Windows (a lock, a dirty seat, a wipe): the same account-disable gate
+// the engine uses, sharing its state files in cfg.JournalDir, behind the patron
+// check. An account that does not exist has nothing to hold; a built-in account
+// or a member of Administrators is refused, whatever the policy lists, so a
+// misconfigured patron list can never disable an administrator.
+func NewPatronGate(cfg Config) LogonGate {
+	return &patronGate{inner: &disableGate{dir: cfg.JournalDir, sam: netapiSAM{}}, describe: describeByName}
+}
+
+type patronGate struct {
+	inner *disableGate
+	// describe returns the account's name, RID and groups, found false when
+	// there is no such account.
+	describe func(name string) (a Account, found bool, err error)
+}
+
+func describeByName(name string) (Account, bool, error) {
+	if name == "" || strings.ContainsRune(name, 0) {
+		return Account{}, false, fmt.Errorf("bad account name %s", strconv.Quote(name))
+	}
+	sid, _, typ, err := windows.LookupSID("", name)
+	if errors.Is(err, windows.ERROR_NONE_MAPPED) {
+		return Account{}, false, nil
+	}
+	if err != nil {
+		return Account{}, false, fmt.Errorf("look up account %s: %w", strconv.Quote(name), err)
+	}
+	a, err := describeAccount(sid, typ)
+	return a, err == nil, err
+}
+
+func (g *patronGate) Hold(ctx context.Context, user string) error {
+	a, found, err := g.describe(user)
+	if err != nil {
+		return fmt.Errorf("hold logons of %s: %w", strconv.Quote(user), err)
+	}
+	if !found {
+		return nil
+	}
+	if a.UID < firstUserRID {
+		return fmt.Errorf("hold logons: %w", notPatron("%s is a built-in account", strconv.Quote(user)))
+	}
+	admin, err := isAdministrator(a.Groups)
+	if err != nil {
+		return fmt.Errorf("hold logons of %s: %w", strconv.Quote(user), err)
+	}
+	if admin {
+		return fmt.Errorf("hold logons: %w", notPatron("%s is a member of BUILTIN\\Administrators", strconv.Quote(user)))
+	}
+	return g.inner.Hold(ctx, user)
+}
+
+// Release lets back in only what this gate held (its state file says so).
+func (g *patronGate) Release(ctx context.Context, user string) error {
+	return g.inner.Release(ctx, user)
 }

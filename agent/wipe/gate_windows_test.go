@@ -174,3 +174,43 @@ func TestFlushSAMWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPatronGate: the session manager's gate disables patron accounts only.
+// Under Wine the account lookups are real (Wine's user is an administrator, so
+// it is refused before the SAM is touched; a name that does not exist is
+// nothing to hold); the SAM is the fake, since Wine lacks NetUserSetInfo.
+func TestPatronGate(t *testing.T) {
+	ctx := context.Background()
+	sam := &fakeSAM{flag: map[string]uint32{"patron": ufNormalAccount}}
+	g := &patronGate{inner: &disableGate{dir: filepath.Join(tempDir(t), "journal"), sam: sam}, describe: describeByName}
+
+	_, _, me := currentUser(t)
+	if err := g.Hold(ctx, me); err == nil || !errors.Is(err, errNotPatronAccount) {
+		t.Fatalf("Hold of the administrator %q: %v; want refused", me, err)
+	}
+	if err := g.Hold(ctx, "carrel-no-such-account"); err != nil {
+		t.Fatalf("Hold of an account that does not exist: %v", err)
+	}
+	if sam.sets != 0 {
+		t.Fatalf("the SAM was written %d times", sam.sets)
+	}
+
+	g.describe = func(name string) (Account, bool, error) {
+		switch name {
+		case "patron":
+			return Account{Name: name, UID: 1001, Groups: []string{"Users"}}, true, nil
+		case "Guest":
+			return Account{Name: name, UID: 501, Groups: []string{"Guests"}}, true, nil
+		}
+		return Account{}, false, nil
+	}
+	if err := g.Hold(ctx, "Guest"); !errors.Is(err, errNotPatronAccount) {
+		t.Fatalf("Hold of a built-in account: %v", err)
+	}
+	if err := g.Hold(ctx, "patron"); err != nil || sam.flag["patron"]&ufAccountDisable == 0 {
+		t.Fatalf("Hold of a patron: %v, flags %#x", err, sam.flag["patron"])
+	}
+	if err := g.Release(ctx, "patron"); err != nil || sam.flag["patron"] != ufNormalAccount {
+		t.Fatalf("Release: %v, flags %#x", err, sam.flag["patron"])
+	}
+}
