@@ -23,8 +23,8 @@
 // 4096 directories (the shallowest first) and 1024 settling files hold a
 // descriptor; past that, directories are polled (256 a second) and files are
 // checked at their deadline (then judged up to 600 ms after their last write,
-// not 300). Every directory is also swept (32 a second), so a file rewritten in
-// place is judged again. Files in a Safari bundle (name.download/) wait 30 s.
+// not 300). Every directory is also swept (32 a second: with 4096 directories a
+// round takes about two minutes), so a file rewritten in place is judged again. Files in a Safari bundle (name.download/) wait 30 s.
 // The rescanner is tested on Linux through an inotify stand-in with kqueue's
 // semantics; the kqueue half (watch_darwin.go) compiles and vets for
 // darwin/amd64 and darwin/arm64 but has NOT been run on a Mac (2026-11), nor has
@@ -37,8 +37,9 @@
 // on Windows a quarantined file's owner and ACL are not recorded and a released
 // file inherits its folder's ACL. On macOS a download written under its final
 // name (not a browser's partial name) that stalls longer than the settle time is
-// judged early, and again once it has settled; a file rewritten in place is
-// judged again only when the sweep reaches its directory; the rescanner's memory
+// judged early, and judged again only once a rescan of its directory (a
+// sibling's change, or the sweep) finds it changed, as is a file rewritten in
+// place; the rescanner's memory
 // grows with the number of files under the roots; an inode number reused at once
 // (FAT, exFAT) can make a new file look like a finished partial download, judged
 // at once instead of after settling.
