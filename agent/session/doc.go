@@ -40,9 +40,13 @@
 //     does nothing when no screen locker runs) and get messages through
 //     notify-send. Text sessions get loginctl lock-session and messages on
 //     their terminal; a session seen only through utmp cannot be locked.
-//   - Linux: logind reports a logoff when the session is removed; with
-//     KillUserProcesses=no a session stays "closing" until its last process ends.
-//     The .deb should set KillUserProcesses=yes for patron seats.
+//   - Linux: logind reports a logoff when the session is removed, but with
+//     KillUserProcesses=no (Debian's default) a session whose user left a
+//     process behind stays "closing" and is never removed. The watcher reads the
+//     State of the sessions it knows every 2 s and counts "closing" as logged
+//     off, so the wipe (which ends every process of the patron) starts at most
+//     2 s after such a logout; internal/e2e's TestWipeAtLogoutInNspawn runs
+//     with the default.
 //   - Linux without a system bus (utmp fallback): sessions cannot be ended or
 //     locked from here; lock then holds logons only. utmp is trusted only as far
 //     as its writers are: a session whose leader died without a DEAD_PROCESS

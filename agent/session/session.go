@@ -50,7 +50,8 @@ type Session struct {
 	// Display is the session's X display (logind's Display: ":0"), or empty.
 	Display string
 
-	leader int32 // the session leader's pid (utmp: to tell a reused line apart; logind: Leader)
+	leader int32  // the session leader's pid (utmp: to tell a reused line apart; logind: Leader)
+	path   string // logind: the session's D-Bus object path
 }
 
 // Event is a logon or logoff. Initial marks a logon that was already open when

@@ -58,8 +58,16 @@ var errNoLogind = errors.New("logind not reachable")
 // logindWatcher follows logind's SessionNew and SessionRemoved signals. Only
 // sessions of class "user" are reported (not greeters, lock screens or
 // background sessions such as cron).
+//
+// A session whose user logged out but left a process behind stays "closing"
+// (logind's KillUserProcesses=no, Debian's default) and SessionRemoved never
+// comes while that process lives: a patron could keep the wipe away with one
+// `nohup`. So every closingPoll the watcher reads the State of the sessions it
+// knows and reports a "closing" one as logged off; the wipe then ends what is
+// left.
 type logindWatcher struct {
-	log *slog.Logger
+	log         *slog.Logger
+	closingPoll time.Duration // 0: every 2 s
 }
 
 // NewLogindWatcher returns a watcher that uses logind only, with no fallback.
@@ -121,10 +129,24 @@ func (w *logindWatcher) Run(ctx context.Context, fn func(Event)) error {
 	}
 	fn(Event{})
 
+	every := w.closingPoll
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	poll := time.NewTicker(every)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-poll.C:
+			for id, s := range known {
+				if w.closing(ctx, conn, s) {
+					w.log.Info("Session closing with processes left; counted as logged off", "session", id)
+					delete(known, id)
+					fn(Event{Kind: Logoff, Session: s})
+				}
+			}
 		case sig, ok := <-sigs:
 			if !ok {
 				if ctx.Err() != nil {
@@ -164,6 +186,19 @@ func (w *logindWatcher) Run(ctx context.Context, fn func(Event)) error {
 	}
 }
 
+// closing reports whether logind says the session's user has logged out while
+// some of its processes live on. A session that cannot be read is left to
+// SessionRemoved.
+func (w *logindWatcher) closing(ctx context.Context, conn *dbus.Conn, s Session) bool {
+	var state dbus.Variant
+	err := conn.Object(logindName, dbus.ObjectPath(s.path)).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, logindSession, "State").Store(&state)
+	if err != nil {
+		return false
+	}
+	v, _ := state.Value().(string)
+	return v == "closing"
+}
+
 // session reads a session's properties; ok is false for sessions that are not
 // of class "user" or that vanished before they could be read.
 func (w *logindWatcher) session(ctx context.Context, conn *dbus.Conn, path dbus.ObjectPath) (Session, bool) {
@@ -177,7 +212,7 @@ func (w *logindWatcher) session(ctx context.Context, conn *dbus.Conn, path dbus.
 	if str("Class") != "user" {
 		return Session{}, false
 	}
-	s := Session{ID: str("Id"), User: str("Name"), TTY: str("TTY"), Type: str("Type"), Display: str("Display")}
+	s := Session{ID: str("Id"), User: str("Name"), TTY: str("TTY"), Type: str("Type"), Display: str("Display"), path: string(path)}
 	if pid, ok := props["Leader"].Value().(uint32); ok && pid <= math.MaxInt32 {
 		s.leader = int32(pid)
 	}
