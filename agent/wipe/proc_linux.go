@@ -94,6 +94,9 @@ func (k procKiller) KillAll(ctx context.Context, uid int) (int, error) {
 	}
 }
 
+// Running lists the live processes of uid (verify's check).
+func (k procKiller) Running(uid int) ([]int, error) { return k.pidsOf(uid) }
+
 // pidsOf lists the pids of procsOf.
 func (k procKiller) pidsOf(uid int) ([]int, error) {
 	ps, err := k.procsOf(uid)

@@ -50,6 +50,13 @@ type ProcessKiller interface {
 	KillAll(ctx context.Context, uid int) (killed int, err error)
 }
 
+// processLister is implemented by killers that can list what still runs as an
+// account (Linux); verify then refuses to call a station clean while a process
+// of the patron lives, whatever the killer reported.
+type processLister interface {
+	Running(uid int) ([]int, error)
+}
+
 // PrintQueue cancels and purges the print jobs of one account.
 type PrintQueue interface {
 	CancelAll(ctx context.Context, user string) error
@@ -638,6 +645,15 @@ func (e *Engine) verify(ctx context.Context, b record, tmpl *template.Template) 
 		}
 		res := purgeTree(ctx, d, purgeOpts{keepRoot: true, dryRun: true, onlyUID: b.UID, chmodUID: -1, maxLeft: e.cfg.MaxLeftovers})
 		left = append(left, res.Leftovers...)
+	}
+	if l, ok := e.killer.(processLister); ok {
+		pids, err := l.Running(b.UID)
+		if err != nil {
+			left = append(left, Leftover{Path: "processes", Reason: "cannot list the patron's processes: " + err.Error()})
+		}
+		for _, pid := range pids {
+			left = append(left, Leftover{Path: "process " + strconv.Itoa(pid), Reason: "still running as the patron"})
+		}
 	}
 	if len(left) > e.cfg.MaxLeftovers {
 		left = left[:e.cfg.MaxLeftovers]

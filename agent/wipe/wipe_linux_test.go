@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -405,4 +406,37 @@ func TestTempDirOnlyPatronEntries(t *testing.T) {
 		t.Fatalf("patron directory not reported: %+v", rep.Leftovers)
 	}
 	sameSnapshot(t, "outside canary", outside, snapshot(t, s.outside))
+}
+
+// noKill reports success without ending anything, and lists like the real one.
+type noKill struct{ procKiller }
+
+func (noKill) KillAll(context.Context, int) (int, error) { return 0, nil }
+
+// A killer that says it ended everything is not believed: a process of the
+// patron still running at verify keeps the station dirty.
+func TestProcessLeftKeepsStationDirty(t *testing.T) {
+	requireRoot(t)
+	s := newSandbox(t, t.TempDir())
+	s.build(t)
+	cmd := exec.Command("sleep", "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: patronUID, Gid: patronGID}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	e, err := New(s.config(), nil, s.sink, WithGate(s.gate), WithUsers(s.users), WithPrintQueue(nil),
+		WithKiller(noKill{procKiller{proc: "/proc"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := s.wipeAndPurge(t, e)
+	want := "process " + strconv.Itoa(cmd.Process.Pid)
+	found := false
+	for _, l := range rep.Leftovers {
+		found = found || l.Path == want
+	}
+	if rep.Ready || rep.Verified || !found {
+		t.Fatalf("a running patron process (%s) did not keep the station dirty: %+v", want, rep)
+	}
 }
