@@ -20,6 +20,8 @@ type Config struct {
 	PatronUsers []string `toml:"patron_users"`
 	// PatronGroup: members of this group may be wiped too. Default "carrel-patrons".
 	PatronGroup string `toml:"patron_group"`
+	// StaffUsers are never wiped, whatever the two settings above say.
+	StaffUsers []string `toml:"staff_users"`
 	// MinUID is the lowest uid a patron may have; lower ids are system accounts and
 	// always refused. Default 1000.
 	MinUID int `toml:"min_uid"`

@@ -11,15 +11,26 @@ import (
 	"strings"
 )
 
+// NoPatronGroup as Config.PatronGroup says that no group makes an account a
+// patron (an empty PatronGroup takes the default group instead). No group has
+// this name: it is not a valid name on any OS.
+const NoPatronGroup = "\x00none"
+
 // checkAccount refuses accounts that are not patrons by policy.
 func (e *Engine) checkAccount(a Account) error {
 	if a.UID < e.cfg.MinUID {
 		return refuse("account %s has uid %d, below min_uid %d (a system account)", strconv.Quote(a.Name), a.UID, e.cfg.MinUID)
 	}
+	if slices.Contains(e.cfg.StaffUsers, a.Name) {
+		return refuse("account %s is a staff account (staff_users)", strconv.Quote(a.Name))
+	}
 	if slices.Contains(e.cfg.PatronUsers, a.Name) {
 		return nil
 	}
-	if e.cfg.PatronGroup != "" && slices.Contains(a.Groups, e.cfg.PatronGroup) {
+	if e.cfg.PatronGroup == NoPatronGroup {
+		return refuse("account %s is not a patron (not in patron_users; no patron group)", strconv.Quote(a.Name))
+	}
+	if slices.Contains(a.Groups, e.cfg.PatronGroup) {
 		return nil
 	}
 	return refuse("account %s is not a patron (not in patron_users nor in group %s)", strconv.Quote(a.Name), strconv.Quote(e.cfg.PatronGroup))

@@ -95,8 +95,13 @@ func wireSeat(a *agent.Agent, cfg config.Config, log *slog.Logger) error {
 	if !cfg.Enabled("session") {
 		return nil
 	}
+	// The engine's own guard applies the seat's patron policy too (defence in
+	// depth: the manager decides every wipe first).
 	wcfg := cfg.Wipe
-	wcfg.PatronUsers, wcfg.PatronGroup = cfg.Session.PatronUsers, cfg.Session.PatronGroup
+	wcfg.PatronUsers, wcfg.PatronGroup, wcfg.StaffUsers = cfg.Session.PatronUsers, cfg.Session.PatronGroup, cfg.Session.StaffUsers
+	if wcfg.PatronGroup == "" {
+		wcfg.PatronGroup = wipe.NoPatronGroup
+	}
 	eng, err := wipe.New(wcfg, log.With("component", "wipe"), a.Events(), wipe.WithGate(heldBySession{}))
 	if err != nil && !errors.Is(err, wipe.ErrNotImplemented) {
 		return fmt.Errorf("wipe engine: %w", err)
@@ -128,7 +133,7 @@ func wireSeat(a *agent.Agent, cfg config.Config, log *slog.Logger) error {
 		Log:        log.With("component", "session"),
 		Watcher:    session.NewWatcher(cfg.Session, log.With("component", "session")),
 		Wiper:      wiper,
-		Controller: session.NewController(log),
+		Controller: seatController(session.NewController(log), wcfg),
 		Power:      session.NewPower(),
 		Sink:       a.Events(),
 		StateDir:   cfg.StateDir,
