@@ -56,8 +56,11 @@
 //   - Ending a session that is still in PAM setup (the backstop on a held seat
 //     can do that) removes the logind session but can leave the unit's root-owned
 //     pre-exec process behind; it never runs patron code.
-//   - Windows: new patron sessions are logged off while the seat is held
-//     (WTSLogoffSession); the account itself is not disabled yet. Locking an
+//   - Windows: this controller cannot hold logons itself; the agent gives the
+//     Manager one that disables the patron accounts (agent/wipe's
+//     NewPatronGate, wired in cmd/carrel-agent; NetUserSetInfo is compiled, not
+//     run under Wine), and a patron session that still starts while the seat
+//     is held is logged off (WTSLogoffSession). Locking an
 //     open patron session disconnects it (WTSDisconnectSession: the console goes
 //     back to the sign-in screen, the session stays). There is no overlay or
 //     countdown on Windows yet: the helper would have to be started in the
