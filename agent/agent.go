@@ -98,7 +98,7 @@ func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
 	})
 	a.link, err = link.New(link.Options{
 		HubURL: cfg.HubURL, StateDir: cfg.StateDir, Outbox: a.outbox, Status: a.status,
-		Changed: status.Changed, Log: log, StatusInterval: cfg.StatusInterval.D(),
+		Changed: status.Changed, StatusNudge: a.status.Nudged(), Log: log, StatusInterval: cfg.StatusInterval.D(),
 		OnCert:    func(c *x509.Certificate) { a.status.SetCertExpires(c.NotAfter) },
 		OnWelcome: a.welcome,
 	})

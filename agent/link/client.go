@@ -41,7 +41,11 @@ type Options struct {
 	// Changed reports whether a status differs enough to send at once; nil sends
 	// only on connect and every StatusInterval.
 	Changed func(prev, cur protocol.Status) bool
-	Log     *slog.Logger
+	// StatusNudge, if set, makes the status be compared (and sent if Changed)
+	// at once rather than at the next StatusCheck: a seat that goes from
+	// wiping to free shows in the console without waiting.
+	StatusNudge <-chan struct{}
+	Log         *slog.Logger
 
 	StatusInterval   time.Duration // full status even when unchanged; default 30s
 	StatusCheck      time.Duration // how often status is compared for changes; default 2s

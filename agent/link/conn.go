@@ -264,6 +264,7 @@ func (c *Client) statusLoop(ctx context.Context, last protocol.Status, send func
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-c.opt.StatusNudge: // nil when unset: never ready
 		}
 		cur := c.opt.Status.Collect(ctx)
 		if time.Since(lastSent) < c.opt.StatusInterval && (c.opt.Changed == nil || !c.opt.Changed(last, cur)) {

@@ -445,6 +445,24 @@ func TestStatusSentOnChange(t *testing.T) {
 	}
 }
 
+// With StatusCheck an hour away, a nudge alone makes the change go out.
+func TestStatusNudgeSendsAtOnce(t *testing.T) {
+	h := newTestHub(t)
+	dir := tempDir(t)
+	enroll(t, h, dir)
+	nudge := make(chan struct{}, 1)
+	a := startAgent(t, h, dir, func(o *Options) { o.StatusCheck, o.StatusNudge = time.Hour, nudge })
+	a.run(t)
+	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	a.st.locked.Store(true)
+	nudge <- struct{}{}
+	waitFor(t, 10*time.Second, "status with locked after the nudge", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.statuses) > 0 && h.statuses[len(h.statuses)-1].Locked
+	})
+}
+
 func TestRevokedCertificateRetriedSlowly(t *testing.T) {
 	h := newTestHub(t)
 	dir := tempDir(t)

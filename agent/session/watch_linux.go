@@ -67,7 +67,7 @@ var errNoLogind = errors.New("logind not reachable")
 // left.
 type logindWatcher struct {
 	log         *slog.Logger
-	closingPoll time.Duration // 0: every 2 s
+	closingPoll time.Duration // 0: every 500 ms
 }
 
 // NewLogindWatcher returns a watcher that uses logind only, with no fallback.
@@ -131,7 +131,7 @@ func (w *logindWatcher) Run(ctx context.Context, fn func(Event)) error {
 
 	every := w.closingPoll
 	if every <= 0 {
-		every = 2 * time.Second
+		every = 500 * time.Millisecond
 	}
 	poll := time.NewTicker(every)
 	defer poll.Stop()

@@ -73,6 +73,7 @@ type Collector struct {
 	set     protocol.Status
 	session SessionSource
 	warned  map[string]bool
+	nudge   chan struct{} // capacity 1: Nudge
 }
 
 var _ SessionSource = UnknownSession{}
@@ -85,7 +86,7 @@ func New(ctx context.Context, opt Options) *Collector {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Collector{opt: opt, log: opt.Log, session: opt.Session, warned: map[string]bool{}}
+	c := &Collector{opt: opt, log: opt.Log, session: opt.Session, warned: map[string]bool{}, nudge: make(chan struct{}, 1)}
 	c.static = protocol.Status{OS: runtime.GOOS, Arch: runtime.GOARCH, AgentVersion: opt.AgentVersion}
 	if info, err := host.InfoWithContext(ctx); err != nil {
 		c.log.Warn("Host information unavailable", "err", err)
@@ -136,9 +137,22 @@ func (c *Collector) SetCertExpires(t time.Time) {
 
 func (c *Collector) update(f func(*protocol.Status)) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	f(&c.set)
+	c.mu.Unlock()
+	c.Nudge()
 }
+
+// Nudge says the status may have changed (a setter, or a session source whose
+// state moved); Nudged receives it, coalesced, never blocking the caller.
+func (c *Collector) Nudge() {
+	select {
+	case c.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// Nudged is the channel Nudge signals (the link's StatusNudge).
+func (c *Collector) Nudged() <-chan struct{} { return c.nudge }
 
 // Collect returns the current status. Parts that cannot be read are left zero
 // (and logged once); the result always passes protocol validation.

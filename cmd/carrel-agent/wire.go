@@ -157,9 +157,11 @@ func wireSeat(a *agent.Agent, cfg config.Config, log *slog.Logger) error {
 	if err := a.Add("session", m.Run); err != nil {
 		return err
 	}
-	// Mirror the seat's lock and last wipe into the status the hub sees.
+	// Mirror the seat's lock, last wipe and state into the status the hub sees.
 	return a.Add("seat_status", func(ctx context.Context) error {
 		for {
+			// Each setter nudges the link, which sends the status at once
+			// when the seat state (read through seatSource) changed.
 			a.Status().SetLocked(m.Locked())
 			a.Status().SetLastWipe(m.LastWipe())
 			select {
