@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -30,6 +31,7 @@ type detailView struct {
 	result  *widget.Label
 	buttons map[protocol.Action]*widget.Button
 	confirm *dialog.ConfirmDialog // the open confirmation, if any
+	grace   *widget.Check         // end-session's "count down first", while its dialog is open
 	body    *fyne.Container
 	empty   fyne.CanvasObject
 	content *fyne.Container
@@ -38,6 +40,10 @@ type detailView struct {
 // detailFields are the rows of the detail, in order.
 var detailFields = []string{"State", "Host name", "OS", "Agent", "Policy", "Uptime", "Agent running",
 	"CPU", "Memory", "Disk", "Last wipe", "Certificate expires", "Last seen", "Events lost"}
+
+// endSessionGrace is the countdown, in seconds, end-session can give the patron
+// (the agent accepts up to 90).
+const endSessionGrace = 60
 
 // destructive actions need a confirmation naming the terminal.
 var destructive = map[protocol.Action]string{
@@ -220,12 +226,29 @@ func (d *detailView) act(a protocol.Action) {
 		name = t.ID
 	}
 	id := d.id
-	d.confirm = dialog.NewConfirm(fmt.Sprintf("%s on %s?", a, name), why, func(yes bool) {
-		d.confirm = nil
-		if yes && d.id == id {
-			d.run(a, nil)
-		}
-	}, d.u.win)
+	title := fmt.Sprintf("%s on %s?", a, name)
+	if a != protocol.ActionEndSession {
+		d.confirm = dialog.NewConfirm(title, why, func(yes bool) {
+			d.confirm = nil
+			if yes && d.id == id {
+				d.run(a, nil)
+			}
+		}, d.u.win)
+	} else {
+		// A patron still at the PC gets a countdown to save their work.
+		d.grace = widget.NewCheck(fmt.Sprintf("Count down %d s on the patron's screen first, so they can save their work", endSessionGrace), nil)
+		content := container.NewVBox(widget.NewLabel(why), d.grace)
+		d.confirm = dialog.NewCustomConfirm(title, "Yes, "+string(a), "Cancel", content, func(yes bool) {
+			d.confirm = nil
+			if yes && d.id == id {
+				var args map[string]string
+				if d.grace.Checked {
+					args = map[string]string{"grace": strconv.Itoa(endSessionGrace)}
+				}
+				d.run(a, args)
+			}
+		}, d.u.win)
+	}
 	d.confirm.SetConfirmText("Yes, " + string(a))
 	d.confirm.SetDismissText("Cancel")
 	d.confirm.SetConfirmImportance(widget.DangerImportance)

@@ -405,6 +405,34 @@ func TestDestructiveActionsAskFirst(t *testing.T) {
 	}
 }
 
+// End session can give the patron a countdown: ticked in its dialog, the
+// command carries grace=60; unticked (the default) it carries nothing.
+func TestEndSessionCountdownOption(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionInUse, false)}
+	h.login("ann")
+	h.wait("tile", func() bool { return len(h.tiles()) == 1 })
+	h.openDetail("pc-01")
+	d := h.ui.room.detail
+	test.Tap(h.button(d.content, "End session"))
+	top := h.win.Canvas().Overlays().Top()
+	var check *widget.Check
+	for _, o := range objects(top) {
+		if c, ok := o.(*widget.Check); ok {
+			check = c
+		}
+	}
+	if check == nil || check.Checked || !strings.Contains(check.Text, "Count down 60 s") {
+		t.Fatalf("end-session dialog's countdown option: %+v", check)
+	}
+	test.Tap(check)
+	test.Tap(h.button(top, "Yes, end-session"))
+	h.wait("end-session sent", func() bool { return len(h.hub.sentCommands()) == 1 })
+	if got := h.hub.sentCommands()[0]; got.Action != protocol.ActionEndSession || !maps.Equal(got.Args, map[string]string{"grace": "60"}) {
+		t.Fatalf("sent %+v, want end-session with grace 60", got)
+	}
+}
+
 func TestHostileTextIsPlain(t *testing.T) {
 	h := newHarness(t, protocol.RoleAdmin)
 	tv := term("t1", hostile, true, protocol.SessionInUse, false)
