@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"bytes"
-	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testbin"
 )
 
 // TestBlockedDownloadReachesHub runs the whole chain with the real binaries: a
@@ -17,21 +21,14 @@ import (
 // (not "unknown"), from the wired session manager.
 func TestBlockedDownloadReachesHub(t *testing.T) {
 	hubBin, agentBin := build(t)
-	root := t.TempDir()
-	data := filepath.Join(root, "hub")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	addr := freePort(t)
-	start(t, "carrel-hub serve", hubBin, "serve", "--data", data, "--listen", addr)
-	waitFor(t, 30*time.Second, "the hub to listen", func() bool { return dialable(addr) })
-	url, token, fp := tokenCreate(t, hubBin, data, "wss://"+addr, 1)
+	hub := testbin.StartHub(t, hubBin)
+	tok := hub.Token(t, 1)
 
-	dir := filepath.Join(root, "pc")
-	cfg := AgentConfig(t, dir, url)
-	run(t, agentBin, "enroll", "--config", cfg, "--hub", url, "--token", token, "--fingerprint", fp)
-	start(t, "agent", agentBin, "run", "--config", cfg)
-	waitFor(t, 30*time.Second, "the terminal online", func() bool { return online(terminals(t, hubBin, data)) == 1 })
+	dir := filepath.Join(t.TempDir(), "pc")
+	cfg := AgentConfig(t, dir, tok.HubURL)
+	testbin.Run(t, agentBin, "enroll", "--config", cfg, "--hub", tok.HubURL, "--token", tok.Token, "--fingerprint", tok.Fingerprint)
+	testbin.Start(t, "agent", nil, agentBin, "run", "--config", cfg)
+	testbin.WaitFor(t, 30*time.Second, "the terminal online", func() bool { return len(hub.Online(t)) == 1 })
 
 	dl := filepath.Join(dir, "patron", "Downloads")
 	pdf := []byte("%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
@@ -52,7 +49,7 @@ func TestBlockedDownloadReachesHub(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, 30*time.Second, "the program to leave the Downloads folder", func() bool {
+	testbin.WaitFor(t, 30*time.Second, "the program to leave the Downloads folder", func() bool {
 		_, err := os.Lstat(final)
 		return os.IsNotExist(err)
 	})
@@ -72,24 +69,17 @@ func TestBlockedDownloadReachesHub(t *testing.T) {
 		t.Errorf("the benign PDF was changed or removed: %v", err)
 	}
 
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "hub.db")+"?mode=ro&_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var evData string
-	waitFor(t, 30*time.Second, "download.blocked stored at the hub", func() bool {
-		return db.QueryRow(`SELECT data FROM events WHERE kind = 'download.blocked'`).Scan(&evData) == nil
+	var blocked []testbin.Event
+	testbin.WaitFor(t, 30*time.Second, "download.blocked stored at the hub", func() bool {
+		blocked = hub.Events(t, "", "download.blocked")
+		return len(blocked) > 0
 	})
-	if !bytes.Contains([]byte(evData), []byte("invoice.pdf.exe")) {
-		t.Errorf("blocked event does not name the file: %s", evData)
+	if !strings.Contains(fmt.Sprint(blocked[0].Data), "invoice.pdf.exe") {
+		t.Errorf("blocked event does not name the file: %v", blocked[0].Data)
 	}
 
-	waitFor(t, 30*time.Second, "a real session state in the status", func() bool {
-		var st string
-		if db.QueryRow(`SELECT last_status FROM terminals`).Scan(&st) != nil {
-			return false
-		}
-		return bytes.Contains([]byte(st), []byte(`"session":"free"`))
+	testbin.WaitFor(t, 30*time.Second, "a real session state in the status", func() bool {
+		ts := hub.Terminals(t)
+		return len(ts) == 1 && ts[0].Session() == protocol.SessionFree
 	})
 }

@@ -1,44 +1,38 @@
 package e2e
 
 import (
-	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
+	"github.com/carrel-kiosk/carrel/internal/testbin"
 )
 
-// storedEvents counts, per terminal, events of kind in the hub's database, and
+// storedEvents counts, per terminal, events of kind the hub stored, and
 // reports any (terminal, seq) stored more than once. The hub's key is (terminal,
 // epoch, seq), so an exact duplicate cannot exist; what this catches is an event
 // the hub stored again under a new epoch because it wrongly took a reconnect for
 // an outbox reset.
-func storedEvents(t *testing.T, dbPath, kind string) (perTerminal map[string]int, dupes int) {
+func storedEvents(t *testing.T, hub *testbin.Hub, kind string) (perTerminal map[string]int, dupes int) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro&_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT terminal, COUNT(*) FROM events WHERE kind = ? GROUP BY terminal`, kind)
-	if err != nil {
-		t.Fatalf("query events: %v", err)
+	type key struct {
+		terminal string
+		seq      int64
 	}
 	perTerminal = map[string]int{}
-	for rows.Next() {
-		var term string
-		var n int
-		if err := rows.Scan(&term, &n); err != nil {
-			t.Fatal(err)
+	stored := map[key]int{}
+	for _, e := range hub.Events(t, "", "") {
+		if e.Kind == kind {
+			perTerminal[e.Terminal]++
 		}
-		perTerminal[term] = n
+		stored[key{e.Terminal, e.Seq}]++
 	}
-	rows.Close()
-	if err := db.QueryRow(`SELECT COUNT(*) FROM (SELECT terminal, seq FROM events GROUP BY terminal, seq HAVING COUNT(*) > 1)`).Scan(&dupes); err != nil {
-		t.Fatalf("query duplicates: %v", err)
+	for _, n := range stored {
+		if n > 1 {
+			dupes++
+		}
 	}
 	return perTerminal, dupes
 }
@@ -51,34 +45,27 @@ func storedEvents(t *testing.T, dbPath, kind string) (perTerminal map[string]int
 func TestLinkEndToEnd(t *testing.T) {
 	hubBin, agentBin := build(t)
 	root := t.TempDir()
-	data := filepath.Join(root, "hub")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	addr := freePort(t)
-	hubURL := "wss://" + addr
-	serve := func() *proc {
-		p := start(t, "carrel-hub serve", hubBin, "serve", "--data", data, "--listen", addr)
-		waitFor(t, 30*time.Second, "the hub to listen", func() bool { return dialable(addr) })
-		return p
-	}
-	hub := serve()
+	hub := testbin.StartHub(t, hubBin)
+	hubURL := hub.URL()
 
-	url, token, fp := tokenCreate(t, hubBin, data, hubURL, 3)
-	if url != hubURL {
-		t.Fatalf("token create printed hub URL %q, want %q", url, hubURL)
+	tok := hub.Token(t, 3)
+	if tok.HubURL != hubURL {
+		t.Fatalf("token create printed hub URL %q, want %q", tok.HubURL, hubURL)
+	}
+	enroll := func(cfg string) []string {
+		return []string{"enroll", "--config", cfg, "--hub", tok.HubURL, "--token", tok.Token, "--fingerprint", tok.Fingerprint}
 	}
 
 	const n = 3
 	cfgs := make([]string, n)
-	agents := make([]*proc, n)
+	agents := make([]*testbin.Proc, n)
 	for i := range n {
 		cfgs[i] = AgentConfig(t, filepath.Join(root, fmt.Sprintf("agent%d", i)), hubURL)
-		run(t, agentBin, "enroll", "--config", cfgs[i], "--hub", url, "--token", token, "--fingerprint", fp)
-		agents[i] = start(t, fmt.Sprintf("agent%d", i), agentBin, "run", "--config", cfgs[i])
+		testbin.Run(t, agentBin, enroll(cfgs[i])...)
+		agents[i] = testbin.Start(t, fmt.Sprintf("agent%d", i), nil, agentBin, "run", "--config", cfgs[i])
 	}
-	waitFor(t, 30*time.Second, "three terminals online", func() bool { return online(terminals(t, hubBin, data)) == n })
-	ts := terminals(t, hubBin, data)
+	testbin.WaitFor(t, 30*time.Second, "three terminals online", func() bool { return len(hub.Online(t)) == n })
+	ts := hub.Terminals(t)
 	for _, x := range ts {
 		if x.ID == "" || x.OS == "" {
 			t.Errorf("terminal row lacks id or os: %+v", x)
@@ -87,28 +74,27 @@ func TestLinkEndToEnd(t *testing.T) {
 
 	// A fourth enrollment with the three-use token is refused.
 	extra := AgentConfig(t, filepath.Join(root, "agent-extra"), hubURL)
-	if out, err := runErr(agentBin, "enroll", "--config", extra, "--hub", url, "--token", token, "--fingerprint", fp); err == nil {
-		t.Fatalf("a fourth enrollment with a 3-use token succeeded:\n%s", out)
+	if out, errOut, err := testbin.Exec(agentBin, enroll(extra)...); err == nil {
+		t.Fatalf("a fourth enrollment with a 3-use token succeeded:\n%s%s", out, errOut)
 	}
 
 	// Hub down. Each agent restarts twice: two more agent.started events each, which
 	// can only reach the hub through the outbox.
-	hub.stop(t)
-	waitFor(t, 10*time.Second, "terminals marked offline", func() bool { return online(terminals(t, hubBin, data)) == 0 })
+	hub.Stop(t)
+	testbin.WaitFor(t, 10*time.Second, "terminals marked offline", func() bool { return len(hub.Online(t)) == 0 })
 	const restarts = 2
 	for r := 0; r < restarts; r++ {
 		for i := range n {
-			agents[i].stop(t)
-			agents[i] = start(t, fmt.Sprintf("agent%d-r%d", i, r), agentBin, "run", "--config", cfgs[i])
+			agents[i].Stop(t)
+			agents[i] = testbin.Start(t, fmt.Sprintf("agent%d-r%d", i, r), nil, agentBin, "run", "--config", cfgs[i])
 		}
 	}
 
-	serve()
-	waitFor(t, 60*time.Second, "three terminals back online", func() bool { return online(terminals(t, hubBin, data)) == n })
+	hub.Restart(t)
+	testbin.WaitFor(t, 60*time.Second, "three terminals back online", func() bool { return len(hub.Online(t)) == n })
 	want := 1 + restarts
-	dbPath := filepath.Join(data, "hub.db")
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d agent.started events per terminal", want), func() bool {
-		per, _ := storedEvents(t, dbPath, "agent.started")
+	testbin.WaitFor(t, 30*time.Second, fmt.Sprintf("%d agent.started events per terminal", want), func() bool {
+		per, _ := storedEvents(t, hub, "agent.started")
 		if len(per) != n {
 			return false
 		}
@@ -119,7 +105,7 @@ func TestLinkEndToEnd(t *testing.T) {
 		}
 		return true
 	})
-	per, dupes := storedEvents(t, dbPath, "agent.started")
+	per, dupes := storedEvents(t, hub, "agent.started")
 	if dupes != 0 {
 		t.Errorf("%d events stored more than once", dupes)
 	}
@@ -130,8 +116,8 @@ func TestLinkEndToEnd(t *testing.T) {
 	}
 
 	// A staff command reaches an agent and comes back.
-	out := run(t, hubBin, "command", "--data", data, ts[0].ID, "ping")
-	if !containsFold(out, "pong") {
+	out := testbin.Run(t, hubBin, "command", "--data", hub.Data, ts[0].ID, "ping")
+	if !strings.Contains(strings.ToLower(out), "pong") {
 		t.Errorf("ping answered %q, want pong", out)
 	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/internal/nspawn"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testbin"
 )
 
 // The accounts made in the container. other1 is neither patron nor staff: its
@@ -119,15 +120,8 @@ func TestWipeAtLogoutInNspawn(t *testing.T) {
 	defer cancel()
 
 	// The hub on the host's loopback; the container shares the host's network.
-	root := t.TempDir()
-	data := filepath.Join(root, "hub")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	addr := freePort(t)
-	start(t, "carrel-hub serve", hubBin, "serve", "--data", data, "--listen", addr)
-	waitFor(t, 30*time.Second, "the hub to listen", func() bool { return dialable(addr) })
-	url, token, fp := tokenCreate(t, hubBin, data, "wss://"+addr, 1)
+	hubSrv := testbin.StartHub(t, hubBin)
+	tok := hubSrv.Token(t, 1)
 
 	c := nspawn.BootWith(t, nspawn.Options{})
 	b := &box{t: t, ctx: ctx, c: c}
@@ -208,20 +202,20 @@ mkdir -p /run/carrel-e2e; mkfifo -m 0644 /run/carrel-e2e/logout`, wipeOther, wip
 	otherHome := tree(t, filepath.Join(c.Root(), "home", wipeOther), nil, nil)
 
 	// Install the real service, enrolled with the hub, as IT would.
-	out := b.must("carrel-agent", "install", "--hub", url, "--fingerprint", fp, "--token", token)
+	out := b.must("carrel-agent", "install", "--hub", tok.HubURL, "--fingerprint", tok.Fingerprint, "--token", tok.Token)
 	if !strings.Contains(out, "Service installed") || !strings.Contains(out, "Enrolled.") {
 		t.Fatalf("carrel-agent install printed:\n%s", out)
 	}
 	var term string
-	waitFor(t, 60*time.Second, "the terminal online", func() bool {
-		ts := terminals(t, hubBin, data)
-		if len(ts) == 1 && online(ts) == 1 {
+	testbin.WaitFor(t, 60*time.Second, "the terminal online", func() bool {
+		ts := hubSrv.Terminals(t)
+		if len(ts) == 1 && ts[0].Online {
 			term = ts[0].ID
 			return true
 		}
 		return false
 	})
-	hub := openHubDB(t, filepath.Join(data, "hub.db"), term)
+	hub := &hubDB{t: t, hub: hubSrv, term: term}
 	hub.waitState(60*time.Second, protocol.SessionFree)
 
 	// A staff member is logged on all along: never wiped, never ended.
@@ -309,7 +303,7 @@ mkdir -p /run/carrel-e2e; mkfifo -m 0644 /run/carrel-e2e/logout`, wipeOther, wip
 	hub.waitState(30*time.Second, protocol.SessionInUse)
 	b.sh(fmt.Sprintf("install -o %s -m 0600 /dev/null /tmp/stuck && chattr +i /tmp/stuck", wipePatron))
 	t.Cleanup(func() { b.c.Exec(context.Background(), "chattr", "-i", "/tmp/stuck") })
-	out = run(t, hubBin, "command", "--data", data, term, "end-session", "session="+sess2)
+	out = testbin.Run(t, hubBin, "command", "--data", hubSrv.Data, term, "end-session", "session="+sess2)
 	if !strings.Contains(out, "ended 1 session(s)") {
 		t.Fatalf("end-session answered %q", out)
 	}
@@ -341,7 +335,7 @@ mkdir -p /run/carrel-e2e; mkfifo -m 0644 /run/carrel-e2e/logout`, wipeOther, wip
 	restarted := time.Now()
 	b.must("systemctl", "restart", "carrel-agent")
 	hub.waitEvent(60*time.Second, "wipe.dirty", 2)
-	waitFor(t, 60*time.Second, "a status from the restarted agent", func() bool {
+	testbin.WaitFor(t, 60*time.Second, "a status from the restarted agent", func() bool {
 		st := hub.status()
 		return st.AgentStarted.After(restarted) && st.Session == protocol.SessionDirty
 	})
@@ -354,7 +348,7 @@ mkdir -p /run/carrel-e2e; mkfifo -m 0644 /run/carrel-e2e/logout`, wipeOther, wip
 
 	// Staff clear what was stuck and wipe again from the hub: clean, free, open.
 	b.must("chattr", "-i", "/tmp/stuck")
-	out = run(t, hubBin, "command", "--data", data, term, "wipe-now")
+	out = testbin.Run(t, hubBin, "command", "--data", hubSrv.Data, term, "wipe-now")
 	if !strings.Contains(out, "wiped 1 account(s): clean") {
 		t.Fatalf("wipe-now answered %q", out)
 	}
@@ -440,7 +434,7 @@ func (b *box) startSession(unit, user, tty string, cmd ...string) {
 		"-p", "TTYPath=/dev/" + tty, "-p", "UtmpIdentifier=" + tty, "-p", "UtmpMode=user"}, cmd...)
 	b.must(args...)
 	want := filepath.Base(cmd[0])
-	waitFor(b.t, 30*time.Second, unit+" running "+want, func() bool {
+	testbin.WaitFor(b.t, 30*time.Second, unit+" running "+want, func() bool {
 		out, _ := b.c.Exec(b.ctx, "sh", "-c", "cat /proc/$(systemctl show -P MainPID "+unit+")/comm")
 		return strings.TrimSpace(string(out)) == want
 	})
@@ -460,7 +454,7 @@ func (b *box) tryLogon(unit, user, tty string) error {
 func (b *box) sessionOf(user, tty string) string {
 	b.t.Helper()
 	var id string
-	waitFor(b.t, 30*time.Second, "a logind session of "+user+" on "+tty, func() bool {
+	testbin.WaitFor(b.t, 30*time.Second, "a logind session of "+user+" on "+tty, func() bool {
 		for _, s := range b.sessions() {
 			if s[2] == user && s[len(s)-1] == tty {
 				id = s[0]
@@ -487,7 +481,7 @@ func (b *box) sessions() [][]string {
 // waitSessionGone waits until logind no longer lists session id and returns when.
 func (b *box) waitSessionGone(id string) time.Time {
 	b.t.Helper()
-	waitFor(b.t, 30*time.Second, "session "+id+" to be removed", func() bool {
+	testbin.WaitFor(b.t, 30*time.Second, "session "+id+" to be removed", func() bool {
 		for _, s := range b.sessions() {
 			if s[0] == id {
 				return false
@@ -502,14 +496,14 @@ func (b *box) waitSessionGone(id string) time.Time {
 // writers are appending to it.
 func (b *box) waitFilled(home string) {
 	b.t.Helper()
-	waitFor(b.t, 60*time.Second, "the patron's session to fill the home", func() bool {
+	testbin.WaitFor(b.t, 60*time.Second, "the patron's session to fill the home", func() bool {
 		_, err := os.Stat(filepath.Join(home, ".cache/filled"))
 		return err == nil
 	})
 	for _, f := range []string{"session-writer.log", "bg-writer.log"} {
 		p := filepath.Join(home, ".cache", f)
 		first := int64(-1)
-		waitFor(b.t, 30*time.Second, f+" growing", func() bool {
+		testbin.WaitFor(b.t, 30*time.Second, f+" growing", func() bool {
 			info, err := os.Stat(p)
 			if err != nil {
 				return false
@@ -775,7 +769,7 @@ func atoi(t testing.TB, s string) int {
 // hubDB reads what the hub stored about one terminal, as staff would see it.
 type hubDB struct {
 	t    *testing.T
-	db   *sql.DB
+	hub  *testbin.Hub
 	term string
 	// seen is every distinct status the hub held while this test polled, with
 	// when it was first seen.
@@ -787,28 +781,10 @@ type seenState struct {
 	at    time.Time
 }
 
-type hubEvent struct {
-	Seq        int64
-	Time       time.Time
-	ReceivedAt time.Time
-	Kind       string
-	Data       map[string]string
-}
-
-func openHubDB(t *testing.T, path, term string) *hubDB {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return &hubDB{t: t, db: db, term: term}
-}
-
 func (h *hubDB) status() protocol.Status {
 	h.t.Helper()
 	var raw sql.NullString
-	if err := h.db.QueryRow(`SELECT last_status FROM terminals WHERE id = ?`, h.term).Scan(&raw); err != nil {
+	if err := h.hub.DB(h.t).QueryRow(`SELECT last_status FROM terminals WHERE id = ?`, h.term).Scan(&raw); err != nil {
 		h.t.Fatalf("read status: %v", err)
 	}
 	var st protocol.Status
@@ -827,7 +803,7 @@ func (h *hubDB) status() protocol.Status {
 func (h *hubDB) waitState(d time.Duration, want protocol.SessionState) protocol.Status {
 	h.t.Helper()
 	var st protocol.Status
-	waitFor(h.t, d, "the hub to show the seat "+string(want), func() bool {
+	testbin.WaitFor(h.t, d, "the hub to show the seat "+string(want), func() bool {
 		st = h.status()
 		return st.Session == want
 	})
@@ -845,43 +821,13 @@ func (h *hubDB) sawState(state protocol.SessionState, since time.Time) bool {
 	return false
 }
 
-func (h *hubDB) events(kind string) []hubEvent {
-	h.t.Helper()
-	q := `SELECT seq, time, received_at, kind, data FROM events WHERE terminal = ?`
-	args := []any{h.term}
-	if kind != "" {
-		q += ` AND kind = ?`
-		args = append(args, kind)
-	}
-	rows, err := h.db.Query(q+` ORDER BY epoch, seq`, args...)
-	if err != nil {
-		h.t.Fatalf("read events: %v", err)
-	}
-	defer rows.Close()
-	var out []hubEvent
-	for rows.Next() {
-		var e hubEvent
-		var at, recv int64
-		var data string
-		if err := rows.Scan(&e.Seq, &at, &recv, &e.Kind, &data); err != nil {
-			h.t.Fatal(err)
-		}
-		e.Time, e.ReceivedAt = time.UnixMilli(at), time.UnixMilli(recv)
-		if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
-			h.t.Fatal(err)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // waitEvent waits until the hub holds at least n events of kind for the
 // terminal and returns them all.
-func (h *hubDB) waitEvent(d time.Duration, kind string, n int) []hubEvent {
+func (h *hubDB) waitEvent(d time.Duration, kind string, n int) []testbin.Event {
 	h.t.Helper()
-	var evs []hubEvent
-	waitFor(h.t, d, fmt.Sprintf("%d %s event(s) at the hub", n, kind), func() bool {
-		evs = h.events(kind)
+	var evs []testbin.Event
+	testbin.WaitFor(h.t, d, fmt.Sprintf("%d %s event(s) at the hub", n, kind), func() bool {
+		evs = h.hub.Events(h.t, h.term, kind)
 		return len(evs) >= n
 	})
 	return evs
@@ -889,10 +835,10 @@ func (h *hubDB) waitEvent(d time.Duration, kind string, n int) []hubEvent {
 
 // seatEvents returns the session.* and wipe.* events the hub holds for the
 // terminal, by kind.
-func (h *hubDB) seatEvents() map[string][]hubEvent {
+func (h *hubDB) seatEvents() map[string][]testbin.Event {
 	h.t.Helper()
-	m := map[string][]hubEvent{}
-	for _, e := range h.events("") {
+	m := map[string][]testbin.Event{}
+	for _, e := range h.hub.Events(h.t, h.term, "") {
 		if strings.HasPrefix(e.Kind, "session.") || strings.HasPrefix(e.Kind, "wipe.") {
 			m[e.Kind] = append(m[e.Kind], e)
 		}
