@@ -4,10 +4,11 @@ package installer
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/testbin"
 )
 
 // TestCLIInstallInNspawn drives `carrel-agent install|status|stop|start|uninstall`
@@ -21,13 +22,14 @@ func TestCLIInstallInNspawn(t *testing.T) {
 	}
 	needTool(t, "systemd-nspawn", "systemd-container")
 	ctx := context.Background()
-	agent := buildAgent(t, "linux", filepath.Join(t.TempDir(), "carrel-agent"))
+	agent := buildAgent(t, "linux")
 
 	// Reserve the hub's address and its CA before it serves: start it once to
 	// make the CA and token, stop it, start it again later on the same port.
 	hub := startHub(t)
-	token, fp := hub.token(t, 1)
-	hub.stop(t)
+	tok := hub.Token(t, 1)
+	token, fp := tok.Token, tok.Fingerprint
+	hub.Stop(t)
 
 	c := bootContainer(t)
 	run := func(args ...string) (string, error) {
@@ -66,9 +68,9 @@ func TestCLIInstallInNspawn(t *testing.T) {
 		t.Errorf("status with the hub down: %v\n%s", err, status)
 	}
 
-	hub.restart(t)
-	waitUntil(t, 3*time.Minute, "the service to enroll from the preseed and come online", func() bool {
-		return len(hub.online(t)) == 1
+	hub.Restart(t)
+	testbin.WaitFor(t, 3*time.Minute, "the service to enroll from the preseed and come online", func() bool {
+		return len(hub.Online(t)) == 1
 	})
 	status = must("carrel-agent", "status")
 	if !strings.Contains(status, "Enrolled: yes") {
@@ -90,7 +92,7 @@ func TestCLIInstallInNspawn(t *testing.T) {
 		t.Error("status exit code 0 for a stopped service; want 3")
 	}
 	must("carrel-agent", "start")
-	waitUntil(t, 30*time.Second, "active again", func() bool {
+	testbin.WaitFor(t, 30*time.Second, "active again", func() bool {
 		out, _ := run("systemctl", "is-active", "carrel-agent")
 		return strings.TrimSpace(out) == "active"
 	})

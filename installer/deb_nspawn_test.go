@@ -4,13 +4,13 @@ package installer
 
 import (
 	"context"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/nspawn"
+	"github.com/carrel-kiosk/carrel/internal/testbin"
 )
 
 // bootContainer is nspawn.Boot with a longer boot deadline: on a loaded CI
@@ -87,13 +87,14 @@ func TestDebInNspawn(t *testing.T) {
 	needTool(t, "dpkg-deb", "dpkg")
 	ctx := context.Background()
 
-	agent := buildAgent(t, "linux", filepath.Join(t.TempDir(), "carrel-agent"))
+	agent := buildAgent(t, "linux")
 	deb, err := BuildDeb(ctx, Options{Version: "1.0.0", AgentBinary: agent, OutDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hub := startHub(t)
-	token, fp := hub.token(t, 1)
+	tok := hub.Token(t, 1)
+	token, fp := tok.Token, tok.Fingerprint
 
 	c := bootContainer(t)
 	exec := func(args ...string) string {
@@ -127,7 +128,7 @@ func TestDebInNspawn(t *testing.T) {
 		out, _ := c.Exec(ctx, "systemctl", "is-active", "carrel-agent.service")
 		return strings.TrimSpace(string(out)) == "active"
 	}
-	waitUntil(t, 30*time.Second, "carrel-agent.service active", active)
+	testbin.WaitFor(t, 30*time.Second, "carrel-agent.service active", active)
 	if got := strings.TrimSpace(exec("systemctl", "is-enabled", "carrel-agent.service")); got != "enabled" {
 		t.Errorf("unit is %q, want enabled", got)
 	}
@@ -136,9 +137,9 @@ func TestDebInNspawn(t *testing.T) {
 		t.Errorf("systemd-analyze verify in the container: %v\n%s", err, out)
 	}
 
-	var term hubTerminal
-	waitUntil(t, 60*time.Second, "the PC online at the hub", func() bool {
-		on := hub.online(t)
+	var term testbin.Terminal
+	testbin.WaitFor(t, 60*time.Second, "the PC online at the hub", func() bool {
+		on := hub.Online(t)
 		if len(on) == 1 {
 			term = on[0]
 			return true
@@ -183,13 +184,13 @@ func TestDebInNspawn(t *testing.T) {
 	// Restart=always: a killed agent comes back and reconnects.
 	pid := strings.TrimSpace(exec("systemctl", "show", "-p", "MainPID", "--value", "carrel-agent.service"))
 	exec("kill", "-9", pid)
-	waitUntil(t, 30*time.Second, "systemd to restart the killed agent", func() bool {
+	testbin.WaitFor(t, 30*time.Second, "systemd to restart the killed agent", func() bool {
 		out, _ := c.Exec(ctx, "systemctl", "show", "-p", "MainPID", "--value", "carrel-agent.service")
 		p := strings.TrimSpace(string(out))
 		return p != pid && p != "0" && active()
 	})
-	waitUntil(t, 60*time.Second, "the restarted agent online again", func() bool {
-		on := hub.online(t)
+	testbin.WaitFor(t, 60*time.Second, "the restarted agent online again", func() bool {
+		on := hub.Online(t)
 		return len(on) == 1 && on[0].ID == term.ID
 	})
 

@@ -12,23 +12,6 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/service"
 )
 
-// buildAgent builds carrel-agent for goos/amd64 the way releases are built and
-// returns its path.
-func buildAgent(t *testing.T, goos, out string) string {
-	t.Helper()
-	needTool(t, "go", "golang")
-	args := []string{"build", "-trimpath", "-ldflags=-s -w -X main.version=test", "-o", out}
-	if goos == "linux" {
-		args = append(args, "-buildmode=pie")
-	}
-	cmd := exec.Command("go", append(args, "github.com/carrel-kiosk/carrel/cmd/carrel-agent")...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH=amd64")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build agent for %s: %v\n%s", goos, err, b)
-	}
-	return out
-}
-
 func buildTestDeb(t *testing.T, o Options) string {
 	t.Helper()
 	deb, err := BuildDeb(context.Background(), o)
@@ -132,7 +115,7 @@ func TestDebLintianClean(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("builds an amd64 agent")
 	}
-	agent := buildAgent(t, "linux", filepath.Join(t.TempDir(), "carrel-agent"))
+	agent := buildAgent(t, "linux")
 	deb := buildTestDeb(t, Options{Version: "1.2.3", AgentBinary: agent, OutDir: t.TempDir()})
 	out, err := exec.Command("lintian", "--fail-on", "error,warning", "--no-tag-display-limit", deb).CombinedOutput()
 	// lintian prints a note when run as root; only tags matter.

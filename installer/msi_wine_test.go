@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/agent/service"
+	"github.com/carrel-kiosk/carrel/internal/testbin"
 )
 
 // TestMSIUnderWine installs the real MSI with msiexec in a throwaway Wine
@@ -28,7 +29,7 @@ func TestMSIUnderWine(t *testing.T) {
 	if d := os.Getenv("CARREL_KEEP_WINE_LOGS"); d != "" {
 		work = d
 	}
-	agent := buildAgent(t, "windows", filepath.Join(work, "carrel-agent.exe"))
+	agent := buildAgent(t, "windows")
 	v1, err := BuildMSI(ctx, Options{Version: "1.0.0", AgentBinary: agent, OutDir: filepath.Join(work, "v1")})
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +39,8 @@ func TestMSIUnderWine(t *testing.T) {
 		t.Fatal(err)
 	}
 	hub := startHub(t)
-	token, fp := hub.token(t, 1)
+	tok := hub.Token(t, 1)
+	token, fp := tok.Token, tok.Fingerprint
 
 	agentLog := w.path(`C:\ProgramData\Carrel\agent.log`)
 	t.Cleanup(func() {
@@ -68,10 +70,10 @@ func TestMSIUnderWine(t *testing.T) {
 	if _, err := os.Stat(exe); err != nil {
 		t.Fatalf("agent not installed: %v", err)
 	}
-	waitUntil(t, 60*time.Second, "the service RUNNING", func() bool { return w.serviceState(service.Name) == "RUNNING" })
-	var term hubTerminal
-	waitUntil(t, 90*time.Second, "the PC online at the hub", func() bool {
-		on := hub.online(t)
+	testbin.WaitFor(t, 60*time.Second, "the service RUNNING", func() bool { return w.serviceState(service.Name) == "RUNNING" })
+	var term testbin.Terminal
+	testbin.WaitFor(t, 90*time.Second, "the PC online at the hub", func() bool {
+		on := hub.Online(t)
 		if len(on) == 1 {
 			term = on[0]
 			return true
@@ -85,13 +87,13 @@ func TestMSIUnderWine(t *testing.T) {
 	if reg[service.RegHubURL] != hub.URL() || reg[service.RegHubFingerprint] != fp || reg["Version"] != "1.0.0" {
 		t.Errorf("%s = %v", carrelKey, reg)
 	}
-	waitUntil(t, 30*time.Second, "the used token erased from the registry", func() bool {
+	testbin.WaitFor(t, 30*time.Second, "the used token erased from the registry", func() bool {
 		return w.regValues(carrelKey)[service.RegEnrollToken] == ""
 	})
 	// The running agent applied its browser policies (REG_DWORD, so look at
 	// the raw output).
 	const chromeKey = `HKLM\SOFTWARE\Policies\Google\Chrome`
-	waitUntil(t, 30*time.Second, "Chrome policies written by the agent", func() bool {
+	testbin.WaitFor(t, 30*time.Second, "Chrome policies written by the agent", func() bool {
 		out, err := w.run(time.Minute, "wine", "reg", "query", chromeKey, "/v", "DownloadRestrictions")
 		return err == nil && strings.Contains(out, "DownloadRestrictions")
 	})
@@ -108,18 +110,18 @@ func TestMSIUnderWine(t *testing.T) {
 
 	// Upgrade without properties, as a GPO update would: stays enrolled.
 	w.mustRun(t, 3*time.Minute, "wine", "msiexec", "/i", winPath(v2), "/qn", "/l*v", winPath(filepath.Join(work, "upgrade.log")))
-	waitUntil(t, 60*time.Second, "the upgraded service RUNNING", func() bool { return w.serviceState(service.Name) == "RUNNING" })
+	testbin.WaitFor(t, 60*time.Second, "the upgraded service RUNNING", func() bool { return w.serviceState(service.Name) == "RUNNING" })
 	if v := w.regValues(carrelKey)["Version"]; v != "1.0.1" {
 		t.Errorf("Version after upgrade = %q", v)
 	}
 	if got := w.regValues(carrelKey)[service.RegHubURL]; got != hub.URL() {
 		t.Errorf("HubURL after an upgrade without properties = %q, want it kept", got)
 	}
-	waitUntil(t, 90*time.Second, "the upgraded PC online as the same terminal", func() bool {
-		on := hub.online(t)
+	testbin.WaitFor(t, 90*time.Second, "the upgraded PC online as the same terminal", func() bool {
+		on := hub.Online(t)
 		return len(on) == 1 && on[0].ID == term.ID
 	})
-	if n := len(hub.terminals(t)); n != 1 {
+	if n := len(hub.Terminals(t)); n != 1 {
 		t.Errorf("%d terminals after upgrade, want 1 (no re-enrollment)", n)
 	}
 
