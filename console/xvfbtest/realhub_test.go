@@ -1,7 +1,6 @@
 package xvfbtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,11 +8,8 @@ import (
 	"image/color"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,111 +17,19 @@ import (
 
 	"github.com/carrel-kiosk/carrel/console/hubclient"
 	"github.com/carrel-kiosk/carrel/internal/e2e"
-	"github.com/carrel-kiosk/carrel/internal/hub"
-	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
-	"github.com/carrel-kiosk/carrel/internal/store"
+	"github.com/carrel-kiosk/carrel/internal/testbin"
 )
 
-// bins holds carrel-console (cgo, -race, the xvfbtest state hook) and
-// carrel-agent (-race), built once for the package.
-var bins struct {
-	once    sync.Once
-	dir     string
-	err     error
-	console string
-	agent   string
-}
+// TestMain removes the binaries buildBinaries made.
+func TestMain(m *testing.M) { testbin.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if bins.dir != "" {
-		os.RemoveAll(bins.dir)
-	}
-	os.Exit(code)
-}
-
-func buildBinaries(t *testing.T) (console, agent string) {
+// buildBinaries builds carrel-console (cgo, -race, the xvfbtest state hook),
+// carrel-agent and carrel-hub (-race), once for the package.
+func buildBinaries(t *testing.T) (console, agent, hub string) {
 	t.Helper()
-	bins.once.Do(func() {
-		bins.dir, bins.err = os.MkdirTemp("", "carrel-xvfbtest-bin-")
-		if bins.err != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-race", "-tags", "xvfbtest", "-o", bins.dir+string(os.PathSeparator),
-			"github.com/carrel-kiosk/carrel/cmd/carrel-console", "github.com/carrel-kiosk/carrel/cmd/carrel-agent")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bins.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-		bins.console = filepath.Join(bins.dir, "carrel-console")
-		bins.agent = filepath.Join(bins.dir, "carrel-agent")
-	})
-	if bins.err != nil {
-		t.Fatal(bins.err)
-	}
-	return bins.console, bins.agent
-}
-
-// syncBuffer collects a process's output for the failure message.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startProc starts a long-running binary; cleanup interrupts it and waits
-// (a process that needs SIGKILL fails the test) and logs its output on failure.
-func startProc(t *testing.T, name string, env []string, bin string, args ...string) (out *syncBuffer, exited <-chan struct{}) {
-	t.Helper()
-	out = &syncBuffer{}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	var werr error
-	go func() { werr = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-				t.Errorf("%s did not stop within 10s of SIGTERM", name)
-			}
-		}
-		if t.Failed() {
-			t.Logf("--- output of %s (exit: %v):\n%s", name, werr, out.String())
-		}
-	})
-	return out, done
-}
-
-// agentSession is what the agent last reported as its seat state.
-func agentSession(t store.Terminal) protocol.SessionState {
-	var s protocol.Status
-	if len(t.LastStatus) == 0 || json.Unmarshal(t.LastStatus, &s) != nil {
-		return ""
-	}
-	return s.Session
+	b := testbin.Build(t, testbin.Options{Race: true, Tags: "xvfbtest"}, "carrel-console", "carrel-agent", "carrel-hub")
+	return b["carrel-console"], b["carrel-agent"], b["carrel-hub"]
 }
 
 // tileRuns are the horizontal runs, at least minW wide, of colour c on row y.
@@ -148,9 +52,9 @@ func tileRuns(img image.Image, y, minW int, c func(x, y int) bool) []image.Recta
 	return out
 }
 
-// TestRealHub is the console against the real thing: an in-process
-// internal/hub on loopback (real TLS, real SQLite in a temp dir), its first
-// admin made through the first-run setup API with the hub's setup code, three
+// TestRealHub is the console against the real thing: a `carrel-hub serve` on
+// loopback (real TLS, real SQLite in a temp dir), its first admin made through
+// the first-run setup API with the hub's setup code, three
 // real carrel-agent processes (sandboxed configs) enrolled with a token and
 // online. The console logs in through the window with a TOTP code computed
 // from the setup's secret, shows the three terminals, opens one with the
@@ -165,40 +69,18 @@ func TestRealHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	consoleBin, agentBin := buildBinaries(t)
+	consoleBin, agentBin, hubBin := buildBinaries(t)
 	t.Logf("binaries built in %v", time.Since(began).Round(time.Second))
 
-	// The hub.
-	ctx, cancel := context.WithCancel(context.Background())
-	hubDir := filepath.Join(tmp, "hub")
-	h, err := hub.New(hub.Config{DataDir: hubDir, Listen: "127.0.0.1:0", Names: []string{"127.0.0.1"},
-		NoControlSocket: true, Version: "xvfbtest"}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- h.Run(ctx) }()
-	// A cleanup, not a defer: cleanups run last-registered first, so the
-	// console and the agents (registered later) stop before the hub does.
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-hubDone:
-			if err != nil {
-				t.Errorf("hub Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("the hub did not stop within 15s")
-		}
-	})
-	addr := h.Addr().String()
-	consoleURL, agentURL, fp := "https://"+addr, "wss://"+addr, h.Fingerprint()
-	st := h.Store()
+	// The hub. Cleanups run last-registered first, so the console and the
+	// agents (started later) stop before the hub does.
+	h := testbin.StartHub(t, hubBin)
+	consoleURL, fp := "https://"+h.Addr, h.Fingerprint
 
 	// The first admin, through the real first-run path.
-	rctx, rcancel := context.WithTimeout(ctx, 3*time.Minute)
+	rctx, rcancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer rcancel()
-	setupCode := h.SetupCode()
+	setupCode := h.SetupCode(t)
 	if setupCode == "" {
 		t.Fatal("a fresh hub offers no setup code")
 	}
@@ -214,40 +96,29 @@ func TestRealHub(t *testing.T) {
 	}
 
 	// Three real agents, enrolled with one three-use token, running.
-	token, hash, err := pki.NewToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateToken(rctx, hash, 3, time.Now().Add(10*time.Minute), "xvfbtest"); err != nil {
-		t.Fatal(err)
-	}
+	tok := h.Token(t, 3)
 	const n = 3
 	agentEnv := append(os.Environ(), "GORACE=halt_on_error=1")
 	for i := range n {
 		dir := filepath.Join(tmp, fmt.Sprintf("agent%d", i))
-		cfg := e2e.AgentConfig(t, dir, agentURL)
-		ectx, ecancel := context.WithTimeout(rctx, time.Minute)
-		enroll := exec.CommandContext(ectx, agentBin, "enroll", "--config", cfg, "--hub", agentURL, "--token", token, "--fingerprint", fp)
-		enroll.Env = agentEnv
-		out, err := enroll.CombinedOutput()
-		ecancel()
-		if err != nil {
-			t.Fatalf("carrel-agent enroll (agent%d): %v\n%s", i, err, out)
-		}
-		startProc(t, fmt.Sprintf("agent%d", i), agentEnv, agentBin, "run", "--config", cfg)
+		cfg := e2e.AgentConfig(t, dir, tok.HubURL)
+		testbin.Run(t, agentBin, "enroll", "--config", cfg, "--hub", tok.HubURL, "--token", tok.Token, "--fingerprint", tok.Fingerprint)
+		testbin.Start(t, fmt.Sprintf("agent%d", i), agentEnv, agentBin, "run", "--config", cfg)
 	}
-	terms := func() []store.Terminal {
-		ts, err := st.Terminals(rctx)
-		if err != nil {
-			t.Fatal(err)
+	terminal := func(id string) testbin.Terminal {
+		for _, x := range h.Terminals(t) {
+			if x.ID == id {
+				return x
+			}
 		}
-		return ts
+		t.Fatalf("the hub lists no terminal %s", id)
+		return testbin.Terminal{}
 	}
-	waitFor(t, "three agents online and reporting", 60*time.Second, func() bool {
-		ts := terms()
+	testbin.WaitFor(t, 60*time.Second, "three agents online and reporting", func() bool {
+		ts := h.Terminals(t)
 		up := 0
 		for _, x := range ts {
-			if x.Online && agentSession(x) == protocol.SessionFree {
+			if x.Online && x.Session() == protocol.SessionFree {
 				up++
 			}
 		}
@@ -262,11 +133,11 @@ func TestRealHub(t *testing.T) {
 	env := append(os.Environ(), "DISPLAY="+disp, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"LANG=en_US.UTF-8", "FYNE_SCALE=1", "GORACE=halt_on_error=1")
 	state := filepath.Join(tmp, "state")
-	appOut, appDone := startProc(t, "carrel-console", env, consoleBin, "--hub", consoleURL, "--fingerprint", fp, "--test-state-file", state)
+	app := testbin.Start(t, "carrel-console", env, consoleBin, "--hub", consoleURL, "--fingerprint", fp, "--test-state-file", state)
 	alive := func() {
 		select {
-		case <-appDone:
-			t.Fatalf("the console exited:\n%s", appOut.String())
+		case <-app.Done():
+			t.Fatalf("the console exited (%v):\n%s", app.Err(), app.Output())
 		default:
 		}
 	}
@@ -293,9 +164,9 @@ func TestRealHub(t *testing.T) {
 		return id
 	}
 
-	waitFor(t, "the login screen", 60*time.Second, hasState("login"))
+	testbin.WaitFor(t, 60*time.Second, "the login screen", hasState("login"))
 	loginPNG := filepath.Join(art, "login.png")
-	waitFor(t, "the window to be mapped", 20*time.Second, func() bool {
+	testbin.WaitFor(t, 20*time.Second, "the window to be mapped", func() bool {
 		return variance(screenshot(t, env, loginPNG)) > 50
 	})
 	// No window manager: focus follows the pointer. Type into the focused user
@@ -312,8 +183,8 @@ func TestRealHub(t *testing.T) {
 	}
 	xdotool(t, env, "type", "--delay", "30", code)
 	xdotool(t, env, "key", "Return")
-	waitFor(t, "the room after login", 30*time.Second, hasState("room"))
-	waitFor(t, "the three real terminals loaded", 30*time.Second, hasState(fmt.Sprintf("terminals:%d", n)))
+	testbin.WaitFor(t, 30*time.Second, "the room after login", hasState("room"))
+	testbin.WaitFor(t, 30*time.Second, "the three real terminals loaded", hasState(fmt.Sprintf("terminals:%d", n)))
 
 	// Three free (green) tiles on screen.
 	roomPNG := filepath.Join(art, "room.png")
@@ -334,7 +205,7 @@ func TestRealHub(t *testing.T) {
 			t.Logf("last room screenshot: %d tiles, free-coloured bands %v", count, bs)
 		}
 	}()
-	waitFor(t, "three free tiles on screen", 20*time.Second, func() bool {
+	testbin.WaitFor(t, 20*time.Second, "three free tiles on screen", func() bool {
 		shot = screenshot(t, env, roomPNG)
 		if countColour(shot, free) < n*tileArea*6/10 {
 			return false
@@ -355,14 +226,14 @@ func TestRealHub(t *testing.T) {
 	band := bs[len(bs)-1]
 	pick := tiles[len(tiles)/2]
 	xdotool(t, env, "mousemove", fmt.Sprint((pick.Min.X+pick.Max.X)/2), fmt.Sprint(band.Min.Y+band.Dy()/2), "click", "1")
-	waitFor(t, "a terminal's detail", 20*time.Second, func() bool { alive(); return detailID() != "" })
+	testbin.WaitFor(t, 20*time.Second, "a terminal's detail", func() bool { alive(); return detailID() != "" })
 	id := detailID()
 
 	detailPNG := filepath.Join(art, "detail.png")
 	b := shot.Bounds()
 	right := image.Rect(b.Min.X+b.Dx()*65/100, b.Min.Y+150, b.Min.X+1200, b.Min.Y+700)
 	var second image.Image
-	waitFor(t, "the detail pane to change", 20*time.Second, func() bool {
+	testbin.WaitFor(t, 20*time.Second, "the detail pane to change", func() bool {
 		second = screenshot(t, env, detailPNG)
 		return differs(shot, second, right) > 0.05
 	})
@@ -390,10 +261,10 @@ func TestRealHub(t *testing.T) {
 	if lockX < b.Dx()*58/100 {
 		t.Fatalf("computed Lock button x %d lies left of the detail pane (End session at %v)", lockX, e)
 	}
-	if ts := terms(); len(ts) != n {
+	if ts := h.Terminals(t); len(ts) != n {
 		t.Fatalf("%d terminals", len(ts))
 	}
-	for _, x := range terms() {
+	for _, x := range h.Terminals(t) {
 		if x.Locked {
 			t.Fatalf("terminal %s locked before the click", x.ID)
 		}
@@ -401,40 +272,47 @@ func TestRealHub(t *testing.T) {
 	xdotool(t, env, "mousemove", fmt.Sprint(lockX), fmt.Sprint(lockY), "click", "1")
 
 	// What the agent did: it persisted the lock and reports its seat locked.
-	waitFor(t, "the agent to report its seat locked", 30*time.Second, func() bool {
-		x, err := st.Terminal(rctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return x.Locked && agentSession(x) == protocol.SessionLocked
+	testbin.WaitFor(t, 30*time.Second, "the agent to report its seat locked", func() bool {
+		x := terminal(id)
+		return x.Locked && x.Session() == protocol.SessionLocked
 	})
-	for _, x := range terms() {
-		if x.ID != id && (x.Locked || agentSession(x) != protocol.SessionFree) {
-			t.Errorf("terminal %s (not clicked) is locked=%v session=%q", x.ID, x.Locked, agentSession(x))
+	for _, x := range h.Terminals(t) {
+		if x.ID != id && (x.Locked || x.Session() != protocol.SessionFree) {
+			t.Errorf("terminal %s (not clicked) is locked=%v session=%q", x.ID, x.Locked, x.Session())
 		}
 	}
 	// The hub audited the command with the staff member as actor.
-	recs, err := st.AuditLog(rctx, 0, 1000)
+	rows, err := h.DB(t).Query(`SELECT actor, action, target, detail FROM audit ORDER BY seq`)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	audited := false
-	for _, r := range recs {
+	var recs []string
+	for rows.Next() {
+		var actor, action, target, detail string
+		if err := rows.Scan(&actor, &action, &target, &detail); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, strings.Join([]string{actor, action, target, detail}, " "))
 		var d map[string]string
-		json.Unmarshal([]byte(r.Detail), &d)
-		if r.Action == "command.result" && r.Target == id && strings.Contains(r.Actor, user) &&
+		json.Unmarshal([]byte(detail), &d)
+		if action == "command.result" && target == id && strings.Contains(actor, user) &&
 			d["action"] == string(protocol.ActionLock) && d["ok"] == "true" {
 			audited = true
 		}
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	if !audited {
-		t.Errorf("no audit record of %s locking %s in %+v", user, id, recs)
+		t.Errorf("no audit record of %s locking %s in %q", user, id, recs)
 	}
 
 	// The window shows it: the tile turns the locked colour.
 	lockedPNG := filepath.Join(art, "locked.png")
 	lockedColour := color.NRGBA{0xE6, 0x5C, 0x00, 0xFF} // console/ui's tile colour for "locked"
-	waitFor(t, "the locked tile on screen", 20*time.Second, func() bool {
+	testbin.WaitFor(t, 20*time.Second, "the locked tile on screen", func() bool {
 		img := screenshot(t, env, lockedPNG)
 		return countColour(img, lockedColour) > tileArea*6/10
 	})

@@ -35,6 +35,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/console/fakehub"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testbin"
 )
 
 func need(t *testing.T, tools ...string) {
@@ -46,19 +47,6 @@ func need(t *testing.T, tools ...string) {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found: the real-window test needs Xvfb, xdotool and ImageMagick", tool)
 		}
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes. Polling is the only
-// way to observe another process's window; every wait has a deadline.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -284,7 +272,7 @@ func TestRealWindow(t *testing.T) {
 	}
 	tmp := t.TempDir()
 
-	bin, _ := buildBinaries(t)
+	bin, _, _ := buildBinaries(t)
 
 	hubDir := filepath.Join(tmp, "hub")
 	if err := os.Mkdir(hubDir, 0o700); err != nil {
@@ -294,7 +282,7 @@ func TestRealWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hub.Close()
+	t.Cleanup(func() { hub.Close() }) // after the console (registered later) has stopped
 	hub.AddAccount("ann", fakehub.Account{Password: "correct horse battery", Code: "246810", Role: protocol.RoleAdmin})
 	room(hub)
 
@@ -304,34 +292,11 @@ func TestRealWindow(t *testing.T) {
 	env := append(os.Environ(), "DISPLAY="+disp, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"LANG=en_US.UTF-8", "FYNE_SCALE=1", "GORACE=halt_on_error=1")
 	state := filepath.Join(tmp, "state")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	app := exec.CommandContext(ctx, bin, "--hub", hub.URL(), "--fingerprint", hub.Fingerprint(), "--test-state-file", state)
-	app.Env = env
-	var appOut bytes.Buffer
-	app.Stdout, app.Stderr = &appOut, &appOut
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- app.Wait() }()
-	defer func() {
-		app.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			app.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("console output:\n%s", appOut.String())
-		}
-	}()
+	app := testbin.Start(t, "carrel-console", env, bin, "--hub", hub.URL(), "--fingerprint", hub.Fingerprint(), "--test-state-file", state)
 	running := func() bool {
 		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("the console exited: %v\n%s", err, appOut.String())
+		case <-app.Done():
+			t.Fatalf("the console exited: %v\n%s", app.Err(), app.Output())
 		default:
 		}
 		return true
@@ -349,11 +314,11 @@ func TestRealWindow(t *testing.T) {
 		}
 	}
 
-	waitFor(t, "the login screen", 60*time.Second, hasState("login"))
+	testbin.WaitFor(t, 60*time.Second, "the login screen", hasState("login"))
 	// Give the window the pointer (no window manager: focus follows it) and type
 	// into the focused user field, then tab through password and code.
 	loginPNG := filepath.Join(art, "fakehub-login.png")
-	waitFor(t, "the window to be mapped", 20*time.Second, func() bool {
+	testbin.WaitFor(t, 20*time.Second, "the window to be mapped", func() bool {
 		img := screenshot(t, env, loginPNG)
 		return variance(img) > 50
 	})
@@ -364,12 +329,12 @@ func TestRealWindow(t *testing.T) {
 	xdotool(t, env, "key", "Tab")
 	xdotool(t, env, "type", "--delay", "30", "246810")
 	xdotool(t, env, "key", "Return")
-	waitFor(t, "the room after login", 30*time.Second, hasState("room"))
-	waitFor(t, "30 terminals loaded", 30*time.Second, hasState("terminals:30"))
+	testbin.WaitFor(t, 30*time.Second, "the room after login", hasState("room"))
+	testbin.WaitFor(t, 30*time.Second, "30 terminals loaded", hasState("terminals:30"))
 
 	roomPNG := filepath.Join(art, "fakehub-room.png")
 	var shot image.Image
-	waitFor(t, "tiles on screen", 20*time.Second, func() bool {
+	testbin.WaitFor(t, 20*time.Second, "tiles on screen", func() bool {
 		shot = screenshot(t, env, roomPNG)
 		return countColour(shot, free) > 20000 && countColour(shot, inUse) > 10000 && len(bands(shot, dirty)) >= 2
 	})
@@ -385,13 +350,13 @@ func TestRealWindow(t *testing.T) {
 	}
 	mid := image.Pt((tile.Min.X+tile.Max.X)/2, (tile.Min.Y+tile.Max.Y)/2)
 	xdotool(t, env, "mousemove", fmt.Sprint(mid.X), fmt.Sprint(mid.Y), "click", "1")
-	waitFor(t, "the detail of pc-17", 20*time.Second, hasState("detail:t17"))
+	testbin.WaitFor(t, 20*time.Second, "the detail of pc-17", hasState("detail:t17"))
 
 	detailPNG := filepath.Join(art, "fakehub-detail.png")
 	b := shot.Bounds()
 	right := image.Rect(b.Min.X+b.Dx()*65/100, b.Min.Y+150, b.Min.X+1200, b.Min.Y+700)
 	var second image.Image
-	waitFor(t, "the detail pane to change", 20*time.Second, func() bool {
+	testbin.WaitFor(t, 20*time.Second, "the detail pane to change", func() bool {
 		second = screenshot(t, env, detailPNG)
 		return differs(shot, second, right) > 0.05
 	})
@@ -411,7 +376,7 @@ func TestRealWindow(t *testing.T) {
 	xdotool(t, env, "mousemove", fmt.Sprint((end.Min.X+end.Max.X)/2), fmt.Sprint((end.Min.Y+end.Max.Y)/2), "click", "1")
 	confirmPNG := filepath.Join(art, "fakehub-confirm.png")
 	var yes image.Rectangle
-	waitFor(t, "the confirmation dialog", 20*time.Second, func() bool {
+	testbin.WaitFor(t, 20*time.Second, "the confirmation dialog", func() bool {
 		img := screenshot(t, env, confirmPNG)
 		// The dialog dims everything behind it: the four red buttons lose their
 		// colour, and the only full-colour danger button is the dialog's.
@@ -430,7 +395,7 @@ func TestRealWindow(t *testing.T) {
 		t.Fatalf("%d commands sent before the confirmation", n)
 	}
 	xdotool(t, env, "mousemove", fmt.Sprint((yes.Min.X+yes.Max.X)/2), fmt.Sprint((yes.Min.Y+yes.Max.Y)/2), "click", "1")
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer wcancel()
 	if err := hub.WaitFor(wctx, func() bool { return len(hub.Commands()) > 0 }); err != nil {
 		t.Fatal(err)
