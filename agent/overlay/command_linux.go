@@ -41,3 +41,6 @@ func HelperCommand(exe string, args ...string) Starter {
 		return cmd, nil
 	}
 }
+
+// checkSeat accepts a local X display and a clean XAUTHORITY path.
+func (t Target) checkSeat() error { return t.checkX() }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -69,7 +70,7 @@ func fakeHelper() int {
 
 // fakeStarter runs the fake helper with mode.
 func fakeStarter(t *testing.T, mode string) (Starter, string) {
-	pids := t.TempDir() + "/pids"
+	pids := filepath.Join(testTempDir(t), "pids")
 	return func(tg Target) (*exec.Cmd, error) {
 		cmd := exec.Command(os.Args[0], fakeHelperArg)
 		cmd.Env = []string{"FAKE_MODE=" + mode, "FAKE_PIDS=" + pids}
@@ -187,7 +188,7 @@ func (s *Supervisor) helperPID(session string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st := s.seats[session]; st != nil && st.proc != nil {
-		return st.proc.cmd.Process.Pid
+		return st.proc.hp.Pid()
 	}
 	return 0
 }

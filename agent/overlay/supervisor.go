@@ -39,13 +39,16 @@ type EventSink interface {
 // Target is the graphical session a helper runs in.
 type Target struct {
 	// Session is the OS session id; it names the session in events and logs.
+	// On Windows it is the WTS session number, whose user token the helper
+	// runs with.
 	Session string
 	// UID and GID are the patron's: the helper runs with them and no
-	// supplementary groups.
+	// supplementary groups. Unused on Windows.
 	UID, GID uint32
-	// Display is the session's local X display (":0").
+	// Display is the session's local X display (":0"). Unused on Windows.
 	Display string
-	// XAuthority is the session's X authority file, or "" (see FindXAuthority).
+	// XAuthority is the session's X authority file, or "" (see
+	// FindXAuthority). Unused on Windows.
 	XAuthority string
 }
 
@@ -55,9 +58,15 @@ var (
 )
 
 func (t Target) check() error {
-	switch {
-	case !sessionRe.MatchString(t.Session):
+	if !sessionRe.MatchString(t.Session) {
 		return fmt.Errorf("overlay: bad session id %q", clip(t.Session, 64))
+	}
+	return t.checkSeat() // per OS
+}
+
+// checkX checks the X display and authority file of a session.
+func (t Target) checkX() error {
+	switch {
 	case !displayRe.MatchString(t.Display):
 		// Only local displays: a helper must never dial out over TCP.
 		return fmt.Errorf("overlay: session %s: display %q is not a local X display", t.Session, clip(t.Display, 64))
@@ -80,8 +89,25 @@ func validAuthPath(p string) bool {
 }
 
 // Starter makes the (not yet started) command that runs one helper in t's
-// session. The Supervisor sets its Stdin, Stdout and Stderr.
+// session. The Supervisor sets its Stdin, Stdout and Stderr and starts it
+// (startHelper: on Windows, a command that carries a user token is started on
+// that session's interactive desktop).
 type Starter func(t Target) (*exec.Cmd, error)
+
+// helperProcess is a started helper.
+type helperProcess interface {
+	Pid() int
+	Kill() error
+	// Wait waits for the process to end and its stderr to be copied; a
+	// non-zero exit is an error that says "exit status N" (or the signal).
+	Wait() error
+}
+
+// cmdProcess is a helper started by os/exec.
+type cmdProcess struct{ *exec.Cmd }
+
+func (c cmdProcess) Pid() int    { return c.Process.Pid }
+func (c cmdProcess) Kill() error { return c.Process.Kill() }
 
 // Options configure a Supervisor. Log is required.
 type Options struct {
@@ -137,7 +163,7 @@ type seat struct {
 
 // proc is one helper process.
 type proc struct {
-	cmd      *exec.Cmd
+	hp       helperProcess
 	stdin    *os.File
 	started  time.Time
 	seen     atomic.Int64 // UnixNano of its last report
@@ -389,11 +415,6 @@ func notifyLocked(st *seat) {
 // and s.running true.
 func (s *Supervisor) startLocked(st *seat) error {
 	t := st.target
-	cmd, err := s.start(t)
-	if err != nil {
-		st.lastExit = "not started: " + err.Error()
-		return fmt.Errorf("overlay: session %s: helper: %w", t.Session, err)
-	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("overlay: pipe: %w", err)
@@ -404,10 +425,21 @@ func (s *Supervisor) startLocked(st *seat) error {
 		inW.Close()
 		return fmt.Errorf("overlay: pipe: %w", err)
 	}
-	p := &proc{cmd: cmd, stdin: inW, stderr: &tailBuffer{max: 2048}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	// Nothing fails between the Starter and startHelper: on Windows the
+	// command holds a token that startHelper closes.
+	cmd, err := s.start(t)
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		outR.Close()
+		outW.Close()
+		st.lastExit = "not started: " + err.Error()
+		return fmt.Errorf("overlay: session %s: helper: %w", t.Session, err)
+	}
+	p := &proc{stdin: inW, stderr: &tailBuffer{max: 2048}, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, p.stderr
 	cmd.WaitDelay = stopGrace
-	err = cmd.Start()
+	p.hp, err = startHelper(cmd)
 	inR.Close()
 	outW.Close()
 	if err != nil {
@@ -422,9 +454,9 @@ func (s *Supervisor) startLocked(st *seat) error {
 	p.kick <- struct{}{}
 	st.proc, st.shown, st.last = p, 0, Report{}
 	notifyLocked(st)
-	s.log.Debug("Session helper started", "session", t.Session, "pid", cmd.Process.Pid)
+	s.log.Debug("Session helper started", "session", t.Session, "pid", p.hp.Pid())
 
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go func() {
 		defer s.wg.Done()
 		s.readReports(st, p, outR)
@@ -435,7 +467,11 @@ func (s *Supervisor) startLocked(st *seat) error {
 	}()
 	go func() {
 		defer s.wg.Done()
-		err := cmd.Wait()
+		s.watch(p)
+	}()
+	go func() {
+		defer s.wg.Done()
+		err := p.hp.Wait()
 		close(p.done)
 		s.exited(st, p, err)
 	}()
@@ -460,7 +496,7 @@ func (s *Supervisor) stopLocked(st *seat) {
 		case <-p.done:
 		case <-time.After(stopGrace):
 			p.reason.Store("did not exit when asked")
-			_ = p.cmd.Process.Kill()
+			_ = p.hp.Kill()
 		}
 	}()
 }
@@ -476,25 +512,14 @@ func (p *proc) send(c Command) {
 	}
 }
 
-// feed writes the latest state to the helper's stdin when it changes, and kills
-// a helper that stopped reporting (the watchdog). It returns when the helper
-// has exited.
+// feed writes the latest state to the helper's stdin when it changes. It
+// returns when the helper has exited.
 func (s *Supervisor) feed(p *proc) {
 	defer p.stdin.Close()
-	tick := time.NewTicker(s.stale / 4)
-	defer tick.Stop()
-	kill := func(why string) {
-		p.reason.Store(why)
-		_ = p.cmd.Process.Kill()
-	}
 	for {
 		select {
 		case <-p.done:
 			return
-		case <-tick.C:
-			if !p.stop.Load() && time.Since(time.Unix(0, p.seen.Load())) > s.stale {
-				kill("stopped answering")
-			}
 		case <-p.kick:
 			if p.stop.Load() {
 				continue
@@ -502,9 +527,30 @@ func (s *Supervisor) feed(p *proc) {
 			p.mu.Lock()
 			line := encodeLine(p.latest)
 			p.mu.Unlock()
-			_ = p.stdin.SetWriteDeadline(time.Now().Add(writeWait)) // pipes without deadlines: none
+			// Where pipes have no deadlines (Windows), a write to a helper that
+			// stopped reading blocks until watch kills it.
+			_ = p.stdin.SetWriteDeadline(time.Now().Add(writeWait))
 			if _, err := p.stdin.Write(line); err != nil && !p.stop.Load() {
-				kill("stopped reading: " + err.Error())
+				p.reason.Store("stopped reading: " + err.Error())
+				_ = p.hp.Kill()
+			}
+		}
+	}
+}
+
+// watch kills a helper that stopped reporting (the watchdog). It returns when
+// the helper has exited.
+func (s *Supervisor) watch(p *proc) {
+	tick := time.NewTicker(s.stale / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+			if !p.stop.Load() && time.Since(time.Unix(0, p.seen.Load())) > s.stale {
+				p.reason.Store("stopped answering")
+				_ = p.hp.Kill()
 			}
 		}
 	}

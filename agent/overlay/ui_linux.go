@@ -17,25 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The texts the helper draws. Staff messages are drawn below them, as text.
-const (
-	LockNotice     = "This computer is locked by library staff."
-	countdownText  = "This session ends in %d s. Save your work."
-	messageTitle   = "Message from library staff"
-	messageHint    = "Click or press Enter to close."
-	maxMessageRows = 16
-)
-
-// Colours as 8-bit RGB; the server picks the nearest pixel.
-const (
-	lockBG   = 0x1b2a41 // dark blue: the lock screen
-	stripBG  = 0x8b1a1a // dark red: the countdown strip
-	textFG   = 0xffffff
-	boxBG    = 0xf2f2f2 // the message box
-	boxFG    = 0x000000
-	boxFrame = 0x1b2a41
-)
-
 // Fonts, best first; core fonts every X server has end each list.
 var (
 	titleFonts = []string{"-misc-fixed-bold-r-normal--18-*-*-*-*-*-iso10646-1", "10x20", "9x15bold", "fixed"}
@@ -332,37 +313,6 @@ func (u *xui) place(s *xscreen, w xproto.Window, want bool, r xproto.Rectangle, 
 	xproto.ConfigureWindow(u.c, w, xproto.ConfigWindowX|xproto.ConfigWindowY|xproto.ConfigWindowWidth|xproto.ConfigWindowHeight|xproto.ConfigWindowStackMode,
 		[]uint32{uint32(r.X), uint32(r.Y), uint32(max(r.Width, 1)), uint32(max(r.Height, 1)), xproto.StackModeAbove})
 	xproto.MapWindow(u.c, w)
-}
-
-// messageLines wraps the message to cols columns, at most maxMessageRows rows.
-func messageLines(msg string, cols int) []string {
-	cols = max(cols, 10)
-	var out []string
-	for _, para := range strings.Split(msg, "\n") {
-		line := ""
-		for _, word := range strings.Fields(para) {
-			for utf8.RuneCountInString(word) > cols { // a word longer than a row
-				r := []rune(word)
-				if line != "" {
-					out, line = append(out, line), ""
-				}
-				out, word = append(out, string(r[:cols])), string(r[cols:])
-			}
-			switch {
-			case line == "":
-				line = word
-			case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= cols:
-				line += " " + word
-			default:
-				out, line = append(out, line), word
-			}
-		}
-		out = append(out, line)
-	}
-	if len(out) > maxMessageRows {
-		out = append(out[:maxMessageRows-1], "...")
-	}
-	return out
 }
 
 func (u *xui) messageCols(s *xscreen) int {
