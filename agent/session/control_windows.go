@@ -4,6 +4,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -11,21 +12,47 @@ import (
 	"unicode/utf16"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/carrel-kiosk/carrel/agent/overlay"
 )
 
-// NewController returns the Windows controller: WTSLogoffSession ends a
-// session, WTSDisconnectSession "locks" it (the patron's session stays, the
-// console returns to the sign-in screen), WTSSendMessageW shows a message box
-// in the session. Holding logons at the account level is not done yet
-// (2026-11): HoldLogons returns ErrNotImplemented and the Manager logs off any
-// patron session that starts while the seat is held.
-func NewController(log *slog.Logger) Controller { return &wtsController{log: log} }
-
-type wtsController struct {
-	log *slog.Logger
+// NewController returns the Windows controller. The lock, the countdown before
+// end-session and, while it runs, staff messages are the session helper's
+// (agent/overlay), started in the patron's session as the patron and started
+// again if it dies; when the lock screen cannot be shown, the session is
+// disconnected instead (WTSDisconnectSession: the console returns to the
+// sign-in screen, the session stays). Messages without a running helper are
+// WTSSendMessageW message boxes; WTSLogoffSession ends a session. Holding logons
+// is not this controller's (HoldLogons returns ErrNotImplemented; see the
+// package doc).
+func NewController(log *slog.Logger) Controller {
+	return newWTSController(log, overlay.Options{Log: log.With("component", "session_helper")})
 }
 
-var _ Controller = (*wtsController)(nil)
+func newWTSController(log *slog.Logger, o overlay.Options) *wtsController {
+	return &wtsController{log: log, overlay: overlay.NewSupervisor(o), disconnect: func(id uint32) error {
+		return wtsDisconnectSession(wtsCurrentServer, id, false)
+	}}
+}
+
+type wtsController struct {
+	log        *slog.Logger
+	overlay    *overlay.Supervisor
+	disconnect func(id uint32) error // WTSDisconnectSession; replaced in tests
+}
+
+var (
+	_ Controller   = (*wtsController)(nil)
+	_ helperRunner = (*wtsController)(nil)
+)
+
+func (c *wtsController) runHelpers(ctx context.Context, sink EventSink) error {
+	return c.overlay.Run(ctx, sink)
+}
+
+// target names the session to the overlay; the helper runs with the
+// session's user token.
+func target(s Session) overlay.Target { return overlay.Target{Session: s.ID} }
 
 func (c *wtsController) HoldLogons(ctx context.Context, accounts []string, hold bool) error {
 	return ErrNotImplemented
@@ -39,29 +66,60 @@ func wtsID(s Session) (uint32, error) {
 	return uint32(id), nil
 }
 
+// LockSession shows the lock screen in the session. When it cannot be shown
+// (the helper did not start, or did not report it on screen in time), the
+// session is disconnected instead, so the screen is taken from the patron
+// either way; signing back in to it is then what the Manager's hold on patron
+// logons refuses. A helper that started late still shows the lock.
 func (c *wtsController) LockSession(ctx context.Context, s Session) error {
 	id, err := wtsID(s)
 	if err != nil {
 		return err
 	}
-	if err := wtsDisconnectSession(wtsCurrentServer, id, false); err != nil {
-		return fmt.Errorf("WTSDisconnectSession %d: %w", id, err)
+	lockErr := c.overlay.Lock(ctx, target(s), true)
+	if lockErr == nil {
+		return nil
+	}
+	c.log.Warn("Lock screen not shown; disconnecting the session", "session", s.ID, "error", lockErr)
+	if err := c.disconnect(id); err != nil {
+		return errors.Join(fmt.Errorf("lock screen: %w", lockErr), fmt.Errorf("WTSDisconnectSession %d: %w", id, err))
 	}
 	return nil
 }
 
-// UnlockSession has nothing to undo: a disconnected session comes back when
-// the patron signs in again, and the hold on logons is the Manager's.
-func (c *wtsController) UnlockSession(ctx context.Context, s Session) error { return nil }
-
-// Countdown needs a session helper started with CreateProcessAsUser in the
-// patron's session, which is future work (2026-11): the Manager sends a
-// message instead.
-func (c *wtsController) Countdown(ctx context.Context, s Session, deadline time.Time) error {
-	return ErrNotImplemented
+// UnlockSession removes the lock screen. A session disconnected because the
+// lock screen could not be shown comes back when the patron signs in again;
+// the hold on logons is the Manager's.
+func (c *wtsController) UnlockSession(ctx context.Context, s Session) error {
+	if _, err := wtsID(s); err != nil {
+		return err
+	}
+	if err := c.overlay.Lock(ctx, target(s), false); err != nil && !errors.Is(err, overlay.ErrNotRunning) {
+		return fmt.Errorf("remove lock screen: %w", err)
+	}
+	return nil
 }
 
-func (c *wtsController) Ended(s Session) {}
+// Countdown shows the countdown strip (on the lock screen while locked). When
+// the helper cannot show it, the patron gets the same words in a message box.
+func (c *wtsController) Countdown(ctx context.Context, s Session, deadline time.Time) error {
+	if _, err := wtsID(s); err != nil {
+		return err
+	}
+	err := c.overlay.Countdown(ctx, target(s), deadline)
+	if err == nil || deadline.IsZero() {
+		return err
+	}
+	c.log.Warn("Countdown not shown; sending a message", "session", s.ID, "error", err)
+	secs := int(time.Until(deadline).Round(time.Second) / time.Second)
+	if mErr := c.sendMessage(s, fmt.Sprintf("This session ends in %d seconds. Save your work.", max(secs, 0))); mErr != nil {
+		return errors.Join(fmt.Errorf("countdown: %w", err), mErr)
+	}
+	return nil
+}
+
+// Ended stops the session's helper.
+func (c *wtsController) Ended(s Session) { c.overlay.End(s.ID) }
 
 func (c *wtsController) Terminate(ctx context.Context, s Session) error {
 	id, err := wtsID(s)
@@ -74,7 +132,25 @@ func (c *wtsController) Terminate(ctx context.Context, s Session) error {
 	return nil
 }
 
+// Message shows text in the session's helper while one runs there (on the lock
+// screen, or in its message box), and as a WTSSendMessageW message box
+// otherwise, or when the helper fails to show it.
 func (c *wtsController) Message(ctx context.Context, s Session, text string) error {
+	if _, err := wtsID(s); err != nil {
+		return err
+	}
+	if _, up := c.overlay.Shown(s.ID); up {
+		err := c.overlay.Message(ctx, target(s), text)
+		if err == nil {
+			return nil
+		}
+		c.log.Warn("Message not shown by the session helper; sending a message box", "session", s.ID, "error", err)
+	}
+	return c.sendMessage(s, text)
+}
+
+// sendMessage shows text in a message box in the session (WTSSendMessageW).
+func (c *wtsController) sendMessage(s Session, text string) error {
 	id, err := wtsID(s)
 	if err != nil {
 		return err

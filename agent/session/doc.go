@@ -18,13 +18,13 @@
 //     ending sessions, showing messages; a Power does reboot and shutdown.
 //
 // It is not the wipe itself (agent/wipe), nor the lock overlay drawn in the
-// patron's session (agent/overlay: the Linux controller owns its supervisor,
-// and the Manager runs it), nor the link to the hub. It never reports a
+// patron's session (agent/overlay: the Linux and Windows controllers own its
+// supervisor, and the Manager runs it), nor the link to the hub. It never reports a
 // patron's name to the hub: events carry session ids only.
 //
 // end-session takes an optional grace (seconds, up to 90): the patron sees a
-// countdown (X11 overlay; elsewhere a message) and the session ends when it
-// runs out.
+// countdown (the overlay on X11 and Windows; elsewhere a message) and the
+// session ends when it runs out.
 //
 // Limitations (2026-11):
 //   - Linux: "locked" means patron accounts are expired (usermod --expiredate 1,
@@ -60,14 +60,22 @@
 //     Manager one that disables the patron accounts (agent/wipe's
 //     NewPatronGate, wired in cmd/carrel-agent; NetUserSetInfo is compiled, not
 //     run under Wine), and a patron session that still starts while the seat
-//     is held is logged off (WTSLogoffSession). Locking an
-//     open patron session disconnects it (WTSDisconnectSession: the console goes
-//     back to the sign-in screen, the session stays). There is no overlay or
-//     countdown on Windows yet: the helper would have to be started in the
-//     patron's session with CreateProcessAsUser and the session's token
-//     (WTSQueryUserToken); end-session's grace is a message box there.
-//     Under Wine WTSEnumerateSessions returns no sessions,
-//     so listing, logoff, disconnect and messages are only link-tested there.
+//     is held is logged off (WTSLogoffSession). Locking an open patron session
+//     shows the session helper's lock screen (agent/overlay: started in the
+//     session with the session's token, WTSQueryUserToken and
+//     CreateProcessAsUser on winsta0\default, and started again within 2 s if
+//     it dies); when the helper cannot show it, the session is disconnected
+//     instead (WTSDisconnectSession: the console goes back to the sign-in
+//     screen, the session stays). Unlocking removes the lock screen; a
+//     disconnected session comes back when the patron signs in again.
+//     end-session's grace is the helper's countdown strip (a message box if the
+//     helper cannot show it). Staff messages go to the helper while one runs in
+//     the session, and are WTSSendMessageW message boxes otherwise. Under Wine
+//     (2026-11, wine 8.0, on Xvfb) the lock, the countdown and a message go
+//     through the real launcher and helper in Wine's one session, whose user
+//     is the test's own; a patron's session on real Windows is compiled, not
+//     run. Wine's WTSEnumerateSessions returns no sessions, so listing, logoff,
+//     disconnect and message boxes are only link-tested there.
 //   - macOS: only the console user is seen (no SSH sessions), by polling.
 //     Holding logons (pwpolicy -disableuser), ending the session (launchctl
 //     bootout) and messages (an osascript dialog, the text passed as an
