@@ -63,11 +63,7 @@ func tileRuns(img image.Image, y, minW int, c func(x, y int) bool) []image.Recta
 func TestRealHub(t *testing.T) {
 	need(t, "Xvfb", "xdotool", "import")
 	began := time.Now()
-	root := repoRoot(t)
-	art := filepath.Join(root, "artifacts", "console")
-	if err := os.MkdirAll(art, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	art := artifacts(t)
 	tmp := t.TempDir()
 	consoleBin, agentBin, hubBin := buildBinaries(t)
 	t.Logf("binaries built in %v", time.Since(began).Round(time.Second))
@@ -126,65 +122,27 @@ func TestRealHub(t *testing.T) {
 	})
 	t.Logf("hub and %d agents up at %v", n, time.Since(began).Round(time.Second))
 
-	// The console in a real window.
-	disp := startX(t)
-	home := filepath.Join(tmp, "home")
-	os.Mkdir(home, 0o700)
-	env := append(os.Environ(), "DISPLAY="+disp, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
-		"LANG=en_US.UTF-8", "FYNE_SCALE=1", "GORACE=halt_on_error=1")
-	state := filepath.Join(tmp, "state")
-	app := testbin.Start(t, "carrel-console", env, consoleBin, "--hub", consoleURL, "--fingerprint", fp, "--test-state-file", state)
-	alive := func() {
-		select {
-		case <-app.Done():
-			t.Fatalf("the console exited (%v):\n%s", app.Err(), app.Output())
-		default:
-		}
-	}
-	hasState := func(s string) func() bool {
-		return func() bool {
-			alive()
-			b, _ := os.ReadFile(state)
-			for _, l := range strings.Split(string(b), "\n") {
-				if l == s {
-					return true
-				}
-			}
-			return false
-		}
-	}
+	// The console in a real window, logged in with a code computed just
+	// before it is typed (the hub accepts one step of skew either way).
+	w := openWindow(t, consoleBin, tmp, consoleURL, fp)
 	detailID := func() string {
-		b, _ := os.ReadFile(state)
 		id := ""
-		for _, l := range strings.Split(string(b), "\n") {
+		for _, l := range w.states() {
 			if v, ok := strings.CutPrefix(l, "detail:"); ok {
 				id = v
 			}
 		}
 		return id
 	}
-
-	testbin.WaitFor(t, 60*time.Second, "the login screen", hasState("login"))
 	loginPNG := filepath.Join(art, "login.png")
-	testbin.WaitFor(t, 20*time.Second, "the window to be mapped", func() bool {
-		return variance(screenshot(t, env, loginPNG)) > 50
+	w.login(loginPNG, user, password, func() string {
+		code, err := totp.GenerateCode(setup.TOTPSecret, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
 	})
-	// No window manager: focus follows the pointer. Type into the focused user
-	// field, then tab through password and code. The code is computed just
-	// before typing; the hub accepts one step of skew either way.
-	xdotool(t, env, "mousemove", "600", "30")
-	xdotool(t, env, "type", "--delay", "30", user)
-	xdotool(t, env, "key", "Tab")
-	xdotool(t, env, "type", "--delay", "30", password)
-	xdotool(t, env, "key", "Tab")
-	code, err := totp.GenerateCode(setup.TOTPSecret, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	xdotool(t, env, "type", "--delay", "30", code)
-	xdotool(t, env, "key", "Return")
-	testbin.WaitFor(t, 30*time.Second, "the room after login", hasState("room"))
-	testbin.WaitFor(t, 30*time.Second, "the three real terminals loaded", hasState(fmt.Sprintf("terminals:%d", n)))
+	testbin.WaitFor(t, 30*time.Second, "the three real terminals loaded", w.hasState(fmt.Sprintf("terminals:%d", n)))
 
 	// Three free (green) tiles on screen.
 	roomPNG := filepath.Join(art, "room.png")
@@ -206,7 +164,7 @@ func TestRealHub(t *testing.T) {
 		}
 	}()
 	testbin.WaitFor(t, 20*time.Second, "three free tiles on screen", func() bool {
-		shot = screenshot(t, env, roomPNG)
+		shot = w.screenshot(roomPNG)
 		if countColour(shot, free) < n*tileArea*6/10 {
 			return false
 		}
@@ -225,29 +183,16 @@ func TestRealHub(t *testing.T) {
 	}
 	band := bs[len(bs)-1]
 	pick := tiles[len(tiles)/2]
-	xdotool(t, env, "mousemove", fmt.Sprint((pick.Min.X+pick.Max.X)/2), fmt.Sprint(band.Min.Y+band.Dy()/2), "click", "1")
-	testbin.WaitFor(t, 20*time.Second, "a terminal's detail", func() bool { alive(); return detailID() != "" })
+	w.click(image.Pt(middle(pick).X, middle(band).Y))
+	testbin.WaitFor(t, 20*time.Second, "a terminal's detail", func() bool { return detailID() != "" })
 	id := detailID()
-
-	detailPNG := filepath.Join(art, "detail.png")
-	b := shot.Bounds()
-	right := image.Rect(b.Min.X+b.Dx()*65/100, b.Min.Y+150, b.Min.X+1200, b.Min.Y+700)
-	var second image.Image
-	testbin.WaitFor(t, 20*time.Second, "the detail pane to change", func() bool {
-		second = screenshot(t, env, detailPNG)
-		return differs(shot, second, right) > 0.05
-	})
 
 	// The action row is a three-column grid: Lock, Unlock, End session. End
 	// session is the topmost danger-coloured band in the detail pane; Lock is
 	// two columns to its left.
-	sub := second.(interface {
-		SubImage(image.Rectangle) image.Image
-	}).SubImage(image.Rect(b.Min.X+b.Dx()*58/100, b.Min.Y+150, b.Max.X, b.Max.Y))
-	red := bands(sub, danger)
-	if len(red) == 0 {
-		t.Fatal("no danger-coloured button in the detail pane")
-	}
+	detailPNG := filepath.Join(art, "detail.png")
+	second, _, red := w.waitDetail(shot, detailPNG)
+	b := shot.Bounds()
 	// A row just under the button's top edge: above its label, below its corners' rounding.
 	row := red[0].Min.Y + 4
 	end := tileRuns(second, row, 40, func(x, y int) bool { return near(second.At(x, y), danger) })
@@ -269,7 +214,7 @@ func TestRealHub(t *testing.T) {
 			t.Fatalf("terminal %s locked before the click", x.ID)
 		}
 	}
-	xdotool(t, env, "mousemove", fmt.Sprint(lockX), fmt.Sprint(lockY), "click", "1")
+	w.click(image.Pt(lockX, lockY))
 
 	// What the agent did: it persisted the lock and reports its seat locked.
 	testbin.WaitFor(t, 30*time.Second, "the agent to report its seat locked", func() bool {
@@ -313,10 +258,10 @@ func TestRealHub(t *testing.T) {
 	lockedPNG := filepath.Join(art, "locked.png")
 	lockedColour := color.NRGBA{0xE6, 0x5C, 0x00, 0xFF} // console/ui's tile colour for "locked"
 	testbin.WaitFor(t, 20*time.Second, "the locked tile on screen", func() bool {
-		img := screenshot(t, env, lockedPNG)
+		img := w.screenshot(lockedPNG)
 		return countColour(img, lockedColour) > tileArea*6/10
 	})
 	t.Logf("locked %s from the window; screenshots %s %s %s %s; %v in all", id, loginPNG, roomPNG, detailPNG, lockedPNG,
 		time.Since(began).Round(time.Second))
-	alive()
+	w.alive()
 }

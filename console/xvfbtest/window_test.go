@@ -4,21 +4,20 @@
 // detail opened.
 //
 // It runs only with CARREL_XVFB=1 (it builds the console with cgo and -race,
-// and carrel-agent with -race, minutes on a cold cache, so a plain
-// "go test ./..." on a shared machine skips it), and then needs Xvfb, xdotool
-// and ImageMagick's import on PATH and the Fyne build dependencies: a missing
-// tool fails the test. Screenshots are left in artifacts/console/ at the
-// repository root.
+// and carrel-agent and carrel-hub with -race, minutes on a cold cache, so a
+// plain "go test ./..." on a shared machine skips it), and then needs Xvfb,
+// xdotool and ImageMagick's import on PATH and the Fyne build dependencies: a
+// missing tool fails the test. Screenshots are left in artifacts/console/ at
+// the repository root.
 //
-// TestRealHub (realhub_test.go) runs it against a real internal/hub with three
-// real carrel-agent processes enrolled and online, and locks one from the
-// window. TestRealWindow runs it against console/fakehub: a 30-terminal room in
-// every state (which real agents on one test machine cannot show) and the
-// end-session confirmation dialog.
+// TestRealHub (realhub_test.go) runs it against a real carrel-hub serve with
+// three real carrel-agent processes enrolled and online, and locks one from
+// the window. TestRealWindow runs it against console/fakehub: a 30-terminal
+// room in every state (which real agents on one test machine cannot show) and
+// the end-session confirmation dialog.
 package xvfbtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"image"
@@ -28,8 +27,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,12 +49,18 @@ func need(t *testing.T, tools ...string) {
 	}
 }
 
-func repoRoot(t *testing.T) string {
+// artifacts is artifacts/console at the repository root, where the
+// screenshots are left.
+func artifacts(t *testing.T) string {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
+	dir := filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "artifacts", "console")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // startX starts Xvfb on a free display and returns DISPLAY.
@@ -70,73 +75,154 @@ func startX(t *testing.T) string {
 			continue
 		}
 		disp := fmt.Sprintf(":%d", n)
-		cmd := exec.Command("Xvfb", disp, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		t.Cleanup(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
-				<-exited
-			}
-		})
+		x := testbin.Start(t, "Xvfb "+disp, nil, "Xvfb", disp, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
 		up := false
-		deadline := time.Now().Add(10 * time.Second)
-		for !up && time.Now().Before(deadline) {
+		testbin.WaitFor(t, 10*time.Second, "Xvfb to serve "+disp, func() bool {
 			select {
-			case <-exited:
-				t.Logf("Xvfb %s exited: %s", disp, stderr.String())
-				deadline = time.Time{}
-				continue
+			case <-x.Done():
+				return true // another server took the display first: try the next
 			default:
 			}
 			_, err := os.Stat(sock)
 			up = err == nil
-			if !up {
-				time.Sleep(50 * time.Millisecond)
-			}
-		}
+			return up
+		})
 		if up {
 			return disp
 		}
+		t.Logf("Xvfb %s exited (%v): %s", disp, x.Err(), x.Output())
 	}
 	t.Fatal("no free X display for Xvfb")
 	return ""
 }
 
-// screenshot captures the whole screen with ImageMagick's import.
-func screenshot(t *testing.T, env []string, path string) image.Image {
+// window is carrel-console on its own X server, started by openWindow.
+type window struct {
+	t   *testing.T
+	app *testbin.Proc
+	// env is the console's environment (DISPLAY, HOME, ...), and so also
+	// import's and xdotool's.
+	env   []string
+	state string // the console's --test-state-file: the screen it shows
+}
+
+// openWindow starts an X server and carrel-console (bin) on it, logged in to
+// nothing yet, pointed at the hub at hubURL; its home and state file are
+// under dir. Both stop when t ends.
+func openWindow(t *testing.T, bin, dir, hubURL, fingerprint string) *window {
 	t.Helper()
+	disp := startX(t)
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w := &window{t: t, state: filepath.Join(dir, "state")}
+	w.env = append(os.Environ(), "DISPLAY="+disp, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
+		"LANG=en_US.UTF-8", "FYNE_SCALE=1", "GORACE=halt_on_error=1")
+	w.app = testbin.Start(t, "carrel-console", w.env, bin, "--hub", hubURL, "--fingerprint", fingerprint, "--test-state-file", w.state)
+	return w
+}
+
+// alive fails the test if the console has exited.
+func (w *window) alive() {
+	w.t.Helper()
+	select {
+	case <-w.app.Done():
+		w.t.Fatalf("the console exited (%v):\n%s", w.app.Err(), w.app.Output())
+	default:
+	}
+}
+
+// states is what the console reports it shows, a line each ("login",
+// "room", "terminals:30", "detail:ID").
+func (w *window) states() []string {
+	w.t.Helper()
+	w.alive()
+	b, _ := os.ReadFile(w.state)
+	return strings.Split(string(b), "\n")
+}
+
+// hasState is a WaitFor condition: the console reports s.
+func (w *window) hasState(s string) func() bool {
+	return func() bool { return slices.Contains(w.states(), s) }
+}
+
+// login waits for the login screen (its screenshot saved to shot) and logs in
+// with the keyboard, then waits for the room. code is called just before the
+// code is typed.
+func (w *window) login(shot, user, password string, code func() string) {
+	w.t.Helper()
+	testbin.WaitFor(w.t, 60*time.Second, "the login screen", w.hasState("login"))
+	testbin.WaitFor(w.t, 20*time.Second, "the window to be mapped", func() bool {
+		return variance(w.screenshot(shot)) > 50
+	})
+	// No window manager: focus follows the pointer. Type into the focused user
+	// field, then tab through password and code.
+	w.xdotool("mousemove", "600", "30")
+	w.xdotool("type", "--delay", "30", user)
+	w.xdotool("key", "Tab")
+	w.xdotool("type", "--delay", "30", password)
+	w.xdotool("key", "Tab")
+	w.xdotool("type", "--delay", "30", code())
+	w.xdotool("key", "Return")
+	testbin.WaitFor(w.t, 30*time.Second, "the room after login", w.hasState("room"))
+}
+
+// click clicks at p.
+func (w *window) click(p image.Point) {
+	w.t.Helper()
+	w.xdotool("mousemove", fmt.Sprint(p.X), fmt.Sprint(p.Y), "click", "1")
+}
+
+// waitDetail waits until the detail pane differs from the room screenshot
+// (the new one saved to shot) and returns the new screenshot, the share of
+// the pane that changed, and the danger-coloured bands in the pane (its
+// buttons), topmost first; it fails the test if there are none.
+func (w *window) waitDetail(room image.Image, shot string) (img image.Image, changed float64, buttons []image.Rectangle) {
+	w.t.Helper()
+	b := room.Bounds()
+	right := image.Rect(b.Min.X+b.Dx()*65/100, b.Min.Y+150, b.Min.X+1200, b.Min.Y+700)
+	testbin.WaitFor(w.t, 20*time.Second, "the detail pane to change", func() bool {
+		img = w.screenshot(shot)
+		changed = differs(room, img, right)
+		return changed > 0.05
+	})
+	pane := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	}).SubImage(image.Rect(b.Min.X+b.Dx()*58/100, b.Min.Y+150, b.Max.X, b.Max.Y))
+	buttons = bands(pane, danger)
+	if len(buttons) == 0 {
+		w.t.Fatal("no danger-coloured button in the detail pane")
+	}
+	return img, changed, buttons
+}
+
+// screenshot captures the whole screen with ImageMagick's import.
+func (w *window) screenshot(path string) image.Image {
+	w.t.Helper()
 	cmd := exec.Command("import", "-window", "root", path)
-	cmd.Env = env
+	cmd.Env = w.env
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("import: %v: %s", err, out)
+		w.t.Fatalf("import: %v: %s", err, out)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
 	defer f.Close()
 	img, err := png.Decode(f)
 	if err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
 	return img
 }
 
-func xdotool(t *testing.T, env []string, args ...string) {
-	t.Helper()
+func (w *window) xdotool(args ...string) {
+	w.t.Helper()
 	cmd := exec.Command("xdotool", args...)
-	cmd.Env = env
+	cmd.Env = w.env
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("xdotool %v: %v: %s", args, err, out)
+		w.t.Fatalf("xdotool %v: %v: %s", args, err, out)
 	}
 }
 
@@ -212,6 +298,11 @@ func countColour(img image.Image, want color.NRGBA) int {
 	return n
 }
 
+// middle is the centre of r.
+func middle(r image.Rectangle) image.Point {
+	return image.Pt((r.Min.X+r.Max.X)/2, (r.Min.Y+r.Max.Y)/2)
+}
+
 // differs is the share of pixels in r that differ between a and b.
 func differs(a, b image.Image, r image.Rectangle) float64 {
 	n, d := 0, 0
@@ -265,11 +356,7 @@ func room(s *fakehub.Server) {
 // sent only after its confirmation dialog. Screenshots: fakehub-*.png.
 func TestRealWindow(t *testing.T) {
 	need(t, "Xvfb", "xdotool", "import")
-	root := repoRoot(t)
-	art := filepath.Join(root, "artifacts", "console")
-	if err := os.MkdirAll(art, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	art := artifacts(t)
 	tmp := t.TempDir()
 
 	bin, _, _ := buildBinaries(t)
@@ -286,56 +373,15 @@ func TestRealWindow(t *testing.T) {
 	hub.AddAccount("ann", fakehub.Account{Password: "correct horse battery", Code: "246810", Role: protocol.RoleAdmin})
 	room(hub)
 
-	disp := startX(t)
-	home := filepath.Join(tmp, "home")
-	os.Mkdir(home, 0o700)
-	env := append(os.Environ(), "DISPLAY="+disp, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
-		"LANG=en_US.UTF-8", "FYNE_SCALE=1", "GORACE=halt_on_error=1")
-	state := filepath.Join(tmp, "state")
-	app := testbin.Start(t, "carrel-console", env, bin, "--hub", hub.URL(), "--fingerprint", hub.Fingerprint(), "--test-state-file", state)
-	running := func() bool {
-		select {
-		case <-app.Done():
-			t.Fatalf("the console exited: %v\n%s", app.Err(), app.Output())
-		default:
-		}
-		return true
-	}
-	hasState := func(s string) func() bool {
-		return func() bool {
-			running()
-			b, _ := os.ReadFile(state)
-			for _, l := range strings.Split(string(b), "\n") {
-				if l == s {
-					return true
-				}
-			}
-			return false
-		}
-	}
-
-	testbin.WaitFor(t, 60*time.Second, "the login screen", hasState("login"))
-	// Give the window the pointer (no window manager: focus follows it) and type
-	// into the focused user field, then tab through password and code.
+	w := openWindow(t, bin, tmp, hub.URL(), hub.Fingerprint())
 	loginPNG := filepath.Join(art, "fakehub-login.png")
-	testbin.WaitFor(t, 20*time.Second, "the window to be mapped", func() bool {
-		img := screenshot(t, env, loginPNG)
-		return variance(img) > 50
-	})
-	xdotool(t, env, "mousemove", "600", "30")
-	xdotool(t, env, "type", "--delay", "30", "ann")
-	xdotool(t, env, "key", "Tab")
-	xdotool(t, env, "type", "--delay", "30", "correct horse battery")
-	xdotool(t, env, "key", "Tab")
-	xdotool(t, env, "type", "--delay", "30", "246810")
-	xdotool(t, env, "key", "Return")
-	testbin.WaitFor(t, 30*time.Second, "the room after login", hasState("room"))
-	testbin.WaitFor(t, 30*time.Second, "30 terminals loaded", hasState("terminals:30"))
+	w.login(loginPNG, "ann", "correct horse battery", func() string { return "246810" })
+	testbin.WaitFor(t, 30*time.Second, "30 terminals loaded", w.hasState("terminals:30"))
 
 	roomPNG := filepath.Join(art, "fakehub-room.png")
 	var shot image.Image
 	testbin.WaitFor(t, 20*time.Second, "tiles on screen", func() bool {
-		shot = screenshot(t, env, roomPNG)
+		shot = w.screenshot(roomPNG)
 		return countColour(shot, free) > 20000 && countColour(shot, inUse) > 10000 && len(bands(shot, dirty)) >= 2
 	})
 	if v := variance(shot); v < 200 {
@@ -348,36 +394,20 @@ func TestRealWindow(t *testing.T) {
 	if tile.Dy() < 40 || tile.Dx() < 100 {
 		t.Fatalf("dirty tile region %v too small for a tile (bands %v)", tile, bs)
 	}
-	mid := image.Pt((tile.Min.X+tile.Max.X)/2, (tile.Min.Y+tile.Max.Y)/2)
-	xdotool(t, env, "mousemove", fmt.Sprint(mid.X), fmt.Sprint(mid.Y), "click", "1")
-	testbin.WaitFor(t, 20*time.Second, "the detail of pc-17", hasState("detail:t17"))
-
-	detailPNG := filepath.Join(art, "fakehub-detail.png")
-	b := shot.Bounds()
-	right := image.Rect(b.Min.X+b.Dx()*65/100, b.Min.Y+150, b.Min.X+1200, b.Min.Y+700)
-	var second image.Image
-	testbin.WaitFor(t, 20*time.Second, "the detail pane to change", func() bool {
-		second = screenshot(t, env, detailPNG)
-		return differs(shot, second, right) > 0.05
-	})
+	w.click(middle(tile))
+	testbin.WaitFor(t, 20*time.Second, "the detail of pc-17", w.hasState("detail:t17"))
 
 	// End the session on pc-17 with the mouse: the red "End session" button is
 	// the topmost danger-coloured band in the detail pane; it asks first, and
 	// the dialog's own red button sends the command.
-	sub := second.(interface {
-		SubImage(image.Rectangle) image.Image
-	}).SubImage(image.Rect(b.Min.X+b.Dx()*58/100, b.Min.Y+150, b.Max.X, b.Max.Y))
-	red := bands(sub, danger)
-	if len(red) == 0 {
-		t.Fatal("no danger-coloured button in the detail pane")
-	}
-	end := red[0]
+	detailPNG := filepath.Join(art, "fakehub-detail.png")
+	second, changed, red := w.waitDetail(shot, detailPNG)
 	redBefore := countColour(second, danger)
-	xdotool(t, env, "mousemove", fmt.Sprint((end.Min.X+end.Max.X)/2), fmt.Sprint((end.Min.Y+end.Max.Y)/2), "click", "1")
+	w.click(middle(red[0]))
 	confirmPNG := filepath.Join(art, "fakehub-confirm.png")
 	var yes image.Rectangle
 	testbin.WaitFor(t, 20*time.Second, "the confirmation dialog", func() bool {
-		img := screenshot(t, env, confirmPNG)
+		img := w.screenshot(confirmPNG)
 		// The dialog dims everything behind it: the four red buttons lose their
 		// colour, and the only full-colour danger button is the dialog's.
 		if countColour(img, danger) > redBefore/2 {
@@ -394,7 +424,7 @@ func TestRealWindow(t *testing.T) {
 	if n := len(hub.Commands()); n != 0 {
 		t.Fatalf("%d commands sent before the confirmation", n)
 	}
-	xdotool(t, env, "mousemove", fmt.Sprint((yes.Min.X+yes.Max.X)/2), fmt.Sprint((yes.Min.Y+yes.Max.Y)/2), "click", "1")
+	w.click(middle(yes))
 	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer wcancel()
 	if err := hub.WaitFor(wctx, func() bool { return len(hub.Commands()) > 0 }); err != nil {
@@ -403,6 +433,6 @@ func TestRealWindow(t *testing.T) {
 	if got := hub.Commands(); len(got) != 1 || got[0].Terminal != "t17" || got[0].Action != protocol.ActionEndSession {
 		t.Fatalf("the hub received %+v, want one end-session for t17", got)
 	}
-	t.Logf("screenshots: %s %s %s %s (detail region changed %.0f%%)", loginPNG, roomPNG, detailPNG, confirmPNG, 100*differs(shot, second, right))
-	running()
+	t.Logf("screenshots: %s %s %s %s (detail region changed %.0f%%)", loginPNG, roomPNG, detailPNG, confirmPNG, 100*changed)
+	w.alive()
 }
