@@ -168,7 +168,7 @@ func TestLauncher(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("helper still running 5 s after the unlock")
 	}
-	if window(lockClass, again) != 0 {
+	if len(windowsOf(lockClass, again)) != 0 {
 		t.Error("lock window left after the unlock")
 	}
 	if n := sink.count(EventHelperRestarted); n != 1 {

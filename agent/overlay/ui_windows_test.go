@@ -22,11 +22,12 @@ import (
 
 func needDisplay(t *testing.T) {
 	t.Helper()
+	if underWine() && os.Getenv("DISPLAY") == "" {
+		t.Skip("no DISPLAY: Wine needs an X display for windows (.ci/wine/gotest.sh starts Xvfb)")
+	}
+	desktopLock(t)
 	if !underWine() {
 		return
-	}
-	if os.Getenv("DISPLAY") == "" {
-		t.Skip("no DISPLAY: Wine needs an X display for windows (.ci/wine/gotest.sh starts Xvfb)")
 	}
 	// Wine starts its desktop process (explorer.exe) for the first program
 	// that needs it, and that process inherits the program's handles: were
@@ -157,17 +158,52 @@ func (h *testHelper) ready(seq uint64) Report {
 	return h.await("ready "+strconv.FormatUint(seq, 10), func(r Report) bool { return r.T == ReportReady && r.Seq == seq })
 }
 
+// desktopLock keeps other test binaries' windows off the desktop until the
+// test ends (go test runs agent/overlay's and agent/session's at once, and
+// topmost windows, keyboard hooks and synthetic input are desktop-wide). The
+// lock is a file's, released when its handle closes, even by a crash.
+func desktopLock(t *testing.T) {
+	t.Helper()
+	name, _ := windows.UTF16PtrFromString(os.TempDir() + `\carrel-desktop-test.lock`)
+	h, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE,
+		nil, windows.OPEN_ALWAYS, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	if err != nil {
+		t.Fatalf("desktop lock: %v", err)
+	}
+	if err := windows.LockFileEx(h, windows.LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, new(windows.Overlapped)); err != nil {
+		windows.CloseHandle(h)
+		t.Fatalf("desktop lock: %v", err)
+	}
+	t.Cleanup(func() { windows.CloseHandle(h) })
+}
+
+var procFindWindowEx = moduser32.NewProc("FindWindowExW")
+
+// windowsOf lists the top-level windows of class that belong to pid.
+func windowsOf(class string, pid int) []windows.HWND {
+	name := windows.StringToUTF16Ptr(class)
+	var out []windows.HWND
+	var w uintptr
+	for {
+		w, _, _ = procFindWindowEx.Call(0, w, uintptr(unsafe.Pointer(name)), 0)
+		if w == 0 {
+			return out
+		}
+		var owner uint32
+		if _, err := windows.GetWindowThreadProcessId(windows.HWND(w), &owner); err == nil && int(owner) == pid {
+			out = append(out, windows.HWND(w))
+		}
+	}
+}
+
 // window finds the visible window of class that belongs to pid.
 func window(class string, pid int) windows.HWND {
-	w := findWindow(windows.StringToUTF16Ptr(class), nil)
-	if w == 0 || !windows.IsWindowVisible(w) {
-		return 0
+	for _, w := range windowsOf(class, pid) {
+		if windows.IsWindowVisible(w) {
+			return w
+		}
 	}
-	var owner uint32
-	if _, err := windows.GetWindowThreadProcessId(w, &owner); err != nil || int(owner) != pid {
-		return 0
-	}
-	return w
+	return 0
 }
 
 func rectOf(t *testing.T, w windows.HWND) windows.Rect {
@@ -383,7 +419,7 @@ func TestHelperWindows(t *testing.T) {
 		t.Fatal("helper still running 5 s after its stdin closed")
 	}
 	for _, class := range []string{lockClass, stripClass, boxClass} {
-		if w := findWindow(windows.StringToUTF16Ptr(class), nil); w != 0 {
+		if len(windowsOf(class, pid)) != 0 {
 			t.Errorf("a %s window is left", class)
 		}
 	}

@@ -36,23 +36,70 @@ const (
 )
 
 var (
-	user32         = windows.NewLazySystemDLL("user32.dll")
-	procFindWindow = user32.NewProc("FindWindowW")
+	user32           = windows.NewLazySystemDLL("user32.dll")
+	procFindWindowEx = user32.NewProc("FindWindowExW")
 )
 
-// shown reports whether a visible window of class exists.
+// shown reports whether a helper this process started shows a window of
+// class (other test binaries may have helpers on the same desktop).
 func shown(class string) bool {
-	r, _, _ := procFindWindow.Call(uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(class))), 0)
-	return r != 0 && windows.IsWindowVisible(windows.HWND(r))
+	name := windows.StringToUTF16Ptr(class)
+	var w uintptr
+	for {
+		w, _, _ = procFindWindowEx.Call(0, w, uintptr(unsafe.Pointer(name)), 0)
+		if w == 0 {
+			return false
+		}
+		var pid uint32
+		if _, err := windows.GetWindowThreadProcessId(windows.HWND(w), &pid); err == nil &&
+			windows.IsWindowVisible(windows.HWND(w)) && parentOf(pid) == uint32(os.Getpid()) {
+			return true
+		}
+	}
+}
+
+// parentOf returns the id of pid's parent process, or 0.
+func parentOf(pid uint32) uint32 {
+	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPPROCESS, 0)
+	if err != nil {
+		return 0
+	}
+	defer windows.CloseHandle(snap)
+	e := windows.ProcessEntry32{Size: uint32(unsafe.Sizeof(windows.ProcessEntry32{}))}
+	for err = windows.Process32First(snap, &e); err == nil; err = windows.Process32Next(snap, &e) {
+		if e.ProcessID == pid {
+			return e.ParentProcessID
+		}
+	}
+	return 0
+}
+
+// desktopLock keeps other test binaries' windows off the desktop until the
+// test ends (agent/overlay's tests use the same lock file): topmost windows,
+// keyboard hooks and synthetic input are desktop-wide.
+func desktopLock(t *testing.T) {
+	t.Helper()
+	name, _ := windows.UTF16PtrFromString(os.TempDir() + `\carrel-desktop-test.lock`)
+	h, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE,
+		nil, windows.OPEN_ALWAYS, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	if err != nil {
+		t.Fatalf("desktop lock: %v", err)
+	}
+	if err := windows.LockFileEx(h, windows.LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, new(windows.Overlapped)); err != nil {
+		windows.CloseHandle(h)
+		t.Fatalf("desktop lock: %v", err)
+	}
+	t.Cleanup(func() { windows.CloseHandle(h) })
 }
 
 func needWineDisplay(t *testing.T) {
 	t.Helper()
+	if underWine() && os.Getenv("DISPLAY") == "" {
+		t.Skip("no DISPLAY: Wine needs an X display for windows (.ci/wine/gotest.sh starts Xvfb)")
+	}
+	desktopLock(t)
 	if !underWine() {
 		return
-	}
-	if os.Getenv("DISPLAY") == "" {
-		t.Skip("no DISPLAY: Wine needs an X display for windows (.ci/wine/gotest.sh starts Xvfb)")
 	}
 	// As in agent/overlay's tests: no waits for a window manager Xvfb does not
 	// have, and Wine's desktop process started by us, not by a helper (it
