@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 func TestWindowsTargetChecks(t *testing.T) {
@@ -65,7 +67,7 @@ func TestLauncher(t *testing.T) {
 	}
 	tg := Target{Session: strconv.FormatUint(uint64(id), 10)}
 	start := HelperCommand("", HelperArg)
-	if underWine() {
+	if winetest.Under() {
 		// The helper gets the patron's environment (CreateEnvironmentBlock,
 		// from the registry); Wine finds its X display in the environment.
 		launch := start
@@ -122,7 +124,7 @@ func TestLauncher(t *testing.T) {
 	} {
 		if h, err := windows.OpenProcess(right.mask, false, uint32(pid)); err == nil {
 			windows.CloseHandle(h)
-			if right.notOnWine && underWine() {
+			if right.notOnWine && winetest.Under() {
 				t.Logf("under Wine the owner can open the helper to %s (no OWNER RIGHTS)", right.name)
 				continue
 			}
@@ -131,7 +133,7 @@ func TestLauncher(t *testing.T) {
 	}
 	if h, err := windows.OpenProcess(windows.SYNCHRONIZE|windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid)); err == nil {
 		windows.CloseHandle(h)
-	} else if !underWine() {
+	} else if !winetest.Under() {
 		t.Errorf("the patron cannot see the helper run: %v", err)
 	}
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 const fakeHelperArg = "fake-session-helper"
@@ -70,7 +71,7 @@ func fakeHelper() int {
 
 // fakeStarter runs the fake helper with mode.
 func fakeStarter(t *testing.T, mode string) (Starter, string) {
-	pids := filepath.Join(testTempDir(t), "pids")
+	pids := filepath.Join(winetest.TempDir(t), "pids")
 	return func(tg Target) (*exec.Cmd, error) {
 		cmd := exec.Command(os.Args[0], fakeHelperArg)
 		cmd.Env = []string{"FAKE_MODE=" + mode, "FAKE_PIDS=" + pids}

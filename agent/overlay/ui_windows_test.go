@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
+
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 // These tests run the real helper under Wine (and would on Windows): the test
@@ -22,11 +24,11 @@ import (
 
 func needDisplay(t *testing.T) {
 	t.Helper()
-	if underWine() && os.Getenv("DISPLAY") == "" {
+	if winetest.Under() && os.Getenv("DISPLAY") == "" {
 		t.Skip("no DISPLAY: Wine needs an X display for windows (.ci/wine/gotest.sh starts Xvfb)")
 	}
 	desktopLock(t)
-	if !underWine() {
+	if !winetest.Under() {
 		return
 	}
 	// Wine starts its desktop process (explorer.exe) for the first program

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/windows/registry"
 
 	"github.com/carrel-kiosk/carrel/agent/overlay"
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 // The controller's lock, countdown and messages through the real session
@@ -94,11 +95,11 @@ func desktopLock(t *testing.T) {
 
 func needWineDisplay(t *testing.T) {
 	t.Helper()
-	if underWine() && os.Getenv("DISPLAY") == "" {
+	if winetest.Under() && os.Getenv("DISPLAY") == "" {
 		t.Skip("no DISPLAY: Wine needs an X display for windows (.ci/wine/gotest.sh starts Xvfb)")
 	}
 	desktopLock(t)
-	if !underWine() {
+	if !winetest.Under() {
 		return
 	}
 	// As in agent/overlay's tests: no waits for a window manager Xvfb does not
@@ -166,7 +167,7 @@ func testController(t *testing.T, s Session, start overlay.Starter, log *slog.Lo
 // patron's from the registry).
 func launcher() overlay.Starter {
 	start := overlay.HelperCommand("", overlay.HelperArg)
-	if !underWine() {
+	if !winetest.Under() {
 		return start
 	}
 	return func(tg overlay.Target) (*exec.Cmd, error) {

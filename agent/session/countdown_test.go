@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 func TestEndSessionGraceShowsCountdownThenEnds(t *testing.T) {
-	r := newRig(t, testTempDir(t), newFakeWiper())
+	r := newRig(t, winetest.TempDir(t), newFakeWiper())
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 	r.waitState(protocol.SessionInUse)
 	var slept []time.Duration
@@ -38,7 +39,7 @@ func TestEndSessionGraceShowsCountdownThenEnds(t *testing.T) {
 }
 
 func TestEndSessionGraceWithoutOverlaySendsAMessage(t *testing.T) {
-	r := newRig(t, testTempDir(t), newFakeWiper())
+	r := newRig(t, winetest.TempDir(t), newFakeWiper())
 	r.ctl.noCountdown = true
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 	r.waitState(protocol.SessionInUse)
@@ -56,7 +57,7 @@ func TestEndSessionGraceWithoutOverlaySendsAMessage(t *testing.T) {
 }
 
 func TestEndSessionGraceStoppedEndsNothing(t *testing.T) {
-	r := newRig(t, testTempDir(t), newFakeWiper())
+	r := newRig(t, winetest.TempDir(t), newFakeWiper())
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 	r.waitState(protocol.SessionInUse)
 	r.m.sleep = func(context.Context, time.Duration) error { return context.Canceled }
@@ -69,7 +70,7 @@ func TestEndSessionGraceStoppedEndsNothing(t *testing.T) {
 }
 
 func TestEndSessionGraceIsChecked(t *testing.T) {
-	r := newRig(t, testTempDir(t), newFakeWiper())
+	r := newRig(t, winetest.TempDir(t), newFakeWiper())
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 	r.waitState(protocol.SessionInUse)
 	for _, g := range []string{"-1", "91", "1e3", "", "ten", "30 "} {
@@ -88,7 +89,7 @@ func TestEndSessionGraceIsChecked(t *testing.T) {
 }
 
 func TestUnlockAndLogoffReachTheController(t *testing.T) {
-	r := newRig(t, testTempDir(t), newFakeWiper())
+	r := newRig(t, winetest.TempDir(t), newFakeWiper())
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 	r.waitState(protocol.SessionInUse)
 	ctx := context.Background()

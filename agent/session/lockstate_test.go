@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 var lockStateSeeds = []string{
@@ -51,7 +53,7 @@ func TestDecodeLockState(t *testing.T) {
 }
 
 func TestLockStoreRoundTrip(t *testing.T) {
-	dir := testTempDir(t)
+	dir := winetest.TempDir(t)
 	s := NewLockStore(dir)
 	st, err := s.Load()
 	if err != nil || st.Locked || st.Dirty != "" {
@@ -85,7 +87,7 @@ func FuzzDecodeLockState(f *testing.F) {
 			t.Fatalf("accepted version %d", st.V)
 		}
 		// What decodes must survive a save and a load unchanged.
-		s := NewLockStore(testTempDir(t))
+		s := NewLockStore(winetest.TempDir(t))
 		if err := s.Save(st); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
@@ -107,7 +108,7 @@ func patron(id, name string, since time.Time) Session {
 }
 
 func TestBootWithoutSessionIsFree(t *testing.T) {
-	r := newRig(t, testTempDir(t), newFakeWiper())
+	r := newRig(t, winetest.TempDir(t), newFakeWiper())
 	if since := r.waitState(protocol.SessionFree); !since.Equal(t0) {
 		t.Fatalf("since = %v, want %v", since, t0)
 	}
@@ -120,7 +121,7 @@ func TestBootWithoutSessionIsFree(t *testing.T) {
 func TestLogonLogoffCleanWipe(t *testing.T) {
 	wiper := newFakeWiper()
 	wiper.block = make(chan struct{})
-	r := newRig(t, testTempDir(t), wiper)
+	r := newRig(t, winetest.TempDir(t), wiper)
 	start := t0.Add(-time.Minute)
 
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", start)})
@@ -160,7 +161,7 @@ func TestLogonLogoffCleanWipe(t *testing.T) {
 
 func TestDirtyWipeHoldsUntilCleanWipeNow(t *testing.T) {
 	wiper := newFakeWiper(errLeftovers, nil)
-	r := newRig(t, testTempDir(t), wiper)
+	r := newRig(t, winetest.TempDir(t), wiper)
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 	r.send(Event{Kind: Logoff, Session: Session{ID: "3"}})
 	r.waitState(protocol.SessionDirty)
@@ -218,7 +219,7 @@ func TestDirtyWipeHoldsUntilCleanWipeNow(t *testing.T) {
 
 func TestStaffAndRootNeverWiped(t *testing.T) {
 	wiper := newFakeWiper()
-	r := newRig(t, testTempDir(t), wiper)
+	r := newRig(t, winetest.TempDir(t), wiper)
 	for i, s := range []Session{
 		{ID: "1", User: "staff1", UID: "1002"},
 		{ID: "2", User: "root", UID: "0"},
@@ -241,7 +242,7 @@ func TestStaffAndRootNeverWiped(t *testing.T) {
 
 func TestWipeOnlyAfterLastSessionOfUser(t *testing.T) {
 	wiper := newFakeWiper()
-	r := newRig(t, testTempDir(t), wiper)
+	r := newRig(t, winetest.TempDir(t), wiper)
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 	r.send(Event{Kind: Logon, Session: patron("5", "patron1", t0.Add(time.Minute))})
 	r.send(Event{Kind: Logoff, Session: Session{ID: "3"}})
@@ -258,7 +259,7 @@ func TestWipeOnlyAfterLastSessionOfUser(t *testing.T) {
 }
 
 func TestLockSurvivesRestart(t *testing.T) {
-	dir := testTempDir(t)
+	dir := winetest.TempDir(t)
 	r := newRig(t, dir, newFakeWiper())
 	changes := r.m.Changes()
 	for len(changes) > 0 {
@@ -303,7 +304,7 @@ func TestLockSurvivesRestart(t *testing.T) {
 }
 
 func TestLockedInitialSessionIsLockedNotEnded(t *testing.T) {
-	dir := testTempDir(t)
+	dir := winetest.TempDir(t)
 	if err := NewLockStore(dir).Save(LockState{Locked: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +320,7 @@ func TestLockedInitialSessionIsLockedNotEnded(t *testing.T) {
 }
 
 func TestInterruptedWipeResumesAtStart(t *testing.T) {
-	dir := testTempDir(t)
+	dir := winetest.TempDir(t)
 	wiper := newFakeWiper()
 	wiper.block = make(chan struct{})
 	r := newRig(t, dir, wiper)
@@ -339,7 +340,7 @@ func TestInterruptedWipeResumesAtStart(t *testing.T) {
 
 func TestWatcherRestartReconciles(t *testing.T) {
 	wiper := newFakeWiper()
-	r := newRig(t, testTempDir(t), wiper)
+	r := newRig(t, winetest.TempDir(t), wiper)
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 	r.waitState(protocol.SessionInUse)
 	// The bus drops; the session ends while nobody listens.
@@ -356,7 +357,7 @@ func TestWatcherRestartReconciles(t *testing.T) {
 }
 
 func TestUnreadableLockStateFailsClosed(t *testing.T) {
-	dir := testTempDir(t)
+	dir := winetest.TempDir(t)
 	if err := os.WriteFile(filepath.Join(dir, LockFileName), []byte(`{"v":1,"locked":fal`), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +372,7 @@ func TestUnreadableLockStateFailsClosed(t *testing.T) {
 }
 
 func TestHoldFailureIsReported(t *testing.T) {
-	r := newRig(t, testTempDir(t), newFakeWiper())
+	r := newRig(t, winetest.TempDir(t), newFakeWiper())
 	r.ctl.mu.Lock()
 	r.ctl.failHold = errors.New("usermod: exit status 1")
 	r.ctl.mu.Unlock()
@@ -387,7 +388,7 @@ func TestHoldFailureIsReported(t *testing.T) {
 }
 
 func TestHandlersRefuseBadArgs(t *testing.T) {
-	r := newRig(t, testTempDir(t), newFakeWiper())
+	r := newRig(t, winetest.TempDir(t), newFakeWiper())
 	ctx := context.Background()
 	h := r.m.Handlers()
 	for _, a := range []protocol.Action{protocol.ActionLock, protocol.ActionUnlock, protocol.ActionMessage,
@@ -430,7 +431,7 @@ func TestHandlersRefuseBadArgs(t *testing.T) {
 
 func TestSessionCommands(t *testing.T) {
 	wiper := newFakeWiper()
-	r := newRig(t, testTempDir(t), wiper)
+	r := newRig(t, winetest.TempDir(t), wiper)
 	ctx := context.Background()
 	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 	r.send(Event{Kind: Logon, Session: Session{ID: "4", User: "staff1", UID: "1002"}})
@@ -473,7 +474,7 @@ func TestSessionCommands(t *testing.T) {
 func TestRunLeavesNoGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
-		r := newRig(t, testTempDir(t), newFakeWiper())
+		r := newRig(t, winetest.TempDir(t), newFakeWiper())
 		r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
 		if _, err := r.m.Lock(context.Background(), nil); err != nil {
 			t.Fatal(err)
@@ -492,7 +493,7 @@ func (unimplementedWatcher) Run(context.Context, func(Event)) error { return Err
 func TestRunStopsWhenNoWatcher(t *testing.T) {
 	m, err := New(Options{Config: testConfig(), Log: testLogger(t), Watcher: unimplementedWatcher{},
 		Wiper: newFakeWiper(), Controller: newFakeController(), Power: &fakePower{}, Sink: &fakeSink{},
-		StateDir: testTempDir(t), Clock: &fakeClock{now: t0}})
+		StateDir: winetest.TempDir(t), Clock: &fakeClock{now: t0}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/agent/overlay"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 // noEndController is the real Linux controller except that Terminate and
@@ -180,7 +181,7 @@ func TestControllerOverlayUnderXvfb(t *testing.T) {
 	w := newFakeWatcher(sess)
 	sink := &fakeSink{}
 	m, err := New(Options{Config: testConfig(), Log: log, Watcher: w, Wiper: newFakeWiper(), Controller: ctl,
-		Power: &fakePower{}, Sink: sink, StateDir: testTempDir(t)})
+		Power: &fakePower{}, Sink: sink, StateDir: winetest.TempDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,6 @@
+//go:build !windows
+
+package winetest
+
+// Under is false off Windows.
+func Under() bool { return false }
