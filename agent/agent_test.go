@@ -23,17 +23,10 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
-func tempDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "carrel-agent-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
-}
+func tempDir(t testing.TB) string { return winetest.TempDir(t) }
 
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -1,18 +1,10 @@
 package config
 
 import (
-	"os"
 	"testing"
+
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
-// tempDir is t.TempDir that tolerates a failing cleanup: under Wine os.RemoveAll
-// fails with "Invalid function", which would fail every test.
-func tempDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "carrel-config-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
-}
+// tempDir is t.TempDir that tolerates a failing cleanup under Wine.
+func tempDir(t testing.TB) string { return winetest.TempDir(t) }

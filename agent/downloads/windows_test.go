@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/agent/classify"
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 // These run under Wine (.ci/wine/gotest.sh) and on real Windows. Wine gaps
@@ -23,15 +24,7 @@ import (
 // Wine implements ReadDirectoryChangesW on top of inotify; these tests are
 // where its behaviour is checked.
 
-func tempDir(t testing.TB) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "carrel-downloads-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
+func tempDir(t testing.TB) string { return winetest.TempDir(t) }
 
 func writeLikeBrowserWin(t testing.TB, final string, data []byte) {
 	t.Helper()

@@ -11,19 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 // tempDir is t.TempDir without the failing cleanup under Wine (os.RemoveAll
 // returns "Invalid function" there).
-func tempDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "carrel-execguard-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
+func tempDir(t testing.TB) string { return winetest.TempDir(t) }
 
 // Under Wine, gopsutil sees Wine's processes with Windows paths, and Kill is
 // TerminateProcess: the same code path as on Windows.

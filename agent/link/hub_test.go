@@ -8,7 +8,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -17,19 +16,12 @@ import (
 
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
 // tempDir is t.TempDir that tolerates a failing cleanup: under Wine os.RemoveAll
 // fails with "Invalid function", which would fail every test.
-func tempDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "carrel-link-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
-}
+func tempDir(t testing.TB) string { return winetest.TempDir(t) }
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
