@@ -316,13 +316,10 @@ func TestOverlayUnderXvfb(t *testing.T) {
 			t.Fatal(err)
 		}
 		id, _ := x.waitLockShown(0, 5*time.Second)
-		im := x.image(0, 0, x.w, x.h)
-		if share := im.share(x.pixel(lockBG)); share < 0.9 {
-			t.Errorf("lock colour covers %.1f%% of the screen, want > 90%%", 100*share)
-		}
-		if share := im.share(x.pixel(textFG)); share == 0 {
-			t.Error("no text drawn on the lock screen")
-		}
+		waitFor(t, "the lock screen drawn (> 90% lock colour, and text)", func() bool {
+			im := x.image(0, 0, x.w, x.h)
+			return im.share(x.pixel(lockBG)) > 0.9 && im.share(x.pixel(textFG)) > 0
+		})
 		waitFor(t, "keyboard grab", x.keyboardGrabbed)
 		waitFor(t, "grab reported", func() bool { r, ok := s.Shown(tg.Session); return ok && r.Lock && r.Grabbed })
 
@@ -428,10 +425,11 @@ func TestOverlayUnderXvfb(t *testing.T) {
 		if x.keyboardGrabbed() {
 			t.Error("a countdown must not take the keyboard (the patron saves their work)")
 		}
-		first := x.image(0, 0, w.w, w.h)
-		if bg, fg := first.share(x.pixel(stripBG)), first.share(x.pixel(textFG)); bg < 0.5 || fg == 0 {
-			t.Errorf("countdown strip not drawn: %.0f%% strip colour, %.1f%% text colour", 100*bg, 100*fg)
-		}
+		var first image
+		waitFor(t, "the countdown strip drawn (strip colour and text pixels)", func() bool {
+			first = x.image(0, 0, w.w, w.h)
+			return first.share(x.pixel(stripBG)) >= 0.5 && first.share(x.pixel(textFG)) > 0
+		})
 		r0, _ := s.Shown(tg.Session)
 		waitFor(t, "countdown to move", func() bool { r, _ := s.Shown(tg.Session); return r.Countdown >= 0 && r.Countdown < r0.Countdown })
 		waitFor(t, "countdown text to change", func() bool { return !x.image(0, 0, w.w, w.h).equal(first) })
@@ -451,10 +449,12 @@ func TestOverlayUnderXvfb(t *testing.T) {
 		if !ok || w.w >= x.w || w.x <= 0 || w.y <= 0 {
 			t.Fatalf("message window %+v, want a centred box", w)
 		}
-		im := x.image(w.x, w.y, w.w, w.h)
-		if im.share(x.pixel(boxBG)) < 0.5 || im.share(x.pixel(boxFG)) == 0 {
-			t.Error("message box not drawn")
-		}
+		// Mapped is not drawn yet: the helper paints on Expose, which may come
+		// after it reported the state shown.
+		waitFor(t, "the message box drawn (box colour and text pixels)", func() bool {
+			im := x.image(w.x, w.y, w.w, w.h)
+			return im.share(x.pixel(boxBG)) >= 0.5 && im.share(x.pixel(boxFG)) > 0
+		})
 		done := s.helperDone(tg.Session)
 		x.click(w.x+w.w/2, w.y+w.h/2)
 		select {
