@@ -3,14 +3,12 @@
 package overlay
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"log"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/xvfb"
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 	"github.com/jezek/xgb/xtest"
@@ -41,44 +40,10 @@ type xserver struct {
 // skips the test when Xvfb is not installed. extra are more Xvfb arguments.
 func startXvfb(t *testing.T, extra ...string) *xserver {
 	t.Helper()
-	bin, err := exec.LookPath("Xvfb")
-	if err != nil {
-		t.Skip("Xvfb is not installed (apt-get install xvfb; .ci/deps installs it)")
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"-displayfd", "3", "-screen", "0", "1024x768x24", "-nolisten", "tcp"}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.ExtraFiles = []*os.File{w}
-	logf := &strings.Builder{}
-	cmd.Stderr = &lockedBuilder{b: logf}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		r.Close()
-		got <- strings.TrimSpace(line)
-	}()
-	var num string
-	select {
-	case num = <-got:
-	case <-time.After(20 * time.Second):
-		t.Fatal("Xvfb did not say its display number")
-	}
-	if _, err := strconv.Atoi(num); err != nil {
-		t.Fatalf("Xvfb display number %q: %v", num, cmd.Stderr)
-	}
+	display := xvfb.Start(t, "1024x768x24", extra...)
+	var err error
 	quietXGB.Do(func() { xgb.Logger = log.New(io.Discard, "", 0) })
-	x := &xserver{t: t, display: ":" + num}
+	x := &xserver{t: t, display: display}
 	x.c, err = xgb.NewConnDisplay(x.display)
 	if err != nil {
 		t.Fatalf("connect to Xvfb %s: %v", x.display, err)
@@ -88,12 +53,6 @@ func startXvfb(t *testing.T, extra ...string) *xserver {
 	x.root, x.w, x.h = scr.Root, int(scr.WidthInPixels), int(scr.HeightInPixels)
 	return x
 }
-
-type lockedBuilder struct {
-	b *strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) { return len(p), nil }
 
 // top returns the topmost child of the root and its state.
 type winInfo struct {

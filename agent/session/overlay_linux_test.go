@@ -3,17 +3,14 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -25,6 +22,7 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/overlay"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/winetest"
+	"github.com/carrel-kiosk/carrel/internal/xvfb"
 )
 
 // noEndController is the real Linux controller except that Terminate and
@@ -48,42 +46,15 @@ var quietXGB sync.Once
 // as a throwaway uid without a cookie) and connects to it.
 func startXvfb(t *testing.T) (display string, c *xgb.Conn) {
 	t.Helper()
-	bin, err := exec.LookPath("Xvfb")
-	if err != nil {
-		t.Skip("Xvfb is not installed (apt-get install xvfb; .ci/deps installs it)")
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-displayfd", "3", "-screen", "0", "800x600x24", "-nolisten", "tcp", "-ac")
-	cmd.ExtraFiles = []*os.File{w}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		r.Close()
-		got <- strings.TrimSpace(line)
-	}()
-	select {
-	case display = <-got:
-	case <-time.After(20 * time.Second):
-		t.Fatal("Xvfb did not say its display number")
-	}
-	if _, err := strconv.Atoi(display); err != nil {
-		t.Fatalf("Xvfb display %q", display)
-	}
+	display = xvfb.Start(t, "800x600x24", "-ac")
+	var err error
 	quietXGB.Do(func() { xgb.Logger = log.New(io.Discard, "", 0) })
-	c, err = xgb.NewConnDisplay(":" + display)
+	c, err = xgb.NewConnDisplay(display)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return ":" + display, c
+	return display, c
 }
 
 // topCovers reports whether the topmost viewable window covers the root, and
