@@ -12,3 +12,6 @@ func restrictDir(string) error { return nil }
 func giveHome(string, int) error { return nil }
 
 func flushDir(d *os.File) error { return d.Sync() }
+
+// replaceFile renames over an existing file; syncDir makes it durable.
+func replaceFile(from, to string) error { return os.Rename(from, to) }

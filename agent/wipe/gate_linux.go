@@ -112,25 +112,3 @@ func (g *expiryGate) currentExpire(user string) (string, error) {
 	}
 	return "", fmt.Errorf("account %s is not in %s", user, g.shadow)
 }
-
-func writeFileSync(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(name))
-	}
-	return err
-}

@@ -179,30 +179,10 @@ func flushSAM() error {
 	return nil
 }
 
-// writeFileSync writes name atomically: a temp file, flushed, renamed over name.
-func writeFileSync(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = renameWriteThrough(tmp, name)
-	}
-	return err
-}
-
-// renameWriteThrough renames over an existing file and returns once the rename
-// is on the disk (MOVEFILE_WRITE_THROUGH): a directory cannot be flushed on
-// Windows (see flushDir).
-func renameWriteThrough(from, to string) error {
+// replaceFile renames over an existing file and returns once the rename is on
+// the disk (MOVEFILE_WRITE_THROUGH): a directory cannot be flushed on Windows
+// (see flushDir).
+func replaceFile(from, to string) error {
 	f, err := windows.UTF16PtrFromString(from)
 	if err != nil {
 		return err
