@@ -5,13 +5,9 @@ package wipe
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 )
 
@@ -36,40 +32,23 @@ type gateState struct {
 	PrevExpire string `json:"prev_expire"` // days since 1970 as in /etc/shadow; "" = never
 }
 
-func (g *expiryGate) statePath(user string) string {
-	return filepath.Join(g.dir, "hold-"+user+".json")
-}
+func (g *expiryGate) holds() holdFiles { return holdFiles{g.dir} }
 
 func (g *expiryGate) Hold(ctx context.Context, user string) error {
-	if _, err := os.Stat(g.statePath(user)); errors.Is(err, fs.ErrNotExist) {
+	err := g.holds().saveFirst(user, func() (any, error) {
 		prev, err := g.currentExpire(user)
-		if err != nil {
-			return err
-		}
-		b, _ := json.Marshal(gateState{User: user, PrevExpire: prev})
-		if err := os.MkdirAll(g.dir, 0o700); err != nil {
-			return fmt.Errorf("create gate dir: %w", err)
-		}
-		if err := writeFileSync(g.statePath(user), b); err != nil {
-			return fmt.Errorf("save account expiry: %w", err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("read gate state: %w", err)
+		return gateState{User: user, PrevExpire: prev}, err
+	})
+	if err != nil {
+		return err
 	}
 	return chage(ctx, user, "1")
 }
 
 func (g *expiryGate) Release(ctx context.Context, user string) error {
-	b, err := os.ReadFile(g.statePath(user))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // not held by us
-	}
-	if err != nil {
-		return fmt.Errorf("read gate state: %w", err)
-	}
 	var st gateState
-	if err := json.Unmarshal(b, &st); err != nil || st.User != user {
-		return fmt.Errorf("gate state of %s is corrupt; logons stay held", user)
+	if found, err := g.holds().load(user, &st); err != nil || !found {
+		return err // not found: not held by us
 	}
 	prev := st.PrevExpire
 	if prev == "" {
@@ -78,17 +57,11 @@ func (g *expiryGate) Release(ctx context.Context, user string) error {
 	if err := chage(ctx, user, prev); err != nil {
 		return err
 	}
-	if err := os.Remove(g.statePath(user)); err != nil {
-		return fmt.Errorf("remove gate state: %w", err)
-	}
-	return syncDir(g.dir)
+	return g.holds().drop(user)
 }
 
 // Held reports whether logons of user are held by this gate.
-func (g *expiryGate) Held(user string) bool {
-	_, err := os.Stat(g.statePath(user))
-	return err == nil
-}
+func (g *expiryGate) Held(user string) bool { return g.holds().held(user) }
 
 func chage(ctx context.Context, user, expire string) error {
 	out, err := exec.CommandContext(ctx, "chage", "-E", expire, "--", user).CombinedOutput()

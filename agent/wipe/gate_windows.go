@@ -4,12 +4,9 @@ package wipe
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,28 +43,18 @@ type disableState struct {
 	WasDisabled bool   `json:"was_disabled"`
 }
 
-func (g *disableGate) statePath(user string) string {
-	return filepath.Join(g.dir, "hold-"+user+".json")
-}
+func (g *disableGate) holds() holdFiles { return holdFiles{g.dir} }
 
 func (g *disableGate) Hold(ctx context.Context, user string) error {
 	if err := checkGateUser(user); err != nil {
 		return err
 	}
-	if _, err := os.Stat(g.statePath(user)); errors.Is(err, fs.ErrNotExist) {
+	err := g.holds().saveFirst(user, func() (any, error) {
 		f, err := g.sam.flags(user)
-		if err != nil {
-			return err
-		}
-		b, _ := json.Marshal(disableState{User: user, WasDisabled: f&ufAccountDisable != 0})
-		if err := os.MkdirAll(g.dir, 0o700); err != nil {
-			return fmt.Errorf("create gate dir: %w", err)
-		}
-		if err := writeFileSync(g.statePath(user), b); err != nil {
-			return fmt.Errorf("save account state: %w", err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("read gate state: %w", err)
+		return disableState{User: user, WasDisabled: f&ufAccountDisable != 0}, err
+	})
+	if err != nil {
+		return err
 	}
 	f, err := g.sam.flags(user)
 	if err != nil {
@@ -83,16 +70,9 @@ func (g *disableGate) Release(ctx context.Context, user string) error {
 	if err := checkGateUser(user); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(g.statePath(user))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // not held by us
-	}
-	if err != nil {
-		return fmt.Errorf("read gate state: %w", err)
-	}
 	var st disableState
-	if err := json.Unmarshal(b, &st); err != nil || st.User != user {
-		return fmt.Errorf("gate state of %s is corrupt; logons stay held", user)
+	if found, err := g.holds().load(user, &st); err != nil || !found {
+		return err // not found: not held by us
 	}
 	if !st.WasDisabled {
 		f, err := g.sam.flags(user)
@@ -105,17 +85,11 @@ func (g *disableGate) Release(ctx context.Context, user string) error {
 			}
 		}
 	}
-	if err := os.Remove(g.statePath(user)); err != nil {
-		return fmt.Errorf("remove gate state: %w", err)
-	}
-	return syncDir(g.dir)
+	return g.holds().drop(user)
 }
 
 // Held reports whether logons of user are held by this gate.
-func (g *disableGate) Held(user string) bool {
-	_, err := os.Stat(g.statePath(user))
-	return err == nil
-}
+func (g *disableGate) Held(user string) bool { return g.holds().held(user) }
 
 // checkGateUser refuses names that cannot be a SAM account name (and so could
 // not name a state file safely either).

@@ -91,7 +91,7 @@ func TestDisableGateLogic(t *testing.T) {
 		t.Fatalf("Release after a failed Hold: %v, %#x", err, sam.flag["patron"])
 	}
 	// corrupt state keeps logons held
-	if err := os.WriteFile(g.statePath("patron"), []byte("{"), 0o600); err != nil {
+	if err := os.WriteFile(g.holds().path("patron"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sam.flag["patron"] |= ufAccountDisable
