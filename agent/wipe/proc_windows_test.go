@@ -32,8 +32,13 @@ func TestTokenKillerWindows(t *testing.T) {
 	if err != nil {
 		t.Fatalf("KillAll: %v", err)
 	}
-	if n != len(pids) {
-		t.Fatalf("KillAll ended %d processes, want %d", n, len(pids))
+	// Every helper and child must be among the ended; other descendants of
+	// the test (a process an earlier test left dying, a console Wine spawned)
+	// may be too: `under` keeps the killer inside the test's own tree.
+	if n < len(pids) {
+		t.Fatalf("KillAll ended %d processes, want at least the %d the test started", n, len(pids))
+	} else if n > len(pids) {
+		t.Logf("KillAll also ended %d other descendants of the test", n-len(pids))
 	}
 	for _, p := range pids {
 		if alive(p) {
