@@ -12,7 +12,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
-	"golang.org/x/sys/windows/registry"
 
 	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
@@ -22,44 +21,7 @@ import (
 // classes. Wine draws windows only with an X display: .ci/wine/gotest.sh
 // starts Xvfb; without DISPLAY they are skipped.
 
-func needDisplay(t *testing.T) {
-	t.Helper()
-	if winetest.Under() && os.Getenv("DISPLAY") == "" {
-		t.Skip("no DISPLAY: Wine needs an X display for windows (.ci/wine/gotest.sh starts Xvfb)")
-	}
-	desktopLock(t)
-	if !winetest.Under() {
-		return
-	}
-	// Wine starts its desktop process (explorer.exe) for the first program
-	// that needs it, and that process inherits the program's handles: were
-	// it a helper, its pipes would stay open after it died. Start it here.
-	windows.GetDesktopWindow()
-	// Xvfb has no window manager, and Wine (8.0) waits 2 s for one whenever a
-	// full-screen window it hands to the window manager is hidden. Helpers
-	// started from now on leave their windows to Wine alone.
-	k, _, err := registry.CreateKey(registry.CURRENT_USER, `Software\Wine\X11 Driver`, registry.QUERY_VALUE|registry.SET_VALUE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	old, _, oldErr := k.GetStringValue("Managed")
-	if err := k.SetStringValue("Managed", "N"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		k, err := registry.OpenKey(registry.CURRENT_USER, `Software\Wine\X11 Driver`, registry.SET_VALUE)
-		if err != nil {
-			return
-		}
-		defer k.Close()
-		if oldErr == nil {
-			_ = k.SetStringValue("Managed", old)
-		} else {
-			_ = k.DeleteValue("Managed")
-		}
-	})
-}
+func needDisplay(t *testing.T) { winetest.Desktop(t) }
 
 const (
 	gwlStyle   = -16
@@ -158,25 +120,6 @@ func (h *testHelper) await(what string, ok func(Report) bool) Report {
 func (h *testHelper) ready(seq uint64) Report {
 	h.t.Helper()
 	return h.await("ready "+strconv.FormatUint(seq, 10), func(r Report) bool { return r.T == ReportReady && r.Seq == seq })
-}
-
-// desktopLock keeps other test binaries' windows off the desktop until the
-// test ends (go test runs agent/overlay's and agent/session's at once, and
-// topmost windows, keyboard hooks and synthetic input are desktop-wide). The
-// lock is a file's, released when its handle closes, even by a crash.
-func desktopLock(t *testing.T) {
-	t.Helper()
-	name, _ := windows.UTF16PtrFromString(os.TempDir() + `\carrel-desktop-test.lock`)
-	h, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE,
-		nil, windows.OPEN_ALWAYS, windows.FILE_ATTRIBUTE_NORMAL, 0)
-	if err != nil {
-		t.Fatalf("desktop lock: %v", err)
-	}
-	if err := windows.LockFileEx(h, windows.LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, new(windows.Overlapped)); err != nil {
-		windows.CloseHandle(h)
-		t.Fatalf("desktop lock: %v", err)
-	}
-	t.Cleanup(func() { windows.CloseHandle(h) })
 }
 
 var procFindWindowEx = moduser32.NewProc("FindWindowExW")

@@ -17,7 +17,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
-	"golang.org/x/sys/windows/registry"
 
 	"github.com/carrel-kiosk/carrel/agent/overlay"
 	"github.com/carrel-kiosk/carrel/internal/winetest"
@@ -73,55 +72,6 @@ func parentOf(pid uint32) uint32 {
 		}
 	}
 	return 0
-}
-
-// desktopLock keeps other test binaries' windows off the desktop until the
-// test ends (agent/overlay's tests use the same lock file): topmost windows,
-// keyboard hooks and synthetic input are desktop-wide.
-func desktopLock(t *testing.T) {
-	t.Helper()
-	name, _ := windows.UTF16PtrFromString(os.TempDir() + `\carrel-desktop-test.lock`)
-	h, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE,
-		nil, windows.OPEN_ALWAYS, windows.FILE_ATTRIBUTE_NORMAL, 0)
-	if err != nil {
-		t.Fatalf("desktop lock: %v", err)
-	}
-	if err := windows.LockFileEx(h, windows.LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, new(windows.Overlapped)); err != nil {
-		windows.CloseHandle(h)
-		t.Fatalf("desktop lock: %v", err)
-	}
-	t.Cleanup(func() { windows.CloseHandle(h) })
-}
-
-func needWineDisplay(t *testing.T) {
-	t.Helper()
-	if winetest.Under() && os.Getenv("DISPLAY") == "" {
-		t.Skip("no DISPLAY: Wine needs an X display for windows (.ci/wine/gotest.sh starts Xvfb)")
-	}
-	desktopLock(t)
-	if !winetest.Under() {
-		return
-	}
-	// As in agent/overlay's tests: no waits for a window manager Xvfb does not
-	// have, and Wine's desktop process started by us, not by a helper (it
-	// would hold the helper's pipes open).
-	k, _, err := registry.CreateKey(registry.CURRENT_USER, `Software\Wine\X11 Driver`, registry.QUERY_VALUE|registry.SET_VALUE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, _, oldErr := k.GetStringValue("Managed")
-	if err := k.SetStringValue("Managed", "N"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if oldErr == nil {
-			_ = k.SetStringValue("Managed", old)
-		} else {
-			_ = k.DeleteValue("Managed")
-		}
-		k.Close()
-	})
-	windows.GetDesktopWindow()
 }
 
 // thisSession is this process's session, as the watcher would report it.
@@ -191,7 +141,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestWindowsLockCountdownMessage(t *testing.T) {
-	needWineDisplay(t)
+	winetest.Desktop(t)
 	s := thisSession(t)
 	c := testController(t, s, launcher(), slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 	ctx := context.Background()
