@@ -226,7 +226,7 @@ func Open(path string) (*Store, error) {
 // checkpointLoop runs a PASSIVE checkpoint every interval: it copies committed
 // WAL frames into the database and fsyncs, without taking the write lock and
 // without waiting for readers. Errors are transient (a busy database) and the
-// next tick retries; Close runs a last one.
+// next tick retries; closing the database runs a last one.
 func (s *Store) checkpointLoop(every time.Duration, walLimit int64) {
 	defer close(s.ckptDone)
 	t := time.NewTicker(every)
@@ -269,8 +269,7 @@ func (s *Store) Checkpoint(ctx context.Context) (walFrames, checkpointed int, er
 func (s *Store) Close() error {
 	if s.stopCkpt != nil {
 		close(s.stopCkpt)
-		<-s.ckptDone
-		s.Checkpoint(context.Background())
+		<-s.ckptDone // closing the last connection checkpoints the WAL itself
 	}
 	for _, st := range []*sql.Stmt{s.insEvent, s.updAcked} {
 		if st != nil {
