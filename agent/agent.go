@@ -32,7 +32,7 @@ var ErrStopTimeout = errors.New("components did not stop in time")
 
 // EventSink records one event durably for the hub. data values are short plain text.
 type EventSink interface {
-	Emit(kind string, sev protocol.Severity, data map[string]string) error
+	Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error
 }
 
 // Handler carries out one staff command; see link.Handler.
@@ -179,10 +179,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 
 	a.log.Info("Agent starting", "version", Version, "terminal", a.TerminalID(), "hub", a.cfg.HubURL, "restarts", a.boots)
-	if err := a.outbox.Emit("agent.started", protocol.SeverityInfo, map[string]string{
+	if err := a.outbox.Emit(protocol.EventAgentStarted, protocol.SeverityInfo, map[string]string{
 		"version": Version, "restarts": strconv.Itoa(a.boots),
 	}); err != nil {
-		a.log.Error("Event not recorded", "kind", "agent.started", "err", err)
+		a.log.Error("Event not recorded", "kind", protocol.EventAgentStarted, "err", err)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -255,10 +255,10 @@ func (a *Agent) watchStatus(ctx context.Context) error {
 		case <-t.C:
 		}
 		if d := a.outbox.Dropped(); d > last {
-			if err := a.outbox.Emit("agent.outbox_overflow", protocol.SeverityWarn, map[string]string{
+			if err := a.outbox.Emit(protocol.EventOutboxOverflow, protocol.SeverityWarn, map[string]string{
 				"dropped": strconv.FormatUint(d-last, 10), "droppedTotal": strconv.FormatUint(d, 10),
 			}); err != nil {
-				a.log.Error("Event not recorded", "kind", "agent.outbox_overflow", "err", err)
+				a.log.Error("Event not recorded", "kind", protocol.EventOutboxOverflow, "err", err)
 			}
 			last = d
 		}

@@ -96,7 +96,7 @@ func newMiniHub(t *testing.T) *miniHub {
 			}
 			if ev, ok := m.(*protocol.Event); ok {
 				h.mu.Lock()
-				h.kind = append(h.kind, ev.Kind)
+				h.kind = append(h.kind, string(ev.Kind))
 				h.mu.Unlock()
 				b, _ := protocol.Encode(&protocol.Ack{Seq: ev.Seq})
 				ws.WriteMessage(websocket.TextMessage, b)

@@ -21,14 +21,14 @@ type fakeSink struct {
 }
 
 type event struct {
-	kind string
+	kind protocol.EventKind
 	sev  protocol.Severity
 	data map[string]string
 }
 
 func newFakeSink() *fakeSink { return &fakeSink{notify: make(chan struct{}, 1)} }
 
-func (s *fakeSink) Emit(kind string, sev protocol.Severity, data map[string]string) error {
+func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
 	s.mu.Lock()
 	s.events = append(s.events, event{kind, sev, data})
 	s.mu.Unlock()
@@ -45,7 +45,7 @@ func (s *fakeSink) all() []event {
 	return slices.Clone(s.events)
 }
 
-func (s *fakeSink) count(kind, path string) int {
+func (s *fakeSink) count(kind protocol.EventKind, path string) int {
 	n := 0
 	for _, e := range s.all() {
 		if e.kind == kind && (path == "" || e.data["path"] == path) {
@@ -57,7 +57,7 @@ func (s *fakeSink) count(kind, path string) int {
 
 // waitEvent waits until an event of kind for path has been emitted, and
 // checks its shape.
-func (s *fakeSink) waitEvent(t *testing.T, kind, browser, path string) {
+func (s *fakeSink) waitEvent(t *testing.T, kind protocol.EventKind, browser, path string) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("event %s for %s", kind, path), func() bool {
 		return s.count(kind, path) > 0

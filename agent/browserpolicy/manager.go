@@ -21,23 +21,10 @@ var (
 	ErrForeignPolicy = errors.New("policy file written by another tool")
 )
 
-// Event kinds this package emits.
-const (
-	// EventReasserted (warn): a policy Carrel had applied was changed or deleted
-	// and has been restored. Data: browser, path.
-	EventReasserted = "policy.reasserted"
-	// EventRefused (warn): another tool's policy file was left alone, so that
-	// browser is not locked down there. Data: browser, path, reason.
-	EventRefused = "policy.refused"
-	// EventFailed (warn): a policy could not be checked or written. Data:
-	// browser, path, reason. Sent once per distinct failure.
-	EventFailed = "policy.failed"
-)
-
 // EventSink receives events for the hub; the agent's outbox implements it.
 // Emit must not block for long: it is called with the Manager's lock held.
 type EventSink interface {
-	Emit(kind string, sev protocol.Severity, data map[string]string) error
+	Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error
 }
 
 // target is one place a browser reads managed policies from: a file, or a
@@ -121,7 +108,7 @@ func (m *Manager) PolicyVersion() string { return m.version }
 // locations it wrote. It carries on past a failing location and returns all
 // failures joined; a refused foreign file matches ErrForeignPolicy. A location
 // that had been applied before and needed writing again is reported as
-// EventReasserted.
+// protocol.EventPolicyReasserted.
 func (m *Manager) Apply() (changed []string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -158,7 +145,7 @@ func (m *Manager) apply() (changed []string, err error) {
 		changed = append(changed, loc)
 		if m.applied[loc] {
 			m.log.Warn("Browser policy reasserted", "browser", t.Browser(), "path", loc)
-			m.emit(EventReasserted, protocol.SeverityWarn, map[string]string{"browser": t.Browser(), "path": loc})
+			m.emit(protocol.EventPolicyReasserted, protocol.SeverityWarn, map[string]string{"browser": t.Browser(), "path": loc})
 		} else {
 			m.log.Info("Browser policy written", "browser", t.Browser(), "path", loc, "version", m.version)
 		}
@@ -177,15 +164,15 @@ func (m *Manager) reportFailure(t target, err error) {
 	if len(reason) > protocol.MaxText {
 		reason = reason[:protocol.MaxText]
 	}
-	kind := EventFailed
+	kind := protocol.EventPolicyFailed
 	if errors.Is(err, ErrForeignPolicy) {
-		kind = EventRefused
+		kind = protocol.EventPolicyRefused
 	}
 	m.log.Warn("Browser policy not applied", "browser", t.Browser(), "path", loc, "error", err)
 	m.emit(kind, protocol.SeverityWarn, map[string]string{"browser": t.Browser(), "path": loc, "reason": reason})
 }
 
-func (m *Manager) emit(kind string, sev protocol.Severity, data map[string]string) {
+func (m *Manager) emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) {
 	if m.sink == nil {
 		return
 	}
@@ -222,7 +209,7 @@ func (m *Manager) Remove() error {
 // Watch applies the policies and keeps them applied until ctx is done: on every
 // change notification of the policy locations (inotify on Linux, registry change
 // notification on Windows) and every Config.Interval. A location changed or
-// deleted after it was applied is restored and reported as EventReasserted.
+// deleted after it was applied is restored and reported as protocol.EventPolicyReasserted.
 // It returns nil when ctx is cancelled, and an error only when it cannot work at
 // all (an invalid Config, ErrNotImplemented): do not restart it then.
 func (m *Manager) Watch(ctx context.Context) error {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 func TestDarwinPlists(t *testing.T) {
@@ -39,14 +41,14 @@ func TestDarwinPlists(t *testing.T) {
 	if !bytes.Equal(mustRead(t, edge), mdm) {
 		t.Error("MDM plist changed")
 	}
-	if sink.count(EventRefused, edge) != 1 {
+	if sink.count(protocol.EventPolicyRefused, edge) != 1 {
 		t.Errorf("events %v", sink.all())
 	}
 	os.Remove(chrome)
 	if _, err := m.Apply(); !errors.Is(err, ErrForeignPolicy) {
 		t.Fatal(err)
 	}
-	if sink.count(EventReasserted, chrome) != 1 {
+	if sink.count(protocol.EventPolicyReasserted, chrome) != 1 {
 		t.Errorf("events %v", sink.all())
 	}
 	if err := m.Remove(); err != nil {

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 type linuxPaths struct {
@@ -120,8 +122,8 @@ func TestApplyRestoresAndReports(t *testing.T) {
 	}
 	checkPolicyFile(t, p.edge)
 	for _, f := range want {
-		if sink.count(EventReasserted, f) != 1 {
-			t.Errorf("no single %s event for %s: %v", EventReasserted, f, sink.all())
+		if sink.count(protocol.EventPolicyReasserted, f) != 1 {
+			t.Errorf("no single %s event for %s: %v", protocol.EventPolicyReasserted, f, sink.all())
 		}
 	}
 }
@@ -140,7 +142,7 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 	if err := os.Remove(p.chrome); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, EventReasserted, Chrome, p.chrome)
+	sink.waitEvent(t, protocol.EventPolicyReasserted, Chrome, p.chrome)
 	waitFor(t, "chrome restored", func() bool {
 		b, err := os.ReadFile(p.chrome)
 		return err == nil && bytes.Equal(b, good)
@@ -150,7 +152,7 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 	if err := os.WriteFile(p.firefox, []byte(`{"policies": {"DisableDeveloperTools": false}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, EventReasserted, Firefox, p.firefox)
+	sink.waitEvent(t, protocol.EventPolicyReasserted, Firefox, p.firefox)
 	waitFor(t, "firefox restored", func() bool {
 		b, err := os.ReadFile(p.firefox)
 		ours, _ := inspectFirefoxJSON(b)
@@ -161,7 +163,7 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 	if err := os.Chmod(p.edge, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, EventReasserted, Edge, p.edge)
+	sink.waitEvent(t, protocol.EventPolicyReasserted, Edge, p.edge)
 	waitFor(t, "edge mode restored", func() bool {
 		fi, err := os.Stat(p.edge)
 		return err == nil && fi.Mode().Perm() == 0o644
@@ -171,16 +173,16 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 	if err := os.Rename(filepath.Dir(p.chromium), filepath.Join(p.root, "moved")); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, EventReasserted, Chromium, p.chromium)
+	sink.waitEvent(t, protocol.EventPolicyReasserted, Chromium, p.chromium)
 	waitFor(t, "chromium restored", func() bool { _, err := os.Stat(p.chromium); return err == nil })
 	// ...and the new directory is watched: deleting the file there is seen.
 	// (The interval is an hour, so only a re-armed watch can pass this.)
 	waitFor(t, "second chromium event", func() bool {
 		os.Remove(p.chromium)
-		return sink.count(EventReasserted, p.chromium) >= 2
+		return sink.count(protocol.EventPolicyReasserted, p.chromium) >= 2
 	})
 	for _, e := range sink.all() {
-		if e.kind != EventReasserted {
+		if e.kind != protocol.EventPolicyReasserted {
 			t.Errorf("unexpected event %v", e)
 		}
 	}
@@ -251,7 +253,7 @@ func TestFirefoxForeignFileRefused(t *testing.T) {
 	if _, err := m.Apply(); !errors.Is(err, ErrForeignPolicy) {
 		t.Errorf("second Apply: %v", err)
 	}
-	if n := sink.count(EventRefused, p.distESR); n != 1 {
+	if n := sink.count(protocol.EventPolicyRefused, p.distESR); n != 1 {
 		t.Errorf("%d refusal events, want 1: %v", n, sink.all())
 	}
 	// Remove leaves it alone too.
@@ -383,7 +385,7 @@ func TestWriteFailureReportedOnce(t *testing.T) {
 		}
 		_ = changed
 	}
-	if n := sink.count(EventFailed, p.chrome); n != 1 {
+	if n := sink.count(protocol.EventPolicyFailed, p.chrome); n != 1 {
 		t.Errorf("%d failure events, want 1", n)
 	}
 	checkPolicyFile(t, p.edge) // the other browser is still applied

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"golang.org/x/sys/windows/registry"
 )
 
@@ -180,7 +181,7 @@ func TestRegistryTamperReasserted(t *testing.T) {
 	if err := chrome.DeleteValue("DownloadRestrictions"); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, EventReasserted, Chrome, chromeLoc)
+	sink.waitEvent(t, protocol.EventPolicyReasserted, Chrome, chromeLoc)
 	waitFor(t, "DownloadRestrictions back", func() bool {
 		ok, _ := valueIs(chrome, "DownloadRestrictions", regValue{kind: registry.DWORD, num: 2})
 		return ok
@@ -191,7 +192,7 @@ func TestRegistryTamperReasserted(t *testing.T) {
 	if err := edge.SetStringValue("DeveloperToolsAvailability", "0"); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, EventReasserted, Edge, edgeLoc)
+	sink.waitEvent(t, protocol.EventPolicyReasserted, Edge, edgeLoc)
 	waitFor(t, "DeveloperToolsAvailability back", func() bool {
 		ok, _ := valueIs(edge, "DeveloperToolsAvailability", regValue{kind: registry.DWORD, num: 2})
 		return ok
@@ -204,7 +205,7 @@ func TestRegistryTamperReasserted(t *testing.T) {
 	}
 	al.SetDWordValue("Cookies", 0)
 	al.Close()
-	sink.waitEvent(t, EventReasserted, Firefox, ffLoc)
+	sink.waitEvent(t, protocol.EventPolicyReasserted, Firefox, ffLoc)
 	san := openKey(t, base+`\Mozilla\Firefox\SanitizeOnShutdown`)
 	waitFor(t, "Cookies back", func() bool { ok, _ := valueIs(san, "Cookies", regValue{kind: registry.DWORD, num: 1}); return ok })
 
@@ -215,7 +216,7 @@ func TestRegistryTamperReasserted(t *testing.T) {
 		err := deleteTree(openKey(t, base+`\Google`), "Chrome")
 		return err == nil || errors.Is(err, registry.ErrNotExist)
 	})
-	waitFor(t, "second chrome event", func() bool { return sink.count(EventReasserted, chromeLoc) >= 2 })
+	waitFor(t, "second chrome event", func() bool { return sink.count(protocol.EventPolicyReasserted, chromeLoc) >= 2 })
 	waitFor(t, "chrome key back", func() bool { return keyExists(base + `\Google\Chrome\ExtensionInstallBlocklist`) })
 	checkRegistryPolicies(t, base, cfg)
 }
@@ -244,7 +245,7 @@ func TestRegistryExtraListEntryRemoved(t *testing.T) {
 	if got := listValues(t, base+`\Google\Chrome\ExtensionInstallBlocklist`); !slices.Equal(got, []string{"*"}) {
 		t.Errorf("blocklist %v", got)
 	}
-	if sink.count(EventReasserted, "") != 1 {
+	if sink.count(protocol.EventPolicyReasserted, "") != 1 {
 		t.Errorf("events %v", sink.all())
 	}
 }
@@ -312,7 +313,7 @@ func TestRegistryFirefoxForeignDistribution(t *testing.T) {
 	if keyExists(base + `\Mozilla\Firefox`) {
 		t.Error("registry policy written over another tool's policies.json")
 	}
-	if sink.count(EventRefused, `HKLM\`+base+`\Mozilla\Firefox`) != 1 {
+	if sink.count(protocol.EventPolicyRefused, `HKLM\`+base+`\Mozilla\Firefox`) != 1 {
 		t.Errorf("events %v", sink.all())
 	}
 	cfg.TakeOverFirefox = true

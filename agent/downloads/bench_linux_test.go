@@ -19,8 +19,8 @@ import (
 // timingSink reports when each download.blocked event arrives.
 type timingSink struct{ at chan time.Time }
 
-func (s *timingSink) Emit(kind string, _ protocol.Severity, _ map[string]string) error {
-	if kind == KindBlocked {
+func (s *timingSink) Emit(kind protocol.EventKind, _ protocol.Severity, _ map[string]string) error {
+	if kind == protocol.EventDownloadBlocked {
 		s.at <- time.Now()
 	}
 	return nil

@@ -31,14 +31,6 @@ type Classifier interface {
 
 var _ Classifier = (*classify.Classifier)(nil)
 
-// Event kinds the guard reports.
-const (
-	KindBlocked      = "download.blocked"
-	KindNoExec       = "download.noexec"
-	KindWatcherError = "watcher.error"
-	KindReleased     = "quarantine.released"
-)
-
 // watcherErrorEvery limits watcher.error events; the rest are counted.
 const watcherErrorEvery = 10 * time.Second
 
@@ -212,7 +204,7 @@ func (g *Guard) watcherError(err error) {
 	if suppressed > 0 {
 		data["suppressed"] = strconv.Itoa(suppressed)
 	}
-	if err := g.sink.Emit(KindWatcherError, protocol.SeverityWarn, data); err != nil {
+	if err := g.sink.Emit(protocol.EventWatcherError, protocol.SeverityWarn, data); err != nil {
 		g.log.Error("Report watcher error", "err", err)
 	}
 }
@@ -243,7 +235,7 @@ func (g *Guard) judge(path string) {
 	case classify.Allow:
 		return
 	case classify.AllowNoExec:
-		g.emit(KindNoExec, protocol.SeverityInfo, map[string]string{
+		g.emit(protocol.EventDownloadNoExec, protocol.SeverityInfo, map[string]string{
 			"name": name, "sha256": res.SHA256, "reason": res.Reason, "size": strconv.FormatInt(res.Size, 10),
 		})
 		return
@@ -272,10 +264,10 @@ func (g *Guard) judge(path string) {
 		data["size"] = strconv.FormatInt(rec.Size, 10)
 		g.log.Info("Download blocked", "name", name, "id", rec.ID, "reason", res.Reason)
 	}
-	g.emit(KindBlocked, protocol.SeverityAlert, data)
+	g.emit(protocol.EventDownloadBlocked, protocol.SeverityAlert, data)
 }
 
-func (g *Guard) emit(kind string, sev protocol.Severity, data map[string]string) {
+func (g *Guard) emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) {
 	if err := g.sink.Emit(kind, sev, data); err != nil {
 		g.log.Error("Report event", "kind", kind, "err", err)
 	}

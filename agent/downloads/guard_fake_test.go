@@ -94,14 +94,14 @@ func TestGuardWatcherErrorsAreRateLimited(t *testing.T) {
 	for range 5 {
 		env.w.ch <- Event{Err: boom}
 	}
-	waitFor(t, 5*time.Second, "first watcher.error", func() bool { return len(env.sink.ofKind(KindWatcherError)) == 1 })
+	waitFor(t, 5*time.Second, "first watcher.error", func() bool { return len(env.sink.ofKind(protocol.EventWatcherError)) == 1 })
 	env.advance(watcherErrorEvery)
 	// A file event after the errors: once it is through, so are they.
 	p := filepath.Join(env.dir, "x.exe")
 	os.WriteFile(p, []byte("x"), 0o644)
 	env.w.ch <- Event{Err: boom}
-	waitFor(t, 5*time.Second, "second watcher.error", func() bool { return len(env.sink.ofKind(KindWatcherError)) == 2 })
-	evs := env.sink.ofKind(KindWatcherError)
+	waitFor(t, 5*time.Second, "second watcher.error", func() bool { return len(env.sink.ofKind(protocol.EventWatcherError)) == 2 })
+	evs := env.sink.ofKind(protocol.EventWatcherError)
 	if evs[0].sev != protocol.SeverityWarn || evs[0].data["error"] != boom.Error() || evs[1].data["suppressed"] != "4" {
 		t.Errorf("events %+v", evs)
 	}
@@ -112,8 +112,8 @@ func TestGuardFailsClosedOnClassifierError(t *testing.T) {
 	p := filepath.Join(env.dir, "report.pdf")
 	os.WriteFile(p, []byte("%PDF-1.7"), 0o644)
 	env.w.ch <- Event{Path: p, Op: OpClosed}
-	waitFor(t, 5*time.Second, "blocked", func() bool { return len(env.sink.ofKind(KindBlocked)) == 1 })
-	ev := env.sink.ofKind(KindBlocked)[0]
+	waitFor(t, 5*time.Second, "blocked", func() bool { return len(env.sink.ofKind(protocol.EventDownloadBlocked)) == 1 })
+	ev := env.sink.ofKind(protocol.EventDownloadBlocked)[0]
 	if ev.data["sha256"] != sha([]byte("%PDF-1.7")) || ev.data["id"] == "" {
 		t.Errorf("event %+v", ev)
 	}
@@ -139,7 +139,7 @@ func TestGuardVerdicts(t *testing.T) {
 		env.w.ch <- Event{Path: p, Op: OpClosed}
 	}
 	waitFor(t, 5*time.Second, "blocked and noexec", func() bool {
-		return len(env.sink.ofKind(KindBlocked)) == 1 && len(env.sink.ofKind(KindNoExec)) == 1
+		return len(env.sink.ofKind(protocol.EventDownloadBlocked)) == 1 && len(env.sink.ofKind(protocol.EventDownloadNoExec)) == 1
 	})
 	if fi, err := os.Lstat(macro); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("allow-noexec file changed: %v %v", fi, err)
@@ -147,7 +147,7 @@ func TestGuardVerdicts(t *testing.T) {
 	if _, err := os.Lstat(cached); err != nil {
 		t.Errorf("excluded file touched: %v", err)
 	}
-	ne := env.sink.ofKind(KindNoExec)[0]
+	ne := env.sink.ofKind(protocol.EventDownloadNoExec)[0]
 	if ne.sev != protocol.SeverityInfo || ne.data["name"] != "macro.doc" || ne.data["reason"] != "macros" {
 		t.Errorf("noexec event %+v", ne)
 	}

@@ -176,7 +176,7 @@ func TestGuardEndToEnd(t *testing.T) {
 	for _, p := range []string{report, notes, script} {
 		waitFor(t, 10*time.Second, "judgement of "+p, func() bool { _, ok := env.cls.judged(p); return ok })
 	}
-	waitFor(t, 5*time.Second, "noexec event", func() bool { return len(env.sink.ofKind(KindNoExec)) == 1 })
+	waitFor(t, 5*time.Second, "noexec event", func() bool { return len(env.sink.ofKind(protocol.EventDownloadNoExec)) == 1 })
 
 	// Blocked files: a record that says exactly what was moved, and the content.
 	recs, err := env.q.List()
@@ -247,7 +247,7 @@ func TestGuardEndToEnd(t *testing.T) {
 	if fi, _ := os.Lstat(script); fi == nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("allow-noexec file was changed: %v", fi)
 	}
-	ne := env.sink.ofKind(KindNoExec)[0]
+	ne := env.sink.ofKind(protocol.EventDownloadNoExec)[0]
 	if ne.data["name"] != "readme.txt" || ne.data["sha256"] != sha([]byte("just words\n")) {
 		t.Errorf("noexec event %+v", ne)
 	}
@@ -261,7 +261,7 @@ func TestGuardEndToEnd(t *testing.T) {
 		t.Errorf("excluded file touched: %v", err)
 	}
 	for _, e := range env.sink.all() {
-		if e.kind == KindWatcherError {
+		if e.kind == protocol.EventWatcherError {
 			t.Errorf("watcher error: %+v", e)
 		}
 	}
@@ -282,7 +282,7 @@ func TestGuardReleaseRoundTrip(t *testing.T) {
 	if b, _ := os.ReadFile(p); !bytes.Equal(b, pe(5000)) {
 		t.Error("released content differs")
 	}
-	if len(env.sink.ofKind(KindReleased)) != 1 {
+	if len(env.sink.ofKind(protocol.EventQuarantineReleased)) != 1 {
 		t.Errorf("events %+v", env.sink.all())
 	}
 	// The restored file raises its own events and is judged again; staff
@@ -314,7 +314,7 @@ func (e *guardEnv) kindOf(p string) string {
 
 func (e *guardEnv) blockedEvent(name string) []sinkEvent {
 	var out []sinkEvent
-	for _, ev := range e.sink.ofKind(KindBlocked) {
+	for _, ev := range e.sink.ofKind(protocol.EventDownloadBlocked) {
 		if ev.data["name"] == name {
 			out = append(out, ev)
 		}

@@ -299,7 +299,7 @@ func (q *Quarantine) ReleaseHandler(sink EventSink) func(ctx context.Context, ar
 		if err != nil {
 			return "", err
 		}
-		if err := sink.Emit("quarantine.released", protocol.SeverityInfo, map[string]string{
+		if err := sink.Emit(protocol.EventQuarantineReleased, protocol.SeverityInfo, map[string]string{
 			"id": rec.ID, "name": filepath.Base(rec.OriginalPath), "sha256": rec.SHA256,
 		}); err != nil {
 			return "", fmt.Errorf("released %s, but report it: %w", id, err)
@@ -311,7 +311,7 @@ func (q *Quarantine) ReleaseHandler(sink EventSink) func(ctx context.Context, ar
 // EventSink receives the guard's events for the hub.
 type EventSink interface {
 	// Emit records one event durably for the hub. data values are short plain text.
-	Emit(kind string, sev protocol.Severity, data map[string]string) error
+	Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error
 }
 
 func randomID() string {

@@ -7,7 +7,7 @@ import (
 )
 
 type sinkEvent struct {
-	kind string
+	kind protocol.EventKind
 	sev  protocol.Severity
 	data map[string]string
 }
@@ -18,7 +18,7 @@ type fakeSink struct {
 	events []sinkEvent
 }
 
-func (s *fakeSink) Emit(kind string, sev protocol.Severity, data map[string]string) error {
+func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, sinkEvent{kind, sev, data})
@@ -31,7 +31,7 @@ func (s *fakeSink) all() []sinkEvent {
 	return append([]sinkEvent(nil), s.events...)
 }
 
-func (s *fakeSink) ofKind(kind string) []sinkEvent {
+func (s *fakeSink) ofKind(kind protocol.EventKind) []sinkEvent {
 	var out []sinkEvent
 	for _, e := range s.all() {
 		if e.kind == kind {

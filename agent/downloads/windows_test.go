@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/agent/classify"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
@@ -124,7 +125,7 @@ func TestGuardWindows(t *testing.T) {
 	report := filepath.Join(dl, "report.pdf")
 	writeLikeBrowserWin(t, report, []byte("%PDF-1.7\nhello\n"))
 	waitFor(t, 10*time.Second, "setup.exe blocked", func() bool {
-		for _, e := range sink.ofKind(KindBlocked) {
+		for _, e := range sink.ofKind(protocol.EventDownloadBlocked) {
 			if e.data["name"] == "setup.exe" && e.data["id"] != "" {
 				return true
 			}
@@ -135,7 +136,7 @@ func TestGuardWindows(t *testing.T) {
 		t.Errorf("setup.exe still in Downloads: %v", err)
 	}
 	var rec Record
-	for _, e := range sink.ofKind(KindBlocked) {
+	for _, e := range sink.ofKind(protocol.EventDownloadBlocked) {
 		if e.data["name"] == "setup.exe" {
 			rec, err = q.Get(e.data["id"])
 		}

@@ -85,8 +85,8 @@ func TestFanotifyDeniesExecUnderRoot(t *testing.T) {
 	if err := exec.Command("/bin/true").Run(); err != nil {
 		t.Fatalf("exec of /bin/true: %v", err)
 	}
-	waitFor(t, 5*time.Second, "exec.blocked event", func() bool { return len(sink.ofKind(KindBlocked)) == 1 })
-	ev := sink.ofKind(KindBlocked)[0]
+	waitFor(t, 5*time.Second, "exec.blocked event", func() bool { return len(sink.ofKind(protocol.EventExecBlocked)) == 1 })
+	ev := sink.ofKind(protocol.EventExecBlocked)[0]
 	if ev.sev != protocol.SeverityAlert || ev.data["path"] != filepath.Join(patron, "true") || ev.data["name"] != "true" || ev.data["pid"] == "" {
 		t.Errorf("event %+v", ev)
 	}
@@ -207,7 +207,7 @@ func TestFanotifyHelperRestarted(t *testing.T) {
 		enf.mu.Unlock()
 		return pid != first && errors.Is(exec.Command(prog).Run(), syscall.EPERM)
 	})
-	if len(sink.ofKind(KindError)) == 0 {
+	if len(sink.ofKind(protocol.EventExecGuardError)) == 0 {
 		t.Error("helper loss not reported")
 	}
 }

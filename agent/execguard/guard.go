@@ -16,13 +16,6 @@ import (
 // ErrNotImplemented is returned where an OS has no before-exec enforcement.
 var ErrNotImplemented = errors.New("execguard: not implemented on this platform")
 
-// Event kinds reported by the exec guard.
-const (
-	KindBlocked = "exec.blocked" // an exec denied before it ran (Linux fanotify)
-	KindKilled  = "exec.killed"  // a running process killed by the process watcher
-	KindError   = "execguard.error"
-)
-
 // HelperArg is the argument the agent binary is started with to run the exec
 // guard's helper (Linux): cmd/carrel-agent must call HelperMain and exit with
 // its result when its first argument is HelperArg.
@@ -31,7 +24,7 @@ const HelperArg = "execguard-helper"
 // EventSink receives the exec guard's events for the hub.
 type EventSink interface {
 	// Emit records one event durably for the hub. data values are short plain text.
-	Emit(kind string, sev protocol.Severity, data map[string]string) error
+	Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error
 }
 
 // Enforcer stops programs under the roots from starting.
@@ -97,7 +90,7 @@ func (g *Guard) Run(ctx context.Context) error {
 		if g.enf != nil {
 			if err := g.enf.Apply(roots); err != nil {
 				g.log.Error("Apply exec rules", "err", err)
-				g.sink.Emit(KindError, protocol.SeverityWarn, map[string]string{"error": err.Error()})
+				g.sink.Emit(protocol.EventExecGuardError, protocol.SeverityWarn, map[string]string{"error": err.Error()})
 			}
 		}
 		if g.pw != nil {
@@ -105,7 +98,7 @@ func (g *Guard) Run(ctx context.Context) error {
 		}
 	}
 	if g.enfErr != nil {
-		g.sink.Emit(KindError, protocol.SeverityWarn, map[string]string{"error": "exec enforcement unavailable: " + g.enfErr.Error()})
+		g.sink.Emit(protocol.EventExecGuardError, protocol.SeverityWarn, map[string]string{"error": "exec enforcement unavailable: " + g.enfErr.Error()})
 	}
 	apply()
 	if g.enf != nil {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // TestGuardBothLayers runs the composed guard: a program that was already
@@ -59,7 +61,7 @@ func TestGuardBothLayers(t *testing.T) {
 		return errors.Is(err, syscall.EPERM)
 	})
 	waitFor(t, 5*time.Second, "both events", func() bool {
-		return len(sink.ofKind(KindKilled)) == 1 && len(sink.ofKind(KindBlocked)) == 1
+		return len(sink.ofKind(protocol.EventExecKilled)) == 1 && len(sink.ofKind(protocol.EventExecBlocked)) == 1
 	})
 	if err := g.Uninstall(); err != nil {
 		t.Errorf("Uninstall: %v", err)

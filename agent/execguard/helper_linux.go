@@ -192,7 +192,7 @@ func (e *helperEnforcer) readMessages(r io.Reader, acks chan<- helperMessage) {
 			data["dropped"] = strconv.FormatUint(m.Dropped, 10)
 		}
 		e.log.Info("Exec denied", "path", d.Path, "pid", d.PID)
-		if err := e.sink.Emit(KindBlocked, protocol.SeverityAlert, data); err != nil {
+		if err := e.sink.Emit(protocol.EventExecBlocked, protocol.SeverityAlert, data); err != nil {
 			e.log.Error("Report denied exec", "err", err)
 		}
 	}
@@ -238,7 +238,7 @@ func (e *helperEnforcer) Run(ctx context.Context) error {
 		case <-exited:
 		}
 		e.log.Error("Exec guard helper exited, restarting")
-		e.sink.Emit(KindError, protocol.SeverityWarn, map[string]string{"error": "exec guard helper exited; restarted"})
+		e.sink.Emit(protocol.EventExecGuardError, protocol.SeverityWarn, map[string]string{"error": "exec guard helper exited; restarted"})
 		select {
 		case <-ctx.Done():
 			return nil

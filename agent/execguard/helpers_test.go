@@ -26,7 +26,7 @@ func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 }
 
 type sinkEvent struct {
-	kind string
+	kind protocol.EventKind
 	sev  protocol.Severity
 	data map[string]string
 }
@@ -36,14 +36,14 @@ type fakeSink struct {
 	events []sinkEvent
 }
 
-func (s *fakeSink) Emit(kind string, sev protocol.Severity, data map[string]string) error {
+func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, sinkEvent{kind, sev, data})
 	return nil
 }
 
-func (s *fakeSink) ofKind(kind string) []sinkEvent {
+func (s *fakeSink) ofKind(kind protocol.EventKind) []sinkEvent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []sinkEvent

@@ -85,7 +85,7 @@ func (p *ProcessWatcher) sweep(ctx context.Context) {
 		} else {
 			p.log.Info("Killed process from patron path", "pid", pid, "path", exe)
 		}
-		if err := p.sink.Emit(KindKilled, protocol.SeverityAlert, data); err != nil {
+		if err := p.sink.Emit(protocol.EventExecKilled, protocol.SeverityAlert, data); err != nil {
 			p.log.Error("Report killed process", "err", err)
 		}
 	}

@@ -66,8 +66,8 @@ func TestProcessWatcherKillsPatronProcess(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("patron process not killed within 10s")
 	}
-	waitFor(t, 5*time.Second, "exec.killed event", func() bool { return len(sink.ofKind(KindKilled)) == 1 })
-	ev := sink.ofKind(KindKilled)[0]
+	waitFor(t, 5*time.Second, "exec.killed event", func() bool { return len(sink.ofKind(protocol.EventExecKilled)) == 1 })
+	ev := sink.ofKind(protocol.EventExecKilled)[0]
 	if ev.sev != protocol.SeverityAlert || ev.data["path"] != prog || ev.data["pid"] != strconv.Itoa(victim.cmd.Process.Pid) || ev.data["error"] != "" {
 		t.Errorf("event %+v", ev)
 	}
@@ -79,7 +79,7 @@ func TestProcessWatcherKillsPatronProcess(t *testing.T) {
 		t.Fatalf("process outside the roots ended: %v", bystander.err)
 	default:
 	}
-	if len(sink.ofKind(KindKilled)) != 1 {
-		t.Errorf("events %+v", sink.ofKind(KindKilled))
+	if len(sink.ofKind(protocol.EventExecKilled)) != 1 {
+		t.Errorf("events %+v", sink.ofKind(protocol.EventExecKilled))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
@@ -49,8 +50,8 @@ func TestProcessWatcherKillsPatronProcessWindows(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("patron process not killed within 20s")
 	}
-	waitFor(t, 5*time.Second, "exec.killed", func() bool { return len(sink.ofKind(KindKilled)) >= 1 })
-	ev := sink.ofKind(KindKilled)[0]
+	waitFor(t, 5*time.Second, "exec.killed", func() bool { return len(sink.ofKind(protocol.EventExecKilled)) >= 1 })
+	ev := sink.ofKind(protocol.EventExecKilled)[0]
 	if ev.data["pid"] != strconv.Itoa(cmd.Process.Pid) || !strings.EqualFold(ev.data["path"], prog) {
 		t.Errorf("event %+v (prog %s)", ev, prog)
 	}

@@ -316,7 +316,7 @@ func encodeRecord(ev *protocol.Event) ([]byte, error) {
 
 // Emit numbers one event, stores it durably and wakes the consumer. data values
 // are short plain text; the event must pass protocol validation.
-func (o *Outbox) Emit(kind string, sev protocol.Severity, data map[string]string) error {
+func (o *Outbox) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
 	ev := protocol.Event{Time: o.now().UTC(), Kind: kind, Severity: sev}
 	if len(data) > 0 {
 		ev.Data = make(map[string]string, len(data))

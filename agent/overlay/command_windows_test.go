@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/windows"
 
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/winetest"
 )
 
@@ -156,7 +157,7 @@ func TestLauncher(t *testing.T) {
 	if d := time.Since(killed); d > 2*time.Second {
 		t.Errorf("lock back %s after the kill, want within 2 s", d.Round(time.Millisecond))
 	}
-	if n := sink.count(EventHelperRestarted); n != 1 {
+	if n := sink.count(protocol.EventHelperRestarted); n != 1 {
 		t.Errorf("%d restart events, want 1", n)
 	}
 
@@ -173,7 +174,7 @@ func TestLauncher(t *testing.T) {
 	if len(windowsOf(lockClass, again)) != 0 {
 		t.Error("lock window left after the unlock")
 	}
-	if n := sink.count(EventHelperRestarted); n != 1 {
+	if n := sink.count(protocol.EventHelperRestarted); n != 1 {
 		t.Errorf("%d restart events after a clean exit, want 1", n)
 	}
 }

@@ -80,7 +80,7 @@ func fakeStarter(t *testing.T, mode string) (Starter, string) {
 }
 
 type sinkEvent struct {
-	Kind string
+	Kind protocol.EventKind
 	Sev  protocol.Severity
 	Data map[string]string
 }
@@ -90,14 +90,14 @@ type fakeSink struct {
 	events []sinkEvent
 }
 
-func (s *fakeSink) Emit(kind string, sev protocol.Severity, data map[string]string) error {
+func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, sinkEvent{kind, sev, data})
 	return nil
 }
 
-func (s *fakeSink) count(kind string) int {
+func (s *fakeSink) count(kind protocol.EventKind) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0

@@ -18,11 +18,6 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-// EventHelperRestarted is emitted when a helper died while it had something to
-// show and was started again: an attempt to get around the lock, or a crash.
-// data: session, exit. It never names the patron.
-const EventHelperRestarted = "session.helper_restarted"
-
 var (
 	// ErrNotImplemented is returned where this OS has no helper yet.
 	ErrNotImplemented = errors.New("overlay: not implemented on this OS")
@@ -33,7 +28,7 @@ var (
 
 // EventSink records events for the hub (agent/session's EventSink).
 type EventSink interface {
-	Emit(kind string, sev protocol.Severity, data map[string]string) error
+	Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error
 }
 
 // Target is the graphical session a helper runs in.
@@ -200,7 +195,7 @@ func NewSupervisor(o Options) *Supervisor {
 }
 
 // Run lets the supervisor start helpers until ctx ends, then stops them all and
-// waits for them. Events (EventHelperRestarted) go to sink. It returns nil when
+// waits for them. Events (protocol.EventHelperRestarted) go to sink. It returns nil when
 // ctx ends; Run may be called again after it returned.
 func (s *Supervisor) Run(ctx context.Context, sink EventSink) error {
 	s.mu.Lock()
@@ -676,8 +671,8 @@ func (s *Supervisor) exited(st *seat, p *proc, err error) {
 		if dropped > 0 {
 			data["suppressed"] = strconv.Itoa(dropped)
 		}
-		if err := sink.Emit(EventHelperRestarted, protocol.SeverityWarn, data); err != nil {
-			s.log.Error("Emit event", "kind", EventHelperRestarted, "error", err)
+		if err := sink.Emit(protocol.EventHelperRestarted, protocol.SeverityWarn, data); err != nil {
+			s.log.Error("Emit event", "kind", protocol.EventHelperRestarted, "error", err)
 		}
 	}
 }

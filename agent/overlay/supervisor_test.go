@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 func fakeTarget() Target {
@@ -82,7 +84,7 @@ func TestHelperLifecycle(t *testing.T) {
 	if r, _ := s.Shown("4"); !r.Lock || r.MsgID == 0 {
 		t.Errorf("after the restart the helper shows %+v, want the same state", r)
 	}
-	if sink.count(EventHelperRestarted) != 1 {
+	if sink.count(protocol.EventHelperRestarted) != 1 {
 		t.Errorf("events %+v", sink.events)
 	}
 
@@ -100,7 +102,7 @@ func TestHelperLifecycle(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("helper still running after End")
 	}
-	if _, ok := s.Shown("4"); ok || sink.count(EventHelperRestarted) != 1 {
+	if _, ok := s.Shown("4"); ok || sink.count(protocol.EventHelperRestarted) != 1 {
 		t.Error("helper restarted after End")
 	}
 }
@@ -128,7 +130,7 @@ func TestStoppedHelperIsReplaced(t *testing.T) {
 	if err == nil {
 		t.Fatal("Lock succeeded with a helper that never reports")
 	}
-	waitFor(t, "watchdog restart", func() bool { return sink.count(EventHelperRestarted) > 0 })
+	waitFor(t, "watchdog restart", func() bool { return sink.count(protocol.EventHelperRestarted) > 0 })
 	// "(signal: killed)" on Unix, "(exit status 1)" on Windows.
 	if ev := sink.last(); !strings.HasPrefix(ev.Data["exit"], "stopped answering (") {
 		t.Errorf("event %+v", ev)
@@ -161,7 +163,7 @@ func TestCrashLoopIsPacedAndRateLimited(t *testing.T) {
 			t.Errorf("start %d came %v after the one before; a crash loop is paced at 1 s", i+1, gap)
 		}
 	}
-	if c := sink.count(EventHelperRestarted); c > eventsLimit {
+	if c := sink.count(protocol.EventHelperRestarted); c > eventsLimit {
 		t.Errorf("%d events, limit %d", c, eventsLimit)
 	}
 }

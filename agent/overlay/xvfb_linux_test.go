@@ -297,7 +297,7 @@ func TestOverlayUnderXvfb(t *testing.T) {
 
 	t.Run("killed helper is back within 2 s and reported", func(t *testing.T) {
 		const kills = 10
-		before := sink.count(EventHelperRestarted)
+		before := sink.count(protocol.EventHelperRestarted)
 		var took []time.Duration
 		for i := 0; i < kills; i++ {
 			pid := s.helperPID(tg.Session)
@@ -324,11 +324,11 @@ func TestOverlayUnderXvfb(t *testing.T) {
 			took = append(took, d)
 			waitFor(t, "keyboard grabbed again", x.keyboardGrabbed)
 		}
-		if got := sink.count(EventHelperRestarted) - before; got != kills {
-			t.Errorf("%d %s events for %d kills", got, EventHelperRestarted, kills)
+		if got := sink.count(protocol.EventHelperRestarted) - before; got != kills {
+			t.Errorf("%d %s events for %d kills", got, protocol.EventHelperRestarted, kills)
 		}
 		ev := sink.last()
-		if ev.Kind != EventHelperRestarted || ev.Data["session"] != tg.Session || ev.Data["exit"] != "signal: killed" || ev.Sev != protocol.SeverityWarn {
+		if ev.Kind != protocol.EventHelperRestarted || ev.Data["session"] != tg.Session || ev.Data["exit"] != "signal: killed" || ev.Sev != protocol.SeverityWarn {
 			t.Errorf("last event %+v", ev)
 		}
 		for k := range ev.Data {

@@ -173,7 +173,7 @@ func (p *fakePower) record(s string) error {
 }
 
 type sinkEvent struct {
-	Kind string
+	Kind protocol.EventKind
 	Sev  protocol.Severity
 	Data map[string]string
 }
@@ -183,17 +183,17 @@ type fakeSink struct {
 	events []sinkEvent
 }
 
-func (s *fakeSink) Emit(kind string, sev protocol.Severity, data map[string]string) error {
+func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, sinkEvent{kind, sev, data})
 	return nil
 }
 
-func (s *fakeSink) kinds() []string {
+func (s *fakeSink) kinds() []protocol.EventKind {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
+	var out []protocol.EventKind
 	for _, e := range s.events {
 		out = append(out, e.Kind)
 	}

@@ -109,7 +109,7 @@ func (m *Manager) setLocked(ctx context.Context, locked bool) (string, error) {
 	}
 
 	if !locked {
-		m.emit(EventUnlocked, protocol.SeverityInfo, nil)
+		m.emit(protocol.EventSessionUnlocked, protocol.SeverityInfo, nil)
 		var failed []string
 		for _, s := range open {
 			if err := m.ctl.UnlockSession(ctx, s); err != nil && !errors.Is(err, ErrNotImplemented) {
@@ -125,7 +125,7 @@ func (m *Manager) setLocked(ctx context.Context, locked bool) (string, error) {
 		}
 		return "unlocked", nil
 	}
-	m.emit(EventLocked, protocol.SeverityInfo, nil)
+	m.emit(protocol.EventSessionLocked, protocol.SeverityInfo, nil)
 	var failed []string
 	for _, s := range open {
 		if err := m.ctl.LockSession(ctx, s); err != nil && !errors.Is(err, ErrNotImplemented) {

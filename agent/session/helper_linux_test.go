@@ -58,8 +58,8 @@ func (w printWiper) Wipe(ctx context.Context, u User) error {
 
 type printSink struct{ out *helperOut }
 
-func (s printSink) Emit(kind string, sev protocol.Severity, data map[string]string) error {
-	s.out.print(helperLine{T: "event", Kind: kind, Data: data})
+func (s printSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
+	s.out.print(helperLine{T: "event", Kind: string(kind), Data: data})
 	return nil
 }
 

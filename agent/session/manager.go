@@ -13,19 +13,6 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-// Event kinds this package emits.
-const (
-	EventStarted     = "session.started"     // a patron session began; data: session
-	EventEnded       = "session.ended"       // a patron session ended; data: session
-	EventRefused     = "session.refused"     // a patron logon while the seat was held was ended; data: session, reason
-	EventLocked      = "session.locked"      // staff locked the seat
-	EventUnlocked    = "session.unlocked"    // staff unlocked the seat
-	EventWiped       = "session.wiped"       // a wipe after logoff (or wipe-now) was clean; data: took
-	EventDirty       = "session.dirty"       // a wipe failed or left leftovers; the seat stays held; data: reason
-	EventHoldFailed  = "session.hold-failed" // holding or releasing logons failed; data: error
-	EventStateBroken = "session.state-unreadable"
-)
-
 // Options are what a Manager is built from. Log, Watcher, Wiper, Controller,
 // Power and Sink are required.
 type Options struct {
@@ -113,7 +100,7 @@ func New(o Options) (*Manager, error) {
 	m.ls = ls
 	if err != nil {
 		m.log.Error("Lock state unreadable; starting locked and dirty", "error", err)
-		m.emit(EventStateBroken, protocol.SeverityAlert, map[string]string{"error": err.Error()})
+		m.emit(protocol.EventStateBroken, protocol.SeverityAlert, map[string]string{"error": err.Error()})
 	}
 	for _, name := range ls.Pending {
 		m.queue = append(m.queue, wipeJob{user: User{Name: name, UID: lookupUID(name)}})
@@ -263,14 +250,14 @@ func (m *Manager) logon(ctx context.Context, ev Event) {
 		// PAM should have refused it; this is the backstop.
 		reason := m.holdReason()
 		m.log.Warn("Patron logon while the seat is held; ending it", "session", s.ID, "reason", reason)
-		m.emit(EventRefused, protocol.SeverityWarn, map[string]string{"session": s.ID, "reason": reason})
+		m.emit(protocol.EventSessionRefused, protocol.SeverityWarn, map[string]string{"session": s.ID, "reason": reason})
 		m.background(func() {
 			if err := m.ctl.Terminate(ctx, s); err != nil {
 				m.log.Error("End refused session", "session", s.ID, "error", err)
 			}
 		})
 	default:
-		m.emit(EventStarted, protocol.SeverityInfo, map[string]string{"session": s.ID})
+		m.emit(protocol.EventSessionStarted, protocol.SeverityInfo, map[string]string{"session": s.ID})
 		if locked {
 			m.background(func() {
 				if err := m.ctl.LockSession(ctx, s); err != nil && !errors.Is(err, ErrNotImplemented) {
@@ -289,7 +276,7 @@ func (m *Manager) logoff(id string) {
 		return
 	}
 	// Reported before the wipe is queued, so the hub sees ended, then wiped.
-	m.emit(EventEnded, protocol.SeverityInfo, map[string]string{"session": id})
+	m.emit(protocol.EventSessionEnded, protocol.SeverityInfo, map[string]string{"session": id})
 	m.mu.Lock()
 	s := m.sessions[id] // only the watcher goroutine adds or removes sessions
 	delete(m.sessions, id)
@@ -369,11 +356,11 @@ func (m *Manager) wipeOne(ctx context.Context, u User) error {
 	m.mu.Unlock()
 	if err != nil {
 		m.log.Error("Wipe not clean; seat stays held", "error", err)
-		m.emit(EventDirty, protocol.SeverityAlert, map[string]string{"reason": oneLine(err.Error(), 200)})
+		m.emit(protocol.EventSessionDirty, protocol.SeverityAlert, map[string]string{"reason": oneLine(err.Error(), 200)})
 		return err
 	}
 	m.log.Info("Wipe clean", "took", took)
-	m.emit(EventWiped, protocol.SeverityInfo, map[string]string{"took": took.String()})
+	m.emit(protocol.EventSessionWiped, protocol.SeverityInfo, map[string]string{"took": took.String()})
 	return nil
 }
 
@@ -401,7 +388,7 @@ func (m *Manager) applyHold(ctx context.Context) error {
 		m.log.Debug("Holding logons not implemented here; relying on ending new sessions")
 	case err != nil:
 		m.log.Error("Hold patron logons", "hold", want, "error", err)
-		m.emit(EventHoldFailed, protocol.SeverityAlert, map[string]string{"hold": fmt.Sprint(want), "error": oneLine(err.Error(), 200)})
+		m.emit(protocol.EventHoldFailed, protocol.SeverityAlert, map[string]string{"hold": fmt.Sprint(want), "error": oneLine(err.Error(), 200)})
 		return err
 	}
 	m.held, m.heldKnown = want, true
@@ -458,7 +445,7 @@ func (m *Manager) saveLocked() {
 	}
 }
 
-func (m *Manager) emit(kind string, sev protocol.Severity, data map[string]string) {
+func (m *Manager) emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) {
 	if err := m.sink.Emit(kind, sev, data); err != nil {
 		m.log.Error("Emit event", "kind", kind, "error", err)
 	}

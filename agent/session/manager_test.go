@@ -141,7 +141,7 @@ func TestLogonLogoffCleanWipe(t *testing.T) {
 	if got := r.m.LastWipe(); got != "clean 412ms" {
 		t.Fatalf("LastWipe = %q", got)
 	}
-	want := []string{EventStarted, EventEnded, EventWiped}
+	want := []protocol.EventKind{protocol.EventSessionStarted, protocol.EventSessionEnded, protocol.EventSessionWiped}
 	if got := r.sink.kinds(); !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
@@ -212,7 +212,7 @@ func TestDirtyWipeHoldsUntilCleanWipeNow(t *testing.T) {
 	}
 	r.waitState(protocol.SessionFree)
 	r.waitHold(false)
-	if !slices.Contains(r.sink.kinds(), EventRefused) || !slices.Contains(r.sink.kinds(), EventDirty) {
+	if !slices.Contains(r.sink.kinds(), protocol.EventSessionRefused) || !slices.Contains(r.sink.kinds(), protocol.EventSessionDirty) {
 		t.Fatalf("events = %v", r.sink.kinds())
 	}
 }
@@ -235,7 +235,7 @@ func TestStaffAndRootNeverWiped(t *testing.T) {
 	// A patron logon after them is processed, so the ones before were too.
 	r.send(Event{Kind: Logon, Session: patron("9", "patron2", t0)})
 	waitFor(t, "session.started", func() bool { return len(r.sink.kinds()) > 0 })
-	if k := r.sink.kinds(); len(wiper.called) != 0 || !slices.Equal(k, []string{EventStarted}) {
+	if k := r.sink.kinds(); len(wiper.called) != 0 || !slices.Equal(k, []protocol.EventKind{protocol.EventSessionStarted}) {
 		t.Fatalf("wipes %d, events %v", len(wiper.called), k)
 	}
 }
@@ -366,7 +366,7 @@ func TestUnreadableLockStateFailsClosed(t *testing.T) {
 		t.Fatalf("state %s locked %v", st, r.m.Locked())
 	}
 	r.waitHold(true)
-	if k := r.sink.kinds(); len(k) == 0 || k[0] != EventStateBroken {
+	if k := r.sink.kinds(); len(k) == 0 || k[0] != protocol.EventStateBroken {
 		t.Fatalf("events %v", k)
 	}
 }
@@ -382,7 +382,7 @@ func TestHoldFailureIsReported(t *testing.T) {
 	if !r.m.Locked() {
 		t.Fatal("lock not kept after the hold failed")
 	}
-	if !slices.Contains(r.sink.kinds(), EventHoldFailed) {
+	if !slices.Contains(r.sink.kinds(), protocol.EventHoldFailed) {
 		t.Fatalf("events %v", r.sink.kinds())
 	}
 }

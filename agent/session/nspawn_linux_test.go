@@ -174,8 +174,8 @@ func (h *helperProc) stop() {
 	}
 }
 
-func isEvent(kind string) func(helperLine) bool {
-	return func(l helperLine) bool { return l.T == "event" && l.Kind == kind }
+func isEvent(kind protocol.EventKind) func(helperLine) bool {
+	return func(l helperLine) bool { return l.T == "event" && l.Kind == string(kind) }
 }
 
 func isState(st protocol.SessionState) func(helperLine) bool {
@@ -309,7 +309,7 @@ func TestLogindInContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	patronID := sessionOf(t, ctx, c, "patron1", pts)
-	started := h.expect("session.started", isEvent(EventStarted))
+	started := h.expect("session.started", isEvent(protocol.EventSessionStarted))
 	if started.Data["session"] != patronID {
 		t.Fatalf("first session.started is for session %q; the patron's is %s, the staff's %s", started.Data["session"], patronID, staffID)
 	}
@@ -330,7 +330,7 @@ func TestLogindInContainer(t *testing.T) {
 	if res.Error != "" {
 		t.Fatalf("end-session: %s", res.Error)
 	}
-	ended := h.expect("session.ended", isEvent(EventEnded))
+	ended := h.expect("session.ended", isEvent(protocol.EventSessionEnded))
 	if ended.Data["session"] != patronID {
 		t.Fatalf("session.ended for %q, want %s", ended.Data["session"], patronID)
 	}
@@ -386,7 +386,7 @@ func TestLogindInContainer(t *testing.T) {
 	if err := startSession(t, ctx, c, "patron-backstop", "patron1", "pts/8", atOnce); err != nil {
 		t.Fatal(err)
 	}
-	refused := h.expect("session.refused", isEvent(EventRefused))
+	refused := h.expect("session.refused", isEvent(protocol.EventSessionRefused))
 	if refused.Data["reason"] != "locked" {
 		t.Fatalf("refused %+v", refused)
 	}
@@ -406,7 +406,7 @@ func TestLogindInContainer(t *testing.T) {
 		}
 	}
 	waitGone.Stop()
-	h.expect("session.ended of the refused session", isEvent(EventEnded))
+	h.expect("session.ended of the refused session", isEvent(protocol.EventSessionEnded))
 	h.expect("wipe after the refused session", func(l helperLine) bool { return l.T == "wipe" })
 
 	// Unlock: the next patron logon works and is reported.
@@ -421,7 +421,7 @@ func TestLogindInContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := sessionOf(t, ctx, c, "patron1", "pts/7")
-	if got := h.expect("second session.started", isEvent(EventStarted)); got.Data["session"] != second {
+	if got := h.expect("second session.started", isEvent(protocol.EventSessionStarted)); got.Data["session"] != second {
 		t.Fatalf("session.started for %q, want %s", got.Data["session"], second)
 	}
 	// The utmp fallback, reading the container's real utmp from the host, sees
@@ -444,7 +444,7 @@ func TestLogindInContainer(t *testing.T) {
 	if _, err := c.Exec(ctx, "loginctl", "terminate-session", second); err != nil {
 		t.Fatal(err)
 	}
-	h.expect("second session.ended", isEvent(EventEnded))
+	h.expect("second session.ended", isEvent(protocol.EventSessionEnded))
 	h.expect("second wipe", func(l helperLine) bool { return l.T == "wipe" })
 	utmpTimeout := time.After(15 * time.Second)
 	for loggedOff := false; !loggedOff; {
@@ -471,7 +471,7 @@ func TestLogindInContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	guestID := sessionOf(t, ctx, c, "guest1", "pts/9")
-	if got := h.expect("guest session.started", isEvent(EventStarted)); got.Data["session"] != guestID {
+	if got := h.expect("guest session.started", isEvent(protocol.EventSessionStarted)); got.Data["session"] != guestID {
 		t.Fatalf("session.started for %q, want guest1's %s", got.Data["session"], guestID)
 	}
 	if res := h.command(protocol.ActionWipeNow, nil); !strings.Contains(res.Error, "end it first") {

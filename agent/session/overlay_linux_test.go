@@ -200,7 +200,7 @@ func TestControllerOverlayUnderXvfb(t *testing.T) {
 		sink.mu.Lock()
 		defer sink.mu.Unlock()
 		for _, e := range sink.events {
-			if e.Kind == overlay.EventHelperRestarted && e.Sev == protocol.SeverityWarn && e.Data["session"] == "5" && e.Data["exit"] != "" {
+			if e.Kind == protocol.EventHelperRestarted && e.Sev == protocol.SeverityWarn && e.Data["session"] == "5" && e.Data["exit"] != "" {
 				return true
 			}
 		}

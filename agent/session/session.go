@@ -110,7 +110,7 @@ func (f WiperFunc) Wipe(ctx context.Context, u User) error { return f(ctx, u) }
 // EventSink records events for the hub. The agent's outbox implements it.
 type EventSink interface {
 	// Emit records one event durably for the hub. data values are short plain text.
-	Emit(kind string, sev protocol.Severity, data map[string]string) error
+	Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error
 }
 
 // SessionSource is what the agent's status reporting reads. Current is safe to

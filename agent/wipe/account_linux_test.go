@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/agent/wipe/template"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 func shadowExpiry(t *testing.T, user string) string {
@@ -165,7 +166,7 @@ func TestRealPatronAccount(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.JournalDir, "hold-patron1.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("gate state left: %v", err)
 	}
-	if !sink.has(EventDone) {
+	if !sink.has(protocol.EventWipeDone) {
 		t.Fatal("no wipe.done")
 	}
 }

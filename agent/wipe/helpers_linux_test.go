@@ -83,7 +83,7 @@ type recSink struct {
 	events []string
 }
 
-func (s *recSink) Emit(kind string, sev protocol.Severity, data map[string]string) error {
+func (s *recSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
 	// every event must pass the wire contract's validation
 	ev := protocol.Event{Seq: 1, Time: time.Now(), Kind: kind, Severity: sev, Data: data}
 	if err := ev.Validate(); err != nil {
@@ -91,15 +91,15 @@ func (s *recSink) Emit(kind string, sev protocol.Severity, data map[string]strin
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.events = append(s.events, kind+" "+string(sev)+" "+fmt.Sprint(data))
+	s.events = append(s.events, string(kind)+" "+string(sev)+" "+fmt.Sprint(data))
 	return nil
 }
 
-func (s *recSink) has(kind string) bool {
+func (s *recSink) has(kind protocol.EventKind) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.events {
-		if strings.HasPrefix(e, kind+" ") {
+		if strings.HasPrefix(e, string(kind)+" ") {
 			return true
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -75,7 +77,7 @@ func TestResumeRefusesCorruptJournal(t *testing.T) {
 	if err := e.Resume(context.Background()); !errors.Is(err, errJournal) {
 		t.Fatalf("Resume = %v, want a journal error", err)
 	}
-	if !s.sink.has(EventDirty) {
+	if !s.sink.has(protocol.EventWipeDirty) {
 		t.Fatal("no wipe.dirty for a corrupt journal")
 	}
 	sameSnapshot(t, "homes", before, snapshot(t, s.homes))

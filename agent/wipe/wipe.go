@@ -25,15 +25,8 @@ import (
 // EventSink receives the wipe's events (the agent's outbox implements it).
 type EventSink interface {
 	// Emit records one event durably for the hub. data values are short plain text.
-	Emit(kind string, sev protocol.Severity, data map[string]string) error
+	Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error
 }
-
-// Event kinds this package emits.
-const (
-	EventDone    = "wipe.done"    // info: files, bytes, ms_ready, ms_purged, mode
-	EventDirty   = "wipe.dirty"   // alert: why, leftovers, first
-	EventRefused = "wipe.refused" // alert: why
-)
 
 // LogonGate holds and releases new logons of one account. Both calls must be
 // idempotent and durable: Hold of a held account keeps it held and Release
@@ -174,7 +167,7 @@ type purgeJob struct {
 
 type nopSink struct{}
 
-func (nopSink) Emit(string, protocol.Severity, map[string]string) error { return nil }
+func (nopSink) Emit(protocol.EventKind, protocol.Severity, map[string]string) error { return nil }
 
 // New returns an engine for cfg; zero fields of cfg take their defaults. sink may
 // be nil (events are then only logged).
@@ -248,7 +241,7 @@ func newID() string {
 
 // emit sends an event; values are made valid UTF-8 and short, as the wire
 // contract requires (paths from the disk may be neither).
-func (e *Engine) emit(kind string, sev protocol.Severity, data map[string]string) {
+func (e *Engine) emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) {
 	for k, v := range data {
 		data[k] = truncate(strings.ToValidUTF8(v, "\uFFFD"), 1000)
 	}
@@ -322,7 +315,7 @@ func (e *Engine) Wipe(ctx context.Context, s Scope) (Report, error) {
 	acct, home, err := e.resolve(s)
 	if err != nil {
 		e.log.Warn("Wipe refused", "user", s.User, "home", s.Home, "err", err)
-		e.emit(EventRefused, protocol.SeverityAlert, map[string]string{"why": truncate(err.Error(), 500)})
+		e.emit(protocol.EventWipeRefused, protocol.SeverityAlert, map[string]string{"why": truncate(err.Error(), 500)})
 		return Report{User: s.User, Home: s.Home, Refusals: []string{err.Error()}, Leftovers: []Leftover{}}, err
 	}
 	if p, st, err := e.findUnfinished(acct.Name); err != nil {
@@ -338,7 +331,7 @@ func (e *Engine) Wipe(ctx context.Context, s Scope) (Report, error) {
 	id := newID()
 	trash := filepath.Join(e.trashRoot(home), id)
 	if err := e.checkTrash(filepath.Dir(trash), home); err != nil {
-		e.emit(EventRefused, protocol.SeverityAlert, map[string]string{"why": truncate(err.Error(), 500)})
+		e.emit(protocol.EventWipeRefused, protocol.SeverityAlert, map[string]string{"why": truncate(err.Error(), 500)})
 		return Report{User: acct.Name, Home: home, Refusals: []string{err.Error()}, Leftovers: []Leftover{}}, err
 	}
 	j, err := createJournal(e.cfg.JournalDir, id)
@@ -404,7 +397,7 @@ func (e *Engine) drive(ctx context.Context, j *journal, st *journalState, tmpl *
 	log := e.log.With("id", b.ID, "user", b.User)
 	fail := func(op string, err error) (Report, error) {
 		log.Error("Wipe step failed; logons stay held", "step", op, "err", err)
-		e.emit(EventDirty, protocol.SeverityAlert, map[string]string{"id": b.ID, "user": b.User, "why": truncate(op+": "+err.Error(), 500)})
+		e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{"id": b.ID, "user": b.User, "why": truncate(op+": "+err.Error(), 500)})
 		return rep, fmt.Errorf("%s: %w", op, err)
 	}
 	if last < stepOrder[stepHeld] {
@@ -465,7 +458,7 @@ func (e *Engine) drive(ctx context.Context, j *journal, st *journalState, tmpl *
 				return fail("journal", err)
 			}
 			log.Warn("Wipe dirty; logons stay held", "leftovers", len(left), "first", left[0].Path, "reason", left[0].Reason)
-			e.emit(EventDirty, protocol.SeverityAlert, map[string]string{"id": b.ID, "user": b.User, "why": why,
+			e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{"id": b.ID, "user": b.User, "why": why,
 				"leftovers": strconv.Itoa(len(left)), "first": truncate(left[0].Path+": "+left[0].Reason, 500)})
 			return rep, nil
 		}
@@ -744,7 +737,7 @@ func (e *Engine) purge(ctx context.Context, id string) (Report, error) {
 	if len(res.Leftovers) > 0 {
 		rep.Verified = false
 		e.log.Warn("Trash not fully purged", "id", id, "leftovers", len(res.Leftovers), "first", r.Why)
-		e.emit(EventDirty, protocol.SeverityAlert, map[string]string{"id": id, "user": b.User,
+		e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{"id": id, "user": b.User,
 			"why": "trash not fully purged", "leftovers": strconv.Itoa(len(res.Leftovers)), "first": truncate(r.Why, 500)})
 		return rep, nil
 	}
@@ -752,7 +745,7 @@ func (e *Engine) purge(ctx context.Context, id string) (Report, error) {
 	if err := j.remove(); err != nil {
 		return rep, err
 	}
-	e.emit(EventDone, protocol.SeverityInfo, map[string]string{"id": id, "user": b.User, "mode": rep.Mode,
+	e.emit(protocol.EventWipeDone, protocol.SeverityInfo, map[string]string{"id": id, "user": b.User, "mode": rep.Mode,
 		"files": strconv.FormatInt(res.Files, 10), "bytes": strconv.FormatInt(res.Bytes, 10),
 		"ms_ready": strconv.FormatInt(rep.MsUntilReady, 10), "ms_purged": strconv.FormatInt(rep.MsUntilPurged, 10)})
 	e.log.Info("Wipe done", "id", id, "files", res.Files, "bytes", res.Bytes, "msPurged", rep.MsUntilPurged)
@@ -836,7 +829,7 @@ func (e *Engine) Resume(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			e.emit(EventDirty, protocol.SeverityAlert, map[string]string{"why": truncate("unreadable wipe journal "+filepath.Base(p)+": "+err.Error(), 500)})
+			e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{"why": truncate("unreadable wipe journal "+filepath.Base(p)+": "+err.Error(), 500)})
 			errs = append(errs, fmt.Errorf("journal %s: %w", filepath.Base(p), err))
 			continue
 		}

@@ -75,7 +75,7 @@ func (r *recorder) push(p protocol.StaffPush) {
 		r.events = append(r.events, p.Event.ID)
 	}
 	if p.Terminal != nil {
-		r.terms = append(r.terms, p.Terminal.ID+"="+p.Terminal.DisplayState())
+		r.terms = append(r.terms, p.Terminal.ID+"="+string(p.Terminal.DisplayState()))
 	}
 	r.mu.Unlock()
 	r.signal()

@@ -109,7 +109,7 @@ func eventLine(e protocol.EventView, terminal string) string {
 		b.WriteString(terminal)
 	}
 	b.WriteString("  ")
-	b.WriteString(e.Kind)
+	b.WriteString(string(e.Kind))
 	keys := make([]string, 0, len(e.Data))
 	for k := range e.Data {
 		keys = append(keys, k)

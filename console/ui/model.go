@@ -60,10 +60,10 @@ func (m *RoomModel) Apply(t protocol.TerminalView) (old protocol.TerminalView, e
 
 func displayState(t protocol.TerminalView) string {
 	s := t.DisplayState()
-	if !slices.Contains(States, s) {
-		return "unknown"
+	if !slices.Contains(protocol.DisplayStates, s) {
+		return string(protocol.StateUnknown)
 	}
-	return s
+	return string(s)
 }
 
 // SetFilter shows only terminals in one display state ("" or "all": every one).

@@ -135,7 +135,7 @@ func (u *UI) addEvents(evs []protocol.EventView, live bool) {
 	if live {
 		for _, e := range added {
 			if e.Severity == protocol.SeverityAlert {
-				u.notify("Carrel alert", u.terminalName(e.Terminal)+": "+e.Kind)
+				u.notify("Carrel alert", u.terminalName(e.Terminal)+": "+string(e.Kind))
 			}
 		}
 	}

@@ -260,7 +260,7 @@ func decodeLogin(body []byte) (*protocol.LoginRequest, error) {
 	return &req, nil
 }
 
-func (h *Hub) audit(actor, action, target string, detail map[string]string) {
+func (h *Hub) audit(actor string, action protocol.AuditAction, target string, detail map[string]string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.store.Audit(ctx, actor, action, target, detail); err != nil {
@@ -282,7 +282,7 @@ func (h *Hub) handleSetup(w http.ResponseWriter, r *http.Request) {
 	}
 	actor := "staff:" + truncateActor(req.User)
 	refuse := func(code int, why string) {
-		h.audit(actor, "staff.setup", "", map[string]string{"remote": ip, "result": "refused: " + why})
+		h.audit(actor, protocol.AuditStaffSetup, "", map[string]string{"remote": ip, "result": "refused: " + why})
 		h.log.Warn("Staff setup refused", "remote", ip, "reason", why)
 		httpError(w, code, "setup refused: "+why)
 	}
@@ -355,7 +355,7 @@ func (h *Hub) handleLogin(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusTooManyRequests, msgLoginWait)
 			return
 		}
-		h.audit("remote:"+ip, "staff.login", "", map[string]string{"remote": ip, "result": "refused: malformed request"})
+		h.audit("remote:"+ip, protocol.AuditStaffLogin, "", map[string]string{"remote": ip, "result": "refused: malformed request"})
 		httpError(w, http.StatusBadRequest, "malformed login request")
 		return
 	}
@@ -383,7 +383,7 @@ func (h *Hub) login(ctx context.Context, req *protocol.LoginRequest, ip string) 
 	user := truncateActor(req.User)
 	actor := "staff:" + user
 	refuse := func(code int, why string) (*protocol.LoginResponse, int, string) {
-		h.audit(actor, "staff.login", "", map[string]string{"remote": ip, "result": "refused: " + why})
+		h.audit(actor, protocol.AuditStaffLogin, "", map[string]string{"remote": ip, "result": "refused: " + why})
 		return nil, code, why
 	}
 	if !h.staff.ipLimit.allow(ip, now) {

@@ -95,7 +95,7 @@ func (h *Hub) handleStaff(w http.ResponseWriter, r *http.Request) {
 		if s, err := h.checkSession(r.Context(), secret, false); err == nil {
 			actor = "staff:" + s.User
 		}
-		h.audit(actor, "staff.connect", "", map[string]string{"remote": ip, "result": "refused: browser origin " + truncate(r.Header.Get("Origin"), 100)})
+		h.audit(actor, protocol.AuditStaffConnect, "", map[string]string{"remote": ip, "result": "refused: browser origin " + truncate(r.Header.Get("Origin"), 100)})
 		httpError(w, http.StatusForbidden, "staff endpoint refuses browser requests")
 		return
 	}
@@ -107,7 +107,7 @@ func (h *Hub) handleStaff(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// An expired session was audited as it ended; this records the attempt.
-		h.audit("unknown", "staff.connect", "", map[string]string{"remote": ip, "result": "refused: no valid session"})
+		h.audit("unknown", protocol.AuditStaffConnect, "", map[string]string{"remote": ip, "result": "refused: no valid session"})
 		httpError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
@@ -186,7 +186,7 @@ func (h *Hub) staffRequest(c *staffConn, req *protocol.StaffRequest) bool {
 	op := staffOps[req.Op]
 	actor := "staff:" + s.User
 	if op.run == nil {
-		h.audit(actor, "staff.request", "", map[string]string{"op": truncate(string(req.Op), 64), "result": "refused: unknown op"})
+		h.audit(actor, protocol.AuditStaffRequest, "", map[string]string{"op": truncate(string(req.Op), 64), "result": "refused: unknown op"})
 		c.respond(req.ID, nil, fmt.Errorf("unknown op %q", truncate(string(req.Op), 64)))
 		return true
 	}
@@ -261,7 +261,7 @@ func (x *staffCall) refuse(target, result string, detail map[string]string) {
 	for k, v := range detail {
 		d[k] = v
 	}
-	x.h.audit(x.actor, string(x.req.Op), target, d)
+	x.h.audit(x.actor, protocol.AuditAction(x.req.Op), target, d)
 	x.h.log.Warn("Staff request refused", "user", x.user, "op", x.req.Op, "target", target, "result", result)
 }
 

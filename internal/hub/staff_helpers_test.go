@@ -200,7 +200,7 @@ func (sh *staffHub) wantAudit(t testing.TB, actor, action, result string) store.
 	for _, r := range rows {
 		var d map[string]string
 		json.Unmarshal([]byte(r.Detail), &d)
-		if r.Actor == actor && r.Action == action && strings.HasPrefix(d["result"], result) {
+		if r.Actor == actor && string(r.Action) == action && strings.HasPrefix(d["result"], result) {
 			if strings.Contains(r.Detail, "assword\":") {
 				t.Fatalf("audit row holds a password field: %s", r.Detail)
 			}
@@ -209,7 +209,7 @@ func (sh *staffHub) wantAudit(t testing.TB, actor, action, result string) store.
 	}
 	var have []string
 	for _, r := range rows {
-		have = append(have, r.Actor+" "+r.Action+" "+r.Target+" "+r.Detail)
+		have = append(have, r.Actor+" "+string(r.Action)+" "+r.Target+" "+r.Detail)
 	}
 	t.Fatalf("no audit row %s %s %q in:\n%s", actor, action, result, strings.Join(have, "\n"))
 	return store.AuditRecord{}

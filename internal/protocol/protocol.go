@@ -250,7 +250,7 @@ func (w *Welcome) Validate() error {
 type Event struct {
 	Seq      uint64            `json:"seq"`
 	Time     time.Time         `json:"time"`
-	Kind     string            `json:"kind"` // e.g. "agent.started", "download.blocked"
+	Kind     EventKind         `json:"kind"`
 	Severity Severity          `json:"severity"`
 	Data     map[string]string `json:"data,omitempty"`
 }
@@ -273,7 +273,7 @@ func (e *Event) Validate() error {
 	if e.Time.IsZero() {
 		return &FieldError{TypeEvent, "time", "is missing"}
 	}
-	if err := short(TypeEvent, "kind", e.Kind, true); err != nil {
+	if err := short(TypeEvent, "kind", string(e.Kind), true); err != nil {
 		return err
 	}
 	switch e.Severity {

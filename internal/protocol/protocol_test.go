@@ -255,7 +255,7 @@ func TestDisplayState(t *testing.T) {
 	st := validStatus()
 	cases := []struct {
 		v    TerminalView
-		want string
+		want DisplayState
 	}{
 		{TerminalView{Online: false, Status: &st}, "offline"},
 		{TerminalView{Online: true, Revoked: true, Status: &st}, "revoked"},

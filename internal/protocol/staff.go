@@ -182,24 +182,47 @@ type TerminalView struct {
 	CertExpires time.Time `json:"cert_expires,omitzero"`
 }
 
+// DisplayState is the one word a tile shows for a terminal: offline and revoked
+// come from the hub, the rest from the agent's status. It is a type, with its
+// strings in one place, so the console's colours, filters and counts cannot drift
+// from what the hub means.
+type DisplayState string
+
+const (
+	StateFree    DisplayState = DisplayState(SessionFree)
+	StateInUse   DisplayState = DisplayState(SessionInUse)
+	StateLocked  DisplayState = DisplayState(SessionLocked)
+	StateWiping  DisplayState = DisplayState(SessionWiping)
+	StateDirty   DisplayState = DisplayState(SessionDirty)
+	StateOffline DisplayState = "offline"
+	StateRevoked DisplayState = "revoked"
+	StateUnknown DisplayState = DisplayState(SessionUnknown)
+)
+
+// DisplayStates lists every display state in the order a room shows them.
+var DisplayStates = []DisplayState{StateFree, StateInUse, StateLocked, StateWiping, StateDirty,
+	StateOffline, StateRevoked, StateUnknown}
+
+func (s DisplayState) String() string { return string(s) }
+
 // DisplayState is the one word a tile shows: offline and revoked come from the
 // hub, the rest from the agent's status.
-func (t TerminalView) DisplayState() string {
+func (t TerminalView) DisplayState() DisplayState {
 	switch {
 	case t.Revoked:
-		return "revoked"
+		return StateRevoked
 	case !t.Online:
-		return "offline"
+		return StateOffline
 	case t.Status == nil:
-		return string(SessionUnknown)
+		return StateUnknown
 	case t.Status.Session == SessionDirty:
-		return string(SessionDirty)
+		return StateDirty
 	case t.Status.Session == SessionWiping:
-		return string(SessionWiping)
+		return StateWiping
 	case t.Status.Locked || t.Status.Session == SessionLocked:
-		return string(SessionLocked)
+		return StateLocked
 	}
-	return string(t.Status.Session)
+	return DisplayState(t.Status.Session)
 }
 
 // EventView is a stored agent event. ID is the hub's own order across terminals.
@@ -208,7 +231,7 @@ type EventView struct {
 	Terminal string            `json:"terminal"`
 	Seq      uint64            `json:"seq"`
 	Time     time.Time         `json:"time"`
-	Kind     string            `json:"kind"`
+	Kind     EventKind         `json:"kind"`
 	Severity Severity          `json:"severity"`
 	Data     map[string]string `json:"data,omitempty"`
 }
@@ -244,13 +267,13 @@ type StaffView struct {
 }
 
 type AuditView struct {
-	ID       int64     `json:"id"`
-	Time     time.Time `json:"time"`
-	Actor    string    `json:"actor"`
-	Action   string    `json:"action"`
-	Terminal string    `json:"terminal,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
-	Result   string    `json:"result"`
+	ID       int64       `json:"id"`
+	Time     time.Time   `json:"time"`
+	Actor    string      `json:"actor"`
+	Action   AuditAction `json:"action"`
+	Terminal string      `json:"terminal,omitempty"`
+	Detail   string      `json:"detail,omitempty"`
+	Result   string      `json:"result"`
 }
 
 type AuditVerifyView struct {

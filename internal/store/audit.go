@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // AuditRecord is one row of the append-only audit log. Each row's Hash is
@@ -19,7 +21,7 @@ type AuditRecord struct {
 	Seq    int64
 	Time   time.Time
 	Actor  string // "local:root", "hub", "enroll:<remote address>", a staff name
-	Action string // "enroll", "revoke", "command", "command.result", "token.create", ...
+	Action protocol.AuditAction
 	Target string
 	Detail string // JSON object
 	Prev   []byte
@@ -55,7 +57,7 @@ func chain(prev, row []byte) []byte {
 	return h.Sum(nil)
 }
 
-func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, actor, action, target string, detail map[string]string) error {
+func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, actor string, action protocol.AuditAction, target string, detail map[string]string) error {
 	d := []byte("{}")
 	if len(detail) > 0 {
 		var err error
@@ -71,7 +73,7 @@ func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, actor, action, 
 	}
 	seq++
 	t := ms(now)
-	hash := chain(prev, canonical(seq, t, actor, action, target, string(d)))
+	hash := chain(prev, canonical(seq, t, actor, string(action), target, string(d)))
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit (seq, time, actor, action, target, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		seq, t, actor, action, target, string(d), prev, hash); err != nil {
 		return fmt.Errorf("append audit: %w", err)
@@ -80,7 +82,7 @@ func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, actor, action, 
 }
 
 // Audit appends one record to the audit log in its own transaction.
-func (s *Store) Audit(ctx context.Context, actor, action, target string, detail map[string]string) error {
+func (s *Store) Audit(ctx context.Context, actor string, action protocol.AuditAction, target string, detail map[string]string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		return appendAudit(ctx, tx, s.now(), actor, action, target, detail)
 	})
@@ -148,7 +150,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 			if !bytes.Equal(r.Prev, prev) {
 				return n, &AuditError{Seq: r.Seq, Reason: "link to the previous row does not match"}
 			}
-			h := chain(prev, canonical(r.Seq, r.Time.UnixMilli(), r.Actor, r.Action, r.Target, r.Detail))
+			h := chain(prev, canonical(r.Seq, r.Time.UnixMilli(), r.Actor, string(r.Action), r.Target, r.Detail))
 			if !bytes.Equal(h, r.Hash) {
 				return n, &AuditError{Seq: r.Seq, Reason: "contents do not match the hash"}
 			}

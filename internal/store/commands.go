@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // Command is a staff command as stored.
@@ -39,7 +41,7 @@ func (s *Store) AddCommand(ctx context.Context, c Command) error {
 		for k, v := range c.Args {
 			detail["arg."+k] = v
 		}
-		return appendAudit(ctx, tx, c.IssuedAt, c.IssuedBy, "command", c.Terminal, detail)
+		return appendAudit(ctx, tx, c.IssuedAt, c.IssuedBy, protocol.AuditCommand, c.Terminal, detail)
 	})
 	if err != nil {
 		return fmt.Errorf("add command %s: %w", c.ID, err)
@@ -58,7 +60,7 @@ func (s *Store) FinishCommand(ctx context.Context, id string, ok bool, result st
 		if _, err := tx.ExecContext(ctx, `UPDATE commands SET result = ?, ok = ?, answered_at = ? WHERE id = ?`, result, ok, ms(now), id); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, by, "command.result", terminal,
+		return appendAudit(ctx, tx, now, by, protocol.AuditCommandResult, terminal,
 			map[string]string{"id": id, "action": action, "ok": fmt.Sprint(ok), "result": result})
 	})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // Event is one agent event as stored.
@@ -13,7 +15,7 @@ type Event struct {
 	Terminal   string
 	Seq        uint64
 	Time       time.Time
-	Kind       string
+	Kind       protocol.EventKind
 	Severity   string
 	Data       map[string]string
 	ReceivedAt time.Time

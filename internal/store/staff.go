@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // Staff accounts, their sessions, and the global event order the staff API needs.
@@ -137,9 +139,9 @@ func (s *Store) StaffCount(ctx context.Context) (int, error) {
 // otherwise. ErrStaffExists if the name is taken (names ignore case).
 func (s *Store) CreateStaff(ctx context.Context, a StaffAccount, actor string, firstOnly bool) error {
 	now := s.now()
-	action := "staff.create"
+	action := protocol.AuditStaffCreate
 	if firstOnly {
-		action = "staff.setup"
+		action = protocol.AuditStaffSetup
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if firstOnly {
@@ -235,7 +237,7 @@ func (s *Store) DisableStaff(ctx context.Context, user, actor string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE user = ?`, user); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, actor, "staff.disable", "", map[string]string{"user": user, "result": "ok"})
+		return appendAudit(ctx, tx, now, actor, protocol.AuditStaffDisable, "", map[string]string{"user": user, "result": "ok"})
 	})
 	if err != nil {
 		return fmt.Errorf("disable staff %q: %w", user, err)
@@ -265,7 +267,7 @@ func (s *Store) LoginSuccess(ctx context.Context, user string, step int64, sessi
 		if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE expires_at <= ?`, ms(now)); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, "staff:"+user, "staff.login", "", map[string]string{"remote": remote, "result": "ok"})
+		return appendAudit(ctx, tx, now, "staff:"+user, protocol.AuditStaffLogin, "", map[string]string{"remote": remote, "result": "ok"})
 	})
 	if err != nil {
 		return fmt.Errorf("record login of %q: %w", user, err)
@@ -290,7 +292,7 @@ func (s *Store) LoginFailure(ctx context.Context, user, why, remote string, now 
 			}
 			detail["locked_until"] = now.Add(lockFor).UTC().Format(time.RFC3339)
 		}
-		return appendAudit(ctx, tx, now, "staff:"+user, "staff.login", "", detail)
+		return appendAudit(ctx, tx, now, "staff:"+user, protocol.AuditStaffLogin, "", detail)
 	})
 	if err != nil {
 		return false, fmt.Errorf("record failed login of %q: %w", user, err)
@@ -346,7 +348,7 @@ func (s *Store) EndSession(ctx context.Context, hash []byte, actor, why string) 
 		if n, _ := res.RowsAffected(); n == 0 || actor == "" {
 			return nil
 		}
-		return appendAudit(ctx, tx, now, actor, "staff.logout", "", map[string]string{"result": why})
+		return appendAudit(ctx, tx, now, actor, protocol.AuditStaffLogout, "", map[string]string{"result": why})
 	})
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)

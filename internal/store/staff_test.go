@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 func TestStaffSetupOnceAndNames(t *testing.T) {
@@ -45,7 +47,7 @@ func TestStaffSetupOnceAndNames(t *testing.T) {
 	rows, _ := s.AuditLog(ctx, 0, 100)
 	var actions []string
 	for _, r := range rows {
-		actions = append(actions, r.Action+" "+r.Actor)
+		actions = append(actions, string(r.Action)+" "+r.Actor)
 	}
 	want := []string{"staff.setup setup", "staff.create Ann", "staff.disable Ann"}
 	if len(actions) != len(want) {
@@ -190,7 +192,7 @@ func TestQuarantineEventsUseTheirIndex(t *testing.T) {
 	ctx := context.Background()
 	addTerminal(t, s, "t-1", "pc-1")
 	var evs []Event
-	for i, k := range []string{"download.blocked", "status.changed", "quarantine.released", "session.logon"} {
+	for i, k := range []protocol.EventKind{"download.blocked", "status.changed", "quarantine.released", "session.logon"} {
 		evs = append(evs, Event{Terminal: "t-1", Seq: uint64(i + 1), Time: time.Now(), Kind: k, Severity: "info"})
 	}
 	if _, err := s.Commit(ctx, &Batch{Events: evs}); err != nil {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // CreateToken stores an enrollment token's hash with its expiry and number of
@@ -21,7 +23,7 @@ func (s *Store) CreateToken(ctx context.Context, hash [32]byte, uses int, expire
 			hash[:], ms(now), ms(expires), uses, actor); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, actor, "token.create", fmt.Sprintf("%x", hash[:4]),
+		return appendAudit(ctx, tx, now, actor, protocol.AuditTokenCreate, fmt.Sprintf("%x", hash[:4]),
 			map[string]string{"uses": fmt.Sprint(uses), "expires": expires.UTC().Format(time.RFC3339)})
 	})
 	if err != nil {

@@ -1,0 +1,34 @@
+package protocol
+
+// AuditAction names a row of the hub's audit log: who did what to which terminal.
+// The store writes them, the console and `carrel-hub audit` show them; they are
+// listed here so both read the same words.
+type AuditAction string
+
+const (
+	AuditEnroll        AuditAction = "enroll"         // a PC enrolled with a token
+	AuditRenew         AuditAction = "renew"          // a terminal's certificate renewed
+	AuditRevoke        AuditAction = "revoke"         // a terminal's certificate revoked
+	AuditCommand       AuditAction = "command"        // a staff command authorised and sent
+	AuditCommandResult AuditAction = "command.result" // the agent's answer to it
+	AuditTokenCreate   AuditAction = "token.create"   // an enrollment token made
+	AuditStaffSetup    AuditAction = "staff.setup"    // the first admin made with the setup code
+	AuditStaffCreate   AuditAction = "staff.create"   // a staff account made by an admin
+	AuditStaffDisable  AuditAction = "staff.disable"  // a staff account disabled
+	AuditStaffLogin    AuditAction = "staff.login"    // a login, or a refused one
+	AuditStaffLogout   AuditAction = "staff.logout"   // a session ended
+	AuditStaffConnect  AuditAction = "staff.connect"  // a refused staff websocket
+	AuditStaffRequest  AuditAction = "staff.request"  // a refused staff request
+)
+
+// AuditActions lists every audit action in a stable order.
+var AuditActions = []AuditAction{AuditEnroll, AuditRenew, AuditRevoke, AuditCommand, AuditCommandResult,
+	AuditTokenCreate, AuditStaffSetup, AuditStaffCreate, AuditStaffDisable, AuditStaffLogin,
+	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest}
+
+// Audit detail keys written by the store and read by the console.
+const (
+	AuditKeyResult = "result" // "ok", "refused: ...", or a command's output
+	AuditKeyOK     = "ok"     // "true"/"false" on command.result
+	AuditKeyRemote = "remote" // the client address of a staff request
+)

@@ -1,0 +1,172 @@
+package protocol
+
+import (
+	"context"
+	"strconv"
+)
+
+// EventKind names what happened on a terminal. Every kind an agent reports is in
+// the list below and in EventKinds; a new kind is added here and nowhere else, and
+// the compiler then finds every place that must handle it. The hub stores a kind it
+// does not know (a newer agent may report one), but never acts on it.
+type EventKind string
+
+// The event kinds, grouped by the part of the agent that reports them. The data
+// each carries is written next to it; the kinds another program reads have a typed
+// form below (DownloadBlocked, QuarantineReleased).
+const (
+	// The agent itself.
+	EventAgentStarted    EventKind = "agent.started"         // info: version, restarts
+	EventOutboxOverflow  EventKind = "agent.outbox_overflow" // warn: dropped
+	EventWatcherError    EventKind = "watcher.error"         // warn: error, suppressed
+	EventExecGuardError  EventKind = "execguard.error"       // warn: error
+	EventHelperRestarted EventKind = "session.helper_restarted"
+
+	// The download guard and quarantine.
+	EventDownloadBlocked    EventKind = "download.blocked"    // alert: DownloadBlocked
+	EventDownloadNoExec     EventKind = "download.noexec"     // info: name, sha256, reason, size
+	EventQuarantineReleased EventKind = "quarantine.released" // info: QuarantineReleased
+
+	// The exec guard.
+	EventExecBlocked EventKind = "exec.blocked" // alert: path, sha256, pid, user, dropped
+	EventExecKilled  EventKind = "exec.killed"  // alert: path, pid, user, error
+
+	// Browser policies.
+	EventPolicyReasserted EventKind = "policy.reasserted" // warn: someone changed a policy; put back
+	EventPolicyRefused    EventKind = "policy.refused"    // alert: a policy target refused
+	EventPolicyFailed     EventKind = "policy.failed"     // alert: writing a policy failed
+
+	// The patron seat.
+	EventSessionStarted  EventKind = "session.started"          // info: session
+	EventSessionEnded    EventKind = "session.ended"            // info: session
+	EventSessionRefused  EventKind = "session.refused"          // warn: session, reason (a logon while held)
+	EventSessionLocked   EventKind = "session.locked"           // info: staff locked the seat
+	EventSessionUnlocked EventKind = "session.unlocked"         // info: staff unlocked the seat
+	EventSessionWiped    EventKind = "session.wiped"            // info: took
+	EventSessionDirty    EventKind = "session.dirty"            // alert: reason; the seat stays held
+	EventHoldFailed      EventKind = "session.hold-failed"      // alert: error (holding or releasing logons)
+	EventStateBroken     EventKind = "session.state-unreadable" // alert: error (the seat's saved state)
+
+	// The wipe engine.
+	EventWipeDone    EventKind = "wipe.done"    // info: files, bytes, ms_ready, ms_purged, mode
+	EventWipeDirty   EventKind = "wipe.dirty"   // alert: why, leftovers, first
+	EventWipeRefused EventKind = "wipe.refused" // alert: why
+)
+
+// EventKinds lists every kind in a stable order.
+var EventKinds = []EventKind{
+	EventAgentStarted, EventOutboxOverflow, EventWatcherError, EventExecGuardError, EventHelperRestarted,
+	EventDownloadBlocked, EventDownloadNoExec, EventQuarantineReleased,
+	EventExecBlocked, EventExecKilled,
+	EventPolicyReasserted, EventPolicyRefused, EventPolicyFailed,
+	EventSessionStarted, EventSessionEnded, EventSessionRefused, EventSessionLocked, EventSessionUnlocked,
+	EventSessionWiped, EventSessionDirty, EventHoldFailed, EventStateBroken,
+	EventWipeDone, EventWipeDirty, EventWipeRefused,
+}
+
+// Known reports whether k is in EventKinds.
+func (k EventKind) Known() bool {
+	for _, e := range EventKinds {
+		if k == e {
+			return true
+		}
+	}
+	return false
+}
+
+// EventSink records one event durably for the hub: the agent's outbox is one, and
+// every agent component that reports takes one. data values are short plain text.
+type EventSink interface {
+	Emit(kind EventKind, sev Severity, data map[string]string) error
+}
+
+// Keys of Event.Data shared by several kinds. A key used by one kind only is
+// written in its typed form below.
+const (
+	DataName       = "name"       // a file's base name, as the patron saw it
+	DataSHA256     = "sha256"     // hex SHA-256 of the content
+	DataSize       = "size"       // bytes, decimal
+	DataReason     = "reason"     // why, in words
+	DataID         = "id"         // a quarantine record's id
+	DataQuarantine = "quarantine" // "failed: ..." when a blocked file could not be moved
+	DataError      = "error"
+	DataSuppressed = "suppressed" // how many like it were not reported
+	DataSession    = "session"
+)
+
+// DownloadBlocked is the data of EventDownloadBlocked. ID is empty when the file
+// could not be moved into quarantine; Quarantine then says why.
+type DownloadBlocked struct {
+	ID         string
+	Name       string
+	SHA256     string
+	Size       int64
+	Reason     string
+	Quarantine string
+}
+
+// Data is the event's wire form.
+func (d DownloadBlocked) Data() map[string]string {
+	m := map[string]string{DataName: d.Name, DataSHA256: d.SHA256, DataReason: d.Reason,
+		DataSize: strconv.FormatInt(d.Size, 10)}
+	if d.ID != "" {
+		m[DataID] = d.ID
+	}
+	if d.Quarantine != "" {
+		m[DataQuarantine] = d.Quarantine
+	}
+	return m
+}
+
+// ParseDownloadBlocked reads the data of an EventDownloadBlocked. A size that is
+// not a number reads as 0: the data came from an agent and is shown, not trusted.
+func ParseDownloadBlocked(m map[string]string) DownloadBlocked {
+	size, _ := strconv.ParseInt(m[DataSize], 10, 64)
+	return DownloadBlocked{ID: m[DataID], Name: m[DataName], SHA256: m[DataSHA256], Size: size,
+		Reason: m[DataReason], Quarantine: m[DataQuarantine]}
+}
+
+// QuarantineReleased is the data of EventQuarantineReleased.
+type QuarantineReleased struct {
+	ID     string
+	Name   string
+	SHA256 string
+}
+
+// Data is the event's wire form.
+func (q QuarantineReleased) Data() map[string]string {
+	return map[string]string{DataID: q.ID, DataName: q.Name, DataSHA256: q.SHA256}
+}
+
+// ParseQuarantineReleased reads the data of an EventQuarantineReleased.
+func ParseQuarantineReleased(m map[string]string) QuarantineReleased {
+	return QuarantineReleased{ID: m[DataID], Name: m[DataName], SHA256: m[DataSHA256]}
+}
+
+// CommandHandler carries out one action on the agent and says what it did. args
+// are the command's Args, read with the Arg constants of that action. It is the one
+// handler type: the link dispatches to it, the seat and the quarantine provide it.
+type CommandHandler func(ctx context.Context, args map[string]string) (output string, err error)
+
+// Command argument keys, per action. A console sets them and the agent reads them
+// through these names only.
+const (
+	// ArgText is the message shown to the patron (ActionMessage); at most
+	// MaxMessageText bytes.
+	ArgText = "text"
+	// ArgGrace is the countdown in whole seconds before the session ends
+	// (ActionEndSession); 0 to MaxGraceSeconds, absent means at once.
+	ArgGrace = "grace"
+	// ArgSession names the patron session an end-session is meant for
+	// (ActionEndSession); a command for a session that already ended is refused.
+	ArgSession = "session"
+	// ArgUser names the patron account to wipe (ActionWipeNow); absent means the
+	// seat's account.
+	ArgUser = "user"
+	// ArgQuarantineID is the quarantine record to release
+	// (ActionReleaseQuarantine).
+	ArgQuarantineID = "id"
+)
+
+// MaxGraceSeconds is the longest end-session countdown.
+const MaxGraceSeconds = 90
