@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/testbin"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 // TestCLIInstallInNspawn drives `carrel-agent install|status|stop|start|uninstall`

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/nspawn"
-	"github.com/carrel-kiosk/carrel/internal/testbin"
+	"github.com/carrel-kiosk/carrel/internal/testrig/nspawn"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 // bootContainer is nspawn.Boot with a longer boot deadline: on a loaded CI

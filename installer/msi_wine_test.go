@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/agent/service"
-	"github.com/carrel-kiosk/carrel/internal/testbin"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 // TestMSIUnderWine installs the real MSI with msiexec in a throwaway Wine

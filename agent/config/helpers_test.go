@@ -3,7 +3,7 @@ package config
 import (
 	"testing"
 
-	"github.com/carrel-kiosk/carrel/internal/winetest"
+	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
 
 // tempDir is t.TempDir that tolerates a failing cleanup under Wine.

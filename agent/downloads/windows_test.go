@@ -16,7 +16,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/agent/classify"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
-	"github.com/carrel-kiosk/carrel/internal/winetest"
+	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
 
 // These run under Wine (.ci/wine/gotest.sh) and on real Windows. Wine gaps

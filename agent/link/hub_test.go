@@ -16,7 +16,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
-	"github.com/carrel-kiosk/carrel/internal/winetest"
+	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
 
 // tempDir is t.TempDir that tolerates a failing cleanup: under Wine os.RemoveAll

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
-	"github.com/carrel-kiosk/carrel/internal/winetest"
+	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
 
 func TestWindowsTargetChecks(t *testing.T) {

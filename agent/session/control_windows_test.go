@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/carrel-kiosk/carrel/agent/overlay"
-	"github.com/carrel-kiosk/carrel/internal/winetest"
+	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
 
 // The controller's lock, countdown and messages through the real session

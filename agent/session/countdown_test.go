@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
-	"github.com/carrel-kiosk/carrel/internal/winetest"
+	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
 
 func TestEndSessionGraceShowsCountdownThenEnds(t *testing.T) {

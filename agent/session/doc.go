@@ -45,7 +45,7 @@
 //     process behind stays "closing" and is never removed. The watcher reads the
 //     State of the sessions it knows every 0.5 s and counts "closing" as logged
 //     off, so the wipe (which ends every process of the patron) starts at most
-//     0.5 s after such a logout; internal/e2e's TestWipeAtLogoutInNspawn runs
+//     0.5 s after such a logout; internal/testrig/e2e's TestWipeAtLogoutInNspawn runs
 //     with the default.
 //   - Linux without a system bus (utmp fallback): sessions cannot be ended or
 //     locked from here; lock then holds logons only. utmp is trusted only as far

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/nspawn"
+	"github.com/carrel-kiosk/carrel/internal/testrig/nspawn"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"golang.org/x/sys/unix"
 )

@@ -21,8 +21,8 @@ import (
 
 	"github.com/carrel-kiosk/carrel/agent/overlay"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
-	"github.com/carrel-kiosk/carrel/internal/winetest"
-	"github.com/carrel-kiosk/carrel/internal/xvfb"
+	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
+	"github.com/carrel-kiosk/carrel/internal/testrig/xvfb"
 )
 
 // noEndController is the real Linux controller except that Terminate and

@@ -4,7 +4,7 @@
 // latency, command round trip and event accounting; it also runs the reconnect
 // storm, the bare websocket memory baseline and the agent footprint.
 //
-// main only parses flags and calls internal/loadgen. Exit codes: 0 success (the
+// main only parses flags and calls internal/testrig/loadgen. Exit codes: 0 success (the
 // measurement ran; targets missed are reported, not failed), 1 failure, 2 usage.
 package main
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/cli"
-	"github.com/carrel-kiosk/carrel/internal/loadgen"
+	"github.com/carrel-kiosk/carrel/internal/testrig/loadgen"
 )
 
 func init() {

@@ -16,9 +16,9 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/carrel-kiosk/carrel/console/hubclient"
-	"github.com/carrel-kiosk/carrel/internal/e2e"
+	"github.com/carrel-kiosk/carrel/internal/testrig/e2e"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
-	"github.com/carrel-kiosk/carrel/internal/testbin"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 // TestMain removes the binaries buildBinaries made.

@@ -34,7 +34,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/console/fakehub"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
-	"github.com/carrel-kiosk/carrel/internal/testbin"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 func need(t *testing.T, tools ...string) {

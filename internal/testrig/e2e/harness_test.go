@@ -3,7 +3,7 @@ package e2e
 import (
 	"testing"
 
-	"github.com/carrel-kiosk/carrel/internal/testbin"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 // TestMain removes the binaries build made.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/nspawn"
+	"github.com/carrel-kiosk/carrel/internal/testrig/nspawn"
 )
 
 func TestBootExecClose(t *testing.T) {

@@ -23,9 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/nspawn"
+	"github.com/carrel-kiosk/carrel/internal/testrig/nspawn"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
-	"github.com/carrel-kiosk/carrel/internal/testbin"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 // The accounts made in the container. other1 is neither patron nor staff: its

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/testbin"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 // storedEvents counts, per terminal, events of kind the hub stored, and
