@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/testrig/nspawn"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testrig/nspawn"
 	"golang.org/x/sys/unix"
 )
 

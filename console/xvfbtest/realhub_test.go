@@ -16,8 +16,8 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/carrel-kiosk/carrel/console/hubclient"
-	"github.com/carrel-kiosk/carrel/internal/testrig/e2e"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testrig/e2e"
 	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 

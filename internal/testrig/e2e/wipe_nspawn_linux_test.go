@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/testrig/nspawn"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testrig/nspawn"
 	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
