@@ -422,7 +422,10 @@ func short(t Type, field, v string, required bool) error {
 		}
 		return nil
 	}
-	return text(t, field, v, MaxShortString)
+	if err := text(t, field, v, MaxShortString); err != nil {
+		return err
+	}
+	return checkPlain(t, field, v)
 }
 
 func text(t Type, field, v string, max int) error {
