@@ -91,7 +91,7 @@ func newDetailView(u *UI) *detailView {
 			d.result.SetText(fmt.Sprintf("The message holds a control character (%U) the terminal would refuse.", r))
 			return
 		}
-		d.run(protocol.ActionMessage, map[string]string{"text": text})
+		d.run(protocol.ActionMessage, map[string]string{protocol.ArgText: text})
 	})
 	d.buttons[protocol.ActionMessage] = send
 	row := []fyne.CanvasObject{}
@@ -150,7 +150,7 @@ func (d *detailView) show(id string) {
 	}
 	d.title.SetText(name)
 	set := func(k, v string) { d.fields[k].SetText(v) }
-	state := displayState(t)
+	state := displayState(t).String()
 	if s := sinceText(t, now); s != "" {
 		state += " " + s
 	}
@@ -243,7 +243,7 @@ func (d *detailView) act(a protocol.Action) {
 			if yes && d.id == id {
 				var args map[string]string
 				if d.grace.Checked {
-					args = map[string]string{"grace": strconv.Itoa(endSessionGrace)}
+					args = map[string]string{protocol.ArgGrace: strconv.Itoa(endSessionGrace)}
 				}
 				d.run(a, args)
 			}

@@ -7,25 +7,22 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-// States are the display states a tile can show, in header order.
-var States = []string{"free", "in-use", "locked", "wiping", "dirty", "offline", "revoked", "unknown"}
-
 // RoomModel is the view model of the room: terminals by ID, the counts per
 // display state, and the visible (filtered, searched, sorted) order. It is only
 // touched on the UI goroutine (the bridge applies hub pushes there), so it has
 // no lock.
 type RoomModel struct {
 	byID    map[string]protocol.TerminalView
-	counts  map[string]int
-	visible []string // IDs in name order, after filter and search
-	stale   bool     // visible must be recomputed
-	filter  string   // "" or a display state
-	search  string   // lower-cased substring of the name
+	counts  map[protocol.DisplayState]int
+	visible []string              // IDs in name order, after filter and search
+	stale   bool                  // visible must be recomputed
+	filter  protocol.DisplayState // "" (every state) or the one state shown
+	search  string                // lower-cased substring of the name
 }
 
 // NewRoomModel returns an empty room.
 func NewRoomModel() *RoomModel {
-	return &RoomModel{byID: map[string]protocol.TerminalView{}, counts: map[string]int{}}
+	return &RoomModel{byID: map[string]protocol.TerminalView{}, counts: map[protocol.DisplayState]int{}}
 }
 
 // Replace sets the whole room (after login or a reconnect).
@@ -58,19 +55,18 @@ func (m *RoomModel) Apply(t protocol.TerminalView) (old protocol.TerminalView, e
 	return old, existed
 }
 
-func displayState(t protocol.TerminalView) string {
+// displayState is the terminal's display state, and StateUnknown for a word
+// protocol.DisplayStates does not list (a newer agent's session state).
+func displayState(t protocol.TerminalView) protocol.DisplayState {
 	s := t.DisplayState()
 	if !slices.Contains(protocol.DisplayStates, s) {
-		return string(protocol.StateUnknown)
+		return protocol.StateUnknown
 	}
-	return string(s)
+	return s
 }
 
-// SetFilter shows only terminals in one display state ("" or "all": every one).
-func (m *RoomModel) SetFilter(state string) {
-	if state == "all" {
-		state = ""
-	}
+// SetFilter shows only terminals in one display state ("": every one).
+func (m *RoomModel) SetFilter(state protocol.DisplayState) {
 	if state != m.filter {
 		m.filter, m.stale = state, true
 	}
@@ -117,7 +113,7 @@ func (m *RoomModel) Get(id string) (protocol.TerminalView, bool) {
 }
 
 // Count is the number of terminals in a display state.
-func (m *RoomModel) Count(state string) int { return m.counts[state] }
+func (m *RoomModel) Count(state protocol.DisplayState) int { return m.counts[state] }
 
 // Len is the number of terminals.
 func (m *RoomModel) Len() int { return len(m.byID) }
@@ -126,7 +122,7 @@ func (m *RoomModel) Len() int { return len(m.byID) }
 func (m *RoomModel) Offline() []protocol.TerminalView {
 	var out []protocol.TerminalView
 	for _, t := range m.byID {
-		if displayState(t) == "offline" {
+		if displayState(t) == protocol.StateOffline {
 			out = append(out, t)
 		}
 	}

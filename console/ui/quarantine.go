@@ -114,7 +114,7 @@ func (v *quarantineView) confirmRelease() {
 		v.release.Disable()
 		v.status.SetText("Releasing…")
 		v.u.async(func(ctx context.Context) func() {
-			res, err := v.u.client.Command(ctx, q.Terminal, protocol.ActionReleaseQuarantine, map[string]string{"id": q.ID})
+			res, err := v.u.client.Command(ctx, q.Terminal, protocol.ActionReleaseQuarantine, map[string]string{protocol.ArgQuarantineID: q.ID})
 			return func() {
 				switch {
 				case err != nil:

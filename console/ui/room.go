@@ -16,16 +16,20 @@ import (
 )
 
 // stateColors are the tile colours per display state; white text reads on all.
-var stateColors = map[string]color.NRGBA{
-	"free":    {0x2E, 0x7D, 0x32, 0xFF},
-	"in-use":  {0x15, 0x65, 0xC0, 0xFF},
-	"locked":  {0xE6, 0x5C, 0x00, 0xFF},
-	"wiping":  {0x6A, 0x1B, 0x9A, 0xFF},
-	"dirty":   {0xC6, 0x28, 0x28, 0xFF},
-	"offline": {0x61, 0x61, 0x61, 0xFF},
-	"revoked": {0x26, 0x32, 0x38, 0xFF},
-	"unknown": {0x78, 0x90, 0x9C, 0xFF},
+// TestStateColors checks that every protocol.DisplayStates entry has one.
+var stateColors = map[protocol.DisplayState]color.NRGBA{
+	protocol.StateFree:    {0x2E, 0x7D, 0x32, 0xFF},
+	protocol.StateInUse:   {0x15, 0x65, 0xC0, 0xFF},
+	protocol.StateLocked:  {0xE6, 0x5C, 0x00, 0xFF},
+	protocol.StateWiping:  {0x6A, 0x1B, 0x9A, 0xFF},
+	protocol.StateDirty:   {0xC6, 0x28, 0x28, 0xFF},
+	protocol.StateOffline: {0x61, 0x61, 0x61, 0xFF},
+	protocol.StateRevoked: {0x26, 0x32, 0x38, 0xFF},
+	protocol.StateUnknown: {0x78, 0x90, 0x9C, 0xFF},
 }
+
+// filterAll is the filter choice that shows every display state.
+const filterAll = "all"
 
 var (
 	tileText  = color.NRGBA{0xFF, 0xFF, 0xFF, 0xFF}
@@ -40,7 +44,7 @@ var (
 type roomView struct {
 	u        *UI
 	model    *RoomModel
-	counts   map[string]*canvas.Text
+	counts   map[protocol.DisplayState]*canvas.Text
 	total    *widget.Label
 	filter   *widget.Select
 	search   *widget.Entry
@@ -51,24 +55,29 @@ type roomView struct {
 }
 
 func newRoomView(u *UI) *roomView {
-	r := &roomView{u: u, model: NewRoomModel(), counts: map[string]*canvas.Text{}}
+	r := &roomView{u: u, model: NewRoomModel(), counts: map[protocol.DisplayState]*canvas.Text{}}
 	chips := []fyne.CanvasObject{}
-	for _, s := range States {
-		txt := canvas.NewText(s+" 0", tileText)
+	choices := []string{filterAll}
+	for _, s := range protocol.DisplayStates {
+		choices = append(choices, s.String())
+		txt := canvas.NewText(countText(s, 0), tileText)
 		txt.TextStyle = fyne.TextStyle{Bold: true}
 		r.counts[s] = txt
 		bg := canvas.NewRectangle(stateColors[s])
 		bg.CornerRadius = 4
 		state := s
-		chip := newTapBox(container.NewStack(bg, container.NewPadded(txt)), func() { r.filter.SetSelected(state) })
+		chip := newTapBox(container.NewStack(bg, container.NewPadded(txt)), func() { r.filter.SetSelected(state.String()) })
 		chips = append(chips, chip)
 	}
 	r.total = widget.NewLabel("0 terminals")
-	r.filter = widget.NewSelect(append([]string{"all"}, States...), func(s string) {
-		r.model.SetFilter(s)
+	r.filter = widget.NewSelect(choices, func(s string) {
+		if s == filterAll {
+			s = ""
+		}
+		r.model.SetFilter(protocol.DisplayState(s))
 		r.refresh()
 	})
-	r.filter.SetSelected("all")
+	r.filter.SetSelected(filterAll)
 	r.search = widget.NewEntry()
 	r.search.SetPlaceHolder("Search by name")
 	r.search.OnChanged = func(s string) {
@@ -115,8 +124,8 @@ func (r *roomView) refresh() {
 	if r.grid == nil || r.detail == nil {
 		return // still being built
 	}
-	for _, s := range States {
-		r.counts[s].Text = s + " " + strconv.Itoa(r.model.Count(s))
+	for _, s := range protocol.DisplayStates {
+		r.counts[s].Text = countText(s, r.model.Count(s))
 		r.counts[s].Refresh()
 	}
 	r.total.SetText(fmt.Sprintf("%d of %d terminals", len(r.model.Visible()), r.model.Len()))
@@ -125,6 +134,9 @@ func (r *roomView) refresh() {
 		r.detail.show(r.selected)
 	}
 }
+
+// countText is a header chip's text, e.g. "free 12".
+func countText(s protocol.DisplayState, n int) string { return s.String() + " " + strconv.Itoa(n) }
 
 func (r *roomView) refreshTimes() {
 	r.grid.Refresh()
@@ -159,7 +171,7 @@ type tile struct {
 
 func newTile() fyne.CanvasObject {
 	t := &tile{
-		bg:    canvas.NewRectangle(stateColors["unknown"]),
+		bg:    canvas.NewRectangle(stateColors[protocol.StateUnknown]),
 		name:  widget.NewLabel(""),
 		state: canvas.NewText("", tileFaint),
 		time:  canvas.NewText("", tileFaint),
@@ -214,7 +226,7 @@ func (t *tile) set(v protocol.TerminalView, selected bool, now time.Time) {
 		t.bg.StrokeWidth = 0
 	}
 	t.name.SetText(name)
-	t.state.Text = s
+	t.state.Text = s.String()
 	t.time.Text = sinceText(v, now)
 	t.bg.Refresh()
 	t.state.Refresh()

@@ -243,7 +243,7 @@ func TestTilesFollowPushes(t *testing.T) {
 	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionFree, false)}
 	h.login("ann")
 	h.wait("the first tile", func() bool { return h.tiles()["pc-01"] != nil })
-	if got := h.tiles()["pc-01"].state.Text; got != "free" {
+	if got := h.tiles()["pc-01"].state.Text; got != protocol.StateFree.String() {
 		t.Fatalf("tile state %q, want free", got)
 	}
 
@@ -252,12 +252,12 @@ func TestTilesFollowPushes(t *testing.T) {
 	h.hub.send(protocol.StaffPush{Terminal: ptr(term("t3", "pc-03", false, protocol.SessionFree, false))})
 	h.wait("the pushed states", func() bool {
 		ts := h.tiles()
-		return ts["pc-01"] != nil && ts["pc-01"].state.Text == "in-use" &&
-			ts["pc-02"] != nil && ts["pc-02"].state.Text == "dirty" &&
-			ts["pc-03"] != nil && ts["pc-03"].state.Text == "offline"
+		return ts["pc-01"] != nil && ts["pc-01"].state.Text == protocol.StateInUse.String() &&
+			ts["pc-02"] != nil && ts["pc-02"].state.Text == protocol.StateDirty.String() &&
+			ts["pc-03"] != nil && ts["pc-03"].state.Text == protocol.StateOffline.String()
 	})
 	m := h.ui.Room()
-	for s, n := range map[string]int{"free": 0, "in-use": 1, "dirty": 1, "offline": 1} {
+	for s, n := range map[protocol.DisplayState]int{protocol.StateFree: 0, protocol.StateInUse: 1, protocol.StateDirty: 1, protocol.StateOffline: 1} {
 		if m.Count(s) != n {
 			t.Errorf("count %s = %d, want %d", s, m.Count(s), n)
 		}
@@ -265,7 +265,7 @@ func TestTilesFollowPushes(t *testing.T) {
 			t.Errorf("header %q, want %q", got, want)
 		}
 	}
-	if got := h.tiles()["pc-02"].bg.FillColor; got != stateColors["dirty"] {
+	if got := h.tiles()["pc-02"].bg.FillColor; got != stateColors[protocol.StateDirty] {
 		t.Errorf("dirty tile colour %v", got)
 	}
 	if got := h.tiles()["pc-01"].time.Text; got != "for 17m" {
@@ -273,11 +273,11 @@ func TestTilesFollowPushes(t *testing.T) {
 	}
 
 	// Filter and search.
-	h.ui.room.filter.SetSelected("dirty")
+	h.ui.room.filter.SetSelected(protocol.StateDirty.String())
 	if got := len(h.tiles()); got != 1 || h.tiles()["pc-02"] == nil {
 		t.Fatalf("filter dirty shows %v", h.tiles())
 	}
-	h.ui.room.filter.SetSelected("all")
+	h.ui.room.filter.SetSelected(filterAll)
 	test.Type(h.ui.room.search, "03")
 	if ts := h.tiles(); len(ts) != 1 || ts["pc-03"] == nil {
 		t.Fatalf("search 03 shows %v", ts)
@@ -348,7 +348,7 @@ func TestActionsReachTheHub(t *testing.T) {
 
 	want := []sent{
 		{"t2", protocol.ActionLock, nil},
-		{"t2", protocol.ActionMessage, map[string]string{"text": "Closing in 10 minutes"}},
+		{"t2", protocol.ActionMessage, map[string]string{protocol.ArgText: "Closing in 10 minutes"}},
 		{"t2", protocol.ActionUnlock, nil},
 		{"t2", protocol.ActionLock, nil},
 	}
@@ -428,7 +428,7 @@ func TestEndSessionCountdownOption(t *testing.T) {
 	test.Tap(check)
 	test.Tap(h.button(top, "Yes, end-session"))
 	h.wait("end-session sent", func() bool { return len(h.hub.sentCommands()) == 1 })
-	if got := h.hub.sentCommands()[0]; got.Action != protocol.ActionEndSession || !maps.Equal(got.Args, map[string]string{"grace": "60"}) {
+	if got := h.hub.sentCommands()[0]; got.Action != protocol.ActionEndSession || !maps.Equal(got.Args, map[string]string{protocol.ArgGrace: "60"}) {
 		t.Fatalf("sent %+v, want end-session with grace 60", got)
 	}
 }
@@ -439,7 +439,7 @@ func TestHostileTextIsPlain(t *testing.T) {
 	tv.Status.Hostname = hostile
 	tv.Status.LastWipe = "<b>clean</b> [ok](file:///etc/passwd)"
 	h.hub.terminals = []protocol.TerminalView{tv}
-	h.hub.events = []protocol.EventView{{ID: 1, Terminal: "t1", Kind: "download.blocked", Severity: protocol.SeverityAlert,
+	h.hub.events = []protocol.EventView{{ID: 1, Terminal: "t1", Kind: protocol.EventDownloadBlocked, Severity: protocol.SeverityAlert,
 		Time: clock, Data: map[string]string{"name": "# invoice.pdf\u202eexe.scr"}}}
 	h.login("root")
 	h.wait("the hostile tile", func() bool { return h.tiles()[hostile] != nil })
@@ -477,7 +477,7 @@ func TestAlertsNotify(t *testing.T) {
 	h.login("ann")
 	h.wait("tile", func() bool { return len(h.tiles()) == 1 })
 	test.AssertNotificationSent(t, fyne.NewNotification("Carrel alert", "pc-01: exec.blocked"), func() {
-		h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 7, Terminal: "t1", Kind: "exec.blocked", Severity: protocol.SeverityAlert, Time: clock}})
+		h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 7, Terminal: "t1", Kind: protocol.EventExecBlocked, Severity: protocol.SeverityAlert, Time: clock}})
 		h.wait("the alert", func() bool { return len(h.ui.feed.alertRows) == 1 })
 	})
 	test.AssertNotificationSent(t, fyne.NewNotification("Terminal offline", "pc-01 went offline"), func() {
@@ -486,14 +486,14 @@ func TestAlertsNotify(t *testing.T) {
 	})
 	// An info event is in the feed, not in the alerts, and raises nothing.
 	test.AssertNotificationSent(t, nil, func() {
-		h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 8, Terminal: "t1", Kind: "session.start", Severity: protocol.SeverityInfo, Time: clock}})
+		h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 8, Terminal: "t1", Kind: protocol.EventSessionStarted, Severity: protocol.SeverityInfo, Time: clock}})
 		h.wait("the feed", func() bool { return len(h.ui.feed.log.All()) == 2 })
 	})
 	if len(h.ui.feed.alertRows) != 1 {
 		t.Fatalf("alerts %d, want 1", len(h.ui.feed.alertRows))
 	}
 	// A repeated event (catch-up overlap) is shown once.
-	h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 8, Terminal: "t1", Kind: "session.start", Severity: protocol.SeverityInfo, Time: clock}})
+	h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 8, Terminal: "t1", Kind: protocol.EventSessionStarted, Severity: protocol.SeverityInfo, Time: clock}})
 	h.drain()
 	if n := len(h.ui.feed.log.All()); n != 2 {
 		t.Fatalf("feed holds %d events after a repeat, want 2", n)
@@ -516,7 +516,7 @@ func TestAdminScreens(t *testing.T) {
 	h := newHarness(t, protocol.RoleAdmin)
 	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionFree, false)}
 	h.hub.quarantine = []protocol.QuarantineView{{Terminal: "t1", ID: "q-9", Name: "setup.exe", SHA256: "00ff", Size: 1234, Reason: "PE executable", Time: clock}}
-	h.hub.audit = []protocol.AuditView{{ID: 1, Time: clock, Actor: "root", Action: "command", Terminal: "t1", Result: "ok"}}
+	h.hub.audit = []protocol.AuditView{{ID: 1, Time: clock, Actor: "root", Action: protocol.AuditCommand, Terminal: "t1", Result: "ok"}}
 	h.hub.verify = protocol.AuditVerifyView{OK: false, Rows: 3, BadRow: 2, Problem: "hash does not chain"}
 	h.login("root")
 	content := h.ui.tabs.Items
@@ -540,7 +540,7 @@ func TestAdminScreens(t *testing.T) {
 	}
 	test.Tap(h.button(top, "Yes"))
 	h.wait("release sent", func() bool { return len(h.hub.sentCommands()) == 1 })
-	if got := h.hub.sentCommands()[0]; got.Terminal != "t1" || got.Action != protocol.ActionReleaseQuarantine || !maps.Equal(got.Args, map[string]string{"id": "q-9"}) {
+	if got := h.hub.sentCommands()[0]; got.Terminal != "t1" || got.Action != protocol.ActionReleaseQuarantine || !maps.Equal(got.Args, map[string]string{protocol.ArgQuarantineID: "q-9"}) {
 		t.Fatalf("release sent %+v", got)
 	}
 
@@ -686,7 +686,7 @@ func TestReconnectReloadsRoom(t *testing.T) {
 	h.hub.setLink(true, nil)
 	h.wait("the reloaded room", func() bool {
 		ts := h.tiles()
-		return ts["pc-01"] != nil && ts["pc-01"].state.Text == "dirty" && ts["pc-02"] != nil
+		return ts["pc-01"] != nil && ts["pc-01"].state.Text == protocol.StateDirty.String() && ts["pc-02"] != nil
 	})
 	if got := h.ui.linkLabel.Text; got != "Connected to the hub" {
 		t.Fatalf("link label %q", got)
@@ -749,5 +749,23 @@ func TestConnectScreenRefusesBadInput(t *testing.T) {
 	}
 	if h.ui.loginView != nil {
 		t.Fatal("the login screen opened without a hub")
+	}
+}
+
+// Every display state the protocol lists has a tile colour and a header chip.
+func TestStateColors(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.login("ann")
+	h.wait("the room", func() bool { return h.ui.room != nil })
+	for _, s := range protocol.DisplayStates {
+		if _, ok := stateColors[s]; !ok {
+			t.Errorf("no tile colour for %q", s)
+		}
+		if h.ui.room.counts[s] == nil {
+			t.Errorf("no header chip for %q", s)
+		}
+	}
+	if len(stateColors) != len(protocol.DisplayStates) {
+		t.Errorf("%d colours for %d display states", len(stateColors), len(protocol.DisplayStates))
 	}
 }

@@ -242,8 +242,8 @@ func TestRealHub(t *testing.T) {
 		recs = append(recs, strings.Join([]string{actor, action, target, detail}, " "))
 		var d map[string]string
 		json.Unmarshal([]byte(detail), &d)
-		if action == "command.result" && target == id && strings.Contains(actor, user) &&
-			d["action"] == string(protocol.ActionLock) && d["ok"] == "true" {
+		if protocol.AuditAction(action) == protocol.AuditCommandResult && target == id && strings.Contains(actor, user) &&
+			protocol.Action(d["action"]) == protocol.ActionLock && d[protocol.AuditKeyOK] == "true" {
 			audited = true
 		}
 	}
