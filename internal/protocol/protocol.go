@@ -511,7 +511,7 @@ func Decode(data []byte) (Message, error) {
 	}
 	m := newMessage(env.Type)
 	if m == nil {
-		return nil, fmt.Errorf("decode: %w %q", ErrUnknownType, truncate(string(env.Type), 40))
+		return nil, fmt.Errorf("decode: %w %q", ErrUnknownType, Clip(string(env.Type), 40))
 	}
 	if len(env.Body) == 0 || bytes.Equal(env.Body, []byte("null")) {
 		return nil, fmt.Errorf("decode %s: %w: body is missing", env.Type, ErrMalformed)
@@ -546,11 +546,4 @@ func strict(data []byte, v any) error {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
