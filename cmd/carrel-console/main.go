@@ -44,7 +44,8 @@ data (CA, database) in DIR and agents enroll against this computer on
 --embedded-listen. Without either, the console asks which hub to use.
 
 The first time, use "First-run setup" on the login screen with the setup code
-the hub printed, to create the first admin and enroll an authenticator app.
+the hub printed (it is also in the file setup-code in the hub's data
+directory), to create the first admin and enroll an authenticator app.
 
 Flags:
 `

@@ -5,8 +5,7 @@
 //
 // On first start the hub writes a one-time setup code into its data
 // directory; SetupCode reads it so the console can fill in first-run setup.
-// (2026-11-23: the hub's staff API was being written; TestClientAgainstRealHub
-// passes against the working tree and skips while the hub answers 404.)
+// TestClientAgainstRealHub runs the console's client against it.
 package embedded
 
 import (

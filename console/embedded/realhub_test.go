@@ -18,8 +18,7 @@ import (
 
 // The console's client against the real hub (embedded): first-run setup with
 // the code the hub wrote, login with a TOTP code, then requests on the staff
-// websocket. It skips while internal/hub does not serve the staff API
-// (2026-11-23: being written); then it must pass.
+// websocket.
 func TestClientAgainstRealHub(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -42,10 +41,6 @@ func TestClientAgainstRealHub(t *testing.T) {
 	code := s.SetupCode()
 	setup := protocol.SetupRequest{SetupCode: code, User: "root", Password: "correct horse battery staple"}
 	res, err := c.Setup(rctx, setup)
-	var he *hubclient.HubError
-	if errors.As(err, &he) && he.Status == 404 {
-		t.Skip("the hub does not serve the staff API yet")
-	}
 	if err != nil {
 		t.Fatalf("setup with code %q: %v", code, err)
 	}

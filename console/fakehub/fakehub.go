@@ -1,11 +1,16 @@
 // Package fakehub is an in-memory hub that speaks the staff API of
 // internal/protocol over real TLS (a CA made by internal/pki in a temp dir). It
-// exists for the console's tests: the client's tests and the real-window test
-// run against it until the hub's own staff API is available to them
-// (2026-11-23: internal/hub has no staff endpoints yet).
+// exists for the console's tests that need to steer the hub's side: the
+// client's tests (dropped links, ended sessions, events stored while a console
+// is away, set command answers) and the real-window test's 30-terminal room in
+// every state. The real hub serves the same API; console/embedded's
+// TestClientAgainstRealHub and console/xvfbtest's TestRealHub test the console
+// against it.
 //
 // It is not a hub: no store, no agents, no real TOTP (a fixed code per user),
 // no rate limits. Commands are recorded and answered by a test-set function.
+// (2026-12: it is a second implementation of the staff API, kept until those
+// tests run against the real hub; see issue 11.)
 package fakehub
 
 import (

@@ -8,8 +8,10 @@
 // the last event ID it delivered, so a console catches up on what it missed.
 //
 // It is not a cache: it keeps no terminals or events, only the session and the
-// last event ID. As of 2026-11 the hub's staff API is being built alongside; the
-// tests here run against console/fakehub, an in-test server over real TLS.
+// last event ID. Its tests here run against console/fakehub, an in-test server
+// over real TLS whose hub side a test can steer (drop links, end sessions, set
+// command answers); console/embedded's TestClientAgainstRealHub and
+// console/xvfbtest's TestRealHub run it against the real hub.
 package hubclient
 
 import (

@@ -12,9 +12,8 @@
 // errors) is shown as plain text: widget.Label, canvas.Text or a read-only
 // Entry, never Markdown, RichText parsing or hyperlinks.
 //
-// Limitations (2026-11-23): there is no policy editor (apply-policy is not
-// offered); the embedded hub needs internal/hub's staff API, which was being
-// written alongside.
+// Limitations (2026-12): there is no policy editor (apply-policy is not
+// offered).
 package ui
 
 import (
