@@ -18,35 +18,6 @@ import (
 // is stored as is, since the hub must compute codes from it: the database file is
 // 0600 in a 0700 directory (2026-11: not encrypted at rest).
 
-const staffSchema = `
-CREATE TABLE IF NOT EXISTS staff (
-	user         TEXT PRIMARY KEY COLLATE NOCASE,
-	role         TEXT NOT NULL,
-	password     TEXT NOT NULL,
-	totp_secret  TEXT NOT NULL,
-	last_step    INTEGER NOT NULL DEFAULT 0,
-	failures     INTEGER NOT NULL DEFAULT 0,
-	locked_until INTEGER NOT NULL DEFAULT 0,
-	disabled     INTEGER NOT NULL DEFAULT 0,
-	created_at   INTEGER NOT NULL,
-	last_login   INTEGER
-);
-
-CREATE TABLE IF NOT EXISTS staff_sessions (
-	hash       BLOB PRIMARY KEY,
-	user       TEXT NOT NULL COLLATE NOCASE,
-	created_at INTEGER NOT NULL,
-	expires_at INTEGER NOT NULL,
-	last_used  INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS staff_sessions_user ON staff_sessions(user);
-
-CREATE TABLE IF NOT EXISTS event_counter (
-	one  INTEGER PRIMARY KEY CHECK (one = 1),
-	last INTEGER NOT NULL
-);
-`
-
 // Errors of the staff accounts.
 var (
 	ErrStaffExists = errors.New("staff account already exists")
@@ -54,46 +25,6 @@ var (
 	ErrStepUsed    = errors.New("totp code already used")
 	ErrNoSession   = errors.New("no such session")
 )
-
-// migrateStaff adds the staff tables and gives every event a hub-wide ID (the
-// order consoles subscribe by). Events stored before IDs existed are numbered by
-// arrival. Idempotent.
-func migrateStaff(ctx context.Context, w *sql.DB) error {
-	if _, err := w.ExecContext(ctx, staffSchema); err != nil {
-		return fmt.Errorf("create staff schema: %w", err)
-	}
-	var has int
-	if err := w.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'id'`).Scan(&has); err != nil {
-		return fmt.Errorf("migrate event ids: %w", err)
-	}
-	tx, err := w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("migrate event ids: %w", err)
-	}
-	defer tx.Rollback()
-	if has == 0 {
-		for _, q := range []string{
-			`ALTER TABLE events ADD COLUMN id INTEGER`,
-			`UPDATE events SET id = r.n FROM (SELECT terminal, epoch, seq,
-				row_number() OVER (ORDER BY received_at, terminal, epoch, seq) AS n FROM events) r
-				WHERE events.terminal = r.terminal AND events.epoch = r.epoch AND events.seq = r.seq`,
-		} {
-			if _, err := tx.ExecContext(ctx, q); err != nil {
-				return fmt.Errorf("migrate event ids: %w", err)
-			}
-		}
-	}
-	for _, q := range []string{
-		`CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events(id)`,
-		`CREATE INDEX IF NOT EXISTS events_quarantine ON events(id) WHERE ` + quarantineKinds,
-		`INSERT OR IGNORE INTO event_counter (one, last) SELECT 1, COALESCE(MAX(id), 0) FROM events`,
-	} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("migrate event ids: %w", err)
-		}
-	}
-	return tx.Commit()
-}
 
 // StaffAccount is one staff member as stored.
 type StaffAccount struct {
@@ -390,7 +321,7 @@ func (s *Store) LatestEvents(ctx context.Context, after int64, terminal string, 
 
 // quarantineKinds are the agent events (agent/downloads) the quarantine list is
 // made of; a partial index holds just them.
-const quarantineKinds = `kind IN ('download.blocked', 'quarantine.released')`
+const quarantineKinds = `kind IN ('` + string(protocol.EventDownloadBlocked) + `', '` + string(protocol.EventQuarantineReleased) + `')`
 
 // QuarantineEvents lists every stored download.blocked and quarantine.released
 // event, oldest first.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,7 +162,11 @@ func TestEventIDMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(schema); err != nil {
+	old, err := os.ReadFile(filepath.Join("testdata", "prestaff-schema.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(string(old)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO terminals (id, name, cert_serial, cert_not_after, enrolled_at) VALUES ('t-1', 'pc', 's', 0, 0)`); err != nil {

@@ -10,11 +10,14 @@
 // The audit chain shows any changed, removed or inserted row, but not rows cut off
 // its end: compare AuditHead with a head recorded elsewhere for that (2026-11).
 //
+// The schema is versioned (migrate.go): numbered steps of plain SQL, a version
+// in the database, and a refusal to open a database a newer carrel-hub made.
+//
 // Staff accounts and sessions live here too (staff.go). Quarantine records are
 // not a table of their own (2026-11): the staff API derives them from the agents'
 // download.blocked and quarantine.released events, so they go with event
 // retention. It is SQLite only: the PostgreSQL store for several hubs is planned,
-// not built.
+// not built (2026-12); it is to run the same migration steps.
 package store
 
 import (
@@ -82,86 +85,6 @@ var CheckpointInterval = time.Second
 // tail to be copied.
 var WALLimit int64 = 64 << 20
 
-const schema = `
-CREATE TABLE IF NOT EXISTS terminals (
-	id             TEXT PRIMARY KEY,
-	name           TEXT NOT NULL,
-	os             TEXT NOT NULL DEFAULT '',
-	os_version     TEXT NOT NULL DEFAULT '',
-	agent_version  TEXT NOT NULL DEFAULT '',
-	cert_serial    TEXT NOT NULL,
-	cert_not_after INTEGER NOT NULL,
-	enrolled_at    INTEGER NOT NULL,
-	revoked_at     INTEGER,
-	last_seen      INTEGER,
-	online         INTEGER NOT NULL DEFAULT 0,
-	last_status    TEXT,
-	acked_seq      INTEGER NOT NULL DEFAULT 0,
-	epoch          INTEGER NOT NULL DEFAULT 0,
-	locked         INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS terminals_name ON terminals(name);
-
-CREATE TABLE IF NOT EXISTS events (
-	terminal    TEXT NOT NULL REFERENCES terminals(id),
-	epoch       INTEGER NOT NULL,
-	seq         INTEGER NOT NULL,
-	time        INTEGER NOT NULL,
-	kind        TEXT NOT NULL,
-	severity    TEXT NOT NULL,
-	data        TEXT NOT NULL,
-	received_at INTEGER NOT NULL,
-	PRIMARY KEY (terminal, epoch, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
-
-CREATE TABLE IF NOT EXISTS tokens (
-	hash       BLOB PRIMARY KEY,
-	created_at INTEGER NOT NULL,
-	expires_at INTEGER NOT NULL,
-	uses_left  INTEGER NOT NULL,
-	uses       INTEGER NOT NULL DEFAULT 0,
-	created_by TEXT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS certs (
-	serial    TEXT PRIMARY KEY,
-	terminal  TEXT NOT NULL REFERENCES terminals(id),
-	issued_at INTEGER NOT NULL,
-	not_after INTEGER NOT NULL,
-	revoked   INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS certs_terminal ON certs(terminal);
-
-CREATE TABLE IF NOT EXISTS commands (
-	id          TEXT PRIMARY KEY,
-	terminal    TEXT NOT NULL,
-	action      TEXT NOT NULL,
-	args        TEXT NOT NULL,
-	issued_by   TEXT NOT NULL,
-	issued_at   INTEGER NOT NULL,
-	expires_at  INTEGER NOT NULL,
-	result      TEXT,
-	ok          INTEGER,
-	answered_at INTEGER
-);
-
-CREATE TABLE IF NOT EXISTS audit (
-	seq    INTEGER PRIMARY KEY,
-	time   INTEGER NOT NULL,
-	actor  TEXT NOT NULL,
-	action TEXT NOT NULL,
-	target TEXT NOT NULL,
-	detail TEXT NOT NULL,
-	prev   BLOB NOT NULL,
-	hash   BLOB NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-`
-
 func dsn(path string, writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -178,7 +101,8 @@ func dsn(path string, writer bool) string {
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up
-// to date.
+// to date (migrate.go); a database made by a newer carrel-hub is refused with
+// ErrSchemaNewer.
 func Open(path string) (*Store, error) {
 	// Created 0600 here so SQLite gives its -wal and -shm files the same mode.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -194,9 +118,9 @@ func Open(path string) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if _, err := w.Exec(schema); err != nil {
+	if err := migrate(context.Background(), w, steps); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open store %s: create schema: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	r, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
@@ -205,10 +129,6 @@ func Open(path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s := &Store{w: w, r: r, path: path, now: time.Now}
-	if err := migrateStaff(context.Background(), w); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
 	if s.insEvent, err = w.Prepare(`INSERT OR IGNORE INTO events (id, terminal, epoch, seq, time, kind, severity, data, received_at)
 		SELECT ?, id, epoch, ?, ?, ?, ?, ?, ? FROM terminals WHERE id = ?`); err != nil {
 		s.Close()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -339,4 +340,74 @@ func BenchmarkCommit256(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*256), "ns/event")
+}
+
+// TestMigratePreviousRelease opens a copy of a database that the previous
+// release's carrel-hub made (testdata/hub-2026-11.db: `carrel-hub serve` of
+// commit 329ec9e with three load-generator agents enrolled, 90 events, one admin,
+// a token and their audit rows), and checks it is brought to the current version
+// with its data intact and its audit chain unbroken.
+func TestMigratePreviousRelease(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "hub-2026-11.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "hub.db")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for round := 0; round < 2; round++ { // the second open finds it current
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v int
+		if err := s.r.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil || v != SchemaVersion() {
+			t.Fatalf("schema version %d (%v), want %d", v, err, SchemaVersion())
+		}
+		ts, err := s.Terminals(ctx)
+		if err != nil || len(ts) != 3 || ts[0].Name != "lg-00000" || len(ts[0].LastStatus) == 0 {
+			t.Fatalf("terminals: %+v %v", ts, err)
+		}
+		if n, err := s.TotalEvents(ctx); err != nil || n != 90+round {
+			t.Fatalf("events: %d %v", n, err)
+		}
+		if id, err := s.LastEventID(ctx); err != nil || id != 90+int64(round) {
+			t.Fatalf("last event id: %d %v", id, err)
+		}
+		if a, err := s.StaffByName(ctx, "ann"); err != nil || a.Role != "admin" {
+			t.Fatalf("staff: %+v %v", a, err)
+		}
+		if n, err := s.VerifyAudit(ctx); err != nil || n == 0 {
+			t.Fatalf("audit chain: %d rows, %v", n, err)
+		}
+		// New rows go on from the old ones.
+		if _, err := s.Commit(ctx, &Batch{Events: []Event{{Terminal: ts[0].ID, Seq: ts[0].AckedSeq + 1, Time: time.Now(), Kind: "k", Severity: "info"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if id, _ := s.LastEventID(ctx); id != 91+int64(round) {
+			t.Fatalf("next event id %d", id)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRefuseNewerSchema refuses a database a newer carrel-hub migrated.
+func TestRefuseNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec(`UPDATE schema_version SET version = ?`, SchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(path)
+	if !errors.Is(err, ErrSchemaNewer) || !strings.Contains(err.Error(), "newer carrel-hub") {
+		t.Fatalf("open of a newer database: %v", err)
+	}
 }

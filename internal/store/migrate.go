@@ -1,0 +1,218 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Schema migrations. The database records its schema version in the
+// schema_version table; Open runs, in one transaction, every step past it. A step
+// is plain SQL text, frozen once released: a change to the schema is a new step
+// at the end, never an edit of an old one (the kinds in step 1's partial index are
+// literals for that reason). The PostgreSQL store planned for several hubs
+// (2026-12: not built) is to run the same numbered steps; SQLite-only clauses in
+// them (WITHOUT ROWID, the RAISE triggers) will need a dialect's own text then.
+
+// ErrSchemaNewer says the database was made or migrated by a newer carrel-hub
+// than this one.
+var ErrSchemaNewer = errors.New("database schema is newer than this carrel-hub")
+
+// steps[i] brings a database from schema version i to i+1.
+var steps = []string{
+	// 1: the schema as the 2026-11 release left it (terminals, events with their
+	// hub-wide IDs, tokens, certificates, commands, the audit chain, staff and
+	// their sessions). Every statement is IF NOT EXISTS / OR IGNORE, so the same
+	// step adopts a database that release made, which has no schema_version.
+	`
+CREATE TABLE IF NOT EXISTS terminals (
+	id             TEXT PRIMARY KEY,
+	name           TEXT NOT NULL,
+	os             TEXT NOT NULL DEFAULT '',
+	os_version     TEXT NOT NULL DEFAULT '',
+	agent_version  TEXT NOT NULL DEFAULT '',
+	cert_serial    TEXT NOT NULL,
+	cert_not_after INTEGER NOT NULL,
+	enrolled_at    INTEGER NOT NULL,
+	revoked_at     INTEGER,
+	last_seen      INTEGER,
+	online         INTEGER NOT NULL DEFAULT 0,
+	last_status    TEXT,
+	acked_seq      INTEGER NOT NULL DEFAULT 0,
+	epoch          INTEGER NOT NULL DEFAULT 0,
+	locked         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS terminals_name ON terminals(name);
+
+CREATE TABLE IF NOT EXISTS events (
+	terminal    TEXT NOT NULL REFERENCES terminals(id),
+	epoch       INTEGER NOT NULL,
+	seq         INTEGER NOT NULL,
+	time        INTEGER NOT NULL,
+	kind        TEXT NOT NULL,
+	severity    TEXT NOT NULL,
+	data        TEXT NOT NULL,
+	received_at INTEGER NOT NULL,
+	id          INTEGER,
+	PRIMARY KEY (terminal, epoch, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
+CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events(id);
+CREATE INDEX IF NOT EXISTS events_quarantine ON events(id) WHERE kind IN ('download.blocked', 'quarantine.released');
+
+CREATE TABLE IF NOT EXISTS event_counter (
+	one  INTEGER PRIMARY KEY CHECK (one = 1),
+	last INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO event_counter (one, last) SELECT 1, COALESCE(MAX(id), 0) FROM events;
+
+CREATE TABLE IF NOT EXISTS tokens (
+	hash       BLOB PRIMARY KEY,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	uses_left  INTEGER NOT NULL,
+	uses       INTEGER NOT NULL DEFAULT 0,
+	created_by TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS certs (
+	serial    TEXT PRIMARY KEY,
+	terminal  TEXT NOT NULL REFERENCES terminals(id),
+	issued_at INTEGER NOT NULL,
+	not_after INTEGER NOT NULL,
+	revoked   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS certs_terminal ON certs(terminal);
+
+CREATE TABLE IF NOT EXISTS commands (
+	id          TEXT PRIMARY KEY,
+	terminal    TEXT NOT NULL,
+	action      TEXT NOT NULL,
+	args        TEXT NOT NULL,
+	issued_by   TEXT NOT NULL,
+	issued_at   INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	result      TEXT,
+	ok          INTEGER,
+	answered_at INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS audit (
+	seq    INTEGER PRIMARY KEY,
+	time   INTEGER NOT NULL,
+	actor  TEXT NOT NULL,
+	action TEXT NOT NULL,
+	target TEXT NOT NULL,
+	detail TEXT NOT NULL,
+	prev   BLOB NOT NULL,
+	hash   BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+
+CREATE TABLE IF NOT EXISTS staff (
+	user         TEXT PRIMARY KEY COLLATE NOCASE,
+	role         TEXT NOT NULL,
+	password     TEXT NOT NULL,
+	totp_secret  TEXT NOT NULL,
+	last_step    INTEGER NOT NULL DEFAULT 0,
+	failures     INTEGER NOT NULL DEFAULT 0,
+	locked_until INTEGER NOT NULL DEFAULT 0,
+	disabled     INTEGER NOT NULL DEFAULT 0,
+	created_at   INTEGER NOT NULL,
+	last_login   INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS staff_sessions (
+	hash       BLOB PRIMARY KEY,
+	user       TEXT NOT NULL COLLATE NOCASE,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	last_used  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS staff_sessions_user ON staff_sessions(user);
+`,
+}
+
+// SchemaVersion is the schema version this build brings databases to.
+func SchemaVersion() int { return len(steps) }
+
+// migrate brings the database on w to len(steps) in one write transaction, or
+// refuses a database newer than that with ErrSchemaNewer.
+func migrate(ctx context.Context, w *sql.DB, steps []string) error {
+	tx, err := w.BeginTx(ctx, nil) // BEGIN IMMEDIATE on the writer: one migrator at a time
+	if err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	version, stamped := 0, true
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version); {
+	case errors.Is(err, sql.ErrNoRows):
+		stamped = false
+	case err != nil:
+		return fmt.Errorf("migrate schema: read version: %w", err)
+	}
+	if version > len(steps) {
+		return fmt.Errorf("%w: the database is at version %d, this carrel-hub knows up to %d; run a newer carrel-hub, or restore a backup made by this one", ErrSchemaNewer, version, len(steps))
+	}
+	if !stamped {
+		if err := numberLegacyEvents(ctx, tx); err != nil {
+			return err
+		}
+	}
+	for v := version; v < len(steps); v++ {
+		if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+		}
+	}
+	if version == len(steps) && stamped {
+		return nil
+	}
+	q := `UPDATE schema_version SET version = ?`
+	if !stamped {
+		q = `INSERT INTO schema_version (version) VALUES (?)`
+	}
+	if _, err := tx.ExecContext(ctx, q, len(steps)); err != nil {
+		return fmt.Errorf("migrate schema: write version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	return nil
+}
+
+// numberLegacyEvents gives the events of a database made before events had
+// hub-wide IDs (a release before 2026-11) their ID column, numbered by arrival,
+// so that step 1 can adopt it.
+func numberLegacyEvents(ctx context.Context, tx *sql.Tx) error {
+	var tables, hasID int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&tables); err != nil {
+		return fmt.Errorf("migrate event ids: %w", err)
+	}
+	if tables == 0 {
+		return nil // a new database
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'id'`).Scan(&hasID); err != nil {
+		return fmt.Errorf("migrate event ids: %w", err)
+	}
+	if hasID > 0 {
+		return nil
+	}
+	for _, q := range []string{
+		`ALTER TABLE events ADD COLUMN id INTEGER`,
+		`UPDATE events SET id = r.n FROM (SELECT terminal, epoch, seq,
+			row_number() OVER (ORDER BY received_at, terminal, epoch, seq) AS n FROM events) r
+			WHERE events.terminal = r.terminal AND events.epoch = r.epoch AND events.seq = r.seq`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("migrate event ids: %w", err)
+		}
+	}
+	return nil
+}
