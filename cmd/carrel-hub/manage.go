@@ -78,7 +78,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	resp, err := ctl.Command(ctx, hub.CommandRequest{Terminal: fs.Arg(0), Action: action, Args: cmdArgs})
+	resp, err := ctl.Command(ctx, protocol.CommandArgs{Terminal: fs.Arg(0), Action: action, Args: cmdArgs})
 	if err != nil {
 		return fail(stderr, err)
 	}

@@ -20,42 +20,9 @@ import (
 )
 
 // The control socket: HTTP over the unix socket <data>/hub.sock (mode 0600, in the
-// 0700 data dir), for the carrel-hub CLI on the same machine. Callers are named
-// "local:<unix user>" in the audit log, from the socket's peer credentials.
-
-// CommandRequest is the body of POST /command.
-type CommandRequest struct {
-	Terminal string            `json:"terminal"`
-	Action   protocol.Action   `json:"action"`
-	Args     map[string]string `json:"args,omitempty"`
-}
-
-// CommandResponse answers POST /command: the agent's Result, or Error if the hub
-// could not get one.
-type CommandResponse struct {
-	Result *protocol.Result `json:"result,omitempty"`
-	Error  string           `json:"error,omitempty"`
-}
-
-// RevokeRequest is the body of POST /revoke.
-type RevokeRequest struct {
-	Terminal string `json:"terminal"`
-}
-
-// RevokeResponse answers POST /revoke.
-type RevokeResponse struct {
-	ID    string `json:"id,omitempty"`
-	Name  string `json:"name,omitempty"`
-	Error string `json:"error,omitempty"`
-}
-
-// Health answers GET /health.
-type Health struct {
-	OK          bool   `json:"ok"`
-	Addr        string `json:"addr"`
-	Fingerprint string `json:"fingerprint"`
-	Online      int    `json:"online"`
-}
+// 0700 data dir), for the carrel-hub CLI on the same machine. Its requests and
+// answers are protocol's (control.go). Callers are named "local:<unix user>" in
+// the audit log, from the socket's peer credentials.
 
 type ctxConnKey struct{}
 
@@ -75,9 +42,9 @@ func (h *Hub) listenControl() error {
 		return fmt.Errorf("listen on control socket: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", h.ctlHealth)
-	mux.HandleFunc("POST /command", h.ctlCommand)
-	mux.HandleFunc("POST /revoke", h.ctlRevoke)
+	mux.HandleFunc(http.MethodGet+" "+protocol.PathControlHealth, h.ctlHealth)
+	mux.HandleFunc(http.MethodPost+" "+protocol.PathControlCommand, h.ctlCommand)
+	mux.HandleFunc(http.MethodPost+" "+protocol.PathControlRevoke, h.ctlRevoke)
 	h.ctlLn = ln
 	h.ctl = &http.Server{
 		Handler:           mux,
@@ -112,7 +79,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func (h *Hub) ctlHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Health{OK: true, Addr: h.ln.Addr().String(), Fingerprint: h.Fingerprint(), Online: h.OnlineCount()})
+	writeJSON(w, http.StatusOK, protocol.ControlHealthResponse{OK: true, Addr: h.ln.Addr().String(), Fingerprint: h.Fingerprint(), Online: h.OnlineCount()})
 }
 
 func readCtl(r *http.Request, v any) error {
@@ -124,31 +91,31 @@ func readCtl(r *http.Request, v any) error {
 }
 
 func (h *Hub) ctlCommand(w http.ResponseWriter, r *http.Request) {
-	var req CommandRequest
+	var req protocol.CommandArgs
 	if err := readCtl(r, &req); err != nil {
-		writeJSON(w, http.StatusBadRequest, CommandResponse{Error: err.Error()})
+		writeJSON(w, http.StatusBadRequest, protocol.ControlCommandResponse{Error: err.Error()})
 		return
 	}
 	res, err := h.SendCommand(r.Context(), req.Terminal, req.Action, req.Args, caller(r))
 	if err != nil {
-		writeJSON(w, http.StatusOK, CommandResponse{Error: err.Error()})
+		writeJSON(w, http.StatusOK, protocol.ControlCommandResponse{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, CommandResponse{Result: &res})
+	writeJSON(w, http.StatusOK, protocol.ControlCommandResponse{Result: &res})
 }
 
 func (h *Hub) ctlRevoke(w http.ResponseWriter, r *http.Request) {
-	var req RevokeRequest
+	var req protocol.TerminalArgs
 	if err := readCtl(r, &req); err != nil {
-		writeJSON(w, http.StatusBadRequest, RevokeResponse{Error: err.Error()})
+		writeJSON(w, http.StatusBadRequest, protocol.ControlRevokeResponse{Error: err.Error()})
 		return
 	}
 	t, err := h.Revoke(r.Context(), req.Terminal, caller(r))
 	if err != nil {
-		writeJSON(w, http.StatusOK, RevokeResponse{Error: err.Error()})
+		writeJSON(w, http.StatusOK, protocol.ControlRevokeResponse{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, RevokeResponse{ID: t.ID, Name: t.Name})
+	writeJSON(w, http.StatusOK, protocol.ControlRevokeResponse{ID: t.ID, Name: t.Name})
 }
 
 // ErrNotRunning is returned by Dial when no hub answers on the control socket.
@@ -202,22 +169,22 @@ func (c *Control) do(ctx context.Context, method, path string, in, out any) erro
 }
 
 // Health asks the hub how it is.
-func (c *Control) Health(ctx context.Context) (Health, error) {
-	var h Health
-	err := c.do(ctx, http.MethodGet, "/health", nil, &h)
+func (c *Control) Health(ctx context.Context) (protocol.ControlHealthResponse, error) {
+	var h protocol.ControlHealthResponse
+	err := c.do(ctx, http.MethodGet, protocol.PathControlHealth, nil, &h)
 	return h, err
 }
 
 // Command sends a command through the hub and waits for its answer.
-func (c *Control) Command(ctx context.Context, req CommandRequest) (CommandResponse, error) {
-	var out CommandResponse
-	err := c.do(ctx, http.MethodPost, "/command", req, &out)
+func (c *Control) Command(ctx context.Context, req protocol.CommandArgs) (protocol.ControlCommandResponse, error) {
+	var out protocol.ControlCommandResponse
+	err := c.do(ctx, http.MethodPost, protocol.PathControlCommand, req, &out)
 	return out, err
 }
 
 // Revoke revokes a terminal through the hub, dropping its connection.
-func (c *Control) Revoke(ctx context.Context, terminal string) (RevokeResponse, error) {
-	var out RevokeResponse
-	err := c.do(ctx, http.MethodPost, "/revoke", RevokeRequest{Terminal: terminal}, &out)
+func (c *Control) Revoke(ctx context.Context, terminal string) (protocol.ControlRevokeResponse, error) {
+	var out protocol.ControlRevokeResponse
+	err := c.do(ctx, http.MethodPost, protocol.PathControlRevoke, protocol.TerminalArgs{Terminal: terminal}, &out)
 	return out, err
 }

@@ -584,7 +584,7 @@ func TestControlSocket(t *testing.T) {
 	if err != nil || !h.OK || h.Online != 1 || h.Fingerprint != th.Fingerprint() {
 		t.Fatalf("health: %+v %v", h, err)
 	}
-	resp, err := ctl.Command(ctx, CommandRequest{Terminal: "pc-ctl", Action: protocol.ActionPing})
+	resp, err := ctl.Command(ctx, protocol.CommandArgs{Terminal: "pc-ctl", Action: protocol.ActionPing})
 	if err != nil || resp.Result == nil || !resp.Result.OK {
 		t.Fatalf("command: %+v %v", resp, err)
 	}

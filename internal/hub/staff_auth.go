@@ -282,7 +282,7 @@ func (h *Hub) handleSetup(w http.ResponseWriter, r *http.Request) {
 	}
 	actor := "staff:" + truncateActor(req.User)
 	refuse := func(code int, why string) {
-		h.audit(actor, protocol.AuditStaffSetup, "", map[string]string{"remote": ip, "result": "refused: " + why})
+		h.audit(actor, protocol.AuditStaffSetup, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why})
 		h.log.Warn("Staff setup refused", "remote", ip, "reason", why)
 		httpError(w, code, "setup refused: "+why)
 	}
@@ -355,7 +355,7 @@ func (h *Hub) handleLogin(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusTooManyRequests, msgLoginWait)
 			return
 		}
-		h.audit("remote:"+ip, protocol.AuditStaffLogin, "", map[string]string{"remote": ip, "result": "refused: malformed request"})
+		h.audit("remote:"+ip, protocol.AuditStaffLogin, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: malformed request"})
 		httpError(w, http.StatusBadRequest, "malformed login request")
 		return
 	}
@@ -383,7 +383,7 @@ func (h *Hub) login(ctx context.Context, req *protocol.LoginRequest, ip string) 
 	user := truncateActor(req.User)
 	actor := "staff:" + user
 	refuse := func(code int, why string) (*protocol.LoginResponse, int, string) {
-		h.audit(actor, protocol.AuditStaffLogin, "", map[string]string{"remote": ip, "result": "refused: " + why})
+		h.audit(actor, protocol.AuditStaffLogin, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why})
 		return nil, code, why
 	}
 	if !h.staff.ipLimit.allow(ip, now) {

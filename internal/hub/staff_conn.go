@@ -95,7 +95,7 @@ func (h *Hub) handleStaff(w http.ResponseWriter, r *http.Request) {
 		if s, err := h.checkSession(r.Context(), secret, false); err == nil {
 			actor = "staff:" + s.User
 		}
-		h.audit(actor, protocol.AuditStaffConnect, "", map[string]string{"remote": ip, "result": "refused: browser origin " + truncate(r.Header.Get("Origin"), 100)})
+		h.audit(actor, protocol.AuditStaffConnect, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: browser origin " + truncate(r.Header.Get("Origin"), 100)})
 		httpError(w, http.StatusForbidden, "staff endpoint refuses browser requests")
 		return
 	}
@@ -107,7 +107,7 @@ func (h *Hub) handleStaff(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// An expired session was audited as it ended; this records the attempt.
-		h.audit("unknown", protocol.AuditStaffConnect, "", map[string]string{"remote": ip, "result": "refused: no valid session"})
+		h.audit("unknown", protocol.AuditStaffConnect, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: no valid session"})
 		httpError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
@@ -186,7 +186,7 @@ func (h *Hub) staffRequest(c *staffConn, req *protocol.StaffRequest) bool {
 	op := staffOps[req.Op]
 	actor := "staff:" + s.User
 	if op.run == nil {
-		h.audit(actor, protocol.AuditStaffRequest, "", map[string]string{"op": truncate(string(req.Op), 64), "result": "refused: unknown op"})
+		h.audit(actor, protocol.AuditStaffRequest, "", map[string]string{protocol.AuditKeyOp: truncate(string(req.Op), 64), protocol.AuditKeyResult: "refused: unknown op"})
 		c.respond(req.ID, nil, fmt.Errorf("unknown op %q", truncate(string(req.Op), 64)))
 		return true
 	}
@@ -257,7 +257,7 @@ func (x *staffCall) admin(target string, detail map[string]string) error {
 
 // refuse audits a refused request.
 func (x *staffCall) refuse(target, result string, detail map[string]string) {
-	d := map[string]string{"result": result}
+	d := map[string]string{protocol.AuditKeyResult: result}
 	for k, v := range detail {
 		d[k] = v
 	}

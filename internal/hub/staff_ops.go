@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -104,7 +103,7 @@ func opCommand(x *staffCall) (any, error) {
 	if err := x.args(&a); err != nil {
 		return nil, err
 	}
-	detail := map[string]string{"action": truncate(string(a.Action), 64)}
+	detail := map[string]string{protocol.AuditKeyAction: truncate(string(a.Action), 64)}
 	if !a.Action.Known() {
 		x.refuse(truncate(a.Terminal, 64), "refused: unknown action", detail)
 		return nil, fmt.Errorf("unknown action %q", truncate(string(a.Action), 64))
@@ -210,12 +209,6 @@ func opQuarantineList(x *staffCall) (any, error) {
 	return quarantineViews(evs), nil
 }
 
-// The agent's event kinds the quarantine list is made from (agent/downloads).
-const (
-	kindBlocked  = "download.blocked"
-	kindReleased = "quarantine.released"
-)
-
 // quarantineViews lists the files still in quarantine: every download.blocked
 // event that carries a quarantine id, minus those a later quarantine.released of
 // the same terminal names, newest last. Only as old as event retention.
@@ -224,19 +217,18 @@ func quarantineViews(evs []store.EventRecord) []protocol.QuarantineView {
 	idx := map[key]int{}
 	var out []protocol.QuarantineView
 	for _, e := range evs {
-		id := e.Data["id"]
-		if id == "" {
-			continue // blocked but not quarantined (the move failed)
-		}
-		k := key{e.Terminal, id}
 		switch e.Kind {
-		case kindBlocked:
-			size, _ := strconv.ParseInt(e.Data["size"], 10, 64)
-			idx[k] = len(out)
-			out = append(out, protocol.QuarantineView{Terminal: e.Terminal, ID: id, Name: e.Data["name"],
-				SHA256: e.Data["sha256"], Size: size, Reason: e.Data["reason"], Time: e.Time.UTC()})
-		case kindReleased:
-			if i, ok := idx[k]; ok {
+		case protocol.EventDownloadBlocked:
+			d := protocol.ParseDownloadBlocked(e.Data)
+			if d.ID == "" {
+				continue // blocked but not quarantined (the move failed)
+			}
+			idx[key{e.Terminal, d.ID}] = len(out)
+			out = append(out, protocol.QuarantineView{Terminal: e.Terminal, ID: d.ID, Name: d.Name,
+				SHA256: d.SHA256, Size: d.Size, Reason: d.Reason, Time: e.Time.UTC()})
+		case protocol.EventQuarantineReleased:
+			r := protocol.ParseQuarantineReleased(e.Data)
+			if i, ok := idx[key{e.Terminal, r.ID}]; ok && r.ID != "" {
 				out[i].Released = true
 			}
 		}
@@ -276,7 +268,7 @@ func opStaffCreate(x *staffCall) (any, error) {
 	if err := x.args(&a); err != nil {
 		return nil, err
 	}
-	detail := map[string]string{"user": truncate(a.User, 64), "role": truncate(string(a.Role), 16)}
+	detail := map[string]string{protocol.AuditKeyUser: truncate(a.User, 64), protocol.AuditKeyRole: truncate(string(a.Role), 16)}
 	if err := x.admin("", detail); err != nil {
 		return nil, err
 	}
@@ -300,7 +292,7 @@ func opStaffDisable(x *staffCall) (any, error) {
 	if err := x.args(&a); err != nil {
 		return nil, err
 	}
-	detail := map[string]string{"user": truncate(a.User, 64)}
+	detail := map[string]string{protocol.AuditKeyUser: truncate(a.User, 64)}
 	if err := x.admin("", detail); err != nil {
 		return nil, err
 	}
@@ -339,10 +331,10 @@ func auditView(r store.AuditRecord) protocol.AuditView {
 	var d map[string]string
 	if json.Unmarshal([]byte(r.Detail), &d) == nil {
 		switch {
-		case d["result"] != "" && r.Action != "command.result":
-			v.Result = d["result"]
-		case d["ok"] == "false":
-			v.Result = "failed: " + d["result"]
+		case d[protocol.AuditKeyResult] != "" && r.Action != protocol.AuditCommandResult:
+			v.Result = d[protocol.AuditKeyResult]
+		case d[protocol.AuditKeyOK] == "false":
+			v.Result = "failed: " + d[protocol.AuditKeyResult]
 		}
 	}
 	return v

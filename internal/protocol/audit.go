@@ -31,4 +31,8 @@ const (
 	AuditKeyResult = "result" // "ok", "refused: ...", or a command's output
 	AuditKeyOK     = "ok"     // "true"/"false" on command.result
 	AuditKeyRemote = "remote" // the client address of a staff request
+	AuditKeyOp     = "op"     // the op of a refused staff request
+	AuditKeyAction = "action" // the action of a refused command
+	AuditKeyUser   = "user"   // the staff account a staff.create or staff.disable names
+	AuditKeyRole   = "role"   // the role a staff.create asks for
 )

@@ -154,7 +154,7 @@ func (p *pinger) run(ctx context.Context, every time.Duration) {
 		id := p.targets[rand.IntN(len(p.targets))]
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		start := time.Now()
-		resp, err := p.ctl.Command(cctx, hub.CommandRequest{Terminal: id, Action: protocol.ActionPing})
+		resp, err := p.ctl.Command(cctx, protocol.CommandArgs{Terminal: id, Action: protocol.ActionPing})
 		rtt := time.Since(start)
 		cancel()
 		if ctx.Err() != nil {
