@@ -7,13 +7,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/cli"
 	"github.com/carrel-kiosk/carrel/internal/testrig/loadgen"
 )
-
-func init() {
-	register(cli.Command{Name: "footprint", Summary: "sample a real carrel-agent's RSS and CPU from /proc", Run: runFootprint})
-}
 
 func runFootprint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("footprint", "--agent-bin BIN --config CFG [--duration 10m]", `
@@ -54,14 +49,6 @@ and prints the mean and maximum. The first --warmup is reported apart.`, stderr)
 		return fail(stderr, err)
 	}
 	fmt.Fprintln(stdout, res)
-	fmt.Fprintf(stdout, "targets: RSS < 30 MB: %s; CPU < 0.5%%: %s (load at end %s)\n",
-		verdict(res.MaxRSS < 30<<20), verdict(res.MeanCPU < 0.5), loadgen.Load1())
+	fmt.Fprintf(stdout, "%s (load at end %s)\n", loadgen.Verdicts(res.Verdicts()...), loadgen.Load1())
 	return 0
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
 }

@@ -18,14 +18,25 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/cli"
 )
 
-var program = &cli.Program{
-	Name:   "carrel-loadgen",
-	Footer: "Every command takes --help. Only loopback (127.0.0.1) hubs are meant.",
+func main() {
+	p := &cli.Program{
+		Name:   "carrel-loadgen",
+		Footer: "Every command takes --help. Only loopback (127.0.0.1) hubs are meant.",
+	}
+	for _, c := range []cli.Command{
+		{Name: "enroll", Summary: "enroll N simulated agents (identities kept in --dir for later runs)", Run: runEnroll},
+		{Name: "run", Summary: "run N agents against a running hub and measure it", Run: runRun},
+		{Name: "agents", Summary: "run one group of agents (a child of run/storm/baseline)", Hidden: true, Run: runAgents},
+		{Name: "storm", Summary: "SIGKILL and restart the hub under N agents; time the reconnection, account for every event", Run: runStorm},
+		{Name: "echo-server", Summary: "bare gorilla/websocket server on the hub's mutual TLS (memory baseline)", Run: runEcho},
+		{Name: "baseline", Summary: "hold N connections on the bare server, then on the hub, in one run; compare RSS per connection", Run: runBaseline},
+		{Name: "hub", Summary: "run the real hub in this process with CPU/heap profiling", Run: runHub},
+		{Name: "footprint", Summary: "sample a real carrel-agent's RSS and CPU from /proc", Run: runFootprint},
+	} {
+		p.Register(c)
+	}
+	p.Main()
 }
-
-func register(c cli.Command) { program.Register(c) }
-
-func main() { program.Main() }
 
 func newFlags(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("carrel-loadgen "+name, flag.ContinueOnError)

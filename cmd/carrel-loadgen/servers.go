@@ -8,16 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/cli"
 	"github.com/carrel-kiosk/carrel/internal/testrig/loadgen"
 )
-
-func init() {
-	register(cli.Command{Name: "storm", Summary: "SIGKILL and restart the hub under N agents; time the reconnection, account for every event", Run: runStorm})
-	register(cli.Command{Name: "echo-server", Summary: "bare gorilla/websocket server on the hub's mutual TLS (memory baseline)", Run: runEcho})
-	register(cli.Command{Name: "baseline", Summary: "hold N connections on the bare server, then on the hub, in one run; compare RSS per connection", Run: runBaseline})
-	register(cli.Command{Name: "hub", Summary: "run the real hub in this process with CPU/heap profiling", Run: runHub})
-}
 
 // hubCommand is how storm and baseline start the hub: carrel-hub serve, or this
 // binary's profiling hub when --hub-bin is "self".
@@ -52,7 +44,9 @@ func runStorm(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 Starts the hub (BIN serve --data DIR --listen ADDR), connects N enrolled agents,
 lets events flow for --settle, SIGKILLs the hub and starts it again at once,
 and measures from the kill until every agent has been welcomed by the new hub
-and the hub counts all of them online (target: --target). Then events flow for
+and the hub counts all of them online (target: --target). With --baseline
+(the default) it first connects the N agents at once to the bare server and
+times it, so the storm reads as a ratio. Then events flow for
 --after, every outbox is drained, and the hub database is checked: every event
 each agent's outbox numbered in this run is stored exactly once.`, stderr)
 	ff := addFleetFlags(fs, 50)
@@ -62,7 +56,9 @@ each agent's outbox numbered in this run is stored exactly once.`, stderr)
 	hubLog := fs.String("hub-log", "", "append the hub's output here (default: discarded)")
 	settle := fs.Duration("settle", 15*time.Second, "events flowing before the kill")
 	after := fs.Duration("after", 10*time.Second, "events flowing after everyone is back")
-	target := fs.Duration("target", 60*time.Second, "all back within this is the target")
+	target := fs.Duration("target", loadgen.TargetStorm, "all back within this is the target")
+	baseline := fs.Bool("baseline", true, "first, in the same session, time N fresh connections to the bare server (echo-server) at once: the storm is printed as a ratio of it")
+	echoListen := fs.String("echo-listen", "127.0.0.1:18445", "bare server listen address (with --baseline)")
 	profDir := fs.String("hub-profile", "", `with --hub-bin self: write the hub's CPU profile and, at each SIGUSR1 to it, heap profile and goroutines into this directory`)
 	if c := parse(fs, args); c >= 0 {
 		return c
@@ -83,8 +79,16 @@ each agent's outbox numbered in this run is stored exactly once.`, stderr)
 		return fail(stderr, err)
 	}
 	defer closeLog()
-	res, err := loadgen.Storm(ctx, loadgen.StormOptions{Fleet: fo, HubCmd: argv, HubData: *hubData, HubLog: lw,
-		Settle: *settle, After: *after, Target: *target, Out: stdout})
+	so := loadgen.StormOptions{Fleet: fo, HubCmd: argv, HubData: *hubData, HubLog: lw,
+		Settle: *settle, After: *after, Target: *target, Out: stdout}
+	if *baseline {
+		exe, err := os.Executable()
+		if err != nil {
+			return fail(stderr, err)
+		}
+		so.EchoCmd, so.EchoListen = []string{exe, "echo-server", "--hub-data", *hubData, "--listen", *echoListen}, *echoListen
+	}
+	res, err := loadgen.Storm(ctx, so)
 	if err != nil {
 		fmt.Fprintf(stdout, "\n== storm (incomplete)\n%s\n", res)
 		return fail(stderr, err)

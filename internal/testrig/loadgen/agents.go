@@ -50,12 +50,14 @@ type Report struct {
 	Connected int `json:"connected"`
 	SinceMark int `json:"since_mark"` // agents welcomed by the hub since the last Mark
 	// LastWelcome is the latest Welcome of any agent (unix nanos).
-	LastWelcome int64  `json:"last_welcome"`
-	Emitted     uint64 `json:"emitted"`
-	EmitErrs    uint64 `json:"emit_errs"`
-	Pending     int    `json:"pending"` // events in outboxes not yet acknowledged
-	Dropped     uint64 `json:"dropped"` // outbox overflow (should stay 0)
-	Draining    bool   `json:"draining"`
+	LastWelcome int64 `json:"last_welcome"`
+	// LinksAt is when the group began starting its links (unix nanos).
+	LinksAt  int64  `json:"links_at,omitempty"`
+	Emitted  uint64 `json:"emitted"`
+	EmitErrs uint64 `json:"emit_errs"`
+	Pending  int    `json:"pending"` // events in outboxes not yet acknowledged
+	Dropped  uint64 `json:"dropped"` // outbox overflow (should stay 0)
+	Draining bool   `json:"draining"`
 	// StatusLat are status-to-store latencies (ms) measured since the last report.
 	StatusLat []float64 `json:"status_lat,omitempty"`
 	// Errs counts link failures by message since the last report.
@@ -166,6 +168,7 @@ type group struct {
 
 	emitted, emitErrs atomic.Uint64
 	started           atomic.Int64
+	linksAt           atomic.Int64 // unix nanos when the links began to start
 	mark              atomic.Int64
 	draining          atomic.Bool
 }
@@ -248,6 +251,7 @@ func (g *group) run(ctx context.Context, ctl <-chan string, report func(Report))
 	go func() {
 		defer wg.Done()
 		step := g.spec.Ramp / time.Duration(len(g.agents))
+		g.linksAt.Store(time.Now().UnixNano())
 		t := time.NewTicker(max(step, time.Microsecond))
 		defer t.Stop()
 		for _, a := range g.agents {
@@ -324,7 +328,7 @@ loop:
 }
 
 func (g *group) snapshot(final bool) Report {
-	r := Report{Agents: len(g.agents), Started: int(g.started.Load()), Emitted: g.emitted.Load(),
+	r := Report{Agents: len(g.agents), Started: int(g.started.Load()), LinksAt: g.linksAt.Load(), Emitted: g.emitted.Load(),
 		EmitErrs: g.emitErrs.Load(), Draining: g.draining.Load(), Final: final}
 	mark := g.mark.Load()
 	for _, a := range g.agents {

@@ -47,14 +47,18 @@ type BaselineResult struct {
 // Ratio is the hub's memory per connection over the bare server's.
 func (r BaselineResult) Ratio() float64 { return r.Hub.PerConn(r.N) / r.Echo.PerConn(r.N) }
 
+// CPURatio is the hub's CPU while holding the fleet over the bare server's.
+func (r BaselineResult) CPURatio() float64 { return r.Hub.CPU / max(r.Echo.CPU, 0.01) }
+
 func (r BaselineResult) String() string {
 	var b strings.Builder
 	for _, s := range []ServerFootprint{r.Echo, r.Hub} {
 		fmt.Fprintf(&b, "%-11s %d connections (connected in %v): RSS %.0f MB idle → %.0f MB held = %.1f KB per connection; CPU while holding %.1f%% of one core\n",
 			s.Name, r.N, s.ConnectDur.Round(100*time.Millisecond), mb(s.IdleRSS), mb(s.HeldRSS), s.PerConn(r.N)/1024, s.CPU)
 	}
-	fmt.Fprintf(&b, "hub / bare memory per connection: %.2f× (target ≤ 2×: %s)\n", r.Ratio(), verdictOf(r.Ratio() <= 2))
-	fmt.Fprintf(&b, "load average: %s at start, %s between, %s at end", r.LoadStart, r.LoadMiddle, r.LoadEnd)
+	fmt.Fprintf(&b, "hub / bare: memory per connection %.2f×, CPU while holding %.2f×\n", r.Ratio(), r.CPURatio())
+	fmt.Fprintf(&b, "load average: %s at start, %s between, %s at end\n", r.LoadStart, r.LoadMiddle, r.LoadEnd)
+	b.WriteString(Verdicts(r.Verdicts()...))
 	return b.String()
 }
 

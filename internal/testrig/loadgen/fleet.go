@@ -193,6 +193,7 @@ type Totals struct {
 	Pending                               int
 	Exited                                int // groups that ended
 	LastWelcome                           time.Time
+	FirstLinks                            time.Time // the earliest group's start of its links
 }
 
 // Totals sums the groups' latest reports.
@@ -208,6 +209,9 @@ func (f *Fleet) Totals() Totals {
 		t.SinceMark += r.SinceMark
 		if w := time.Unix(0, r.LastWelcome); r.LastWelcome != 0 && w.After(t.LastWelcome) {
 			t.LastWelcome = w
+		}
+		if l := time.Unix(0, r.LinksAt); r.LinksAt != 0 && (t.FirstLinks.IsZero() || l.Before(t.FirstLinks)) {
+			t.FirstLinks = l
 		}
 		t.Emitted += r.Emitted
 		t.EmitErrs += r.EmitErrs
