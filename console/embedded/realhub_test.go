@@ -3,8 +3,6 @@ package embedded
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,22 +18,9 @@ import (
 // the code the hub wrote, login with a TOTP code, then requests on the staff
 // websocket.
 func TestClientAgainstRealHub(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dir := filepath.Join(t.TempDir(), "hub")
-	s := &Starter{DataDir: dir, Listen: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler)}
-	url, fp, err := s.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Wait()
-	defer cancel()
-	c := hubclient.New(slog.New(slog.DiscardHandler), hubclient.Options{})
-	defer c.Close()
-	if err := c.SetHub(url, fp); err != nil {
-		t.Fatal(err)
-	}
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	h := startHub(t)
+	s, c, fp := h.s, h.c, h.fp
+	rctx, rcancel := context.WithTimeout(h.ctx, 30*time.Second)
 	defer rcancel()
 
 	code := s.SetupCode()

@@ -23,10 +23,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -499,10 +501,7 @@ func (c *Client) wake() {
 
 func (c *Client) notifyLink(up bool, err error) {
 	c.mu.Lock()
-	subs := make([]subscriber, 0, len(c.subs))
-	for _, s := range c.subs {
-		subs = append(subs, s)
-	}
+	subs := slices.Collect(maps.Values(c.subs)) // called outside the lock
 	c.mu.Unlock()
 	for _, s := range subs {
 		if s.link != nil {
@@ -595,10 +594,7 @@ func (c *Client) deliver(p protocol.StaffPush) {
 		}
 		c.since = p.Event.ID
 	}
-	subs := make([]subscriber, 0, len(c.subs))
-	for _, s := range c.subs {
-		subs = append(subs, s)
-	}
+	subs := slices.Collect(maps.Values(c.subs)) // called outside the lock
 	c.mu.Unlock()
 	for _, s := range subs {
 		if s.push != nil {

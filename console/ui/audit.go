@@ -24,11 +24,7 @@ type auditView struct {
 func newAuditView(u *UI) *auditView {
 	v := &auditView{u: u, result: plain("")}
 	v.list = widget.NewList(func() int { return len(v.rows) },
-		func() fyne.CanvasObject {
-			l := widget.NewLabel("")
-			l.Truncation = fyne.TextTruncateEllipsis
-			return l
-		},
+		listLine,
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			a := v.rows[i]
 			line := fmt.Sprintf("#%d  %s  %s  %s", a.ID, a.Time.UTC().Format("2006-01-02 15:04:05"), a.Actor, a.Action)

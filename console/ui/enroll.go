@@ -56,9 +56,7 @@ func newEnrollView(u *UI) *enrollView {
 	v.outBox.Hide()
 	v.terms = widget.NewList(func() int { return len(v.rows) },
 		func() fyne.CanvasObject {
-			l := widget.NewLabel("")
-			l.Truncation = fyne.TextTruncateEllipsis
-			return container.NewBorder(nil, nil, nil, widget.NewButton("Revoke…", nil), l)
+			return container.NewBorder(nil, nil, nil, widget.NewButton("Revoke…", nil), listLine())
 		},
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			t := v.rows[i]

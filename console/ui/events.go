@@ -30,22 +30,17 @@ type eventsView struct {
 
 func newEventsView(u *UI) *eventsView {
 	v := &eventsView{u: u, log: NewEventLog(1000)}
-	line := func() fyne.CanvasObject {
-		l := widget.NewLabel("")
-		l.Truncation = fyne.TextTruncateEllipsis
-		return l
-	}
-	v.feed = widget.NewList(func() int { return len(v.log.All()) }, line, func(i widget.ListItemID, o fyne.CanvasObject) {
+	v.feed = widget.NewList(func() int { return len(v.log.All()) }, listLine, func(i widget.ListItemID, o fyne.CanvasObject) {
 		if all := v.log.All(); i < len(all) {
 			o.(*widget.Label).SetText(eventLine(all[i], u.terminalName(all[i].Terminal)))
 		}
 	})
-	v.alerts = widget.NewList(func() int { return len(v.alertRows) }, line, func(i widget.ListItemID, o fyne.CanvasObject) {
+	v.alerts = widget.NewList(func() int { return len(v.alertRows) }, listLine, func(i widget.ListItemID, o fyne.CanvasObject) {
 		if i < len(v.alertRows) {
 			o.(*widget.Label).SetText(eventLine(v.alertRows[i], u.terminalName(v.alertRows[i].Terminal)))
 		}
 	})
-	v.offline = widget.NewList(func() int { return len(v.offlineRows) }, line, func(i widget.ListItemID, o fyne.CanvasObject) {
+	v.offline = widget.NewList(func() int { return len(v.offlineRows) }, listLine, func(i widget.ListItemID, o fyne.CanvasObject) {
 		if i < len(v.offlineRows) {
 			t := v.offlineRows[i]
 			o.(*widget.Label).SetText(fmt.Sprintf("%s — offline, last seen %s", t.Name, timeText(t.LastSeen, u.opts.Now())))

@@ -30,11 +30,7 @@ var quarantineFields = []string{"File", "Terminal", "Reason", "Size", "SHA-256",
 func newQuarantineView(u *UI) *quarantineView {
 	v := &quarantineView{u: u, fields: map[string]*widget.Label{}, sel: -1, status: plain("")}
 	v.list = widget.NewList(func() int { return len(v.rows) },
-		func() fyne.CanvasObject {
-			l := widget.NewLabel("")
-			l.Truncation = fyne.TextTruncateEllipsis
-			return l
-		},
+		listLine,
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			q := v.rows[i]
 			mark := ""

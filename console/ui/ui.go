@@ -211,6 +211,15 @@ func plain(s string) *widget.Label {
 	return l
 }
 
+// listLine is one line of a list: plain text cut with an ellipsis at the
+// list's width (the whole text stays in the label). Its type is a list's
+// CreateItem.
+func listLine() fyne.CanvasObject {
+	l := widget.NewLabel("")
+	l.Truncation = fyne.TextTruncateEllipsis
+	return l
+}
+
 // selectable is read-only text staff can select and copy (tokens, commands,
 // secrets), plain like every label.
 func selectable(s string) *widget.Label {
