@@ -189,9 +189,9 @@ func TestRequestsAndPushes(t *testing.T) {
 	}
 
 	s.SetTerminal(protocol.TerminalView{ID: "t1", Name: "pc-01", Online: true, Status: &protocol.Status{Session: protocol.SessionInUse}})
-	id := s.AddEvent(protocol.EventView{Terminal: "t1", Kind: "download.blocked", Severity: protocol.SeverityAlert, Time: time.Now()})
+	id := s.AddEvent(protocol.EventView{Terminal: "t1", Kind: protocol.EventDownloadBlocked, Severity: protocol.SeverityAlert, Time: time.Now()})
 	rec.wait(t, "terminal and event pushes", func() bool {
-		return len(rec.terms) == 1 && rec.terms[0] == "t1=in-use" && len(rec.events) == 1 && rec.events[0] == id
+		return len(rec.terms) == 1 && rec.terms[0] == "t1="+protocol.StateInUse.String() && len(rec.events) == 1 && rec.events[0] == id
 	})
 
 	// Requests run concurrently and each gets its own answer.
@@ -202,7 +202,7 @@ func TestRequestsAndPushes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			msg := strings.Repeat("x", i+1)
-			r, err := c.Command(ctx, "t1", protocol.ActionMessage, map[string]string{"text": msg})
+			r, err := c.Command(ctx, "t1", protocol.ActionMessage, map[string]string{protocol.ArgText: msg})
 			if err != nil {
 				errs <- err
 				return
@@ -245,8 +245,8 @@ func TestReconnectCatchesUp(t *testing.T) {
 	rec := newRecorder()
 	defer c.Subscribe(rec.push, rec.link)()
 	rec.wait(t, "link up", func() bool { return rec.ups >= 1 })
-	e1 := s.AddEvent(protocol.EventView{Terminal: "t1", Kind: "a", Severity: protocol.SeverityInfo, Time: time.Now()})
-	e2 := s.AddEvent(protocol.EventView{Terminal: "t1", Kind: "b", Severity: protocol.SeverityInfo, Time: time.Now()})
+	e1 := s.AddEvent(protocol.EventView{Terminal: "t1", Kind: protocol.EventSessionStarted, Severity: protocol.SeverityInfo, Time: time.Now()})
+	e2 := s.AddEvent(protocol.EventView{Terminal: "t1", Kind: protocol.EventSessionEnded, Severity: protocol.SeverityInfo, Time: time.Now()})
 	rec.wait(t, "two live events", func() bool { return len(rec.events) == 2 })
 
 	// Stop the client from redialling until the missed events are stored.
@@ -259,8 +259,8 @@ func TestReconnectCatchesUp(t *testing.T) {
 	rec.mu.Lock()
 	upsBefore := rec.ups // a subscriber on a live link may hear "up" twice
 	rec.mu.Unlock()
-	e3 := s.AddEventQuiet(protocol.EventView{Terminal: "t2", Kind: "c", Severity: protocol.SeverityWarn, Time: time.Now()})
-	e4 := s.AddEventQuiet(protocol.EventView{Terminal: "t2", Kind: "d", Severity: protocol.SeverityAlert, Time: time.Now()})
+	e3 := s.AddEventQuiet(protocol.EventView{Terminal: "t2", Kind: protocol.EventPolicyReasserted, Severity: protocol.SeverityWarn, Time: time.Now()})
+	e4 := s.AddEventQuiet(protocol.EventView{Terminal: "t2", Kind: protocol.EventExecBlocked, Severity: protocol.SeverityAlert, Time: time.Now()})
 	close(gate)
 
 	rec.wait(t, "catch-up after reconnect", func() bool { return len(rec.events) == 4 && rec.ups > upsBefore })

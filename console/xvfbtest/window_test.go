@@ -347,8 +347,8 @@ func room(s *fakehub.Server) {
 				CPUPercent: float64(i), MemUsed: 3 << 30, MemTotal: 8 << 30, DiskUsed: 50 << 30, DiskTotal: 120 << 30,
 				Session: st, LastWipe: "clean 380ms", CertExpires: now.Add(80 * 24 * time.Hour)}})
 	}
-	s.AddEvent(protocol.EventView{Terminal: "t17", Kind: "wipe.leftovers", Severity: protocol.SeverityAlert, Time: now,
-		Data: map[string]string{"path": "Documents/cv.docx"}})
+	s.AddEvent(protocol.EventView{Terminal: "t17", Kind: protocol.EventWipeDirty, Severity: protocol.SeverityAlert, Time: now,
+		Data: map[string]string{protocol.DataReason: "left Documents/cv.docx"}})
 }
 
 // TestRealWindow drives the console against console/fakehub: thirty
