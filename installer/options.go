@@ -56,7 +56,7 @@ type Options struct {
 // Errors of Options validation; test with errors.Is.
 var (
 	ErrOptions        = errors.New("invalid package options")
-	ErrNotImplemented = errors.New("not implemented")
+	ErrNotImplemented = fmt.Errorf("not implemented: %w", errors.ErrUnsupported)
 	// ErrToolMissing: an external tool (wixl, osslsigncode) is not on PATH.
 	ErrToolMissing = errors.New("tool not found")
 )

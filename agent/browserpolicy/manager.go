@@ -15,7 +15,7 @@ import (
 var (
 	// ErrNotImplemented is returned on an OS this package has no policy
 	// locations for.
-	ErrNotImplemented = errors.New("browser policies are not implemented on this OS")
+	ErrNotImplemented = fmt.Errorf("browser policies are not implemented on this OS: %w", errors.ErrUnsupported)
 	// ErrForeignPolicy says a policy file another tool wrote sits where Carrel
 	// would write, in a place the browser reads alone; Carrel left it alone.
 	ErrForeignPolicy = errors.New("policy file written by another tool")

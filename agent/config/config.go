@@ -36,7 +36,7 @@ import (
 )
 
 // ErrNotImplemented is returned by the per-OS parts on a platform Carrel does not support.
-var ErrNotImplemented = errors.New("not implemented on this platform")
+var ErrNotImplemented = fmt.Errorf("not implemented on this platform: %w", errors.ErrUnsupported)
 
 // ErrInsecureStateDir is matched (errors.Is) by every refusal of CheckStateDir.
 var ErrInsecureStateDir = errors.New("state directory is not private to the agent")

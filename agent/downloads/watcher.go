@@ -2,11 +2,12 @@ package downloads
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
 // ErrNotImplemented is returned on platforms without a watcher.
-var ErrNotImplemented = errors.New("downloads: not implemented on this platform")
+var ErrNotImplemented = fmt.Errorf("downloads: not implemented on this platform: %w", errors.ErrUnsupported)
 
 // ErrOverflow is carried by an Event when the OS dropped change notifications;
 // the watcher has rescanned its roots and re-reported every file it found.

@@ -3,6 +3,7 @@ package execguard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -14,7 +15,7 @@ import (
 )
 
 // ErrNotImplemented is returned where an OS has no before-exec enforcement.
-var ErrNotImplemented = errors.New("execguard: not implemented on this platform")
+var ErrNotImplemented = fmt.Errorf("execguard: not implemented on this platform: %w", errors.ErrUnsupported)
 
 // HelperArg is the argument the agent binary is started with to run the exec
 // guard's helper (Linux): cmd/carrel-agent must call HelperMain and exit with

@@ -20,7 +20,7 @@ import (
 
 var (
 	// ErrNotImplemented is returned where this OS has no helper yet.
-	ErrNotImplemented = errors.New("overlay: not implemented on this OS")
+	ErrNotImplemented = fmt.Errorf("overlay: not implemented on this OS: %w", errors.ErrUnsupported)
 	// ErrNotRunning is returned by the Supervisor's show calls outside Run: the
 	// state is kept and shown when Run starts.
 	ErrNotRunning = errors.New("overlay: supervisor not running")

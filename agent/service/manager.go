@@ -20,7 +20,7 @@ var (
 	// ErrNotInstalled: the service is not installed.
 	ErrNotInstalled = errors.New("carrel-agent is not installed as a service (run: carrel-agent install)")
 	// ErrNotImplemented: the operation does not exist on this OS.
-	ErrNotImplemented = errors.New("not implemented on this OS")
+	ErrNotImplemented = fmt.Errorf("not implemented on this OS: %w", errors.ErrUnsupported)
 )
 
 // Controller is the part of a kardianos service that Manager drives. Tests

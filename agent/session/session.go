@@ -12,7 +12,7 @@ import (
 )
 
 // ErrNotImplemented is returned by the parts that have no implementation on this OS.
-var ErrNotImplemented = errors.New("session: not implemented on this OS")
+var ErrNotImplemented = fmt.Errorf("session: not implemented on this OS: %w", errors.ErrUnsupported)
 
 // Kind says whether an Event is a logon or a logoff.
 type Kind int

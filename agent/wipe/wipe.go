@@ -109,7 +109,7 @@ var (
 	// ErrDirty is returned by Resume when a wipe could not be verified.
 	ErrDirty = errors.New("wipe left the station dirty")
 	// ErrNotImplemented is returned by platform pieces this OS lacks.
-	ErrNotImplemented = errors.New("not implemented on this OS")
+	ErrNotImplemented = fmt.Errorf("not implemented on this OS: %w", errors.ErrUnsupported)
 )
 
 // RefusedError says why a scope was refused. It matches ErrRefused.

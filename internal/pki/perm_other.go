@@ -2,10 +2,13 @@
 
 package pki
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrNotImplemented is returned where this platform has no permission check.
-var ErrNotImplemented = errors.New("pki: not implemented on this platform")
+var ErrNotImplemented = fmt.Errorf("pki: not implemented on this platform: %w", errors.ErrUnsupported)
 
 // CheckPrivateDir is not implemented here: the hub refuses to run without it.
 func CheckPrivateDir(string) error { return ErrNotImplemented }

@@ -4,11 +4,12 @@ package loadgen
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
 // ErrNotImplemented: process sampling reads /proc (Linux only).
-var ErrNotImplemented = errors.New("not implemented on this platform")
+var ErrNotImplemented = fmt.Errorf("not implemented on this platform: %w", errors.ErrUnsupported)
 
 // ProcSample is one reading of a process.
 type ProcSample struct {
