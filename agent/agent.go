@@ -13,16 +13,14 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/carrel-kiosk/carrel/agent/browserpolicy"
 	"github.com/carrel-kiosk/carrel/agent/config"
+	"github.com/carrel-kiosk/carrel/agent/downloads"
 	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/agent/outbox"
 	"github.com/carrel-kiosk/carrel/agent/status"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
-
-// Version is the agent version reported to the hub; cmd/carrel-agent sets it
-// from its build-time version before calling New.
-var Version = "dev"
 
 // StopTimeout is how long Run waits for components after its context is done.
 const StopTimeout = 10 * time.Second
@@ -30,47 +28,67 @@ const StopTimeout = 10 * time.Second
 // ErrStopTimeout is returned by Run when components did not return in time.
 var ErrStopTimeout = errors.New("components did not stop in time")
 
-// EventSink records one event durably for the hub. data values are short plain text.
-type EventSink interface {
-	Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error
-}
-
-// Handler carries out one staff command; see link.Handler.
-type Handler = func(ctx context.Context, args map[string]string) (output string, err error)
+// Event data keys of the agent's own events.
+const (
+	dataVersion      = "version"
+	dataRestarts     = "restarts"
+	dataDropped      = "dropped"
+	dataDroppedTotal = "droppedTotal"
+)
 
 type component struct {
 	name string
 	run  func(ctx context.Context) error
 }
 
-// Agent is one running carrel-agent.
+// Agent is one running carrel-agent: the components New assembled, run by Run.
 type Agent struct {
-	cfg    config.Config
-	log    *slog.Logger
-	outbox *outbox.Outbox
-	status *status.Collector
-	link   *link.Client
-	start  time.Time
-	boots  int
+	cfg     config.Config
+	version string
+	log     *slog.Logger
+	start   time.Time
+	boots   int
 	// stopTimeout is StopTimeout; tests shorten it.
 	stopTimeout time.Duration
 
-	mu       sync.Mutex // guards comps, ran, running and welcomes
-	comps    []component
-	ran      bool
-	running  map[string]bool
-	welcomes []func(protocol.Welcome)
+	outbox    *outbox.Outbox
+	status    *status.Collector
+	downloads *downloads.Guard       // nil when disabled
+	policy    *browserpolicy.Manager // nil when disabled
+	seat      *seat                  // nil when disabled
+	link      *link.Client
+
+	// welcomed, when set (tests), sees each Welcome after the seat applied it.
+	welcomed func(protocol.Welcome)
+
+	mu      sync.Mutex // guards comps, ran and running
+	comps   []component
+	ran     bool
+	running map[string]bool
 }
 
-var _ EventSink = (*outbox.Outbox)(nil)
+var _ protocol.EventSink = (*outbox.Outbox)(nil)
 
-// New prepares an agent from its configuration. It fails if the configuration
-// names no hub, if the state directory is not private to the service, or if the
-// agent is not enrolled (link.ErrNotEnrolled).
-func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
+// New assembles the agent from its configuration, in the order its parts
+// depend on each other, and returns it ready to Run. version is the build's
+// version (main's ldflags value), reported in the status and agent.started.
+//
+// It fails if the configuration names no hub or the agent is not enrolled
+// (link.ErrNotEnrolled), if the state directory is not private to the service,
+// or if an enabled component cannot be built.
+//
+// The one chicken-and-egg problem: the status the link sends carries the
+// certificate expiry, which only the link knows (it renews the certificate).
+// The collector is built first and the link reports the certificate back to it
+// (OnCert). Everything else is a straight line: the components report through
+// the outbox, which exists before them, so none needs the link; the link comes
+// last because it hands staff commands to the components (Agent.handler) and
+// the hub's lock state to the seat (Agent.welcome).
+func New(cfg config.Config, version string, log *slog.Logger) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// 1. The configuration, the state directory and the enrolled identity.
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -80,10 +98,12 @@ func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
 	if err := config.EnsureStateDir(cfg.StateDir); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, start: time.Now(), running: map[string]bool{}, stopTimeout: StopTimeout}
 	if _, err := link.LoadIdentity(cfg.StateDir); err != nil {
 		return nil, err
 	}
+	a := &Agent{cfg: cfg, version: version, log: log, start: time.Now(), running: map[string]bool{}, stopTimeout: StopTimeout}
+
+	// 2. The start counter and the outbox every component reports through.
 	restarts, err := status.CountStart(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -93,59 +113,111 @@ func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	fail := func(err error) (*Agent, error) {
+		a.outbox.Close()
+		return nil, err
+	}
+
+	// 3. The status collector (the components set their part of it).
 	a.status = status.New(context.Background(), status.Options{
-		AgentVersion: Version, Started: a.start, Restarts: restarts, Dropped: a.outbox.Dropped, Log: log,
+		AgentVersion: version, Started: a.start, Restarts: restarts, Dropped: a.outbox.Dropped, Log: log,
 	})
+
+	// 4. The components, in the order they run. A section named in the
+	// configuration's disable list is not built.
+	if cfg.Enabled("downloads") {
+		if a.downloads, err = newDownloads(cfg, a.outbox, log.With("component", "downloads")); err != nil {
+			return fail(err)
+		}
+		a.add("downloads", a.downloads.Run)
+	}
+	if cfg.Enabled("exec_guard") {
+		run, err := newExecGuard(cfg, a.outbox, log.With("component", "exec_guard"))
+		if err != nil {
+			return fail(err)
+		}
+		a.add("exec_guard", run)
+	}
+	if cfg.Enabled("browser_policy") {
+		var run func(context.Context) error
+		a.policy, run = newBrowserPolicy(cfg, a.outbox, a.status, log.With("component", "browser_policy"))
+		a.add("browser_policy", run)
+	}
+	if cfg.Enabled("session") {
+		// The seat: one logon gate (gate.go) shared by the wipe engine and the
+		// session manager; unfinished wipes are resumed before the watcher runs.
+		if a.seat, err = newSeat(cfg, a.outbox, a.status, nil, log); err != nil {
+			return fail(err)
+		}
+		if a.seat.engine != nil {
+			a.add("wipe_purge", a.seat.engine.PurgeLoop)
+		}
+		a.add("session", a.seat.Run)
+		a.add("seat_status", a.seat.mirrorStatus)
+	}
+
+	// 5. The link to the hub, last: it dispatches to what is above.
 	a.link, err = link.New(link.Options{
-		HubURL: cfg.HubURL, StateDir: cfg.StateDir, Outbox: a.outbox, Status: a.status,
-		Changed: status.Changed, StatusNudge: a.status.Nudged(), Log: log, StatusInterval: cfg.StatusInterval.D(),
+		HubURL: cfg.HubURL, StateDir: cfg.StateDir, Outbox: a.outbox, Status: a.status, Log: log,
+		Changed: status.Changed, StatusNudge: a.status.Nudged(),
+		// Every change staff must see at once nudges (the status setters and
+		// the seat); the status is not polled between the full ones.
+		StatusInterval: cfg.StatusInterval.D(), StatusCheck: cfg.StatusInterval.D(),
+		Commands:  a.handler,
 		OnCert:    func(c *x509.Certificate) { a.status.SetCertExpires(c.NotAfter) },
 		OnWelcome: a.welcome,
 	})
 	if err != nil {
-		a.outbox.Close()
-		return nil, err
+		return fail(err)
 	}
+	a.comps = append([]component{{"link", a.link.Run}, {"outbox_watch", a.watchOutbox}}, a.comps...)
 	return a, nil
+}
+
+// handler is the agent's command table: the component that carries out each
+// staff action, nil when it is disabled or absent on this OS (the link then
+// answers "not supported"). The link has already refused actions outside the
+// closed set and answers ping itself.
+func (a *Agent) handler(action protocol.Action) protocol.CommandHandler {
+	switch action {
+	case protocol.ActionReleaseQuarantine:
+		if a.downloads != nil {
+			return a.downloads.ReleaseHandler()
+		}
+	case protocol.ActionApplyPolicy:
+		if a.policy != nil {
+			return applyPolicyHandler(a.policy)
+		}
+	default:
+		if a.seat != nil {
+			return a.seat.Handlers()[action] // lock, unlock, message, end-session, wipe-now, reboot, shutdown
+		}
+	}
+	return nil
+}
+
+// welcome re-applies the hub's truth (the lock) on every (re)connect. It runs
+// on the link's goroutine.
+func (a *Agent) welcome(w protocol.Welcome) {
+	if a.seat != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := a.seat.ApplyLock(ctx, w.Locked); err != nil {
+			a.log.Error("Hub's lock state not applied", "locked", w.Locked, "err", err)
+		}
+	}
+	if a.welcomed != nil {
+		a.welcomed(w)
+	}
 }
 
 // TerminalID is the ID the hub gave this PC at enrollment.
 func (a *Agent) TerminalID() string { return a.link.TerminalID() }
 
-// Events is the sink every component reports through (the durable outbox).
-func (a *Agent) Events() EventSink { return a.outbox }
-
-// Status is the status collector, for components that set lock state, policy
-// version or the last wipe result.
-func (a *Agent) Status() *status.Collector { return a.status }
-
-// Handle registers the handler for a staff action (before Run). Actions outside
-// protocol.Actions, and ping (built in), are refused.
-func (a *Agent) Handle(action protocol.Action, fn Handler) error {
-	return a.link.Handle(action, fn)
-}
-
-// OnWelcome registers fn to receive each Welcome from the hub: the hub's truth
-// (the lock state) that the agent re-applies on every (re)connect. fn runs on the
-// link's goroutine and must return quickly. Register before Run.
-func (a *Agent) OnWelcome(fn func(protocol.Welcome)) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.welcomes = append(a.welcomes, fn)
-}
-
-func (a *Agent) welcome(w protocol.Welcome) {
-	a.mu.Lock()
-	fns := slices.Clone(a.welcomes)
-	a.mu.Unlock()
-	for _, fn := range fns {
-		fn(w)
-	}
-}
-
-// Add registers a component to run under Run's context. run must return when
-// its context is done; an error from it stops the agent.
-func (a *Agent) Add(name string, run func(ctx context.Context) error) error {
+// add appends a component to run under Run's context (New, and tests before
+// Run). run must return when its context is done; an error from it stops the
+// agent.
+func (a *Agent) add(name string, run func(ctx context.Context) error) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.ran {
@@ -160,11 +232,10 @@ func (a *Agent) Add(name string, run func(ctx context.Context) error) error {
 	return nil
 }
 
-// Run runs the link, the status watch and every added component until ctx is
-// done or one of them fails. It returns nil after a cancellation, the first
-// component's error otherwise, and ErrStopTimeout (naming the stragglers) when
-// components are still running StopTimeout after the end began. Run may be
-// called once.
+// Run runs the link, the outbox watch and every component until ctx is done or
+// one of them fails. It returns nil after a cancellation, the first component's
+// error otherwise, and ErrStopTimeout (naming the stragglers) when components
+// are still running StopTimeout after the end began. Run may be called once.
 func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	if a.ran {
@@ -172,15 +243,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		return errors.New("run: the agent ran already")
 	}
 	a.ran = true
-	comps := append([]component{
-		{"link", a.link.Run},
-		{"status", a.watchStatus},
-	}, a.comps...)
+	comps := slices.Clone(a.comps)
 	a.mu.Unlock()
 
-	a.log.Info("Agent starting", "version", Version, "terminal", a.TerminalID(), "hub", a.cfg.HubURL, "restarts", a.boots)
+	a.log.Info("Agent starting", "version", a.version, "terminal", a.TerminalID(), "hub", a.cfg.HubURL, "restarts", a.boots)
 	if err := a.outbox.Emit(protocol.EventAgentStarted, protocol.SeverityInfo, map[string]string{
-		"version": Version, "restarts": strconv.Itoa(a.boots),
+		dataVersion: a.version, dataRestarts: strconv.Itoa(a.boots),
 	}); err != nil {
 		a.log.Error("Event not recorded", "kind", protocol.EventAgentStarted, "err", err)
 	}
@@ -242,9 +310,9 @@ func (a *Agent) stillRunning() []string {
 	return names
 }
 
-// watchStatus turns outbox overflow into an event every status interval, so a
+// watchOutbox turns outbox overflow into an event every status interval, so a
 // loss is visible in the event history as well as in the status.
-func (a *Agent) watchStatus(ctx context.Context) error {
+func (a *Agent) watchOutbox(ctx context.Context) error {
 	last := a.outbox.Dropped()
 	t := time.NewTicker(a.cfg.StatusInterval.D())
 	defer t.Stop()
@@ -256,7 +324,7 @@ func (a *Agent) watchStatus(ctx context.Context) error {
 		}
 		if d := a.outbox.Dropped(); d > last {
 			if err := a.outbox.Emit(protocol.EventOutboxOverflow, protocol.SeverityWarn, map[string]string{
-				"dropped": strconv.FormatUint(d-last, 10), "droppedTotal": strconv.FormatUint(d, 10),
+				dataDropped: strconv.FormatUint(d-last, 10), dataDroppedTotal: strconv.FormatUint(d, 10),
 			}); err != nil {
 				a.log.Error("Event not recorded", "kind", protocol.EventOutboxOverflow, "err", err)
 			}

@@ -128,6 +128,7 @@ func enrolledConfig(t *testing.T, h *miniHub) config.Config {
 	cfg.HubURL = "wss://" + h.addr
 	cfg.StateDir = filepath.Join(tempDir(t), "state")
 	cfg.StatusInterval = config.Duration(time.Second)
+	cfg.Disable = config.Components // the components are tested in their packages and in seat_test.go
 	if err := config.EnsureStateDir(cfg.StateDir); err != nil {
 		t.Fatal(err)
 	}
@@ -140,11 +141,11 @@ func enrolledConfig(t *testing.T, h *miniHub) config.Config {
 func TestNewRefusals(t *testing.T) {
 	cfg := config.DefaultConfig()
 	cfg.StateDir = filepath.Join(tempDir(t), "state")
-	if _, err := New(cfg, nil); !errors.Is(err, link.ErrNotEnrolled) {
+	if _, err := New(cfg, "test", nil); !errors.Is(err, link.ErrNotEnrolled) {
 		t.Fatalf("no hub_url: %v", err)
 	}
 	cfg.HubURL = "wss://127.0.0.1:1"
-	if _, err := New(cfg, nil); !errors.Is(err, link.ErrNotEnrolled) {
+	if _, err := New(cfg, "test", nil); !errors.Is(err, link.ErrNotEnrolled) {
 		t.Fatalf("not enrolled: %v", err)
 	}
 	if runtime.GOOS == "windows" {
@@ -156,7 +157,7 @@ func TestNewRefusals(t *testing.T) {
 	}
 	os.Chmod(open, 0o755)
 	cfg.StateDir = open
-	if _, err := New(cfg, nil); !errors.Is(err, config.ErrInsecureStateDir) || !strings.Contains(err.Error(), "chmod") {
+	if _, err := New(cfg, "test", nil); !errors.Is(err, config.ErrInsecureStateDir) || !strings.Contains(err.Error(), "chmod") {
 		t.Fatalf("0755 state dir: %v", err)
 	}
 }
@@ -164,7 +165,7 @@ func TestNewRefusals(t *testing.T) {
 func TestRunEmitsStartedAndStopsCleanly(t *testing.T) {
 	h := newMiniHub(t)
 	cfg := enrolledConfig(t, h)
-	a, err := New(cfg, nil)
+	a, err := New(cfg, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,9 +173,9 @@ func TestRunEmitsStartedAndStopsCleanly(t *testing.T) {
 		t.Fatalf("terminal %q", a.TerminalID())
 	}
 	compStarted, compStopped := make(chan struct{}), make(chan struct{})
-	if err := a.Add("test", func(ctx context.Context) error {
+	if err := a.add("test", func(ctx context.Context) error {
 		close(compStarted)
-		if err := a.Events().Emit("test.ready", protocol.SeverityInfo, nil); err != nil {
+		if err := a.outbox.Emit("test.ready", protocol.SeverityInfo, nil); err != nil {
 			return err
 		}
 		<-ctx.Done()
@@ -183,14 +184,11 @@ func TestRunEmitsStartedAndStopsCleanly(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Add("test", func(context.Context) error { return nil }); err == nil {
+	if err := a.add("test", func(context.Context) error { return nil }); err == nil {
 		t.Fatal("duplicate component name accepted")
 	}
-	if err := a.Handle(protocol.ActionLock, func(context.Context, map[string]string) (string, error) { return "", nil }); err != nil {
-		t.Fatal(err)
-	}
 	welcomed := make(chan protocol.Welcome, 1)
-	a.OnWelcome(func(w protocol.Welcome) { welcomed <- w })
+	a.welcomed = func(w protocol.Welcome) { welcomed <- w }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -202,7 +200,7 @@ func TestRunEmitsStartedAndStopsCleanly(t *testing.T) {
 	if k := h.kinds(); k[0] != "agent.started" || k[1] != "test.ready" {
 		t.Fatalf("hub got %v", k)
 	}
-	if err := a.Add("late", func(context.Context) error { return nil }); err == nil {
+	if err := a.add("late", func(context.Context) error { return nil }); err == nil {
 		t.Fatal("Add after Run accepted")
 	}
 	cancel()
@@ -217,7 +215,7 @@ func TestRunEmitsStartedAndStopsCleanly(t *testing.T) {
 	<-compStopped
 
 	// A restart counts and the event sequence continues.
-	b, err := New(cfg, nil)
+	b, err := New(cfg, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,12 +227,12 @@ func TestRunEmitsStartedAndStopsCleanly(t *testing.T) {
 
 func TestFailingComponentStopsAgent(t *testing.T) {
 	h := newMiniHub(t)
-	a, err := New(enrolledConfig(t, h), nil)
+	a, err := New(enrolledConfig(t, h), "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
-	a.Add("broken", func(context.Context) error { return boom })
+	a.add("broken", func(context.Context) error { return boom })
 	err = a.Run(context.Background())
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "broken") {
 		t.Fatalf("Run = %v, want the component's error naming it", err)
@@ -243,14 +241,14 @@ func TestFailingComponentStopsAgent(t *testing.T) {
 
 func TestStuckComponentTimesOut(t *testing.T) {
 	h := newMiniHub(t)
-	a, err := New(enrolledConfig(t, h), nil)
+	a, err := New(enrolledConfig(t, h), "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.stopTimeout = 200 * time.Millisecond
 	release := make(chan struct{})
 	defer close(release)
-	a.Add("stuck", func(context.Context) error { <-release; return nil })
+	a.add("stuck", func(context.Context) error { <-release; return nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err = a.Run(ctx)

@@ -77,7 +77,7 @@ func newGuard(cfg Config, w Watcher, cls Classifier, q *Quarantine, sink EventSi
 func (g *Guard) Quarantine() *Quarantine { return g.q }
 
 // ReleaseHandler is the handler for protocol.ActionReleaseQuarantine.
-func (g *Guard) ReleaseHandler() func(ctx context.Context, args map[string]string) (string, error) {
+func (g *Guard) ReleaseHandler() protocol.CommandHandler {
 	return g.q.ReleaseHandler(g.sink)
 }
 
@@ -236,7 +236,8 @@ func (g *Guard) judge(path string) {
 		return
 	case classify.AllowNoExec:
 		g.emit(protocol.EventDownloadNoExec, protocol.SeverityInfo, map[string]string{
-			"name": name, "sha256": res.SHA256, "reason": res.Reason, "size": strconv.FormatInt(res.Size, 10),
+			protocol.DataName: name, protocol.DataSHA256: res.SHA256, protocol.DataReason: res.Reason,
+			protocol.DataSize: strconv.FormatInt(res.Size, 10),
 		})
 		return
 	}
@@ -248,23 +249,19 @@ func (g *Guard) judge(path string) {
 		g.log.Info("Released content left in place", "name", filepath.Base(path), "sha256", sum)
 		return
 	}
-	data := map[string]string{
-		"name": name, "sha256": sum, "reason": truncate(res.Reason, protocol.MaxText), "size": strconv.FormatInt(size, 10),
-	}
+	ev := protocol.DownloadBlocked{Name: name, SHA256: sum, Size: size, Reason: truncate(res.Reason, protocol.MaxText)}
 	rec, err := g.q.put(h, sum, truncate(res.Reason, 2048), res.Kind, g.now())
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return // deleted by the patron between judgement and move
 		}
 		g.log.Error("Quarantine blocked file", "path", path, "err", err)
-		data["quarantine"] = "failed: " + truncate(err.Error(), 200)
+		ev.Quarantine = "failed: " + truncate(err.Error(), 200)
 	} else {
-		data["id"] = rec.ID
-		data["sha256"] = rec.SHA256
-		data["size"] = strconv.FormatInt(rec.Size, 10)
+		ev.ID, ev.SHA256, ev.Size = rec.ID, rec.SHA256, rec.Size
 		g.log.Info("Download blocked", "name", name, "id", rec.ID, "reason", res.Reason)
 	}
-	g.emit(protocol.EventDownloadBlocked, protocol.SeverityAlert, data)
+	g.emit(protocol.EventDownloadBlocked, protocol.SeverityAlert, ev.Data())
 }
 
 func (g *Guard) emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) {

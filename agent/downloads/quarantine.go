@@ -288,23 +288,23 @@ func (q *Quarantine) blobInUse(sha string) bool {
 }
 
 // ReleaseHandler is the handler for protocol.ActionReleaseQuarantine: it
-// releases args["id"] and reports quarantine.released to sink.
-func (q *Quarantine) ReleaseHandler(sink EventSink) func(ctx context.Context, args map[string]string) (string, error) {
+// releases the record args[protocol.ArgQuarantineID] names and reports
+// quarantine.released to sink.
+func (q *Quarantine) ReleaseHandler(sink EventSink) protocol.CommandHandler {
 	return func(ctx context.Context, args map[string]string) (string, error) {
-		id := args["id"]
+		id := args[protocol.ArgQuarantineID]
 		if id == "" {
-			return "", errors.New("release-quarantine: missing argument id")
+			return "", fmt.Errorf("release-quarantine: missing argument %s", protocol.ArgQuarantineID)
 		}
 		rec, err := q.Release(id)
 		if err != nil {
 			return "", err
 		}
-		if err := sink.Emit(protocol.EventQuarantineReleased, protocol.SeverityInfo, map[string]string{
-			"id": rec.ID, "name": filepath.Base(rec.OriginalPath), "sha256": rec.SHA256,
-		}); err != nil {
+		ev := protocol.QuarantineReleased{ID: rec.ID, Name: filepath.Base(rec.OriginalPath), SHA256: rec.SHA256}
+		if err := sink.Emit(protocol.EventQuarantineReleased, protocol.SeverityInfo, ev.Data()); err != nil {
 			return "", fmt.Errorf("released %s, but report it: %w", id, err)
 		}
-		return "released " + filepath.Base(rec.OriginalPath), nil
+		return "released " + ev.Name, nil
 	}
 }
 

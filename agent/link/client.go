@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -59,6 +58,11 @@ type Options struct {
 	HandshakeTimeout time.Duration // TLS + websocket handshake and Hello/Welcome; default 15s
 	SendQueue        int           // frames queued per connection; default 64
 
+	// Commands returns the handler of a staff action, nil when this agent does
+	// not carry it out (answered "not supported"). It is asked only for actions
+	// in the closed set, and never for ping, which the link answers itself. nil
+	// supports ping only.
+	Commands func(protocol.Action) protocol.CommandHandler
 	// OnWelcome is called with each Welcome (the hub's truth to re-apply).
 	OnWelcome func(protocol.Welcome)
 	// OnCert is called with the certificate in use, at start and after renewal.
@@ -69,8 +73,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Client keeps the agent connected to its hub. Create with New, register
-// handlers, then Run once.
+// Client keeps the agent connected to its hub. Create with New, then Run once.
 type Client struct {
 	opt     Options
 	log     *slog.Logger
@@ -81,9 +84,8 @@ type Client struct {
 	wg      sync.WaitGroup // command handlers
 	runCtx  context.Context
 
-	mu       sync.Mutex // guards id.Cert, handlers, renewKey
+	mu       sync.Mutex // guards id.Cert, renewKey
 	id       *Identity
-	handlers map[protocol.Action]Handler
 	renewKey *renewState
 }
 
@@ -134,37 +136,27 @@ func New(opt Options) (*Client, error) {
 	}
 	c := &Client{
 		opt: opt, log: opt.Log, now: opt.Now, seen: seen, id: id,
-		results:  make(chan protocol.Result, 256),
-		running:  make(chan struct{}, maxRunning),
-		handlers: map[protocol.Action]Handler{},
+		results: make(chan protocol.Result, 256),
+		running: make(chan struct{}, maxRunning),
 	}
-	c.handlers[protocol.ActionPing] = func(context.Context, map[string]string) (string, error) { return "pong", nil }
 	return c, nil
 }
 
 // TerminalID is the ID the hub gave this agent.
 func (c *Client) TerminalID() string { return c.id.TerminalID }
 
-// Handle registers the handler for a staff action. Actions outside the closed
-// set, and ping (built in), are refused.
-func (c *Client) Handle(a protocol.Action, h Handler) error {
-	if !a.Known() {
-		return fmt.Errorf("handle %q: not in the closed set of actions", a)
-	}
+// handler is the handler of a known action: ping's own, or the agent's.
+func (c *Client) handler(a protocol.Action) protocol.CommandHandler {
 	if a == protocol.ActionPing {
-		return errors.New("handle ping: built in")
+		return pong
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.handlers[a] = h
-	return nil
+	if c.opt.Commands == nil {
+		return nil
+	}
+	return c.opt.Commands(a)
 }
 
-func (c *Client) handler(a protocol.Action) Handler {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.handlers[a]
-}
+func pong(context.Context, map[string]string) (string, error) { return "pong", nil }
 
 func (c *Client) cert() tls.Certificate {
 	c.mu.Lock()

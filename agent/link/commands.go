@@ -23,10 +23,6 @@ const (
 	maxRunning     = 8
 )
 
-// Handler carries out one staff command. output is shown to staff; it must be
-// short plain text. It must return when ctx is done.
-type Handler func(ctx context.Context, args map[string]string) (output string, err error)
-
 // seenStore remembers command IDs until their expiry, on disk, so that a replayed
 // command is refused even after an agent restart.
 type seenStore struct {
@@ -100,8 +96,10 @@ func (s *seenStore) saveLocked(now time.Time) error {
 }
 
 // check decides whether cmd may run. It returns the refusal text, or "" with the
-// handler to run.
-func (c *Client) check(cmd *protocol.Command, now time.Time) (string, Handler, error) {
+// handler to run. This is the one place the agent checks an action against the
+// closed set (protocol.Actions): whatever Options.Commands would answer, an
+// action outside it is refused here, and answered.
+func (c *Client) check(cmd *protocol.Command, now time.Time) (string, protocol.CommandHandler, error) {
 	if cmd.Terminal != c.id.TerminalID {
 		return fmt.Sprintf("misaddressed: for terminal %q, this is %q", clip(cmd.Terminal, 64), c.id.TerminalID), nil, nil
 	}
@@ -169,7 +167,7 @@ func (c *Client) command(cmd *protocol.Command) {
 	}()
 }
 
-func runHandler(ctx context.Context, h Handler, args map[string]string) (out string, err error) {
+func runHandler(ctx context.Context, h protocol.CommandHandler, args map[string]string) (out string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("handler panicked: %v", p)

@@ -16,18 +16,14 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-// Handler carries out one staff command. args come from protocol.Command.Args;
-// output is short plain text for the hub's Result.
-type Handler func(ctx context.Context, args map[string]string) (output string, err error)
-
 // ErrBadArgs marks a command refused for its arguments; test with errors.Is.
 var ErrBadArgs = errors.New("bad arguments")
 
 // Handlers returns the handlers for the actions this package carries out: lock,
-// unlock, message, end-session, wipe-now, reboot and shutdown. The composition
-// root registers them with the link.
-func (m *Manager) Handlers() map[protocol.Action]Handler {
-	return map[protocol.Action]Handler{
+// unlock, message, end-session, wipe-now, reboot and shutdown. The agent's
+// command table (package agent) answers these actions from it.
+func (m *Manager) Handlers() map[protocol.Action]protocol.CommandHandler {
+	return map[protocol.Action]protocol.CommandHandler{
 		protocol.ActionLock:       m.Lock,
 		protocol.ActionUnlock:     m.Unlock,
 		protocol.ActionMessage:    m.Message,
@@ -143,10 +139,10 @@ func (m *Manager) setLocked(ctx context.Context, locked bool) (string, error) {
 // (required, at most protocol.MaxMessageText bytes, no control characters other
 // than newlines).
 func (m *Manager) Message(ctx context.Context, args map[string]string) (string, error) {
-	if err := checkArgs(args, "text"); err != nil {
+	if err := checkArgs(args, protocol.ArgText); err != nil {
 		return "", err
 	}
-	text, err := checkMessage(args["text"])
+	text, err := checkMessage(args[protocol.ArgText])
 	if err != nil {
 		return "", err
 	}
@@ -189,7 +185,7 @@ func checkMessage(text string) (string, error) {
 
 // MaxGrace bounds end-session's grace: the countdown and the wait fit well
 // inside a command's time limit (the link's default is 2 minutes).
-const MaxGrace = 90 * time.Second
+const MaxGrace = protocol.MaxGraceSeconds * time.Second
 
 // EndSession logs a patron session off; the wipe follows through the watcher's
 // logoff. args: session (optional: one open patron session id; default all),
@@ -198,7 +194,7 @@ const MaxGrace = 90 * time.Second
 // sessions without an overlay get it as a message) before the end. Staff
 // sessions are never ended.
 func (m *Manager) EndSession(ctx context.Context, args map[string]string) (string, error) {
-	if err := checkArgs(args, "session", "grace"); err != nil {
+	if err := checkArgs(args, protocol.ArgSession, protocol.ArgGrace); err != nil {
 		return "", err
 	}
 	grace, err := parseGrace(ctx, args)
@@ -209,7 +205,7 @@ func (m *Manager) EndSession(ctx context.Context, args map[string]string) (strin
 		m.mu.Lock()
 		open := m.patronSessions()
 		m.mu.Unlock()
-		if id, ok := args["session"]; ok {
+		if id, ok := args[protocol.ArgSession]; ok {
 			i := slices.IndexFunc(open, func(s Session) bool { return s.ID == id })
 			if i < 0 {
 				return nil, fmt.Errorf("%w: no open patron session %q", ErrBadArgs, oneLine(id, 40))
@@ -258,7 +254,7 @@ func (m *Manager) EndSession(ctx context.Context, args map[string]string) (strin
 // parseGrace reads end-session's grace argument and checks that it fits the
 // command's deadline.
 func parseGrace(ctx context.Context, args map[string]string) (time.Duration, error) {
-	v, ok := args["grace"]
+	v, ok := args[protocol.ArgGrace]
 	if !ok {
 		return 0, nil
 	}
@@ -279,7 +275,7 @@ func parseGrace(ctx context.Context, args map[string]string) (time.Duration, err
 // ones). It refuses while a patron session is open (use end-session) and never
 // wipes a staff account.
 func (m *Manager) WipeNow(ctx context.Context, args map[string]string) (string, error) {
-	if err := checkArgs(args, "user"); err != nil {
+	if err := checkArgs(args, protocol.ArgUser); err != nil {
 		return "", err
 	}
 	m.mu.Lock()
@@ -289,7 +285,7 @@ func (m *Manager) WipeNow(ctx context.Context, args map[string]string) (string, 
 	if open > 0 {
 		return "", errors.New("a patron session is open; end it first (end-session)")
 	}
-	if name, ok := args["user"]; ok {
+	if name, ok := args[protocol.ArgUser]; ok {
 		if !m.policy.IsPatron(Session{User: name, UID: lookupUID(name)}) {
 			return "", fmt.Errorf("%w: %q is not a patron account", ErrBadArgs, oneLine(name, 40))
 		}

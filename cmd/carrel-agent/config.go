@@ -13,10 +13,6 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/link"
 )
 
-func init() {
-	register(&command{name: "config", summary: "print an example configuration (config example) or check one (config check)", run: cmdConfig})
-}
-
 func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	usage := func(w io.Writer) {
 		fmt.Fprintf(w, `Usage: carrel-agent config example

@@ -16,10 +16,6 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/link"
 )
 
-func init() {
-	register(&command{name: "enroll", summary: "enroll this PC with a hub (--hub, --token, --fingerprint)", run: cmdEnroll})
-}
-
 func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("enroll", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -1,7 +1,8 @@
 // Command carrel-agent is the Carrel service that runs on every patron PC.
 //
-// main only dispatches: each subcommand lives in its own file of this package,
-// registers itself in init with register, and calls into a package under agent/.
+// main only parses and dispatches: the subcommands are the table in main, each
+// one's flags are parsed in its own file of this package, and the work is done
+// by a package under agent/ (the running agent itself is agent.New and Run).
 package main
 
 import (
@@ -10,35 +11,51 @@ import (
 	"os"
 
 	"github.com/carrel-kiosk/carrel/agent/execguard"
+	"github.com/carrel-kiosk/carrel/agent/overlay"
 	"github.com/carrel-kiosk/carrel/internal/cli"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; it is handed
+// to agent.New (the status and agent.started) and printed by `version`.
 var version = "dev"
 
-// command is one subcommand. run gets the arguments after the subcommand name and
-// returns the process exit code: 0 success, 1 failure, 2 bad usage.
-type command struct {
-	name    string
-	summary string // one line for the top-level help
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+// commands is every subcommand, in the order of the help.
+func commands() []cli.Command {
+	return []cli.Command{
+		{Name: "run", Summary: "run the agent in the foreground (what the service runs)", Run: cmdRun},
+		{Name: "enroll", Summary: "enroll this PC with a hub (--hub, --token, --fingerprint)", Run: cmdEnroll},
+		{Name: "config", Summary: "print an example configuration (config example) or check one (config check)", Run: cmdConfig},
+		{Name: "install", Summary: "install and start the service; enroll with --hub, --fingerprint, --token", Run: cmdInstall},
+		{Name: "uninstall", Summary: "stop and remove the service (--purge: also its state and config)", Run: cmdUninstall},
+		{Name: "start", Summary: "start the installed service", Run: cmdControl("start")},
+		{Name: "stop", Summary: "stop the service", Run: cmdControl("stop")},
+		{Name: "restart", Summary: "restart the service", Run: cmdControl("restart")},
+		{Name: "status", Summary: "show whether the service is installed, running and enrolled", Run: cmdStatus},
+		{Name: "service", Summary: "(used by the service manager) run as the installed service", Run: cmdService},
+		{Name: "scan", Summary: "judge files with the download classifier (one JSON line per file)", Run: runScan},
+		{Name: "wipe", Summary: "wipe one patron home now, as the agent does at logout", Run: runWipe},
+		{Name: "template", Summary: "capture the fresh patron profile that every wipe recreates", Run: runTemplate},
+		{Name: overlay.HelperArg, Summary: "(started by the service) the lock screen and messages in a patron's session", Run: runSessionHelper},
+	}
 }
 
-var program = &cli.Program{
-	Name:    "carrel-agent",
-	Version: version,
-	Header: `carrel-agent: the Carrel service for public PCs. It blocks untrusted downloads,
+// newProgram is the command line: the header, the table and the footer.
+func newProgram() *cli.Program {
+	p := &cli.Program{
+		Name:    "carrel-agent",
+		Version: version,
+		Header: `carrel-agent: the Carrel service for public PCs. It blocks untrusted downloads,
 wipes the patron's session at logout, obeys staff commands and reports to the hub.
 
 Usage: carrel-agent COMMAND [options]   (carrel-agent COMMAND --help for its options)
 
 Commands:`,
-	Footer: `Logs: the system journal (Linux), %ProgramData%\Carrel\agent.log (Windows), the unified log (macOS).`,
-}
-
-// register adds a subcommand; called from init in each subcommand's file.
-func register(c *command) {
-	program.Register(cli.Command{Name: c.name, Summary: c.summary, Run: c.run})
+		Footer: `Logs: the system journal (Linux), %ProgramData%\Carrel\agent.log (Windows), the unified log (macOS).`,
+	}
+	for _, c := range commands() {
+		p.Register(c)
+	}
+	return p
 }
 
 func main() {
@@ -48,9 +65,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == execguard.HelperArg {
 		os.Exit(execguard.HelperMain(os.Stdin, os.Stdout))
 	}
-	program.Main()
+	newProgram().Main()
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return program.Dispatch(ctx, args, stdout, stderr)
+	return newProgram().Dispatch(ctx, args, stdout, stderr)
 }

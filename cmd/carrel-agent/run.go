@@ -14,15 +14,6 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/config"
 )
 
-func init() {
-	register(&command{name: "run", summary: "run the agent in the foreground (what the service runs)", run: cmdRun})
-}
-
-// wiring holds the functions that add components and command handlers to a new
-// agent; each component's file appends to it in init. They run in order, before
-// Run.
-var wiring []func(a *agent.Agent, cfg config.Config, log *slog.Logger) error
-
 // runAgentConfig loads the configuration at configPath and runs the agent until
 // ctx is done. It is the one entry point for `carrel-agent run` and the service.
 // (It is not called runAgent: scan_test.go has a helper of that name.)
@@ -31,15 +22,9 @@ func runAgentConfig(ctx context.Context, configPath string, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
-	agent.Version = version
-	a, err := agent.New(cfg, log)
+	a, err := agent.New(cfg, version, log)
 	if err != nil {
 		return err
-	}
-	for _, w := range wiring {
-		if err := w(a, cfg, log); err != nil {
-			return fmt.Errorf("wire components: %w", err)
-		}
 	}
 	return a.Run(ctx)
 }

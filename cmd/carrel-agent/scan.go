@@ -19,14 +19,6 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/classify"
 )
 
-func init() {
-	register(&command{
-		name:    "scan",
-		summary: "judge files with the download classifier (one JSON line per file)",
-		run:     runScan,
-	})
-}
-
 const scanUsage = `Usage: carrel-agent scan [--policy FILE] PATH...
 
 Runs the download classifier on each PATH and prints one JSON object per line:

@@ -21,16 +21,6 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/service"
 )
 
-func init() {
-	register(&command{name: "install", summary: "install and start the service; enroll with --hub, --fingerprint, --token", run: cmdInstall})
-	register(&command{name: "uninstall", summary: "stop and remove the service (--purge: also its state and config)", run: cmdUninstall})
-	register(&command{name: "start", summary: "start the installed service", run: cmdControl("start")})
-	register(&command{name: "stop", summary: "stop the service", run: cmdControl("stop")})
-	register(&command{name: "restart", summary: "restart the service", run: cmdControl("restart")})
-	register(&command{name: "status", summary: "show whether the service is installed, running and enrolled", run: cmdStatus})
-	register(&command{name: "service", summary: "(used by the service manager) run as the installed service", run: cmdService})
-}
-
 // newFlags returns a flag set that prints usage to stderr and does not exit.
 func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

@@ -9,14 +9,6 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/overlay"
 )
 
-func init() {
-	register(&command{
-		name:    overlay.HelperArg,
-		summary: "(started by the service) the lock screen and messages in a patron's session",
-		run:     runSessionHelper,
-	})
-}
-
 const sessionHelperUsage = `Usage: carrel-agent session-helper
 
 Started by the carrel-agent service, as the patron, inside a patron's graphical

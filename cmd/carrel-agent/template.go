@@ -10,14 +10,6 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/wipe/template"
 )
 
-func init() {
-	register(&command{
-		name:    "template",
-		summary: "capture the fresh patron profile that every wipe recreates",
-		run:     runTemplate,
-	})
-}
-
 func runTemplate(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	usage := func(w io.Writer) {
 		fmt.Fprint(w, `Usage: carrel-agent template capture --from DIR --to TEMPLATE_DIR

@@ -14,14 +14,6 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/wipe"
 )
 
-func init() {
-	register(&command{
-		name:    "wipe",
-		summary: "wipe one patron home now, as the agent does at logout",
-		run:     runWipe,
-	})
-}
-
 // wipeOutput is the JSON the wipe command prints.
 type wipeOutput struct {
 	ID            string          `json:"id,omitempty"`

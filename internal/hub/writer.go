@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -18,23 +17,18 @@ type eventReq struct {
 // whatever is queued, up to BatchMax events, in one transaction (group commit:
 // under load batches grow by themselves while the previous commit runs, with no
 // added delay when idle), then acknowledges each connection's highest seq.
-// Every StatusFlush it also writes the newest status of each terminal that sent
-// one: statuses only persist what the live view already shows.
 func (h *Hub) storeWriter() {
 	defer close(h.writerOut)
 	batch := make([]eventReq, 0, h.cfg.BatchMax)
-	flush := time.NewTicker(h.cfg.StatusFlush)
-	defer flush.Stop()
 	for {
 		batch = batch[:0]
-		stopping, statuses := false, false
+		stopping := false
 		select {
 		case r := <-h.events:
 			batch = append(batch, r)
-		case <-flush.C:
-			statuses = true
+		case <-h.kick:
 		case <-h.stopWrite:
-			stopping, statuses = true, true
+			stopping = true
 		}
 	fill:
 		for len(batch) < h.cfg.BatchMax {
@@ -45,7 +39,7 @@ func (h *Hub) storeWriter() {
 				break fill
 			}
 		}
-		h.commit(batch, statuses)
+		h.commit(batch)
 		if stopping {
 			// Readers have ended: flush what is left and go.
 			for len(h.events) > 0 {
@@ -53,18 +47,24 @@ func (h *Hub) storeWriter() {
 				for len(batch) < h.cfg.BatchMax && len(h.events) > 0 {
 					batch = append(batch, <-h.events)
 				}
-				h.commit(batch, false)
+				h.commit(batch)
 			}
 			return
 		}
 	}
 }
 
-func (h *Hub) commit(batch []eventReq, withStatuses bool) {
+func (h *Hub) commit(batch []eventReq) {
+	h.statusMu.Lock()
 	var statuses []store.StatusUpdate
-	if withStatuses {
-		statuses = h.takeStatuses()
+	if len(h.statuses) > 0 {
+		statuses = make([]store.StatusUpdate, 0, len(h.statuses))
+		for id, s := range h.statuses {
+			statuses = append(statuses, s)
+			delete(h.statuses, id)
+		}
 	}
+	h.statusMu.Unlock()
 	if len(batch) == 0 && len(statuses) == 0 {
 		return
 	}
@@ -82,9 +82,11 @@ func (h *Hub) commit(batch []eventReq, withStatuses bool) {
 		}
 		return
 	}
-	if len(batch) > 0 {
-		h.staff.bus.changed() // new events to push
+	ids := make([]string, len(statuses))
+	for i, s := range statuses {
+		ids[i] = s.Terminal
 	}
+	h.staff.bus.changed(ids...)
 	// The highest seq per connection, in arrival order.
 	acks := make(map[*agentConn]uint64, 4)
 	var order []*agentConn
@@ -102,25 +104,4 @@ func (h *Hub) commit(batch []eventReq, withStatuses bool) {
 			c.enqueue(frame)
 		}
 	}
-}
-
-// takeStatuses empties the statuses waiting to be persisted and encodes them for
-// the store.
-func (h *Hub) takeStatuses() []store.StatusUpdate {
-	h.statusMu.Lock()
-	pending := h.statuses
-	if len(pending) > 0 {
-		h.statuses = make(map[string]statusUpdate, len(pending))
-	}
-	h.statusMu.Unlock()
-	out := make([]store.StatusUpdate, 0, len(pending))
-	for id, u := range pending {
-		b, err := json.Marshal(u.s)
-		if err != nil {
-			continue
-		}
-		out = append(out, store.StatusUpdate{Terminal: id, OS: u.s.OS, OSVersion: u.s.OSVersion,
-			AgentVersion: u.s.AgentVersion, Status: b, Seen: u.seen})
-	}
-	return out
 }
