@@ -2,15 +2,12 @@ package execguard
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
@@ -60,7 +57,7 @@ func (p *ProcessWatcher) sweep(ctx context.Context) {
 	if len(roots.roots) == 0 {
 		return
 	}
-	pids, err := process.PidsWithContext(ctx)
+	pids, err := listPids(ctx)
 	if err != nil {
 		p.log.Warn("List processes", "err", err)
 		return
@@ -89,17 +86,4 @@ func (p *ProcessWatcher) sweep(ctx context.Context) {
 			p.log.Error("Report killed process", "err", err)
 		}
 	}
-}
-
-// processExe returns the executable path of pid.
-func processExe(pid int32) (string, error) {
-	pr, err := process.NewProcess(pid)
-	if err != nil {
-		return "", err
-	}
-	exe, err := pr.Exe()
-	if err != nil {
-		return "", fmt.Errorf("exe of %d: %w", pid, err)
-	}
-	return exe, nil
 }

@@ -62,9 +62,9 @@ var errNoLogind = errors.New("logind not reachable")
 // A session whose user logged out but left a process behind stays "closing"
 // (logind's KillUserProcesses=no, Debian's default) and SessionRemoved never
 // comes while that process lives: a patron could keep the wipe away with one
-// `nohup`. So every closingPoll the watcher reads the State of the sessions it
-// knows and reports a "closing" one as logged off; the wipe then ends what is
-// left.
+// `nohup`. So every closingPoll, while it knows a session, the watcher reads
+// the State of the sessions it knows and reports a "closing" one as logged off;
+// the wipe then ends what is left. With no session known it does not poll.
 type logindWatcher struct {
 	log         *slog.Logger
 	closingPoll time.Duration // 0: every 500 ms
@@ -133,13 +133,19 @@ func (w *logindWatcher) Run(ctx context.Context, fn func(Event)) error {
 	if every <= 0 {
 		every = 500 * time.Millisecond
 	}
+	// The poll runs only while a session is known: an idle seat (nobody logged
+	// on) is woken by logind's signals alone.
 	poll := time.NewTicker(every)
 	defer poll.Stop()
 	for {
+		var tick <-chan time.Time
+		if len(known) > 0 {
+			tick = poll.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-poll.C:
+		case <-tick:
 			for id, s := range known {
 				if w.closing(ctx, conn, s) {
 					w.log.Info("Session closing with processes left; counted as logged off", "session", id)
