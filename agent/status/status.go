@@ -6,10 +6,11 @@
 //
 // It never records what a patron does: no process list, no window titles, no
 // URLs. Collection is cheap (a few microseconds plus one cached host lookup at
-// start) so the link can call it every few seconds to notice changes.
+// start); the agent's link collects on each nudge (every setter nudges) and at
+// the full status interval.
 //
-// Limitations (2026-11): the session state comes from a SessionSource; until the
-// session watcher lands the default reports "unknown".
+// The session state comes from a SessionSource: the agent sets the seat's
+// session manager; with the seat disabled it is UnknownSession ("unknown").
 package status
 
 import (

@@ -30,7 +30,10 @@
 // trash (the CLI uses it).
 //
 // It is not the session watcher (agent/session calls Wipe at logoff and Resume at
-// start) and it does not decide when a station is free.
+// start) and it does not decide when a station is free. In the service its
+// LogonGate is the agent's one logon gate (package agent), shared with the
+// session manager: a release by the engine lets logons in only when the seat
+// does not hold them (locked or dirty).
 //
 // Limitations (2026-11): Linux is the real implementation. Shared temp dirs are
 // searched without crossing mount points: a filesystem mounted below /tmp is not
