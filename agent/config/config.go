@@ -33,6 +33,7 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/execguard"
 	"github.com/carrel-kiosk/carrel/agent/session"
 	"github.com/carrel-kiosk/carrel/agent/wipe"
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 )
 
 // ErrNotImplemented is returned by the per-OS parts on a platform Carrel does not support.
@@ -326,12 +327,7 @@ func SetHubURL(path, hub string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create config dir: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
 	return nil

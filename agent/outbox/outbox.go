@@ -44,6 +44,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -201,7 +202,7 @@ func (o *Outbox) writeMeta(m meta) error {
 	if err != nil {
 		return fmt.Errorf("write outbox meta: %w", err)
 	}
-	if err := writeFileSync(filepath.Join(o.dir, metaName), data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(o.dir, metaName), data, 0o600); err != nil {
 		return fmt.Errorf("write outbox meta: %w", err)
 	}
 	o.meta = m
@@ -469,7 +470,7 @@ func (o *Outbox) compact() error {
 		o.broken = fmt.Errorf("close outbox log: %w", err)
 		return o.broken
 	}
-	werr := writeFileSync(path, buf.Bytes())
+	werr := atomicfile.WriteFile(path, buf.Bytes(), 0o600)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		o.broken = fmt.Errorf("reopen outbox log: %w", err)
@@ -534,29 +535,4 @@ func (o *Outbox) Close() error {
 	}
 	o.closed = true
 	return o.f.Close()
-}
-
-// writeFileSync writes path atomically: a synced temporary file renamed over it,
-// then the directory synced.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	kservice "github.com/kardianos/service"
 )
 
@@ -519,34 +520,12 @@ func writePlaceholderConfig(path string, _ Preseed) error {
 	return writeFileAtomic(path, []byte(text), 0o644)
 }
 
-// writeFileAtomic writes data to a temporary file next to path and renames it.
+// writeFileAtomic creates path's directory and replaces path (atomicfile).
 func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil && !errors.Is(err, ErrNotImplemented) {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, data, mode)
 }
 
 // removeEmptyDirs removes each directory that is empty, in order; others stay.

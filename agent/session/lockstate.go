@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 	"unicode/utf8"
+
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 )
 
 // LockFileName is the lock state file inside the agent's state directory.
@@ -110,30 +112,8 @@ func (s *LockStore) Save(st LockState) error {
 	if err != nil {
 		return fmt.Errorf("save lock state: %w", err)
 	}
-	dir := filepath.Dir(s.path)
-	f, err := os.CreateTemp(dir, ".session-lock-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(s.path, b, 0o600); err != nil {
 		return fmt.Errorf("save lock state: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("save lock state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("save lock state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save lock state: %w", err)
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		return fmt.Errorf("save lock state: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: not every OS can fsync a directory
-		d.Close()
 	}
 	return nil
 }

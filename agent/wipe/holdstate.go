@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 )
 
 // holdFiles keeps, per held account, what the account was like before the
@@ -39,7 +41,7 @@ func (h holdFiles) saveFirst(user string, prev func() (any, error)) error {
 	if err := os.MkdirAll(h.dir, 0o700); err != nil {
 		return fmt.Errorf("create gate dir: %w", err)
 	}
-	if err := writeFileSync(h.path(user), b); err != nil {
+	if err := atomicfile.WriteFile(h.path(user), b, 0o600); err != nil {
 		return fmt.Errorf("save account state: %w", err)
 	}
 	return nil

@@ -30,6 +30,7 @@ type agentConn struct {
 	h    *Hub
 	id   string // terminal ID
 	name string
+	term store.Terminal // the terminal's row when the connection was accepted
 
 	lastRenew time.Time // only the reader goroutine touches it
 	// gen orders the connections the hub accepted; a higher gen is newer.
@@ -100,7 +101,7 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 		h.connWG.Done() // no writer
 		return          // Upgrade has answered
 	}
-	c := &agentConn{peer: newPeer(ws, h.cfg.SendQueue), h: h, id: term.ID, name: term.Name, gen: h.connGen.Add(1)}
+	c := &agentConn{peer: newPeer(ws, h.cfg.SendQueue), h: h, id: term.ID, name: term.Name, term: term, gen: h.connGen.Add(1)}
 	ws.SetReadLimit(protocol.MaxFrame)
 	go c.writeLoop(&h.connWG, h.cfg.PingInterval, h.cfg.WriteWait, nil)
 	h.serveAgent(c)
@@ -213,10 +214,10 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 		c.close(closeTryAgainLater, "hub store unavailable")
 		return false
 	}
-	h.staff.bus.changed(c.id)
 	if reset {
 		h.log.Warn("Agent event numbering restarted, new epoch", "terminal", c.id, "nextSeq", hello.NextSeq)
 	}
+	h.live.connected(c.term, &hello.Status, locked, time.Now())
 	h.queueStatus(c.id, &hello.Status)
 	welcome, err := protocol.Encode(&protocol.Welcome{TerminalID: c.id, AckedSeq: acked, HubTime: time.Now().UTC(), Locked: locked})
 	if err != nil {
@@ -261,22 +262,27 @@ func (h *Hub) unregister(c *agentConn) {
 		if err := h.store.Disconnect(ctx, c.id); err != nil {
 			h.log.Warn("Store disconnect failed", "terminal", c.id, "err", err)
 		}
+		h.live.disconnected(c.id, time.Now())
 		h.staff.bus.changed(c.id)
 	}
 }
 
+// statusUpdate is a status waiting to be persisted, still decoded.
+type statusUpdate struct {
+	s    *protocol.Status
+	seen time.Time
+}
+
+// queueStatus makes s the terminal's status: in the live view (and so pushed to
+// consoles now) and queued for the store writer's next status flush, which
+// writes only the newest per terminal.
 func (h *Hub) queueStatus(id string, s *protocol.Status) {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return
-	}
+	now := time.Now()
+	h.live.status(id, s, now)
 	h.statusMu.Lock()
-	h.statuses[id] = store.StatusUpdate{Terminal: id, OS: s.OS, OSVersion: s.OSVersion, AgentVersion: s.AgentVersion, Status: b, Seen: time.Now()}
+	h.statuses[id] = statusUpdate{s: s, seen: now}
 	h.statusMu.Unlock()
-	select {
-	case h.kick <- struct{}{}:
-	default:
-	}
+	h.staff.bus.changed(id)
 }
 
 // classifyFrame decodes one frame read from an agent after Hello. It returns the
@@ -349,6 +355,8 @@ func (h *Hub) renew(c *agentConn, m *protocol.Renew) {
 		h.log.Error("Store renewed certificate failed", "terminal", c.id, "err", err)
 		return
 	}
+	h.live.renewed(c.id, notAfter)
+	h.staff.bus.changed(c.id)
 	frame, err := protocol.Encode(&protocol.Cert{Certificate: certPEM})
 	if err == nil {
 		c.enqueue(frame)

@@ -79,6 +79,8 @@ func (h *Hub) SendCommand(ctx context.Context, terminal string, action protocol.
 			if err := h.store.SetLocked(fctx, t.ID, action == protocol.ActionLock); err != nil {
 				h.log.Error("Store lock state failed", "terminal", t.ID, "err", err)
 			}
+			h.live.setLocked(t.ID, action == protocol.ActionLock)
+			h.staff.bus.changed(t.ID)
 		}
 		return res, nil
 	case <-c.done:
@@ -116,6 +118,7 @@ func (h *Hub) Revoke(ctx context.Context, terminal, actor string) (store.Termina
 	if err := h.store.Revoke(ctx, t.ID, actor); err != nil {
 		return t, err
 	}
+	h.live.revoked(t.ID)
 	h.staff.bus.changed(t.ID)
 	h.mu.Lock()
 	c := h.conns[t.ID]

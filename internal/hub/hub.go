@@ -52,6 +52,10 @@ type Config struct {
 	WriteWait    time.Duration // default 10 s: one frame write
 	SendQueue    int           // default 64 frames queued per agent before it is dropped
 	BatchMax     int           // default 256 events per store transaction
+	// StatusFlush is how often the newest status of each terminal is written to
+	// the store (default 1 s). Consoles get statuses from memory at once; the
+	// database only persists them.
+	StatusFlush time.Duration
 
 	// EventRetention is how long events are kept (default 90 days); older ones are
 	// deleted at start and daily. The audit log is never pruned.
@@ -87,6 +91,7 @@ func (c *Config) defaults() {
 	set(&c.PongWait, 60*time.Second)
 	set(&c.WriteWait, 10*time.Second)
 	set(&c.EventRetention, 90*24*time.Hour)
+	set(&c.StatusFlush, time.Second)
 	if c.SendQueue <= 0 {
 		c.SendQueue = 64
 	}
@@ -134,10 +139,10 @@ type Hub struct {
 
 	events    chan eventReq // to the store writer
 	statusMu  sync.Mutex
-	statuses  map[string]store.StatusUpdate // coalesced, newest per terminal; guarded by statusMu
-	kick      chan struct{}                 // wakes the store writer for statuses
-	writerOut chan struct{}                 // closed when the store writer has exited
-	stopWrite chan struct{}                 // closed to make the store writer flush and exit
+	statuses  map[string]statusUpdate // to persist: newest per terminal; guarded by statusMu
+	live      *liveView               // what consoles are shown
+	writerOut chan struct{}           // closed when the store writer has exited
+	stopWrite chan struct{}           // closed to make the store writer flush and exit
 
 	mu      sync.Mutex
 	conns   map[string]*agentConn // terminal ID → live connection; guarded by mu
@@ -185,8 +190,8 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		limit:     newRateLimiter(cfg.EnrollPerMinute/60, cfg.EnrollBurst),
 		quiet:     newQuietLog(log, time.Hour),
 		events:    make(chan eventReq, 4*cfg.BatchMax),
-		statuses:  map[string]store.StatusUpdate{},
-		kick:      make(chan struct{}, 1),
+		statuses:  map[string]statusUpdate{},
+		live:      newLiveView(),
 		writerOut: make(chan struct{}),
 		stopWrite: make(chan struct{}),
 		conns:     map[string]*agentConn{},

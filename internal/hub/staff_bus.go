@@ -194,12 +194,12 @@ func (b *staffBus) pushChanges(ctx context.Context) {
 		return
 	}
 	for id := range dirty {
-		t, err := b.h.store.Terminal(ctx, id)
+		v, err := b.h.terminal(ctx, id)
 		if err != nil {
 			b.h.log.Debug("Staff push of a terminal failed", "terminal", id, "err", err)
 			continue
 		}
-		b.broadcast(protocol.StaffPush{Terminal: terminalView(t)})
+		b.broadcast(protocol.StaffPush{Terminal: &v})
 	}
 	for {
 		evs, err := b.h.store.EventsAfter(ctx, b.lastID, "", replayPage)
@@ -253,6 +253,7 @@ func terminalView(t store.Terminal) *protocol.TerminalView {
 	if len(t.LastStatus) > 0 {
 		var s protocol.Status
 		if json.Unmarshal(t.LastStatus, &s) == nil {
+			s.Locked = t.Locked // the hub's lock state (live.go)
 			v.Status = &s
 			if t.Online && !s.SessionSince.IsZero() {
 				v.Since = s.SessionSince.UTC()
@@ -263,4 +264,17 @@ func terminalView(t store.Terminal) *protocol.TerminalView {
 		v.Since = v.LastSeen
 	}
 	return v
+}
+
+// terminal is what a console is shown for one terminal: the live view, or the
+// store for a terminal the hub has not seen since it started.
+func (h *Hub) terminal(ctx context.Context, id string) (protocol.TerminalView, error) {
+	if v, ok := h.live.get(id); ok {
+		return v, nil
+	}
+	t, err := h.store.Terminal(ctx, id)
+	if err != nil {
+		return protocol.TerminalView{}, err
+	}
+	return *terminalView(t), nil
 }

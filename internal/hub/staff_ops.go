@@ -77,7 +77,12 @@ func opTerminals(x *staffCall) (any, error) {
 	}
 	out := make([]protocol.TerminalView, len(ts))
 	for i, t := range ts {
-		out[i] = *terminalView(t)
+		if v, ok := x.h.live.get(t.ID); ok {
+			v.Name = t.Name
+			out[i] = v
+		} else {
+			out[i] = *terminalView(t)
+		}
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -17,18 +18,23 @@ type eventReq struct {
 // whatever is queued, up to BatchMax events, in one transaction (group commit:
 // under load batches grow by themselves while the previous commit runs, with no
 // added delay when idle), then acknowledges each connection's highest seq.
+// Every StatusFlush it also writes the newest status of each terminal that sent
+// one: statuses only persist what the live view already shows.
 func (h *Hub) storeWriter() {
 	defer close(h.writerOut)
 	batch := make([]eventReq, 0, h.cfg.BatchMax)
+	flush := time.NewTicker(h.cfg.StatusFlush)
+	defer flush.Stop()
 	for {
 		batch = batch[:0]
-		stopping := false
+		stopping, statuses := false, false
 		select {
 		case r := <-h.events:
 			batch = append(batch, r)
-		case <-h.kick:
+		case <-flush.C:
+			statuses = true
 		case <-h.stopWrite:
-			stopping = true
+			stopping, statuses = true, true
 		}
 	fill:
 		for len(batch) < h.cfg.BatchMax {
@@ -39,7 +45,7 @@ func (h *Hub) storeWriter() {
 				break fill
 			}
 		}
-		h.commit(batch)
+		h.commit(batch, statuses)
 		if stopping {
 			// Readers have ended: flush what is left and go.
 			for len(h.events) > 0 {
@@ -47,24 +53,18 @@ func (h *Hub) storeWriter() {
 				for len(batch) < h.cfg.BatchMax && len(h.events) > 0 {
 					batch = append(batch, <-h.events)
 				}
-				h.commit(batch)
+				h.commit(batch, false)
 			}
 			return
 		}
 	}
 }
 
-func (h *Hub) commit(batch []eventReq) {
-	h.statusMu.Lock()
+func (h *Hub) commit(batch []eventReq, withStatuses bool) {
 	var statuses []store.StatusUpdate
-	if len(h.statuses) > 0 {
-		statuses = make([]store.StatusUpdate, 0, len(h.statuses))
-		for id, s := range h.statuses {
-			statuses = append(statuses, s)
-			delete(h.statuses, id)
-		}
+	if withStatuses {
+		statuses = h.takeStatuses()
 	}
-	h.statusMu.Unlock()
 	if len(batch) == 0 && len(statuses) == 0 {
 		return
 	}
@@ -82,11 +82,9 @@ func (h *Hub) commit(batch []eventReq) {
 		}
 		return
 	}
-	ids := make([]string, len(statuses))
-	for i, s := range statuses {
-		ids[i] = s.Terminal
+	if len(batch) > 0 {
+		h.staff.bus.changed() // new events to push
 	}
-	h.staff.bus.changed(ids...)
 	// The highest seq per connection, in arrival order.
 	acks := make(map[*agentConn]uint64, 4)
 	var order []*agentConn
@@ -104,4 +102,25 @@ func (h *Hub) commit(batch []eventReq) {
 			c.enqueue(frame)
 		}
 	}
+}
+
+// takeStatuses empties the statuses waiting to be persisted and encodes them for
+// the store.
+func (h *Hub) takeStatuses() []store.StatusUpdate {
+	h.statusMu.Lock()
+	pending := h.statuses
+	if len(pending) > 0 {
+		h.statuses = make(map[string]statusUpdate, len(pending))
+	}
+	h.statusMu.Unlock()
+	out := make([]store.StatusUpdate, 0, len(pending))
+	for id, u := range pending {
+		b, err := json.Marshal(u.s)
+		if err != nil {
+			continue
+		}
+		out = append(out, store.StatusUpdate{Terminal: id, OS: u.s.OS, OSVersion: u.s.OSVersion,
+			AgentVersion: u.s.AgentVersion, Status: b, Seen: u.seen})
+	}
+	return out
 }
