@@ -26,13 +26,15 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-var program = &cli.Program{
-	Name:    "carrel-hub",
-	Version: version,
-	Footer:  "Every command takes --help. The data directory is --data, else $CARREL_HUB_DATA, else " + defaultData + ".",
-}
+// program is carrel-hub's command table, written out in one place.
+var program = newProgram()
 
-func init() {
+func newProgram() *cli.Program {
+	p := &cli.Program{
+		Name:    "carrel-hub",
+		Version: version,
+		Footer:  "Every command takes --help. The data directory is --data, else $CARREL_HUB_DATA, else " + defaultData + ".",
+	}
 	for _, c := range []cli.Command{
 		{Name: "serve", Summary: "run the hub (agents connect here)", Run: runServe},
 		{Name: "token", Summary: "create an enrollment token: token create --uses N --ttl D", Run: runToken},
@@ -43,8 +45,9 @@ func init() {
 		{Name: "audit", Summary: "check the audit log: audit verify", Run: runAudit},
 		{Name: "admin", Summary: "staff accounts: admin create --user U --role admin|desk, admin list", Run: runAdmin},
 	} {
-		program.Register(c)
+		p.Register(c)
 	}
+	return p
 }
 
 func main() { program.Main() }
