@@ -8,6 +8,9 @@
 // names the field. Nothing here does I/O; it is the one place the shape of the
 // link is written down.
 //
-// It is not the staff API's home yet (2026-11: the staff messages arrive with the
-// console).
+// It is also the whole contract between the programs: every event kind and its
+// data (events.go), the command argument keys, the display states and audit
+// actions (staff.go, audit.go), the staff API's messages and the hub's local
+// control socket (control.go). A new kind, action or state is added here and the
+// compiler finds every use.
 package protocol
