@@ -109,9 +109,11 @@ func (h *Hub) commit(batch []eventReq, withStatuses bool) {
 func (h *Hub) takeStatuses() []store.StatusUpdate {
 	h.statusMu.Lock()
 	pending := h.statuses
-	if len(pending) > 0 {
-		h.statuses = make(map[string]statusUpdate, len(pending))
+	if len(pending) == 0 {
+		h.statusMu.Unlock()
+		return nil // pending is still the live map: never read it unlocked
 	}
+	h.statuses = make(map[string]statusUpdate, len(pending))
 	h.statusMu.Unlock()
 	out := make([]store.StatusUpdate, 0, len(pending))
 	for id, u := range pending {
