@@ -13,5 +13,3 @@ func giveHome(string, int) error { return nil }
 
 func flushDir(d *os.File) error { return d.Sync() }
 
-// replaceFile renames over an existing file; syncDir makes it durable.
-func replaceFile(from, to string) error { return os.Rename(from, to) }

@@ -461,5 +461,5 @@ func newPrintQueue() PrintQueue { return nil }
 // flushDir does nothing on Windows: FlushFileBuffers needs a handle with write
 // access, which a directory opened by os.Open lacks (Windows answers access
 // denied). Renames that must be durable use MOVEFILE_WRITE_THROUGH instead
-// (replaceFile); files are flushed themselves.
+// (renameAside, internal/atomicfile); files are flushed themselves.
 func flushDir(*os.File) error { return nil }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -149,24 +148,6 @@ func flushSAM() error {
 	defer k.Close()
 	if err := regFlushKey(syscall.Handle(k)); err != nil {
 		return fmt.Errorf("flush HKLM\\SAM: %w", err)
-	}
-	return nil
-}
-
-// replaceFile renames over an existing file and returns once the rename is on
-// the disk (MOVEFILE_WRITE_THROUGH): a directory cannot be flushed on Windows
-// (see flushDir).
-func replaceFile(from, to string) error {
-	f, err := windows.UTF16PtrFromString(from)
-	if err != nil {
-		return err
-	}
-	t, err := windows.UTF16PtrFromString(to)
-	if err != nil {
-		return err
-	}
-	if err := windows.MoveFileEx(f, t, windows.MOVEFILE_REPLACE_EXISTING|windows.MOVEFILE_WRITE_THROUGH); err != nil {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
 	}
 	return nil
 }
