@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/staffapi"
 )
 
 // stdin is where 'admin create' reads the password; tests replace it.
@@ -64,7 +64,7 @@ func runAdminCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fail(stderr, err)
 	}
-	r, err := hub.CreateStaff(ctx, st, *data, *user, pw, protocol.Role(*role), localActor(), false)
+	r, err := staffapi.CreateStaff(ctx, st, *data, *user, pw, protocol.Role(*role), localActor(), false)
 	if err != nil {
 		return fail(stderr, err)
 	}

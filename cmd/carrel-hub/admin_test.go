@@ -18,6 +18,7 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/staffapi"
 )
 
 func withStdin(t *testing.T, s string) {
@@ -57,7 +58,7 @@ func TestAdminCreateThenLogin(t *testing.T) {
 	waitFor(t, 20*time.Second, "serve to print the setup code", func() bool { return re.MatchString(serveOut.String()) })
 	m := re.FindStringSubmatch(serveOut.String())
 	addr, fp, setupCode := m[1], m[2], m[3]
-	b, err := os.ReadFile(filepath.Join(data, hub.SetupCodeFile))
+	b, err := os.ReadFile(filepath.Join(data, staffapi.SetupCodeFile))
 	if err != nil || strings.TrimSpace(string(b)) != setupCode {
 		t.Fatalf("setup code file: %q %v", b, err)
 	}
@@ -82,7 +83,7 @@ func TestAdminCreateThenLogin(t *testing.T) {
 	if sm == nil || !strings.Contains(sm[2], "secret="+sm[1]) {
 		t.Fatalf("admin create output: %q", out)
 	}
-	if _, err := os.Stat(filepath.Join(data, hub.SetupCodeFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(data, staffapi.SetupCodeFile)); !os.IsNotExist(err) {
 		t.Fatalf("setup code left after an account exists: %v", err)
 	}
 	withStdin(t, "another password\n")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/hub"
+	"github.com/carrel-kiosk/carrel/internal/staffapi"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -33,7 +34,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "carrel-hub listening on %s\nCA fingerprint: %s\n", h.Addr(), h.Fingerprint())
 	if code := h.SetupCode(); code != "" {
 		fmt.Fprintf(stdout, "No staff account yet. First-run setup code: %s\n(also in %s; it works once: enter it in the console, or run 'carrel-hub admin create')\n",
-			code, filepath.Join(*data, hub.SetupCodeFile))
+			code, filepath.Join(*data, staffapi.SetupCodeFile))
 	}
 	if f, ok := stdout.(interface{ Sync() error }); ok {
 		f.Sync()

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -12,21 +11,14 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/store"
-)
-
-// Close codes the hub sends (RFC 6455).
-const (
-	closeNormal          = websocket.CloseNormalClosure
-	closeGoingAway       = websocket.CloseGoingAway
-	closePolicyViolation = websocket.ClosePolicyViolation
-	closeTooBig          = websocket.CloseMessageTooBig
-	closeTryAgainLater   = websocket.CloseTryAgainLater
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 // agentConn is one agent's live websocket. The HTTP handler goroutine is its
 // reader; the peer's writeLoop is its only writer.
 type agentConn struct {
-	peer
+	wsserve.Peer
+	ctx  context.Context // the request's: ends when the connection's reader does
 	h    *Hub
 	id   string // terminal ID
 	name string
@@ -41,16 +33,9 @@ type agentConn struct {
 
 // enqueue queues a frame without blocking. A full queue drops the agent.
 func (c *agentConn) enqueue(frame []byte) bool {
-	return c.peer.enqueue(frame, func(queued int) {
+	return c.Peer.Enqueue(frame, func(queued int) {
 		c.h.log.Warn("Agent too slow, dropping it", "terminal", c.id, "queued", queued)
 	})
-}
-
-func httpError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(protocol.ErrorResponse{Error: msg})
 }
 
 // handleAgent upgrades an authenticated agent to a websocket and reads from it
@@ -58,11 +43,11 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Origin") != "" {
 		// Browsers send Origin; agents never do. Refusing it shuts out cross-site websockets.
-		httpError(w, http.StatusForbidden, "agent endpoint refuses browser requests")
+		wsserve.HTTPError(w, http.StatusForbidden, "agent endpoint refuses browser requests")
 		return
 	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		httpError(w, http.StatusUnauthorized, "a client certificate is required: enroll this terminal first")
+		wsserve.HTTPError(w, http.StatusUnauthorized, "a client certificate is required: enroll this terminal first")
 		return
 	}
 	leaf := r.TLS.PeerCertificates[0]
@@ -71,18 +56,18 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		h.log.Error("Store lookup failed", "serial", serial, "err", err)
-		httpError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
+		wsserve.HTTPError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
 		return
 	case err != nil:
 		h.quiet.Warn(serial, "Agent certificate unknown", "serial", serial, "cn", leaf.Subject.CommonName, "remote", r.RemoteAddr)
-		httpError(w, http.StatusForbidden, "certificate unknown to this hub")
+		wsserve.HTTPError(w, http.StatusForbidden, "certificate unknown to this hub")
 		return
 	case revoked:
 		h.quiet.Warn(term.ID, "Revoked terminal refused", "terminal", term.ID, "serial", serial, "remote", r.RemoteAddr)
-		httpError(w, http.StatusForbidden, "certificate revoked")
+		wsserve.HTTPError(w, http.StatusForbidden, "certificate revoked")
 		return
 	case leaf.Subject.CommonName != term.ID:
-		httpError(w, http.StatusForbidden, "certificate does not name its terminal")
+		wsserve.HTTPError(w, http.StatusForbidden, "certificate does not name its terminal")
 		return
 	}
 	h.mu.Lock()
@@ -92,7 +77,7 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Unlock()
 	if closing {
-		httpError(w, http.StatusServiceUnavailable, "hub shutting down")
+		wsserve.HTTPError(w, http.StatusServiceUnavailable, "hub shutting down")
 		return
 	}
 	defer h.connWG.Done()
@@ -101,9 +86,9 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 		h.connWG.Done() // no writer
 		return          // Upgrade has answered
 	}
-	c := &agentConn{peer: newPeer(ws, h.cfg.SendQueue), h: h, id: term.ID, name: term.Name, term: term, gen: h.connGen.Add(1)}
+	c := &agentConn{Peer: wsserve.NewPeer(ws, h.cfg.SendQueue, nil), ctx: r.Context(), h: h, id: term.ID, name: term.Name, term: term, gen: h.connGen.Add(1)}
 	ws.SetReadLimit(protocol.MaxFrame)
-	go c.writeLoop(&h.connWG, h.cfg.PingInterval, h.cfg.WriteWait, nil)
+	go c.WriteLoop(&h.connWG, h.cfg.PingInterval, h.cfg.WriteWait, nil)
 	h.serveAgent(c)
 }
 
@@ -112,7 +97,7 @@ func (h *Hub) serveAgent(c *agentConn) {
 	log := h.log.With("terminal", c.id)
 	// When the reader ends on its own (the peer closed, vanished or timed out),
 	// there is nobody to send a close frame to: code 0 sends none.
-	defer c.close(0, "")
+	defer c.Close(0, "")
 	hello, err := h.readHello(c)
 	if err != nil {
 		h.quiet.Warn(c.id, "Agent handshake refused", "terminal", c.id, "err", err)
@@ -123,32 +108,32 @@ func (h *Hub) serveAgent(c *agentConn) {
 		return
 	}
 	defer h.unregister(c)
-	log.Info("Agent connected", "name", c.name, "remote", c.ws.RemoteAddr().String(), "agentVersion", hello.Status.AgentVersion)
+	log.Info("Agent connected", "name", c.name, "remote", c.WS.RemoteAddr().String(), "agentVersion", hello.Status.AgentVersion)
 
-	c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
-	c.ws.SetPongHandler(func(string) error {
-		return c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+	c.WS.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+	c.WS.SetPongHandler(func(string) error {
+		return c.WS.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
 	})
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, data, err := c.WS.ReadMessage()
 		if err != nil {
 			switch {
 			case errors.Is(err, websocket.ErrReadLimit):
 				// gorilla has already sent close 1009 (message too big).
 				h.quiet.Warn(c.id, "Agent frame too large, connection closed", "terminal", c.id, "limit", protocol.MaxFrame)
-				c.close(0, "")
-			case websocket.IsCloseError(err, closeNormal, closeGoingAway):
+				c.Close(0, "")
+			case websocket.IsCloseError(err, wsserve.CloseNormal, wsserve.CloseGoingAway):
 				log.Info("Agent disconnected")
 			default:
 				log.Info("Agent connection ended", "err", err)
 			}
 			return
 		}
-		c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+		c.WS.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
 		m, code, why := classifyFrame(kind, data)
 		if m == nil {
 			h.quiet.Warn(c.id, "Agent sent a bad frame, connection closed", "terminal", c.id, "reason", why)
-			c.close(code, why)
+			c.Close(code, why)
 			return
 		}
 		if !h.dispatch(c, m) {
@@ -158,27 +143,27 @@ func (h *Hub) serveAgent(c *agentConn) {
 }
 
 func (h *Hub) readHello(c *agentConn) (*protocol.Hello, error) {
-	c.ws.SetReadDeadline(time.Now().Add(h.cfg.HelloTimeout))
-	kind, data, err := c.ws.ReadMessage()
+	c.WS.SetReadDeadline(time.Now().Add(h.cfg.HelloTimeout))
+	kind, data, err := c.WS.ReadMessage()
 	if err != nil {
 		return nil, err
 	}
 	if kind != websocket.TextMessage {
-		c.close(closePolicyViolation, "first frame must be a hello text frame")
+		c.Close(wsserve.ClosePolicyViolation, "first frame must be a hello text frame")
 		return nil, errors.New("first frame is binary")
 	}
 	m, err := protocol.Decode(data)
 	if err != nil {
-		c.close(closePolicyViolation, err.Error())
+		c.Close(wsserve.ClosePolicyViolation, err.Error())
 		return nil, err
 	}
 	hello, ok := m.(*protocol.Hello)
 	if !ok {
-		c.close(closePolicyViolation, "first frame must be hello")
+		c.Close(wsserve.ClosePolicyViolation, "first frame must be hello")
 		return nil, errors.New("first frame is " + string(m.MsgType()))
 	}
 	if hello.TerminalID != c.id {
-		c.close(closePolicyViolation, "terminal_id does not match the certificate")
+		c.Close(wsserve.ClosePolicyViolation, "terminal_id does not match the certificate")
 		return nil, errors.New("hello names terminal " + hello.TerminalID)
 	}
 	return hello, nil
@@ -195,7 +180,7 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	// touch the store, where a stale next_seq would look like an outbox reset
 	// and open a new epoch (re-sent events would then be stored twice).
 	if time.Since(c.helloAt) > h.cfg.HelloTimeout {
-		c.close(closeTryAgainLater, "hello waited too long; connect again")
+		c.Close(wsserve.CloseTryAgainLater, "hello waited too long; connect again")
 		return false
 	}
 	h.mu.Lock()
@@ -203,15 +188,15 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	h.mu.Unlock()
 	if cur != nil && cur.gen > c.gen {
 		h.log.Info("Stale agent connection refused", "terminal", c.id)
-		c.close(closePolicyViolation, "superseded by a newer connection")
+		c.Close(wsserve.ClosePolicyViolation, "superseded by a newer connection")
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
 	acked, locked, reset, err := h.store.Connect(ctx, c.id, hello.NextSeq)
 	if err != nil {
 		h.log.Error("Store connect failed", "terminal", c.id, "err", err)
-		c.close(closeTryAgainLater, "hub store unavailable")
+		c.Close(wsserve.CloseTryAgainLater, "hub store unavailable")
 		return false
 	}
 	if reset {
@@ -228,7 +213,7 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
-		c.close(closeGoingAway, "hub shutting down")
+		c.Close(wsserve.CloseGoingAway, "hub shutting down")
 		return false
 	}
 	if !c.enqueue(welcome) {
@@ -240,7 +225,7 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	h.mu.Unlock()
 	if old != nil {
 		h.log.Info("Agent reconnected, replacing the old connection", "terminal", c.id)
-		old.close(closePolicyViolation, "replaced by a newer connection")
+		old.Close(wsserve.ClosePolicyViolation, "replaced by a newer connection")
 	}
 	return true
 }
@@ -257,13 +242,14 @@ func (h *Hub) unregister(c *agentConn) {
 	}
 	h.mu.Unlock()
 	if current {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Recorded even at shutdown: the terminal is offline either way.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 10*time.Second)
 		defer cancel()
 		if err := h.store.Disconnect(ctx, c.id); err != nil {
 			h.log.Warn("Store disconnect failed", "terminal", c.id, "err", err)
 		}
 		h.live.disconnected(c.id, time.Now())
-		h.staff.bus.changed(c.id)
+		h.staff.Changed(c.id)
 	}
 }
 
@@ -282,7 +268,7 @@ func (h *Hub) queueStatus(id string, s *protocol.Status) {
 	h.statusMu.Lock()
 	h.statuses[id] = statusUpdate{s: s, seen: now}
 	h.statusMu.Unlock()
-	h.staff.bus.changed(id)
+	h.staff.Changed(id)
 }
 
 // classifyFrame decodes one frame read from an agent after Hello. It returns the
@@ -291,17 +277,17 @@ func (h *Hub) queueStatus(id string, s *protocol.Status) {
 // all refused.
 func classifyFrame(kind int, data []byte) (m protocol.Message, code int, why string) {
 	if kind != websocket.TextMessage {
-		return nil, closePolicyViolation, "binary frames are not part of the protocol"
+		return nil, wsserve.ClosePolicyViolation, "binary frames are not part of the protocol"
 	}
 	m, err := protocol.Decode(data)
 	if err != nil {
 		if errors.Is(err, protocol.ErrTooLarge) {
-			return nil, closeTooBig, err.Error()
+			return nil, wsserve.CloseTooBig, err.Error()
 		}
-		return nil, closePolicyViolation, err.Error()
+		return nil, wsserve.ClosePolicyViolation, err.Error()
 	}
 	if !protocol.FromAgent(m.MsgType()) || m.MsgType() == protocol.TypeHello {
-		return nil, closePolicyViolation, "unexpected " + string(m.MsgType()) + " message"
+		return nil, wsserve.ClosePolicyViolation, "unexpected " + string(m.MsgType()) + " message"
 	}
 	return m, 0, ""
 }
@@ -314,7 +300,7 @@ func (h *Hub) dispatch(c *agentConn, m protocol.Message) bool {
 		select {
 		case h.events <- req:
 			return true
-		case <-c.done:
+		case <-c.Done():
 			return false
 		case <-h.writerOut:
 			return false
@@ -330,7 +316,7 @@ func (h *Hub) dispatch(c *agentConn, m protocol.Message) bool {
 		return true
 	}
 	h.quiet.Warn(c.id, "Agent sent a message agents may not send, connection closed", "terminal", c.id, "type", m.MsgType())
-	c.close(closePolicyViolation, "unexpected "+string(m.MsgType())+" message")
+	c.Close(wsserve.ClosePolicyViolation, "unexpected "+string(m.MsgType())+" message")
 	return false
 }
 
@@ -349,14 +335,14 @@ func (h *Hub) renew(c *agentConn, m *protocol.Renew) {
 		h.quiet.Warn(c.id, "Renewal refused", "terminal", c.id, "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
 	if err := h.store.AddCert(ctx, c.id, serial, notAfter, "terminal:"+c.id); err != nil {
 		h.log.Error("Store renewed certificate failed", "terminal", c.id, "err", err)
 		return
 	}
 	h.live.renewed(c.id, notAfter)
-	h.staff.bus.changed(c.id)
+	h.staff.Changed(c.id)
 	frame, err := protocol.Encode(&protocol.Cert{Certificate: certPEM})
 	if err == nil {
 		c.enqueue(frame)

@@ -3,10 +3,13 @@ package hub
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/store"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 // SendCommand sends a staff command to a terminal (ID or unique name) and waits
@@ -80,10 +83,10 @@ func (h *Hub) SendCommand(ctx context.Context, terminal string, action protocol.
 				h.log.Error("Store lock state failed", "terminal", t.ID, "err", err)
 			}
 			h.live.setLocked(t.ID, action == protocol.ActionLock)
-			h.staff.bus.changed(t.ID)
+			h.staff.Changed(t.ID)
 		}
 		return res, nil
-	case <-c.done:
+	case <-c.Done():
 		return fail(fmt.Errorf("send command to %s (%s): disconnected before answering", t.Name, t.ID))
 	case <-expiry.C:
 		return fail(fmt.Errorf("send command to %s (%s): no answer before the command expired", t.Name, t.ID))
@@ -119,13 +122,34 @@ func (h *Hub) Revoke(ctx context.Context, terminal, actor string) (store.Termina
 		return t, err
 	}
 	h.live.revoked(t.ID)
-	h.staff.bus.changed(t.ID)
+	h.staff.Changed(t.ID)
 	h.mu.Lock()
 	c := h.conns[t.ID]
 	h.mu.Unlock()
 	if c != nil {
-		c.close(closePolicyViolation, "certificate revoked")
+		c.Close(wsserve.ClosePolicyViolation, "certificate revoked")
 	}
 	h.log.Info("Terminal revoked", "terminal", t.ID, "name", t.Name, "by", actor)
 	return t, nil
 }
+
+// AgentURL is the wss:// URL agents dial: Config.HubURL, else the first server
+// name and the listening port.
+func (h *Hub) AgentURL() string {
+	if h.cfg.HubURL != "" {
+		return h.cfg.HubURL
+	}
+	port := "8443"
+	if _, p, err := net.SplitHostPort(h.ln.Addr().String()); err == nil {
+		port = p
+	}
+	host := "localhost"
+	if names := pki.ServerNames(h.cfg.Names); len(names) > 0 {
+		host = names[0]
+	}
+	return "wss://" + net.JoinHostPort(host, port)
+}
+
+// SetupCode is the waiting one-time setup code of the staff API, or "" once a
+// staff account exists.
+func (h *Hub) SetupCode() string { return h.staff.SetupCode() }

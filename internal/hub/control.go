@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 // The control socket: HTTP over the unix socket <data>/hub.sock (mode 0600, in the
@@ -72,14 +73,8 @@ func caller(r *http.Request) string {
 	return "local:uid " + strconv.Itoa(uid)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
 func (h *Hub) ctlHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, protocol.ControlHealthResponse{OK: true, Addr: h.ln.Addr().String(), Fingerprint: h.Fingerprint(), Online: h.OnlineCount()})
+	wsserve.WriteJSON(w, http.StatusOK, protocol.ControlHealthResponse{OK: true, Addr: h.ln.Addr().String(), Fingerprint: h.Fingerprint(), Online: h.OnlineCount()})
 }
 
 func readCtl(r *http.Request, v any) error {
@@ -93,29 +88,29 @@ func readCtl(r *http.Request, v any) error {
 func (h *Hub) ctlCommand(w http.ResponseWriter, r *http.Request) {
 	var req protocol.CommandArgs
 	if err := readCtl(r, &req); err != nil {
-		writeJSON(w, http.StatusBadRequest, protocol.ControlCommandResponse{Error: err.Error()})
+		wsserve.WriteJSON(w, http.StatusBadRequest, protocol.ControlCommandResponse{Error: err.Error()})
 		return
 	}
 	res, err := h.SendCommand(r.Context(), req.Terminal, req.Action, req.Args, caller(r))
 	if err != nil {
-		writeJSON(w, http.StatusOK, protocol.ControlCommandResponse{Error: err.Error()})
+		wsserve.WriteJSON(w, http.StatusOK, protocol.ControlCommandResponse{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, protocol.ControlCommandResponse{Result: &res})
+	wsserve.WriteJSON(w, http.StatusOK, protocol.ControlCommandResponse{Result: &res})
 }
 
 func (h *Hub) ctlRevoke(w http.ResponseWriter, r *http.Request) {
 	var req protocol.TerminalArgs
 	if err := readCtl(r, &req); err != nil {
-		writeJSON(w, http.StatusBadRequest, protocol.ControlRevokeResponse{Error: err.Error()})
+		wsserve.WriteJSON(w, http.StatusBadRequest, protocol.ControlRevokeResponse{Error: err.Error()})
 		return
 	}
 	t, err := h.Revoke(r.Context(), req.Terminal, caller(r))
 	if err != nil {
-		writeJSON(w, http.StatusOK, protocol.ControlRevokeResponse{Error: err.Error()})
+		wsserve.WriteJSON(w, http.StatusOK, protocol.ControlRevokeResponse{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, protocol.ControlRevokeResponse{ID: t.ID, Name: t.Name})
+	wsserve.WriteJSON(w, http.StatusOK, protocol.ControlRevokeResponse{ID: t.ID, Name: t.Name})
 }
 
 // ErrNotRunning is returned by Dial when no hub answers on the control socket.

@@ -4,14 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/store"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 // MaxEnrollBody is the largest enrollment request body read.
@@ -47,18 +46,18 @@ func decodeEnroll(body []byte) (*protocol.EnrollRequest, error) {
 func (h *Hub) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "use POST")
+		wsserve.HTTPError(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	ip := remoteIP(r.RemoteAddr)
-	if !h.limit.allow(ip, time.Now()) {
+	ip := wsserve.RemoteIP(r.RemoteAddr)
+	if !h.limit.Allow(ip, time.Now()) {
 		w.Header().Set("Retry-After", "60")
-		httpError(w, http.StatusTooManyRequests, "too many enrollment attempts from this address; wait a minute")
+		wsserve.HTTPError(w, http.StatusTooManyRequests, "too many enrollment attempts from this address; wait a minute")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEnrollBody+1))
 	if err != nil {
-		httpError(w, http.StatusBadRequest, fmt.Sprintf("request body unreadable or larger than %d bytes", MaxEnrollBody))
+		wsserve.HTTPError(w, http.StatusBadRequest, fmt.Sprintf("request body unreadable or larger than %d bytes", MaxEnrollBody))
 		return
 	}
 	resp, err := h.enroll(r, ip, body)
@@ -66,14 +65,14 @@ func (h *Hub) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		var ee *enrollError
 		if !errors.As(err, &ee) {
 			h.log.Error("Enrollment failed", "remote", ip, "err", err)
-			httpError(w, http.StatusInternalServerError, "hub error; see the hub's log")
+			wsserve.HTTPError(w, http.StatusInternalServerError, "hub error; see the hub's log")
 			return
 		}
 		h.quiet.Warn(ip+ee.msg, "Enrollment refused", "remote", ip, "status", ee.status, "reason", ee.msg)
-		httpError(w, ee.status, ee.msg)
+		wsserve.HTTPError(w, ee.status, ee.msg)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	wsserve.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (h *Hub) enroll(r *http.Request, ip string, body []byte) (*protocol.EnrollResponse, error) {
@@ -106,54 +105,4 @@ func (h *Hub) enroll(r *http.Request, ip string, body []byte) (*protocol.EnrollR
 	}
 	h.log.Info("Terminal enrolled", "terminal", id, "name", req.Hostname, "os", req.OS, "remote", ip)
 	return &protocol.EnrollResponse{TerminalID: id, Certificate: certPEM, CA: string(h.ca.CertPEM())}, nil
-}
-
-func remoteIP(addr string) string {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	return host
-}
-
-// rateLimiter is a token bucket per remote address.
-type rateLimiter struct {
-	perSec float64
-	burst  float64
-
-	mu      sync.Mutex
-	buckets map[string]*bucket // guarded by mu
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newRateLimiter(perSec float64, burst int) *rateLimiter {
-	return &rateLimiter{perSec: perSec, burst: float64(burst), buckets: map[string]*bucket{}}
-}
-
-func (l *rateLimiter) allow(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buckets) > 10000 {
-		for k, b := range l.buckets {
-			if now.Sub(b.last) > 10*time.Minute {
-				delete(l.buckets, k)
-			}
-		}
-	}
-	b := l.buckets[key]
-	if b == nil {
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[key] = b
-	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.perSec)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 func pemKey(t testing.TB, key *ecdsa.PrivateKey) []byte {
@@ -108,10 +109,10 @@ func FuzzClassifyFrame(f *testing.F) {
 			}
 			return
 		}
-		if code != closePolicyViolation && code != closeTooBig {
+		if code != wsserve.ClosePolicyViolation && code != wsserve.CloseTooBig {
 			t.Fatalf("close code %d", code)
 		}
-		if why == "" || len(truncateReason(why)) > 123 {
+		if why == "" || len(protocol.Clip(why, 123)) > 123 {
 			t.Fatalf("close reason %q", why)
 		}
 	})

@@ -9,10 +9,19 @@
 // connections go to a single store writer that commits whatever is queued in one
 // transaction (group commit) and then acknowledges them.
 //
-// The same listener serves the staff API (staff*.go): setup, login and logout over
-// HTTPS, then a websocket per console whose every request is checked against the
-// session and the staff role. Commands through the control socket are authorised
-// by who can reach it (root or the hub's own user).
+// The hub keeps each terminal's latest decoded status, presence and lock state
+// in memory (live.go) and persists statuses every StatusFlush; the lock state
+// shown is the hub's own, set when an agent answers a lock or unlock.
+//
+// The same listener serves the staff API (internal/staffapi): setup, login and
+// logout over HTTPS, then a websocket per console whose every request is
+// checked against the session and the staff role. The hub gives it a narrow
+// view of itself (Terminal, Terminals, SendCommand, Revoke) and tells it what
+// changed (staffapi.Server.Changed). Commands through the control socket are
+// authorised by who can reach it (root or the hub's own user).
+//
+// Hub.Run holds every goroutine it starts in one errgroup under its context
+// (internal/wsserve has what the two servers share).
 package hub
 
 import (
@@ -33,10 +42,14 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/staffapi"
 	"github.com/carrel-kiosk/carrel/internal/store"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 // Config is what a hub needs. Zero durations and sizes take the defaults below.
@@ -67,16 +80,12 @@ type Config struct {
 	// NoControlSocket skips <data>/hub.sock (a hub embedded in a test or the console).
 	NoControlSocket bool
 
-	// The staff API (staff*.go).
-	Version             string        // shown to consoles in hub.info
-	HubURL              string        // wss:// URL agents dial, for enrollment command lines (default: first name, listen port)
-	StaffSessionTTL     time.Duration // default 12 h: a session's absolute life
-	StaffIdleTimeout    time.Duration // default 30 min without a request ends a session
-	StaffSendQueue      int           // default 256 frames queued per console before it is dropped
-	StaffMaxFailures    int           // default 5 consecutive failed logins lock an account
-	StaffLockout        time.Duration // default 15 min
-	StaffLoginPerMinute float64       // default 10 login attempts per address (and per user name) per minute
-	StaffLoginBurst     int           // default 20
+	Version string // shown to consoles in hub.info
+	HubURL  string // wss:// URL agents dial, for enrollment command lines (default: first name, listen port)
+
+	// Staff is the staff API's configuration (internal/staffapi); its
+	// DataDir, Version and websocket timing are the hub's.
+	Staff staffapi.Config
 }
 
 func (c *Config) defaults() {
@@ -107,7 +116,11 @@ func (c *Config) defaults() {
 	if c.Listen == "" {
 		c.Listen = ":8443"
 	}
-	c.staffDefaults()
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	c.Staff.DataDir, c.Staff.Version = c.DataDir, c.Version
+	c.Staff.PingInterval, c.Staff.PongWait, c.Staff.WriteWait = c.PingInterval, c.PongWait, c.WriteWait
 }
 
 // Files in the data directory.
@@ -131,8 +144,8 @@ type Hub struct {
 	ln      net.Listener
 	ctl     *http.Server
 	ctlLn   net.Listener
-	limit   *rateLimiter
-	quiet   *quietLog // repeated warnings about the same peer go to Debug
+	limit   *wsserve.RateLimiter
+	quiet   *wsserve.QuietLog // repeated warnings about the same peer go to Debug
 
 	upgrader websocket.Upgrader
 	tlsCfg   *tls.Config
@@ -149,7 +162,7 @@ type Hub struct {
 	pending map[string]*pendingCmd
 	closing bool // set when Run is shutting down; guarded by mu
 
-	staff *staffState
+	staff *staffapi.Server // the staff API on the same listener
 
 	presence sync.Mutex // orders store Connect/Disconnect with conns changes
 	connWG   sync.WaitGroup
@@ -187,8 +200,8 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	h := &Hub{
 		cfg: cfg, log: log, ca: ca, store: st,
-		limit:     newRateLimiter(cfg.EnrollPerMinute/60, cfg.EnrollBurst),
-		quiet:     newQuietLog(log, time.Hour),
+		limit:     wsserve.NewRateLimiter(cfg.EnrollPerMinute/60, cfg.EnrollBurst),
+		quiet:     wsserve.NewQuietLog(log, time.Hour),
 		events:    make(chan eventReq, 4*cfg.BatchMax),
 		statuses:  map[string]statusUpdate{},
 		live:      newLiveView(),
@@ -197,7 +210,6 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		conns:     map[string]*agentConn{},
 		pending:   map[string]*pendingCmd{},
 	}
-	h.staff = newStaffState(h)
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// Small buffers, and write buffers shared between connections: most agents
@@ -215,6 +227,10 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		ClientCAs:    ca.Pool(),
 		NextProtos:   []string{"http/1.1"},
 	}
+	if h.staff, err = staffapi.New(context.Background(), cfg.Staff, h, st, log); err != nil {
+		st.Close()
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
@@ -224,10 +240,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(protocol.PathEnroll, h.handleEnroll)
 	mux.HandleFunc(protocol.PathAgent, h.handleAgent)
-	mux.HandleFunc(protocol.PathStaffSetup, h.handleSetup)
-	mux.HandleFunc(protocol.PathStaffLogin, h.handleLogin)
-	mux.HandleFunc(protocol.PathStaffLogout, h.handleLogout)
-	mux.HandleFunc(protocol.PathStaff, h.handleStaff)
+	h.staff.Handle(mux)
 	h.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -248,10 +261,6 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	// Only now, sure no other hub serves this data dir: nobody can be connected.
 	if err := st.MarkAllOffline(context.Background()); err != nil {
-		h.Close()
-		return nil, err
-	}
-	if err := h.ensureSetupCode(context.Background()); err != nil {
 		h.Close()
 		return nil, err
 	}
@@ -295,17 +304,24 @@ func LoadPublished(dataDir string) (Published, error) {
 func (h *Hub) publish() error {
 	b, _ := json.MarshalIndent(Published{Listen: h.ln.Addr().String(), Names: pki.ServerNames(h.cfg.Names),
 		Fingerprint: h.Fingerprint(), PID: os.Getpid()}, "", "  ")
-	tmp := filepath.Join(h.cfg.DataDir, "."+PublishFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(h.cfg.DataDir, PublishFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", PublishFile, err)
 	}
-	return os.Rename(tmp, filepath.Join(h.cfg.DataDir, PublishFile))
+	return nil
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully: it stops
-// accepting, closes every agent connection with a close frame, commits the events
-// already received, and returns within a few seconds. Cancellation is not an
+// accepting, closes every agent connection and console with a close frame,
+// commits the events already received, and returns within a few seconds.
+// Cancellation is not an error; a listener that fails ends the hub with its
 // error. Run may be called once.
+//
+// Everything Run starts is in one errgroup under ctx: the two HTTP servers,
+// the store writer, the staff API's push bus and the daily housekeeping.
+// Requests are served under a context that outlives ctx until the servers
+// have stopped, so work already accepted may finish; what must be written in
+// any case (an agent going offline, a batch of events) is written under
+// context.WithoutCancel.
 func (h *Hub) Run(ctx context.Context) error {
 	ran := false
 	h.runOnce.Do(func() { ran = true })
@@ -316,34 +332,54 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.log.Warn("Cannot publish listen address", "err", err)
 	}
 	h.log.Info("Hub listening", "addr", h.ln.Addr().String(), "fingerprint", h.Fingerprint(), "names", pki.ServerNames(h.cfg.Names))
-	go h.storeWriter()
-	go h.staff.bus.run()
 
-	errc := make(chan error, 2)
-	go func() { errc <- h.srv.Serve(h.ln) }()
+	g, ctx := errgroup.WithContext(ctx)
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	staffCtx, stopStaff := context.WithCancel(serveCtx)
+	h.srv.BaseContext = func(net.Listener) context.Context { return serveCtx }
+	g.Go(func() error { h.storeWriter(serveCtx); return nil })
+	g.Go(func() error { return h.staff.Run(staffCtx) })
+	g.Go(func() error { return serve("agent listener", h.srv, h.ln) })
 	if h.ctl != nil {
-		go func() { errc <- h.ctl.Serve(h.ctlLn) }()
+		h.ctl.BaseContext = h.srv.BaseContext
+		g.Go(func() error { return serve("control socket", h.ctl, h.ctlLn) })
 	}
+	g.Go(func() error { h.housekeeping(ctx); return nil })
+	g.Go(func() error {
+		<-ctx.Done()
+		h.shutdown(stopStaff)
+		stopServing()
+		return nil
+	})
+	err := g.Wait()
+	if cerr := h.store.Close(); cerr != nil {
+		h.log.Warn("Store close failed", "err", cerr)
+	}
+	h.log.Info("Hub stopped")
+	return err
+}
+
+// serve runs an HTTP server on ln until it is shut down, which is not an error.
+func serve(what string, srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", what, err)
+	}
+	return nil
+}
+
+// housekeeping runs daily at once and then every 24 hours until ctx ends.
+func (h *Hub) housekeeping(ctx context.Context) {
 	h.daily(ctx)
-	daily := time.NewTicker(24 * time.Hour)
-	defer daily.Stop()
-	var runErr error
-loop:
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
-		case <-daily.C:
+			return
+		case <-t.C:
 			h.daily(ctx)
-		case err := <-errc:
-			if !errors.Is(err, http.ErrServerClosed) {
-				runErr = fmt.Errorf("serve: %w", err)
-			}
-			break loop
 		}
 	}
-	h.shutdown()
-	return runErr
 }
 
 // daily is the hub's housekeeping: certificate expiry warnings, event retention.
@@ -374,7 +410,10 @@ func (h *Hub) warnExpiring(ctx context.Context) {
 	}
 }
 
-func (h *Hub) shutdown() {
+// shutdown stops both servers, closes every agent and console (stopStaff ends
+// the staff API's Run, which closes the consoles), waits for their connections
+// to end, and makes the store writer commit what is left and exit.
+func (h *Hub) shutdown(stopStaff context.CancelFunc) {
 	h.mu.Lock()
 	h.closing = true
 	conns := make([]*agentConn, 0, len(h.conns))
@@ -383,10 +422,21 @@ func (h *Hub) shutdown() {
 	}
 	h.mu.Unlock()
 
-	// Stop accepting on both listeners; enrollments in flight may finish.
-	if h.ctlLn != nil {
-		h.ctlLn.Close()
-	}
+	// Stop accepting on both listeners; enrollments and control requests in
+	// flight may finish (the control socket's commands end when their agents
+	// are closed below).
+	ctlDone := make(chan struct{})
+	go func() {
+		defer close(ctlDone)
+		if h.ctl == nil {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		defer cancel()
+		if err := h.ctl.Shutdown(cctx); err != nil {
+			h.ctl.Close()
+		}
+	}()
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if err := h.srv.Shutdown(sctx); err != nil {
 		h.log.Warn("HTTP shutdown incomplete", "err", err)
@@ -395,33 +445,24 @@ func (h *Hub) shutdown() {
 	cancel()
 	// Close every agent with a close frame; commands waiting on them return.
 	for _, c := range conns {
-		c.close(closeGoingAway, "hub shutting down")
+		c.Close(wsserve.CloseGoingAway, "hub shutting down")
 	}
-	h.staff.bus.each(func(c *staffConn) { c.close(closeGoingAway, "hub shutting down") })
-	waitGroup(&h.connWG, 2*time.Second, func() {
+	stopStaff()
+	wsserve.WaitGroup(&h.connWG, 2*time.Second, func() {
 		h.log.Warn("Agent connections did not end in time")
 		h.mu.Lock()
 		for _, c := range h.conns {
-			c.ws.Close()
+			c.WS.Close()
 		}
 		h.mu.Unlock()
 	})
+	<-ctlDone
 	if h.ctl != nil {
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := h.ctl.Shutdown(cctx); err != nil {
-			h.ctl.Close()
-		}
-		cancel()
 		os.Remove(filepath.Join(h.cfg.DataDir, SocketFile))
 	}
-	// Commit what the readers handed over, then close the store.
+	// The readers have ended: the store writer commits what they handed over.
 	close(h.stopWrite)
 	<-h.writerOut
-	h.staff.bus.shutdown()
-	if err := h.store.Close(); err != nil {
-		h.log.Warn("Store close failed", "err", err)
-	}
-	h.log.Info("Hub stopped")
 }
 
 // Close frees what New took when Run was never called.
@@ -437,17 +478,6 @@ func (h *Hub) Close() error {
 		os.Remove(filepath.Join(h.cfg.DataDir, SocketFile))
 	}
 	return h.store.Close()
-}
-
-func waitGroup(wg *sync.WaitGroup, d time.Duration, late func()) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		late()
-		<-done
-	}
 }
 
 func randomID(prefix string) string {

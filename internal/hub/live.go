@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -95,4 +97,58 @@ func (l *liveView) get(id string) (protocol.TerminalView, bool) {
 		v.Since = v.LastSeen
 	}
 	return v, true
+}
+
+// terminalView is how a console is shown a terminal's store record.
+func terminalView(t store.Terminal) *protocol.TerminalView {
+	v := &protocol.TerminalView{ID: t.ID, Name: t.Name, Online: t.Online, Revoked: t.Revoked(),
+		LastSeen: t.LastSeen.UTC(), CertExpires: t.CertNotAfter.UTC()}
+	if t.LastSeen.IsZero() {
+		v.LastSeen = time.Time{}
+	}
+	if len(t.LastStatus) > 0 {
+		var s protocol.Status
+		if json.Unmarshal(t.LastStatus, &s) == nil {
+			s.Locked = t.Locked // the hub's lock state, as in the live view
+			v.Status = &s
+			if t.Online && !s.SessionSince.IsZero() {
+				v.Since = s.SessionSince.UTC()
+			}
+		}
+	}
+	if v.Since.IsZero() && !t.Online {
+		v.Since = v.LastSeen
+	}
+	return v
+}
+
+// Terminal is what a console is shown for one terminal: the live view, or the
+// store for a terminal the hub has not seen since it started.
+func (h *Hub) Terminal(ctx context.Context, id string) (protocol.TerminalView, error) {
+	if v, ok := h.live.get(id); ok {
+		return v, nil
+	}
+	t, err := h.store.Terminal(ctx, id)
+	if err != nil {
+		return protocol.TerminalView{}, err
+	}
+	return *terminalView(t), nil
+}
+
+// Terminals is every enrolled terminal as a console is shown it.
+func (h *Hub) Terminals(ctx context.Context) ([]protocol.TerminalView, error) {
+	ts, err := h.store.Terminals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.TerminalView, len(ts))
+	for i, t := range ts {
+		if v, ok := h.live.get(t.ID); ok {
+			v.Name = t.Name // renames are the store's
+			out[i] = v
+		} else {
+			out[i] = *terminalView(t)
+		}
+	}
+	return out, nil
 }

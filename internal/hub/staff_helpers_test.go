@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/staffapi"
 	"github.com/carrel-kiosk/carrel/internal/store"
 )
 
@@ -43,8 +45,9 @@ func (c *testClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// cheapArgon keeps tests fast; TestPasswordHash checks the real parameters.
-var cheapArgon = argonParams{Memory: 64, Time: 1, Threads: 1}
+// cheapArgon keeps tests fast; staffapi's TestPasswordHash checks the real
+// parameters.
+var cheapArgon = staffapi.ArgonParams{Memory: 64, Time: 1, Threads: 1}
 
 type staffHub struct {
 	*testHub
@@ -57,7 +60,9 @@ func startStaffHub(t testing.TB, mut func(*Config)) *staffHub {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	cfg := Config{DataDir: dir, Listen: "127.0.0.1:0", EnrollPerMinute: 6000, EnrollBurst: 1000, NoControlSocket: true,
-		StaffLoginPerMinute: 6000, StaffLoginBurst: 1000, Version: "test"}
+		Version: "test", Staff: staffapi.Config{LoginPerMinute: 6000, LoginBurst: 1000, Argon: cheapArgon}}
+	clock := &testClock{t: time.Now().Truncate(time.Millisecond)}
+	cfg.Staff.Now = clock.now
 	if mut != nil {
 		mut(&cfg)
 	}
@@ -66,9 +71,6 @@ func startStaffHub(t testing.TB, mut func(*Config)) *staffHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{t: time.Now().Truncate(time.Millisecond)}
-	h.staff.now = clock.now
-	h.staff.params = cheapArgon
 	pin, err := pki.ParseFingerprint(h.Fingerprint())
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +115,7 @@ func (sh *staffHub) post(t testing.TB, path string, body any, session string) (i
 
 func (sh *staffHub) setupCode(t testing.TB) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sh.dir, SetupCodeFile))
+	b, err := os.ReadFile(filepath.Join(sh.dir, staffapi.SetupCodeFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,16 +139,20 @@ func (sh *staffHub) setup(t testing.TB, user, pw string) string {
 // addStaff creates an account directly in the store and returns its TOTP secret.
 func (sh *staffHub) addStaff(t testing.TB, user, pw string, role protocol.Role) string {
 	t.Helper()
-	r, err := createStaff(context.Background(), sh.Store(), sh.dir, user, pw, role, "test", false, cheapArgon)
+	r, err := sh.staff.CreateStaff(context.Background(), user, pw, role, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r.TOTPSecret
 }
 
+// authenticator is what an authenticator app does with the secret staff get
+// at setup (RFC 6238 defaults: SHA-1, 6 digits, 30 s).
+var authenticator = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
 func (sh *staffHub) code(t testing.TB, secret string) string {
 	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, sh.clock.now(), totpOpts)
+	c, err := totp.GenerateCodeCustom(secret, sh.clock.now(), authenticator)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,38 +16,14 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/staffapi"
 )
 
 const adminPW = "correct horse battery"
 
-func TestPasswordHash(t *testing.T) {
-	enc := hashPassword("s3cret password", defaultArgon)
-	if !strings.HasPrefix(enc, "$argon2id$v=19$m=19456,t=2,p=1$") {
-		t.Fatalf("encoded hash %q does not carry OWASP parameters", enc)
-	}
-	for pw, want := range map[string]bool{"s3cret password": true, "s3cret passwore": false, "": false} {
-		if ok, err := checkPassword(pw, enc); err != nil || ok != want {
-			t.Errorf("check %q: %v %v, want %v", pw, ok, err, want)
-		}
-	}
-	// A hash made with other parameters still verifies: they travel with it.
-	if ok, err := checkPassword("x", hashPassword("x", cheapArgon)); !ok || err != nil {
-		t.Fatalf("cheap hash: %v %v", ok, err)
-	}
-	if hashPassword("same", cheapArgon) == hashPassword("same", cheapArgon) {
-		t.Fatal("two hashes of one password are equal: no salt")
-	}
-	for _, bad := range []string{"", "$argon2i$v=19$m=64,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA",
-		"$argon2id$v=19$m=4294967295,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA", "plaintext"} {
-		if ok, err := checkPassword("x", bad); ok || err == nil {
-			t.Errorf("hash %q accepted: %v %v", bad, ok, err)
-		}
-	}
-}
-
 func TestNoDefaultLogin(t *testing.T) {
 	sh := startStaffHub(t, nil)
-	fi, err := os.Stat(filepath.Join(sh.dir, SetupCodeFile))
+	fi, err := os.Stat(filepath.Join(sh.dir, staffapi.SetupCodeFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("setup code file: %v %v, want mode 0600", fi, err)
 	}
@@ -56,8 +32,8 @@ func TestNoDefaultLogin(t *testing.T) {
 	}
 	for _, c := range []struct{ user, pw, code string }{{"admin", "admin", "000000"}, {"root", "", ""}, {"admin", "", "123456"}, {"carrel", "carrel", "000000"}} {
 		status, _, msg := sh.login(t, c.user, c.pw, c.code)
-		if status != http.StatusUnauthorized || msg != msgLoginFailed {
-			t.Errorf("login %q/%q on an empty hub: %d %q, want 401 %q", c.user, c.pw, status, msg, msgLoginFailed)
+		if status != http.StatusUnauthorized || msg != staffapi.MsgLoginFailed {
+			t.Errorf("login %q/%q on an empty hub: %d %q, want 401 %q", c.user, c.pw, status, msg, staffapi.MsgLoginFailed)
 		}
 	}
 	sh.wantAudit(t, "staff:admin", "staff.login", "refused: unknown user")
@@ -82,7 +58,7 @@ func TestSetupOnceWithCode(t *testing.T) {
 		t.Fatalf("setup with a short password: %d %s", status, body)
 	}
 	secret := sh.setup(t, "ann", adminPW)
-	if _, err := os.Stat(filepath.Join(sh.dir, SetupCodeFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(sh.dir, staffapi.SetupCodeFile)); !os.IsNotExist(err) {
 		t.Fatalf("setup code still there after use: %v", err)
 	}
 	sh.wantAudit(t, "staff:ann", "staff.setup", "ok")
@@ -106,7 +82,7 @@ func TestSetupOnceWithCode(t *testing.T) {
 }
 
 func TestLoginTOTPOnce(t *testing.T) {
-	sh := startStaffHub(t, func(c *Config) { c.StaffMaxFailures = 100 })
+	sh := startStaffHub(t, func(c *Config) { c.Staff.MaxFailures = 100 })
 	secret := sh.setup(t, "ann", adminPW)
 	// A code from two steps away is refused.
 	sh.clock.advance(-60 * time.Second)
@@ -116,7 +92,7 @@ func TestLoginTOTPOnce(t *testing.T) {
 		if code == sh.code(t, secret) {
 			continue
 		}
-		if status, _, msg := sh.login(t, "ann", adminPW, code); status != http.StatusUnauthorized || msg != msgLoginFailed {
+		if status, _, msg := sh.login(t, "ann", adminPW, code); status != http.StatusUnauthorized || msg != staffapi.MsgLoginFailed {
 			t.Fatalf("wrong code %q: %d %q", code, status, msg)
 		}
 	}
@@ -127,7 +103,7 @@ func TestLoginTOTPOnce(t *testing.T) {
 		t.Fatalf("login: %d %+v %s", status, r, msg)
 	}
 	// The same code again, within its window, is refused; so is the previous step.
-	if status, _, msg := sh.login(t, "ann", adminPW, code); status != http.StatusUnauthorized || msg != msgLoginFailed {
+	if status, _, msg := sh.login(t, "ann", adminPW, code); status != http.StatusUnauthorized || msg != staffapi.MsgLoginFailed {
 		t.Fatalf("replayed code: %d %q", status, msg)
 	}
 	sh.wantAudit(t, "staff:ann", "staff.login", "refused: totp code already used")
@@ -148,13 +124,13 @@ func TestLockoutAfterFiveFailures(t *testing.T) {
 	sh := startStaffHub(t, nil)
 	secret := sh.setup(t, "ann", adminPW)
 	for i := 1; i <= 5; i++ {
-		if status, _, msg := sh.login(t, "ann", "wrong password!", "000000"); status != http.StatusUnauthorized || msg != msgLoginFailed {
+		if status, _, msg := sh.login(t, "ann", "wrong password!", "000000"); status != http.StatusUnauthorized || msg != staffapi.MsgLoginFailed {
 			t.Fatalf("failure %d: %d %q", i, status, msg)
 		}
 	}
 	// The sixth attempt, right password and right code, is refused.
 	sh.clock.advance(30 * time.Second)
-	if status, _, msg := sh.login(t, "ann", adminPW, sh.code(t, secret)); status != http.StatusTooManyRequests || msg != msgLoginWait {
+	if status, _, msg := sh.login(t, "ann", adminPW, sh.code(t, secret)); status != http.StatusTooManyRequests || msg != staffapi.MsgLoginWait {
 		t.Fatalf("sixth attempt with the right credentials: %d %q, want 429", status, msg)
 	}
 	sh.wantAudit(t, "staff:ann", "staff.login", "refused: wrong password")
@@ -186,7 +162,7 @@ func TestLockoutAfterFiveFailures(t *testing.T) {
 }
 
 func TestLoginRateLimitedPerAddressAndAccount(t *testing.T) {
-	sh := startStaffHub(t, func(c *Config) { c.StaffLoginPerMinute, c.StaffLoginBurst, c.StaffMaxFailures = 0.001, 3, 100 })
+	sh := startStaffHub(t, func(c *Config) { c.Staff.LoginPerMinute, c.Staff.LoginBurst, c.Staff.MaxFailures = 0.001, 3, 100 })
 	for i := 0; i < 3; i++ {
 		sh.login(t, fmt.Sprintf("user%d", i), "x", "000000")
 	}
@@ -219,7 +195,7 @@ func TestDeskRoleRefusedAdminOps(t *testing.T) {
 		{protocol.OpStaffList, nil},
 	} {
 		r := desk.do(c.op, c.args)
-		if r.OK || r.Error != errForbidden.Error() {
+		if r.OK || r.Error != staffapi.ErrForbidden.Error() {
 			t.Errorf("desk %s: ok=%v error=%q body=%s, want refused", c.op, r.OK, r.Error, r.Body)
 		}
 		sh.wantAudit(t, "staff:dan", string(c.op), "refused: admin only")
@@ -301,7 +277,7 @@ func TestDeskRoleRefusedAdminOps(t *testing.T) {
 }
 
 func TestSessionExpiry(t *testing.T) {
-	sh := startStaffHub(t, func(c *Config) { c.StaffSessionTTL, c.StaffIdleTimeout = time.Hour, 30*time.Minute })
+	sh := startStaffHub(t, func(c *Config) { c.Staff.SessionTTL, c.Staff.IdleTimeout = time.Hour, 30*time.Minute })
 	secret := sh.setup(t, "ann", adminPW)
 	sess := sh.mustLogin(t, "ann", adminPW, secret)
 	c := sh.console(t, sess, nil)
@@ -312,13 +288,13 @@ func TestSessionExpiry(t *testing.T) {
 	}
 	sh.clock.advance(20*time.Minute + time.Second)
 	// The hub ends the session either by answering this request with
-	// errSessionEnded or, when its ping-time check comes first, by closing the
+	// staffapi.ErrSessionEnded or, when its ping-time check comes first, by closing the
 	// connection with "session ended": both are right, nothing else is.
 	if r, err := c.tryDo(protocol.OpTerminals, nil); err != nil {
 		if !strings.Contains(err.Error(), "session ended") {
 			t.Fatalf("request after the session's end: %v", err)
 		}
-	} else if r.OK || r.Error != errSessionEnded.Error() {
+	} else if r.OK || r.Error != staffapi.ErrSessionEnded.Error() {
 		t.Fatalf("request after the session's end: %+v", r)
 	}
 	c.waitClosed()
@@ -440,7 +416,7 @@ func TestSubscribeCatchesUpAfterReconnect(t *testing.T) {
 }
 
 func TestSlowConsoleDroppedAgentsGoOn(t *testing.T) {
-	sh := startStaffHub(t, func(c *Config) { c.StaffSendQueue = 4 })
+	sh := startStaffHub(t, func(c *Config) { c.Staff.SendQueue = 4 })
 	secret := sh.setup(t, "ann", adminPW)
 	sess := sh.mustLogin(t, "ann", adminPW, secret)
 	agent, _ := sh.connect(t, sh.mustEnroll(t, "pc-01"), 1, nil)
@@ -487,9 +463,7 @@ func TestSlowConsoleDroppedAgentsGoOn(t *testing.T) {
 	agent.send(event(seq + 1))
 	agent.waitAck(seq + 1)
 	waitFor(t, 20*time.Second, "the hub to forget the slow console", func() bool {
-		n := 0
-		sh.staff.bus.each(func(*staffConn) { n++ })
-		return n == 0
+		return sh.staff.Consoles() == 0
 	})
 }
 

@@ -1,11 +1,13 @@
 package hub
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 // A Hello from an older connection of the same agent, registered late (as
@@ -27,13 +29,13 @@ func TestStaleHelloRefused(t *testing.T) {
 	if live == nil {
 		t.Fatal("live connection not registered")
 	}
-	stale := &agentConn{peer: newPeer(nil, 4), h: th.Hub, id: c.id,
+	stale := &agentConn{Peer: wsserve.NewPeer(nil, 4, nil), ctx: context.Background(), h: th.Hub, id: c.id,
 		gen: live.gen - 1, helloAt: time.Now()}
 	if th.register(stale, &protocol.Hello{TerminalID: c.id, Status: status("pc-stale"), NextSeq: 1}) {
 		t.Fatal("a stale, older connection was registered")
 	}
 	select {
-	case <-stale.done:
+	case <-stale.Done():
 	default:
 		t.Error("the stale connection was not closed")
 	}
@@ -48,7 +50,7 @@ func TestStaleHelloRefused(t *testing.T) {
 	}
 
 	// A Hello that waited past the handshake timeout is refused the same way.
-	late := &agentConn{peer: newPeer(nil, 4), h: th.Hub, id: c.id,
+	late := &agentConn{Peer: wsserve.NewPeer(nil, 4, nil), ctx: context.Background(), h: th.Hub, id: c.id,
 		gen: th.connGen.Add(1), helloAt: time.Now().Add(-2 * th.cfg.HelloTimeout)}
 	if th.register(late, &protocol.Hello{TerminalID: c.id, Status: status("pc-stale"), NextSeq: 3}) {
 		t.Fatal("a Hello older than the handshake timeout was registered")

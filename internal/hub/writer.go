@@ -7,6 +7,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/store"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 type eventReq struct {
@@ -20,7 +21,10 @@ type eventReq struct {
 // added delay when idle), then acknowledges each connection's highest seq.
 // Every StatusFlush it also writes the newest status of each terminal that sent
 // one: statuses only persist what the live view already shows.
-func (h *Hub) storeWriter() {
+//
+// ctx is the serving context: a batch already received is committed even
+// after it ends (context.WithoutCancel), since the agents were told nothing yet.
+func (h *Hub) storeWriter(ctx context.Context) {
 	defer close(h.writerOut)
 	batch := make([]eventReq, 0, h.cfg.BatchMax)
 	flush := time.NewTicker(h.cfg.StatusFlush)
@@ -45,7 +49,7 @@ func (h *Hub) storeWriter() {
 				break fill
 			}
 		}
-		h.commit(batch, statuses)
+		h.commit(ctx, batch, statuses)
 		if stopping {
 			// Readers have ended: flush what is left and go.
 			for len(h.events) > 0 {
@@ -53,14 +57,14 @@ func (h *Hub) storeWriter() {
 				for len(batch) < h.cfg.BatchMax && len(h.events) > 0 {
 					batch = append(batch, <-h.events)
 				}
-				h.commit(batch, false)
+				h.commit(ctx, batch, false)
 			}
 			return
 		}
 	}
 }
 
-func (h *Hub) commit(batch []eventReq, withStatuses bool) {
+func (h *Hub) commit(ctx context.Context, batch []eventReq, withStatuses bool) {
 	var statuses []store.StatusUpdate
 	if withStatuses {
 		statuses = h.takeStatuses()
@@ -72,18 +76,18 @@ func (h *Hub) commit(batch []eventReq, withStatuses bool) {
 	for i, r := range batch {
 		b.Events[i] = r.ev
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if _, err := h.store.Commit(ctx, b); err != nil {
 		// Not acknowledged: the agents keep the events and send them again.
 		h.log.Error("Store commit failed, events not acknowledged", "events", len(batch), "err", err)
 		for _, r := range batch {
-			r.c.close(closeTryAgainLater, "hub store unavailable")
+			r.c.Close(wsserve.CloseTryAgainLater, "hub store unavailable")
 		}
 		return
 	}
 	if len(batch) > 0 {
-		h.staff.bus.changed() // new events to push
+		h.staff.Changed() // new events to push
 	}
 	// The highest seq per connection, in arrival order.
 	acks := make(map[*agentConn]uint64, 4)

@@ -12,8 +12,8 @@ import (
 
 	_ "modernc.org/sqlite" // the hub's database, read by DB and Events
 
-	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/staffapi"
 )
 
 // Hub is a real `carrel-hub serve` on loopback with a data directory of its
@@ -105,7 +105,7 @@ func (h *Hub) URL() string { return "wss://" + h.Addr }
 // account, or "" once an account exists.
 func (h *Hub) SetupCode(t testing.TB) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(h.Data, hub.SetupCodeFile))
+	b, err := os.ReadFile(filepath.Join(h.Data, staffapi.SetupCodeFile))
 	if os.IsNotExist(err) {
 		return ""
 	}

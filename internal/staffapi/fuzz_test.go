@@ -1,9 +1,10 @@
-package hub
+package staffapi
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,40 +14,68 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
-// fuzzHub is a hub that is not serving (its handlers are called directly) with
-// an admin "ann" and a desk member "dan", both logged in.
-func fuzzHub(f *testing.F) (*Hub, map[protocol.Role]string) {
-	h, err := New(Config{DataDir: filepath.Join(f.TempDir(), "data"), Listen: "127.0.0.1:0", NoControlSocket: true,
-		StaffLoginPerMinute: 1e9, StaffLoginBurst: 1 << 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+// noTerminals is the Hub of a hub with no terminal enrolled: the staff API is
+// fuzzed on its own, with a real store, argon2id and TOTP (internal/hub's
+// tests run it inside a real hub with real agents).
+type noTerminals struct{ st *store.Store }
+
+func (n noTerminals) Terminal(ctx context.Context, id string) (protocol.TerminalView, error) {
+	return protocol.TerminalView{}, store.ErrNotFound
+}
+func (n noTerminals) Terminals(ctx context.Context) ([]protocol.TerminalView, error) { return nil, nil }
+func (n noTerminals) SendCommand(ctx context.Context, terminal string, _ protocol.Action, _ map[string]string, _ string) (protocol.Result, error) {
+	_, err := n.st.FindTerminal(ctx, terminal)
+	if err == nil {
+		err = errors.New("terminal is offline")
+	}
+	return protocol.Result{}, err
+}
+func (n noTerminals) Revoke(ctx context.Context, terminal, _ string) (store.Terminal, error) {
+	_, err := n.st.FindTerminal(ctx, terminal)
+	return store.Terminal{}, err
+}
+func (noTerminals) AgentURL() string    { return "wss://hub.test:8443" }
+func (noTerminals) Fingerprint() string { return "sha256:test" }
+
+// fuzzServer is a staff API that is not serving (its handlers are called
+// directly) with an admin "ann" and a desk member "dan", both logged in.
+func fuzzServer(f *testing.F) (*Server, map[protocol.Role]string) {
+	dir := f.TempDir()
+	st, err := store.Open(filepath.Join(dir, "hub.db"))
 	if err != nil {
 		f.Fatal(err)
 	}
-	clock := &testClock{t: time.Now()}
-	h.staff.now = clock.now
-	h.staff.params = cheapArgon
+	f.Cleanup(func() { st.Close() })
+	clock := time.Now()
+	srv, err := New(context.Background(), Config{DataDir: dir, LoginPerMinute: 1e9, LoginBurst: 1 << 30, Argon: cheapArgon,
+		Now: func() time.Time { return clock }}, noTerminals{st}, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		f.Fatal(err)
+	}
 	ctx := context.Background()
 	sessions := map[protocol.Role]string{}
 	for i, u := range []struct {
 		name string
 		role protocol.Role
 	}{{"ann", protocol.RoleAdmin}, {"dan", protocol.RoleDesk}} {
-		if _, err := createStaff(ctx, h.store, h.cfg.DataDir, u.name, "fuzz password", u.role, "test", false, cheapArgon); err != nil {
+		if _, err := srv.CreateStaff(ctx, u.name, "fuzz password", u.role, "test"); err != nil {
 			f.Fatal(err)
 		}
 		secret, hash := newSessionSecret()
-		now := clock.now()
-		if err := h.store.LoginSuccess(ctx, u.name, int64(i+1), hash, now, now.Add(time.Hour), "test"); err != nil {
+		if err := st.LoginSuccess(ctx, u.name, int64(i+1), hash, clock, clock.Add(time.Hour), "test"); err != nil {
 			f.Fatal(err)
 		}
 		sessions[u.role] = secret
 	}
-	return h, sessions
+	return srv, sessions
 }
 
-// FuzzLoginHandler feeds arbitrary bodies to the login handler of a real hub
-// (real store, argon2id, TOTP): it must answer 400, 401 or 429 with an
+// FuzzLoginHandler feeds arbitrary bodies to the login handler (real store,
+// argon2id, TOTP): it must answer 400, 401 or 429 with an
 // ErrorResponse, never log anyone in, never fail with 5xx.
 func FuzzLoginHandler(f *testing.F) {
 	for _, seed := range []string{`{"user":"ann","password":"fuzz password","totp":"123456"}`, `{"user":"dan","password":"x","totp":""}`,
@@ -54,12 +83,11 @@ func FuzzLoginHandler(f *testing.F) {
 		`{"user":"` + string(bytes.Repeat([]byte("a"), 100)) + `"}`, `{"user":"\u0000\ud800","password":"","totp":"      "}`} {
 		f.Add([]byte(seed))
 	}
-	h, _ := fuzzHub(f)
-	defer h.Close()
+	srv, _ := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, protocol.PathStaffLogin, bytes.NewReader(body))
 		rec := httptest.NewRecorder()
-		h.handleLogin(rec, req)
+		srv.handleLogin(rec, req)
 		switch rec.Code {
 		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusTooManyRequests:
 		default:
@@ -95,10 +123,10 @@ func FuzzStaffRequest(f *testing.F) {
 	f.Add("subscribe", []byte(`{"since_event":9223372036854775807}`), false)
 	f.Add("audit.list", []byte(`{"since_id":0,"limit":1000000}`), true)
 	f.Add("unknown", []byte(`[1,2]`), false)
-	h, sessions := fuzzHub(f)
-	defer h.Close()
-	go h.staff.bus.run()
-	defer h.staff.bus.shutdown()
+	srv, sessions := fuzzServer(f)
+	ctx, stop := context.WithCancel(context.Background())
+	go srv.bus.run(ctx)
+	defer func() { stop(); <-srv.bus.done }()
 	deskOK := map[protocol.StaffOp]bool{protocol.OpSubscribe: true, protocol.OpTerminals: true, protocol.OpEvents: true,
 		protocol.OpCommand: true, protocol.OpHubInfo: true}
 	var id uint64
@@ -118,15 +146,14 @@ func FuzzStaffRequest(f *testing.F) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		c := &staffConn{h: h, user: map[bool]string{true: "ann", false: "dan"}[admin], secret: sessions[role],
+		c := &staffConn{srv: srv, user: map[bool]string{true: "ann", false: "dan"}[admin], secret: sessions[role],
 			session: sessionHash(sessions[role]), ctx: ctx, cancel: cancel,
-			slots: make(chan struct{}, maxInflight), peer: newPeer(nil, 1024)}
-		c.onClose = cancel
-		h.staffRequest(c, req)
+			slots: make(chan struct{}, maxInflight), Peer: wsserve.NewPeer(nil, 1024, cancel)}
+		srv.staffRequest(c, req)
 		c.work.Wait()
 		var frame []byte
 		select {
-		case frame = <-c.send:
+		case frame = <-c.Queue():
 		case <-time.After(10 * time.Second):
 			t.Fatalf("no answer to %s %q", op, args)
 		}
@@ -142,11 +169,11 @@ func FuzzStaffRequest(f *testing.F) {
 		}
 		if req.Op != protocol.OpSubscribe {
 			select {
-			case extra := <-c.send:
+			case extra := <-c.Queue():
 				t.Fatalf("second frame for one request %s: %s", op, extra)
 			default:
 			}
 		}
-		c.close(0, "")
+		c.Close(0, "")
 	})
 }

@@ -1,4 +1,4 @@
-package hub
+package wsserve
 
 import (
 	"context"
@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// quietLog logs the first of a repeated warning (same message and key, such as a
+// QuietLog logs the first of a repeated warning (same message and key, such as a
 // terminal or a remote address) at Warn and repeats within the window at Debug, so
 // an agent that keeps retrying a refused connection does not flood the journal.
-type quietLog struct {
+type QuietLog struct {
 	log    *slog.Logger
 	window time.Duration
 
@@ -18,13 +18,13 @@ type quietLog struct {
 	last map[string]time.Time // msg+key → last Warn; guarded by mu
 }
 
-func newQuietLog(log *slog.Logger, window time.Duration) *quietLog {
-	return &quietLog{log: log, window: window, last: map[string]time.Time{}}
+func NewQuietLog(log *slog.Logger, window time.Duration) *QuietLog {
+	return &QuietLog{log: log, window: window, last: map[string]time.Time{}}
 }
 
 // Warn logs msg with args at Warn unless the same msg and key were logged at Warn
 // within the window; then at Debug.
-func (q *quietLog) Warn(key, msg string, args ...any) {
+func (q *QuietLog) Warn(key, msg string, args ...any) {
 	now := time.Now()
 	k := msg + "\x00" + key
 	q.mu.Lock()

@@ -1,10 +1,9 @@
-package hub
+package staffapi
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -20,24 +19,22 @@ type staffOp struct {
 	async bool // waits on an agent: run off the reader
 }
 
-var staffOps map[protocol.StaffOp]staffOp
-
-func init() {
-	staffOps = map[protocol.StaffOp]staffOp{
-		protocol.OpSubscribe:      {run: opSubscribe},
-		protocol.OpTerminals:      {run: opTerminals},
-		protocol.OpEvents:         {run: opEvents},
-		protocol.OpCommand:        {run: opCommand, async: true},
-		protocol.OpTokenCreate:    {run: opTokenCreate},
-		protocol.OpTerminalRevoke: {run: opTerminalRevoke},
-		protocol.OpQuarantineList: {run: opQuarantineList, async: true},
-		protocol.OpStaffList:      {run: opStaffList},
-		protocol.OpStaffCreate:    {run: opStaffCreate, async: true}, // argon2id takes a while
-		protocol.OpStaffDisable:   {run: opStaffDisable},
-		protocol.OpAuditList:      {run: opAuditList},
-		protocol.OpAuditVerify:    {run: opAuditVerify, async: true},
-		protocol.OpHubInfo:        {run: opHubInfo},
-	}
+// staffOps is every op a console may ask for. An op not here is refused (and
+// audited) by staffRequest.
+var staffOps = map[protocol.StaffOp]staffOp{
+	protocol.OpSubscribe:      {run: opSubscribe},
+	protocol.OpTerminals:      {run: opTerminals},
+	protocol.OpEvents:         {run: opEvents},
+	protocol.OpCommand:        {run: opCommand, async: true},
+	protocol.OpTokenCreate:    {run: opTokenCreate},
+	protocol.OpTerminalRevoke: {run: opTerminalRevoke},
+	protocol.OpQuarantineList: {run: opQuarantineList, async: true},
+	protocol.OpStaffList:      {run: opStaffList},
+	protocol.OpStaffCreate:    {run: opStaffCreate, async: true}, // argon2id takes a while
+	protocol.OpStaffDisable:   {run: opStaffDisable},
+	protocol.OpAuditList:      {run: opAuditList},
+	protocol.OpAuditVerify:    {run: opAuditVerify, async: true},
+	protocol.OpHubInfo:        {run: opHubInfo},
 }
 
 // Limits of list answers (a response must fit in one frame).
@@ -61,7 +58,7 @@ func opSubscribe(x *staffCall) (any, error) {
 	if a.SinceEvent < 0 {
 		return nil, errors.New("since_event must not be negative")
 	}
-	if !x.h.staff.bus.subscribe(x.c, x.req.ID, a.SinceEvent) {
+	if !x.srv.bus.subscribe(x.c, x.req.ID, a.SinceEvent) {
 		return nil, errors.New("hub shutting down")
 	}
 	return nil, errAnswered
@@ -71,20 +68,7 @@ func opTerminals(x *staffCall) (any, error) {
 	if err := x.args(&struct{}{}); err != nil {
 		return nil, err
 	}
-	ts, err := x.h.store.Terminals(x.c.ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]protocol.TerminalView, len(ts))
-	for i, t := range ts {
-		if v, ok := x.h.live.get(t.ID); ok {
-			v.Name = t.Name
-			out[i] = v
-		} else {
-			out[i] = *terminalView(t)
-		}
-	}
-	return out, nil
+	return x.srv.hub.Terminals(x.c.ctx)
 }
 
 func opEvents(x *staffCall) (any, error) {
@@ -92,7 +76,7 @@ func opEvents(x *staffCall) (any, error) {
 	if err := x.args(&a); err != nil {
 		return nil, err
 	}
-	evs, err := x.h.store.LatestEvents(x.c.ctx, a.SinceEvent, a.Terminal, listLimit(a.Limit))
+	evs, err := x.srv.store.LatestEvents(x.c.ctx, a.SinceEvent, a.Terminal, listLimit(a.Limit))
 	if err != nil {
 		return nil, err
 	}
@@ -108,21 +92,21 @@ func opCommand(x *staffCall) (any, error) {
 	if err := x.args(&a); err != nil {
 		return nil, err
 	}
-	detail := map[string]string{protocol.AuditKeyAction: truncate(string(a.Action), 64)}
+	detail := map[string]string{protocol.AuditKeyAction: protocol.Clip(string(a.Action), 64)}
 	if !a.Action.Known() {
-		x.refuse(truncate(a.Terminal, 64), "refused: unknown action", detail)
-		return nil, fmt.Errorf("unknown action %q", truncate(string(a.Action), 64))
+		x.refuse(protocol.Clip(a.Terminal, 64), "refused: unknown action", detail)
+		return nil, fmt.Errorf("unknown action %q", protocol.Clip(string(a.Action), 64))
 	}
 	if !protocol.DeskActions[a.Action] {
-		if err := x.admin(truncate(a.Terminal, 64), detail); err != nil {
+		if err := x.admin(protocol.Clip(a.Terminal, 64), detail); err != nil {
 			return nil, err
 		}
 	}
-	res, err := x.h.SendCommand(x.c.ctx, a.Terminal, a.Action, a.Args, x.actor)
+	res, err := x.srv.hub.SendCommand(x.c.ctx, a.Terminal, a.Action, a.Args, x.actor)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAmbiguous) {
 			// Refused before the command was stored, so SendCommand wrote no record.
-			x.refuse(truncate(a.Terminal, 64), "failed: "+err.Error(), detail)
+			x.refuse(protocol.Clip(a.Terminal, 64), "failed: "+err.Error(), detail)
 		}
 		return nil, err
 	}
@@ -153,10 +137,10 @@ func opTokenCreate(x *staffCall) (any, error) {
 	}
 	// Real time: the store checks the expiry against its own clock.
 	expires := time.Now().Add(a.TTL).UTC().Truncate(time.Second)
-	if err := x.h.store.CreateToken(x.c.ctx, hash, a.Uses, expires, x.actor); err != nil {
+	if err := x.srv.store.CreateToken(x.c.ctx, hash, a.Uses, expires, x.actor); err != nil {
 		return nil, err
 	}
-	url, fp := x.h.AgentURL(), x.h.Fingerprint()
+	url, fp := x.srv.hub.AgentURL(), x.srv.hub.Fingerprint()
 	return protocol.TokenView{Token: tok, Fingerprint: fp, ExpiresAt: expires, Uses: a.Uses, HubURL: url,
 		AgentCommand: fmt.Sprintf("carrel-agent enroll --hub %s --token %s --fingerprint %s", url, tok, fp),
 		// The installer's public properties (installer/doc.go).
@@ -166,33 +150,16 @@ func opTokenCreate(x *staffCall) (any, error) {
 	}, nil
 }
 
-// AgentURL is the wss:// URL agents dial: Config.HubURL, else the first server
-// name and the listening port.
-func (h *Hub) AgentURL() string {
-	if h.cfg.HubURL != "" {
-		return h.cfg.HubURL
-	}
-	port := "8443"
-	if _, p, err := net.SplitHostPort(h.ln.Addr().String()); err == nil {
-		port = p
-	}
-	host := "localhost"
-	if names := pki.ServerNames(h.cfg.Names); len(names) > 0 {
-		host = names[0]
-	}
-	return "wss://" + net.JoinHostPort(host, port)
-}
-
 func opTerminalRevoke(x *staffCall) (any, error) {
 	var a protocol.TerminalArgs
 	if err := x.args(&a); err != nil {
 		return nil, err
 	}
-	target := truncate(a.Terminal, 64)
+	target := protocol.Clip(a.Terminal, 64)
 	if err := x.admin(target, nil); err != nil {
 		return nil, err
 	}
-	_, err := x.h.Revoke(x.c.ctx, a.Terminal, x.actor)
+	_, err := x.srv.hub.Revoke(x.c.ctx, a.Terminal, x.actor)
 	if err != nil {
 		x.refuse(target, "failed: "+err.Error(), nil)
 		return nil, err
@@ -207,7 +174,7 @@ func opQuarantineList(x *staffCall) (any, error) {
 	if err := x.admin("", nil); err != nil {
 		return nil, err
 	}
-	evs, err := x.h.store.QuarantineEvents(x.c.ctx)
+	evs, err := x.srv.store.QuarantineEvents(x.c.ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +221,7 @@ func opStaffList(x *staffCall) (any, error) {
 	if err := x.admin("", nil); err != nil {
 		return nil, err
 	}
-	as, err := x.h.store.StaffList(x.c.ctx)
+	as, err := x.srv.store.StaffList(x.c.ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -273,14 +240,14 @@ func opStaffCreate(x *staffCall) (any, error) {
 	if err := x.args(&a); err != nil {
 		return nil, err
 	}
-	detail := map[string]string{protocol.AuditKeyUser: truncate(a.User, 64), protocol.AuditKeyRole: truncate(string(a.Role), 16)}
+	detail := map[string]string{protocol.AuditKeyUser: protocol.Clip(a.User, 64), protocol.AuditKeyRole: protocol.Clip(string(a.Role), 16)}
 	if err := x.admin("", detail); err != nil {
 		return nil, err
 	}
 	var resp protocol.SetupResponse
 	var err error
-	if werr := x.h.staff.withArgon(x.c.ctx, func() {
-		resp, err = createStaff(x.c.ctx, x.h.store, x.h.cfg.DataDir, strings.TrimSpace(a.User), a.Password, a.Role, x.actor, false, x.h.staff.params)
+	if werr := x.srv.withArgon(x.c.ctx, func() {
+		resp, err = createStaff(x.c.ctx, x.srv.store, x.srv.cfg.DataDir, strings.TrimSpace(a.User), a.Password, a.Role, x.actor, false, x.srv.cfg.Argon)
 	}); werr != nil {
 		return nil, werr
 	}
@@ -288,7 +255,7 @@ func opStaffCreate(x *staffCall) (any, error) {
 		x.refuse("", "failed: "+err.Error(), detail)
 		return nil, err
 	}
-	x.h.log.Info("Staff member created", "user", resp.User, "role", a.Role, "by", x.user)
+	x.srv.log.Info("Staff member created", "user", resp.User, "role", a.Role, "by", x.user)
 	return resp, nil
 }
 
@@ -297,16 +264,16 @@ func opStaffDisable(x *staffCall) (any, error) {
 	if err := x.args(&a); err != nil {
 		return nil, err
 	}
-	detail := map[string]string{protocol.AuditKeyUser: truncate(a.User, 64)}
+	detail := map[string]string{protocol.AuditKeyUser: protocol.Clip(a.User, 64)}
 	if err := x.admin("", detail); err != nil {
 		return nil, err
 	}
-	if err := x.h.store.DisableStaff(x.c.ctx, a.User, x.actor); err != nil {
+	if err := x.srv.store.DisableStaff(x.c.ctx, a.User, x.actor); err != nil {
 		x.refuse("", "failed: "+err.Error(), detail)
 		return nil, err
 	}
-	x.h.staff.bus.dropUser(a.User)
-	x.h.log.Info("Staff member disabled", "user", a.User, "by", x.user)
+	x.srv.bus.dropUser(a.User)
+	x.srv.log.Info("Staff member disabled", "user", a.User, "by", x.user)
 	return nil, nil
 }
 
@@ -318,7 +285,7 @@ func opAuditList(x *staffCall) (any, error) {
 	if err := x.admin("", nil); err != nil {
 		return nil, err
 	}
-	rows, err := x.h.store.AuditLog(x.c.ctx, a.SinceID, listLimit(a.Limit))
+	rows, err := x.srv.store.AuditLog(x.c.ctx, a.SinceID, listLimit(a.Limit))
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +319,7 @@ func opAuditVerify(x *staffCall) (any, error) {
 	if err := x.admin("", nil); err != nil {
 		return nil, err
 	}
-	n, err := x.h.store.VerifyAudit(x.c.ctx)
+	n, err := x.srv.store.VerifyAudit(x.c.ctx)
 	var ae *store.AuditError
 	switch {
 	case errors.As(err, &ae):
@@ -367,6 +334,6 @@ func opHubInfo(x *staffCall) (any, error) {
 	if err := x.args(&struct{}{}); err != nil {
 		return nil, err
 	}
-	return protocol.HubInfo{Fingerprint: x.h.Fingerprint(), HubURL: x.h.AgentURL(), Version: x.h.cfg.Version,
+	return protocol.HubInfo{Fingerprint: x.srv.hub.Fingerprint(), HubURL: x.srv.hub.AgentURL(), Version: x.srv.cfg.Version,
 		User: x.user, Role: x.role}, nil
 }

@@ -1,14 +1,14 @@
-package hub
+package staffapi
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"sync"
-	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/store"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 // staffBus pushes what agents report to subscribed consoles. The agent side only
@@ -18,11 +18,10 @@ import (
 // Because catch-up on subscribe runs in the same goroutine, a console gets every
 // event with an ID above its since_event exactly once, in order.
 type staffBus struct {
-	h    *Hub
+	srv  *Server
 	kick chan struct{} // capacity 1
 	subs chan subReq
-	stop chan struct{}
-	done chan struct{}
+	done chan struct{} // closed when run returns
 
 	mu    sync.Mutex
 	conns map[*staffConn]bool // every live console; guarded by mu
@@ -42,8 +41,8 @@ type subReq struct {
 // replayPage is how many events are read at a time.
 const replayPage = 500
 
-func newStaffBus(h *Hub) *staffBus {
-	return &staffBus{h: h, kick: make(chan struct{}, 1), subs: make(chan subReq), stop: make(chan struct{}),
+func newStaffBus(srv *Server) *staffBus {
+	return &staffBus{srv: srv, kick: make(chan struct{}, 1), subs: make(chan subReq),
 		done: make(chan struct{}), conns: map[*staffConn]bool{}, dirty: map[string]bool{}, subscribed: map[*staffConn]bool{}}
 }
 
@@ -92,7 +91,7 @@ func (b *staffBus) each(fn func(*staffConn)) {
 func (b *staffBus) dropUser(user string) {
 	b.each(func(c *staffConn) {
 		if equalFoldUser(c.user, user) {
-			c.close(closePolicyViolation, "account disabled")
+			c.Close(wsserve.ClosePolicyViolation, "account disabled")
 		}
 	})
 }
@@ -101,7 +100,7 @@ func (b *staffBus) dropUser(user string) {
 func (b *staffBus) dropSession(hash []byte) {
 	b.each(func(c *staffConn) {
 		if bytes.Equal(c.session, hash) {
-			c.close(closeNormal, "logged out")
+			c.Close(wsserve.CloseNormal, "logged out")
 		}
 	})
 }
@@ -112,30 +111,22 @@ func (b *staffBus) subscribe(c *staffConn, id uint64, since int64) bool {
 	select {
 	case b.subs <- subReq{c: c, id: id, since: since}:
 		return true
-	case <-c.done:
+	case <-c.Done():
 	case <-b.done:
 	}
 	return false
 }
 
-func (b *staffBus) run() {
+// run serves subscriptions and pushes changes until ctx ends.
+func (b *staffBus) run(ctx context.Context) {
 	defer close(b.done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-b.stop:
-			cancel()
-		case <-b.done:
-		}
-	}()
 	var err error
-	if b.lastID, err = b.h.store.LastEventID(ctx); err != nil {
-		b.h.log.Error("Staff push cannot start", "err", err)
+	if b.lastID, err = b.srv.store.LastEventID(ctx); err != nil && ctx.Err() == nil {
+		b.srv.log.Error("Staff push cannot start", "err", err)
 	}
 	for {
 		select {
-		case <-b.stop:
+		case <-ctx.Done():
 			return
 		case r := <-b.subs:
 			b.serveSubscribe(ctx, r)
@@ -151,10 +142,10 @@ func (b *staffBus) serveSubscribe(ctx context.Context, r subReq) {
 	}
 	after := r.since
 	for after > 0 && after < b.lastID {
-		evs, err := b.h.store.EventsAfter(ctx, after, "", replayPage)
+		evs, err := b.srv.store.EventsAfter(ctx, after, "", replayPage)
 		if err != nil {
-			b.h.log.Error("Staff catch-up failed", "user", r.c.user, "err", err)
-			r.c.close(closeTryAgainLater, "hub store unavailable")
+			b.srv.log.Error("Staff catch-up failed", "user", r.c.user, "err", err)
+			r.c.Close(wsserve.CloseTryAgainLater, "hub store unavailable")
 			return
 		}
 		if len(evs) == 0 {
@@ -182,29 +173,29 @@ func (b *staffBus) pushChanges(ctx context.Context) {
 	b.dirty = map[string]bool{}
 	b.mu.Unlock()
 	for c := range b.subscribed {
-		if c.isDone() {
+		if c.IsDone() {
 			delete(b.subscribed, c)
 		}
 	}
 	if len(b.subscribed) == 0 {
 		// Nobody listens: just keep up with the IDs.
-		if id, err := b.h.store.LastEventID(ctx); err == nil {
+		if id, err := b.srv.store.LastEventID(ctx); err == nil {
 			b.lastID = id
 		}
 		return
 	}
 	for id := range dirty {
-		v, err := b.h.terminal(ctx, id)
+		v, err := b.srv.hub.Terminal(ctx, id)
 		if err != nil {
-			b.h.log.Debug("Staff push of a terminal failed", "terminal", id, "err", err)
+			b.srv.log.Debug("Staff push of a terminal failed", "terminal", id, "err", err)
 			continue
 		}
 		b.broadcast(protocol.StaffPush{Terminal: &v})
 	}
 	for {
-		evs, err := b.h.store.EventsAfter(ctx, b.lastID, "", replayPage)
+		evs, err := b.srv.store.EventsAfter(ctx, b.lastID, "", replayPage)
 		if err != nil {
-			b.h.log.Error("Staff push of events failed", "err", err)
+			b.srv.log.Error("Staff push of events failed", "err", err)
 			return
 		}
 		for _, e := range evs {
@@ -229,52 +220,7 @@ func (b *staffBus) broadcast(p protocol.StaffPush) {
 	}
 }
 
-// shutdown stops the bus goroutine and waits for it.
-func (b *staffBus) shutdown() {
-	close(b.stop)
-	select {
-	case <-b.done:
-	case <-time.After(5 * time.Second):
-		b.h.log.Warn("Staff push did not stop in time")
-	}
-}
-
 func eventView(e store.EventRecord) *protocol.EventView {
 	return &protocol.EventView{ID: e.ID, Terminal: e.Terminal, Seq: e.Seq, Time: e.Time.UTC(), Kind: e.Kind,
 		Severity: protocol.Severity(e.Severity), Data: e.Data}
-}
-
-func terminalView(t store.Terminal) *protocol.TerminalView {
-	v := &protocol.TerminalView{ID: t.ID, Name: t.Name, Online: t.Online, Revoked: t.Revoked(),
-		LastSeen: t.LastSeen.UTC(), CertExpires: t.CertNotAfter.UTC()}
-	if t.LastSeen.IsZero() {
-		v.LastSeen = time.Time{}
-	}
-	if len(t.LastStatus) > 0 {
-		var s protocol.Status
-		if json.Unmarshal(t.LastStatus, &s) == nil {
-			s.Locked = t.Locked // the hub's lock state (live.go)
-			v.Status = &s
-			if t.Online && !s.SessionSince.IsZero() {
-				v.Since = s.SessionSince.UTC()
-			}
-		}
-	}
-	if v.Since.IsZero() && !t.Online {
-		v.Since = v.LastSeen
-	}
-	return v
-}
-
-// terminal is what a console is shown for one terminal: the live view, or the
-// store for a terminal the hub has not seen since it started.
-func (h *Hub) terminal(ctx context.Context, id string) (protocol.TerminalView, error) {
-	if v, ok := h.live.get(id); ok {
-		return v, nil
-	}
-	t, err := h.store.Terminal(ctx, id)
-	if err != nil {
-		return protocol.TerminalView{}, err
-	}
-	return *terminalView(t), nil
 }

@@ -1,4 +1,4 @@
-package hub
+package staffapi
 
 import (
 	"context"
@@ -26,6 +26,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/store"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 // Staff logins: a password (argon2id) and a TOTP code (RFC 6238, 30 s steps, one
@@ -44,20 +45,20 @@ const (
 
 // The generic answers: a login never says which part was wrong.
 const (
-	msgLoginFailed = "login failed: user name, password or code is wrong"
-	msgLoginWait   = "too many login attempts; wait and try again"
+	MsgLoginFailed = "login failed: user name, password or code is wrong"
+	MsgLoginWait   = "too many login attempts; wait and try again"
 )
 
-// argonParams are the argon2id cost parameters. The encoded hash carries them, so
+// ArgonParams are the argon2id cost parameters. The encoded hash carries them, so
 // raising them later leaves existing hashes verifiable.
-type argonParams struct {
+type ArgonParams struct {
 	Memory  uint32 // KiB
 	Time    uint32
 	Threads uint8
 }
 
-// defaultArgon is OWASP's first recommendation (2024): m=19 MiB, t=2, p=1.
-var defaultArgon = argonParams{Memory: 19 * 1024, Time: 2, Threads: 1}
+// DefaultArgon is OWASP's first recommendation (2024): m=19 MiB, t=2, p=1.
+var DefaultArgon = ArgonParams{Memory: 19 * 1024, Time: 2, Threads: 1}
 
 const (
 	argonSalt = 16
@@ -68,7 +69,7 @@ var b64 = base64.RawStdEncoding
 
 // hashPassword encodes an argon2id hash in the PHC string format:
 // $argon2id$v=19$m=19456,t=2,p=1$SALT$HASH.
-func hashPassword(pw string, p argonParams) string {
+func hashPassword(pw string, p ArgonParams) string {
 	salt := make([]byte, argonSalt)
 	rand.Read(salt)
 	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, argonKey)
@@ -85,7 +86,7 @@ func checkPassword(pw, encoded string) (bool, error) {
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
 		return false, errBadHash
 	}
-	var p argonParams
+	var p ArgonParams
 	var threads uint32
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &threads); err != nil {
 		return false, errBadHash
@@ -159,10 +160,16 @@ func checkNewPassword(pw string) error {
 // removed, since setup is closed from now on. Used by the hub and by 'carrel-hub
 // admin create'.
 func CreateStaff(ctx context.Context, st *store.Store, dataDir, user, password string, role protocol.Role, actor string, firstOnly bool) (protocol.SetupResponse, error) {
-	return createStaff(ctx, st, dataDir, user, password, role, actor, firstOnly, defaultArgon)
+	return createStaff(ctx, st, dataDir, user, password, role, actor, firstOnly, DefaultArgon)
 }
 
-func createStaff(ctx context.Context, st *store.Store, dataDir, user, password string, role protocol.Role, actor string, firstOnly bool, p argonParams) (protocol.SetupResponse, error) {
+// CreateStaff makes a staff account as CreateStaff does, with the server's
+// hash cost (its Config.Argon) and without first-run semantics.
+func (srv *Server) CreateStaff(ctx context.Context, user, password string, role protocol.Role, actor string) (protocol.SetupResponse, error) {
+	return createStaff(ctx, srv.store, srv.cfg.DataDir, user, password, role, actor, false, srv.cfg.Argon)
+}
+
+func createStaff(ctx context.Context, st *store.Store, dataDir, user, password string, role protocol.Role, actor string, firstOnly bool, p ArgonParams) (protocol.SetupResponse, error) {
 	if err := checkUserName(user); err != nil {
 		return protocol.SetupResponse{}, fmt.Errorf("create staff: %w", err)
 	}
@@ -190,9 +197,9 @@ var setupEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // ensureSetupCode writes a fresh one-time setup code (0600) when no staff account
 // exists and none is waiting, and removes a stale one once accounts exist.
-func (h *Hub) ensureSetupCode(ctx context.Context) error {
-	path := filepath.Join(h.cfg.DataDir, SetupCodeFile)
-	n, err := h.store.StaffCount(ctx)
+func (srv *Server) ensureSetupCode(ctx context.Context) error {
+	path := filepath.Join(srv.cfg.DataDir, SetupCodeFile)
+	n, err := srv.store.StaffCount(ctx)
 	if err != nil {
 		return err
 	}
@@ -219,8 +226,8 @@ func (h *Hub) ensureSetupCode(ctx context.Context) error {
 
 // SetupCode is the waiting one-time setup code, or "" once a staff account
 // exists.
-func (h *Hub) SetupCode() string {
-	b, err := os.ReadFile(filepath.Join(h.cfg.DataDir, SetupCodeFile))
+func (srv *Server) SetupCode() string {
+	b, err := os.ReadFile(filepath.Join(srv.cfg.DataDir, SetupCodeFile))
 	if err != nil {
 		return ""
 	}
@@ -260,56 +267,58 @@ func decodeLogin(body []byte) (*protocol.LoginRequest, error) {
 	return &req, nil
 }
 
-func (h *Hub) audit(actor string, action protocol.AuditAction, target string, detail map[string]string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// audit writes one audit record. It is written even when ctx (the request's)
+// has ended: a refusal is recorded although the client went away.
+func (srv *Server) audit(ctx context.Context, actor string, action protocol.AuditAction, target string, detail map[string]string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := h.store.Audit(ctx, actor, action, target, detail); err != nil {
-		h.log.Error("Audit write failed", "actor", actor, "action", action, "err", err)
+	if err := srv.store.Audit(ctx, actor, action, target, detail); err != nil {
+		srv.log.Error("Audit write failed", "actor", actor, "action", action, "err", err)
 	}
 }
 
-func (h *Hub) handleSetup(w http.ResponseWriter, r *http.Request) {
+func (srv *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "use POST")
+		wsserve.HTTPError(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	ip := remoteIP(r.RemoteAddr)
+	ip := wsserve.RemoteIP(r.RemoteAddr)
 	var req protocol.SetupRequest
 	if err := readStaffBody(w, r, &req); err != nil {
-		httpError(w, http.StatusBadRequest, "malformed setup request")
+		wsserve.HTTPError(w, http.StatusBadRequest, "malformed setup request")
 		return
 	}
 	actor := "staff:" + truncateActor(req.User)
 	refuse := func(code int, why string) {
-		h.audit(actor, protocol.AuditStaffSetup, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why})
-		h.log.Warn("Staff setup refused", "remote", ip, "reason", why)
-		httpError(w, code, "setup refused: "+why)
+		srv.audit(r.Context(), actor, protocol.AuditStaffSetup, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why})
+		srv.log.Warn("Staff setup refused", "remote", ip, "reason", why)
+		wsserve.HTTPError(w, code, "setup refused: "+why)
 	}
-	if !h.staff.ipLimit.allow(ip, h.now()) {
+	if !srv.ipLimit.Allow(ip, srv.now()) {
 		w.Header().Set("Retry-After", "60")
 		refuse(http.StatusTooManyRequests, "too many attempts from this address")
 		return
 	}
 	ctx := r.Context()
-	n, err := h.store.StaffCount(ctx)
+	n, err := srv.store.StaffCount(ctx)
 	if err != nil {
-		h.log.Error("Store lookup failed", "err", err)
-		httpError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
+		srv.log.Error("Store lookup failed", "err", err)
+		wsserve.HTTPError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
 		return
 	}
 	if n > 0 {
 		refuse(http.StatusForbidden, "setup is closed: a staff account exists")
 		return
 	}
-	want := normCode(h.SetupCode())
+	want := normCode(srv.SetupCode())
 	if want == "" || subtle.ConstantTimeCompare([]byte(normCode(req.SetupCode)), []byte(want)) != 1 {
 		refuse(http.StatusForbidden, "wrong or missing setup code")
 		return
 	}
 	var resp protocol.SetupResponse
-	if werr := h.staff.withArgon(ctx, func() {
-		resp, err = createStaff(ctx, h.store, h.cfg.DataDir, strings.TrimSpace(req.User), req.Password, protocol.RoleAdmin, actor, true, h.staff.params)
+	if werr := srv.withArgon(ctx, func() {
+		resp, err = createStaff(ctx, srv.store, srv.cfg.DataDir, strings.TrimSpace(req.User), req.Password, protocol.RoleAdmin, actor, true, srv.cfg.Argon)
 	}); werr != nil {
 		return // the client went away
 	}
@@ -318,96 +327,92 @@ func (h *Hub) handleSetup(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, "setup is closed: a staff account exists")
 		return
 	case err != nil && strings.HasPrefix(err.Error(), "create staff: "):
-		httpError(w, http.StatusBadRequest, err.Error())
+		wsserve.HTTPError(w, http.StatusBadRequest, err.Error())
 		return
 	case err != nil:
-		h.log.Error("Staff setup failed", "err", err)
-		httpError(w, http.StatusInternalServerError, "hub error; see the hub's log")
+		srv.log.Error("Staff setup failed", "err", err)
+		wsserve.HTTPError(w, http.StatusInternalServerError, "hub error; see the hub's log")
 		return
 	}
-	h.log.Info("First admin created", "user", resp.User, "remote", ip)
-	writeJSON(w, http.StatusOK, resp)
+	srv.log.Info("First admin created", "user", resp.User, "remote", ip)
+	wsserve.WriteJSON(w, http.StatusOK, resp)
 }
 
 func truncateActor(u string) string {
-	u = strings.TrimSpace(u)
-	if len(u) > maxUserName {
-		u = u[:maxUserName]
-	}
-	return strings.ToValidUTF8(u, "?")
+	return protocol.Clip(strings.TrimSpace(u), maxUserName)
 }
 
-func (h *Hub) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (srv *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "use POST")
+		wsserve.HTTPError(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	ip := remoteIP(r.RemoteAddr)
+	ip := wsserve.RemoteIP(r.RemoteAddr)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLoginBody+1))
 	var req *protocol.LoginRequest
 	if err == nil {
 		req, err = decodeLogin(body)
 	}
 	if err != nil {
-		if !h.staff.ipLimit.allow(ip, h.now()) {
+		if !srv.ipLimit.Allow(ip, srv.now()) {
 			w.Header().Set("Retry-After", "60")
-			httpError(w, http.StatusTooManyRequests, msgLoginWait)
+			wsserve.HTTPError(w, http.StatusTooManyRequests, MsgLoginWait)
 			return
 		}
-		h.audit("remote:"+ip, protocol.AuditStaffLogin, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: malformed request"})
-		httpError(w, http.StatusBadRequest, "malformed login request")
+		srv.audit(r.Context(), "remote:"+ip, protocol.AuditStaffLogin, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: malformed request"})
+		wsserve.HTTPError(w, http.StatusBadRequest, "malformed login request")
 		return
 	}
-	resp, code, why := h.login(r.Context(), req, ip)
+	resp, code, why := srv.login(r.Context(), req, ip)
 	switch code {
 	case http.StatusOK:
-		writeJSON(w, http.StatusOK, resp)
+		wsserve.WriteJSON(w, http.StatusOK, resp)
 	case http.StatusTooManyRequests:
-		h.quiet.Warn("login:"+ip, "Staff login refused", "user", truncateActor(req.User), "remote", ip, "reason", why)
+		srv.quiet.Warn("login:"+ip, "Staff login refused", "user", truncateActor(req.User), "remote", ip, "reason", why)
 		w.Header().Set("Retry-After", "60")
-		httpError(w, code, msgLoginWait)
+		wsserve.HTTPError(w, code, MsgLoginWait)
 	case http.StatusUnauthorized:
-		h.quiet.Warn("login:"+ip, "Staff login refused", "user", truncateActor(req.User), "remote", ip, "reason", why)
-		httpError(w, code, msgLoginFailed)
+		srv.quiet.Warn("login:"+ip, "Staff login refused", "user", truncateActor(req.User), "remote", ip, "reason", why)
+		wsserve.HTTPError(w, code, MsgLoginFailed)
 	default:
-		httpError(w, code, "hub error; see the hub's log")
+		wsserve.HTTPError(w, code, "hub error; see the hub's log")
 	}
 }
 
 // login checks one attempt and returns the answer, or the HTTP status and the
 // reason (for the audit log and the hub's log only; the client gets the generic
 // message). Every refusal is audited with the user name tried as the actor.
-func (h *Hub) login(ctx context.Context, req *protocol.LoginRequest, ip string) (*protocol.LoginResponse, int, string) {
-	now := h.now()
+func (srv *Server) login(ctx context.Context, req *protocol.LoginRequest, ip string) (*protocol.LoginResponse, int, string) {
+	now := srv.now()
 	user := truncateActor(req.User)
 	actor := "staff:" + user
 	refuse := func(code int, why string) (*protocol.LoginResponse, int, string) {
-		h.audit(actor, protocol.AuditStaffLogin, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why})
+		srv.audit(ctx, actor, protocol.AuditStaffLogin, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why})
 		return nil, code, why
 	}
-	if !h.staff.ipLimit.allow(ip, now) {
+	if !srv.ipLimit.Allow(ip, now) {
 		return refuse(http.StatusTooManyRequests, "too many attempts from this address")
 	}
 	key := strings.ToLower(user)
-	if !h.staff.userLimit.allow(key, now) {
+	if !srv.userLimit.Allow(key, now) {
 		return refuse(http.StatusTooManyRequests, "too many attempts for this account")
 	}
-	a, err := h.store.StaffByName(ctx, user)
+	a, err := srv.store.StaffByName(ctx, user)
 	if errors.Is(err, store.ErrNotFound) || checkUserName(user) != nil {
 		// Same work and, after as many failures, the same lockout as for a real
 		// account: the answer does not tell which names exist.
-		if h.staff.unknown.locked(key, now) {
+		if srv.unknown.locked(key, now) {
 			return refuse(http.StatusTooManyRequests, "locked after repeated failures (unknown user)")
 		}
-		if err := h.staff.withArgon(ctx, func() { checkPassword(req.Password, h.staff.dummy()) }); err != nil {
+		if err := srv.withArgon(ctx, func() { checkPassword(req.Password, srv.dummy()) }); err != nil {
 			return nil, http.StatusServiceUnavailable, "client gone"
 		}
-		h.staff.unknown.fail(key, now, h.cfg.StaffMaxFailures, h.cfg.StaffLockout)
+		srv.unknown.fail(key, now, srv.cfg.MaxFailures, srv.cfg.Lockout)
 		return refuse(http.StatusUnauthorized, "unknown user")
 	}
 	if err != nil {
-		h.log.Error("Store lookup failed", "err", err)
+		srv.log.Error("Store lookup failed", "err", err)
 		return nil, http.StatusServiceUnavailable, "store unavailable"
 	}
 	actor = "staff:" + a.User
@@ -415,19 +420,19 @@ func (h *Hub) login(ctx context.Context, req *protocol.LoginRequest, ip string) 
 		return refuse(http.StatusTooManyRequests, "account locked until "+a.LockedUntil.UTC().Format(time.RFC3339))
 	}
 	var pwOK bool
-	if werr := h.staff.withArgon(ctx, func() { pwOK, err = checkPassword(req.Password, a.Password) }); werr != nil {
+	if werr := srv.withArgon(ctx, func() { pwOK, err = checkPassword(req.Password, a.Password) }); werr != nil {
 		return nil, http.StatusServiceUnavailable, "client gone"
 	}
 	if err != nil {
-		h.log.Error("Stored password hash unusable", "user", a.User, "err", err)
+		srv.log.Error("Stored password hash unusable", "user", a.User, "err", err)
 	}
 	fail := func(why string) (*protocol.LoginResponse, int, string) {
-		locked, err := h.store.LoginFailure(ctx, a.User, why, ip, now, h.cfg.StaffMaxFailures, h.cfg.StaffLockout)
+		locked, err := srv.store.LoginFailure(ctx, a.User, why, ip, now, srv.cfg.MaxFailures, srv.cfg.Lockout)
 		if err != nil {
-			h.log.Error("Store failed login failed", "user", a.User, "err", err)
+			srv.log.Error("Store failed login failed", "user", a.User, "err", err)
 		}
 		if locked {
-			h.log.Warn("Staff account locked after failed logins", "user", a.User, "remote", ip, "for", h.cfg.StaffLockout.String())
+			srv.log.Warn("Staff account locked after failed logins", "user", a.User, "remote", ip, "for", srv.cfg.Lockout.String())
 		}
 		return nil, http.StatusUnauthorized, why
 	}
@@ -445,16 +450,16 @@ func (h *Hub) login(ctx context.Context, req *protocol.LoginRequest, ip string) 
 		return fail("totp code already used")
 	}
 	secret, hash := newSessionSecret()
-	expires := now.Add(h.cfg.StaffSessionTTL)
-	switch err := h.store.LoginSuccess(ctx, a.User, step, hash, now, expires, ip); {
+	expires := now.Add(srv.cfg.SessionTTL)
+	switch err := srv.store.LoginSuccess(ctx, a.User, step, hash, now, expires, ip); {
 	case errors.Is(err, store.ErrStepUsed):
 		return fail("totp code already used")
 	case err != nil:
-		h.log.Error("Store login failed", "user", a.User, "err", err)
+		srv.log.Error("Store login failed", "user", a.User, "err", err)
 		return nil, http.StatusServiceUnavailable, "store unavailable"
 	}
-	h.staff.unknown.forget(key)
-	h.log.Info("Staff logged in", "user", a.User, "role", a.Role, "remote", ip)
+	srv.unknown.forget(key)
+	srv.log.Info("Staff logged in", "user", a.User, "role", a.Role, "remote", ip)
 	return &protocol.LoginResponse{Session: secret, User: a.User, Role: protocol.Role(a.Role), ExpiresAt: expires.UTC()}, http.StatusOK, ""
 }
 
@@ -479,66 +484,66 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// errSessionEnded is any session that is missing, expired, idle too long, or of
+// ErrSessionEnded is any session that is missing, expired, idle too long, or of
 // a disabled account.
-var errSessionEnded = errors.New("session ended; log in again")
+var ErrSessionEnded = errors.New("session ended; log in again")
 
 // checkSession finds a live session and counts this as its use. An expired one
 // is deleted and audited.
-func (h *Hub) checkSession(ctx context.Context, secret string, touch bool) (store.Session, error) {
+func (srv *Server) checkSession(ctx context.Context, secret string, touch bool) (store.Session, error) {
 	if secret == "" || len(secret) > 128 {
-		return store.Session{}, errSessionEnded
+		return store.Session{}, ErrSessionEnded
 	}
 	hash := sessionHash(secret)
-	s, err := h.store.SessionByHash(ctx, hash)
+	s, err := srv.store.SessionByHash(ctx, hash)
 	if errors.Is(err, store.ErrNoSession) {
-		return s, errSessionEnded
+		return s, ErrSessionEnded
 	}
 	if err != nil {
 		return s, err
 	}
-	now := h.now()
+	now := srv.now()
 	why := ""
 	switch {
 	case s.Disabled:
 		why = "account disabled"
 	case !now.Before(s.ExpiresAt):
 		why = "session expired"
-	case now.Sub(s.LastUsed) >= h.cfg.StaffIdleTimeout:
+	case now.Sub(s.LastUsed) >= srv.cfg.IdleTimeout:
 		why = "session idle too long"
 	}
 	if why != "" {
-		if err := h.store.EndSession(ctx, hash, "staff:"+s.User, why); err != nil {
-			h.log.Error("Store end session failed", "user", s.User, "err", err)
+		if err := srv.store.EndSession(ctx, hash, "staff:"+s.User, why); err != nil {
+			srv.log.Error("Store end session failed", "user", s.User, "err", err)
 		}
-		return s, errSessionEnded
+		return s, ErrSessionEnded
 	}
 	if touch {
-		if err := h.store.TouchSession(ctx, hash, now); err != nil {
+		if err := srv.store.TouchSession(ctx, hash, now); err != nil {
 			return s, err
 		}
 	}
 	return s, nil
 }
 
-func (h *Hub) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (srv *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "use POST")
+		wsserve.HTTPError(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
 	secret := bearer(r)
-	s, err := h.checkSession(r.Context(), secret, false)
+	s, err := srv.checkSession(r.Context(), secret, false)
 	if err != nil {
-		httpError(w, http.StatusUnauthorized, errSessionEnded.Error())
+		wsserve.HTTPError(w, http.StatusUnauthorized, ErrSessionEnded.Error())
 		return
 	}
-	if err := h.store.EndSession(r.Context(), sessionHash(secret), "staff:"+s.User, "ok"); err != nil {
-		h.log.Error("Store logout failed", "user", s.User, "err", err)
-		httpError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
+	if err := srv.store.EndSession(r.Context(), sessionHash(secret), "staff:"+s.User, "ok"); err != nil {
+		srv.log.Error("Store logout failed", "user", s.User, "err", err)
+		wsserve.HTTPError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
 		return
 	}
-	h.staff.bus.dropSession(sessionHash(secret))
+	srv.bus.dropSession(sessionHash(secret))
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -1,4 +1,4 @@
-package hub
+package staffapi
 
 import (
 	"context"
@@ -13,13 +13,14 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/wsserve"
 )
 
 // staffConn is one console's websocket. The HTTP handler goroutine is its reader;
 // writeLoop is its only writer. Requests that wait (commands) run in their own
 // goroutines, at most maxInflight at a time, tracked by work.
 type staffConn struct {
-	h       *Hub
+	srv     *Server
 	user    string
 	session []byte // SHA-256 of the session secret
 	secret  string
@@ -30,7 +31,7 @@ type staffConn struct {
 	work   sync.WaitGroup
 	slots  chan struct{}
 
-	peer // close also cancels ctx
+	wsserve.Peer // Close also cancels ctx
 }
 
 const maxInflight = 8
@@ -38,8 +39,8 @@ const maxInflight = 8
 // enqueue queues a frame without blocking. A full queue drops the console: it
 // reconnects and catches up with since_event.
 func (c *staffConn) enqueue(frame []byte) bool {
-	return c.peer.enqueue(frame, func(queued int) {
-		c.h.log.Warn("Staff console too slow, dropping it", "user", c.user, "queued", queued)
+	return c.Peer.Enqueue(frame, func(queued int) {
+		c.srv.log.Warn("Staff console too slow, dropping it", "user", c.user, "queued", queued)
 	})
 }
 
@@ -77,94 +78,95 @@ func (c *staffConn) respond(id uint64, body any, err error) bool {
 // keepSession ends a console's connection when its session has expired: a
 // console that only watches still has its session end. Run before each ping.
 func (c *staffConn) keepSession() bool {
-	if _, err := c.h.checkSession(c.ctx, c.secret, false); errors.Is(err, errSessionEnded) {
-		c.close(closePolicyViolation, errSessionEnded.Error())
+	if _, err := c.srv.checkSession(c.ctx, c.secret, false); errors.Is(err, ErrSessionEnded) {
+		c.Close(wsserve.ClosePolicyViolation, ErrSessionEnded.Error())
 		return false
 	}
 	return true
 }
 
 // handleStaff authenticates a console and upgrades it to the staff websocket.
-func (h *Hub) handleStaff(w http.ResponseWriter, r *http.Request) {
-	ip := remoteIP(r.RemoteAddr)
+func (srv *Server) handleStaff(w http.ResponseWriter, r *http.Request) {
+	ip := wsserve.RemoteIP(r.RemoteAddr)
 	secret := bearer(r)
 	if r.Header.Get("Origin") != "" {
 		// Consoles never send Origin; browsers do. Refusing it shuts out
 		// cross-site websockets riding on a session.
 		actor := "unknown"
-		if s, err := h.checkSession(r.Context(), secret, false); err == nil {
+		if s, err := srv.checkSession(r.Context(), secret, false); err == nil {
 			actor = "staff:" + s.User
 		}
-		h.audit(actor, protocol.AuditStaffConnect, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: browser origin " + truncate(r.Header.Get("Origin"), 100)})
-		httpError(w, http.StatusForbidden, "staff endpoint refuses browser requests")
+		srv.audit(r.Context(), actor, protocol.AuditStaffConnect, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: browser origin " + protocol.Clip(r.Header.Get("Origin"), 100)})
+		wsserve.HTTPError(w, http.StatusForbidden, "staff endpoint refuses browser requests")
 		return
 	}
-	s, err := h.checkSession(r.Context(), secret, true)
+	s, err := srv.checkSession(r.Context(), secret, true)
 	if err != nil {
-		if !errors.Is(err, errSessionEnded) {
-			h.log.Error("Store lookup failed", "err", err)
-			httpError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
+		if !errors.Is(err, ErrSessionEnded) {
+			srv.log.Error("Store lookup failed", "err", err)
+			wsserve.HTTPError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
 			return
 		}
 		// An expired session was audited as it ended; this records the attempt.
-		h.audit("unknown", protocol.AuditStaffConnect, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: no valid session"})
-		httpError(w, http.StatusUnauthorized, err.Error())
+		srv.audit(r.Context(), "unknown", protocol.AuditStaffConnect, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: no valid session"})
+		wsserve.HTTPError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
-	h.mu.Lock()
-	closing := h.closing
+	srv.mu.Lock()
+	closing := srv.closing
 	if !closing {
-		h.connWG.Add(2)
+		srv.connWG.Add(2)
 	}
-	h.mu.Unlock()
+	srv.mu.Unlock()
 	if closing {
-		httpError(w, http.StatusServiceUnavailable, "hub shutting down")
+		wsserve.HTTPError(w, http.StatusServiceUnavailable, "hub shutting down")
 		return
 	}
-	defer h.connWG.Done()
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	defer srv.connWG.Done()
+	ws, err := srv.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		h.connWG.Done()
+		srv.connWG.Done()
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &staffConn{h: h, user: s.User, session: sessionHash(secret), secret: secret, remote: ip,
-		ctx: ctx, cancel: cancel, slots: make(chan struct{}, maxInflight), peer: newPeer(ws, h.cfg.StaffSendQueue)}
-	c.onClose = cancel
+	// The console's requests end with its connection (and so at shutdown, when
+	// Run closes every console).
+	ctx, cancel := context.WithCancel(r.Context())
+	c := &staffConn{srv: srv, user: s.User, session: sessionHash(secret), secret: secret, remote: ip,
+		ctx: ctx, cancel: cancel, slots: make(chan struct{}, maxInflight), Peer: wsserve.NewPeer(ws, srv.cfg.SendQueue, cancel)}
 	ws.SetReadLimit(protocol.MaxFrame)
-	h.staff.bus.add(c)
-	go c.writeLoop(&h.connWG, h.cfg.PingInterval, h.cfg.WriteWait, c.keepSession)
-	h.log.Info("Staff console connected", "user", c.user, "remote", ip)
-	h.serveStaff(c)
-	c.close(0, "")
+	srv.bus.add(c)
+	go c.WriteLoop(&srv.connWG, srv.cfg.PingInterval, srv.cfg.WriteWait, c.keepSession)
+	srv.log.Info("Staff console connected", "user", c.user, "remote", ip)
+	srv.serveStaff(c)
+	c.Close(0, "")
 	c.work.Wait()
-	h.staff.bus.remove(c)
+	srv.bus.remove(c)
 }
 
 // serveStaff is the reader: one request a frame until the connection ends.
-func (h *Hub) serveStaff(c *staffConn) {
-	c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
-	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait)) })
+func (srv *Server) serveStaff(c *staffConn) {
+	c.WS.SetReadDeadline(time.Now().Add(srv.cfg.PongWait))
+	c.WS.SetPongHandler(func(string) error { return c.WS.SetReadDeadline(time.Now().Add(srv.cfg.PongWait)) })
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, data, err := c.WS.ReadMessage()
 		if err != nil {
-			if !c.isDone() {
-				h.log.Info("Staff console disconnected", "user", c.user, "err", err)
+			if !c.IsDone() {
+				srv.log.Info("Staff console disconnected", "user", c.user, "err", err)
 			}
 			return
 		}
-		c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+		c.WS.SetReadDeadline(time.Now().Add(srv.cfg.PongWait))
 		if kind != websocket.TextMessage {
-			c.close(closePolicyViolation, "binary frames are not part of the protocol")
+			c.Close(wsserve.ClosePolicyViolation, "binary frames are not part of the protocol")
 			return
 		}
 		req, err := protocol.DecodeStaffRequest(data)
 		if err != nil {
 			c.respond(0, nil, fmt.Errorf("bad request: %w", err))
-			c.close(closePolicyViolation, "bad request")
+			c.Close(wsserve.ClosePolicyViolation, "bad request")
 			return
 		}
-		if !h.staffRequest(c, req) {
+		if !srv.staffRequest(c, req) {
 			return
 		}
 	}
@@ -172,12 +174,12 @@ func (h *Hub) serveStaff(c *staffConn) {
 
 // staffRequest checks the session and role for one request and runs it; false
 // ends the connection.
-func (h *Hub) staffRequest(c *staffConn, req *protocol.StaffRequest) bool {
-	s, err := h.checkSession(c.ctx, c.secret, true)
+func (srv *Server) staffRequest(c *staffConn, req *protocol.StaffRequest) bool {
+	s, err := srv.checkSession(c.ctx, c.secret, true)
 	if err != nil {
-		if errors.Is(err, errSessionEnded) {
+		if errors.Is(err, ErrSessionEnded) {
 			c.respond(req.ID, nil, err)
-			c.close(closePolicyViolation, err.Error())
+			c.Close(wsserve.ClosePolicyViolation, err.Error())
 			return false
 		}
 		c.respond(req.ID, nil, errors.New("hub store unavailable; try again later"))
@@ -186,11 +188,11 @@ func (h *Hub) staffRequest(c *staffConn, req *protocol.StaffRequest) bool {
 	op := staffOps[req.Op]
 	actor := "staff:" + s.User
 	if op.run == nil {
-		h.audit(actor, protocol.AuditStaffRequest, "", map[string]string{protocol.AuditKeyOp: truncate(string(req.Op), 64), protocol.AuditKeyResult: "refused: unknown op"})
-		c.respond(req.ID, nil, fmt.Errorf("unknown op %q", truncate(string(req.Op), 64)))
+		srv.audit(c.ctx, actor, protocol.AuditStaffRequest, "", map[string]string{protocol.AuditKeyOp: protocol.Clip(string(req.Op), 64), protocol.AuditKeyResult: "refused: unknown op"})
+		c.respond(req.ID, nil, fmt.Errorf("unknown op %q", protocol.Clip(string(req.Op), 64)))
 		return true
 	}
-	x := &staffCall{h: h, c: c, user: s.User, role: protocol.Role(s.Role), actor: actor, req: req}
+	x := &staffCall{srv: srv, c: c, user: s.User, role: protocol.Role(s.Role), actor: actor, req: req}
 	if op.async {
 		select {
 		case c.slots <- struct{}{}:
@@ -202,15 +204,15 @@ func (h *Hub) staffRequest(c *staffConn, req *protocol.StaffRequest) bool {
 		go func() {
 			defer c.work.Done()
 			defer func() { <-c.slots }()
-			h.runStaffOp(x, op)
+			srv.runStaffOp(x, op)
 		}()
 		return true
 	}
-	h.runStaffOp(x, op)
+	srv.runStaffOp(x, op)
 	return true
 }
 
-func (h *Hub) runStaffOp(x *staffCall, op staffOp) {
+func (srv *Server) runStaffOp(x *staffCall, op staffOp) {
 	body, err := op.run(x)
 	if errors.Is(err, errAnswered) {
 		return
@@ -220,7 +222,7 @@ func (h *Hub) runStaffOp(x *staffCall, op staffOp) {
 
 // staffCall is one request being served.
 type staffCall struct {
-	h     *Hub
+	srv   *Server
 	c     *staffConn
 	user  string
 	role  protocol.Role
@@ -231,8 +233,8 @@ type staffCall struct {
 // errAnswered says the op has queued its answer itself (subscribe).
 var errAnswered = errors.New("answered")
 
-// errForbidden answers a request the member's role does not allow.
-var errForbidden = errors.New("forbidden: this needs the admin role")
+// ErrForbidden answers a request the member's role does not allow.
+var ErrForbidden = errors.New("forbidden: this needs the admin role")
 
 // args strictly decodes the request's arguments (absent args decode as {}).
 func (x *staffCall) args(v any) error {
@@ -252,7 +254,7 @@ func (x *staffCall) admin(target string, detail map[string]string) error {
 		return nil
 	}
 	x.refuse(target, "refused: admin only (role "+string(x.role)+")", detail)
-	return errForbidden
+	return ErrForbidden
 }
 
 // refuse audits a refused request.
@@ -261,16 +263,8 @@ func (x *staffCall) refuse(target, result string, detail map[string]string) {
 	for k, v := range detail {
 		d[k] = v
 	}
-	x.h.audit(x.actor, protocol.AuditAction(x.req.Op), target, d)
-	x.h.log.Warn("Staff request refused", "user", x.user, "op", x.req.Op, "target", target, "result", result)
+	x.srv.audit(x.c.ctx, x.actor, protocol.AuditAction(x.req.Op), target, d)
+	x.srv.log.Warn("Staff request refused", "user", x.user, "op", x.req.Op, "target", target, "result", result)
 }
 
 func equalFoldUser(a, b string) bool { return strings.EqualFold(a, b) }
-
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "?")
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
-}

@@ -1,4 +1,4 @@
-package hub
+package wsserve
 
 import (
 	"log/slog"
@@ -8,8 +8,8 @@ import (
 )
 
 func TestQuietLog(t *testing.T) {
-	var buf syncBuffer
-	q := newQuietLog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), time.Hour)
+	var buf strings.Builder
+	q := NewQuietLog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), time.Hour)
 	q.Warn("t-1", "Refused", "n", 1)
 	q.Warn("t-1", "Refused", "n", 2)
 	q.Warn("t-2", "Refused", "n", 3)
