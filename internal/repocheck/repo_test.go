@@ -89,6 +89,10 @@ func TestLayering(t *testing.T) {
 		{"internal", "console", "internal/ is below console/", "internal/testrig"},
 		{"console", "agent", "the console never imports the agent (STYLE.md)", ""},
 		{"agent", "console", "the agent never imports the console", ""},
+		{"internal/staffapi", "internal/hub", "the staff API sees the hub only through staffapi.Hub", ""},
+		{"internal/wsserve", "internal/hub", "wsserve is below both of the hub's servers", ""},
+		{"internal/wsserve", "internal/staffapi", "wsserve is below both of the hub's servers", ""},
+		{"internal/store", "internal/hub", "the store is below the hub", ""},
 	}
 	found := 0
 	for pkg, imps := range imports(t) {
