@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -528,4 +529,57 @@ func TestStaffBadRequests(t *testing.T) {
 	// A frame that is not a request ends the connection.
 	c.ws.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"op":"terminals","extra":1}`))
 	c.waitClosed()
+}
+
+// TestAnonymousFloodBoundedAudit: a flood of anonymous refusals (websockets
+// without a session, browser origins, malformed and unknown-user logins, setup
+// with a wrong code) adds a bounded number of audit rows, and the count of
+// what was not written one by one is in a summary row when the window ends.
+func TestAnonymousFloodBoundedAudit(t *testing.T) {
+	sh := startStaffHub(t, func(c *Config) { c.Staff.MaxFailures = 1 << 20 })
+	before := len(sh.auditRows(t))
+	const n = 200
+	client := sh.client()
+	post := func(path, body string) {
+		resp, err := client.Post("https://"+sh.Addr().String()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for i := 0; i < n; i++ {
+		if _, resp, err := sh.dialStaff("", nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("dial without a session: %v %v", resp, err)
+		}
+		sh.dialStaff("", http.Header{"Origin": {"https://evil.example"}})
+		post(protocol.PathStaffLogin, "{")
+		post(protocol.PathStaffLogin, `{"user":"nobody","password":"x","totp":"000000"}`)
+		post(protocol.PathStaffSetup, `{"setup_code":"WRONG","user":"eve","password":"long enough password"}`)
+	}
+	added := len(sh.auditRows(t)) - before
+	// One row per source, actor and action: connect (two actors), login
+	// (malformed, nobody), setup.
+	if added > 5 {
+		t.Fatalf("%d anonymous refusals wrote %d audit rows, want at most 5", 5*n, added)
+	}
+	sh.wantAudit(t, "unknown", "staff.connect", "refused: no valid session")
+	// The window ends: the next refusal writes the summaries first.
+	sh.clock.advance(staffapi.RefusalWindow)
+	sh.dialStaff("", nil)
+	var summed int
+	for _, r := range sh.auditRows(t) {
+		var d map[string]string
+		if json.Unmarshal([]byte(r.Detail), &d) == nil && d[protocol.AuditKeyCount] != "" {
+			k, _ := strconv.Atoi(d[protocol.AuditKeyCount])
+			summed += k
+			if !strings.HasPrefix(d[protocol.AuditKeyResult], "refused "+d[protocol.AuditKeyCount]+" more times") {
+				t.Errorf("summary row %+v", r)
+			}
+		}
+	}
+	// Everything not written one by one is counted (a malformed login may
+	// also be refused by the address's rate limit: it is counted all the same).
+	if want := 5*n - added; summed != want {
+		t.Fatalf("summary rows count %d refusals, want %d", summed, want)
+	}
 }

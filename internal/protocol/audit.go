@@ -35,4 +35,5 @@ const (
 	AuditKeyAction = "action" // the action of a refused command
 	AuditKeyUser   = "user"   // the staff account a staff.create or staff.disable names
 	AuditKeyRole   = "role"   // the role a staff.create asks for
+	AuditKeyCount  = "count"  // how many refusals a summary row stands for
 )

@@ -291,7 +291,7 @@ func (srv *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 	}
 	actor := "staff:" + truncateActor(req.User)
 	refuse := func(code int, why string) {
-		srv.audit(r.Context(), actor, protocol.AuditStaffSetup, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why})
+		srv.auditRefusal(r.Context(), ip, actor, protocol.AuditStaffSetup, map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why})
 		srv.log.Warn("Staff setup refused", "remote", ip, "reason", why)
 		wsserve.HTTPError(w, code, "setup refused: "+why)
 	}
@@ -360,7 +360,7 @@ func (srv *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			wsserve.HTTPError(w, http.StatusTooManyRequests, MsgLoginWait)
 			return
 		}
-		srv.audit(r.Context(), "remote:"+ip, protocol.AuditStaffLogin, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: malformed request"})
+		srv.auditRefusal(r.Context(), ip, "remote:"+ip, protocol.AuditStaffLogin, map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: malformed request"})
 		wsserve.HTTPError(w, http.StatusBadRequest, "malformed login request")
 		return
 	}
@@ -388,7 +388,7 @@ func (srv *Server) login(ctx context.Context, req *protocol.LoginRequest, ip str
 	user := truncateActor(req.User)
 	actor := "staff:" + user
 	refuse := func(code int, why string) (*protocol.LoginResponse, int, string) {
-		srv.audit(ctx, actor, protocol.AuditStaffLogin, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why})
+		srv.auditRefusal(ctx, ip, actor, protocol.AuditStaffLogin, map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why})
 		return nil, code, why
 	}
 	if !srv.ipLimit.Allow(ip, now) {

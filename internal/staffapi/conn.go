@@ -96,7 +96,7 @@ func (srv *Server) handleStaff(w http.ResponseWriter, r *http.Request) {
 		if s, err := srv.checkSession(r.Context(), secret, false); err == nil {
 			actor = "staff:" + s.User
 		}
-		srv.audit(r.Context(), actor, protocol.AuditStaffConnect, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: browser origin " + protocol.Clip(r.Header.Get("Origin"), 100)})
+		srv.auditRefusal(r.Context(), ip, actor, protocol.AuditStaffConnect, map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: browser origin " + protocol.Clip(r.Header.Get("Origin"), 100)})
 		wsserve.HTTPError(w, http.StatusForbidden, "staff endpoint refuses browser requests")
 		return
 	}
@@ -108,7 +108,7 @@ func (srv *Server) handleStaff(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// An expired session was audited as it ended; this records the attempt.
-		srv.audit(r.Context(), "unknown", protocol.AuditStaffConnect, "", map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: no valid session"})
+		srv.auditRefusal(r.Context(), ip, "unknown", protocol.AuditStaffConnect, map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: no valid session"})
 		wsserve.HTTPError(w, http.StatusUnauthorized, err.Error())
 		return
 	}

@@ -121,6 +121,7 @@ type Server struct {
 	ipLimit   *wsserve.RateLimiter // login and setup attempts per remote address
 	userLimit *wsserve.RateLimiter // login attempts per user name tried
 	unknown   failures             // lockout of names that are not accounts
+	refusals  refusals             // anonymous refusals counted for the audit log
 	argon     chan struct{}        // bounds concurrent argon2id runs (19 MiB each)
 	bus       *staffBus
 
@@ -179,7 +180,18 @@ func (srv *Server) Changed(terminals ...string) { srv.bus.changed(terminals...) 
 func (srv *Server) Run(ctx context.Context) error {
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); srv.bus.run(ctx) }()
-	<-ctx.Done()
+	tick := time.NewTicker(RefusalWindow)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-tick.C:
+			srv.writeSummaries(ctx, srv.refusals.flush())
+		case <-ctx.Done():
+			done = true
+		}
+	}
+	// The counts of the last window are written too.
+	defer srv.writeSummaries(context.WithoutCancel(ctx), srv.refusals.flush())
 	srv.mu.Lock()
 	srv.closing = true
 	srv.mu.Unlock()
