@@ -251,3 +251,39 @@ func TestAuditVerifyDetectsTamper(t *testing.T) {
 		t.Fatalf("tampered log: exit %d %q", code, errs)
 	}
 }
+
+// TestTerminalsTableEscapesAgentText: a name that came from a PC (here one an
+// older hub stored before names were checked at enrollment) reaches the
+// admin's terminal escaped: no escape sequence runs, no bidi override
+// reverses the line. The JSON keeps the name exact for scripts.
+func TestTerminalsTableEscapesAgentText(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "hub")
+	if _, err := pki.LoadOrCreate(data); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(data, hub.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := "PC-\u202eexe.txt\x1b]0;pwned\x07\x1b[2J"
+	if err := st.AddTerminal(context.Background(), store.Terminal{ID: "t-0123456789abcdef", Name: evil, OS: "linux\x1b[31m",
+		CertSerial: "01", CertNotAfter: time.Now().Add(time.Hour)}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, out, errs := run(t, "terminals", "--data", data)
+	if code != 0 {
+		t.Fatalf("terminals: %d %s", code, errs)
+	}
+	if strings.ContainsAny(out, "\x1b\x07\u202e") {
+		t.Fatalf("raw control or bidi characters printed: %q", out)
+	}
+	if !strings.Contains(out, `PC-\u202eexe.txt\x1b]0;pwned\x07\x1b[2J`) || !strings.Contains(out, `linux\x1b[31m`) {
+		t.Fatalf("name not shown escaped: %q", out)
+	}
+	code, out, _ = run(t, "terminals", "--json", "--data", data)
+	var ts []struct{ Name string }
+	if code != 0 || json.Unmarshal([]byte(out), &ts) != nil || len(ts) != 1 || ts[0].Name != evil {
+		t.Fatalf("JSON does not keep the name exact: %d %q", code, out)
+	}
+}

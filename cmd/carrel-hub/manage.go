@@ -27,7 +27,7 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if r.Error != "" {
 			return fail(stderr, errors.New(r.Error))
 		}
-		fmt.Fprintf(stdout, "revoked %s (%s); its connection was dropped\n", r.Name, r.ID)
+		fmt.Fprintf(stdout, "revoked %s (%s); its connection was dropped\n", protocol.Printable(r.Name), protocol.Printable(r.ID))
 		return 0
 	}
 	_, st, err := openExisting(*data)
@@ -42,7 +42,7 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := st.Revoke(ctx, t.ID, localActor()); err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "revoked %s (%s)\n", t.Name, t.ID)
+	fmt.Fprintf(stdout, "revoked %s (%s)\n", protocol.Printable(t.Name), protocol.Printable(t.ID))
 	return 0
 }
 
@@ -87,12 +87,12 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	r := resp.Result
 	if !r.OK {
-		fmt.Fprintf(stdout, "%s: refused or failed: %s\n", action, r.Error)
+		fmt.Fprintf(stdout, "%s: refused or failed: %s\n", action, protocol.Printable(r.Error))
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok", action)
 	if r.Output != "" {
-		fmt.Fprintf(stdout, ": %s", r.Output)
+		fmt.Fprintf(stdout, ": %s", protocol.Printable(r.Output))
 	}
 	fmt.Fprintln(stdout)
 	return 0

@@ -75,7 +75,10 @@ func runTerminals(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if t.LastSeen != nil {
 			seen = t.LastSeen.Local().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.ID, t.OS, dash(t.AgentVersion), t.State, seen, summary(t.LastStatus))
+		// Names and versions come from the PCs: escaped, so that no control or
+		// bidi character reaches the reader's terminal (the JSON keeps them exact).
+		p := protocol.Printable
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p(t.Name), p(t.ID), p(t.OS), p(dash(t.AgentVersion)), t.State, seen, summary(t.LastStatus))
 	}
 	tw.Flush()
 	return 0
@@ -115,5 +118,5 @@ func summary(raw json.RawMessage) string {
 	if s.Locked {
 		lock = ", locked"
 	}
-	return fmt.Sprintf("%s%s, cpu %.0f%%, mem %s", s.Session, lock, s.CPUPercent, mem)
+	return fmt.Sprintf("%s%s, cpu %.0f%%, mem %s", protocol.Printable(string(s.Session)), lock, s.CPUPercent, mem)
 }
