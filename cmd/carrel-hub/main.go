@@ -102,6 +102,11 @@ func openExisting(dir string) (*pki.CA, *store.Store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// What the CLI writes to the audit log is keyed like the hub's rows.
+	if err := hub.UseAuditKey(st, filepath.Join(dir, store.AuditKeyFile)); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
 	return ca, st, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -285,5 +286,97 @@ func TestTerminalsTableEscapesAgentText(t *testing.T) {
 	var ts []struct{ Name string }
 	if code != 0 || json.Unmarshal([]byte(out), &ts) != nil || len(ts) != 1 || ts[0].Name != evil {
 		t.Fatalf("JSON does not keep the name exact: %d %q", code, out)
+	}
+}
+
+// TestAuditVerifyKeyAndHeads: a row rewritten with every hash recomputed (the
+// triggers dropped and put back) fails on its MAC; rows cut off the end fail
+// against the head a backup carries and against a head copied from the log.
+func TestAuditVerifyKeyAndHeads(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "hub")
+	if _, err := pki.LoadOrCreate(data); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(data, hub.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.UseAuditKey(st, filepath.Join(data, store.AuditKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"staff:ann", "staff:bob", "staff:ann", "staff:ann"} {
+		st.Audit(context.Background(), who, protocol.AuditCommand, "t-1", nil)
+	}
+	st.Close()
+	backup := filepath.Join(t.TempDir(), "b.db")
+	code, out, errs := run(t, "backup", "--data", data, backup)
+	if code != 0 || !strings.Contains(out, "ah1.") {
+		t.Fatalf("backup: %d %q %q", code, out, errs)
+	}
+	code, out, errs = run(t, "audit", "verify", "--data", data, "--backup", backup)
+	if code != 0 || !strings.Contains(out, "keyed") || !strings.Contains(out, ": holds") {
+		t.Fatalf("clean log against its backup: %d %q %q", code, out, errs)
+	}
+	logged := filepath.Join(t.TempDir(), "journal.txt")
+	os.WriteFile(logged, []byte("Dec 07 10:00:00 hub carrel-hub[1]: level=INFO msg=\"Audit head\" "+protocol.FindAuditHeads(out)[0].String()+"\n"), 0o600)
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, hub.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(qs ...string) {
+		for _, q := range qs {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatal(q, err)
+			}
+		}
+	}
+	// Cut the last two rows off: chain and MACs still hold; the heads do not.
+	exec(`DROP TRIGGER audit_no_delete`, `DELETE FROM audit WHERE seq > (SELECT MAX(seq) - 2 FROM audit)`)
+	if code, out, _ := run(t, "audit", "verify", "--data", data); code != 0 || !strings.Contains(out, "none given") {
+		t.Fatalf("cut log without heads: %d %q", code, out)
+	}
+	for _, flag := range []string{"--backup", "--heads"} {
+		src := map[string]string{"--backup": backup, "--heads": logged}[flag]
+		if code, _, errs := run(t, "audit", "verify", "--data", data, flag, src); code != 1 || !strings.Contains(errs, "are missing") {
+			t.Fatalf("cut log against %s: %d %q", flag, code, errs)
+		}
+	}
+	// Rewrite row 2's actor and recompute every hash: the MAC names row 2.
+	exec(`DROP TRIGGER audit_no_update`)
+	rows, err := db.Query(`SELECT seq, time, actor, action, target, detail FROM audit ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		seq, t                        int64
+		actor, action, target, detail string
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		rows.Scan(&r.seq, &r.t, &r.actor, &r.action, &r.target, &r.detail)
+		all = append(all, r)
+	}
+	rows.Close()
+	prev := make([]byte, 32)
+	for _, r := range all {
+		if r.seq == 2 {
+			r.actor = "staff:mallory"
+		}
+		b, _ := json.Marshal([]any{r.seq, r.t, r.actor, r.action, r.target, r.detail})
+		sum := sha256.Sum256(append(append([]byte{}, prev...), b...))
+		exec2 := func(q string, a ...any) {
+			if _, err := db.Exec(q, a...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		exec2(`UPDATE audit SET actor = ?, prev = ?, hash = ? WHERE seq = ?`, r.actor, prev, sum[:], r.seq)
+		prev = sum[:]
+	}
+	code, _, errs = run(t, "audit", "verify", "--data", data)
+	if code != 1 || !strings.Contains(errs, "audit chain broken at row 2") || !strings.Contains(errs, "MAC") {
+		t.Fatalf("rewritten log: %d %q", code, errs)
 	}
 }

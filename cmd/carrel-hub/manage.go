@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/hub"
+	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/store"
 )
 
 func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -111,44 +114,182 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if code := parse(fs, args, exactly(1)); code >= 0 {
 		return code
 	}
-	_, st, err := openExisting(*data)
+	ca, st, err := openExisting(*data)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	defer st.Close()
-	if err := st.Backup(ctx, fs.Arg(0)); err != nil {
+	dst := fs.Arg(0)
+	if err := st.Backup(ctx, dst); err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "backup written to %s\n", fs.Arg(0))
+	// The backup carries the signed head of the chain it holds: checked against
+	// it later, a live chain that was cut short or rewound shows.
+	head, err := signBackupHead(ctx, ca, dst)
+	if err != nil {
+		os.Remove(dst)
+		return fail(stderr, fmt.Errorf("backup: %w", err))
+	}
+	fmt.Fprintf(stdout, "backup written to %s\naudit head in it: row %d\n%s\n", dst, head.Seq, head)
 	return 0
 }
+
+// signBackupHead signs the head of the audit chain in the backup at path and
+// keeps it there.
+func signBackupHead(ctx context.Context, ca *pki.CA, path string) (protocol.AuditHead, error) {
+	b, err := store.Open(path)
+	if err != nil {
+		return protocol.AuditHead{}, err
+	}
+	defer b.Close()
+	seq, hash, err := b.AuditHead(ctx)
+	if err != nil {
+		return protocol.AuditHead{}, err
+	}
+	if hash == nil {
+		hash = make([]byte, 32)
+	}
+	head, err := ca.SignAuditHead(seq, hash, time.Now())
+	if err != nil {
+		return head, err
+	}
+	return head, b.AddAuditHeads(ctx, head)
+}
+
+const auditUsage = `usage: carrel-hub audit verify [--data DIR] [--audit-key FILE] [--heads FILE]... [--backup FILE]...
+
+Checks the audit log three ways and says what each proves:
+  hashes  every row is chained to the one before: no row changed, removed or
+          inserted, unless every later hash was recomputed;
+  MACs    every row since the hub had its audit key (<data>/audit.key) carries
+          a MAC under that key: a row rewritten by someone with hub.db but not
+          the key shows, even with its hashes recomputed;
+  heads   the chain still holds each signed head given: heads the hub wrote to
+          its log (journalctl -u carrel-hub > heads.txt; --heads heads.txt),
+          the head each backup carries (--backup FILE), a head copied from the
+          console. A log cut short or rewound to an older copy shows.
+Exit 0 when all hold, 1 naming the first row that does not.
+`
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "verify" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stdout, "usage: carrel-hub audit verify [--data DIR]")
+			fmt.Fprint(stdout, auditUsage)
 			return 0
 		}
-		fmt.Fprintln(stderr, "usage: carrel-hub audit verify [--data DIR]")
+		fmt.Fprint(stderr, auditUsage)
 		return 2
 	}
-	fs, data := newFlags("audit verify", "", stderr)
+	fs, data := newFlags("audit verify", "[--audit-key FILE] [--heads FILE]... [--backup FILE]...", stderr)
+	keyFile := fs.String("audit-key", "", "the audit key (default <data>/audit.key)")
+	var headFiles, backups []string
+	fs.Func("heads", "a file holding signed heads (ah1.…), e.g. the hub's journal; may repeat", func(v string) error {
+		headFiles = append(headFiles, v)
+		return nil
+	})
+	fs.Func("backup", "a backup made by 'carrel-hub backup', whose head the chain must still hold; may repeat", func(v string) error {
+		backups = append(backups, v)
+		return nil
+	})
 	if code := parse(fs, args[1:], exactly(0)); code >= 0 {
 		return code
 	}
-	_, st, err := openExisting(*data)
+	ca, err := pki.Open(*data)
+	if errors.Is(err, pki.ErrNoCA) {
+		return fail(stderr, fmt.Errorf("no hub data in %s", *data))
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	st, err := store.Open(filepath.Join(*data, hub.DBFile))
 	if err != nil {
 		return fail(stderr, err)
 	}
 	defer st.Close()
+	if *keyFile == "" {
+		*keyFile = filepath.Join(*data, store.AuditKeyFile)
+	}
+	key, kerr := store.LoadAuditKey(*keyFile)
+	if kerr == nil {
+		st.SetAuditKey(key)
+	}
 	n, err := st.VerifyAudit(ctx)
 	if err != nil {
 		return fail(stderr, fmt.Errorf("%w (%d rows before it verified)", err, n))
 	}
-	seq, head, err := st.AuditHead(ctx)
+	seq, hash, err := st.AuditHead(ctx)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "audit log intact: %d rows verified\nhead: row %d, hash %x (record it elsewhere to detect rows cut off the end)\n", n, seq, head)
+	if hash == nil {
+		hash = make([]byte, 32) // an empty log
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d rows verified\n", n)
+	fmt.Fprintf(stdout, "  hashes: rows 1 to %d chained\n", seq)
+	switch {
+	case kerr != nil:
+		fmt.Fprintf(stdout, "  MACs:   not checked: %v\n", kerr)
+	case key.From > 1:
+		fmt.Fprintf(stdout, "  MACs:   rows %d to %d keyed (%s); rows 1 to %d are from before the hub had the key: chained only\n", key.From, seq, *keyFile, key.From-1)
+	default:
+		fmt.Fprintf(stdout, "  MACs:   rows 1 to %d keyed (%s)\n", seq, *keyFile)
+	}
+	type given struct {
+		head protocol.AuditHead
+		from string
+	}
+	var heads []given
+	for _, f := range headFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		found := protocol.FindAuditHeads(string(b))
+		if len(found) == 0 {
+			fmt.Fprintf(stderr, "carrel-hub: %s holds no audit head (ah1.…)\n", f)
+		}
+		for _, h := range found {
+			heads = append(heads, given{h, f})
+		}
+	}
+	for _, f := range backups {
+		if _, err := os.Stat(f); err != nil {
+			return fail(stderr, err)
+		}
+		b, err := store.Open(f)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		found, err := b.AuditHeads(ctx)
+		b.Close()
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if len(found) == 0 {
+			fmt.Fprintf(stderr, "carrel-hub: backup %s carries no audit head (made before 2026-12?)\n", f)
+		}
+		for _, h := range found {
+			heads = append(heads, given{h, "backup " + f})
+		}
+	}
+	if len(heads) == 0 {
+		fmt.Fprintln(stdout, "  heads:  none given: rows cut off the end or a rewound copy would not show (see --help)")
+	}
+	for _, g := range heads {
+		where := fmt.Sprintf("head of row %d, %s, from %s", g.head.Seq, g.head.Time.UTC().Format(time.RFC3339), g.from)
+		if err := pki.VerifyAuditHead(ca.Cert(), g.head); err != nil {
+			fmt.Fprintf(stderr, "carrel-hub: %s: %v: ignored\n", where, err)
+			continue
+		}
+		if err := st.CheckAuditHeads(ctx, []protocol.AuditHead{g.head}); err != nil {
+			return fail(stderr, fmt.Errorf("%w (%s)", err, where))
+		}
+		fmt.Fprintf(stdout, "  heads:  %s: holds\n", where)
+	}
+	now, err := ca.SignAuditHead(seq, hash, time.Now())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "head now (keep a copy elsewhere; --heads checks against it later):\n%s\n", now)
 	return 0
 }

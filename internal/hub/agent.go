@@ -204,7 +204,11 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	}
 	h.live.connected(c.term, &hello.Status, locked, time.Now())
 	h.queueStatus(c.id, &hello.Status)
-	welcome, err := protocol.Encode(&protocol.Welcome{TerminalID: c.id, AckedSeq: acked, HubTime: time.Now().UTC(), Locked: locked})
+	w := &protocol.Welcome{TerminalID: c.id, AckedSeq: acked, HubTime: time.Now().UTC(), Locked: locked}
+	if head, err := h.recentAuditHead(ctx); err == nil {
+		w.AuditHead = head
+	}
+	welcome, err := protocol.Encode(w)
 	if err != nil {
 		return false
 	}

@@ -70,6 +70,14 @@ type Config struct {
 	// database only persists them.
 	StatusFlush time.Duration
 
+	// AuditKeyFile holds the key of the audit rows' MACs (default
+	// <DataDir>/audit.key, made on first start); keep it, and its backups,
+	// apart from hub.db's. AuditHeadEvery is how often the signed audit head
+	// is written to the hub's log when the chain has grown (default 5 min; and
+	// always at shutdown).
+	AuditKeyFile   string
+	AuditHeadEvery time.Duration
+
 	// EventRetention is how long events are kept (default 90 days); older ones are
 	// deleted at start and daily. The audit log is never pruned.
 	EventRetention time.Duration
@@ -101,6 +109,10 @@ func (c *Config) defaults() {
 	set(&c.WriteWait, 10*time.Second)
 	set(&c.EventRetention, 90*24*time.Hour)
 	set(&c.StatusFlush, time.Second)
+	set(&c.AuditHeadEvery, 5*time.Minute)
+	if c.AuditKeyFile == "" {
+		c.AuditKeyFile = filepath.Join(c.DataDir, store.AuditKeyFile)
+	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = 64
 	}
@@ -164,6 +176,10 @@ type Hub struct {
 
 	staff *staffapi.Server // the staff API on the same listener
 
+	headMu   sync.Mutex // guards headText and headAt
+	headText string     // a recent signed audit head, for Welcome
+	headAt   time.Time
+
 	presence sync.Mutex // orders store Connect/Disconnect with conns changes
 	connWG   sync.WaitGroup
 	runOnce  sync.Once
@@ -196,6 +212,10 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile))
 	if err != nil {
+		return nil, err
+	}
+	if err := UseAuditKey(st, cfg.AuditKeyFile); err != nil {
+		st.Close()
 		return nil, err
 	}
 	h := &Hub{
@@ -345,6 +365,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		g.Go(func() error { return serve("control socket", h.ctl, h.ctlLn) })
 	}
 	g.Go(func() error { h.housekeeping(ctx); return nil })
+	g.Go(func() error { h.auditHeads(ctx); return nil })
 	g.Go(func() error {
 		<-ctx.Done()
 		h.shutdown(stopStaff)
@@ -352,6 +373,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		return nil
 	})
 	err := g.Wait()
+	h.logAuditHead(context.Background(), "at shutdown")
 	if cerr := h.store.Close(); cerr != nil {
 		h.log.Warn("Store close failed", "err", cerr)
 	}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"database/sql"
@@ -732,5 +733,38 @@ func TestEventRetentionAtStart(t *testing.T) {
 	_, w := pruned.connect(t, c, 2, nil)
 	if w.AckedSeq != 1 {
 		t.Fatalf("acked seq after pruning: %d, want 1", w.AckedSeq)
+	}
+}
+
+// TestAuditHeadsLeaveTheHub: the hub signs its audit head into its log at start
+// and at shutdown and into every agent's Welcome, each verifiable with the CA
+// certificate agents pin, and the shutdown head names the chain's last row.
+func TestAuditHeadsLeaveTheHub(t *testing.T) {
+	th := startHub(t, nil)
+	_, w := th.connect(t, th.mustEnroll(t, "pc-1"), 1, nil)
+	wh, err := protocol.ParseAuditHead(w.AuditHead)
+	if err != nil {
+		t.Fatalf("Welcome's audit head %q: %v", w.AuditHead, err)
+	}
+	if err := pki.VerifyAuditHead(th.CA().Cert(), wh); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := th.Revoke(context.Background(), "pc-1", "local:test"); err != nil {
+		t.Fatal(err)
+	}
+	seq, hash, err := th.Store().AuditHead(context.Background())
+	if err != nil || seq < 2 {
+		t.Fatalf("audit head: %d %v", seq, err)
+	}
+	if err := th.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	heads := protocol.FindAuditHeads(th.log.String())
+	if len(heads) < 2 {
+		t.Fatalf("%d audit heads in the log, want one at start and one at shutdown:\n%s", len(heads), th.log.String())
+	}
+	last := heads[len(heads)-1]
+	if err := pki.VerifyAuditHead(th.CA().Cert(), last); err != nil || last.Seq != seq || !bytes.Equal(last.Hash, hash) {
+		t.Fatalf("shutdown head %+v (%v), want row %d %x", last, err, seq, hash)
 	}
 }

@@ -36,4 +36,14 @@ const (
 	AuditKeyUser   = "user"   // the staff account a staff.create or staff.disable names
 	AuditKeyRole   = "role"   // the role a staff.create asks for
 	AuditKeyCount  = "count"  // how many refusals a summary row stands for
+
+	AuditKeyID          = "id"           // a command's ID
+	AuditKeyArgPrefix   = "arg."         // before each argument name of a command
+	AuditKeyName        = "name"         // the host name a PC enrolled with
+	AuditKeyOS          = "os"           // its OS
+	AuditKeySerial      = "serial"       // the certificate serial issued
+	AuditKeyFailures    = "failures"     // consecutive failed logins of an account
+	AuditKeyLockedUntil = "locked_until" // when a locked account opens again (RFC 3339)
+	AuditKeyUses        = "uses"         // an enrollment token's uses
+	AuditKeyExpires     = "expires"      // its expiry (RFC 3339)
 )

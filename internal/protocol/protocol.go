@@ -236,6 +236,9 @@ type Welcome struct {
 	HubTime    time.Time `json:"hub_time"`
 	// Locked is the hub's truth for the lock state; the agent re-applies it.
 	Locked bool `json:"locked"`
+	// AuditHead is the hub's signed audit head (AuditHead.String), for the
+	// agent to keep; empty from a hub of the 2026-11 release.
+	AuditHead string `json:"audit_head,omitempty"`
 }
 
 func (*Welcome) MsgType() Type { return TypeWelcome }

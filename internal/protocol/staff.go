@@ -289,6 +289,8 @@ type HubInfo struct {
 	Version     string `json:"version"`
 	User        string `json:"user"`
 	Role        Role   `json:"role"`
+	// AuditHead is the hub's signed audit head now (AuditHead.String).
+	AuditHead string `json:"audit_head,omitempty"`
 }
 
 // Validate checks a staff request's shape; the op's args are decoded strictly by

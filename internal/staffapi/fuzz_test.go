@@ -40,6 +40,9 @@ func (n noTerminals) Revoke(ctx context.Context, terminal, _ string) (store.Term
 }
 func (noTerminals) AgentURL() string    { return "wss://hub.test:8443" }
 func (noTerminals) Fingerprint() string { return "sha256:test" }
+func (noTerminals) AuditHead(context.Context) (protocol.AuditHead, error) {
+	return protocol.AuditHead{}, errors.New("no audit head in this test")
+}
 
 // fuzzServer is a staff API that is not serving (its handlers are called
 // directly) with an admin "ann" and a desk member "dan", both logged in.

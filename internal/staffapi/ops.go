@@ -334,6 +334,12 @@ func opHubInfo(x *staffCall) (any, error) {
 	if err := x.args(&struct{}{}); err != nil {
 		return nil, err
 	}
-	return protocol.HubInfo{Fingerprint: x.srv.hub.Fingerprint(), HubURL: x.srv.hub.AgentURL(), Version: x.srv.cfg.Version,
-		User: x.user, Role: x.role}, nil
+	info := protocol.HubInfo{Fingerprint: x.srv.hub.Fingerprint(), HubURL: x.srv.hub.AgentURL(), Version: x.srv.cfg.Version,
+		User: x.user, Role: x.role}
+	if head, err := x.srv.hub.AuditHead(x.c.ctx); err == nil {
+		info.AuditHead = head.String()
+	} else {
+		x.srv.log.Warn("Audit head unavailable for hub.info", "err", err)
+	}
+	return info, nil
 }

@@ -46,6 +46,8 @@ type Hub interface {
 	// AgentURL is the wss:// URL agents dial; Fingerprint is the CA's.
 	AgentURL() string
 	Fingerprint() string
+	// AuditHead is the audit chain's head now, signed by the hub.
+	AuditHead(ctx context.Context) (protocol.AuditHead, error)
 }
 
 // Config is the staff API's settings. Zero values take the defaults below.

@@ -37,11 +37,11 @@ func (s *Store) AddCommand(ctx context.Context, c Command) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.ID, c.Terminal, c.Action, string(args), c.IssuedBy, ms(c.IssuedAt), ms(c.ExpiresAt)); err != nil {
 			return err
 		}
-		detail := map[string]string{"id": c.ID, "action": c.Action}
+		detail := map[string]string{protocol.AuditKeyID: c.ID, protocol.AuditKeyAction: c.Action}
 		for k, v := range c.Args {
-			detail["arg."+k] = v
+			detail[protocol.AuditKeyArgPrefix+k] = v
 		}
-		return appendAudit(ctx, tx, c.IssuedAt, c.IssuedBy, protocol.AuditCommand, c.Terminal, detail)
+		return s.appendAudit(ctx, tx, c.IssuedAt, c.IssuedBy, protocol.AuditCommand, c.Terminal, detail)
 	})
 	if err != nil {
 		return fmt.Errorf("add command %s: %w", c.ID, err)
@@ -60,8 +60,8 @@ func (s *Store) FinishCommand(ctx context.Context, id string, ok bool, result st
 		if _, err := tx.ExecContext(ctx, `UPDATE commands SET result = ?, ok = ?, answered_at = ? WHERE id = ?`, result, ok, ms(now), id); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, by, protocol.AuditCommandResult, terminal,
-			map[string]string{"id": id, "action": action, "ok": fmt.Sprint(ok), "result": result})
+		return s.appendAudit(ctx, tx, now, by, protocol.AuditCommandResult, terminal,
+			map[string]string{protocol.AuditKeyID: id, protocol.AuditKeyAction: action, protocol.AuditKeyOK: fmt.Sprint(ok), protocol.AuditKeyResult: result})
 	})
 	if err != nil {
 		return fmt.Errorf("finish command %s: %w", id, err)

@@ -135,6 +135,17 @@ CREATE TABLE IF NOT EXISTS staff_sessions (
 );
 CREATE INDEX IF NOT EXISTS staff_sessions_user ON staff_sessions(user);
 `,
+	// 2: audit rows carry a MAC keyed with the hub's audit key, kept outside
+	// the database (AuditKey); a backup carries signed heads of the chain.
+	`
+ALTER TABLE audit ADD COLUMN mac BLOB;
+CREATE TABLE audit_heads (
+	seq  INTEGER NOT NULL,
+	hash BLOB NOT NULL,
+	time INTEGER NOT NULL,
+	sig  BLOB NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version this build brings databases to.

@@ -95,7 +95,7 @@ func (s *Store) CreateStaff(ctx context.Context, a StaffAccount, actor string, f
 			a.User, a.Role, a.Password, a.TOTPSecret, ms(now)); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, actor, action, "", map[string]string{"user": a.User, "role": a.Role, "result": "ok"})
+		return s.appendAudit(ctx, tx, now, actor, action, "", map[string]string{protocol.AuditKeyUser: a.User, protocol.AuditKeyRole: a.Role, protocol.AuditKeyResult: "ok"})
 	})
 	if err != nil {
 		return fmt.Errorf("create staff %q: %w", a.User, err)
@@ -168,7 +168,7 @@ func (s *Store) DisableStaff(ctx context.Context, user, actor string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE user = ?`, user); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, actor, protocol.AuditStaffDisable, "", map[string]string{"user": user, "result": "ok"})
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditStaffDisable, "", map[string]string{protocol.AuditKeyUser: user, protocol.AuditKeyResult: "ok"})
 	})
 	if err != nil {
 		return fmt.Errorf("disable staff %q: %w", user, err)
@@ -198,7 +198,7 @@ func (s *Store) LoginSuccess(ctx context.Context, user string, step int64, sessi
 		if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE expires_at <= ?`, ms(now)); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, "staff:"+user, protocol.AuditStaffLogin, "", map[string]string{"remote": remote, "result": "ok"})
+		return s.appendAudit(ctx, tx, now, "staff:"+user, protocol.AuditStaffLogin, "", map[string]string{protocol.AuditKeyRemote: remote, protocol.AuditKeyResult: "ok"})
 	})
 	if err != nil {
 		return fmt.Errorf("record login of %q: %w", user, err)
@@ -215,15 +215,15 @@ func (s *Store) LoginFailure(ctx context.Context, user, why, remote string, now 
 		if err := tx.QueryRowContext(ctx, `UPDATE staff SET failures = failures + 1 WHERE user = ? RETURNING failures`, user).Scan(&failures); err != nil {
 			return err
 		}
-		detail := map[string]string{"remote": remote, "result": "refused: " + why, "failures": fmt.Sprint(failures)}
+		detail := map[string]string{protocol.AuditKeyRemote: remote, protocol.AuditKeyResult: "refused: " + why, protocol.AuditKeyFailures: fmt.Sprint(failures)}
 		if failures >= maxFailures {
 			lockedNow = true
 			if _, err := tx.ExecContext(ctx, `UPDATE staff SET failures = 0, locked_until = ? WHERE user = ?`, ms(now.Add(lockFor)), user); err != nil {
 				return err
 			}
-			detail["locked_until"] = now.Add(lockFor).UTC().Format(time.RFC3339)
+			detail[protocol.AuditKeyLockedUntil] = now.Add(lockFor).UTC().Format(time.RFC3339)
 		}
-		return appendAudit(ctx, tx, now, "staff:"+user, protocol.AuditStaffLogin, "", detail)
+		return s.appendAudit(ctx, tx, now, "staff:"+user, protocol.AuditStaffLogin, "", detail)
 	})
 	if err != nil {
 		return false, fmt.Errorf("record failed login of %q: %w", user, err)
@@ -279,7 +279,7 @@ func (s *Store) EndSession(ctx context.Context, hash []byte, actor, why string) 
 		if n, _ := res.RowsAffected(); n == 0 || actor == "" {
 			return nil
 		}
-		return appendAudit(ctx, tx, now, actor, protocol.AuditStaffLogout, "", map[string]string{"result": why})
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditStaffLogout, "", map[string]string{protocol.AuditKeyResult: why})
 	})
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)

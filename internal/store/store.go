@@ -7,8 +7,11 @@
 // processes may open the same file (carrel-hub serve and the CLI): busy_timeout
 // makes the second writer wait instead of failing.
 //
-// The audit chain shows any changed, removed or inserted row, but not rows cut off
-// its end: compare AuditHead with a head recorded elsewhere for that (2026-11).
+// The audit chain shows any changed, removed or inserted row; each row's MAC
+// under the hub's audit key (a file apart from the database) shows a row
+// rewritten with its hashes recomputed; rows cut off the end, or a rewound
+// copy, show against the signed heads the hub writes elsewhere
+// (CheckAuditHeads).
 //
 // The schema is versioned (migrate.go): numbered steps of plain SQL, a version
 // in the database, and a refusal to open a database a newer carrel-hub made.
@@ -59,6 +62,8 @@ type Store struct {
 	r    *sql.DB // readers
 	path string
 	now  func() time.Time
+
+	auditKey *AuditKey // set by SetAuditKey before the first write
 
 	insEvent *sql.Stmt // prepared once on the writer connection
 	updAcked *sql.Stmt

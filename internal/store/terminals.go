@@ -70,7 +70,7 @@ func (s *Store) AddTerminal(ctx context.Context, t Terminal, actor string) error
 			t.CertSerial, t.ID, ms(now), ms(t.CertNotAfter)); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, actor, protocol.AuditEnroll, t.ID, map[string]string{"name": t.Name, "os": t.OS, "serial": t.CertSerial})
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditEnroll, t.ID, map[string]string{protocol.AuditKeyName: t.Name, protocol.AuditKeyOS: t.OS, protocol.AuditKeySerial: t.CertSerial})
 	})
 	if err != nil {
 		return fmt.Errorf("add terminal %s: %w", t.ID, err)
@@ -91,7 +91,7 @@ func (s *Store) AddCert(ctx context.Context, terminal, serial string, notAfter t
 			serial, ms(notAfter), terminal); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, actor, protocol.AuditRenew, terminal, map[string]string{"serial": serial})
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditRenew, terminal, map[string]string{protocol.AuditKeySerial: serial})
 	})
 	if err != nil {
 		return fmt.Errorf("add certificate for %s: %w", terminal, err)
@@ -203,7 +203,7 @@ func (s *Store) Revoke(ctx context.Context, id, actor string) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE certs SET revoked = 1 WHERE terminal = ?`, id); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, actor, protocol.AuditRevoke, id, nil)
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditRevoke, id, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("revoke terminal %s: %w", id, err)

@@ -23,8 +23,8 @@ func (s *Store) CreateToken(ctx context.Context, hash [32]byte, uses int, expire
 			hash[:], ms(now), ms(expires), uses, actor); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, actor, protocol.AuditTokenCreate, fmt.Sprintf("%x", hash[:4]),
-			map[string]string{"uses": fmt.Sprint(uses), "expires": expires.UTC().Format(time.RFC3339)})
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditTokenCreate, fmt.Sprintf("%x", hash[:4]),
+			map[string]string{protocol.AuditKeyUses: fmt.Sprint(uses), protocol.AuditKeyExpires: expires.UTC().Format(time.RFC3339)})
 	})
 	if err != nil {
 		return fmt.Errorf("create token: %w", err)
