@@ -3,9 +3,9 @@
 // requests (correlated with responses by ID) and the hub's pushes.
 //
 // The hub's CA is pinned by fingerprint (pki.PinnedTLSConfig); the system roots
-// are never consulted. After a dropped link the client redials with
-// internal/backoff's capped exponential backoff with full jitter (never under
-// half of BackoffMin) and re-subscribes with since_event set to the last event
+// are never consulted. After a dropped link the client redials with capped
+// exponential backoff and jitter (internal/backoff, never under half of
+// BackoffMin) and re-subscribes with since_event set to the last event
 // ID it delivered, so a console catches up on what it missed.
 //
 // It is not a cache: it keeps no terminals or events, only the session and the
