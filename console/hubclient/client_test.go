@@ -15,6 +15,7 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/hubrig"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 func testLog(t *testing.T) *slog.Logger {
@@ -180,7 +181,7 @@ func TestRequestsAndPushes(t *testing.T) {
 	rec := newRecorder()
 	cancel := c.Subscribe(rec.push, rec.link)
 	defer cancel()
-	hubrig.WaitFor(t, 10*time.Second, "the subscription", func() bool { return len(tap.Subscribes()) == 1 })
+	testbin.WaitFor(t, 10*time.Second, "the subscription", func() bool { return len(tap.Subscribes()) == 1 })
 	if got := tap.Subscribes()[0]; got != 0 {
 		t.Fatalf("first subscribe since_event = %d, want 0", got)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
-	"github.com/carrel-kiosk/carrel/internal/store"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 // Options tune Start; the zero value is a hub with the rig's defaults.
@@ -35,7 +35,7 @@ const Wait = 30 * time.Second
 type Rig struct {
 	t    testing.TB
 	hub  *hub.Hub
-	dir  string
+	dir  string // the terminals' state directories are under dir/terminals
 	log  *slog.Logger
 	stop context.CancelFunc
 	done chan error // Run's result, once
@@ -53,8 +53,8 @@ func Start(t testing.TB, opt Options) *Rig {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dir := filepath.Join(t.TempDir(), "hub")
-	cfg := hub.Config{DataDir: dir, Listen: "127.0.0.1:0", NoControlSocket: true, Version: "hubrig",
+	dir := t.TempDir()
+	cfg := hub.Config{DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", NoControlSocket: true, Version: "hubrig",
 		EnrollPerMinute: 1e6, EnrollBurst: 1 << 20, StaffLoginPerMinute: 6000, StaffLoginBurst: 1000}
 	if opt.Hub != nil {
 		opt.Hub(&cfg)
@@ -85,9 +85,6 @@ func (r *Rig) Fingerprint() string { return r.hub.Fingerprint() }
 // SetupCode is the hub's waiting one-time setup code ("" once an account exists).
 func (r *Rig) SetupCode() string { return r.hub.SetupCode() }
 
-// Store is the hub's store.
-func (r *Rig) Store() *store.Store { return r.hub.Store() }
-
 // Stop stops every terminal, then the hub, and waits for both. It is
 // idempotent and runs at the end of the test anyway.
 func (r *Rig) Stop() {
@@ -108,18 +105,6 @@ func (r *Rig) Stop() {
 			r.t.Errorf("hubrig: hub did not stop within %v", Wait)
 		}
 	})
-}
-
-// WaitFor polls cond every 10 ms until it holds, and fails t after d.
-func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("hubrig: timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // Token makes an enrollment token for uses enrollments, straight in the hub's
@@ -143,7 +128,7 @@ func (r *Rig) Token(t testing.TB, uses int) string {
 func (r *Rig) EventID(t testing.TB, terminal string, seq uint64) int64 {
 	t.Helper()
 	var id int64
-	WaitFor(t, Wait, fmt.Sprintf("event %d of %s in the hub's store", seq, terminal), func() bool {
+	testbin.WaitFor(t, Wait, fmt.Sprintf("event %d of %s in the hub's store", seq, terminal), func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), Wait)
 		defer cancel()
 		evs, err := r.hub.Store().EventsAfter(ctx, 0, terminal, 100000)
@@ -230,7 +215,7 @@ func (a *Account) Code(t testing.TB) string {
 	now := time.Now().Unix() / 30
 	step := max(now, a.last+1)
 	if step > now+1 {
-		WaitFor(t, 70*time.Second, "the next TOTP step", func() bool { return time.Now().Unix()/30+1 >= step })
+		testbin.WaitFor(t, 70*time.Second, "the next TOTP step", func() bool { return time.Now().Unix()/30+1 >= step })
 	}
 	code, err := totpCode(a.Secret, step)
 	if err != nil {
@@ -247,7 +232,7 @@ func totpCode(secret string, step int64) (string, error) {
 
 // dirFor is the state directory of a terminal named name.
 func (r *Rig) dirFor(name string) (string, error) {
-	d := filepath.Join(r.dir, "..", "terminals", name)
+	d := filepath.Join(r.dir, "terminals", name)
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return "", err
 	}

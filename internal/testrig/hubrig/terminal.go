@@ -12,6 +12,7 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/agent/outbox"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 // Command is a command a terminal carried out (its handler ran).
@@ -182,7 +183,7 @@ func (x *Terminal) Connect(t testing.TB) {
 		defer close(done)
 		cl.Run(ctx)
 	}()
-	WaitFor(t, Wait, fmt.Sprintf("the hub to welcome %s", x.Name), func() bool {
+	testbin.WaitFor(t, Wait, fmt.Sprintf("the hub to welcome %s", x.Name), func() bool {
 		x.mu.Lock()
 		defer x.mu.Unlock()
 		return x.welcomes > before
@@ -194,7 +195,7 @@ func (x *Terminal) Connect(t testing.TB) {
 func (x *Terminal) Disconnect(t testing.TB) {
 	t.Helper()
 	x.stopLink()
-	WaitFor(t, Wait, fmt.Sprintf("the hub to record %s offline", x.Name), func() bool {
+	testbin.WaitFor(t, Wait, fmt.Sprintf("the hub to record %s offline", x.Name), func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), Wait)
 		defer cancel()
 		st, err := x.r.hub.Store().Terminal(ctx, x.ID)
