@@ -4,14 +4,17 @@
 //
 // The hub's CA is pinned by fingerprint (pki.PinnedTLSConfig); the system roots
 // are never consulted. After a dropped link the client redials with capped
-// exponential backoff and full jitter and re-subscribes with since_event set to
-// the last event ID it delivered, so a console catches up on what it missed.
+// exponential backoff and jitter (internal/backoff, never under half of
+// BackoffMin) and re-subscribes with since_event set to the last event
+// ID it delivered, so a console catches up on what it missed.
 //
 // It is not a cache: it keeps no terminals or events, only the session and the
-// last event ID. Its tests here run against console/fakehub, an in-test server
-// over real TLS whose hub side a test can steer (drop links, end sessions, set
-// command answers); console/embedded's TestClientAgainstRealHub and
-// console/xvfbtest's TestRealHub run it against the real hub.
+// last event ID. Its tests run it against the real hub in the test process
+// (internal/testrig/hubrig: real TLS, real SQLite, terminals running the
+// agent's link client), some through hubrig's Tap, a relay that records what
+// the client asks and drops its link; console/embedded's
+// TestClientAgainstRealHub and console/xvfbtest's TestRealHub do the same with
+// the embedded hub and a carrel-hub process.
 package hubclient
 
 import (
@@ -24,7 +27,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/backoff"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/gorilla/websocket"
@@ -444,11 +447,13 @@ func (c *Client) waitConn(ctx context.Context) (*conn, error) {
 // refuses the session.
 func (c *Client) run(ctx context.Context, session string, done chan struct{}) {
 	defer close(done)
-	attempt := 0
+	bo := c.newBackoff()
+	failures := 0 // since the last good dial, for the log
 	for ctx.Err() == nil {
 		cn, err := c.dial(ctx, session)
 		if err == nil {
-			attempt = 0
+			bo.Reset()
+			failures = 0
 			err = c.serve(ctx, cn)
 		}
 		if ctx.Err() != nil {
@@ -464,12 +469,12 @@ func (c *Client) run(ctx context.Context, session string, done chan struct{}) {
 			c.mu.Unlock()
 			return
 		}
-		attempt++
-		d := backoff(attempt, c.opts.BackoffMin, c.opts.BackoffMax)
-		if attempt == 1 {
+		failures++
+		d := c.retryDelay(bo)
+		if failures == 1 {
 			c.log.Warn("Hub link down", "err", err, "retryIn", d)
 		} else {
-			c.log.Debug("Hub link down", "err", err, "retryIn", d, "attempt", attempt)
+			c.log.Debug("Hub link down", "err", err, "retryIn", d, "attempt", failures)
 		}
 		t := time.NewTimer(d)
 		select {
@@ -481,16 +486,18 @@ func (c *Client) run(ctx context.Context, session string, done chan struct{}) {
 	}
 }
 
-// backoff is capped exponential backoff with full jitter.
-func backoff(attempt int, min, max time.Duration) time.Duration {
-	d := min
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return min/2 + rand.N(d-min/2+1)
+// newBackoff is the redial backoff of one session: capped exponential with
+// full jitter (internal/backoff), from BackoffMin up to BackoffMax.
+func (c *Client) newBackoff() *backoff.Backoff {
+	return &backoff.Backoff{Min: c.opts.BackoffMin, Max: c.opts.BackoffMax}
+}
+
+// retryDelay is the next redial delay: bo's, but never under half of
+// BackoffMin, so a console whose link keeps failing at once does not redial in
+// a tight loop. The n-th delay after a good connection (from 0) lies in
+// [BackoffMin/2, min(BackoffMax, BackoffMin·2ⁿ)].
+func (c *Client) retryDelay(bo *backoff.Backoff) time.Duration {
+	return max(c.opts.BackoffMin/2, bo.Next())
 }
 
 // wake releases waitConn callers; c.mu must be held.

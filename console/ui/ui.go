@@ -30,7 +30,7 @@ import (
 )
 
 // HubClient is what the console needs from the hub. console/hubclient.Client
-// implements it; tests use a fake.
+// implements it; this package's tests use an in-memory one (fake_test.go).
 //
 // Methods may block on the network and are never called on the UI goroutine.
 // Subscribe's callbacks run on the client's own goroutine, in order, and must

@@ -12,13 +12,14 @@
 //
 // TestRealHub (realhub_test.go) runs it against a real carrel-hub serve with
 // three real carrel-agent processes enrolled and online, and locks one from
-// the window. TestRealWindow runs it against console/fakehub: a 30-terminal
-// room in every state (which real agents on one test machine cannot show) and
-// the end-session confirmation dialog.
+// the window. TestRealWindow runs it against the real hub in the test process
+// (internal/testrig/hubrig) with thirty enrolled terminals on the agent's link
+// client whose statuses the test sets: a room in every state (which real
+// agents on one test machine cannot show) and the end-session confirmation
+// dialog.
 package xvfbtest
 
 import (
-	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -32,8 +33,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/console/fakehub"
+	"github.com/carrel-kiosk/carrel/console/hubclient"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testrig/hubrig"
 	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
@@ -327,8 +329,13 @@ var (
 	danger = color.NRGBA{0xF4, 0x43, 0x36, 0xFF}
 )
 
-func room(s *fakehub.Server) {
+// room fills the rig with thirty terminals in every display state (pc-01 to
+// pc-30, at index 1 to 30): real enrolled terminals reporting the status set
+// here, two of them gone offline, and pc-17 dirty with its wipe.dirty event
+// stored.
+func room(t *testing.T, r *hubrig.Rig) []*hubrig.Terminal {
 	now := time.Now()
+	terms := make([]*hubrig.Terminal, 31)
 	for i := 1; i <= 30; i++ {
 		st := protocol.SessionFree
 		switch {
@@ -340,20 +347,34 @@ func room(s *fakehub.Server) {
 		if i == 17 {
 			st = protocol.SessionDirty
 		}
-		s.SetTerminal(protocol.TerminalView{ID: fmt.Sprintf("t%02d", i), Name: fmt.Sprintf("pc-%02d", i), Online: i%11 != 0,
-			LastSeen: now, Since: now.Add(-time.Duration(i) * 7 * time.Minute),
-			Status: &protocol.Status{Hostname: fmt.Sprintf("pc-%02d.branch.local", i), OS: "linux", OSVersion: "debian 12.7",
-				Arch: "amd64", AgentVersion: "0.1.0", BootTime: now.Add(-30 * time.Hour), AgentStarted: now.Add(-5 * time.Hour),
-				CPUPercent: float64(i), MemUsed: 3 << 30, MemTotal: 8 << 30, DiskUsed: 50 << 30, DiskTotal: 120 << 30,
-				Session: st, LastWipe: "clean 380ms", CertExpires: now.Add(80 * 24 * time.Hour)}})
+		terms[i] = r.AddTerminal(t, fmt.Sprintf("pc-%02d", i), protocol.Status{Hostname: fmt.Sprintf("pc-%02d.branch.local", i),
+			OS: "linux", OSVersion: "debian 12.7", Arch: "amd64", AgentVersion: "0.1.0", BootTime: now.Add(-30 * time.Hour),
+			AgentStarted: now.Add(-5 * time.Hour), CPUPercent: float64(i), MemUsed: 3 << 30, MemTotal: 8 << 30,
+			DiskUsed: 50 << 30, DiskTotal: 120 << 30, Session: st, SessionSince: now.Add(-time.Duration(i) * 7 * time.Minute),
+			LastWipe: "clean 380ms", CertExpires: now.Add(80 * 24 * time.Hour)})
 	}
-	s.AddEvent(protocol.EventView{Terminal: "t17", Kind: protocol.EventWipeDirty, Severity: protocol.SeverityAlert, Time: now,
-		Data: map[string]string{protocol.DataReason: "left Documents/cv.docx"}})
+	for i := 11; i <= 30; i += 11 {
+		terms[i].Disconnect(t)
+	}
+	x := terms[17]
+	r.EventID(t, x.ID, x.Emit(t, protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{protocol.DataReason: "left Documents/cv.docx"}))
+	return terms
 }
 
-// TestRealWindow drives the console against console/fakehub: thirty
-// terminals in every display state, a dirty tile's detail, and an end-session
-// sent only after its confirmation dialog. Screenshots: fakehub-*.png.
+// commands are the commands the room's terminals carried out.
+func commands(terms []*hubrig.Terminal) (out []string) {
+	for _, x := range terms[1:] {
+		for _, c := range x.Commands() {
+			out = append(out, x.ID+" "+string(c.Action))
+		}
+	}
+	return out
+}
+
+// TestRealWindow drives the console against a real hub (hubrig, in the test
+// process) with thirty real terminals in every display state, a dirty
+// tile's detail, and an end-session that reaches the terminal only after its
+// confirmation dialog. Screenshots: room30-*.png.
 func TestRealWindow(t *testing.T) {
 	need(t, "Xvfb", "xdotool", "import")
 	art := artifacts(t)
@@ -361,24 +382,23 @@ func TestRealWindow(t *testing.T) {
 
 	bin, _, _ := buildBinaries(t)
 
-	hubDir := filepath.Join(tmp, "hub")
-	if err := os.Mkdir(hubDir, 0o700); err != nil {
+	// The hub stops after the console (whose cleanup is registered later).
+	r := hubrig.Start(t, hubrig.Options{})
+	c := hubclient.New(slog.New(slog.DiscardHandler), hubclient.Options{})
+	if err := c.SetHub(r.URL(), r.Fingerprint()); err != nil {
 		t.Fatal(err)
 	}
-	hub, err := fakehub.Start(hubDir, "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub.Close() }) // after the console (registered later) has stopped
-	hub.AddAccount("ann", fakehub.Account{Password: "correct horse battery", Code: "246810", Role: protocol.RoleAdmin})
-	room(hub)
+	ann := r.Setup(t, c, "ann", "correct horse battery")
+	c.Close()
+	terms := room(t, r)
+	dirtyID := terms[17].ID
 
-	w := openWindow(t, bin, tmp, hub.URL(), hub.Fingerprint())
-	loginPNG := filepath.Join(art, "fakehub-login.png")
-	w.login(loginPNG, "ann", "correct horse battery", func() string { return "246810" })
+	w := openWindow(t, bin, tmp, r.URL(), r.Fingerprint())
+	loginPNG := filepath.Join(art, "room30-login.png")
+	w.login(loginPNG, ann.User, ann.Password, func() string { return ann.Code(t) })
 	testbin.WaitFor(t, 30*time.Second, "30 terminals loaded", w.hasState("terminals:30"))
 
-	roomPNG := filepath.Join(art, "fakehub-room.png")
+	roomPNG := filepath.Join(art, "room30-room.png")
 	var shot image.Image
 	testbin.WaitFor(t, 20*time.Second, "tiles on screen", func() bool {
 		shot = w.screenshot(roomPNG)
@@ -395,16 +415,16 @@ func TestRealWindow(t *testing.T) {
 		t.Fatalf("dirty tile region %v too small for a tile (bands %v)", tile, bs)
 	}
 	w.click(middle(tile))
-	testbin.WaitFor(t, 20*time.Second, "the detail of pc-17", w.hasState("detail:t17"))
+	testbin.WaitFor(t, 20*time.Second, "the detail of pc-17", w.hasState("detail:"+dirtyID))
 
 	// End the session on pc-17 with the mouse: the red "End session" button is
 	// the topmost danger-coloured band in the detail pane; it asks first, and
 	// the dialog's own red button sends the command.
-	detailPNG := filepath.Join(art, "fakehub-detail.png")
+	detailPNG := filepath.Join(art, "room30-detail.png")
 	second, changed, red := w.waitDetail(shot, detailPNG)
 	redBefore := countColour(second, danger)
 	w.click(middle(red[0]))
-	confirmPNG := filepath.Join(art, "fakehub-confirm.png")
+	confirmPNG := filepath.Join(art, "room30-confirm.png")
 	var yes image.Rectangle
 	testbin.WaitFor(t, 20*time.Second, "the confirmation dialog", func() bool {
 		img := w.screenshot(confirmPNG)
@@ -421,17 +441,13 @@ func TestRealWindow(t *testing.T) {
 		}
 		return false
 	})
-	if n := len(hub.Commands()); n != 0 {
-		t.Fatalf("%d commands sent before the confirmation", n)
+	if got := commands(terms); len(got) != 0 {
+		t.Fatalf("%d commands carried out before the confirmation: %q", len(got), got)
 	}
 	w.click(middle(yes))
-	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer wcancel()
-	if err := hub.WaitFor(wctx, func() bool { return len(hub.Commands()) > 0 }); err != nil {
-		t.Fatal(err)
-	}
-	if got := hub.Commands(); len(got) != 1 || got[0].Terminal != "t17" || got[0].Action != protocol.ActionEndSession {
-		t.Fatalf("the hub received %+v, want one end-session for t17", got)
+	testbin.WaitFor(t, 20*time.Second, "the end-session to reach a terminal", func() bool { return len(commands(terms)) > 0 })
+	if got, want := commands(terms), dirtyID+" "+string(protocol.ActionEndSession); len(got) != 1 || got[0] != want {
+		t.Fatalf("the terminals carried out %q, want one end-session on pc-17 (%s)", got, dirtyID)
 	}
 	t.Logf("screenshots: %s %s %s %s (detail region changed %.0f%%)", loginPNG, roomPNG, detailPNG, confirmPNG, 100*changed)
 	w.alive()
