@@ -16,6 +16,7 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/staffapi"
 	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
@@ -55,7 +56,10 @@ func Start(t testing.TB, opt Options) *Rig {
 	}
 	dir := t.TempDir()
 	cfg := hub.Config{DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", NoControlSocket: true, Version: "hubrig",
-		EnrollPerMinute: 1e6, EnrollBurst: 1 << 20, StaffLoginPerMinute: 6000, StaffLoginBurst: 1000}
+		EnrollPerMinute: 1e6, EnrollBurst: 1 << 20,
+		// Many logins, and cheap password hashes: argon2id at its real cost is
+		// staffapi's own test, and slow under -race.
+		Staff: staffapi.Config{LoginPerMinute: 6000, LoginBurst: 1000, Argon: staffapi.ArgonParams{Memory: 64, Time: 1, Threads: 1}}}
 	if opt.Hub != nil {
 		opt.Hub(&cfg)
 	}
