@@ -80,11 +80,12 @@ type Config struct {
 // It is safe for concurrent use; each connection carries one request at a
 // time.
 type Client struct {
-	cfg   Config
-	log   *slog.Logger
-	slots chan *conn // PoolSize tokens; nil means not connected
+	cfg    Config
+	log    *slog.Logger
+	tokens chan struct{} // PoolSize tokens: one per connection in use or to be made
 
 	mu       sync.Mutex // guards the fields below
+	idle     []*conn    // open connections not in use, the last used on top
 	bo       backoff.Backoff
 	nextDial time.Time
 	lastFail string // last connect error, to log repeats at Debug
@@ -125,11 +126,8 @@ func New(cfg Config) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{cfg: cfg, log: log.With("ils", cfg.Addr, "profile", cfg.Profile.Name),
-		slots: make(chan *conn, cfg.PoolSize), bo: cfg.Backoff,
+		tokens: make(chan struct{}, cfg.PoolSize), bo: cfg.Backoff,
 		live: map[*conn]struct{}{}, done: make(chan struct{})}
-	for range cfg.PoolSize {
-		c.slots <- nil
-	}
 	return c, nil
 }
 
@@ -146,6 +144,7 @@ func (c *Client) Close() error {
 	for cn := range c.live {
 		cn.nc.Close()
 	}
+	c.idle = nil
 	c.mu.Unlock()
 	return nil
 }
@@ -208,22 +207,26 @@ func (c *Client) Status(ctx context.Context) error {
 // do sends req on a pooled connection and returns the reply with code want.
 // A connection that failed in any way is closed, never reused.
 func (c *Client) do(ctx context.Context, req Message, want string) (Message, error) {
-	var cn *conn
-	select {
-	case cn = <-c.slots:
-	case <-c.done:
-		return Message{}, newErr("patron lookup", ErrClosed)
-	case <-ctx.Done():
-		return Message{}, newErr("patron lookup", fmt.Errorf("waiting for a connection: %w", ctx.Err()))
+	op := "patron lookup"
+	if req.Code == "99" {
+		op = "status"
 	}
-	ok := false
-	defer func() {
-		if !ok && cn != nil {
-			c.drop(cn)
-			cn = nil
-		}
-		c.slots <- cn
-	}()
+	select {
+	case c.tokens <- struct{}{}:
+	case <-c.done:
+		return Message{}, newErr(op, ErrClosed)
+	case <-ctx.Done():
+		return Message{}, newErr(op, fmt.Errorf("waiting for a connection: %w", ctx.Err()))
+	}
+	defer func() { <-c.tokens }()
+	// The most recently used connection first: sequential lookups keep to
+	// one connection, and an idle one the ILS may have timed out sinks.
+	c.mu.Lock()
+	var cn *conn
+	if n := len(c.idle); n > 0 {
+		cn, c.idle = c.idle[n-1], c.idle[:n-1]
+	}
+	c.mu.Unlock()
 	if cn == nil {
 		var err error
 		if cn, err = c.connect(ctx); err != nil {
@@ -232,13 +235,17 @@ func (c *Client) do(ctx context.Context, req Message, want string) (Message, err
 	}
 	reply, err := cn.exchange(ctx, req, want)
 	if err != nil {
-		op := "patron lookup"
-		if req.Code == "99" {
-			op = "status"
-		}
+		c.drop(cn)
 		return Message{}, newErr(op, c.timedOut(err))
 	}
-	ok = true
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.drop(cn)
+	} else {
+		c.idle = append(c.idle, cn)
+		c.mu.Unlock()
+	}
 	return reply, nil
 }
 
@@ -385,8 +392,10 @@ func (cn *conn) exchange(ctx context.Context, m Message, want string) (Message, 
 		reply, err := Decode(raw, cn.prof.Charset)
 		switch {
 		case errors.Is(err, ErrChecksum) && !resent:
+			// Ask the ACS to send its reply again (97), under the
+			// request's sequence number: the resent reply carries it.
 			resent = true
-			b, _ := Encode(nil, Message{Code: "97"}, Framing{Terminator: cn.prof.Terminator, Charset: cn.prof.Charset}, 0)
+			b, _ := Encode(nil, Message{Code: "97"}, cn.prof.Framing, seq)
 			if _, err := cn.nc.Write(b); err != nil {
 				return Message{}, err
 			}
@@ -399,6 +408,8 @@ func (cn *conn) exchange(ctx context.Context, m Message, want string) (Message, 
 				return Message{}, err
 			}
 			continue
+		case reply.Code == "96":
+			return Message{}, &DecodeError{Code: "96", Err: fmt.Errorf("%w: the ILS refused the request twice", ErrUnexpectedReply)}
 		}
 		if cn.prof.RequireChecksum && !reply.Checksummed {
 			return Message{}, &DecodeError{Code: reply.Code, Err: ErrNoChecksum}

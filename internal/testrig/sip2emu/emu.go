@@ -377,6 +377,9 @@ func (ss *session) handle(raw string) bool {
 		if ss.last == nil {
 			return ss.send(s.encode("96", "", nil, ""), false)
 		}
+		if s.faultActive(FaultBadChecksum) { // a line that corrupts every reply
+			return ss.write(s.corrupt(ss.last))
+		}
 		return ss.write(ss.last)
 	case "93":
 		ok := s.opts.User == "" || (r.fields["CN"] == s.opts.User && r.fields["CO"] == s.opts.Password)
@@ -491,16 +494,29 @@ func (ss *session) patron(r request) bool {
 		ss.write(good[:len(good)/2])
 		return false
 	case FaultBadChecksum:
-		bad := append([]byte(nil), good...)
-		i := len(bad) - len(s.opts.Terminator) - 1 // last hex digit of AZ
-		if !s.opts.Checksums {
-			i = len(bad) - len(s.opts.Terminator) - 2 // no AZ: corrupt the text
-		}
-		bad[i] = map[bool]byte{true: '1', false: '0'}[bad[i] == '0']
 		ss.last = good
-		return ss.write(bad)
+		return ss.write(s.corrupt(good))
 	}
 	return ss.send(good, true)
+}
+
+// corrupt returns b with its last checksum digit changed (or, without
+// checksums, its last character before the terminator).
+func (s *Server) corrupt(b []byte) []byte {
+	bad := append([]byte(nil), b...)
+	i := len(bad) - len(s.opts.Terminator) - 1 // last hex digit of AZ
+	if !s.opts.Checksums {
+		i-- // no AZ: corrupt the text
+	}
+	bad[i] = map[bool]byte{true: '1', false: '0'}[bad[i] == '0']
+	return bad
+}
+
+// faultActive says kind is the fault in force, without counting it down.
+func (s *Server) faultActive(kind FaultKind) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fault.Kind == kind
 }
 
 // send writes a reply, remembering it for a 97 when keep.
