@@ -236,6 +236,17 @@ func (c *Client) do(ctx context.Context, req Message, want string) (Message, err
 	reply, err := cn.exchange(ctx, req, want)
 	if err != nil {
 		c.drop(cn)
+		if dropped(err) {
+			// The ILS closed one connection: most likely it restarted and
+			// the idle ones are dead too; the retry should dial.
+			c.mu.Lock()
+			stale := c.idle
+			c.idle = nil
+			c.mu.Unlock()
+			for _, s := range stale {
+				c.drop(s)
+			}
+		}
 		return Message{}, newErr(op, c.timedOut(err))
 	}
 	c.mu.Lock()

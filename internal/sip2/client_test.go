@@ -459,3 +459,34 @@ func TestTLS(t *testing.T) {
 		t.Fatal("card or PIN leaked")
 	}
 }
+
+// After a quick ILS restart every pooled connection is dead; the first
+// lookup still succeeds: the drop is retried once, on a new connection.
+func TestStaleConnectionsAfterQuickRestart(t *testing.T) {
+	r := newRig(t, sip2.ProfileGeneric, nil)
+	r.emu.SetDelay(20 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.cli.Authenticate(context.Background(), secretCard, secretPIN)
+		}()
+	}
+	wg.Wait()
+	if st := r.emu.Stats(); st.Connections != 2 {
+		t.Fatalf("want two pooled connections: %+v", st)
+	}
+	addr := r.emu.Addr()
+	r.emu.Close()
+	o := r.opts
+	o.Addr = addr
+	emu2 := startEmu(t, o)
+	p, err := r.auth(secretCard, secretPIN)
+	if err != nil || p.Outcome != sip2.OutcomeOK {
+		t.Fatalf("first lookup after the restart: %+v, %v", p, err)
+	}
+	if st := emu2.Stats(); st.Connections != 1 || st.PatronRequests != 1 {
+		t.Fatalf("restarted emulator saw %+v", st)
+	}
+}
