@@ -147,7 +147,7 @@ func Encode(dst []byte, m Message, f Framing, seq int) ([]byte, error) {
 		return dst[:start], &DecodeError{Code: m.Code, Err: err}
 	}
 	for _, fl := range m.Fields {
-		if len(fl.Code) != 2 || !isFieldCode(fl.Code) {
+		if !isFieldCode(fl.Code) || fl.Code == "AY" || fl.Code == "AZ" {
 			return dst[:start], &DecodeError{Code: m.Code, Err: fmt.Errorf("%w: bad field code", ErrUnencodable)}
 		}
 		dst = append(dst, fl.Code...)
@@ -230,6 +230,9 @@ func Decode(raw []byte, cs Charset) (Message, error) {
 			return Message{}, &DecodeError{Code: m.Code, Err: fmt.Errorf("%w: bytes that are not a field", ErrMalformed)}
 		}
 		code := string(seg[:2])
+		if code == "AZ" {
+			return Message{}, &DecodeError{Code: m.Code, Field: "AZ", Err: fmt.Errorf("%w: checksum not at the end", ErrMalformed)}
+		}
 		if code == "AY" {
 			if len(seg) != 3 || !isDigit(seg[2]) {
 				return Message{}, &DecodeError{Code: m.Code, Field: "AY", Err: ErrMalformed}
