@@ -194,12 +194,11 @@ func Decode(raw []byte, cs Charset) (Message, error) {
 	// The error-detection trailer is "AZ<4 hex>" at the very end, after the
 	// fixed part, starting a field: right after the fixed part, after a
 	// '|', or after "AY<digit>" (AY may stand alone or be '|'-terminated).
-	if n := len(raw); n >= head+6 && raw[n-6] == 'A' && raw[n-5] == 'Z' &&
+	// Anything else ending in "AZ" is text, and fails as a field if it is
+	// not one.
+	if n := len(raw); n >= head+6 && raw[n-6] == 'A' && raw[n-5] == 'Z' && isHex(raw[n-4:]) &&
 		(n-6 == head || raw[n-7] == '|' || (n-9 >= head && raw[n-9] == 'A' && raw[n-8] == 'Y' && isDigit(raw[n-7]))) {
 		got := raw[n-4:]
-		if !isHex(got) {
-			return Message{}, &DecodeError{Code: m.Code, Field: "AZ", Err: ErrMalformed}
-		}
 		if !strings.EqualFold(string(got), Checksum(raw[:n-4])) {
 			return Message{}, &DecodeError{Code: m.Code, Err: ErrChecksum}
 		}

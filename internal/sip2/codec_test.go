@@ -93,7 +93,8 @@ func TestDecodeBadInput(t *testing.T) {
 		field    string
 	}{
 		{"bad checksum", reply64 + "AY2AZE772", ErrChecksum, ""},
-		{"checksum not hex", reply64 + "AY2AZE77G", ErrMalformed, "AZ"},
+		{"checksum not hex", reply64 + "AY2AZE77G", ErrMalformed, "AY"},
+		{"checksum not last", reply64 + "AZE771|AEx|", ErrMalformed, "AZ"},
 		{"missing field", strings.Replace(reply64, "AA21234|", "", 1), ErrMissingField, "AA"},
 		{"truncated fixed part", reply64[:40], ErrTruncated, ""},
 		{"only a code", "6", ErrTruncated, ""},
