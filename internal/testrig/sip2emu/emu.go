@@ -20,6 +20,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -592,3 +593,57 @@ func checksum(b []byte) string {
 func sipDate(t time.Time) string {
 	return t.Format("20060102") + "    " + t.Format("150405")
 }
+
+// ParsePatrons reads a patron table, one patron a line:
+//
+//	card|pin|name|flags|fines|fee limit|expires
+//
+// where flags is a comma list of charge-denied, card-lost and
+// excessive-fines, and the fields after name may be left out. Blank lines
+// and lines starting with '#' are skipped.
+func ParsePatrons(r io.Reader) ([]Patron, error) {
+	var out []Patron
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, "|")
+		for len(f) < 7 {
+			f = append(f, "")
+		}
+		if f[0] == "" || len(f) > 7 {
+			return nil, fmt.Errorf("sip2emu: patrons line %d: want card|pin|name|flags|fines|fee limit|expires", n)
+		}
+		p := Patron{Card: f[0], PIN: f[1], Name: f[2], Fines: f[4], FeeLimit: f[5], Expires: f[6]}
+		for _, fl := range strings.Split(f[3], ",") {
+			switch strings.TrimSpace(fl) {
+			case "":
+			case "charge-denied":
+				p.ChargeDenied = true
+			case "card-lost":
+				p.CardLost = true
+			case "excessive-fines":
+				p.ExcessiveFines = true
+			default:
+				return nil, fmt.Errorf("sip2emu: patrons line %d: unknown flag %q", n, fl)
+			}
+		}
+		out = append(out, p)
+	}
+	return out, sc.Err()
+}
+
+// ParseFault reads a fault's name: none, drop, garbage, bad-checksum,
+// missing-field, unknown-field, no-reply or offline.
+func ParseFault(s string) (FaultKind, error) {
+	for k, n := range faultNames {
+		if n == s {
+			return FaultKind(k), nil
+		}
+	}
+	return FaultNone, fmt.Errorf("sip2emu: unknown fault %q (want one of %s)", s, strings.Join(faultNames, ", "))
+}
+
+var faultNames = []string{"none", "drop", "garbage", "bad-checksum", "missing-field", "unknown-field", "no-reply", "offline"}

@@ -194,3 +194,29 @@ func TestFaults(t *testing.T) {
 		t.Fatal("garbage holds a terminator")
 	}
 }
+
+func TestParsePatronsAndFaults(t *testing.T) {
+	in := "# comment\n\n1001|1001|Jane Doe\n2002|2002|B|charge-denied,excessive-fines|12.00|10.00|20200101\n"
+	ps, err := ParsePatrons(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Patron{{Card: "1001", PIN: "1001", Name: "Jane Doe"},
+		{Card: "2002", PIN: "2002", Name: "B", ChargeDenied: true, ExcessiveFines: true, Fines: "12.00", FeeLimit: "10.00", Expires: "20200101"}}
+	if len(ps) != 2 || ps[0] != want[0] || ps[1] != want[1] {
+		t.Fatalf("got %+v", ps)
+	}
+	for _, bad := range []string{"|1|x\n", "1|1|x|stolen\n", "1|2|3|4|5|6|7|8\n"} {
+		if _, err := ParsePatrons(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	for i, n := range faultNames {
+		if k, err := ParseFault(n); err != nil || k != FaultKind(i) {
+			t.Errorf("%s: %v, %v", n, k, err)
+		}
+	}
+	if _, err := ParseFault("fire"); err == nil {
+		t.Error("unknown fault accepted")
+	}
+}
