@@ -67,8 +67,9 @@ type Config struct {
 	// Timeout bounds each Authenticate, connecting and retrying included
 	// (default 5 s).
 	Timeout time.Duration
-	// Backoff spaces reconnects after a failed connection; the zero value
-	// is 500 ms doubling to 30 s.
+	// Backoff spaces reconnects after a failed connection, during which
+	// lookups fail at once with ErrDown; the zero value is 500 ms doubling
+	// to 10 s (the longest a patron waits after the ILS is back).
 	Backoff backoff.Backoff
 	// Log receives connection events; never a card number, PIN or message.
 	Log *slog.Logger
@@ -116,7 +117,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Backoff.Min = 500 * time.Millisecond
 	}
 	if cfg.Backoff.Max <= 0 {
-		cfg.Backoff.Max = 30 * time.Second
+		cfg.Backoff.Max = 10 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -155,8 +156,15 @@ func (c *Client) Close() error {
 // and no error. A lookup whose connection dropped is retried once on a
 // fresh connection (it changes nothing on the ILS).
 func (c *Client) Authenticate(ctx context.Context, card, pin string) (Patron, error) {
-	if card == "" {
+	// A card or PIN SIP2 cannot carry (a '|', a control character, a
+	// character outside the charset) cannot be the ILS's either: answered
+	// here, without asking.
+	cs := c.cfg.Profile.Charset
+	if _, err := cs.append(nil, card); err != nil || card == "" {
 		return Patron{Outcome: OutcomeUnknownCard}, nil
+	}
+	if _, err := cs.append(nil, pin); err != nil {
+		return Patron{Outcome: OutcomePINWrong}, nil
 	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
@@ -382,8 +390,16 @@ func (cn *conn) exchange(ctx context.Context, m Message, want string) (Message, 
 	if dl, ok := ctx.Deadline(); ok {
 		cn.nc.SetDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { cn.nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		cn.nc.SetDeadline(time.Unix(1, 0)) // unblock the read or write now
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired // never let it land on the next request's deadline
+		}
+	}()
 
 	seq := cn.seq
 	cn.seq = (cn.seq + 1) % 10

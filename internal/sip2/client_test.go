@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -489,4 +490,54 @@ func TestStaleConnectionsAfterQuickRestart(t *testing.T) {
 	if st := emu2.Stats(); st.Connections != 1 || st.PatronRequests != 1 {
 		t.Fatalf("restarted emulator saw %+v", st)
 	}
+}
+
+// A card or PIN that SIP2 cannot carry is answered without asking the ILS.
+func TestUnsendableInput(t *testing.T) {
+	r := newRig(t, sip2.ProfileSirsiDynix, nil) // Latin-1
+	for _, c := range []struct {
+		card, pin string
+		want      sip2.Outcome
+	}{
+		{"", "1", sip2.OutcomeUnknownCard},
+		{"10|01", "1", sip2.OutcomeUnknownCard},
+		{"1001\r", "1", sip2.OutcomeUnknownCard},
+		{"1001", "p€1", sip2.OutcomePINWrong},
+		{"1001", "p|1", sip2.OutcomePINWrong},
+	} {
+		p, err := r.auth(c.card, c.pin)
+		if err != nil || p.Outcome != c.want {
+			t.Errorf("%q/%q: %+v, %v; want %v", c.card, c.pin, p, err, c.want)
+		}
+	}
+	if st := r.emu.Stats(); st.Connections != 0 {
+		t.Fatalf("the ILS was asked: %+v", st)
+	}
+}
+
+// Neither the client nor the emulator leaves a goroutine behind.
+func TestNoGoroutineLeft(t *testing.T) {
+	base := runtime.NumGoroutine()
+	emu, err := sip2emu.Start(emuOptions(sip2emu.QuirksFor(sip2.ProfileGeneric)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := sip2.New(sip2.Config{Addr: emu.Addr(), User: "hub", Password: "hub-secret", Institution: "lib", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cli.Authenticate(context.Background(), secretCard, secretPIN)
+		}()
+	}
+	wg.Wait()
+	emu.SetFault(sip2emu.Fault{Kind: sip2emu.FaultNoReply})
+	cli.Authenticate(context.Background(), secretCard, secretPIN)
+	cli.Close()
+	emu.Close()
+	waitFor(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= base })
 }
