@@ -54,7 +54,8 @@ type Config struct {
 	// TLS, when not nil, wraps each connection (ServerName defaults to
 	// Addr's host).
 	TLS *tls.Config
-	// Profile is the ILS's dialect (ProfileByName).
+	// Profile is the ILS's dialect (ProfileByName); the zero Profile is
+	// the generic one.
 	Profile Profile
 	// User, Password and Location are the hub's own SIP account, sent in a
 	// 93 on each new connection; an empty User skips the login (ILSes that

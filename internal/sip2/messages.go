@@ -73,6 +73,9 @@ func ACSOnline(m Message) (bool, error) {
 	if m.Code != "98" {
 		return false, unexpected("98", m.Code)
 	}
+	if m.Fixed == "" {
+		return false, &DecodeError{Code: "98", Err: ErrTruncated}
+	}
 	switch m.Fixed[0] {
 	case 'Y':
 		return true, nil
@@ -87,6 +90,9 @@ func ACSOnline(m Message) (bool, error) {
 func PatronStatus(m Message) (Block, error) {
 	if m.Code != "24" && m.Code != "64" {
 		return 0, unexpected("64", m.Code)
+	}
+	if len(m.Fixed) < 14 {
+		return 0, &DecodeError{Code: m.Code, Err: ErrTruncated}
 	}
 	var b Block
 	for i := 0; i < 14; i++ {
