@@ -63,7 +63,9 @@ type Config struct {
 	User, Password, Location string
 	// Institution (AO) and TerminalPassword (AC) go in each patron request.
 	Institution, TerminalPassword string
-	// PoolSize is how many connections are kept (default 2).
+	// PoolSize is how many connections are kept (default 2). A connection
+	// carries one lookup at a time, so n connections answer n lookups per
+	// ILS answer time; a lookup that waits past Timeout fails.
 	PoolSize int
 	// Timeout bounds each Authenticate, connecting and retrying included
 	// (default 5 s).

@@ -215,7 +215,7 @@ func TestBadReplies(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			const timeout = 500 * time.Millisecond
+			const timeout = time.Second
 			r := newRig(t, sip2.ProfileGeneric, func(cfg *sip2.Config) { cfg.Timeout = timeout })
 			r.emu.SetFault(c.fault)
 			start := time.Now()
