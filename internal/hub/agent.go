@@ -51,6 +51,10 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	leaf := r.TLS.PeerCertificates[0]
+	if expired(leaf, time.Now()) {
+		refuseExpired(w, leaf)
+		return
+	}
 	serial := pki.SerialHex(leaf.SerialNumber)
 	term, revoked, err := h.store.TerminalByCert(r.Context(), serial)
 	switch {
@@ -341,7 +345,7 @@ func (h *Hub) renew(c *agentConn, m *protocol.Renew) {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
-	if err := h.store.AddCert(ctx, c.id, serial, notAfter, "terminal:"+c.id); err != nil {
+	if err := h.store.AddCert(ctx, c.id, serial, notAfter, "terminal:"+c.id, nil); err != nil {
 		h.log.Error("Store renewed certificate failed", "terminal", c.id, "err", err)
 		return
 	}

@@ -82,6 +82,11 @@ type Config struct {
 	// deleted at start and daily. The audit log is never pruned.
 	EventRetention time.Duration
 
+	// ExpiredGrace is how long after its certificate expired a PC that was
+	// off may still renew it by itself (default 180 days: a branch closed for
+	// the summer). A revoked certificate never may.
+	ExpiredGrace time.Duration
+
 	EnrollPerMinute float64 // default 10 enrollment attempts per remote address per minute
 	EnrollBurst     int     // default 20
 
@@ -110,6 +115,7 @@ func (c *Config) defaults() {
 	set(&c.EventRetention, 90*24*time.Hour)
 	set(&c.StatusFlush, time.Second)
 	set(&c.AuditHeadEvery, 5*time.Minute)
+	set(&c.ExpiredGrace, 180*24*time.Hour)
 	if c.AuditKeyFile == "" {
 		c.AuditKeyFile = filepath.Join(c.DataDir, store.AuditKeyFile)
 	}
@@ -243,9 +249,12 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	h.tlsCfg = &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{srvCert},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    ca.Pool(),
-		NextProtos:   []string{"http/1.1"},
+		// A client certificate is checked by verifyClient, not by crypto/tls,
+		// so that one expired within the grace window gets as far as
+		// PathRenewExpired (and nowhere else: handleAgent refuses it).
+		ClientAuth:       tls.RequestClientCert,
+		VerifyConnection: h.verifyClient,
+		NextProtos:       []string{"http/1.1"},
 	}
 	if h.staff, err = staffapi.New(context.Background(), cfg.Staff, h, st, log); err != nil {
 		st.Close()
@@ -260,6 +269,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(protocol.PathEnroll, h.handleEnroll)
 	mux.HandleFunc(protocol.PathAgent, h.handleAgent)
+	mux.HandleFunc(protocol.PathRenewExpired, h.handleRenewExpired)
 	h.staff.Handle(mux)
 	h.srv = &http.Server{
 		Handler:           mux,

@@ -46,4 +46,5 @@ const (
 	AuditKeyLockedUntil = "locked_until" // when a locked account opens again (RFC 3339)
 	AuditKeyUses        = "uses"         // an enrollment token's uses
 	AuditKeyExpires     = "expires"      // its expiry (RFC 3339)
+	AuditKeyExpired     = "expired"      // when a renewed certificate had expired (RFC 3339), on a renewal in grace
 )

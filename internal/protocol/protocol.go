@@ -26,6 +26,12 @@ const (
 	// PathAgent is the agents' websocket endpoint. A client certificate signed by the
 	// hub's CA is required, and a request that carries an Origin header is refused.
 	PathAgent = "/v1/agent"
+	// PathRenewExpired takes a POST of RenewExpiredRequest from an agent whose
+	// certificate expired while the PC was off (within the hub's grace window,
+	// not revoked), presented as its client certificate: the TLS handshake
+	// proves the agent still holds that certificate's key. It answers
+	// EnrollResponse with a fresh certificate, or ErrorResponse.
+	PathRenewExpired = "/v1/renew-expired"
 )
 
 // Limits on fields, checked by Validate.
@@ -411,6 +417,19 @@ type EnrollResponse struct {
 	TerminalID  string `json:"terminal_id"`
 	Certificate string `json:"certificate"`
 	CA          string `json:"ca"`
+}
+
+// RenewExpiredRequest is POSTed to PathRenewExpired: a CSR (PEM) for the
+// agent's new key, named for its terminal.
+type RenewExpiredRequest struct {
+	CSR string `json:"csr"`
+}
+
+func (r *RenewExpiredRequest) Validate() error {
+	if r.CSR == "" {
+		return &FieldError{Type("renew-expired"), "csr", "is missing"}
+	}
+	return text(Type("renew-expired"), "csr", r.CSR, MaxCertPEM)
 }
 
 // ErrorResponse is the body of any 4xx/5xx answer on a plain HTTPS path.

@@ -80,7 +80,9 @@ func (s *Store) AddTerminal(ctx context.Context, t Terminal, actor string) error
 
 // AddCert records a renewed certificate for a terminal and makes it current; the
 // old certificate stays valid until it expires.
-func (s *Store) AddCert(ctx context.Context, terminal, serial string, notAfter time.Time, actor string) error {
+//
+// detail is added to the audit row (nil for a renewal over the link).
+func (s *Store) AddCert(ctx context.Context, terminal, serial string, notAfter time.Time, actor string, detail map[string]string) error {
 	now := s.now()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO certs (serial, terminal, issued_at, not_after) VALUES (?, ?, ?, ?)`,
@@ -91,7 +93,11 @@ func (s *Store) AddCert(ctx context.Context, terminal, serial string, notAfter t
 			serial, ms(notAfter), terminal); err != nil {
 			return err
 		}
-		return s.appendAudit(ctx, tx, now, actor, protocol.AuditRenew, terminal, map[string]string{protocol.AuditKeySerial: serial})
+		d := map[string]string{protocol.AuditKeySerial: serial}
+		for k, v := range detail {
+			d[k] = v
+		}
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditRenew, terminal, d)
 	})
 	if err != nil {
 		return fmt.Errorf("add certificate for %s: %w", terminal, err)
