@@ -68,6 +68,14 @@ func (h *Hub) commit(ctx context.Context, batch []eventReq, withStatuses bool) {
 	var statuses []store.StatusUpdate
 	if withStatuses {
 		statuses = h.takeStatuses()
+		// A fleet's second of statuses is thousands of rows: written in
+		// transactions of BatchMax, so that a staff command's own write (it
+		// waits for the one writer connection) waits for a short one, not for
+		// all of them. The events go with the first.
+		for len(statuses) > h.cfg.BatchMax {
+			h.commitStatuses(ctx, statuses[:h.cfg.BatchMax])
+			statuses = statuses[h.cfg.BatchMax:]
+		}
 	}
 	if len(batch) == 0 && len(statuses) == 0 {
 		return
@@ -105,6 +113,16 @@ func (h *Hub) commit(ctx context.Context, batch []eventReq, withStatuses bool) {
 		if err == nil {
 			c.enqueue(frame)
 		}
+	}
+}
+
+// commitStatuses persists some of the statuses taken; a failure only costs
+// their being persisted (the live view has them, and the next ones follow).
+func (h *Hub) commitStatuses(ctx context.Context, statuses []store.StatusUpdate) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := h.store.Commit(ctx, &store.Batch{Statuses: statuses}); err != nil {
+		h.log.Error("Store commit of statuses failed", "statuses", len(statuses), "err", err)
 	}
 }
 
