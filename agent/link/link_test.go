@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/backoff"
+
 	"github.com/carrel-kiosk/carrel/agent/outbox"
 	"github.com/carrel-kiosk/carrel/agent/status"
 	"github.com/carrel-kiosk/carrel/internal/pki"
@@ -80,7 +82,7 @@ func startAgent(t testing.TB, h *testHub, dir string, tweak func(*Options)) *age
 	opt := Options{
 		HubURL: h.url(), StateDir: dir, Outbox: ob, Status: a.st, Changed: status.Changed,
 		Log:         slog.New(slog.NewTextHandler(io.MultiWriter(a.logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Backoff:     Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond},
+		Backoff:     backoff.Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond},
 		StatusCheck: 10 * time.Millisecond, StatusInterval: time.Hour, CommandTimeout: 2 * time.Second,
 	}
 	if tweak != nil {
@@ -569,40 +571,6 @@ func TestRunStopsCleanly(t *testing.T) {
 	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
 }
 
-func TestBackoffFullJitterWithinBounds(t *testing.T) {
-	var asked []int64
-	top := func(n int64) int64 { asked = append(asked, n); return n - 1 }
-	b := Backoff{Min: time.Second, Max: 60 * time.Second, Rand: top}
-	want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60, 60}
-	for i, w := range want {
-		if d := b.Next(); d != w*time.Second {
-			t.Fatalf("attempt %d: max delay %v, want %v", i, d, w*time.Second)
-		}
-	}
-	for i, n := range asked {
-		if n != int64(want[i]*time.Second)+1 {
-			t.Fatalf("attempt %d drew from [0,%d), want the full range [0,%d]", i, n, want[i]*time.Second)
-		}
-	}
-	b.Rand = func(n int64) int64 { return 0 }
-	if d := b.Next(); d != 0 {
-		t.Fatalf("full jitter must reach 0, got %v", d)
-	}
-	b.Reset()
-	b.Rand = top
-	if d := b.Next(); d != time.Second {
-		t.Fatalf("after Reset: %v, want 1s", d)
-	}
-	// With the real source every delay stays inside its bound.
-	r := Backoff{Min: time.Second, Max: 60 * time.Second}
-	for i := 0; i < 1000; i++ {
-		ceil := min(time.Second<<min(i, 10), 60*time.Second)
-		if d := r.Next(); d < 0 || d > ceil {
-			t.Fatalf("attempt %d: %v outside [0, %v]", i, d, ceil)
-		}
-	}
-}
-
 func TestTLSRefusalOfCertificateIsRetriedSlowly(t *testing.T) {
 	h := newTestHub(t)
 	dir := tempDir(t)
@@ -745,7 +713,7 @@ func TestBackoffGrowsAndResetsAfterStableConnection(t *testing.T) {
 			h.dropAfter = true
 			delays := make(chan time.Duration, 100)
 			a := startAgent(t, h, dir, func(o *Options) {
-				o.Backoff = Backoff{Min: 10 * time.Millisecond, Max: 80 * time.Millisecond, Rand: func(n int64) int64 { return n - 1 }}
+				o.Backoff = backoff.Backoff{Min: 10 * time.Millisecond, Max: 80 * time.Millisecond, Rand: func(n int64) int64 { return n - 1 }}
 				o.StableAfter = tc.stableAfter
 				o.OnRetry = func(d time.Duration, refused bool, err error) { delays <- d }
 			})

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/backoff"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -165,7 +166,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		}()
 	}
 
-	backoff := time.Second
+	bo := backoff.Backoff{Min: time.Second, Max: 30 * time.Second}
 	for {
 		m.mu.Lock()
 		m.stale = make(map[string]bool, len(m.sessions))
@@ -185,15 +186,17 @@ func (m *Manager) Run(ctx context.Context) error {
 			err = errors.New("watcher stopped")
 		}
 		if time.Since(start) > time.Minute {
-			backoff = time.Second
+			bo.Reset()
 		}
-		m.log.Warn("Session watcher failed; restarting", "error", err, "backoff", backoff)
+		delay := bo.Next()
+		m.log.Warn("Session watcher failed; restarting", "error", err, "backoff", delay)
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
-		case <-time.After(backoff):
+		case <-t.C:
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
