@@ -31,6 +31,7 @@ import (
 	"github.com/shirou/gopsutil/v3/host"
 	"github.com/shirou/gopsutil/v3/mem"
 
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -240,11 +241,7 @@ func CountStart(stateDir string) (restarts int, err error) {
 		return 0, fmt.Errorf("read start counter: %w", err)
 	}
 	n++
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(n)+"\n"), 0o600); err != nil {
-		return 0, fmt.Errorf("write start counter: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(strconv.Itoa(n)+"\n"), 0o600); err != nil {
 		return 0, fmt.Errorf("write start counter: %w", err)
 	}
 	return n - 1, nil

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/agent/wipe/template"
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -576,7 +577,7 @@ func (e *Engine) recreate(ctx context.Context, b record, mode string, tmpl *temp
 	if err := os.Rename(staging, b.Home); err != nil {
 		return fmt.Errorf("rename staging home into place: %w", err)
 	}
-	return syncDir(filepath.Dir(b.Home))
+	return atomicfile.SyncDir(filepath.Dir(b.Home))
 }
 
 func openRootNoFollow(dir string) (*os.Root, error) {
