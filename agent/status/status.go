@@ -36,7 +36,7 @@ import (
 )
 
 // ErrNotImplemented is returned by the per-OS parts on an unsupported platform.
-var ErrNotImplemented = errors.New("not implemented on this platform")
+var ErrNotImplemented = fmt.Errorf("status: not implemented on this platform: %w", errors.ErrUnsupported)
 
 // SessionSource tells what the patron seat is doing. Session must be cheap,
 // non-blocking and safe for concurrent use; it is called on every collection.
