@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/agent/classify"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
@@ -100,7 +102,7 @@ func TestGuardWindows(t *testing.T) {
 	cfg.Roots = []string{filepath.Join(home, "*")}
 	cfg.Exclude = nil
 	cfg.RootsInterval = time.Hour
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	g := newGuard(cfg, w, winSpy{classify.New(classify.DefaultConfig())}, q, sink, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
@@ -111,7 +113,7 @@ func TestGuardWindows(t *testing.T) {
 	os.WriteFile(marker, pe(100), 0o644)
 	defer func() {
 		if t.Failed() {
-			t.Logf("events: %+v", sink.all())
+			t.Logf("events: %s", sink)
 		}
 	}()
 	waitFor(t, 10*time.Second, "marker quarantined", func() bool {
@@ -125,8 +127,8 @@ func TestGuardWindows(t *testing.T) {
 	report := filepath.Join(dl, "report.pdf")
 	writeLikeBrowserWin(t, report, []byte("%PDF-1.7\nhello\n"))
 	waitFor(t, 10*time.Second, "setup.exe blocked", func() bool {
-		for _, e := range sink.ofKind(protocol.EventDownloadBlocked) {
-			if e.data["name"] == "setup.exe" && e.data["id"] != "" {
+		for _, e := range sink.OfKind(protocol.EventDownloadBlocked) {
+			if e.Data["name"] == "setup.exe" && e.Data["id"] != "" {
 				return true
 			}
 		}
@@ -136,9 +138,9 @@ func TestGuardWindows(t *testing.T) {
 		t.Errorf("setup.exe still in Downloads: %v", err)
 	}
 	var rec Record
-	for _, e := range sink.ofKind(protocol.EventDownloadBlocked) {
-		if e.data["name"] == "setup.exe" {
-			rec, err = q.Get(e.data["id"])
+	for _, e := range sink.OfKind(protocol.EventDownloadBlocked) {
+		if e.Data["name"] == "setup.exe" {
+			rec, err = q.Get(e.Data["id"])
 		}
 	}
 	if err != nil || rec.OriginalPath != setup || rec.SHA256 != sha(data) || rec.UID != -1 {

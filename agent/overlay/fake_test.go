@@ -10,11 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
 
@@ -77,45 +75,6 @@ func fakeStarter(t *testing.T, mode string) (Starter, string) {
 		cmd.Env = []string{"FAKE_MODE=" + mode, "FAKE_PIDS=" + pids}
 		return cmd, nil
 	}, pids
-}
-
-type sinkEvent struct {
-	Kind protocol.EventKind
-	Sev  protocol.Severity
-	Data map[string]string
-}
-
-type fakeSink struct {
-	mu     sync.Mutex
-	events []sinkEvent
-}
-
-func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, sinkEvent{kind, sev, data})
-	return nil
-}
-
-func (s *fakeSink) count(kind protocol.EventKind) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, e := range s.events {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
-func (s *fakeSink) last() sinkEvent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.events) == 0 {
-		return sinkEvent{}
-	}
-	return s.events[len(s.events)-1]
 }
 
 // waitFor polls cond until it holds or 10 s pass.

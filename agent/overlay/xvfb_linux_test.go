@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/xvfb"
 	"github.com/jezek/xgb"
@@ -228,12 +230,12 @@ func (x *xserver) coverWindow(rgb uint32) xproto.Window {
 
 // realSupervisor runs the real helper (this test binary started as
 // `session-helper`, like carrel-agent) through the real Starter.
-func realSupervisor(t *testing.T, exe string) (*Supervisor, *fakeSink) {
+func realSupervisor(t *testing.T, exe string) (*Supervisor, *eventrec.Recorder) {
 	if exe == "" {
 		exe = os.Args[0]
 	}
 	s := NewSupervisor(Options{Log: testLogger(t), Start: HelperCommand(exe, HelperArg)})
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	runSupervisor(t, s, sink)
 	return s, sink
 }
@@ -297,7 +299,7 @@ func TestOverlayUnderXvfb(t *testing.T) {
 
 	t.Run("killed helper is back within 2 s and reported", func(t *testing.T) {
 		const kills = 10
-		before := sink.count(protocol.EventHelperRestarted)
+		before := sink.Count(protocol.EventHelperRestarted)
 		var took []time.Duration
 		for i := 0; i < kills; i++ {
 			pid := s.helperPID(tg.Session)
@@ -324,10 +326,10 @@ func TestOverlayUnderXvfb(t *testing.T) {
 			took = append(took, d)
 			waitFor(t, "keyboard grabbed again", x.keyboardGrabbed)
 		}
-		if got := sink.count(protocol.EventHelperRestarted) - before; got != kills {
+		if got := sink.Count(protocol.EventHelperRestarted) - before; got != kills {
 			t.Errorf("%d %s events for %d kills", got, protocol.EventHelperRestarted, kills)
 		}
-		ev := sink.last()
+		ev := sink.Last()
 		if ev.Kind != protocol.EventHelperRestarted || ev.Data["session"] != tg.Session || ev.Data["exit"] != "signal: killed" || ev.Sev != protocol.SeverityWarn {
 			t.Errorf("last event %+v", ev)
 		}

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // fakeWatcher hands events from the test to the Manager.
@@ -170,34 +168,6 @@ func (p *fakePower) record(s string) error {
 	}
 	p.calls = append(p.calls, s)
 	return nil
-}
-
-type sinkEvent struct {
-	Kind protocol.EventKind
-	Sev  protocol.Severity
-	Data map[string]string
-}
-
-type fakeSink struct {
-	mu     sync.Mutex
-	events []sinkEvent
-}
-
-func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, sinkEvent{kind, sev, data})
-	return nil
-}
-
-func (s *fakeSink) kinds() []protocol.EventKind {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []protocol.EventKind
-	for _, e := range s.events {
-		out = append(out, e.Kind)
-	}
-	return out
 }
 
 type fakeClock struct {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 
@@ -150,7 +152,7 @@ func TestControllerOverlayUnderXvfb(t *testing.T) {
 	ctl := noEndController{linuxController: lc, terminated: make(chan string, 4)}
 	sess := Session{ID: "5", User: "patron1", UID: strconv.Itoa(int(uid)), Type: "x11", Display: display, Since: t0}
 	w := newFakeWatcher(sess)
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	m, err := New(Options{Config: testConfig(), Log: log, Watcher: w, Wiper: newFakeWiper(), Controller: ctl,
 		Power: &fakePower{}, Sink: sink, StateDir: winetest.TempDir(t)})
 	if err != nil {
@@ -197,9 +199,7 @@ func TestControllerOverlayUnderXvfb(t *testing.T) {
 		t.Errorf("overlay back %s after the kill, want < 2s", d)
 	}
 	waitFor(t, "restart event", func() bool {
-		sink.mu.Lock()
-		defer sink.mu.Unlock()
-		for _, e := range sink.events {
+		for _, e := range sink.All() {
 			if e.Kind == protocol.EventHelperRestarted && e.Sev == protocol.SeverityWarn && e.Data["session"] == "5" && e.Data["exit"] != "" {
 				return true
 			}

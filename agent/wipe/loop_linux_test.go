@@ -77,7 +77,7 @@ func TestResumeRefusesCorruptJournal(t *testing.T) {
 	if err := e.Resume(context.Background()); !errors.Is(err, errJournal) {
 		t.Fatalf("Resume = %v, want a journal error", err)
 	}
-	if !s.sink.has(protocol.EventWipeDirty) {
+	if !s.sink.Has(protocol.EventWipeDirty) {
 		t.Fatal("no wipe.dirty for a corrupt journal")
 	}
 	sameSnapshot(t, "homes", before, snapshot(t, s.homes))
