@@ -51,6 +51,9 @@ func (t *fileTarget) Ensure() (bool, error) {
 	var data []byte
 	if fi.Mode().IsRegular() {
 		data, err = readLimited(t.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return t.write() // deleted since the Lstat
+		}
 		if err != nil {
 			return false, fmt.Errorf("check %s policy: %w", t.browser, err)
 		}
