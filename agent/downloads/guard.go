@@ -200,9 +200,9 @@ func (g *Guard) watcherError(err error) {
 	g.lastErr, g.suppressed = now, 0
 	g.errMu.Unlock()
 	g.log.Warn("File watcher error", "err", err)
-	data := map[string]string{"error": protocol.Clip(err.Error(), protocol.MaxText)}
+	data := map[string]string{protocol.DataError: protocol.Clip(err.Error(), protocol.MaxText)}
 	if suppressed > 0 {
-		data["suppressed"] = strconv.Itoa(suppressed)
+		data[protocol.DataSuppressed] = strconv.Itoa(suppressed)
 	}
 	if err := g.sink.Emit(protocol.EventWatcherError, protocol.SeverityWarn, data); err != nil {
 		g.log.Error("Report watcher error", "err", err)

@@ -69,9 +69,7 @@ func Enroll(ctx context.Context, opt EnrollOptions) (*Identity, error) {
 			opt.Hostname = "unknown"
 		}
 	}
-	if len(opt.Hostname) > protocol.MaxShortString {
-		opt.Hostname = opt.Hostname[:protocol.MaxShortString]
-	}
+	opt.Hostname = protocol.Clip(opt.Hostname, protocol.MaxShortString)
 	if opt.Timeout == 0 {
 		opt.Timeout = 30 * time.Second
 	}

@@ -668,9 +668,9 @@ func (s *Supervisor) exited(st *seat, p *proc, err error) {
 
 	s.log.Warn("Session helper died while showing something; started again", "session", id, "exit", exit, "stderr", stderr)
 	if emit && sink != nil {
-		data := map[string]string{"session": id, "exit": exit}
+		data := map[string]string{protocol.DataSession: id, protocol.DataExit: exit}
 		if dropped > 0 {
-			data["suppressed"] = strconv.Itoa(dropped)
+			data[protocol.DataSuppressed] = strconv.Itoa(dropped)
 		}
 		if err := sink.Emit(protocol.EventHelperRestarted, protocol.SeverityWarn, data); err != nil {
 			s.log.Error("Emit event", "kind", protocol.EventHelperRestarted, "error", err)
