@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 
 	"github.com/carrel-kiosk/carrel/agent/classify"
@@ -96,13 +98,13 @@ func TestGuardWatcherErrorsAreRateLimited(t *testing.T) {
 	for range 5 {
 		env.w.ch <- Event{Err: boom}
 	}
-	waitFor(t, 5*time.Second, "first watcher.error", func() bool { return len(env.sink.OfKind(protocol.EventWatcherError)) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "first watcher.error", func() bool { return len(env.sink.OfKind(protocol.EventWatcherError)) == 1 })
 	env.advance(watcherErrorEvery)
 	// A file event after the errors: once it is through, so are they.
 	p := filepath.Join(env.dir, "x.exe")
 	os.WriteFile(p, []byte("x"), 0o644)
 	env.w.ch <- Event{Err: boom}
-	waitFor(t, 5*time.Second, "second watcher.error", func() bool { return len(env.sink.OfKind(protocol.EventWatcherError)) == 2 })
+	testbin.WaitFor(t, 5*time.Second, "second watcher.error", func() bool { return len(env.sink.OfKind(protocol.EventWatcherError)) == 2 })
 	evs := env.sink.OfKind(protocol.EventWatcherError)
 	if evs[0].Sev != protocol.SeverityWarn || evs[0].Data["error"] != boom.Error() || evs[1].Data["suppressed"] != "4" {
 		t.Errorf("events %+v", evs)
@@ -114,7 +116,7 @@ func TestGuardFailsClosedOnClassifierError(t *testing.T) {
 	p := filepath.Join(env.dir, "report.pdf")
 	os.WriteFile(p, []byte("%PDF-1.7"), 0o644)
 	env.w.ch <- Event{Path: p, Op: OpClosed}
-	waitFor(t, 5*time.Second, "blocked", func() bool { return len(env.sink.OfKind(protocol.EventDownloadBlocked)) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "blocked", func() bool { return len(env.sink.OfKind(protocol.EventDownloadBlocked)) == 1 })
 	ev := env.sink.OfKind(protocol.EventDownloadBlocked)[0]
 	if ev.Data["sha256"] != sha([]byte("%PDF-1.7")) || ev.Data["id"] == "" {
 		t.Errorf("event %+v", ev)
@@ -140,7 +142,7 @@ func TestGuardVerdicts(t *testing.T) {
 	for _, p := range []string{cached, macro, tool, filepath.Join(env.dir, "gone.exe")} {
 		env.w.ch <- Event{Path: p, Op: OpClosed}
 	}
-	waitFor(t, 5*time.Second, "blocked and noexec", func() bool {
+	testbin.WaitFor(t, 5*time.Second, "blocked and noexec", func() bool {
 		return len(env.sink.OfKind(protocol.EventDownloadBlocked)) == 1 && len(env.sink.OfKind(protocol.EventDownloadNoExec)) == 1
 	})
 	if fi, err := os.Lstat(macro); err != nil || fi.Mode().Perm() != 0o755 {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 
 	"golang.org/x/sys/unix"
@@ -104,7 +106,7 @@ func startGuardWith(t testing.TB, home string, sink EventSink, edit func(*Config
 	})
 	iw := w.(*inotifyWatcher)
 	want := len(g.watchRoots())
-	waitFor(t, 5*time.Second, "roots watched", func() bool {
+	testbin.WaitFor(t, 5*time.Second, "roots watched", func() bool {
 		iw.mu.Lock()
 		defer iw.mu.Unlock()
 		n := 0
@@ -170,15 +172,15 @@ func TestGuardEndToEnd(t *testing.T) {
 	os.WriteFile(script, []byte("just words\n"), 0o755)
 
 	for _, p := range []string{early, setup, tool} {
-		waitFor(t, 10*time.Second, "quarantine of "+p, func() bool {
+		testbin.WaitFor(t, 10*time.Second, "quarantine of "+p, func() bool {
 			_, err := os.Lstat(p)
 			return errors.Is(err, os.ErrNotExist) && len(env.blockedEvent(filepath.Base(p))) == 1
 		})
 	}
 	for _, p := range []string{report, notes, script} {
-		waitFor(t, 10*time.Second, "judgement of "+p, func() bool { _, ok := env.cls.judged(p); return ok })
+		testbin.WaitFor(t, 10*time.Second, "judgement of "+p, func() bool { _, ok := env.cls.judged(p); return ok })
 	}
-	waitFor(t, 5*time.Second, "noexec event", func() bool { return len(env.sink.OfKind(protocol.EventDownloadNoExec)) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "noexec event", func() bool { return len(env.sink.OfKind(protocol.EventDownloadNoExec)) == 1 })
 
 	// Blocked files: a record that says exactly what was moved, and the content.
 	recs, err := env.q.List()
@@ -276,7 +278,7 @@ func TestGuardReleaseRoundTrip(t *testing.T) {
 	env := startGuard(t, home, &eventrec.Recorder{})
 	p := filepath.Join(home, "Downloads", "setup.exe")
 	writeLikeBrowser(t, p, pe(5000))
-	waitFor(t, 10*time.Second, "blocked", func() bool { return len(env.blockedEvent("setup.exe")) == 1 })
+	testbin.WaitFor(t, 10*time.Second, "blocked", func() bool { return len(env.blockedEvent("setup.exe")) == 1 })
 	id := env.blockedEvent("setup.exe")[0].Data["id"]
 	if _, err := env.g.ReleaseHandler()(context.Background(), map[string]string{"id": id}); err != nil {
 		t.Fatal(err)
@@ -289,7 +291,7 @@ func TestGuardReleaseRoundTrip(t *testing.T) {
 	}
 	// The restored file raises its own events and is judged again; staff
 	// released that content, so it stays.
-	waitFor(t, 10*time.Second, "re-judged after release", func() bool { return env.cls.count(p) >= 2 })
+	testbin.WaitFor(t, 10*time.Second, "re-judged after release", func() bool { return env.cls.count(p) >= 2 })
 	if _, err := os.Lstat(p); err != nil {
 		t.Fatalf("released file quarantined again: %v", err)
 	}
@@ -302,8 +304,8 @@ func TestGuardReleaseRoundTrip(t *testing.T) {
 	os.WriteFile(copyPath, pe(5000), 0o644)
 	other := filepath.Join(home, "Downloads", "other.exe")
 	os.WriteFile(other, pe(5001), 0o644)
-	waitFor(t, 10*time.Second, "other blocked", func() bool { return len(env.blockedEvent("other.exe")) == 1 })
-	waitFor(t, 10*time.Second, "copy judged", func() bool { return env.cls.count(copyPath) >= 1 })
+	testbin.WaitFor(t, 10*time.Second, "other blocked", func() bool { return len(env.blockedEvent("other.exe")) == 1 })
+	testbin.WaitFor(t, 10*time.Second, "copy judged", func() bool { return env.cls.count(copyPath) >= 1 })
 	if _, err := os.Lstat(copyPath); err != nil {
 		t.Errorf("copy of released content quarantined: %v", err)
 	}
@@ -365,7 +367,7 @@ func TestGuardWaitsForWriterToClose(t *testing.T) {
 	// for slow.exe has been handled.
 	sentinel := filepath.Join(dl, "sentinel.exe")
 	os.WriteFile(sentinel, pe(10), 0o644)
-	waitFor(t, 5*time.Second, "sentinel blocked", func() bool { return len(env.blockedEvent("sentinel.exe")) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "sentinel blocked", func() bool { return len(env.blockedEvent("sentinel.exe")) == 1 })
 	if n := env.cls.count(slow); n != 0 {
 		t.Fatalf("a file open for writing was judged %d times", n)
 	}
@@ -374,7 +376,7 @@ func TestGuardWaitsForWriterToClose(t *testing.T) {
 	}
 	f.Write(data[50000:])
 	f.Close()
-	waitFor(t, 5*time.Second, "slow.exe blocked after close", func() bool { return len(env.blockedEvent("slow.exe")) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "slow.exe blocked after close", func() bool { return len(env.blockedEvent("slow.exe")) == 1 })
 	ev := env.blockedEvent("slow.exe")[0]
 	if ev.Data["size"] != "100000" || ev.Data["sha256"] != sha(data) {
 		t.Errorf("judged incomplete content: %+v", ev.Data)
@@ -402,7 +404,7 @@ func TestGuardNeverFollowsSymlink(t *testing.T) {
 	}
 	sentinel := filepath.Join(dl, "sentinel.exe")
 	os.WriteFile(sentinel, pe(10), 0o644)
-	waitFor(t, 5*time.Second, "sentinel blocked", func() bool { return len(env.blockedEvent("sentinel.exe")) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "sentinel blocked", func() bool { return len(env.blockedEvent("sentinel.exe")) == 1 })
 
 	if n := env.cls.count(evil); n != 0 {
 		t.Errorf("symlink judged %d times", n)
@@ -438,7 +440,7 @@ func TestGuardHardLinkKeepsOtherName(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := startGuard(t, home, &eventrec.Recorder{}) // found by the first scan
-	waitFor(t, 5*time.Second, "blocked", func() bool { return len(env.blockedEvent("tool.exe")) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "blocked", func() bool { return len(env.blockedEvent("tool.exe")) == 1 })
 	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("patron's name still there: %v", err)
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 
 	"github.com/carrel-kiosk/carrel/agent/classify"
@@ -62,7 +64,7 @@ func TestRDCWWatcher(t *testing.T) {
 	if err := w.Add(root); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "scan of existing file", func() bool { return rec.has(old) })
+	testbin.WaitFor(t, 5*time.Second, "scan of existing file", func() bool { return rec.has(old) })
 
 	final := filepath.Join(root, "setup.exe")
 	writeLikeBrowserWin(t, final, bytes.Repeat([]byte("MZ"), 40000))
@@ -70,8 +72,8 @@ func TestRDCWWatcher(t *testing.T) {
 	os.MkdirAll(deep, 0o755)
 	tool := filepath.Join(deep, "tool.exe")
 	os.WriteFile(tool, []byte("MZ"), 0o644)
-	waitFor(t, 10*time.Second, "renamed download", func() bool { return rec.has(final) })
-	waitFor(t, 10*time.Second, "file in new nested folder", func() bool { return rec.has(tool) })
+	testbin.WaitFor(t, 10*time.Second, "renamed download", func() bool { return rec.has(final) })
+	testbin.WaitFor(t, 10*time.Second, "file in new nested folder", func() bool { return rec.has(tool) })
 	for _, e := range rec.snapshot() {
 		if e.Path == final+".crdownload" {
 			t.Errorf("partial download reported: %+v", e)
@@ -116,7 +118,7 @@ func TestGuardWindows(t *testing.T) {
 			t.Logf("events: %s", sink)
 		}
 	}()
-	waitFor(t, 10*time.Second, "marker quarantined", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "marker quarantined", func() bool {
 		_, err := os.Lstat(marker)
 		return errors.Is(err, os.ErrNotExist)
 	})
@@ -126,7 +128,7 @@ func TestGuardWindows(t *testing.T) {
 	writeLikeBrowserWin(t, setup, data)
 	report := filepath.Join(dl, "report.pdf")
 	writeLikeBrowserWin(t, report, []byte("%PDF-1.7\nhello\n"))
-	waitFor(t, 10*time.Second, "setup.exe blocked", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "setup.exe blocked", func() bool {
 		for _, e := range sink.OfKind(protocol.EventDownloadBlocked) {
 			if e.Data["name"] == "setup.exe" && e.Data["id"] != "" {
 				return true

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 
 	"golang.org/x/sys/unix"
@@ -87,7 +89,7 @@ func TestFanotifyDeniesExecUnderRoot(t *testing.T) {
 	if err := exec.Command("/bin/true").Run(); err != nil {
 		t.Fatalf("exec of /bin/true: %v", err)
 	}
-	waitFor(t, 5*time.Second, "exec.blocked event", func() bool { return len(sink.OfKind(protocol.EventExecBlocked)) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "exec.blocked event", func() bool { return len(sink.OfKind(protocol.EventExecBlocked)) == 1 })
 	ev := sink.OfKind(protocol.EventExecBlocked)[0]
 	if ev.Sev != protocol.SeverityAlert || ev.Data["path"] != filepath.Join(patron, "true") || ev.Data["name"] != "true" || ev.Data["pid"] == "" {
 		t.Errorf("event %+v", ev)
@@ -203,7 +205,7 @@ func TestFanotifyHelperRestarted(t *testing.T) {
 	first := enf.cmd.Process.Pid
 	enf.cmd.Process.Kill()
 	enf.mu.Unlock()
-	waitFor(t, 10*time.Second, "helper restarted with the roots", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "helper restarted with the roots", func() bool {
 		enf.mu.Lock()
 		pid := enf.cmd.Process.Pid
 		enf.mu.Unlock()

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -68,14 +70,14 @@ func TestProcessWatcherKillsPatronProcess(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("patron process not killed within 10s")
 	}
-	waitFor(t, 5*time.Second, "exec.killed event", func() bool { return len(sink.OfKind(protocol.EventExecKilled)) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "exec.killed event", func() bool { return len(sink.OfKind(protocol.EventExecKilled)) == 1 })
 	ev := sink.OfKind(protocol.EventExecKilled)[0]
 	if ev.Sev != protocol.SeverityAlert || ev.Data["path"] != prog || ev.Data["pid"] != strconv.Itoa(victim.cmd.Process.Pid) || ev.Data["error"] != "" {
 		t.Errorf("event %+v", ev)
 	}
 	// Several full sweeps later the process outside the roots still runs.
 	n := pw.Sweeps()
-	waitFor(t, 5*time.Second, "three more sweeps", func() bool { return pw.Sweeps() >= n+3 })
+	testbin.WaitFor(t, 5*time.Second, "three more sweeps", func() bool { return pw.Sweeps() >= n+3 })
 	select {
 	case <-bystander.exited:
 		t.Fatalf("process outside the roots ended: %v", bystander.err)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -52,7 +54,7 @@ func TestProcessWatcherKillsPatronProcessWindows(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("patron process not killed within 20s")
 	}
-	waitFor(t, 5*time.Second, "exec.killed", func() bool { return len(sink.OfKind(protocol.EventExecKilled)) >= 1 })
+	testbin.WaitFor(t, 5*time.Second, "exec.killed", func() bool { return len(sink.OfKind(protocol.EventExecKilled)) >= 1 })
 	ev := sink.OfKind(protocol.EventExecKilled)[0]
 	if ev.Data["pid"] != strconv.Itoa(cmd.Process.Pid) || !strings.EqualFold(ev.Data["path"], prog) {
 		t.Errorf("event %+v (prog %s)", ev, prog)

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/backoff"
 
 	"github.com/carrel-kiosk/carrel/agent/outbox"
@@ -219,11 +221,11 @@ func TestLinkSendsHelloEventsAndAcks(t *testing.T) {
 		}
 	}
 	a.run(t)
-	waitFor(t, 10*time.Second, "three events", func() bool { ev, _, _ := h.snapshot(); return len(ev) == 3 })
+	testbin.WaitFor(t, 10*time.Second, "three events", func() bool { ev, _, _ := h.snapshot(); return len(ev) == 3 })
 	if err := a.ob.Emit("test.after", protocol.SeverityWarn, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "fourth event and acks", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "fourth event and acks", func() bool {
 		ev, _, _ := h.snapshot()
 		return len(ev) == 4 && a.ob.Len() == 0
 	})
@@ -256,7 +258,7 @@ func TestHubRestartResendsUnackedInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "five events at the hub", func() bool { ev, _, _ := h.snapshot(); return len(ev) == 5 })
+	testbin.WaitFor(t, 10*time.Second, "five events at the hub", func() bool { ev, _, _ := h.snapshot(); return len(ev) == 5 })
 
 	// The hub stored only 1..2 durably, then went away.
 	h.stop()
@@ -264,7 +266,7 @@ func TestHubRestartResendsUnackedInOrder(t *testing.T) {
 	h.acked = 2
 	h.events = nil
 	h.mu.Unlock()
-	waitFor(t, 10*time.Second, "agent to notice", func() bool { return strings.Contains(a.logs.String(), "Link to hub down") })
+	testbin.WaitFor(t, 10*time.Second, "agent to notice", func() bool { return strings.Contains(a.logs.String(), "Link to hub down") })
 	for i := 6; i <= 7; i++ {
 		if err := a.ob.Emit("test.e", protocol.SeverityInfo, map[string]string{"i": fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)
@@ -274,7 +276,7 @@ func TestHubRestartResendsUnackedInOrder(t *testing.T) {
 	h.autoAck = true
 	h.mu.Unlock()
 	h.start(h.addr)
-	waitFor(t, 10*time.Second, "events 3..7 after reconnect", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "events 3..7 after reconnect", func() bool {
 		ev, _, _ := h.snapshot()
 		return len(ev) >= 5 && a.ob.Len() == 0
 	})
@@ -325,7 +327,7 @@ func TestCommands(t *testing.T) {
 		o.Commands = func(act protocol.Action) protocol.CommandHandler { return handlers[act] }
 	})
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	now := time.Now()
 
 	for _, tc := range []struct {
@@ -394,7 +396,7 @@ func TestCommands(t *testing.T) {
 		o.Commands = func(act protocol.Action) protocol.CommandHandler { return handlers[act] }
 	})
 	b.run(t)
-	waitFor(t, 10*time.Second, "reconnection", func() bool { _, _, hellos := h.snapshot(); return len(hellos) == 2 && h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "reconnection", func() bool { _, _, hellos := h.snapshot(); return len(hellos) == 2 && h.connected() == 1 })
 	h.mu.Lock()
 	h.results = nil
 	h.mu.Unlock()
@@ -416,7 +418,7 @@ func TestCorruptSeenFileFailsClosed(t *testing.T) {
 	}
 	a := startAgent(t, h, dir, nil)
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	h.send(cmd("old", "term-1", protocol.ActionPing, time.Now().Add(-10*time.Second), time.Minute))
 	if r := h.waitResult(t, "old"); r.OK {
 		t.Fatalf("a command issued before the record was lost ran: %+v", r)
@@ -433,9 +435,9 @@ func TestStatusSentOnChange(t *testing.T) {
 	enroll(t, h, dir)
 	a := startAgent(t, h, dir, nil) // StatusInterval is an hour: only a change sends
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	a.st.locked.Store(true)
-	waitFor(t, 10*time.Second, "status with locked", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "status with locked", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.statuses) > 0 && h.statuses[len(h.statuses)-1].Locked
@@ -456,10 +458,10 @@ func TestStatusNudgeSendsAtOnce(t *testing.T) {
 	nudge := make(chan struct{}, 1)
 	a := startAgent(t, h, dir, func(o *Options) { o.StatusCheck, o.StatusNudge = time.Hour, nudge })
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	a.st.locked.Store(true)
 	nudge <- struct{}{}
-	waitFor(t, 10*time.Second, "status with locked after the nudge", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "status with locked after the nudge", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.statuses) > 0 && h.statuses[len(h.statuses)-1].Locked
@@ -500,9 +502,9 @@ func TestOversizedFrameDropsConnection(t *testing.T) {
 	enroll(t, h, dir)
 	a := startAgent(t, h, dir, nil)
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	h.broadcastRaw(bytes.Repeat([]byte("x"), protocol.MaxFrame+1))
-	waitFor(t, 10*time.Second, "reconnection", func() bool { _, _, hellos := h.snapshot(); return len(hellos) == 2 })
+	testbin.WaitFor(t, 10*time.Second, "reconnection", func() bool { _, _, hellos := h.snapshot(); return len(hellos) == 2 })
 	if !strings.Contains(a.logs.String(), "read limit") {
 		t.Fatalf("oversized frame not the reason:\n%s", a.logs.String())
 	}
@@ -531,7 +533,7 @@ func TestRenewal(t *testing.T) {
 		}
 	})
 	a.run(t)
-	waitFor(t, 10*time.Second, "renewed certificate", func() bool { mu.Lock(); defer mu.Unlock(); return len(certs) == 2 })
+	testbin.WaitFor(t, 10*time.Second, "renewed certificate", func() bool { mu.Lock(); defer mu.Unlock(); return len(certs) == 2 })
 	loaded, err := LoadIdentity(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -544,7 +546,7 @@ func TestRenewal(t *testing.T) {
 	}
 	// The next connection uses the new certificate.
 	h.restart()
-	waitFor(t, 10*time.Second, "reconnect with new cert", func() bool { _, _, hellos := h.snapshot(); return len(hellos) >= 2 && h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "reconnect with new cert", func() bool { _, _, hellos := h.snapshot(); return len(hellos) >= 2 && h.connected() == 1 })
 	h.mu.Lock()
 	n := len(h.renews)
 	h.mu.Unlock()
@@ -560,7 +562,7 @@ func TestRunStopsCleanly(t *testing.T) {
 	before := runtime.NumGoroutine()
 	a := startAgent(t, h, dir, nil)
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	done := make(chan struct{})
 	go func() { a.stop(); close(done) }()
 	select {
@@ -568,7 +570,7 @@ func TestRunStopsCleanly(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return within 5s of cancellation")
 	}
-	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
+	testbin.WaitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
 }
 
 func TestTLSRefusalOfCertificateIsRetriedSlowly(t *testing.T) {
@@ -617,7 +619,7 @@ func TestSilentHubIsDroppedAfterPongWait(t *testing.T) {
 		o.PongWait = 300 * time.Millisecond
 	})
 	a.run(t)
-	waitFor(t, 10*time.Second, "a reconnect after the hub stopped answering pings", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "a reconnect after the hub stopped answering pings", func() bool {
 		_, _, hellos := h.snapshot()
 		return len(hellos) >= 2
 	})
