@@ -46,19 +46,6 @@ func waitPolicyEvent(t *testing.T, s *eventrec.Recorder, kind protocol.EventKind
 	}
 }
 
-// waitFor polls cond until it holds or a deadline passes. It waits on a
-// condition, not a guessed duration: the poll step only bounds the latency.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -143,7 +145,7 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Chrome, p.chrome)
-	waitFor(t, "chrome restored", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "chrome restored", func() bool {
 		b, err := os.ReadFile(p.chrome)
 		return err == nil && bytes.Equal(b, good)
 	})
@@ -153,7 +155,7 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Firefox, p.firefox)
-	waitFor(t, "firefox restored", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "firefox restored", func() bool {
 		b, err := os.ReadFile(p.firefox)
 		ours, _ := inspectFirefoxJSON(b)
 		return err == nil && ours
@@ -164,7 +166,7 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Edge, p.edge)
-	waitFor(t, "edge mode restored", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "edge mode restored", func() bool {
 		fi, err := os.Stat(p.edge)
 		return err == nil && fi.Mode().Perm() == 0o644
 	})
@@ -174,10 +176,10 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Chromium, p.chromium)
-	waitFor(t, "chromium restored", func() bool { _, err := os.Stat(p.chromium); return err == nil })
+	testbin.WaitFor(t, 10*time.Second, "chromium restored", func() bool { _, err := os.Stat(p.chromium); return err == nil })
 	// ...and the new directory is watched: deleting the file there is seen.
 	// (The interval is an hour, so only a re-armed watch can pass this.)
-	waitFor(t, "second chromium event", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "second chromium event", func() bool {
 		os.Remove(p.chromium)
 		return countFor(sink, protocol.EventPolicyReasserted, p.chromium) >= 2
 	})
@@ -204,7 +206,7 @@ func TestWatchStopsCleanly(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Watch did not return after cancel")
 	}
-	waitFor(t, "watch goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
+	testbin.WaitFor(t, 10*time.Second, "watch goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 func TestWatchFindsNewInstallOnInterval(t *testing.T) {
@@ -222,7 +224,7 @@ func TestWatchFindsNewInstallOnInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	dist := filepath.Join(p.root, "opt/firefox/distribution/policies.json")
-	waitFor(t, "policy in the new install", func() bool { _, err := os.Stat(dist); return err == nil })
+	testbin.WaitFor(t, 10*time.Second, "policy in the new install", func() bool { _, err := os.Stat(dist); return err == nil })
 	checkPolicyFile(t, dist)
 	if n := len(sink.All()); n != 0 {
 		t.Errorf("events for a new install: %v", sink)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"golang.org/x/sys/windows/registry"
 )
@@ -182,7 +184,7 @@ func TestRegistryTamperReasserted(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Chrome, chromeLoc)
-	waitFor(t, "DownloadRestrictions back", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "DownloadRestrictions back", func() bool {
 		ok, _ := valueIs(chrome, "DownloadRestrictions", regValue{kind: registry.DWORD, num: 2})
 		return ok
 	})
@@ -193,7 +195,7 @@ func TestRegistryTamperReasserted(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Edge, edgeLoc)
-	waitFor(t, "DeveloperToolsAvailability back", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "DeveloperToolsAvailability back", func() bool {
 		ok, _ := valueIs(edge, "DeveloperToolsAvailability", regValue{kind: registry.DWORD, num: 2})
 		return ok
 	})
@@ -207,17 +209,17 @@ func TestRegistryTamperReasserted(t *testing.T) {
 	al.Close()
 	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Firefox, ffLoc)
 	san := openKey(t, base+`\Mozilla\Firefox\SanitizeOnShutdown`)
-	waitFor(t, "Cookies back", func() bool { ok, _ := valueIs(san, "Cookies", regValue{kind: registry.DWORD, num: 1}); return ok })
+	testbin.WaitFor(t, 10*time.Second, "Cookies back", func() bool { ok, _ := valueIs(san, "Cookies", regValue{kind: registry.DWORD, num: 1}); return ok })
 
 	// A whole key deleted. The manager may still be re-writing Chrome's key
 	// after the earlier tampering, and Wine then refuses the delete ("Access
 	// denied", seen once in 20 runs): the tamperer simply tries again.
-	waitFor(t, "the Chrome key deleted by the tamperer", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "the Chrome key deleted by the tamperer", func() bool {
 		err := deleteTree(openKey(t, base+`\Google`), "Chrome")
 		return err == nil || errors.Is(err, registry.ErrNotExist)
 	})
-	waitFor(t, "second chrome event", func() bool { return countFor(sink, protocol.EventPolicyReasserted, chromeLoc) >= 2 })
-	waitFor(t, "chrome key back", func() bool { return keyExists(base + `\Google\Chrome\ExtensionInstallBlocklist`) })
+	testbin.WaitFor(t, 10*time.Second, "second chrome event", func() bool { return countFor(sink, protocol.EventPolicyReasserted, chromeLoc) >= 2 })
+	testbin.WaitFor(t, 10*time.Second, "chrome key back", func() bool { return keyExists(base + `\Google\Chrome\ExtensionInstallBlocklist`) })
 	checkRegistryPolicies(t, base, cfg)
 }
 

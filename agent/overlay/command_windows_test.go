@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 
 	"golang.org/x/sys/windows"
@@ -152,7 +154,7 @@ func TestLauncher(t *testing.T) {
 	}
 	<-done
 	var again int
-	waitFor(t, "the lock back", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "the lock back", func() bool {
 		again = s.helperPID(tg.Session)
 		return again != 0 && again != pid && window(lockClass, again) != 0
 	})

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
 
@@ -77,18 +79,6 @@ func fakeStarter(t *testing.T, mode string) (Starter, string) {
 	}, pids
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func testLogger(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -116,7 +106,7 @@ func runSupervisor(t *testing.T, s *Supervisor, sink EventSink) {
 			t.Error("Run did not return after cancel")
 		}
 	})
-	waitFor(t, "supervisor running", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "supervisor running", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.running

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -50,7 +52,7 @@ func TestShowBeforeRunIsKeptForRun(t *testing.T) {
 		t.Fatalf("Lock before Run: %v, want ErrNotRunning", err)
 	}
 	runSupervisor(t, s, &eventrec.Recorder{})
-	waitFor(t, "helper started by Run", func() bool { r, ok := s.Shown("4"); return ok && r.Lock })
+	testbin.WaitFor(t, 10*time.Second, "helper started by Run", func() bool { r, ok := s.Shown("4"); return ok && r.Lock })
 	if n := len(readPids(t, pids)); n != 1 {
 		t.Errorf("%d helpers started, want 1", n)
 	}
@@ -82,7 +84,7 @@ func TestHelperLifecycle(t *testing.T) {
 	done := s.helperDone("4")
 	kill9(t, pid)
 	<-done
-	waitFor(t, "restart", func() bool { p := s.helperPID("4"); return p != 0 && p != pid && s.onScreen("4") })
+	testbin.WaitFor(t, 10*time.Second, "restart", func() bool { p := s.helperPID("4"); return p != 0 && p != pid && s.onScreen("4") })
 	if r, _ := s.Shown("4"); !r.Lock || r.MsgID == 0 {
 		t.Errorf("after the restart the helper shows %+v, want the same state", r)
 	}
@@ -117,7 +119,7 @@ func TestDismissClearsTheMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Dismissed at once: nothing left, so the helper goes and stays gone.
-	waitFor(t, "helper gone", func() bool { _, ok := s.Shown("4"); return !ok && s.helperPID("4") == 0 })
+	testbin.WaitFor(t, 10*time.Second, "helper gone", func() bool { _, ok := s.Shown("4"); return !ok && s.helperPID("4") == 0 })
 	if n := len(readPids(t, pids)); n != 1 {
 		t.Errorf("%d helpers started, want 1", n)
 	}
@@ -132,7 +134,7 @@ func TestStoppedHelperIsReplaced(t *testing.T) {
 	if err == nil {
 		t.Fatal("Lock succeeded with a helper that never reports")
 	}
-	waitFor(t, "watchdog restart", func() bool { return sink.Count(protocol.EventHelperRestarted) > 0 })
+	testbin.WaitFor(t, 10*time.Second, "watchdog restart", func() bool { return sink.Count(protocol.EventHelperRestarted) > 0 })
 	// "(signal: killed)" on Unix, "(exit status 1)" on Windows.
 	if ev := sink.Last(); !strings.HasPrefix(ev.Data["exit"], "stopped answering (") {
 		t.Errorf("event %+v", ev)
@@ -157,7 +159,7 @@ func TestCrashLoopIsPacedAndRateLimited(t *testing.T) {
 	}
 	// It keeps trying: 3 at once, then one a second. Load can only make the
 	// gaps longer, so only their lower bound is checked.
-	waitFor(t, "six starts of a crashing helper", func() bool { mu.Lock(); defer mu.Unlock(); return len(starts) >= 6 })
+	testbin.WaitFor(t, 10*time.Second, "six starts of a crashing helper", func() bool { mu.Lock(); defer mu.Unlock(); return len(starts) >= 6 })
 	mu.Lock()
 	defer mu.Unlock()
 	for i := 3; i < len(starts); i++ {
@@ -186,7 +188,7 @@ func TestCountdownRunsOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Removed by itself a few seconds after its end.
-	waitFor(t, "countdown removed", func() bool { return s.helperPID("4") == 0 })
+	testbin.WaitFor(t, 10*time.Second, "countdown removed", func() bool { return s.helperPID("4") == 0 })
 	if err := s.Countdown(context.Background(), fakeTarget(), time.Now().Add(time.Hour)); err == nil {
 		t.Error("an hour-long countdown accepted")
 	}
@@ -199,7 +201,7 @@ func TestRunStopsHelpers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- s.Run(ctx, &eventrec.Recorder{}) }()
-	waitFor(t, "running", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.running })
+	testbin.WaitFor(t, 10*time.Second, "running", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.running })
 	if err := s.Lock(context.Background(), fakeTarget(), true); err != nil {
 		t.Fatal(err)
 	}
@@ -214,5 +216,5 @@ func TestRunStopsHelpers(t *testing.T) {
 		t.Fatal("Run returned with a helper still running")
 	}
 	// Every goroutine of every helper has ended (a leak check).
-	waitFor(t, "goroutines back to the start", func() bool { return runtime.NumGoroutine() <= before })
+	testbin.WaitFor(t, 10*time.Second, "goroutines back to the start", func() bool { return runtime.NumGoroutine() <= before })
 }

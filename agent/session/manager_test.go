@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -89,7 +91,7 @@ func (r *rig) send(ev Event) {
 func (r *rig) waitState(want protocol.SessionState) time.Time {
 	r.t.Helper()
 	var since time.Time
-	waitFor(r.t, "state "+string(want), func() bool {
+	testbin.WaitFor(r.t, 10*time.Second, "state "+string(want), func() bool {
 		var st protocol.SessionState
 		st, since = r.m.Current()
 		return st == want
@@ -99,7 +101,7 @@ func (r *rig) waitState(want protocol.SessionState) time.Time {
 
 func (r *rig) waitHold(want bool) {
 	r.t.Helper()
-	waitFor(r.t, "hold logons "+map[bool]string{true: "on", false: "off"}[want], func() bool {
+	testbin.WaitFor(r.t, 10*time.Second, "hold logons "+map[bool]string{true: "on", false: "off"}[want], func() bool {
 		h, ok := r.ctl.lastHold()
 		return ok && h == want
 	})
@@ -236,7 +238,7 @@ func TestStaffAndRootNeverWiped(t *testing.T) {
 	}
 	// A patron logon after them is processed, so the ones before were too.
 	r.send(Event{Kind: Logon, Session: patron("9", "patron2", t0)})
-	waitFor(t, "session.started", func() bool { return len(r.sink.Kinds()) > 0 })
+	testbin.WaitFor(t, 10*time.Second, "session.started", func() bool { return len(r.sink.Kinds()) > 0 })
 	if k := r.sink.Kinds(); len(wiper.called) != 0 || !slices.Equal(k, []protocol.EventKind{protocol.EventSessionStarted}) {
 		t.Fatalf("wipes %d, events %v", len(wiper.called), k)
 	}
@@ -311,7 +313,7 @@ func TestLockedInitialSessionIsLockedNotEnded(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRig(t, dir, newFakeWiper(), patron("2", "patron1", t0))
-	waitFor(t, "open session locked", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "open session locked", func() bool {
 		r.ctl.mu.Lock()
 		defer r.ctl.mu.Unlock()
 		return slices.Equal(r.ctl.locked, []string{"2"})
@@ -485,7 +487,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 		recv(t, r.ctl.terminated, "terminate")
 		r.stop()
 	}()
-	waitFor(t, "goroutines back to the count before Run", func() bool { return runtime.NumGoroutine() <= before })
+	testbin.WaitFor(t, 10*time.Second, "goroutines back to the count before Run", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 type unimplementedWatcher struct{}
