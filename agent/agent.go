@@ -28,14 +28,6 @@ const StopTimeout = 10 * time.Second
 // ErrStopTimeout is returned by Run when components did not return in time.
 var ErrStopTimeout = errors.New("components did not stop in time")
 
-// Event data keys of the agent's own events.
-const (
-	dataVersion      = "version"
-	dataRestarts     = "restarts"
-	dataDropped      = "dropped"
-	dataDroppedTotal = "droppedTotal"
-)
-
 type component struct {
 	name string
 	run  func(ctx context.Context) error
@@ -248,7 +240,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.log.Info("Agent starting", "version", a.version, "terminal", a.TerminalID(), "hub", a.cfg.HubURL, "restarts", a.boots)
 	if err := a.outbox.Emit(protocol.EventAgentStarted, protocol.SeverityInfo, map[string]string{
-		dataVersion: a.version, dataRestarts: strconv.Itoa(a.boots),
+		protocol.DataVersion: a.version, protocol.DataRestarts: strconv.Itoa(a.boots),
 	}); err != nil {
 		a.log.Error("Event not recorded", "kind", protocol.EventAgentStarted, "err", err)
 	}
@@ -324,7 +316,7 @@ func (a *Agent) watchOutbox(ctx context.Context) error {
 		}
 		if d := a.outbox.Dropped(); d > last {
 			if err := a.outbox.Emit(protocol.EventOutboxOverflow, protocol.SeverityWarn, map[string]string{
-				dataDropped: strconv.FormatUint(d-last, 10), dataDroppedTotal: strconv.FormatUint(d, 10),
+				protocol.DataDropped: strconv.FormatUint(d-last, 10), protocol.DataDroppedTotal: strconv.FormatUint(d, 10),
 			}); err != nil {
 				a.log.Error("Event not recorded", "kind", protocol.EventOutboxOverflow, "err", err)
 			}

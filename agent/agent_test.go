@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/carrel-kiosk/carrel/agent/config"
@@ -27,17 +29,6 @@ import (
 )
 
 func tempDir(t testing.TB) string { return winetest.TempDir(t) }
-
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
 
 // miniHub enrolls agents and stores their events, over real mutual TLS.
 type miniHub struct {
@@ -196,7 +187,7 @@ func TestRunEmitsStartedAndStopsCleanly(t *testing.T) {
 	if w := <-welcomed; w.TerminalID != "t-1" || !w.Locked {
 		t.Fatalf("welcome not passed on: %+v", w)
 	}
-	waitFor(t, 10*time.Second, "events at the hub", func() bool { return len(h.kinds()) >= 2 })
+	testbin.WaitFor(t, 10*time.Second, "events at the hub", func() bool { return len(h.kinds()) >= 2 })
 	if k := h.kinds(); k[0] != "agent.started" || k[1] != "test.ready" {
 		t.Fatalf("hub got %v", k)
 	}

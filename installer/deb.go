@@ -16,6 +16,7 @@ import (
 	"github.com/goreleaser/nfpm/v2/files"
 
 	"github.com/carrel-kiosk/carrel/agent/service"
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 )
 
 // Paths inside the .deb.
@@ -103,7 +104,7 @@ if [ "$1" = "purge" ]; then
 		deb-systemd-helper unmask {{.Unit}} >/dev/null || true
 	fi
 	rm -rf {{.StateDir}} {{.DataDir}}
-	rm -f {{.Preseed}} {{.ConfigDir}}/.enroll.env.* {{.Config}}.tmp
+	rm -f {{.Preseed}} {{.ConfigDir}}/.enroll.env.* {{.ConfigDir}}/.*.tmp-*
 	rmdir {{.ConfigDir}} 2>/dev/null || true
 	# The browser policy directories the agent created, if prerm's cleanup
 	# left them empty (deepest first; a directory with other files stays).
@@ -343,20 +344,15 @@ func BuildDeb(ctx context.Context, o Options) (string, error) {
 		return "", fmt.Errorf("prepare deb: %w", err)
 	}
 	out := filepath.Join(o.OutDir, deb.Default.ConventionalFileName(info))
-	f, err := os.Create(out + ".partial")
+	f, err := atomicfile.New(out, 0o644)
 	if err != nil {
 		return "", err
 	}
+	defer f.Cleanup()
 	if err := deb.Default.Package(info, f); err != nil {
-		f.Close()
-		os.Remove(f.Name())
 		return "", fmt.Errorf("build deb: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	if err := os.Rename(f.Name(), out); err != nil {
+	if err := f.Commit(); err != nil {
 		return "", err
 	}
 	o.Log.Info("Deb built", "path", out, "version", o.Version, "arch", info.Arch)

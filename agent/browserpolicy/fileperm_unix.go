@@ -38,12 +38,3 @@ func hardenDir(dir string) error {
 	}
 	return os.Chmod(dir, fi.Mode().Perm()&^0o022)
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 )
 
 // backupSuffix names the copy of another tool's file that a take-over keeps.
@@ -49,6 +51,9 @@ func (t *fileTarget) Ensure() (bool, error) {
 	var data []byte
 	if fi.Mode().IsRegular() {
 		data, err = readLimited(t.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return t.write() // deleted since the Lstat
+		}
 		if err != nil {
 			return false, fmt.Errorf("check %s policy: %w", t.browser, err)
 		}
@@ -125,7 +130,7 @@ func (t *fileTarget) Remove() error {
 	if !touched {
 		return nil
 	}
-	if err := syncDir(filepath.Dir(t.path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(t.path)); err != nil {
 		return fmt.Errorf("remove %s policy: %w", t.browser, err)
 	}
 	return nil
@@ -140,10 +145,10 @@ func readLimited(path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
 }
 
-// writeAtomic replaces path with data: a temporary file in the same directory,
-// mode 0644 and owner root (when running as root), fsync, rename, fsync of the
-// directory. A reader sees the old file or the new one, never a part.
-func writeAtomic(path string, data []byte) (err error) {
+// writeAtomic replaces path with data through internal/atomicfile, mode 0644
+// and owner root (when running as root). A reader sees the old file or the
+// new one, never a part.
+func writeAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -151,33 +156,16 @@ func writeAtomic(path string, data []byte) (err error) {
 	if err := hardenDir(dir); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := atomicfile.New(path, 0o644)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Cleanup()
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
+	if err := chownRoot(f.File); err != nil {
 		return err
 	}
-	if err := chownRoot(f); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return f.Commit()
 }

@@ -5,86 +5,44 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-// fakeSink records events and signals each one.
-type fakeSink struct {
-	mu     sync.Mutex
-	events []event
-	notify chan struct{}
+// newSink is the recorder for a Manager's events; the test fails if one of
+// them would not fit the protocol.
+func newSink(t *testing.T) *eventrec.Recorder {
+	r := &eventrec.Recorder{}
+	r.CheckContract(t)
+	return r
 }
 
-type event struct {
-	kind protocol.EventKind
-	sev  protocol.Severity
-	data map[string]string
-}
-
-func newFakeSink() *fakeSink { return &fakeSink{notify: make(chan struct{}, 1)} }
-
-func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
-	s.mu.Lock()
-	s.events = append(s.events, event{kind, sev, data})
-	s.mu.Unlock()
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-func (s *fakeSink) all() []event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.events)
-}
-
-func (s *fakeSink) count(kind protocol.EventKind, path string) int {
+// countFor counts the events of kind for path ("" for any path).
+func countFor(s *eventrec.Recorder, kind protocol.EventKind, path string) int {
 	n := 0
-	for _, e := range s.all() {
-		if e.kind == kind && (path == "" || e.data["path"] == path) {
+	for _, e := range s.OfKind(kind) {
+		if path == "" || e.Data["path"] == path {
 			n++
 		}
 	}
 	return n
 }
 
-// waitEvent waits until an event of kind for path has been emitted, and
+// waitPolicyEvent waits until an event of kind for path has been emitted, and
 // checks its shape.
-func (s *fakeSink) waitEvent(t *testing.T, kind protocol.EventKind, browser, path string) {
+func waitPolicyEvent(t *testing.T, s *eventrec.Recorder, kind protocol.EventKind, browser, path string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("event %s for %s", kind, path), func() bool {
-		return s.count(kind, path) > 0
+	s.Wait(t, 10*time.Second, fmt.Sprintf("%s for %s", kind, path), func(e eventrec.Event) bool {
+		return e.Kind == kind && e.Data["path"] == path
 	})
-	for _, e := range s.all() {
-		if e.kind == kind && e.data["path"] == path {
-			if e.sev != protocol.SeverityWarn || e.data["browser"] != browser {
-				t.Errorf("event %s: severity %s browser %q, want warn %q", kind, e.sev, e.data["browser"], browser)
-			}
-			ev := protocol.Event{Seq: 1, Time: time.Now(), Kind: e.kind, Severity: e.sev, Data: e.data}
-			if err := ev.Validate(); err != nil {
-				t.Errorf("event %s does not fit the protocol: %v", kind, err)
-			}
+	for _, e := range s.OfKind(kind) {
+		if e.Data["path"] == path && (e.Sev != protocol.SeverityWarn || e.Data["browser"] != browser) {
+			t.Errorf("event %s: severity %s browser %q, want warn %q", kind, e.Sev, e.Data["browser"], browser)
 		}
-	}
-}
-
-// waitFor polls cond until it holds or a deadline passes. It waits on a
-// condition, not a guessed duration: the poll step only bounds the latency.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -145,7 +145,7 @@ func (m *Manager) apply() (changed []string, err error) {
 		changed = append(changed, loc)
 		if m.applied[loc] {
 			m.log.Warn("Browser policy reasserted", "browser", t.Browser(), "path", loc)
-			m.emit(protocol.EventPolicyReasserted, protocol.SeverityWarn, map[string]string{"browser": t.Browser(), "path": loc})
+			m.emit(protocol.EventPolicyReasserted, protocol.SeverityWarn, map[string]string{protocol.DataBrowser: t.Browser(), protocol.DataPath: loc})
 		} else {
 			m.log.Info("Browser policy written", "browser", t.Browser(), "path", loc, "version", m.version)
 		}
@@ -161,15 +161,13 @@ func (m *Manager) reportFailure(t target, err error) {
 		return
 	}
 	m.failed[loc] = reason
-	if len(reason) > protocol.MaxText {
-		reason = reason[:protocol.MaxText]
-	}
+	reason = protocol.Clip(reason, protocol.MaxText)
 	kind := protocol.EventPolicyFailed
 	if errors.Is(err, ErrForeignPolicy) {
 		kind = protocol.EventPolicyRefused
 	}
 	m.log.Warn("Browser policy not applied", "browser", t.Browser(), "path", loc, "error", err)
-	m.emit(kind, protocol.SeverityWarn, map[string]string{"browser": t.Browser(), "path": loc, "reason": reason})
+	m.emit(kind, protocol.SeverityWarn, map[string]string{protocol.DataBrowser: t.Browser(), protocol.DataPath: loc, protocol.DataReason: reason})
 }
 
 func (m *Manager) emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) {

@@ -26,7 +26,7 @@ func TestDarwinPlists(t *testing.T) {
 	if err := os.WriteFile(edge, mdm, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sink := newFakeSink()
+	sink := newSink(t)
 	m := New(DefaultConfig(), root, testLogger(t), sink)
 	if _, err := m.Apply(); !errors.Is(err, ErrForeignPolicy) {
 		t.Fatalf("Apply: %v", err)
@@ -41,15 +41,15 @@ func TestDarwinPlists(t *testing.T) {
 	if !bytes.Equal(mustRead(t, edge), mdm) {
 		t.Error("MDM plist changed")
 	}
-	if sink.count(protocol.EventPolicyRefused, edge) != 1 {
-		t.Errorf("events %v", sink.all())
+	if countFor(sink, protocol.EventPolicyRefused, edge) != 1 {
+		t.Errorf("events %v", sink)
 	}
 	os.Remove(chrome)
 	if _, err := m.Apply(); !errors.Is(err, ErrForeignPolicy) {
 		t.Fatal(err)
 	}
-	if sink.count(protocol.EventPolicyReasserted, chrome) != 1 {
-		t.Errorf("events %v", sink.all())
+	if countFor(sink, protocol.EventPolicyReasserted, chrome) != 1 {
+		t.Errorf("events %v", sink)
 	}
 	if err := m.Remove(); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -70,6 +71,13 @@ type inotifyNotifier struct {
 	file *os.File // the inotify descriptor, non-blocking, read through the poller
 	c    chan struct{}
 	done chan struct{}
+	// wds is the watch descriptor of each directory after the last Watch (nil
+	// before the first); only Watch uses it, and the Manager calls Watch from
+	// one goroutine.
+	wds map[string]int
+
+	mu     sync.Mutex // guards closed, so that Watch never sends on a closed c
+	closed bool
 }
 
 var _ notifier = (*inotifyNotifier)(nil)
@@ -95,18 +103,25 @@ func newNotifier(*Manager) (notifier, error) {
 func (n *inotifyNotifier) C() <-chan struct{} { return n.c }
 
 // Watch adds a watch on the directory of every target. Adding one again is
-// cheap and re-arms a directory that was deleted and created again.
+// cheap and re-arms a directory that was deleted and created again. A
+// directory newly watched since the last Watch (created again by the re-check
+// that came before) wakes the Manager once more: what changed in it between
+// that re-check's write and this watch raised no event.
 func (n *inotifyNotifier) Watch(targets []target) error {
 	rc, err := n.file.SyscallConn()
 	if err != nil {
 		return err
 	}
+	first := n.wds == nil
+	wds := make(map[string]int, len(targets))
+	rearmed := false
 	var errs []error
 	for _, t := range targets {
 		dir := filepath.Dir(t.Location())
+		var wd int
 		var werr error
 		if err := rc.Control(func(fd uintptr) {
-			_, werr = unix.InotifyAddWatch(int(fd), dir, inotifyMask)
+			wd, werr = unix.InotifyAddWatch(int(fd), dir, inotifyMask)
 		}); err != nil {
 			return err
 		}
@@ -114,25 +129,48 @@ func (n *inotifyNotifier) Watch(targets []target) error {
 			if !errors.Is(werr, unix.ENOENT) {
 				errs = append(errs, fmt.Errorf("inotify watch %s: %w", dir, werr))
 			}
+			continue
+		}
+		wds[dir] = wd
+		if old, ok := n.wds[dir]; !first && (!ok || old != wd) {
+			rearmed = true
 		}
 	}
+	n.wds = wds
+	if rearmed {
+		n.mu.Lock()
+		if !n.closed {
+			n.wake()
+		}
+		n.mu.Unlock()
+	}
 	return errors.Join(errs...)
+}
+
+// wake sends one coalesced wake-up.
+func (n *inotifyNotifier) wake() {
+	select {
+	case n.c <- struct{}{}:
+	default:
+	}
 }
 
 // read turns any event into one coalesced wake-up; what changed is found out by
 // re-checking every location, so the events themselves are not parsed.
 func (n *inotifyNotifier) read() {
 	defer close(n.done)
-	defer close(n.c)
+	defer func() {
+		n.mu.Lock()
+		n.closed = true
+		close(n.c)
+		n.mu.Unlock()
+	}()
 	buf := make([]byte, 64<<10)
 	for {
 		if _, err := n.file.Read(buf); err != nil {
 			return // closed, or inotify broke: the Manager falls back on the interval
 		}
-		select {
-		case n.c <- struct{}{}:
-		default:
-		}
+		n.wake()
 	}
 }
 

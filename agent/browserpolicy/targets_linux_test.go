@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -50,7 +52,7 @@ func TestApplyWritesEveryBrowser(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(p.root, "usr/lib/firefox-esr"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sink := newFakeSink()
+	sink := newSink(t)
 	m := New(DefaultConfig(), p.root, testLogger(t), sink)
 	changed, err := m.Apply()
 	if err != nil {
@@ -85,7 +87,7 @@ func TestApplyWritesEveryBrowser(t *testing.T) {
 	if err != nil || len(changed) != 0 {
 		t.Errorf("second Apply: %v %v", changed, err)
 	}
-	if n := len(sink.all()); n != 0 {
+	if n := len(sink.All()); n != 0 {
 		t.Errorf("%d events for a first install", n)
 	}
 	// No temporary files left behind.
@@ -97,7 +99,7 @@ func TestApplyWritesEveryBrowser(t *testing.T) {
 
 func TestApplyRestoresAndReports(t *testing.T) {
 	p := newLinuxPaths(t)
-	sink := newFakeSink()
+	sink := newSink(t)
 	m := New(DefaultConfig(), p.root, testLogger(t), sink)
 	if _, err := m.Apply(); err != nil {
 		t.Fatal(err)
@@ -122,15 +124,15 @@ func TestApplyRestoresAndReports(t *testing.T) {
 	}
 	checkPolicyFile(t, p.edge)
 	for _, f := range want {
-		if sink.count(protocol.EventPolicyReasserted, f) != 1 {
-			t.Errorf("no single %s event for %s: %v", protocol.EventPolicyReasserted, f, sink.all())
+		if countFor(sink, protocol.EventPolicyReasserted, f) != 1 {
+			t.Errorf("no single %s event for %s: %v", protocol.EventPolicyReasserted, f, sink)
 		}
 	}
 }
 
 func TestWatchReassertsOnInotify(t *testing.T) {
 	p := newLinuxPaths(t)
-	sink := newFakeSink()
+	sink := newSink(t)
 	cfg := DefaultConfig()
 	cfg.Interval = time.Hour // only inotify can wake the watcher within the test
 	m := New(cfg, p.root, testLogger(t), sink)
@@ -142,8 +144,8 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 	if err := os.Remove(p.chrome); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, protocol.EventPolicyReasserted, Chrome, p.chrome)
-	waitFor(t, "chrome restored", func() bool {
+	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Chrome, p.chrome)
+	testbin.WaitFor(t, 10*time.Second, "chrome restored", func() bool {
 		b, err := os.ReadFile(p.chrome)
 		return err == nil && bytes.Equal(b, good)
 	})
@@ -152,8 +154,8 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 	if err := os.WriteFile(p.firefox, []byte(`{"policies": {"DisableDeveloperTools": false}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, protocol.EventPolicyReasserted, Firefox, p.firefox)
-	waitFor(t, "firefox restored", func() bool {
+	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Firefox, p.firefox)
+	testbin.WaitFor(t, 10*time.Second, "firefox restored", func() bool {
 		b, err := os.ReadFile(p.firefox)
 		ours, _ := inspectFirefoxJSON(b)
 		return err == nil && ours
@@ -163,8 +165,8 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 	if err := os.Chmod(p.edge, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, protocol.EventPolicyReasserted, Edge, p.edge)
-	waitFor(t, "edge mode restored", func() bool {
+	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Edge, p.edge)
+	testbin.WaitFor(t, 10*time.Second, "edge mode restored", func() bool {
 		fi, err := os.Stat(p.edge)
 		return err == nil && fi.Mode().Perm() == 0o644
 	})
@@ -173,16 +175,16 @@ func TestWatchReassertsOnInotify(t *testing.T) {
 	if err := os.Rename(filepath.Dir(p.chromium), filepath.Join(p.root, "moved")); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, protocol.EventPolicyReasserted, Chromium, p.chromium)
-	waitFor(t, "chromium restored", func() bool { _, err := os.Stat(p.chromium); return err == nil })
+	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Chromium, p.chromium)
+	testbin.WaitFor(t, 10*time.Second, "chromium restored", func() bool { _, err := os.Stat(p.chromium); return err == nil })
 	// ...and the new directory is watched: deleting the file there is seen.
 	// (The interval is an hour, so only a re-armed watch can pass this.)
-	waitFor(t, "second chromium event", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "second chromium event", func() bool {
 		os.Remove(p.chromium)
-		return sink.count(protocol.EventPolicyReasserted, p.chromium) >= 2
+		return countFor(sink, protocol.EventPolicyReasserted, p.chromium) >= 2
 	})
-	for _, e := range sink.all() {
-		if e.kind != protocol.EventPolicyReasserted {
+	for _, e := range sink.All() {
+		if e.Kind != protocol.EventPolicyReasserted {
 			t.Errorf("unexpected event %v", e)
 		}
 	}
@@ -204,12 +206,12 @@ func TestWatchStopsCleanly(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Watch did not return after cancel")
 	}
-	waitFor(t, "watch goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
+	testbin.WaitFor(t, 10*time.Second, "watch goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 func TestWatchFindsNewInstallOnInterval(t *testing.T) {
 	p := newLinuxPaths(t)
-	sink := newFakeSink()
+	sink := newSink(t)
 	cfg := DefaultConfig()
 	cfg.Interval = time.Second
 	cfg.Browsers = []string{Firefox}
@@ -222,10 +224,10 @@ func TestWatchFindsNewInstallOnInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	dist := filepath.Join(p.root, "opt/firefox/distribution/policies.json")
-	waitFor(t, "policy in the new install", func() bool { _, err := os.Stat(dist); return err == nil })
+	testbin.WaitFor(t, 10*time.Second, "policy in the new install", func() bool { _, err := os.Stat(dist); return err == nil })
 	checkPolicyFile(t, dist)
-	if n := len(sink.all()); n != 0 {
-		t.Errorf("events for a new install: %v", sink.all())
+	if n := len(sink.All()); n != 0 {
+		t.Errorf("events for a new install: %v", sink)
 	}
 }
 
@@ -238,7 +240,7 @@ func TestFirefoxForeignFileRefused(t *testing.T) {
 	if err := os.WriteFile(p.distESR, debian, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sink := newFakeSink()
+	sink := newSink(t)
 	m := New(DefaultConfig(), p.root, testLogger(t), sink)
 	changed, err := m.Apply()
 	if !errors.Is(err, ErrForeignPolicy) {
@@ -253,8 +255,8 @@ func TestFirefoxForeignFileRefused(t *testing.T) {
 	if _, err := m.Apply(); !errors.Is(err, ErrForeignPolicy) {
 		t.Errorf("second Apply: %v", err)
 	}
-	if n := sink.count(protocol.EventPolicyRefused, p.distESR); n != 1 {
-		t.Errorf("%d refusal events, want 1: %v", n, sink.all())
+	if n := countFor(sink, protocol.EventPolicyRefused, p.distESR); n != 1 {
+		t.Errorf("%d refusal events, want 1: %v", n, sink)
 	}
 	// Remove leaves it alone too.
 	if err := m.Remove(); err != nil {
@@ -289,7 +291,7 @@ func TestFirefoxTakeOver(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.TakeOverFirefox = true
-	m := New(cfg, p.root, testLogger(t), newFakeSink())
+	m := New(cfg, p.root, testLogger(t), newSink(t))
 	if _, err := m.Apply(); err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +323,7 @@ func TestFirefoxTakeOver(t *testing.T) {
 
 func TestRemoveLeavesOthersAlone(t *testing.T) {
 	p := newLinuxPaths(t)
-	m := New(DefaultConfig(), p.root, testLogger(t), newFakeSink())
+	m := New(DefaultConfig(), p.root, testLogger(t), newSink(t))
 	other := filepath.Join(filepath.Dir(p.chrome), "it-department.json")
 	os.MkdirAll(filepath.Dir(other), 0o755)
 	if err := os.WriteFile(other, []byte(`{"HomepageLocation": "https://library.example"}`), 0o644); err != nil {
@@ -374,7 +376,7 @@ func TestWriteFailureReportedOnce(t *testing.T) {
 	// A regular file where the managed directory should be.
 	os.MkdirAll(filepath.Join(p.root, "etc/opt/chrome/policies"), 0o755)
 	os.WriteFile(filepath.Join(p.root, "etc/opt/chrome/policies/managed"), nil, 0o644)
-	sink := newFakeSink()
+	sink := newSink(t)
 	cfg := DefaultConfig()
 	cfg.Browsers = []string{Chrome, Edge}
 	m := New(cfg, p.root, testLogger(t), sink)
@@ -385,7 +387,7 @@ func TestWriteFailureReportedOnce(t *testing.T) {
 		}
 		_ = changed
 	}
-	if n := sink.count(protocol.EventPolicyFailed, p.chrome); n != 1 {
+	if n := countFor(sink, protocol.EventPolicyFailed, p.chrome); n != 1 {
 		t.Errorf("%d failure events, want 1", n)
 	}
 	checkPolicyFile(t, p.edge) // the other browser is still applied

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"golang.org/x/sys/windows/registry"
 )
@@ -142,7 +144,7 @@ func checkRegistryPolicies(t *testing.T, base string, cfg Config) {
 }
 
 func TestRegistryApply(t *testing.T) {
-	sink := newFakeSink()
+	sink := newSink(t)
 	cfg := DefaultConfig()
 	m, base := newRegManager(t, cfg, sink)
 	changed, err := m.Apply()
@@ -160,13 +162,13 @@ func TestRegistryApply(t *testing.T) {
 	if err != nil || len(changed) != 0 {
 		t.Errorf("second Apply: %v %v", changed, err)
 	}
-	if len(sink.all()) != 0 {
-		t.Errorf("events on first install: %v", sink.all())
+	if len(sink.All()) != 0 {
+		t.Errorf("events on first install: %v", sink)
 	}
 }
 
 func TestRegistryTamperReasserted(t *testing.T) {
-	sink := newFakeSink()
+	sink := newSink(t)
 	cfg := DefaultConfig()
 	cfg.Interval = time.Hour // only the registry notification can wake the watcher
 	m, base := newRegManager(t, cfg, sink)
@@ -181,8 +183,8 @@ func TestRegistryTamperReasserted(t *testing.T) {
 	if err := chrome.DeleteValue("DownloadRestrictions"); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, protocol.EventPolicyReasserted, Chrome, chromeLoc)
-	waitFor(t, "DownloadRestrictions back", func() bool {
+	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Chrome, chromeLoc)
+	testbin.WaitFor(t, 10*time.Second, "DownloadRestrictions back", func() bool {
 		ok, _ := valueIs(chrome, "DownloadRestrictions", regValue{kind: registry.DWORD, num: 2})
 		return ok
 	})
@@ -192,8 +194,8 @@ func TestRegistryTamperReasserted(t *testing.T) {
 	if err := edge.SetStringValue("DeveloperToolsAvailability", "0"); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitEvent(t, protocol.EventPolicyReasserted, Edge, edgeLoc)
-	waitFor(t, "DeveloperToolsAvailability back", func() bool {
+	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Edge, edgeLoc)
+	testbin.WaitFor(t, 10*time.Second, "DeveloperToolsAvailability back", func() bool {
 		ok, _ := valueIs(edge, "DeveloperToolsAvailability", regValue{kind: registry.DWORD, num: 2})
 		return ok
 	})
@@ -205,24 +207,24 @@ func TestRegistryTamperReasserted(t *testing.T) {
 	}
 	al.SetDWordValue("Cookies", 0)
 	al.Close()
-	sink.waitEvent(t, protocol.EventPolicyReasserted, Firefox, ffLoc)
+	waitPolicyEvent(t, sink, protocol.EventPolicyReasserted, Firefox, ffLoc)
 	san := openKey(t, base+`\Mozilla\Firefox\SanitizeOnShutdown`)
-	waitFor(t, "Cookies back", func() bool { ok, _ := valueIs(san, "Cookies", regValue{kind: registry.DWORD, num: 1}); return ok })
+	testbin.WaitFor(t, 10*time.Second, "Cookies back", func() bool { ok, _ := valueIs(san, "Cookies", regValue{kind: registry.DWORD, num: 1}); return ok })
 
 	// A whole key deleted. The manager may still be re-writing Chrome's key
 	// after the earlier tampering, and Wine then refuses the delete ("Access
 	// denied", seen once in 20 runs): the tamperer simply tries again.
-	waitFor(t, "the Chrome key deleted by the tamperer", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "the Chrome key deleted by the tamperer", func() bool {
 		err := deleteTree(openKey(t, base+`\Google`), "Chrome")
 		return err == nil || errors.Is(err, registry.ErrNotExist)
 	})
-	waitFor(t, "second chrome event", func() bool { return sink.count(protocol.EventPolicyReasserted, chromeLoc) >= 2 })
-	waitFor(t, "chrome key back", func() bool { return keyExists(base + `\Google\Chrome\ExtensionInstallBlocklist`) })
+	testbin.WaitFor(t, 10*time.Second, "second chrome event", func() bool { return countFor(sink, protocol.EventPolicyReasserted, chromeLoc) >= 2 })
+	testbin.WaitFor(t, 10*time.Second, "chrome key back", func() bool { return keyExists(base + `\Google\Chrome\ExtensionInstallBlocklist`) })
 	checkRegistryPolicies(t, base, cfg)
 }
 
 func TestRegistryExtraListEntryRemoved(t *testing.T) {
-	sink := newFakeSink()
+	sink := newSink(t)
 	m, base := newRegManager(t, DefaultConfig(), sink)
 	if _, err := m.Apply(); err != nil {
 		t.Fatal(err)
@@ -245,8 +247,8 @@ func TestRegistryExtraListEntryRemoved(t *testing.T) {
 	if got := listValues(t, base+`\Google\Chrome\ExtensionInstallBlocklist`); !slices.Equal(got, []string{"*"}) {
 		t.Errorf("blocklist %v", got)
 	}
-	if sink.count(protocol.EventPolicyReasserted, "") != 1 {
-		t.Errorf("events %v", sink.all())
+	if countFor(sink, protocol.EventPolicyReasserted, "") != 1 {
+		t.Errorf("events %v", sink)
 	}
 }
 
@@ -295,7 +297,7 @@ func TestRegistryRemoveKeepsOthers(t *testing.T) {
 }
 
 func TestRegistryFirefoxForeignDistribution(t *testing.T) {
-	sink := newFakeSink()
+	sink := newSink(t)
 	cfg := DefaultConfig()
 	cfg.Browsers = []string{Firefox}
 	m, base := newRegManager(t, cfg, sink)
@@ -313,8 +315,8 @@ func TestRegistryFirefoxForeignDistribution(t *testing.T) {
 	if keyExists(base + `\Mozilla\Firefox`) {
 		t.Error("registry policy written over another tool's policies.json")
 	}
-	if sink.count(protocol.EventPolicyRefused, `HKLM\`+base+`\Mozilla\Firefox`) != 1 {
-		t.Errorf("events %v", sink.all())
+	if countFor(sink, protocol.EventPolicyRefused, `HKLM\`+base+`\Mozilla\Firefox`) != 1 {
+		t.Errorf("events %v", sink)
 	}
 	cfg.TakeOverFirefox = true
 	m2 := New(cfg, m.root, testLogger(t), nil)

@@ -11,20 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
-
-// timingSink reports when each download.blocked event arrives.
-type timingSink struct{ at chan time.Time }
-
-func (s *timingSink) Emit(kind protocol.EventKind, _ protocol.Severity, _ map[string]string) error {
-	if kind == protocol.EventDownloadBlocked {
-		s.at <- time.Now()
-	}
-	return nil
-}
 
 func BenchmarkQuarantineLatency1MB(b *testing.B)   { benchQuarantine(b, 1<<20) }
 func BenchmarkQuarantineLatency100MB(b *testing.B) { benchQuarantine(b, 100<<20) }
@@ -36,7 +28,7 @@ func benchQuarantine(b *testing.B, size int) {
 	home := b.TempDir()
 	dl := filepath.Join(home, "Downloads")
 	os.Mkdir(dl, 0o755)
-	sink := &timingSink{at: make(chan time.Time, 1)}
+	sink := &eventrec.Recorder{}
 	env := startGuard(b, home, sink)
 	moved := make(chan time.Time, 1)
 	env.q.afterMove = func() { moved <- time.Now() }
@@ -64,12 +56,11 @@ func benchQuarantine(b *testing.B, size int) {
 		case <-time.After(30 * time.Second):
 			b.Fatal("not moved into quarantine within 30s")
 		}
-		select {
-		case t1 := <-sink.at:
-			lat = append(lat, t1.Sub(t0))
-		case <-time.After(30 * time.Second):
-			b.Fatal("no download.blocked within 30s")
-		}
+		name := filepath.Base(final)
+		ev := sink.Wait(b, 30*time.Second, "download.blocked for "+name, func(e eventrec.Event) bool {
+			return e.Kind == protocol.EventDownloadBlocked && e.Data[protocol.DataName] == name
+		})
+		lat = append(lat, ev.At.Sub(t0))
 	}
 	// moved: out of the patron's reach (renamed or copied into the quarantine);
 	// event: record written and synced, download.blocked emitted.

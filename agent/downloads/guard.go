@@ -200,9 +200,9 @@ func (g *Guard) watcherError(err error) {
 	g.lastErr, g.suppressed = now, 0
 	g.errMu.Unlock()
 	g.log.Warn("File watcher error", "err", err)
-	data := map[string]string{"error": truncate(err.Error(), protocol.MaxText)}
+	data := map[string]string{protocol.DataError: protocol.Clip(err.Error(), protocol.MaxText)}
 	if suppressed > 0 {
-		data["suppressed"] = strconv.Itoa(suppressed)
+		data[protocol.DataSuppressed] = strconv.Itoa(suppressed)
 	}
 	if err := g.sink.Emit(protocol.EventWatcherError, protocol.SeverityWarn, data); err != nil {
 		g.log.Error("Report watcher error", "err", err)
@@ -249,14 +249,14 @@ func (g *Guard) judge(path string) {
 		g.log.Info("Released content left in place", "name", filepath.Base(path), "sha256", sum)
 		return
 	}
-	ev := protocol.DownloadBlocked{Name: name, SHA256: sum, Size: size, Reason: truncate(res.Reason, protocol.MaxText)}
-	rec, err := g.q.put(h, sum, truncate(res.Reason, 2048), res.Kind, g.now())
+	ev := protocol.DownloadBlocked{Name: name, SHA256: sum, Size: size, Reason: protocol.Clip(res.Reason, protocol.MaxText)}
+	rec, err := g.q.put(h, sum, protocol.Clip(res.Reason, 2048), res.Kind, g.now())
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return // deleted by the patron between judgement and move
 		}
 		g.log.Error("Quarantine blocked file", "path", path, "err", err)
-		ev.Quarantine = "failed: " + truncate(err.Error(), 200)
+		ev.Quarantine = "failed: " + protocol.Clip(err.Error(), 200)
 	} else {
 		ev.ID, ev.SHA256, ev.Size = rec.ID, rec.SHA256, rec.Size
 		g.log.Info("Download blocked", "name", name, "id", rec.ID, "reason", res.Reason)
@@ -281,15 +281,3 @@ func hashHeld(h *heldFile) (string, error) {
 	}
 	return hex.EncodeToString(s.Sum(nil)), nil
 }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/agent/classify"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
@@ -54,7 +58,7 @@ func (c fakeClassifier) Reader(name string, r io.ReaderAt, size int64, mode fs.F
 type fakeEnv struct {
 	w    *fakeWatcher
 	g    *Guard
-	sink *fakeSink
+	sink *eventrec.Recorder
 	dir  string
 	now  time.Time
 	mu   sync.Mutex
@@ -67,7 +71,7 @@ func runFakeGuard(t *testing.T, cls Classifier) *fakeEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &fakeEnv{w: &fakeWatcher{ch: make(chan Event, 16)}, sink: &fakeSink{}, dir: dir, now: time.Unix(1_800_000_000, 0)}
+	env := &fakeEnv{w: &fakeWatcher{ch: make(chan Event, 16)}, sink: &eventrec.Recorder{}, dir: dir, now: time.Unix(1_800_000_000, 0)}
 	cfg := DefaultConfig()
 	cfg.Roots = []string{dir}
 	cfg.Exclude = []string{filepath.Join(dir, "cache")}
@@ -94,15 +98,15 @@ func TestGuardWatcherErrorsAreRateLimited(t *testing.T) {
 	for range 5 {
 		env.w.ch <- Event{Err: boom}
 	}
-	waitFor(t, 5*time.Second, "first watcher.error", func() bool { return len(env.sink.ofKind(protocol.EventWatcherError)) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "first watcher.error", func() bool { return len(env.sink.OfKind(protocol.EventWatcherError)) == 1 })
 	env.advance(watcherErrorEvery)
 	// A file event after the errors: once it is through, so are they.
 	p := filepath.Join(env.dir, "x.exe")
 	os.WriteFile(p, []byte("x"), 0o644)
 	env.w.ch <- Event{Err: boom}
-	waitFor(t, 5*time.Second, "second watcher.error", func() bool { return len(env.sink.ofKind(protocol.EventWatcherError)) == 2 })
-	evs := env.sink.ofKind(protocol.EventWatcherError)
-	if evs[0].sev != protocol.SeverityWarn || evs[0].data["error"] != boom.Error() || evs[1].data["suppressed"] != "4" {
+	testbin.WaitFor(t, 5*time.Second, "second watcher.error", func() bool { return len(env.sink.OfKind(protocol.EventWatcherError)) == 2 })
+	evs := env.sink.OfKind(protocol.EventWatcherError)
+	if evs[0].Sev != protocol.SeverityWarn || evs[0].Data["error"] != boom.Error() || evs[1].Data["suppressed"] != "4" {
 		t.Errorf("events %+v", evs)
 	}
 }
@@ -112,9 +116,9 @@ func TestGuardFailsClosedOnClassifierError(t *testing.T) {
 	p := filepath.Join(env.dir, "report.pdf")
 	os.WriteFile(p, []byte("%PDF-1.7"), 0o644)
 	env.w.ch <- Event{Path: p, Op: OpClosed}
-	waitFor(t, 5*time.Second, "blocked", func() bool { return len(env.sink.ofKind(protocol.EventDownloadBlocked)) == 1 })
-	ev := env.sink.ofKind(protocol.EventDownloadBlocked)[0]
-	if ev.data["sha256"] != sha([]byte("%PDF-1.7")) || ev.data["id"] == "" {
+	testbin.WaitFor(t, 5*time.Second, "blocked", func() bool { return len(env.sink.OfKind(protocol.EventDownloadBlocked)) == 1 })
+	ev := env.sink.OfKind(protocol.EventDownloadBlocked)[0]
+	if ev.Data["sha256"] != sha([]byte("%PDF-1.7")) || ev.Data["id"] == "" {
 		t.Errorf("event %+v", ev)
 	}
 	if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
@@ -138,8 +142,8 @@ func TestGuardVerdicts(t *testing.T) {
 	for _, p := range []string{cached, macro, tool, filepath.Join(env.dir, "gone.exe")} {
 		env.w.ch <- Event{Path: p, Op: OpClosed}
 	}
-	waitFor(t, 5*time.Second, "blocked and noexec", func() bool {
-		return len(env.sink.ofKind(protocol.EventDownloadBlocked)) == 1 && len(env.sink.ofKind(protocol.EventDownloadNoExec)) == 1
+	testbin.WaitFor(t, 5*time.Second, "blocked and noexec", func() bool {
+		return len(env.sink.OfKind(protocol.EventDownloadBlocked)) == 1 && len(env.sink.OfKind(protocol.EventDownloadNoExec)) == 1
 	})
 	if fi, err := os.Lstat(macro); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("allow-noexec file changed: %v %v", fi, err)
@@ -147,8 +151,8 @@ func TestGuardVerdicts(t *testing.T) {
 	if _, err := os.Lstat(cached); err != nil {
 		t.Errorf("excluded file touched: %v", err)
 	}
-	ne := env.sink.ofKind(protocol.EventDownloadNoExec)[0]
-	if ne.sev != protocol.SeverityInfo || ne.data["name"] != "macro.doc" || ne.data["reason"] != "macros" {
+	ne := env.sink.OfKind(protocol.EventDownloadNoExec)[0]
+	if ne.Sev != protocol.SeverityInfo || ne.Data["name"] != "macro.doc" || ne.Data["reason"] != "macros" {
 		t.Errorf("noexec event %+v", ne)
 	}
 	env.w.mu.Lock()

@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/carrel-kiosk/carrel/agent/classify"
@@ -56,7 +60,7 @@ func (s *spyClassifier) judged(name string) (classify.Result, bool) {
 type guardEnv struct {
 	home string
 	q    *Quarantine
-	sink *fakeSink
+	sink *eventrec.Recorder
 	cls  *spyClassifier
 	g    *Guard
 }
@@ -102,7 +106,7 @@ func startGuardWith(t testing.TB, home string, sink EventSink, edit func(*Config
 	})
 	iw := w.(*inotifyWatcher)
 	want := len(g.watchRoots())
-	waitFor(t, 5*time.Second, "roots watched", func() bool {
+	testbin.WaitFor(t, 5*time.Second, "roots watched", func() bool {
 		iw.mu.Lock()
 		defer iw.mu.Unlock()
 		n := 0
@@ -113,7 +117,7 @@ func startGuardWith(t testing.TB, home string, sink EventSink, edit func(*Config
 		}
 		return n == want
 	})
-	fs, _ := sink.(*fakeSink)
+	fs, _ := sink.(*eventrec.Recorder)
 	return &guardEnv{home: home, q: q, sink: fs, cls: cls, g: g}
 }
 
@@ -130,7 +134,7 @@ func TestGuardEndToEnd(t *testing.T) {
 	cached := filepath.Join(home, ".cache", "blob.exe")
 	os.WriteFile(cached, pe(100), 0o644)
 
-	env := startGuard(t, home, &fakeSink{})
+	env := startGuard(t, home, &eventrec.Recorder{})
 
 	// A browser download of a program: chunks into .crdownload, then rename.
 	setup := filepath.Join(home, "Downloads", "setup.exe")
@@ -168,15 +172,15 @@ func TestGuardEndToEnd(t *testing.T) {
 	os.WriteFile(script, []byte("just words\n"), 0o755)
 
 	for _, p := range []string{early, setup, tool} {
-		waitFor(t, 10*time.Second, "quarantine of "+p, func() bool {
+		testbin.WaitFor(t, 10*time.Second, "quarantine of "+p, func() bool {
 			_, err := os.Lstat(p)
 			return errors.Is(err, os.ErrNotExist) && len(env.blockedEvent(filepath.Base(p))) == 1
 		})
 	}
 	for _, p := range []string{report, notes, script} {
-		waitFor(t, 10*time.Second, "judgement of "+p, func() bool { _, ok := env.cls.judged(p); return ok })
+		testbin.WaitFor(t, 10*time.Second, "judgement of "+p, func() bool { _, ok := env.cls.judged(p); return ok })
 	}
-	waitFor(t, 5*time.Second, "noexec event", func() bool { return len(env.sink.ofKind(protocol.EventDownloadNoExec)) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "noexec event", func() bool { return len(env.sink.OfKind(protocol.EventDownloadNoExec)) == 1 })
 
 	// Blocked files: a record that says exactly what was moved, and the content.
 	recs, err := env.q.List()
@@ -214,8 +218,8 @@ func TestGuardEndToEnd(t *testing.T) {
 			t.Errorf("%d download.blocked events for %s", len(ev), c.path)
 			continue
 		}
-		d := ev[0].data
-		if ev[0].sev != protocol.SeverityAlert || d["sha256"] != r.SHA256 || d["reason"] != r.Reason || d["id"] != r.ID || d["size"] != itoa(len(c.data)) {
+		d := ev[0].Data
+		if ev[0].Sev != protocol.SeverityAlert || d["sha256"] != r.SHA256 || d["reason"] != r.Reason || d["id"] != r.ID || d["size"] != itoa(len(c.data)) {
 			t.Errorf("event for %s: %+v", c.path, ev[0])
 		}
 	}
@@ -247,8 +251,8 @@ func TestGuardEndToEnd(t *testing.T) {
 	if fi, _ := os.Lstat(script); fi == nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("allow-noexec file was changed: %v", fi)
 	}
-	ne := env.sink.ofKind(protocol.EventDownloadNoExec)[0]
-	if ne.data["name"] != "readme.txt" || ne.data["sha256"] != sha([]byte("just words\n")) {
+	ne := env.sink.OfKind(protocol.EventDownloadNoExec)[0]
+	if ne.Data["name"] != "readme.txt" || ne.Data["sha256"] != sha([]byte("just words\n")) {
 		t.Errorf("noexec event %+v", ne)
 	}
 	// Partial names and excluded caches are never judged.
@@ -260,8 +264,8 @@ func TestGuardEndToEnd(t *testing.T) {
 	if _, err := os.Lstat(cached); err != nil {
 		t.Errorf("excluded file touched: %v", err)
 	}
-	for _, e := range env.sink.all() {
-		if e.kind == protocol.EventWatcherError {
+	for _, e := range env.sink.All() {
+		if e.Kind == protocol.EventWatcherError {
 			t.Errorf("watcher error: %+v", e)
 		}
 	}
@@ -271,23 +275,23 @@ func TestGuardReleaseRoundTrip(t *testing.T) {
 	checkGoroutines(t)
 	home := t.TempDir()
 	os.Mkdir(filepath.Join(home, "Downloads"), 0o755)
-	env := startGuard(t, home, &fakeSink{})
+	env := startGuard(t, home, &eventrec.Recorder{})
 	p := filepath.Join(home, "Downloads", "setup.exe")
 	writeLikeBrowser(t, p, pe(5000))
-	waitFor(t, 10*time.Second, "blocked", func() bool { return len(env.blockedEvent("setup.exe")) == 1 })
-	id := env.blockedEvent("setup.exe")[0].data["id"]
+	testbin.WaitFor(t, 10*time.Second, "blocked", func() bool { return len(env.blockedEvent("setup.exe")) == 1 })
+	id := env.blockedEvent("setup.exe")[0].Data["id"]
 	if _, err := env.g.ReleaseHandler()(context.Background(), map[string]string{"id": id}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(p); !bytes.Equal(b, pe(5000)) {
 		t.Error("released content differs")
 	}
-	if len(env.sink.ofKind(protocol.EventQuarantineReleased)) != 1 {
-		t.Errorf("events %+v", env.sink.all())
+	if len(env.sink.OfKind(protocol.EventQuarantineReleased)) != 1 {
+		t.Errorf("events %s", env.sink)
 	}
 	// The restored file raises its own events and is judged again; staff
 	// released that content, so it stays.
-	waitFor(t, 10*time.Second, "re-judged after release", func() bool { return env.cls.count(p) >= 2 })
+	testbin.WaitFor(t, 10*time.Second, "re-judged after release", func() bool { return env.cls.count(p) >= 2 })
 	if _, err := os.Lstat(p); err != nil {
 		t.Fatalf("released file quarantined again: %v", err)
 	}
@@ -300,8 +304,8 @@ func TestGuardReleaseRoundTrip(t *testing.T) {
 	os.WriteFile(copyPath, pe(5000), 0o644)
 	other := filepath.Join(home, "Downloads", "other.exe")
 	os.WriteFile(other, pe(5001), 0o644)
-	waitFor(t, 10*time.Second, "other blocked", func() bool { return len(env.blockedEvent("other.exe")) == 1 })
-	waitFor(t, 10*time.Second, "copy judged", func() bool { return env.cls.count(copyPath) >= 1 })
+	testbin.WaitFor(t, 10*time.Second, "other blocked", func() bool { return len(env.blockedEvent("other.exe")) == 1 })
+	testbin.WaitFor(t, 10*time.Second, "copy judged", func() bool { return env.cls.count(copyPath) >= 1 })
 	if _, err := os.Lstat(copyPath); err != nil {
 		t.Errorf("copy of released content quarantined: %v", err)
 	}
@@ -312,10 +316,10 @@ func (e *guardEnv) kindOf(p string) string {
 	return r.Kind
 }
 
-func (e *guardEnv) blockedEvent(name string) []sinkEvent {
-	var out []sinkEvent
-	for _, ev := range e.sink.ofKind(protocol.EventDownloadBlocked) {
-		if ev.data["name"] == name {
+func (e *guardEnv) blockedEvent(name string) []eventrec.Event {
+	var out []eventrec.Event
+	for _, ev := range e.sink.OfKind(protocol.EventDownloadBlocked) {
+		if ev.Data["name"] == name {
 			out = append(out, ev)
 		}
 	}
@@ -358,12 +362,12 @@ func TestGuardWaitsForWriterToClose(t *testing.T) {
 	data := pe(100000)
 	f.Write(data[:50000])
 
-	env := startGuardWith(t, home, &fakeSink{}, func(c *Config) { c.Workers = 1 })
+	env := startGuardWith(t, home, &eventrec.Recorder{}, func(c *Config) { c.Workers = 1 })
 	// One worker judges in order: once the sentinel is done, the scan's event
 	// for slow.exe has been handled.
 	sentinel := filepath.Join(dl, "sentinel.exe")
 	os.WriteFile(sentinel, pe(10), 0o644)
-	waitFor(t, 5*time.Second, "sentinel blocked", func() bool { return len(env.blockedEvent("sentinel.exe")) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "sentinel blocked", func() bool { return len(env.blockedEvent("sentinel.exe")) == 1 })
 	if n := env.cls.count(slow); n != 0 {
 		t.Fatalf("a file open for writing was judged %d times", n)
 	}
@@ -372,10 +376,10 @@ func TestGuardWaitsForWriterToClose(t *testing.T) {
 	}
 	f.Write(data[50000:])
 	f.Close()
-	waitFor(t, 5*time.Second, "slow.exe blocked after close", func() bool { return len(env.blockedEvent("slow.exe")) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "slow.exe blocked after close", func() bool { return len(env.blockedEvent("slow.exe")) == 1 })
 	ev := env.blockedEvent("slow.exe")[0]
-	if ev.data["size"] != "100000" || ev.data["sha256"] != sha(data) {
-		t.Errorf("judged incomplete content: %+v", ev.data)
+	if ev.Data["size"] != "100000" || ev.Data["sha256"] != sha(data) {
+		t.Errorf("judged incomplete content: %+v", ev.Data)
 	}
 }
 
@@ -389,7 +393,7 @@ func TestGuardNeverFollowsSymlink(t *testing.T) {
 	os.WriteFile(canary, pe(3000), 0o755)
 	before, _ := os.Lstat(canary)
 
-	env := startGuardWith(t, home, &fakeSink{}, func(c *Config) { c.Workers = 1 })
+	env := startGuardWith(t, home, &eventrec.Recorder{}, func(c *Config) { c.Workers = 1 })
 	part := filepath.Join(dl, "evil.exe.crdownload")
 	if err := os.Symlink(canary, part); err != nil {
 		t.Fatal(err)
@@ -400,7 +404,7 @@ func TestGuardNeverFollowsSymlink(t *testing.T) {
 	}
 	sentinel := filepath.Join(dl, "sentinel.exe")
 	os.WriteFile(sentinel, pe(10), 0o644)
-	waitFor(t, 5*time.Second, "sentinel blocked", func() bool { return len(env.blockedEvent("sentinel.exe")) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "sentinel blocked", func() bool { return len(env.blockedEvent("sentinel.exe")) == 1 })
 
 	if n := env.cls.count(evil); n != 0 {
 		t.Errorf("symlink judged %d times", n)
@@ -435,8 +439,8 @@ func TestGuardHardLinkKeepsOtherName(t *testing.T) {
 	if err := os.Link(outside, link); err != nil {
 		t.Fatal(err)
 	}
-	env := startGuard(t, home, &fakeSink{}) // found by the first scan
-	waitFor(t, 5*time.Second, "blocked", func() bool { return len(env.blockedEvent("tool.exe")) == 1 })
+	env := startGuard(t, home, &eventrec.Recorder{}) // found by the first scan
+	testbin.WaitFor(t, 5*time.Second, "blocked", func() bool { return len(env.blockedEvent("tool.exe")) == 1 })
 	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("patron's name still there: %v", err)
 	}

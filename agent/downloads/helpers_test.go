@@ -8,19 +8,6 @@ import (
 	"time"
 )
 
-// waitFor polls cond until it holds or the deadline passes. It is the only way
-// these tests wait: never a bare sleep.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // recorder collects watcher events.
 type recorder struct {
 	mu     sync.Mutex

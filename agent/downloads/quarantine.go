@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -112,7 +113,7 @@ func (q *Quarantine) put(h *heldFile, sha, reason, kind string, now time.Time) (
 	blob := q.blobPath(rec.SHA256)
 	if _, err := os.Lstat(blob); err == nil {
 		os.Remove(staged) // same content already held
-	} else if err := os.Rename(staged, blob); err != nil {
+	} else if err := atomicfile.Rename(staged, blob); err != nil {
 		return Record{}, fmt.Errorf("store quarantined %s: %w", h.path, err)
 	}
 	if err := q.writeRecord(rec); err != nil {
@@ -146,43 +147,17 @@ func (q *Quarantine) copyIn(h *heldFile, dst string) (sha string, size int64, er
 	return hex.EncodeToString(hash.Sum(nil)), size, nil
 }
 
+// writeRecord writes rec durably; put has made the blob's name durable
+// before, so both reach the disk before the event says so.
 func (q *Quarantine) writeRecord(rec Record) error {
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode quarantine record: %w", err)
 	}
-	tmp := filepath.Join(q.dir, "tmp", rec.ID+".json")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := atomicfile.WriteFile(q.recordPath(rec.ID), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write quarantine record: %w", err)
 	}
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, q.recordPath(rec.ID))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write quarantine record: %w", err)
-	}
-	// The blob's and the record's names reach the disk before the event says so.
-	syncDir(filepath.Join(q.dir, "blobs"))
-	syncDir(filepath.Join(q.dir, "records"))
 	return nil
-}
-
-// syncDir flushes a directory's entries where the OS allows opening a
-// directory for that (not on Windows, where the error is ignored).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // Get returns the record with that id.

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -126,7 +128,7 @@ func testPutRelease(t *testing.T, home string) {
 		t.Fatalf("List = %+v, %v", list, err)
 	}
 
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	out, err := q.ReleaseHandler(sink)(context.Background(), map[string]string{"id": rec.ID})
 	if err != nil {
 		t.Fatal(err)
@@ -150,9 +152,9 @@ func testPutRelease(t *testing.T, home string) {
 	if _, err := os.Lstat(q.blobPath(rec.SHA256)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("blob still there after release: %v", err)
 	}
-	evs := sink.all()
-	if len(evs) != 1 || evs[0].kind != "quarantine.released" || evs[0].sev != protocol.SeverityInfo ||
-		evs[0].data["id"] != rec.ID || evs[0].data["name"] != "setup.exe" || evs[0].data["sha256"] != rec.SHA256 {
+	evs := sink.All()
+	if len(evs) != 1 || evs[0].Kind != "quarantine.released" || evs[0].Sev != protocol.SeverityInfo ||
+		evs[0].Data["id"] != rec.ID || evs[0].Data["name"] != "setup.exe" || evs[0].Data["sha256"] != rec.SHA256 {
 		t.Errorf("events = %+v", evs)
 	}
 }
@@ -305,7 +307,7 @@ func TestQuarantineSharedBlob(t *testing.T) {
 
 func TestReleaseHandlerRefusesBadIDs(t *testing.T) {
 	q := newQuarantine(t)
-	h := q.ReleaseHandler(&fakeSink{})
+	h := q.ReleaseHandler(&eventrec.Recorder{})
 	for _, id := range []string{"", "../../etc/passwd", "0123456789abcdef0123456789abcdef"} {
 		if _, err := h(context.Background(), map[string]string{"id": id}); err == nil {
 			t.Errorf("release of %q succeeded", id)

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 // The rescanner's bookkeeping, driven by hand: a real directory, a fake clock
@@ -580,7 +582,7 @@ func startRescan(t *testing.T, newW newRescanFunc, cfg rescanConfig, roots ...st
 // quiesce waits until nothing is pending, dirty or queued.
 func quiesce(t *testing.T, w *rescanWatcher) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "the watcher to be idle", func() bool {
+	testbin.WaitFor(t, 20*time.Second, "the watcher to be idle", func() bool {
 		idle := false
 		w.do(func(s *scanState) { idle = len(s.pending) == 0 && len(s.dirty) == 0 })
 		w.mu.Lock()
@@ -632,7 +634,7 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 			appendTo(t, f, 16<<10)
 		}
 		f.Close()
-		waitFor(t, 10*time.Second, "the report", func() bool { return rec.n(p) > 0 })
+		testbin.WaitFor(t, 10*time.Second, "the report", func() bool { return rec.n(p) > 0 })
 		quiesce(t, w)
 		if n := rec.n(p); n != 1 {
 			t.Errorf("reported %d times, want 1", n)
@@ -652,7 +654,7 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 		}
 		f.Close()
 		rename(t, part, final)
-		waitFor(t, 10*time.Second, "the final name", func() bool { return rec.n(final) > 0 })
+		testbin.WaitFor(t, 10*time.Second, "the final name", func() bool { return rec.n(final) > 0 })
 		quiesce(t, w)
 		if got := rec.snapshot(); len(got) != 1 || got[final] != 1 {
 			t.Errorf("reports %v, want the final name once", got)
@@ -669,7 +671,7 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 			write(t, p, "MZ payload")
 			want = append(want, p)
 		}
-		waitFor(t, 10*time.Second, "every file in the new directories", func() bool {
+		testbin.WaitFor(t, 10*time.Second, "every file in the new directories", func() bool {
 			for _, p := range want {
 				if rec.n(p) == 0 {
 					return false
@@ -679,7 +681,7 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 		})
 		late := filepath.Join(root, "d0", "b", "c", "late.exe")
 		write(t, late, "MZ")
-		waitFor(t, 10*time.Second, "the late file", func() bool { return rec.n(late) > 0 })
+		testbin.WaitFor(t, 10*time.Second, "the late file", func() bool { return rec.n(late) > 0 })
 	})
 	t.Run("DeletionsNotReported", func(t *testing.T) {
 		root := t.TempDir()
@@ -691,7 +693,7 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 		}
 		kept := filepath.Join(root, "kept.exe")
 		write(t, kept, "MZ")
-		waitFor(t, 10*time.Second, "the kept file", func() bool { return rec.n(kept) > 0 })
+		testbin.WaitFor(t, 10*time.Second, "the kept file", func() bool { return rec.n(kept) > 0 })
 		os.Remove(kept)
 		quiesce(t, w)
 		if got := rec.snapshot(); len(got) != 1 {
@@ -724,7 +726,7 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 		for i := range n {
 			write(t, filepath.Join(root, "f"+strconv.Itoa(i)+".bin"), "content "+strconv.Itoa(i))
 		}
-		waitFor(t, 60*time.Second, "5000 reports", func() bool { return rec.distinct() == n })
+		testbin.WaitFor(t, 60*time.Second, "5000 reports", func() bool { return rec.distinct() == n })
 		quiesce(t, w)
 		close(stop)
 		peak := <-sampled
@@ -751,7 +753,7 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 		for _, p := range names {
 			write(t, p, "MZ")
 		}
-		waitFor(t, 10*time.Second, "both names", func() bool { return rec.n(names[0]) == 1 && rec.n(names[1]) == 1 })
+		testbin.WaitFor(t, 10*time.Second, "both names", func() bool { return rec.n(names[0]) == 1 && rec.n(names[1]) == 1 })
 	})
 	t.Run("ScanOnAddAndRootRecreated", func(t *testing.T) {
 		parent := t.TempDir()
@@ -760,12 +762,12 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 		old := filepath.Join(root, "old.exe")
 		write(t, old, "MZ")
 		w, rec := startRescan(t, newW, testRescan(), root)
-		waitFor(t, 10*time.Second, "the existing file", func() bool { return rec.n(old) > 0 })
+		testbin.WaitFor(t, 10*time.Second, "the existing file", func() bool { return rec.n(old) > 0 })
 		if err := w.Add(root); err != nil {
 			t.Fatal(err)
 		}
 		os.RemoveAll(root)
-		waitFor(t, 10*time.Second, "the old root dropped", func() bool {
+		testbin.WaitFor(t, 10*time.Second, "the old root dropped", func() bool {
 			gone := false
 			w.do(func(s *scanState) { gone = len(s.dirs) == 0 })
 			return gone
@@ -776,7 +778,7 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 		}
 		p := filepath.Join(root, "new.exe")
 		write(t, p, "MZ")
-		waitFor(t, 10*time.Second, "the file in the new root", func() bool { return rec.n(p) > 0 })
+		testbin.WaitFor(t, 10*time.Second, "the file in the new root", func() bool { return rec.n(p) > 0 })
 		if n := rec.n(old); n != 1 {
 			t.Errorf("old.exe reported %d times, want 1", n)
 		}
@@ -788,7 +790,7 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 		_, rec := startRescan(t, newW, testRescan(), root)
 		rename(t, filepath.Join(outside, "pkg"), filepath.Join(root, "pkg"))
 		p := filepath.Join(root, "pkg", "bin", "run.exe")
-		waitFor(t, 10*time.Second, "the file in the moved-in directory", func() bool { return rec.n(p) > 0 })
+		testbin.WaitFor(t, 10*time.Second, "the file in the moved-in directory", func() bool { return rec.n(p) > 0 })
 	})
 	t.Run("PollingOnly", func(t *testing.T) {
 		cfg := testRescan()
@@ -798,6 +800,6 @@ func runRescanContract(t *testing.T, newW newRescanFunc) {
 		p := filepath.Join(root, "a", "b", "tool.exe")
 		mkdirAll(t, filepath.Dir(p))
 		write(t, p, "MZ")
-		waitFor(t, 10*time.Second, "the polled file", func() bool { return rec.n(p) > 0 })
+		testbin.WaitFor(t, 10*time.Second, "the polled file", func() bool { return rec.n(p) > 0 })
 	})
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -66,7 +68,7 @@ func TestInotifyPartialIgnoredUntilRename(t *testing.T) {
 	_, rec := newTestWatcher(t, root)
 	final := filepath.Join(root, "setup.exe")
 	writeLikeBrowser(t, final, bytes.Repeat([]byte("MZ"), 50000))
-	waitFor(t, 5*time.Second, "moved event", func() bool { return rec.has(final) })
+	testbin.WaitFor(t, 5*time.Second, "moved event", func() bool { return rec.has(final) })
 	for _, e := range rec.snapshot() {
 		if e.Path == final+".crdownload" {
 			t.Fatalf("partial download reported: %+v", e)
@@ -84,7 +86,7 @@ func TestInotifyCloseWrite(t *testing.T) {
 	if err := os.WriteFile(p, []byte("hello"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "close-write event", func() bool { return rec.has(p) })
+	testbin.WaitFor(t, 5*time.Second, "close-write event", func() bool { return rec.has(p) })
 }
 
 func TestInotifyNewNestedDirectories(t *testing.T) {
@@ -105,7 +107,7 @@ func TestInotifyNewNestedDirectories(t *testing.T) {
 		}
 		want = append(want, p)
 	}
-	waitFor(t, 10*time.Second, "every file in new directories", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "every file in new directories", func() bool {
 		for _, p := range want {
 			if !rec.has(p) {
 				return false
@@ -118,7 +120,7 @@ func TestInotifyNewNestedDirectories(t *testing.T) {
 	if err := os.WriteFile(late, []byte("MZ"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "late file", func() bool { return rec.has(late) })
+	testbin.WaitFor(t, 5*time.Second, "late file", func() bool { return rec.has(late) })
 }
 
 func TestInotifyMovedInDirectoryIsScanned(t *testing.T) {
@@ -135,7 +137,7 @@ func TestInotifyMovedInDirectoryIsScanned(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := filepath.Join(root, "pkg", "bin", "run.exe")
-	waitFor(t, 5*time.Second, "file in moved-in directory", func() bool { return rec.has(p) })
+	testbin.WaitFor(t, 5*time.Second, "file in moved-in directory", func() bool { return rec.has(p) })
 }
 
 func TestInotifyNeverFollowsSymlinks(t *testing.T) {
@@ -160,7 +162,7 @@ func TestInotifyNeverFollowsSymlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// inotify delivers in order: once the sentinel is in, anything earlier is too.
-	waitFor(t, 5*time.Second, "sentinel", func() bool { return rec.has(sentinel) })
+	testbin.WaitFor(t, 5*time.Second, "sentinel", func() bool { return rec.has(sentinel) })
 	for _, e := range rec.snapshot() {
 		if e.Path != sentinel {
 			t.Errorf("unexpected event through a symlink: %+v", e)
@@ -184,7 +186,7 @@ func TestInotifyScanOnAddAndRootRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, rec := newTestWatcher(t, root)
-	waitFor(t, 5*time.Second, "existing file scanned", func() bool { return rec.has(old) })
+	testbin.WaitFor(t, 5*time.Second, "existing file scanned", func() bool { return rec.has(old) })
 	// Adding again while watched does nothing.
 	if err := w.Add(root); err != nil {
 		t.Fatal(err)
@@ -193,7 +195,7 @@ func TestInotifyScanOnAddAndRootRecreated(t *testing.T) {
 	if err := os.RemoveAll(root); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "old watch dropped", func() bool {
+	testbin.WaitFor(t, 5*time.Second, "old watch dropped", func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return len(w.wds) == 0
@@ -208,7 +210,7 @@ func TestInotifyScanOnAddAndRootRecreated(t *testing.T) {
 	if err := os.WriteFile(p, []byte("MZ"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "file in recreated root", func() bool { return rec.has(p) })
+	testbin.WaitFor(t, 5*time.Second, "file in recreated root", func() bool { return rec.has(p) })
 	if n := rec.count(old); n != 1 {
 		t.Errorf("old.exe reported %d times, want 1 (second Add must not rescan)", n)
 	}
@@ -221,10 +223,10 @@ func TestInotifyOverflowRescans(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, rec := newTestWatcher(t, root)
-	waitFor(t, 5*time.Second, "initial scan", func() bool { return rec.has(p) })
+	testbin.WaitFor(t, 5*time.Second, "initial scan", func() bool { return rec.has(p) })
 	// The kernel's overflow record, as read(2) returns it.
 	w.handle(inotifyBytes(-1, unix.IN_Q_OVERFLOW, ""))
-	waitFor(t, 5*time.Second, "rescan after overflow", func() bool { return rec.count(p) == 2 })
+	testbin.WaitFor(t, 5*time.Second, "rescan after overflow", func() bool { return rec.count(p) == 2 })
 	var sawOverflow bool
 	for _, e := range rec.snapshot() {
 		if errors.Is(e.Err, ErrOverflow) {
@@ -267,7 +269,7 @@ func TestInotifyRootMovedAsideAndRecreated(t *testing.T) {
 	os.WriteFile(filepath.Join(trash, "Downloads", "left.exe"), []byte("MZ"), 0o644)
 	fresh := filepath.Join(root, "Downloads", "fresh.exe")
 	os.WriteFile(fresh, []byte("MZ"), 0o644)
-	waitFor(t, 5*time.Second, "file in the new profile", func() bool { return rec.has(fresh) })
+	testbin.WaitFor(t, 5*time.Second, "file in the new profile", func() bool { return rec.has(fresh) })
 	if rec.has(filepath.Join(root, "Downloads", "left.exe")) {
 		t.Error("a file in the moved-aside tree was reported under the new tree's path")
 	}

@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/agent/classify"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
@@ -60,7 +64,7 @@ func TestRDCWWatcher(t *testing.T) {
 	if err := w.Add(root); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "scan of existing file", func() bool { return rec.has(old) })
+	testbin.WaitFor(t, 5*time.Second, "scan of existing file", func() bool { return rec.has(old) })
 
 	final := filepath.Join(root, "setup.exe")
 	writeLikeBrowserWin(t, final, bytes.Repeat([]byte("MZ"), 40000))
@@ -68,8 +72,8 @@ func TestRDCWWatcher(t *testing.T) {
 	os.MkdirAll(deep, 0o755)
 	tool := filepath.Join(deep, "tool.exe")
 	os.WriteFile(tool, []byte("MZ"), 0o644)
-	waitFor(t, 10*time.Second, "renamed download", func() bool { return rec.has(final) })
-	waitFor(t, 10*time.Second, "file in new nested folder", func() bool { return rec.has(tool) })
+	testbin.WaitFor(t, 10*time.Second, "renamed download", func() bool { return rec.has(final) })
+	testbin.WaitFor(t, 10*time.Second, "file in new nested folder", func() bool { return rec.has(tool) })
 	for _, e := range rec.snapshot() {
 		if e.Path == final+".crdownload" {
 			t.Errorf("partial download reported: %+v", e)
@@ -100,7 +104,7 @@ func TestGuardWindows(t *testing.T) {
 	cfg.Roots = []string{filepath.Join(home, "*")}
 	cfg.Exclude = nil
 	cfg.RootsInterval = time.Hour
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	g := newGuard(cfg, w, winSpy{classify.New(classify.DefaultConfig())}, q, sink, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
@@ -111,10 +115,10 @@ func TestGuardWindows(t *testing.T) {
 	os.WriteFile(marker, pe(100), 0o644)
 	defer func() {
 		if t.Failed() {
-			t.Logf("events: %+v", sink.all())
+			t.Logf("events: %s", sink)
 		}
 	}()
-	waitFor(t, 10*time.Second, "marker quarantined", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "marker quarantined", func() bool {
 		_, err := os.Lstat(marker)
 		return errors.Is(err, os.ErrNotExist)
 	})
@@ -124,9 +128,9 @@ func TestGuardWindows(t *testing.T) {
 	writeLikeBrowserWin(t, setup, data)
 	report := filepath.Join(dl, "report.pdf")
 	writeLikeBrowserWin(t, report, []byte("%PDF-1.7\nhello\n"))
-	waitFor(t, 10*time.Second, "setup.exe blocked", func() bool {
-		for _, e := range sink.ofKind(protocol.EventDownloadBlocked) {
-			if e.data["name"] == "setup.exe" && e.data["id"] != "" {
+	testbin.WaitFor(t, 10*time.Second, "setup.exe blocked", func() bool {
+		for _, e := range sink.OfKind(protocol.EventDownloadBlocked) {
+			if e.Data["name"] == "setup.exe" && e.Data["id"] != "" {
 				return true
 			}
 		}
@@ -136,9 +140,9 @@ func TestGuardWindows(t *testing.T) {
 		t.Errorf("setup.exe still in Downloads: %v", err)
 	}
 	var rec Record
-	for _, e := range sink.ofKind(protocol.EventDownloadBlocked) {
-		if e.data["name"] == "setup.exe" {
-			rec, err = q.Get(e.data["id"])
+	for _, e := range sink.OfKind(protocol.EventDownloadBlocked) {
+		if e.Data["name"] == "setup.exe" {
+			rec, err = q.Get(e.Data["id"])
 		}
 	}
 	if err != nil || rec.OriginalPath != setup || rec.SHA256 != sha(data) || rec.UID != -1 {

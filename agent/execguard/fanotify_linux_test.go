@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -71,7 +75,7 @@ func TestFanotifyDeniesExecUnderRoot(t *testing.T) {
 	copyExecutable(t, "/bin/true", filepath.Join(patron, "true"))
 	copyExecutable(t, "/bin/true", filepath.Join(staff, "true"))
 
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	enf := startEnforcer(t, sink, patron)
 
 	err := exec.Command(filepath.Join(patron, "true")).Run()
@@ -85,9 +89,9 @@ func TestFanotifyDeniesExecUnderRoot(t *testing.T) {
 	if err := exec.Command("/bin/true").Run(); err != nil {
 		t.Fatalf("exec of /bin/true: %v", err)
 	}
-	waitFor(t, 5*time.Second, "exec.blocked event", func() bool { return len(sink.ofKind(protocol.EventExecBlocked)) == 1 })
-	ev := sink.ofKind(protocol.EventExecBlocked)[0]
-	if ev.sev != protocol.SeverityAlert || ev.data["path"] != filepath.Join(patron, "true") || ev.data["name"] != "true" || ev.data["pid"] == "" {
+	testbin.WaitFor(t, 5*time.Second, "exec.blocked event", func() bool { return len(sink.OfKind(protocol.EventExecBlocked)) == 1 })
+	ev := sink.OfKind(protocol.EventExecBlocked)[0]
+	if ev.Sev != protocol.SeverityAlert || ev.Data["path"] != filepath.Join(patron, "true") || ev.Data["name"] != "true" || ev.Data["pid"] == "" {
 		t.Errorf("event %+v", ev)
 	}
 
@@ -118,7 +122,7 @@ func TestFanotifyDeniesExecUnderRoot(t *testing.T) {
 func TestFanotifyFailsOpenWhenGuardStops(t *testing.T) {
 	mnt := privateTmpfs(t)
 	copyExecutable(t, "/bin/true", filepath.Join(mnt, "true"))
-	enf, err := NewEnforcer(&fakeSink{}, discardLog())
+	enf, err := NewEnforcer(&eventrec.Recorder{}, discardLog())
 	if err != nil {
 		t.Skipf("fanotify not available: %v", err)
 	}
@@ -181,7 +185,7 @@ func BenchmarkExecOnMarkedMount(b *testing.B) {
 		}
 	}
 	b.Run("unguarded", run)
-	startEnforcer(b, &fakeSink{}, filepath.Join(mnt, "patron"))
+	startEnforcer(b, &eventrec.Recorder{}, filepath.Join(mnt, "patron"))
 	b.Run("guarded", run)
 }
 
@@ -192,7 +196,7 @@ func TestFanotifyHelperRestarted(t *testing.T) {
 	mnt := privateTmpfs(t)
 	prog := filepath.Join(mnt, "true")
 	copyExecutable(t, "/bin/true", prog)
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	enf := startEnforcer(t, sink, mnt).(*helperEnforcer)
 	if err := exec.Command(prog).Run(); !errors.Is(err, syscall.EPERM) {
 		t.Fatalf("exec while guarded: %v, want EPERM", err)
@@ -201,13 +205,13 @@ func TestFanotifyHelperRestarted(t *testing.T) {
 	first := enf.cmd.Process.Pid
 	enf.cmd.Process.Kill()
 	enf.mu.Unlock()
-	waitFor(t, 10*time.Second, "helper restarted with the roots", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "helper restarted with the roots", func() bool {
 		enf.mu.Lock()
 		pid := enf.cmd.Process.Pid
 		enf.mu.Unlock()
 		return pid != first && errors.Is(exec.Command(prog).Run(), syscall.EPERM)
 	})
-	if len(sink.ofKind(protocol.EventExecGuardError)) == 0 {
+	if len(sink.OfKind(protocol.EventExecGuardError)) == 0 {
 		t.Error("helper loss not reported")
 	}
 }

@@ -91,7 +91,7 @@ func (g *Guard) Run(ctx context.Context) error {
 		if g.enf != nil {
 			if err := g.enf.Apply(roots); err != nil {
 				g.log.Error("Apply exec rules", "err", err)
-				g.sink.Emit(protocol.EventExecGuardError, protocol.SeverityWarn, map[string]string{"error": err.Error()})
+				g.sink.Emit(protocol.EventExecGuardError, protocol.SeverityWarn, map[string]string{protocol.DataError: err.Error()})
 			}
 		}
 		if g.pw != nil {
@@ -99,7 +99,7 @@ func (g *Guard) Run(ctx context.Context) error {
 		}
 	}
 	if g.enfErr != nil {
-		g.sink.Emit(protocol.EventExecGuardError, protocol.SeverityWarn, map[string]string{"error": "exec enforcement unavailable: " + g.enfErr.Error()})
+		g.sink.Emit(protocol.EventExecGuardError, protocol.SeverityWarn, map[string]string{protocol.DataError: "exec enforcement unavailable: " + g.enfErr.Error()})
 	}
 	apply()
 	if g.enf != nil {

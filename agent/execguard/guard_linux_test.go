@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -29,7 +33,7 @@ func TestGuardBothLayers(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Roots = []string{filepath.Join(mnt, "home", "*")}
 	cfg.PollInterval = 100 * time.Millisecond
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	g, err := New(cfg, sink, discardLog())
 	if err != nil {
 		t.Fatal(err)
@@ -56,12 +60,12 @@ func TestGuardBothLayers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("running patron program not killed")
 	}
-	waitFor(t, 5*time.Second, "roots applied", func() bool {
+	testbin.WaitFor(t, 5*time.Second, "roots applied", func() bool {
 		err := exec.Command(filepath.Join(patron, "true")).Run()
 		return errors.Is(err, syscall.EPERM)
 	})
-	waitFor(t, 5*time.Second, "both events", func() bool {
-		return len(sink.ofKind(protocol.EventExecKilled)) == 1 && len(sink.ofKind(protocol.EventExecBlocked)) == 1
+	testbin.WaitFor(t, 5*time.Second, "both events", func() bool {
+		return len(sink.OfKind(protocol.EventExecKilled)) == 1 && len(sink.OfKind(protocol.EventExecBlocked)) == 1
 	})
 	if err := g.Uninstall(); err != nil {
 		t.Errorf("Uninstall: %v", err)

@@ -187,9 +187,9 @@ func (e *helperEnforcer) readMessages(r io.Reader, acks chan<- helperMessage) {
 		if len(last) > 1024 {
 			clear(last)
 		}
-		data := map[string]string{"path": d.Path, "name": baseName(d.Path), "pid": strconv.Itoa(int(d.PID))}
+		data := map[string]string{protocol.DataPath: d.Path, protocol.DataName: baseName(d.Path), protocol.DataPID: strconv.Itoa(int(d.PID))}
 		if m.Dropped > 0 {
-			data["dropped"] = strconv.FormatUint(m.Dropped, 10)
+			data[protocol.DataDropped] = strconv.FormatUint(m.Dropped, 10)
 		}
 		e.log.Info("Exec denied", "path", d.Path, "pid", d.PID)
 		if err := e.sink.Emit(protocol.EventExecBlocked, protocol.SeverityAlert, data); err != nil {
@@ -238,7 +238,7 @@ func (e *helperEnforcer) Run(ctx context.Context) error {
 		case <-exited:
 		}
 		e.log.Error("Exec guard helper exited, restarting")
-		e.sink.Emit(protocol.EventExecGuardError, protocol.SeverityWarn, map[string]string{"error": "exec guard helper exited; restarted"})
+		e.sink.Emit(protocol.EventExecGuardError, protocol.SeverityWarn, map[string]string{protocol.DataError: "exec guard helper exited; restarted"})
 		select {
 		case <-ctx.Done():
 			return nil

@@ -6,54 +6,9 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
-
-// waitFor polls cond until it holds or the deadline passes; never a bare sleep.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-type sinkEvent struct {
-	kind protocol.EventKind
-	sev  protocol.Severity
-	data map[string]string
-}
-
-type fakeSink struct {
-	mu     sync.Mutex
-	events []sinkEvent
-}
-
-func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, sinkEvent{kind, sev, data})
-	return nil
-}
-
-func (s *fakeSink) ofKind(kind protocol.EventKind) []sinkEvent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []sinkEvent
-	for _, e := range s.events {
-		if e.kind == kind {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

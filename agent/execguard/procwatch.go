@@ -75,10 +75,10 @@ func (p *ProcessWatcher) sweep(ctx context.Context) {
 			continue
 		}
 		err = killIfExe(pid, exe)
-		data := map[string]string{"path": exe, "name": baseName(exe), "pid": strconv.Itoa(int(pid))}
+		data := map[string]string{protocol.DataPath: exe, protocol.DataName: baseName(exe), protocol.DataPID: strconv.Itoa(int(pid))}
 		if err != nil {
 			p.log.Warn("Kill process from patron path", "pid", pid, "path", exe, "err", err)
-			data["error"] = err.Error()
+			data[protocol.DataError] = err.Error()
 		} else {
 			p.log.Info("Killed process from patron path", "pid", pid, "path", exe)
 		}

@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -44,7 +48,7 @@ func TestProcessWatcherKillsPatronProcess(t *testing.T) {
 	victim := startSleep(t, prog)
 	bystander := startSleep(t, "/bin/sleep")
 
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	pw := NewProcessWatcher(20*time.Millisecond, sink, discardLog())
 	pw.SetRoots([]string{patron})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -66,20 +70,20 @@ func TestProcessWatcherKillsPatronProcess(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("patron process not killed within 10s")
 	}
-	waitFor(t, 5*time.Second, "exec.killed event", func() bool { return len(sink.ofKind(protocol.EventExecKilled)) == 1 })
-	ev := sink.ofKind(protocol.EventExecKilled)[0]
-	if ev.sev != protocol.SeverityAlert || ev.data["path"] != prog || ev.data["pid"] != strconv.Itoa(victim.cmd.Process.Pid) || ev.data["error"] != "" {
+	testbin.WaitFor(t, 5*time.Second, "exec.killed event", func() bool { return len(sink.OfKind(protocol.EventExecKilled)) == 1 })
+	ev := sink.OfKind(protocol.EventExecKilled)[0]
+	if ev.Sev != protocol.SeverityAlert || ev.Data["path"] != prog || ev.Data["pid"] != strconv.Itoa(victim.cmd.Process.Pid) || ev.Data["error"] != "" {
 		t.Errorf("event %+v", ev)
 	}
 	// Several full sweeps later the process outside the roots still runs.
 	n := pw.Sweeps()
-	waitFor(t, 5*time.Second, "three more sweeps", func() bool { return pw.Sweeps() >= n+3 })
+	testbin.WaitFor(t, 5*time.Second, "three more sweeps", func() bool { return pw.Sweeps() >= n+3 })
 	select {
 	case <-bystander.exited:
 		t.Fatalf("process outside the roots ended: %v", bystander.err)
 	default:
 	}
-	if len(sink.ofKind(protocol.EventExecKilled)) != 1 {
-		t.Errorf("events %+v", sink.ofKind(protocol.EventExecKilled))
+	if len(sink.OfKind(protocol.EventExecKilled)) != 1 {
+		t.Errorf("events %+v", sink.OfKind(protocol.EventExecKilled))
 	}
 }

@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
@@ -39,7 +43,7 @@ func TestProcessWatcherKillsPatronProcessWindows(t *testing.T) {
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
 
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	pw := NewProcessWatcher(100*time.Millisecond, sink, discardLog())
 	pw.SetRoots([]string{strings.ToUpper(patron)}) // paths compare without case
 	ctx, cancel := context.WithCancel(context.Background())
@@ -50,9 +54,9 @@ func TestProcessWatcherKillsPatronProcessWindows(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("patron process not killed within 20s")
 	}
-	waitFor(t, 5*time.Second, "exec.killed", func() bool { return len(sink.ofKind(protocol.EventExecKilled)) >= 1 })
-	ev := sink.ofKind(protocol.EventExecKilled)[0]
-	if ev.data["pid"] != strconv.Itoa(cmd.Process.Pid) || !strings.EqualFold(ev.data["path"], prog) {
+	testbin.WaitFor(t, 5*time.Second, "exec.killed", func() bool { return len(sink.OfKind(protocol.EventExecKilled)) >= 1 })
+	ev := sink.OfKind(protocol.EventExecKilled)[0]
+	if ev.Data["pid"] != strconv.Itoa(cmd.Process.Pid) || !strings.EqualFold(ev.Data["path"], prog) {
 		t.Errorf("event %+v (prog %s)", ev, prog)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"golang.org/x/sys/windows/registry"
 )
 
@@ -76,7 +78,7 @@ func TestSRPRulesWrittenAndRemoved(t *testing.T) {
 		}
 	}()
 
-	enf, err := NewEnforcer(&fakeSink{}, discardLog())
+	enf, err := NewEnforcer(&eventrec.Recorder{}, discardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func TestSRPKeepsITDefaults(t *testing.T) {
 			k.Close()
 		}
 	})
-	enf, _ := NewEnforcer(&fakeSink{}, discardLog())
+	enf, _ := NewEnforcer(&eventrec.Recorder{}, discardLog())
 	if err := enf.Apply([]string{`C:\Users\patron`}); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/backoff"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -46,17 +48,17 @@ type Options struct {
 	StatusNudge <-chan struct{}
 	Log         *slog.Logger
 
-	StatusInterval   time.Duration // full status even when unchanged; default 30s
-	StatusCheck      time.Duration // how often status is compared for changes; default 2s
-	CommandTimeout   time.Duration // per handler; default 2m
-	Backoff          Backoff       // default 1s → 60s
-	RefusedRetry     time.Duration // retry period after the hub refused the certificate; default 10m
-	StableAfter      time.Duration // a connection up this long resets the backoff; default 30s
-	PingPeriod       time.Duration // default 25s
-	PongWait         time.Duration // read deadline, extended by any frame or pong; default 60s
-	WriteTimeout     time.Duration // default 10s
-	HandshakeTimeout time.Duration // TLS + websocket handshake and Hello/Welcome; default 15s
-	SendQueue        int           // frames queued per connection; default 64
+	StatusInterval   time.Duration   // full status even when unchanged; default 30s
+	StatusCheck      time.Duration   // how often status is compared for changes; default 2s
+	CommandTimeout   time.Duration   // per handler; default 2m
+	Backoff          backoff.Backoff // default 1s → 60s
+	RefusedRetry     time.Duration   // retry period after the hub refused the certificate; default 10m
+	StableAfter      time.Duration   // a connection up this long resets the backoff; default 30s
+	PingPeriod       time.Duration   // default 25s
+	PongWait         time.Duration   // read deadline, extended by any frame or pong; default 60s
+	WriteTimeout     time.Duration   // default 10s
+	HandshakeTimeout time.Duration   // TLS + websocket handshake and Hello/Welcome; default 15s
+	SendQueue        int             // frames queued per connection; default 64
 
 	// Commands returns the handler of a staff action, nil when this agent does
 	// not carry it out (answered "not supported"). It is asked only for actions
@@ -194,7 +196,7 @@ func (c *Client) Run(ctx context.Context) error {
 		isRefused := errors.As(err, &refused)
 		if isRefused {
 			half := c.opt.RefusedRetry / 2
-			delay = half + time.Duration(bo.rand(int64(half)+1))
+			delay = half + bo.Within(half)
 		} else {
 			delay = bo.Next()
 		}

@@ -101,7 +101,7 @@ func (s *seenStore) saveLocked(now time.Time) error {
 // action outside it is refused here, and answered.
 func (c *Client) check(cmd *protocol.Command, now time.Time) (string, protocol.CommandHandler, error) {
 	if cmd.Terminal != c.id.TerminalID {
-		return fmt.Sprintf("misaddressed: for terminal %q, this is %q", clip(cmd.Terminal, 64), c.id.TerminalID), nil, nil
+		return fmt.Sprintf("misaddressed: for terminal %q, this is %q", protocol.Clip(cmd.Terminal, 64), c.id.TerminalID), nil, nil
 	}
 	if !now.Before(cmd.ExpiresAt) {
 		return fmt.Sprintf("expired at %s (agent time %s)", cmd.ExpiresAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)), nil, nil
@@ -114,7 +114,7 @@ func (c *Client) check(cmd *protocol.Command, now time.Time) (string, protocol.C
 		return fmt.Sprintf("refused: expires more than %s ahead", MaxCommandLife), nil, nil
 	}
 	if !cmd.Action.Known() {
-		return fmt.Sprintf("unknown action %q", clip(string(cmd.Action), 64)), nil, nil
+		return fmt.Sprintf("unknown action %q", protocol.Clip(string(cmd.Action), 64)), nil, nil
 	}
 	h := c.handler(cmd.Action)
 	if h == nil {
@@ -140,7 +140,7 @@ func (c *Client) command(cmd *protocol.Command) {
 		c.log.Error("Command not recorded", "id", cmd.ID, "err", err)
 	}
 	if refusal != "" {
-		c.log.Warn("Command refused", "id", cmd.ID, "action", clip(string(cmd.Action), 64), "issuedBy", cmd.IssuedBy, "reason", refusal)
+		c.log.Warn("Command refused", "id", cmd.ID, "action", protocol.Clip(string(cmd.Action), 64), "issuedBy", cmd.IssuedBy, "reason", refusal)
 		c.result(protocol.Result{ID: cmd.ID, OK: false, Error: refusal, Time: now.UTC()})
 		return
 	}
@@ -158,9 +158,9 @@ func (c *Client) command(cmd *protocol.Command) {
 		ctx, cancel := context.WithTimeout(c.runCtx, c.opt.CommandTimeout)
 		defer cancel()
 		out, err := runHandler(ctx, h, cmd.Args)
-		r := protocol.Result{ID: cmd.ID, OK: err == nil, Output: clip(out, protocol.MaxText-8), Time: c.now().UTC()}
+		r := protocol.Result{ID: cmd.ID, OK: err == nil, Output: protocol.Clip(out, protocol.MaxText), Time: c.now().UTC()}
 		if err != nil {
-			r.Error = clip(err.Error(), protocol.MaxText-8)
+			r.Error = protocol.Clip(err.Error(), protocol.MaxText)
 			c.log.Warn("Command failed", "id", cmd.ID, "action", cmd.Action, "err", err)
 		}
 		c.result(r)

@@ -135,7 +135,7 @@ func (c *Client) greet(ctx context.Context, ws *websocket.Conn) (*protocol.Welco
 		return nil, nil, fmt.Errorf("read welcome: the hub sent %s first", m.MsgType())
 	}
 	if w.TerminalID != c.id.TerminalID {
-		return nil, nil, fmt.Errorf("read welcome: the hub calls this terminal %q, not %q", clip(w.TerminalID, 64), c.id.TerminalID)
+		return nil, nil, fmt.Errorf("read welcome: the hub calls this terminal %q, not %q", protocol.Clip(w.TerminalID, 64), c.id.TerminalID)
 	}
 	if err := c.opt.Outbox.Ack(w.AckedSeq); err != nil {
 		return nil, nil, fmt.Errorf("apply welcome ack: %w", err)
@@ -228,7 +228,7 @@ func (c *Client) badFrame(data []byte, err error) {
 	if json.Unmarshal(data, &env) != nil || env.Type != protocol.TypeCommand || json.Unmarshal(env.Body, &body) != nil {
 		return
 	}
-	r := protocol.Result{ID: body.ID, OK: false, Error: clip("malformed command: "+err.Error(), protocol.MaxText-8), Time: c.now().UTC()}
+	r := protocol.Result{ID: body.ID, OK: false, Error: protocol.Clip("malformed command: "+err.Error(), protocol.MaxText), Time: c.now().UTC()}
 	if r.Validate() == nil {
 		c.result(r)
 	}

@@ -69,9 +69,7 @@ func Enroll(ctx context.Context, opt EnrollOptions) (*Identity, error) {
 			opt.Hostname = "unknown"
 		}
 	}
-	if len(opt.Hostname) > protocol.MaxShortString {
-		opt.Hostname = opt.Hostname[:protocol.MaxShortString]
-	}
+	opt.Hostname = protocol.Clip(opt.Hostname, protocol.MaxShortString)
 	if opt.Timeout == 0 {
 		opt.Timeout = 30 * time.Second
 	}
@@ -131,7 +129,7 @@ func Enroll(ctx context.Context, opt EnrollOptions) (*Identity, error) {
 		var e protocol.ErrorResponse
 		reason := strings.TrimSpace(http.StatusText(resp.StatusCode))
 		if protocol.DecodeJSON(data, protocol.MaxFrame, &e) == nil && e.Error != "" {
-			reason = clip(e.Error, 300)
+			reason = protocol.Clip(e.Error, 300)
 		}
 		return nil, fmt.Errorf("%w (HTTP %d): %s", ErrEnrollRefused, resp.StatusCode, reason)
 	}
@@ -184,11 +182,4 @@ func hubBase(hub string) (*url.URL, error) {
 		return nil, fmt.Errorf("hub url %q: want wss://HOST:PORT", hub)
 	}
 	return u, nil
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

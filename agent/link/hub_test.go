@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/carrel-kiosk/carrel/internal/pki"
@@ -22,18 +24,6 @@ import (
 // tempDir is t.TempDir that tolerates a failing cleanup: under Wine os.RemoveAll
 // fails with "Invalid function", which would fail every test.
 func tempDir(t testing.TB) string { return winetest.TempDir(t) }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
 
 // testHub is a small hub speaking the real protocol over real mutual TLS, with
 // a CA from internal/pki. It can be stopped and restarted on the same address.
@@ -349,7 +339,7 @@ func (h *testHub) result(id string) (protocol.Result, bool) {
 func (h *testHub) waitResult(t testing.TB, id string) protocol.Result {
 	t.Helper()
 	var r protocol.Result
-	waitFor(t, 10*time.Second, "result of "+id, func() bool {
+	testbin.WaitFor(t, 10*time.Second, "result of "+id, func() bool {
 		var ok bool
 		r, ok = h.result(id)
 		return ok

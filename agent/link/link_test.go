@@ -17,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/backoff"
+
 	"github.com/carrel-kiosk/carrel/agent/outbox"
 	"github.com/carrel-kiosk/carrel/agent/status"
 	"github.com/carrel-kiosk/carrel/internal/pki"
@@ -80,7 +84,7 @@ func startAgent(t testing.TB, h *testHub, dir string, tweak func(*Options)) *age
 	opt := Options{
 		HubURL: h.url(), StateDir: dir, Outbox: ob, Status: a.st, Changed: status.Changed,
 		Log:         slog.New(slog.NewTextHandler(io.MultiWriter(a.logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Backoff:     Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond},
+		Backoff:     backoff.Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond},
 		StatusCheck: 10 * time.Millisecond, StatusInterval: time.Hour, CommandTimeout: 2 * time.Second,
 	}
 	if tweak != nil {
@@ -217,11 +221,11 @@ func TestLinkSendsHelloEventsAndAcks(t *testing.T) {
 		}
 	}
 	a.run(t)
-	waitFor(t, 10*time.Second, "three events", func() bool { ev, _, _ := h.snapshot(); return len(ev) == 3 })
+	testbin.WaitFor(t, 10*time.Second, "three events", func() bool { ev, _, _ := h.snapshot(); return len(ev) == 3 })
 	if err := a.ob.Emit("test.after", protocol.SeverityWarn, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "fourth event and acks", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "fourth event and acks", func() bool {
 		ev, _, _ := h.snapshot()
 		return len(ev) == 4 && a.ob.Len() == 0
 	})
@@ -254,7 +258,7 @@ func TestHubRestartResendsUnackedInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "five events at the hub", func() bool { ev, _, _ := h.snapshot(); return len(ev) == 5 })
+	testbin.WaitFor(t, 10*time.Second, "five events at the hub", func() bool { ev, _, _ := h.snapshot(); return len(ev) == 5 })
 
 	// The hub stored only 1..2 durably, then went away.
 	h.stop()
@@ -262,7 +266,7 @@ func TestHubRestartResendsUnackedInOrder(t *testing.T) {
 	h.acked = 2
 	h.events = nil
 	h.mu.Unlock()
-	waitFor(t, 10*time.Second, "agent to notice", func() bool { return strings.Contains(a.logs.String(), "Link to hub down") })
+	testbin.WaitFor(t, 10*time.Second, "agent to notice", func() bool { return strings.Contains(a.logs.String(), "Link to hub down") })
 	for i := 6; i <= 7; i++ {
 		if err := a.ob.Emit("test.e", protocol.SeverityInfo, map[string]string{"i": fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)
@@ -272,7 +276,7 @@ func TestHubRestartResendsUnackedInOrder(t *testing.T) {
 	h.autoAck = true
 	h.mu.Unlock()
 	h.start(h.addr)
-	waitFor(t, 10*time.Second, "events 3..7 after reconnect", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "events 3..7 after reconnect", func() bool {
 		ev, _, _ := h.snapshot()
 		return len(ev) >= 5 && a.ob.Len() == 0
 	})
@@ -323,7 +327,7 @@ func TestCommands(t *testing.T) {
 		o.Commands = func(act protocol.Action) protocol.CommandHandler { return handlers[act] }
 	})
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	now := time.Now()
 
 	for _, tc := range []struct {
@@ -392,7 +396,7 @@ func TestCommands(t *testing.T) {
 		o.Commands = func(act protocol.Action) protocol.CommandHandler { return handlers[act] }
 	})
 	b.run(t)
-	waitFor(t, 10*time.Second, "reconnection", func() bool { _, _, hellos := h.snapshot(); return len(hellos) == 2 && h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "reconnection", func() bool { _, _, hellos := h.snapshot(); return len(hellos) == 2 && h.connected() == 1 })
 	h.mu.Lock()
 	h.results = nil
 	h.mu.Unlock()
@@ -414,7 +418,7 @@ func TestCorruptSeenFileFailsClosed(t *testing.T) {
 	}
 	a := startAgent(t, h, dir, nil)
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	h.send(cmd("old", "term-1", protocol.ActionPing, time.Now().Add(-10*time.Second), time.Minute))
 	if r := h.waitResult(t, "old"); r.OK {
 		t.Fatalf("a command issued before the record was lost ran: %+v", r)
@@ -431,9 +435,9 @@ func TestStatusSentOnChange(t *testing.T) {
 	enroll(t, h, dir)
 	a := startAgent(t, h, dir, nil) // StatusInterval is an hour: only a change sends
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	a.st.locked.Store(true)
-	waitFor(t, 10*time.Second, "status with locked", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "status with locked", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.statuses) > 0 && h.statuses[len(h.statuses)-1].Locked
@@ -454,10 +458,10 @@ func TestStatusNudgeSendsAtOnce(t *testing.T) {
 	nudge := make(chan struct{}, 1)
 	a := startAgent(t, h, dir, func(o *Options) { o.StatusCheck, o.StatusNudge = time.Hour, nudge })
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	a.st.locked.Store(true)
 	nudge <- struct{}{}
-	waitFor(t, 10*time.Second, "status with locked after the nudge", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "status with locked after the nudge", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.statuses) > 0 && h.statuses[len(h.statuses)-1].Locked
@@ -498,9 +502,9 @@ func TestOversizedFrameDropsConnection(t *testing.T) {
 	enroll(t, h, dir)
 	a := startAgent(t, h, dir, nil)
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	h.broadcastRaw(bytes.Repeat([]byte("x"), protocol.MaxFrame+1))
-	waitFor(t, 10*time.Second, "reconnection", func() bool { _, _, hellos := h.snapshot(); return len(hellos) == 2 })
+	testbin.WaitFor(t, 10*time.Second, "reconnection", func() bool { _, _, hellos := h.snapshot(); return len(hellos) == 2 })
 	if !strings.Contains(a.logs.String(), "read limit") {
 		t.Fatalf("oversized frame not the reason:\n%s", a.logs.String())
 	}
@@ -529,7 +533,7 @@ func TestRenewal(t *testing.T) {
 		}
 	})
 	a.run(t)
-	waitFor(t, 10*time.Second, "renewed certificate", func() bool { mu.Lock(); defer mu.Unlock(); return len(certs) == 2 })
+	testbin.WaitFor(t, 10*time.Second, "renewed certificate", func() bool { mu.Lock(); defer mu.Unlock(); return len(certs) == 2 })
 	loaded, err := LoadIdentity(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -542,7 +546,7 @@ func TestRenewal(t *testing.T) {
 	}
 	// The next connection uses the new certificate.
 	h.restart()
-	waitFor(t, 10*time.Second, "reconnect with new cert", func() bool { _, _, hellos := h.snapshot(); return len(hellos) >= 2 && h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "reconnect with new cert", func() bool { _, _, hellos := h.snapshot(); return len(hellos) >= 2 && h.connected() == 1 })
 	h.mu.Lock()
 	n := len(h.renews)
 	h.mu.Unlock()
@@ -558,7 +562,7 @@ func TestRunStopsCleanly(t *testing.T) {
 	before := runtime.NumGoroutine()
 	a := startAgent(t, h, dir, nil)
 	a.run(t)
-	waitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+	testbin.WaitFor(t, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
 	done := make(chan struct{})
 	go func() { a.stop(); close(done) }()
 	select {
@@ -566,41 +570,7 @@ func TestRunStopsCleanly(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return within 5s of cancellation")
 	}
-	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
-}
-
-func TestBackoffFullJitterWithinBounds(t *testing.T) {
-	var asked []int64
-	top := func(n int64) int64 { asked = append(asked, n); return n - 1 }
-	b := Backoff{Min: time.Second, Max: 60 * time.Second, Rand: top}
-	want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60, 60}
-	for i, w := range want {
-		if d := b.Next(); d != w*time.Second {
-			t.Fatalf("attempt %d: max delay %v, want %v", i, d, w*time.Second)
-		}
-	}
-	for i, n := range asked {
-		if n != int64(want[i]*time.Second)+1 {
-			t.Fatalf("attempt %d drew from [0,%d), want the full range [0,%d]", i, n, want[i]*time.Second)
-		}
-	}
-	b.Rand = func(n int64) int64 { return 0 }
-	if d := b.Next(); d != 0 {
-		t.Fatalf("full jitter must reach 0, got %v", d)
-	}
-	b.Reset()
-	b.Rand = top
-	if d := b.Next(); d != time.Second {
-		t.Fatalf("after Reset: %v, want 1s", d)
-	}
-	// With the real source every delay stays inside its bound.
-	r := Backoff{Min: time.Second, Max: 60 * time.Second}
-	for i := 0; i < 1000; i++ {
-		ceil := min(time.Second<<min(i, 10), 60*time.Second)
-		if d := r.Next(); d < 0 || d > ceil {
-			t.Fatalf("attempt %d: %v outside [0, %v]", i, d, ceil)
-		}
-	}
+	testbin.WaitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
 }
 
 func TestTLSRefusalOfCertificateIsRetriedSlowly(t *testing.T) {
@@ -649,7 +619,7 @@ func TestSilentHubIsDroppedAfterPongWait(t *testing.T) {
 		o.PongWait = 300 * time.Millisecond
 	})
 	a.run(t)
-	waitFor(t, 10*time.Second, "a reconnect after the hub stopped answering pings", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "a reconnect after the hub stopped answering pings", func() bool {
 		_, _, hellos := h.snapshot()
 		return len(hellos) >= 2
 	})
@@ -745,7 +715,7 @@ func TestBackoffGrowsAndResetsAfterStableConnection(t *testing.T) {
 			h.dropAfter = true
 			delays := make(chan time.Duration, 100)
 			a := startAgent(t, h, dir, func(o *Options) {
-				o.Backoff = Backoff{Min: 10 * time.Millisecond, Max: 80 * time.Millisecond, Rand: func(n int64) int64 { return n - 1 }}
+				o.Backoff = backoff.Backoff{Min: 10 * time.Millisecond, Max: 80 * time.Millisecond, Rand: func(n int64) int64 { return n - 1 }}
 				o.StableAfter = tc.stableAfter
 				o.OnRetry = func(d time.Duration, refused bool, err error) { delays <- d }
 			})

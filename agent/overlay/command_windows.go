@@ -17,6 +17,7 @@ import (
 	"unicode/utf16"
 	"unsafe"
 
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"golang.org/x/sys/windows"
 )
 
@@ -80,7 +81,7 @@ var wtsSessionRe = regexp.MustCompile(`^[1-9][0-9]{0,9}$`)
 func wtsSession(s string) (uint32, error) {
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil || !wtsSessionRe.MatchString(s) {
-		return 0, fmt.Errorf("overlay: bad WTS session id %q", clip(s, 64))
+		return 0, fmt.Errorf("overlay: bad WTS session id %q", protocol.Clip(s, 64))
 	}
 	return uint32(n), nil
 }

@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"golang.org/x/sys/windows"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -81,7 +85,7 @@ func TestLauncher(t *testing.T) {
 		}
 	}
 	s := NewSupervisor(Options{Log: testLogger(t), Start: start})
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	runSupervisor(t, s, sink)
 	ctx := context.Background()
 
@@ -150,14 +154,14 @@ func TestLauncher(t *testing.T) {
 	}
 	<-done
 	var again int
-	waitFor(t, "the lock back", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "the lock back", func() bool {
 		again = s.helperPID(tg.Session)
 		return again != 0 && again != pid && window(lockClass, again) != 0
 	})
 	if d := time.Since(killed); d > 2*time.Second {
 		t.Errorf("lock back %s after the kill, want within 2 s", d.Round(time.Millisecond))
 	}
-	if n := sink.count(protocol.EventHelperRestarted); n != 1 {
+	if n := sink.Count(protocol.EventHelperRestarted); n != 1 {
 		t.Errorf("%d restart events, want 1", n)
 	}
 
@@ -174,7 +178,7 @@ func TestLauncher(t *testing.T) {
 	if len(windowsOf(lockClass, again)) != 0 {
 		t.Error("lock window left after the unlock")
 	}
-	if n := sink.count(protocol.EventHelperRestarted); n != 1 {
+	if n := sink.Count(protocol.EventHelperRestarted); n != 1 {
 		t.Errorf("%d restart events after a clean exit, want 1", n)
 	}
 }

@@ -10,11 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
 
@@ -79,57 +79,6 @@ func fakeStarter(t *testing.T, mode string) (Starter, string) {
 	}, pids
 }
 
-type sinkEvent struct {
-	Kind protocol.EventKind
-	Sev  protocol.Severity
-	Data map[string]string
-}
-
-type fakeSink struct {
-	mu     sync.Mutex
-	events []sinkEvent
-}
-
-func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, sinkEvent{kind, sev, data})
-	return nil
-}
-
-func (s *fakeSink) count(kind protocol.EventKind) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, e := range s.events {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
-func (s *fakeSink) last() sinkEvent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.events) == 0 {
-		return sinkEvent{}
-	}
-	return s.events[len(s.events)-1]
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func testLogger(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -157,7 +106,7 @@ func runSupervisor(t *testing.T, s *Supervisor, sink EventSink) {
 			t.Error("Run did not return after cancel")
 		}
 	})
-	waitFor(t, "supervisor running", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "supervisor running", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.running

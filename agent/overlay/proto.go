@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -153,7 +152,7 @@ func DecodeReport(line []byte) (Report, error) {
 	switch r.T {
 	case ReportReady, ReportAlive, ReportDismissed:
 	default:
-		return Report{}, fmt.Errorf("decode report: unknown kind %q", clip(r.T, 20))
+		return Report{}, fmt.Errorf("decode report: unknown kind %q", protocol.Clip(r.T, 20))
 	}
 	if r.Countdown < -1 || r.Countdown > int(MaxGrace/time.Second) || r.Windows < 0 || r.Windows > 64 {
 		return Report{}, errors.New("decode report: value out of range")
@@ -192,21 +191,6 @@ func CheckText(s string) error {
 		}
 	}
 	return nil
-}
-
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "?")
-	if len(s) <= n {
-		return s
-	}
-	cut := 0
-	for i := range s {
-		if i > n {
-			break
-		}
-		cut = i
-	}
-	return s[:cut] + "…"
 }
 
 // encodeLine marshals v as one line.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
@@ -54,7 +55,7 @@ var (
 
 func (t Target) check() error {
 	if !sessionRe.MatchString(t.Session) {
-		return fmt.Errorf("overlay: bad session id %q", clip(t.Session, 64))
+		return fmt.Errorf("overlay: bad session id %q", protocol.Clip(t.Session, 64))
 	}
 	return t.checkSeat() // per OS
 }
@@ -64,7 +65,7 @@ func (t Target) checkX() error {
 	switch {
 	case !displayRe.MatchString(t.Display):
 		// Only local displays: a helper must never dial out over TCP.
-		return fmt.Errorf("overlay: session %s: display %q is not a local X display", t.Session, clip(t.Display, 64))
+		return fmt.Errorf("overlay: session %s: display %q is not a local X display", t.Session, protocol.Clip(t.Display, 64))
 	case t.XAuthority != "" && !validAuthPath(t.XAuthority):
 		return fmt.Errorf("overlay: session %s: bad XAUTHORITY path", t.Session)
 	}
@@ -667,9 +668,9 @@ func (s *Supervisor) exited(st *seat, p *proc, err error) {
 
 	s.log.Warn("Session helper died while showing something; started again", "session", id, "exit", exit, "stderr", stderr)
 	if emit && sink != nil {
-		data := map[string]string{"session": id, "exit": exit}
+		data := map[string]string{protocol.DataSession: id, protocol.DataExit: exit}
 		if dropped > 0 {
-			data["suppressed"] = strconv.Itoa(dropped)
+			data[protocol.DataSuppressed] = strconv.Itoa(dropped)
 		}
 		if err := sink.Emit(protocol.EventHelperRestarted, protocol.SeverityWarn, data); err != nil {
 			s.log.Error("Emit event", "kind", protocol.EventHelperRestarted, "error", err)
@@ -733,7 +734,7 @@ func describeExit(p *proc, err error) string {
 	if why != "" {
 		s = why + " (" + s + ")"
 	}
-	return clip(s, 200)
+	return protocol.Clip(s, 200)
 }
 
 // tailBuffer keeps the last max bytes written to it (a helper's stderr).
@@ -748,7 +749,11 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	defer t.mu.Unlock()
 	t.b = append(t.b, p...)
 	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+		cut := len(t.b) - t.max
+		for n := 0; n < utf8.UTFMax-1 && cut < len(t.b) && !utf8.RuneStart(t.b[cut]); n++ {
+			cut++ // do not keep the tail of a rune cut in half
+		}
+		t.b = append(t.b[:0], t.b[cut:]...)
 	}
 	return len(p), nil
 }
@@ -756,5 +761,5 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return clip(string(t.b), t.max)
+	return protocol.Clip(string(t.b), t.max)
 }

@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -47,8 +51,8 @@ func TestShowBeforeRunIsKeptForRun(t *testing.T) {
 	if err := s.Lock(context.Background(), fakeTarget(), true); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("Lock before Run: %v, want ErrNotRunning", err)
 	}
-	runSupervisor(t, s, &fakeSink{})
-	waitFor(t, "helper started by Run", func() bool { r, ok := s.Shown("4"); return ok && r.Lock })
+	runSupervisor(t, s, &eventrec.Recorder{})
+	testbin.WaitFor(t, 10*time.Second, "helper started by Run", func() bool { r, ok := s.Shown("4"); return ok && r.Lock })
 	if n := len(readPids(t, pids)); n != 1 {
 		t.Errorf("%d helpers started, want 1", n)
 	}
@@ -57,7 +61,7 @@ func TestShowBeforeRunIsKeptForRun(t *testing.T) {
 func TestHelperLifecycle(t *testing.T) {
 	start, pids := fakeStarter(t, "")
 	s := NewSupervisor(Options{Log: testLogger(t), Start: start})
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	runSupervisor(t, s, sink)
 	ctx := context.Background()
 	tg := fakeTarget()
@@ -80,12 +84,12 @@ func TestHelperLifecycle(t *testing.T) {
 	done := s.helperDone("4")
 	kill9(t, pid)
 	<-done
-	waitFor(t, "restart", func() bool { p := s.helperPID("4"); return p != 0 && p != pid && s.onScreen("4") })
+	testbin.WaitFor(t, 10*time.Second, "restart", func() bool { p := s.helperPID("4"); return p != 0 && p != pid && s.onScreen("4") })
 	if r, _ := s.Shown("4"); !r.Lock || r.MsgID == 0 {
 		t.Errorf("after the restart the helper shows %+v, want the same state", r)
 	}
-	if sink.count(protocol.EventHelperRestarted) != 1 {
-		t.Errorf("events %+v", sink.events)
+	if sink.Count(protocol.EventHelperRestarted) != 1 {
+		t.Errorf("events %s", sink)
 	}
 
 	// Nothing left to show: the helper is asked to go and is not restarted.
@@ -102,7 +106,7 @@ func TestHelperLifecycle(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("helper still running after End")
 	}
-	if _, ok := s.Shown("4"); ok || sink.count(protocol.EventHelperRestarted) != 1 {
+	if _, ok := s.Shown("4"); ok || sink.Count(protocol.EventHelperRestarted) != 1 {
 		t.Error("helper restarted after End")
 	}
 }
@@ -110,12 +114,12 @@ func TestHelperLifecycle(t *testing.T) {
 func TestDismissClearsTheMessage(t *testing.T) {
 	start, pids := fakeStarter(t, "dismiss")
 	s := NewSupervisor(Options{Log: testLogger(t), Start: start})
-	runSupervisor(t, s, &fakeSink{})
+	runSupervisor(t, s, &eventrec.Recorder{})
 	if err := s.Message(context.Background(), fakeTarget(), "hello"); err != nil {
 		t.Fatal(err)
 	}
 	// Dismissed at once: nothing left, so the helper goes and stays gone.
-	waitFor(t, "helper gone", func() bool { _, ok := s.Shown("4"); return !ok && s.helperPID("4") == 0 })
+	testbin.WaitFor(t, 10*time.Second, "helper gone", func() bool { _, ok := s.Shown("4"); return !ok && s.helperPID("4") == 0 })
 	if n := len(readPids(t, pids)); n != 1 {
 		t.Errorf("%d helpers started, want 1", n)
 	}
@@ -124,15 +128,15 @@ func TestDismissClearsTheMessage(t *testing.T) {
 func TestStoppedHelperIsReplaced(t *testing.T) {
 	start, _ := fakeStarter(t, "mute")
 	s := NewSupervisor(Options{Log: testLogger(t), Start: start, ReadyTimeout: 300 * time.Millisecond, Stale: 400 * time.Millisecond})
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	runSupervisor(t, s, sink)
 	err := s.Lock(context.Background(), fakeTarget(), true)
 	if err == nil {
 		t.Fatal("Lock succeeded with a helper that never reports")
 	}
-	waitFor(t, "watchdog restart", func() bool { return sink.count(protocol.EventHelperRestarted) > 0 })
+	testbin.WaitFor(t, 10*time.Second, "watchdog restart", func() bool { return sink.Count(protocol.EventHelperRestarted) > 0 })
 	// "(signal: killed)" on Unix, "(exit status 1)" on Windows.
-	if ev := sink.last(); !strings.HasPrefix(ev.Data["exit"], "stopped answering (") {
+	if ev := sink.Last(); !strings.HasPrefix(ev.Data["exit"], "stopped answering (") {
 		t.Errorf("event %+v", ev)
 	}
 }
@@ -148,14 +152,14 @@ func TestCrashLoopIsPacedAndRateLimited(t *testing.T) {
 		return start(tg)
 	}
 	s := NewSupervisor(Options{Log: testLogger(t), Start: timed, ReadyTimeout: 200 * time.Millisecond})
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	runSupervisor(t, s, sink)
 	if err := s.Lock(context.Background(), fakeTarget(), true); err == nil || !strings.Contains(err.Error(), "exit status 3") {
 		t.Fatalf("Lock with a crashing helper: %v", err)
 	}
 	// It keeps trying: 3 at once, then one a second. Load can only make the
 	// gaps longer, so only their lower bound is checked.
-	waitFor(t, "six starts of a crashing helper", func() bool { mu.Lock(); defer mu.Unlock(); return len(starts) >= 6 })
+	testbin.WaitFor(t, 10*time.Second, "six starts of a crashing helper", func() bool { mu.Lock(); defer mu.Unlock(); return len(starts) >= 6 })
 	mu.Lock()
 	defer mu.Unlock()
 	for i := 3; i < len(starts); i++ {
@@ -163,14 +167,14 @@ func TestCrashLoopIsPacedAndRateLimited(t *testing.T) {
 			t.Errorf("start %d came %v after the one before; a crash loop is paced at 1 s", i+1, gap)
 		}
 	}
-	if c := sink.count(protocol.EventHelperRestarted); c > eventsLimit {
+	if c := sink.Count(protocol.EventHelperRestarted); c > eventsLimit {
 		t.Errorf("%d events, limit %d", c, eventsLimit)
 	}
 }
 
 func TestStarterFailureIsAnError(t *testing.T) {
 	s := NewSupervisor(Options{Log: testLogger(t), Start: func(Target) (*exec.Cmd, error) { return nil, ErrNotImplemented }})
-	runSupervisor(t, s, &fakeSink{})
+	runSupervisor(t, s, &eventrec.Recorder{})
 	if err := s.Lock(context.Background(), fakeTarget(), true); !errors.Is(err, ErrNotImplemented) {
 		t.Fatalf("Lock: %v", err)
 	}
@@ -179,12 +183,12 @@ func TestStarterFailureIsAnError(t *testing.T) {
 func TestCountdownRunsOut(t *testing.T) {
 	start, _ := fakeStarter(t, "")
 	s := NewSupervisor(Options{Log: testLogger(t), Start: start})
-	runSupervisor(t, s, &fakeSink{})
+	runSupervisor(t, s, &eventrec.Recorder{})
 	if err := s.Countdown(context.Background(), fakeTarget(), time.Now().Add(100*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	// Removed by itself a few seconds after its end.
-	waitFor(t, "countdown removed", func() bool { return s.helperPID("4") == 0 })
+	testbin.WaitFor(t, 10*time.Second, "countdown removed", func() bool { return s.helperPID("4") == 0 })
 	if err := s.Countdown(context.Background(), fakeTarget(), time.Now().Add(time.Hour)); err == nil {
 		t.Error("an hour-long countdown accepted")
 	}
@@ -196,8 +200,8 @@ func TestRunStopsHelpers(t *testing.T) {
 	s := NewSupervisor(Options{Log: testLogger(t), Start: start})
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
-	go func() { ran <- s.Run(ctx, &fakeSink{}) }()
-	waitFor(t, "running", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.running })
+	go func() { ran <- s.Run(ctx, &eventrec.Recorder{}) }()
+	testbin.WaitFor(t, 10*time.Second, "running", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.running })
 	if err := s.Lock(context.Background(), fakeTarget(), true); err != nil {
 		t.Fatal(err)
 	}
@@ -212,5 +216,5 @@ func TestRunStopsHelpers(t *testing.T) {
 		t.Fatal("Run returned with a helper still running")
 	}
 	// Every goroutine of every helper has ended (a leak check).
-	waitFor(t, "goroutines back to the start", func() bool { return runtime.NumGoroutine() <= before })
+	testbin.WaitFor(t, 10*time.Second, "goroutines back to the start", func() bool { return runtime.NumGoroutine() <= before })
 }

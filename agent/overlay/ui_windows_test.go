@@ -11,6 +11,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"golang.org/x/sys/windows"
 
 	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
@@ -274,7 +276,7 @@ func TestHelperWindows(t *testing.T) {
 		_ = postMessage(lock, wmQuit, 0, 0)
 	}
 	hideAndLower()
-	waitFor(t, "the lock back on top", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "the lock back on top", func() bool {
 		_, ex := styles(lock)
 		var got windows.Rect
 		_ = getWindowRect(lock, &got)
@@ -337,7 +339,7 @@ func TestHelperWindows(t *testing.T) {
 	if d.MsgID != 7 {
 		t.Errorf("dismissed %+v, want message 7", d)
 	}
-	waitFor(t, "box hidden", func() bool { return !windows.IsWindowVisible(box) })
+	testbin.WaitFor(t, 10*time.Second, "box hidden", func() bool { return !windows.IsWindowVisible(box) })
 	if !windows.IsWindowVisible(strip) {
 		t.Error("the countdown went with the message")
 	}

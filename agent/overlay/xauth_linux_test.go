@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
 func TestFindXAuthority(t *testing.T) {
@@ -33,7 +36,7 @@ func TestFindXAuthority(t *testing.T) {
 		{"leader on another display", uid, ":4243", pid, ""},
 		{"another uid", uid + 1, ":4242", pid, ""},
 	} {
-		waitFor(t, "environ readable", func() bool { _, err := os.ReadFile("/proc/" + itoa(pid) + "/environ"); return err == nil })
+		testbin.WaitFor(t, 10*time.Second, "environ readable", func() bool { _, err := os.ReadFile("/proc/" + itoa(pid) + "/environ"); return err == nil })
 		if got := FindXAuthority("/proc", c.uid, "no-such-session", c.display, c.leader); got != c.want {
 			t.Errorf("%s: FindXAuthority = %q, want %q", c.name, got, c.want)
 		}

@@ -18,6 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/xvfb"
 	"github.com/jezek/xgb"
@@ -228,12 +232,12 @@ func (x *xserver) coverWindow(rgb uint32) xproto.Window {
 
 // realSupervisor runs the real helper (this test binary started as
 // `session-helper`, like carrel-agent) through the real Starter.
-func realSupervisor(t *testing.T, exe string) (*Supervisor, *fakeSink) {
+func realSupervisor(t *testing.T, exe string) (*Supervisor, *eventrec.Recorder) {
 	if exe == "" {
 		exe = os.Args[0]
 	}
 	s := NewSupervisor(Options{Log: testLogger(t), Start: HelperCommand(exe, HelperArg)})
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	runSupervisor(t, s, sink)
 	return s, sink
 }
@@ -275,12 +279,12 @@ func TestOverlayUnderXvfb(t *testing.T) {
 			t.Fatal(err)
 		}
 		id, _ := x.waitLockShown(0, 5*time.Second)
-		waitFor(t, "the lock screen drawn (> 90% lock colour, and text)", func() bool {
+		testbin.WaitFor(t, 10*time.Second, "the lock screen drawn (> 90% lock colour, and text)", func() bool {
 			im := x.image(0, 0, x.w, x.h)
 			return im.share(x.pixel(lockBG)) > 0.9 && im.share(x.pixel(textFG)) > 0
 		})
-		waitFor(t, "keyboard grab", x.keyboardGrabbed)
-		waitFor(t, "grab reported", func() bool { r, ok := s.Shown(tg.Session); return ok && r.Lock && r.Grabbed })
+		testbin.WaitFor(t, 10*time.Second, "keyboard grab", x.keyboardGrabbed)
+		testbin.WaitFor(t, 10*time.Second, "grab reported", func() bool { r, ok := s.Shown(tg.Session); return ok && r.Lock && r.Grabbed })
 
 		// Another client covers the screen: the helper raises itself again.
 		cover := x.coverWindow(0xff0000)
@@ -297,7 +301,7 @@ func TestOverlayUnderXvfb(t *testing.T) {
 
 	t.Run("killed helper is back within 2 s and reported", func(t *testing.T) {
 		const kills = 10
-		before := sink.count(protocol.EventHelperRestarted)
+		before := sink.Count(protocol.EventHelperRestarted)
 		var took []time.Duration
 		for i := 0; i < kills; i++ {
 			pid := s.helperPID(tg.Session)
@@ -312,7 +316,7 @@ func TestOverlayUnderXvfb(t *testing.T) {
 			<-done
 			// X reuses a dead client's ids: the new helper is told apart by
 			// its pid and its ready report, then checked on screen.
-			waitFor(t, "a new helper on screen", func() bool {
+			testbin.WaitFor(t, 10*time.Second, "a new helper on screen", func() bool {
 				p := s.helperPID(tg.Session)
 				return p != 0 && p != pid && s.onScreen(tg.Session)
 			})
@@ -322,12 +326,12 @@ func TestOverlayUnderXvfb(t *testing.T) {
 				t.Errorf("kill %d: lock back after %s, want < 2s", i, d)
 			}
 			took = append(took, d)
-			waitFor(t, "keyboard grabbed again", x.keyboardGrabbed)
+			testbin.WaitFor(t, 10*time.Second, "keyboard grabbed again", x.keyboardGrabbed)
 		}
-		if got := sink.count(protocol.EventHelperRestarted) - before; got != kills {
+		if got := sink.Count(protocol.EventHelperRestarted) - before; got != kills {
 			t.Errorf("%d %s events for %d kills", got, protocol.EventHelperRestarted, kills)
 		}
-		ev := sink.last()
+		ev := sink.Last()
 		if ev.Kind != protocol.EventHelperRestarted || ev.Data["session"] != tg.Session || ev.Data["exit"] != "signal: killed" || ev.Sev != protocol.SeverityWarn {
 			t.Errorf("last event %+v", ev)
 		}
@@ -349,7 +353,7 @@ func TestOverlayUnderXvfb(t *testing.T) {
 			t.Fatal("message not reported shown")
 		}
 		x.key(0xff0d) // Return
-		waitFor(t, "message dismissed", func() bool {
+		testbin.WaitFor(t, 10*time.Second, "message dismissed", func() bool {
 			r, ok := s.Shown(tg.Session)
 			return ok && r.MsgID == 0 && r.Lock
 		})
@@ -385,13 +389,13 @@ func TestOverlayUnderXvfb(t *testing.T) {
 			t.Error("a countdown must not take the keyboard (the patron saves their work)")
 		}
 		var first image
-		waitFor(t, "the countdown strip drawn (strip colour and text pixels)", func() bool {
+		testbin.WaitFor(t, 10*time.Second, "the countdown strip drawn (strip colour and text pixels)", func() bool {
 			first = x.image(0, 0, w.w, w.h)
 			return first.share(x.pixel(stripBG)) >= 0.5 && first.share(x.pixel(textFG)) > 0
 		})
 		r0, _ := s.Shown(tg.Session)
-		waitFor(t, "countdown to move", func() bool { r, _ := s.Shown(tg.Session); return r.Countdown >= 0 && r.Countdown < r0.Countdown })
-		waitFor(t, "countdown text to change", func() bool { return !x.image(0, 0, w.w, w.h).equal(first) })
+		testbin.WaitFor(t, 10*time.Second, "countdown to move", func() bool { r, _ := s.Shown(tg.Session); return r.Countdown >= 0 && r.Countdown < r0.Countdown })
+		testbin.WaitFor(t, 10*time.Second, "countdown text to change", func() bool { return !x.image(0, 0, w.w, w.h).equal(first) })
 		t.Logf("countdown went from %d s", r0.Countdown)
 		done := s.helperDone(tg.Session)
 		if err := s.Countdown(ctx, tg, time.Time{}); err != nil {
@@ -410,7 +414,7 @@ func TestOverlayUnderXvfb(t *testing.T) {
 		}
 		// Mapped is not drawn yet: the helper paints on Expose, which may come
 		// after it reported the state shown.
-		waitFor(t, "the message box drawn (box colour and text pixels)", func() bool {
+		testbin.WaitFor(t, 10*time.Second, "the message box drawn (box colour and text pixels)", func() bool {
 			im := x.image(w.x, w.y, w.w, w.h)
 			return im.share(x.pixel(boxBG)) >= 0.5 && im.share(x.pixel(boxFG)) > 0
 		})

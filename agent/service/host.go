@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/backoff"
 )
 
 // Host is the body of the installed service (`carrel-agent service`).
@@ -89,7 +90,7 @@ func (h *Host) enroll(ctx context.Context, log *slog.Logger, store preseedStore)
 	if maxB < minB {
 		maxB = max(minB, 5*time.Minute)
 	}
-	backoff := minB
+	bo := backoff.Backoff{Min: minB, Max: maxB}
 	for attempt := 1; ; attempt++ {
 		ok, err := h.Enroller.Enrolled()
 		if err != nil {
@@ -120,9 +121,7 @@ func (h *Host) enroll(ctx context.Context, log *slog.Logger, store preseedStore)
 			}
 			log.Log(ctx, level, "Enrollment failed, will retry", "err", err, "attempt", attempt)
 		}
-		wait := time.Duration(rand.Int64N(int64(backoff)) + 1)
-		backoff = min(2*backoff, maxB)
-		t := time.NewTimer(wait)
+		t := time.NewTimer(bo.Next())
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -9,19 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+)
 
 func TestHostEnrollsFromPreseedWithRetries(t *testing.T) {
 	paths := testPaths(t)
@@ -73,7 +63,7 @@ func TestHostWaitsForPreseedDroppedLater(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- h.Serve(ctx) }()
 	// No preseed: no attempt, no run.
-	waitFor(t, "the state directory", func() bool { _, err := os.Stat(paths.StateDir); return err == nil })
+	testbin.WaitFor(t, 10*time.Second, "the state directory", func() bool { _, err := os.Stat(paths.StateDir); return err == nil })
 	select {
 	case <-ran:
 		t.Fatal("agent ran without enrollment")

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/windows/registry"
 
 	"github.com/carrel-kiosk/carrel/agent/config"
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 )
 
 // DefaultPaths is the layout on this OS, under the ProgramData known folder
@@ -165,7 +166,7 @@ func recreateFile(p string, sd *windows.SECURITY_DESCRIPTOR) error {
 		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, p)
+	return atomicfile.Rename(tmp, p)
 }
 
 func recreateDir(p string, sd *windows.SECURITY_DESCRIPTOR) error {

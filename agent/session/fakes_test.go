@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // fakeWatcher hands events from the test to the Manager.
@@ -172,34 +170,6 @@ func (p *fakePower) record(s string) error {
 	return nil
 }
 
-type sinkEvent struct {
-	Kind protocol.EventKind
-	Sev  protocol.Severity
-	Data map[string]string
-}
-
-type fakeSink struct {
-	mu     sync.Mutex
-	events []sinkEvent
-}
-
-func (s *fakeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, sinkEvent{kind, sev, data})
-	return nil
-}
-
-func (s *fakeSink) kinds() []protocol.EventKind {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []protocol.EventKind
-	for _, e := range s.events {
-		out = append(out, e.Kind)
-	}
-	return out
-}
-
 type fakeClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -227,18 +197,6 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 		t.Fatalf("timed out waiting for %s", what)
 		var zero T
 		return zero
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

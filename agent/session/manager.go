@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/backoff"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -100,7 +101,7 @@ func New(o Options) (*Manager, error) {
 	m.ls = ls
 	if err != nil {
 		m.log.Error("Lock state unreadable; starting locked and dirty", "error", err)
-		m.emit(protocol.EventStateBroken, protocol.SeverityAlert, map[string]string{"error": err.Error()})
+		m.emit(protocol.EventStateBroken, protocol.SeverityAlert, map[string]string{protocol.DataError: err.Error()})
 	}
 	for _, name := range ls.Pending {
 		m.queue = append(m.queue, wipeJob{user: User{Name: name, UID: lookupUID(name)}})
@@ -165,7 +166,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		}()
 	}
 
-	backoff := time.Second
+	bo := backoff.Backoff{Min: time.Second, Max: 30 * time.Second}
 	for {
 		m.mu.Lock()
 		m.stale = make(map[string]bool, len(m.sessions))
@@ -185,15 +186,17 @@ func (m *Manager) Run(ctx context.Context) error {
 			err = errors.New("watcher stopped")
 		}
 		if time.Since(start) > time.Minute {
-			backoff = time.Second
+			bo.Reset()
 		}
-		m.log.Warn("Session watcher failed; restarting", "error", err, "backoff", backoff)
+		delay := bo.Next()
+		m.log.Warn("Session watcher failed; restarting", "error", err, "backoff", delay)
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
-		case <-time.After(backoff):
+		case <-t.C:
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
@@ -250,14 +253,14 @@ func (m *Manager) logon(ctx context.Context, ev Event) {
 		// PAM should have refused it; this is the backstop.
 		reason := m.holdReason()
 		m.log.Warn("Patron logon while the seat is held; ending it", "session", s.ID, "reason", reason)
-		m.emit(protocol.EventSessionRefused, protocol.SeverityWarn, map[string]string{"session": s.ID, "reason": reason})
+		m.emit(protocol.EventSessionRefused, protocol.SeverityWarn, map[string]string{protocol.DataSession: s.ID, protocol.DataReason: reason})
 		m.background(func() {
 			if err := m.ctl.Terminate(ctx, s); err != nil {
 				m.log.Error("End refused session", "session", s.ID, "error", err)
 			}
 		})
 	default:
-		m.emit(protocol.EventSessionStarted, protocol.SeverityInfo, map[string]string{"session": s.ID})
+		m.emit(protocol.EventSessionStarted, protocol.SeverityInfo, map[string]string{protocol.DataSession: s.ID})
 		if locked {
 			m.background(func() {
 				if err := m.ctl.LockSession(ctx, s); err != nil && !errors.Is(err, ErrNotImplemented) {
@@ -276,7 +279,7 @@ func (m *Manager) logoff(id string) {
 		return
 	}
 	// Reported before the wipe is queued, so the hub sees ended, then wiped.
-	m.emit(protocol.EventSessionEnded, protocol.SeverityInfo, map[string]string{"session": id})
+	m.emit(protocol.EventSessionEnded, protocol.SeverityInfo, map[string]string{protocol.DataSession: id})
 	m.mu.Lock()
 	s := m.sessions[id] // only the watcher goroutine adds or removes sessions
 	delete(m.sessions, id)
@@ -356,11 +359,11 @@ func (m *Manager) wipeOne(ctx context.Context, u User) error {
 	m.mu.Unlock()
 	if err != nil {
 		m.log.Error("Wipe not clean; seat stays held", "error", err)
-		m.emit(protocol.EventSessionDirty, protocol.SeverityAlert, map[string]string{"reason": oneLine(err.Error(), 200)})
+		m.emit(protocol.EventSessionDirty, protocol.SeverityAlert, map[string]string{protocol.DataReason: oneLine(err.Error(), 200)})
 		return err
 	}
 	m.log.Info("Wipe clean", "took", took)
-	m.emit(protocol.EventSessionWiped, protocol.SeverityInfo, map[string]string{"took": took.String()})
+	m.emit(protocol.EventSessionWiped, protocol.SeverityInfo, map[string]string{protocol.DataTook: took.String()})
 	return nil
 }
 
@@ -388,7 +391,7 @@ func (m *Manager) applyHold(ctx context.Context) error {
 		m.log.Debug("Holding logons not implemented here; relying on ending new sessions")
 	case err != nil:
 		m.log.Error("Hold patron logons", "hold", want, "error", err)
-		m.emit(protocol.EventHoldFailed, protocol.SeverityAlert, map[string]string{"hold": fmt.Sprint(want), "error": oneLine(err.Error(), 200)})
+		m.emit(protocol.EventHoldFailed, protocol.SeverityAlert, map[string]string{protocol.DataHold: fmt.Sprint(want), protocol.DataError: oneLine(err.Error(), 200)})
 		return err
 	}
 	m.held, m.heldKnown = want, true
@@ -477,17 +480,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// oneLine folds s onto one line and clips it to max bytes.
 func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= max {
-		return s
-	}
-	cut := 0
-	for i := range s { // rune boundaries only
-		if i > max {
-			break
-		}
-		cut = i
-	}
-	return s[:cut] + "…"
+	return protocol.Clip(strings.Join(strings.Fields(s), " "), max)
 }

@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
@@ -24,7 +28,7 @@ type rig struct {
 	wiper  *fakeWiper
 	ctl    *fakeController
 	power  *fakePower
-	sink   *fakeSink
+	sink   *eventrec.Recorder
 	clock  *fakeClock
 	dir    string
 	cancel context.CancelFunc
@@ -43,7 +47,7 @@ func testConfig() Config {
 func newRig(t *testing.T, dir string, wiper *fakeWiper, initial ...Session) *rig {
 	t.Helper()
 	r := &rig{t: t, w: newFakeWatcher(initial...), wiper: wiper, ctl: newFakeController(),
-		power: &fakePower{}, sink: &fakeSink{}, clock: &fakeClock{now: t0}, dir: dir, done: make(chan error, 1)}
+		power: &fakePower{}, sink: &eventrec.Recorder{}, clock: &fakeClock{now: t0}, dir: dir, done: make(chan error, 1)}
 	m, err := New(Options{Config: testConfig(), Log: testLogger(t), Watcher: r.w, Wiper: wiper,
 		Controller: r.ctl, Power: r.power, Sink: r.sink, StateDir: dir, Clock: r.clock})
 	if err != nil {
@@ -87,7 +91,7 @@ func (r *rig) send(ev Event) {
 func (r *rig) waitState(want protocol.SessionState) time.Time {
 	r.t.Helper()
 	var since time.Time
-	waitFor(r.t, "state "+string(want), func() bool {
+	testbin.WaitFor(r.t, 10*time.Second, "state "+string(want), func() bool {
 		var st protocol.SessionState
 		st, since = r.m.Current()
 		return st == want
@@ -97,7 +101,7 @@ func (r *rig) waitState(want protocol.SessionState) time.Time {
 
 func (r *rig) waitHold(want bool) {
 	r.t.Helper()
-	waitFor(r.t, "hold logons "+map[bool]string{true: "on", false: "off"}[want], func() bool {
+	testbin.WaitFor(r.t, 10*time.Second, "hold logons "+map[bool]string{true: "on", false: "off"}[want], func() bool {
 		h, ok := r.ctl.lastHold()
 		return ok && h == want
 	})
@@ -113,8 +117,8 @@ func TestBootWithoutSessionIsFree(t *testing.T) {
 		t.Fatalf("since = %v, want %v", since, t0)
 	}
 	r.waitHold(false) // a hold a crash left behind is released
-	if len(r.sink.kinds()) != 0 {
-		t.Fatalf("events at boot: %v", r.sink.kinds())
+	if len(r.sink.Kinds()) != 0 {
+		t.Fatalf("events at boot: %v", r.sink.Kinds())
 	}
 }
 
@@ -142,11 +146,11 @@ func TestLogonLogoffCleanWipe(t *testing.T) {
 		t.Fatalf("LastWipe = %q", got)
 	}
 	want := []protocol.EventKind{protocol.EventSessionStarted, protocol.EventSessionEnded, protocol.EventSessionWiped}
-	if got := r.sink.kinds(); !slices.Equal(got, want) {
+	if got := r.sink.Kinds(); !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 	// Privacy: no event names the patron.
-	for _, e := range r.sink.events {
+	for _, e := range r.sink.All() {
 		for k, v := range e.Data {
 			if strings.Contains(v, "patron1") {
 				t.Fatalf("event %s data %s=%q names the patron", e.Kind, k, v)
@@ -212,8 +216,8 @@ func TestDirtyWipeHoldsUntilCleanWipeNow(t *testing.T) {
 	}
 	r.waitState(protocol.SessionFree)
 	r.waitHold(false)
-	if !slices.Contains(r.sink.kinds(), protocol.EventSessionRefused) || !slices.Contains(r.sink.kinds(), protocol.EventSessionDirty) {
-		t.Fatalf("events = %v", r.sink.kinds())
+	if !slices.Contains(r.sink.Kinds(), protocol.EventSessionRefused) || !slices.Contains(r.sink.Kinds(), protocol.EventSessionDirty) {
+		t.Fatalf("events = %v", r.sink.Kinds())
 	}
 }
 
@@ -234,8 +238,8 @@ func TestStaffAndRootNeverWiped(t *testing.T) {
 	}
 	// A patron logon after them is processed, so the ones before were too.
 	r.send(Event{Kind: Logon, Session: patron("9", "patron2", t0)})
-	waitFor(t, "session.started", func() bool { return len(r.sink.kinds()) > 0 })
-	if k := r.sink.kinds(); len(wiper.called) != 0 || !slices.Equal(k, []protocol.EventKind{protocol.EventSessionStarted}) {
+	testbin.WaitFor(t, 10*time.Second, "session.started", func() bool { return len(r.sink.Kinds()) > 0 })
+	if k := r.sink.Kinds(); len(wiper.called) != 0 || !slices.Equal(k, []protocol.EventKind{protocol.EventSessionStarted}) {
 		t.Fatalf("wipes %d, events %v", len(wiper.called), k)
 	}
 }
@@ -309,7 +313,7 @@ func TestLockedInitialSessionIsLockedNotEnded(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRig(t, dir, newFakeWiper(), patron("2", "patron1", t0))
-	waitFor(t, "open session locked", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "open session locked", func() bool {
 		r.ctl.mu.Lock()
 		defer r.ctl.mu.Unlock()
 		return slices.Equal(r.ctl.locked, []string{"2"})
@@ -366,7 +370,7 @@ func TestUnreadableLockStateFailsClosed(t *testing.T) {
 		t.Fatalf("state %s locked %v", st, r.m.Locked())
 	}
 	r.waitHold(true)
-	if k := r.sink.kinds(); len(k) == 0 || k[0] != protocol.EventStateBroken {
+	if k := r.sink.Kinds(); len(k) == 0 || k[0] != protocol.EventStateBroken {
 		t.Fatalf("events %v", k)
 	}
 }
@@ -382,8 +386,8 @@ func TestHoldFailureIsReported(t *testing.T) {
 	if !r.m.Locked() {
 		t.Fatal("lock not kept after the hold failed")
 	}
-	if !slices.Contains(r.sink.kinds(), protocol.EventHoldFailed) {
-		t.Fatalf("events %v", r.sink.kinds())
+	if !slices.Contains(r.sink.Kinds(), protocol.EventHoldFailed) {
+		t.Fatalf("events %v", r.sink.Kinds())
 	}
 }
 
@@ -483,7 +487,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 		recv(t, r.ctl.terminated, "terminate")
 		r.stop()
 	}()
-	waitFor(t, "goroutines back to the count before Run", func() bool { return runtime.NumGoroutine() <= before })
+	testbin.WaitFor(t, 10*time.Second, "goroutines back to the count before Run", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 type unimplementedWatcher struct{}
@@ -492,7 +496,7 @@ func (unimplementedWatcher) Run(context.Context, func(Event)) error { return Err
 
 func TestRunStopsWhenNoWatcher(t *testing.T) {
 	m, err := New(Options{Config: testConfig(), Log: testLogger(t), Watcher: unimplementedWatcher{},
-		Wiper: newFakeWiper(), Controller: newFakeController(), Power: &fakePower{}, Sink: &fakeSink{},
+		Wiper: newFakeWiper(), Controller: newFakeController(), Power: &fakePower{}, Sink: &eventrec.Recorder{},
 		StateDir: winetest.TempDir(t), Clock: &fakeClock{now: t0}})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 
@@ -150,7 +154,7 @@ func TestControllerOverlayUnderXvfb(t *testing.T) {
 	ctl := noEndController{linuxController: lc, terminated: make(chan string, 4)}
 	sess := Session{ID: "5", User: "patron1", UID: strconv.Itoa(int(uid)), Type: "x11", Display: display, Since: t0}
 	w := newFakeWatcher(sess)
-	sink := &fakeSink{}
+	sink := &eventrec.Recorder{}
 	m, err := New(Options{Config: testConfig(), Log: log, Watcher: w, Wiper: newFakeWiper(), Controller: ctl,
 		Power: &fakePower{}, Sink: sink, StateDir: winetest.TempDir(t)})
 	if err != nil {
@@ -177,7 +181,7 @@ func TestControllerOverlayUnderXvfb(t *testing.T) {
 		t.Fatalf("lock: %v", err)
 	}
 	t.Logf("lock: %s", out)
-	waitFor(t, "overlay covering the screen", func() bool { c, _, _ := topCovers(t, xc); return c })
+	testbin.WaitFor(t, 10*time.Second, "overlay covering the screen", func() bool { c, _, _ := topCovers(t, xc); return c })
 	helpers := pidsOfUID(uid)
 	if len(helpers) != 1 {
 		t.Fatalf("%d processes of the patron's uid, want the helper only", len(helpers))
@@ -188,18 +192,16 @@ func TestControllerOverlayUnderXvfb(t *testing.T) {
 	if err := syscall.Kill(helpers[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a new helper", func() bool {
+	testbin.WaitFor(t, 10*time.Second, "a new helper", func() bool {
 		p := pidsOfUID(uid)
 		return len(p) == 1 && p[0] != helpers[0]
 	})
-	waitFor(t, "overlay back", func() bool { c, _, _ := topCovers(t, xc); return c })
+	testbin.WaitFor(t, 10*time.Second, "overlay back", func() bool { c, _, _ := topCovers(t, xc); return c })
 	if d := time.Since(killed); d > 2*time.Second {
 		t.Errorf("overlay back %s after the kill, want < 2s", d)
 	}
-	waitFor(t, "restart event", func() bool {
-		sink.mu.Lock()
-		defer sink.mu.Unlock()
-		for _, e := range sink.events {
+	testbin.WaitFor(t, 10*time.Second, "restart event", func() bool {
+		for _, e := range sink.All() {
 			if e.Kind == protocol.EventHelperRestarted && e.Sev == protocol.SeverityWarn && e.Data["session"] == "5" && e.Data["exit"] != "" {
 				return true
 			}
@@ -215,13 +217,13 @@ func TestControllerOverlayUnderXvfb(t *testing.T) {
 	if _, err := m.Unlock(cmdCtx, nil); err != nil {
 		t.Fatalf("unlock: %v", err)
 	}
-	waitFor(t, "only the message box left", func() bool { c, n, _ := topCovers(t, xc); return !c && n == 1 })
+	testbin.WaitFor(t, 10*time.Second, "only the message box left", func() bool { c, n, _ := topCovers(t, xc); return !c && n == 1 })
 	lc.Ended(sess) // as after a logoff: the helper goes
-	waitFor(t, "helper gone", func() bool { return len(pidsOfUID(uid)) == 0 })
+	testbin.WaitFor(t, 10*time.Second, "helper gone", func() bool { return len(pidsOfUID(uid)) == 0 })
 
 	// end-session with a grace period: the countdown strip, then the end.
 	m.sleep = func(ctx context.Context, d time.Duration) error {
-		waitFor(t, "countdown strip", func() bool {
+		testbin.WaitFor(t, 10*time.Second, "countdown strip", func() bool {
 			_, n, top := topCovers(t, xc)
 			return n == 1 && top.Y == 0 && top.Height < 100 && top.Width > 700
 		})
@@ -234,5 +236,5 @@ func TestControllerOverlayUnderXvfb(t *testing.T) {
 		t.Fatalf("terminated %s", id)
 	}
 	w.events <- Event{Kind: Logoff, Session: sess}
-	waitFor(t, "helper gone after logoff", func() bool { return len(pidsOfUID(uid)) == 0 })
+	testbin.WaitFor(t, 10*time.Second, "helper gone after logoff", func() bool { return len(pidsOfUID(uid)) == 0 })
 }

@@ -6,14 +6,18 @@ import (
 	"time"
 )
 
-// pollWatcher is the watcher for OSes that can only list sessions: it lists them
-// every interval, or at once when nudged (Windows passes the service's session
-// change notifications as nudges), and reports the difference. Sessions are told
-// apart by ID and User: the same ID with another user is a logoff and a logon.
+// pollWatcher is the watcher for sources that can only list sessions (WTS,
+// macOS, a utmp file): it lists them every interval, or at once when nudged
+// (Windows passes the service's session change notifications as nudges), and
+// reports the difference. Sessions are told apart by ID, User and leader: the
+// same ID with another user or leader is a logoff and a logon.
 type pollWatcher struct {
 	log      *slog.Logger
 	interval time.Duration
 	list     func(ctx context.Context) ([]Session, error)
+	// complete, if set, fills in a session seen for the first time (a lookup
+	// too costly to repeat on every poll).
+	complete func(Session) Session
 	nudges   chan struct{} // cap 1, coalesced
 	polled   func()        // test hook, called after each poll
 }
@@ -53,7 +57,7 @@ func (w *pollWatcher) Run(ctx context.Context, fn func(Event)) error {
 			}
 		}
 		for id, s := range known {
-			if o, ok := open[id]; !ok || o.User != s.User {
+			if o, ok := open[id]; !ok || o.User != s.User || o.leader != s.leader {
 				delete(known, id)
 				fn(Event{Kind: Logoff, Session: s})
 			}
@@ -64,6 +68,9 @@ func (w *pollWatcher) Run(ctx context.Context, fn func(Event)) error {
 			}
 			if s.Since.IsZero() {
 				s.Since = now
+			}
+			if w.complete != nil {
+				s = w.complete(s)
 			}
 			known[id] = s
 			fn(Event{Kind: Logon, Session: s, Initial: initial})

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -274,62 +273,31 @@ func (w *utmpWatcher) alive(pid int32) bool {
 var _ Watcher = (*utmpWatcher)(nil)
 
 func (w *utmpWatcher) Run(ctx context.Context, fn func(Event)) error {
-	known := make(map[string]Session)
-	var warned bool
-	poll := func(initial bool) {
-		b, err := os.ReadFile(w.path)
-		if errors.Is(err, os.ErrNotExist) {
-			b, err = nil, nil
-		}
-		var recs []utmpRecord
-		if err == nil {
-			recs, err = parseUtmp(b)
-		}
-		if err != nil {
-			if !warned {
-				w.log.Warn("Read utmp", "path", w.path, "error", err)
-				warned = true
-			}
-			return
-		}
-		warned = false
-		open := utmpSessions(recs)
-		for id, r := range open {
-			if !w.alive(r.PID) {
-				delete(open, id)
-			}
-		}
-		for id, s := range known {
-			if r, ok := open[id]; !ok || r.User != s.User || r.PID != s.leader {
-				delete(known, id)
-				fn(Event{Kind: Logoff, Session: s})
-			}
-		}
-		for id, r := range open {
-			if _, ok := known[id]; ok {
-				continue
-			}
-			s := Session{ID: id, User: r.User, Since: r.Time, TTY: r.Line, leader: r.PID}
-			if u, err := user.Lookup(r.User); err == nil {
-				s.UID = u.Uid
-			}
-			known[id] = s
-			fn(Event{Kind: Logon, Session: s, Initial: initial})
+	p := newPollWatcher(w.log, w.interval, w.list)
+	p.complete = func(s Session) Session { s.UID = lookupUID(s.User); return s }
+	p.polled = w.polled
+	return p.Run(ctx, fn)
+}
+
+// list reads the open sessions from the utmp file: its USER_PROCESS records
+// whose process is alive.
+func (w *utmpWatcher) list(context.Context) ([]Session, error) {
+	b, err := os.ReadFile(w.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	var recs []utmpRecord
+	if err == nil {
+		recs, err = parseUtmp(b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read utmp %s: %w", w.path, err)
+	}
+	var out []Session
+	for id, r := range utmpSessions(recs) {
+		if w.alive(r.PID) {
+			out = append(out, Session{ID: id, User: r.User, Since: r.Time, TTY: r.Line, leader: r.PID})
 		}
 	}
-	poll(true)
-	fn(Event{})
-	tick := time.NewTicker(w.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			poll(false)
-			if w.polled != nil {
-				w.polled()
-			}
-		}
-	}
+	return out, nil
 }

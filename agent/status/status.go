@@ -31,11 +31,12 @@ import (
 	"github.com/shirou/gopsutil/v3/host"
 	"github.com/shirou/gopsutil/v3/mem"
 
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // ErrNotImplemented is returned by the per-OS parts on an unsupported platform.
-var ErrNotImplemented = errors.New("not implemented on this platform")
+var ErrNotImplemented = fmt.Errorf("status: not implemented on this platform: %w", errors.ErrUnsupported)
 
 // SessionSource tells what the patron seat is doing. Session must be cheap,
 // non-blocking and safe for concurrent use; it is called on every collection.
@@ -92,7 +93,7 @@ func New(ctx context.Context, opt Options) *Collector {
 	if info, err := host.InfoWithContext(ctx); err != nil {
 		c.log.Warn("Host information unavailable", "err", err)
 	} else {
-		c.static.OSVersion = clip(strings.TrimSpace(info.Platform + " " + info.PlatformVersion))
+		c.static.OSVersion = protocol.Clip(strings.TrimSpace(info.Platform+" "+info.PlatformVersion), protocol.MaxShortString)
 		if info.BootTime > 0 {
 			c.static.BootTime = time.Unix(int64(info.BootTime), 0).UTC()
 		}
@@ -123,12 +124,12 @@ func (c *Collector) SetLocked(locked bool) { c.update(func(s *protocol.Status) {
 
 // SetPolicyVersion records the policy version applied.
 func (c *Collector) SetPolicyVersion(v string) {
-	c.update(func(s *protocol.Status) { s.PolicyVersion = clip(v) })
+	c.update(func(s *protocol.Status) { s.PolicyVersion = protocol.Clip(v, protocol.MaxShortString) })
 }
 
 // SetLastWipe records a one-line result of the last wipe, e.g. "clean 412ms".
 func (c *Collector) SetLastWipe(v string) {
-	c.update(func(s *protocol.Status) { s.LastWipe = clip(v) })
+	c.update(func(s *protocol.Status) { s.LastWipe = protocol.Clip(v, protocol.MaxShortString) })
 }
 
 // SetCertExpires records when the agent's certificate expires.
@@ -162,7 +163,7 @@ func (c *Collector) Collect(ctx context.Context) protocol.Status {
 	s.AgentStarted = c.opt.Started.UTC()
 	s.Restarts = c.opt.Restarts
 	if h, err := os.Hostname(); err == nil && h != "" {
-		s.Hostname = clip(h)
+		s.Hostname = protocol.Clip(h, protocol.MaxShortString)
 	} else {
 		s.Hostname = "unknown"
 	}
@@ -240,19 +241,8 @@ func CountStart(stateDir string) (restarts int, err error) {
 		return 0, fmt.Errorf("read start counter: %w", err)
 	}
 	n++
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(n)+"\n"), 0o600); err != nil {
-		return 0, fmt.Errorf("write start counter: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(strconv.Itoa(n)+"\n"), 0o600); err != nil {
 		return 0, fmt.Errorf("write start counter: %w", err)
 	}
 	return n - 1, nil
-}
-
-func clip(s string) string {
-	if len(s) <= protocol.MaxShortString {
-		return s
-	}
-	return strings.ToValidUTF8(s[:protocol.MaxShortString], "")
 }

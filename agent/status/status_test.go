@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -119,5 +120,11 @@ func TestSetSessionSource(t *testing.T) {
 	c.SetSessionSource(nil)
 	if s := c.Collect(context.Background()); s.Session != protocol.SessionUnknown {
 		t.Fatalf("session after reset %q", s.Session)
+	}
+}
+
+func TestErrNotImplementedIsUnsupported(t *testing.T) {
+	if !errors.Is(ErrNotImplemented, errors.ErrUnsupported) {
+		t.Fatal("ErrNotImplemented does not wrap errors.ErrUnsupported")
 	}
 }

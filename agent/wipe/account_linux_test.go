@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
+
 	"github.com/carrel-kiosk/carrel/agent/wipe/template"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
@@ -99,7 +101,8 @@ func TestRealPatronAccount(t *testing.T) {
 		runtimeGosched()
 	}
 
-	sink := &recSink{}
+	sink := &eventrec.Recorder{}
+	sink.CheckContract(t)
 	e, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), sink, WithPrintQueue(nil)) // no CUPS here
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +169,7 @@ func TestRealPatronAccount(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.JournalDir, "hold-patron1.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("gate state left: %v", err)
 	}
-	if !sink.has(protocol.EventWipeDone) {
+	if !sink.Has(protocol.EventWipeDone) {
 		t.Fatal("no wipe.done")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,10 +61,10 @@ func renameAside(from, to string) error {
 	if err != nil {
 		return fmt.Errorf("rename home aside: %w", err)
 	}
-	if err := syncDir(filepath.Dir(to)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(to)); err != nil {
 		return fmt.Errorf("sync trash: %w", err)
 	}
-	return syncDir(filepath.Dir(from))
+	return atomicfile.SyncDir(filepath.Dir(from))
 }
 
 // openDirPath opens an absolute directory path refusing every symlink on the

@@ -457,9 +457,3 @@ func listDir(h windows.Handle) ([]dirEntry, error) {
 // No print queue on Windows yet (2026-11): print jobs of the patron stay in
 // the spooler.
 func newPrintQueue() PrintQueue { return nil }
-
-// flushDir does nothing on Windows: FlushFileBuffers needs a handle with write
-// access, which a directory opened by os.Open lacks (Windows answers access
-// denied). Renames that must be durable use MOVEFILE_WRITE_THROUGH instead
-// (renameAside, internal/atomicfile); files are flushed themselves.
-func flushDir(*os.File) error { return nil }

@@ -16,13 +16,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/agent/wipe/template"
-	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 )
 
 const (
@@ -77,41 +76,12 @@ func (g fileGate) Release(_ context.Context, user string) error {
 }
 func (g fileGate) held(user string) bool { _, err := os.Stat(g.path(user)); return err == nil }
 
-// recSink records events.
-type recSink struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func (s *recSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
-	// every event must pass the wire contract's validation
-	ev := protocol.Event{Seq: 1, Time: time.Now(), Kind: kind, Severity: sev, Data: data}
-	if err := ev.Validate(); err != nil {
-		panic(fmt.Sprintf("wipe emitted an invalid event: %v", err))
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, string(kind)+" "+string(sev)+" "+fmt.Sprint(data))
-	return nil
-}
-
-func (s *recSink) has(kind protocol.EventKind) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range s.events {
-		if strings.HasPrefix(e, string(kind)+" ") {
-			return true
-		}
-	}
-	return false
-}
-
 // sandbox is one test's world: homes, trash, template, journal and a shared temp
 // dir, all under one t.TempDir (or a dir the caller gives, for helper processes).
 type sandbox struct {
 	root, homes, home, other, outside, tmp, tmplDir, journal, gateDir string
 	gate                                                              fileGate
-	sink                                                              *recSink
+	sink                                                              *eventrec.Recorder
 	users                                                             fakeUsers
 }
 
@@ -127,7 +97,8 @@ func newSandbox(t testing.TB, root string) *sandbox {
 	s.journal = filepath.Join(root, "state", "wipe")
 	s.gateDir = filepath.Join(root, "gate")
 	s.gate = fileGate{dir: s.gateDir}
-	s.sink = &recSink{}
+	s.sink = &eventrec.Recorder{}
+	s.sink.CheckContract(t) // every event must pass the wire contract's validation
 	s.users = fakeUsers{accts: []Account{
 		{Name: patronName, UID: patronUID, GID: patronGID, Home: s.home},
 		{Name: "staff", UID: otherUID, GID: otherUID, Home: s.other},

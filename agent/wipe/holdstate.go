@@ -72,7 +72,7 @@ func (h holdFiles) drop(user string) error {
 	if err := os.Remove(h.path(user)); err != nil {
 		return fmt.Errorf("remove gate state: %w", err)
 	}
-	return syncDir(h.dir)
+	return atomicfile.SyncDir(h.dir)
 }
 
 // held reports whether a hold of user is saved.

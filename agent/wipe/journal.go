@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 )
 
 // Journal steps, in the order a wipe writes them. A step's record is written
@@ -194,7 +196,7 @@ func createJournal(dir, id string) (*journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create journal: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("sync journal dir: %w", err)
 	}
@@ -250,14 +252,5 @@ func (j *journal) remove() error {
 	if err := os.Remove(j.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove journal: %w", err)
 	}
-	return syncDir(filepath.Dir(j.path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return flushDir(d)
+	return atomicfile.SyncDir(filepath.Dir(j.path))
 }

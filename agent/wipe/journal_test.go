@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"unicode/utf8"
 )
 
 // abs turns a slash path into an absolute path of this OS (C:\... on Windows).
@@ -121,13 +120,4 @@ func FuzzReadJournal(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestTruncateKeepsUTF8(t *testing.T) {
-	s := strings.Repeat("é", 300) // 600 bytes
-	for n := 0; n < 610; n++ {
-		if got := truncate(s, n); !utf8.ValidString(got) || len(got) > n+len("…") {
-			t.Fatalf("truncate(%d) = %q", n, got)
-		}
-	}
 }

@@ -13,20 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // poll interval of a condition wait, not synchronisation
-	}
-}
 
 func TestPurgeLoopPurgesReadyWipesAndStops(t *testing.T) {
 	requireRoot(t)
@@ -42,14 +32,14 @@ func TestPurgeLoopPurgesReadyWipesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e2.PurgeLoop(ctx) }()
-	waitFor(t, "the purge of the earlier wipe", 10*time.Second, func() bool { return len(s.journals(t)) == 0 })
+	testbin.WaitFor(t, 10*time.Second, "the purge of the earlier wipe", func() bool { return len(s.journals(t)) == 0 })
 	// and a wipe made while the loop runs is purged too
 	s.fillHome(t, s.home)
 	rep2, err := e2.Wipe(context.Background(), Scope{User: patronName})
 	if err != nil || !rep2.Ready {
 		t.Fatalf("%+v %v", rep2, err)
 	}
-	waitFor(t, "the purge of the new wipe", 10*time.Second, func() bool {
+	testbin.WaitFor(t, 10*time.Second, "the purge of the new wipe", func() bool {
 		return len(s.journals(t)) == 0 && len(s.trashEntries(t)) == 0
 	})
 	cancel()
@@ -77,7 +67,7 @@ func TestResumeRefusesCorruptJournal(t *testing.T) {
 	if err := e.Resume(context.Background()); !errors.Is(err, errJournal) {
 		t.Fatalf("Resume = %v, want a journal error", err)
 	}
-	if !s.sink.has(protocol.EventWipeDirty) {
+	if !s.sink.Has(protocol.EventWipeDirty) {
 		t.Fatal("no wipe.dirty for a corrupt journal")
 	}
 	sameSnapshot(t, "homes", before, snapshot(t, s.homes))
@@ -109,7 +99,7 @@ func TestKillerEndsForkingTree(t *testing.T) {
 		defer cancel()
 		k.KillAll(ctx, patronUID+1)
 	})
-	waitFor(t, "the fork loop", 10*time.Second, func() bool {
+	testbin.WaitFor(t, 10*time.Second, "the fork loop", func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "n"))
 		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 		return n > 20

@@ -16,9 +16,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/carrel-kiosk/carrel/agent/wipe/template"
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -243,7 +243,7 @@ func newID() string {
 // contract requires (paths from the disk may be neither).
 func (e *Engine) emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) {
 	for k, v := range data {
-		data[k] = truncate(strings.ToValidUTF8(v, "\uFFFD"), 1000)
+		data[k] = protocol.Clip(v, 1000)
 	}
 	if err := e.sink.Emit(kind, sev, data); err != nil {
 		e.log.Error("Cannot record wipe event", "kind", kind, "err", err)
@@ -315,7 +315,7 @@ func (e *Engine) Wipe(ctx context.Context, s Scope) (Report, error) {
 	acct, home, err := e.resolve(s)
 	if err != nil {
 		e.log.Warn("Wipe refused", "user", s.User, "home", s.Home, "err", err)
-		e.emit(protocol.EventWipeRefused, protocol.SeverityAlert, map[string]string{"why": truncate(err.Error(), 500)})
+		e.emit(protocol.EventWipeRefused, protocol.SeverityAlert, map[string]string{protocol.DataWhy: protocol.Clip(err.Error(), 500)})
 		return Report{User: s.User, Home: s.Home, Refusals: []string{err.Error()}, Leftovers: []Leftover{}}, err
 	}
 	if p, st, err := e.findUnfinished(acct.Name); err != nil {
@@ -331,7 +331,7 @@ func (e *Engine) Wipe(ctx context.Context, s Scope) (Report, error) {
 	id := newID()
 	trash := filepath.Join(e.trashRoot(home), id)
 	if err := e.checkTrash(filepath.Dir(trash), home); err != nil {
-		e.emit(protocol.EventWipeRefused, protocol.SeverityAlert, map[string]string{"why": truncate(err.Error(), 500)})
+		e.emit(protocol.EventWipeRefused, protocol.SeverityAlert, map[string]string{protocol.DataWhy: protocol.Clip(err.Error(), 500)})
 		return Report{User: acct.Name, Home: home, Refusals: []string{err.Error()}, Leftovers: []Leftover{}}, err
 	}
 	j, err := createJournal(e.cfg.JournalDir, id)
@@ -397,7 +397,7 @@ func (e *Engine) drive(ctx context.Context, j *journal, st *journalState, tmpl *
 	log := e.log.With("id", b.ID, "user", b.User)
 	fail := func(op string, err error) (Report, error) {
 		log.Error("Wipe step failed; logons stay held", "step", op, "err", err)
-		e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{"id": b.ID, "user": b.User, "why": truncate(op+": "+err.Error(), 500)})
+		e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{protocol.DataID: b.ID, protocol.DataUser: b.User, protocol.DataWhy: protocol.Clip(op+": "+err.Error(), 500)})
 		return rep, fmt.Errorf("%s: %w", op, err)
 	}
 	if last < stepOrder[stepHeld] {
@@ -458,8 +458,8 @@ func (e *Engine) drive(ctx context.Context, j *journal, st *journalState, tmpl *
 				return fail("journal", err)
 			}
 			log.Warn("Wipe dirty; logons stay held", "leftovers", len(left), "first", left[0].Path, "reason", left[0].Reason)
-			e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{"id": b.ID, "user": b.User, "why": why,
-				"leftovers": strconv.Itoa(len(left)), "first": truncate(left[0].Path+": "+left[0].Reason, 500)})
+			e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{protocol.DataID: b.ID, protocol.DataUser: b.User, protocol.DataWhy: why,
+				protocol.DataLeftovers: strconv.Itoa(len(left)), protocol.DataFirst: protocol.Clip(left[0].Path+": "+left[0].Reason, 500)})
 			return rep, nil
 		}
 		if err := e.record(j, record{Step: stepVerified}); err != nil {
@@ -577,7 +577,7 @@ func (e *Engine) recreate(ctx context.Context, b record, mode string, tmpl *temp
 	if err := os.Rename(staging, b.Home); err != nil {
 		return fmt.Errorf("rename staging home into place: %w", err)
 	}
-	return syncDir(filepath.Dir(b.Home))
+	return atomicfile.SyncDir(filepath.Dir(b.Home))
 }
 
 func openRootNoFollow(dir string) (*os.Root, error) {
@@ -737,17 +737,17 @@ func (e *Engine) purge(ctx context.Context, id string) (Report, error) {
 	if len(res.Leftovers) > 0 {
 		rep.Verified = false
 		e.log.Warn("Trash not fully purged", "id", id, "leftovers", len(res.Leftovers), "first", r.Why)
-		e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{"id": id, "user": b.User,
-			"why": "trash not fully purged", "leftovers": strconv.Itoa(len(res.Leftovers)), "first": truncate(r.Why, 500)})
+		e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{protocol.DataID: id, protocol.DataUser: b.User,
+			protocol.DataWhy: "trash not fully purged", protocol.DataLeftovers: strconv.Itoa(len(res.Leftovers)), protocol.DataFirst: protocol.Clip(r.Why, 500)})
 		return rep, nil
 	}
 	rep.Purged = true
 	if err := j.remove(); err != nil {
 		return rep, err
 	}
-	e.emit(protocol.EventWipeDone, protocol.SeverityInfo, map[string]string{"id": id, "user": b.User, "mode": rep.Mode,
-		"files": strconv.FormatInt(res.Files, 10), "bytes": strconv.FormatInt(res.Bytes, 10),
-		"ms_ready": strconv.FormatInt(rep.MsUntilReady, 10), "ms_purged": strconv.FormatInt(rep.MsUntilPurged, 10)})
+	e.emit(protocol.EventWipeDone, protocol.SeverityInfo, map[string]string{protocol.DataID: id, protocol.DataUser: b.User, protocol.DataMode: rep.Mode,
+		protocol.DataFiles: strconv.FormatInt(res.Files, 10), protocol.DataBytes: strconv.FormatInt(res.Bytes, 10),
+		protocol.DataMsReady: strconv.FormatInt(rep.MsUntilReady, 10), protocol.DataMsPurged: strconv.FormatInt(rep.MsUntilPurged, 10)})
 	e.log.Info("Wipe done", "id", id, "files", res.Files, "bytes", res.Bytes, "msPurged", rep.MsUntilPurged)
 	return rep, nil
 }
@@ -829,7 +829,7 @@ func (e *Engine) Resume(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{"why": truncate("unreadable wipe journal "+filepath.Base(p)+": "+err.Error(), 500)})
+			e.emit(protocol.EventWipeDirty, protocol.SeverityAlert, map[string]string{protocol.DataWhy: protocol.Clip("unreadable wipe journal "+filepath.Base(p)+": "+err.Error(), 500)})
 			errs = append(errs, fmt.Errorf("journal %s: %w", filepath.Base(p), err))
 			continue
 		}
@@ -883,15 +883,4 @@ func (e *Engine) purgeLogged(ctx context.Context, id string) {
 	if _, err := e.Purge(ctx, id); err != nil && ctx.Err() == nil {
 		e.log.Error("Purge failed", "id", id, "err", err)
 	}
-}
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -35,7 +35,7 @@ func (s *sandbox) wipeAndPurge(t *testing.T, e *Engine) (Report, Report) {
 		if !s.gate.held(patronName) {
 			t.Fatal("dirty wipe released logons")
 		}
-		if !s.sink.has(protocol.EventWipeDirty) {
+		if !s.sink.Has(protocol.EventWipeDirty) {
 			t.Fatal("dirty wipe emitted no wipe.dirty")
 		}
 		return rep, Report{}
@@ -55,11 +55,11 @@ func (s *sandbox) wipeAndPurge(t *testing.T, e *Engine) (Report, Report) {
 		if j := s.journals(t); len(j) != 0 {
 			t.Fatalf("purge reported clean but journals remain: %v", j)
 		}
-		if !prep.Verified || !s.sink.has(protocol.EventWipeDone) {
+		if !prep.Verified || !s.sink.Has(protocol.EventWipeDone) {
 			t.Fatal("clean purge not verified or no wipe.done")
 		}
 	} else {
-		if prep.Verified || len(prep.Leftovers) == 0 || !s.sink.has(protocol.EventWipeDirty) {
+		if prep.Verified || len(prep.Leftovers) == 0 || !s.sink.Has(protocol.EventWipeDirty) {
 			t.Fatalf("unpurged trash reported as %+v", prep)
 		}
 		if len(s.journals(t)) == 0 {
@@ -202,7 +202,7 @@ func TestRefusesUnsafeScopes(t *testing.T) {
 		t.Fatal("a refused wipe held logons")
 	}
 	sameSnapshot(t, "sandbox after refusals", before, snapshot(t, s.root))
-	if !s.sink.has(protocol.EventWipeRefused) {
+	if !s.sink.Has(protocol.EventWipeRefused) {
 		t.Fatal("no wipe.refused event")
 	}
 }

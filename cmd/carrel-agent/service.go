@@ -19,6 +19,7 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/config"
 	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/agent/service"
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 )
 
 // newFlags returns a flag set that prints usage to stderr and does not exit.
@@ -90,7 +91,7 @@ func removeBrowserPolicies(configPath string, log *slog.Logger) error {
 // hub_url is not set here: enrollment writes it last, and a configuration
 // naming a hub means the enrollment is complete.
 func writeConfig(path string, _ service.Preseed) error {
-	return os.WriteFile(path, []byte(config.Example()), 0o644)
+	return atomicfile.WriteFile(path, []byte(config.Example()), 0o644)
 }
 
 func cmdInstall(ctx context.Context, args []string, stdout, stderr io.Writer) int {

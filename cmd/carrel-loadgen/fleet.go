@@ -69,6 +69,23 @@ type fleetFlags struct {
 	inProcess      *bool
 }
 
+// parseHubFleet parses the flags of a command that drives the fleet against a
+// hub (run, storm, baseline), where --dir and --hub-data are required. A c of 0
+// or more is the exit code to return.
+func parseHubFleet(fs *flag.FlagSet, args []string, ff fleetFlags, hubData *string) (fo loadgen.FleetOptions, c int) {
+	if c := parse(fs, args); c >= 0 {
+		return fo, c
+	}
+	if c := required(fs, map[string]string{"dir": *ff.dir, "hub-data": *hubData}); c >= 0 {
+		return fo, c
+	}
+	fo, err := ff.options()
+	if err != nil {
+		return fo, fail(fs.Output(), err)
+	}
+	return fo, -1
+}
+
 func addFleetFlags(fs *flag.FlagSet, defRate float64) fleetFlags {
 	return fleetFlags{
 		dir:            fs.String("dir", "", "state directory of the enrolled agents (carrel-loadgen enroll)"),
@@ -115,15 +132,9 @@ database that every event emitted is stored exactly once.`, stderr)
 	probes := fs.Int("probes", 20, "agents that time status-to-store")
 	connectTimeout := fs.Duration("connect-timeout", 5*time.Minute, "give up if not every agent connected by then")
 	bareCPU := fs.Float64("bare-cpu", 0, "the bare server's CPU (% of one core) holding the same fleet, from 'baseline' in this session: judges the hub CPU target (≤ 2×)")
-	if c := parse(fs, args); c >= 0 {
+	fo, c := parseHubFleet(fs, args, ff, hubData)
+	if c >= 0 {
 		return c
-	}
-	if c := required(fs, map[string]string{"dir": *ff.dir, "hub-data": *hubData}); c >= 0 {
-		return c
-	}
-	fo, err := ff.options()
-	if err != nil {
-		return fail(stderr, err)
 	}
 	fo.HubURL, fo.Probes = *hubURL, *probes
 	res, err := loadgen.Run(ctx, loadgen.RunOptions{Fleet: fo, HubData: *hubData, HubPID: *hubPID, Duration: *dur,

@@ -60,15 +60,9 @@ each agent's outbox numbered in this run is stored exactly once.`, stderr)
 	baseline := fs.Bool("baseline", true, "first, in the same session, time N fresh connections to the bare server (echo-server) at once: the storm is printed as a ratio of it")
 	echoListen := fs.String("echo-listen", "127.0.0.1:18445", "bare server listen address (with --baseline)")
 	profDir := fs.String("hub-profile", "", `with --hub-bin self: write the hub's CPU profile and, at each SIGUSR1 to it, heap profile and goroutines into this directory`)
-	if c := parse(fs, args); c >= 0 {
+	fo, c := parseHubFleet(fs, args, ff, hubData)
+	if c >= 0 {
 		return c
-	}
-	if c := required(fs, map[string]string{"dir": *ff.dir, "hub-data": *hubData}); c >= 0 {
-		return c
-	}
-	fo, err := ff.options()
-	if err != nil {
-		return fail(stderr, err)
 	}
 	argv, err := hubCommand(*hubBin, *hubData, *listen, *profDir)
 	if err != nil {
@@ -135,15 +129,9 @@ Statuses flow every --status-interval; no events.`, stderr)
 	buf := fs.Int("buf", 1024, "bare server websocket buffers (the hub uses 1024)")
 	settle := fs.Duration("settle", 20*time.Second, "connections held before the reading")
 	hubLog := fs.String("hub-log", "", "append the servers' output here (default: discarded)")
-	if c := parse(fs, args); c >= 0 {
+	fo, c := parseHubFleet(fs, args, ff, hubData)
+	if c >= 0 {
 		return c
-	}
-	if c := required(fs, map[string]string{"dir": *ff.dir, "hub-data": *hubData}); c >= 0 {
-		return c
-	}
-	fo, err := ff.options()
-	if err != nil {
-		return fail(stderr, err)
 	}
 	argv, err := hubCommand(*hubBin, *hubData, *hubListen, "")
 	if err != nil {

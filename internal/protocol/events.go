@@ -94,6 +94,30 @@ const (
 	DataSession    = "session"
 )
 
+// Keys of Event.Data of the other kinds (see each kind's comment above). They
+// are shown to staff as they come, not parsed, so they stay plain keys.
+const (
+	DataVersion      = "version"      // the agent's version (agent.started)
+	DataRestarts     = "restarts"     // agent starts since install minus one (agent.started)
+	DataDropped      = "dropped"      // how many were lost (outbox overflow, exec denials the kernel dropped)
+	DataDroppedTotal = "droppedTotal" // how many were lost since the agent started (agent.outbox_overflow)
+	DataPath         = "path"         // a file's full path (exec guard, browser policies)
+	DataPID          = "pid"          // a process id, decimal (exec guard)
+	DataBrowser      = "browser"      // a browser's name (browser policies)
+	DataExit         = "exit"         // how a session helper ended (session.helper_restarted)
+	DataTook         = "took"         // a duration, Go syntax (session.wiped)
+	DataHold         = "hold"         // "true" to hold logons, "false" to release them (session.hold-failed)
+	DataUser         = "user"         // the account a wipe was for (wipe.*)
+	DataWhy          = "why"          // why a wipe was refused or left the home dirty (wipe.*)
+	DataLeftovers    = "leftovers"    // how many files a wipe could not remove or restore (wipe.dirty)
+	DataFirst        = "first"        // the first leftover and why (wipe.dirty)
+	DataMode         = "mode"         // how a home was wiped (wipe.done)
+	DataFiles        = "files"        // files purged, decimal (wipe.done)
+	DataBytes        = "bytes"        // bytes purged, decimal (wipe.done)
+	DataMsReady      = "ms_ready"     // ms from the wipe's start until logons were allowed again (wipe.done)
+	DataMsPurged     = "ms_purged"    // ms from the wipe's start until the trash was purged (wipe.done)
+)
+
 // DownloadBlocked is the data of EventDownloadBlocked. ID is empty when the file
 // could not be moved into quarantine; Quarantine then says why.
 type DownloadBlocked struct {

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 )
 
 // Layout of a template directory.
@@ -142,7 +144,8 @@ func Capture(from, to string) (*Template, error) {
 	if err := m.Encode(&buf); err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(filepath.Join(to, ManifestFile), buf.Bytes()); err != nil {
+	// Written last and whole: a template directory with a manifest is complete.
+	if err := atomicfile.WriteFile(filepath.Join(to, ManifestFile), buf.Bytes(), 0o600); err != nil {
 		return nil, fmt.Errorf("write template manifest: %w", err)
 	}
 	return &Template{Dir: to, Manifest: m}, nil
@@ -174,21 +177,6 @@ func copyFile(from, to string) (string, int64, error) {
 		err = cerr
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, err
-}
-
-func writeFileSync(name string, data []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // ErrCorrupt reports a template file whose content does not match its manifest.

@@ -17,14 +17,16 @@ type Event struct {
 	Kind protocol.EventKind
 	Sev  protocol.Severity
 	Data map[string]string
+	At   time.Time // when Emit was called (a latency benchmark's end)
 }
 
 // Recorder records events. The zero value is ready; it is safe for concurrent use.
 type Recorder struct {
-	mu     sync.Mutex
-	events []Event
-	err    error         // returned by Emit once set by Fail
-	wake   chan struct{} // closed and replaced on every event
+	mu      sync.Mutex
+	events  []Event
+	refused []error       // why Emit refused events that broke the contract
+	err     error         // returned by Emit once set by Fail
+	wake    chan struct{} // closed and replaced on every event
 }
 
 var _ protocol.EventSink = (*Recorder)(nil)
@@ -32,8 +34,12 @@ var _ protocol.EventSink = (*Recorder)(nil)
 // Emit records one event. An event the hub would refuse (an empty kind, a data
 // map over the contract's limits) is an error, as it would be on the wire.
 func (r *Recorder) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
-	ev := protocol.Event{Seq: 1, Time: time.Now(), Kind: kind, Severity: sev, Data: data}
+	now := time.Now()
+	ev := protocol.Event{Seq: 1, Time: now, Kind: kind, Severity: sev, Data: data}
 	if err := ev.Validate(); err != nil {
+		r.mu.Lock()
+		r.refused = append(r.refused, fmt.Errorf("%s: %w", kind, err))
+		r.mu.Unlock()
 		return err
 	}
 	cp := make(map[string]string, len(data))
@@ -45,7 +51,7 @@ func (r *Recorder) Emit(kind protocol.EventKind, sev protocol.Severity, data map
 	if r.err != nil {
 		return r.err
 	}
-	r.events = append(r.events, Event{Kind: kind, Sev: sev, Data: cp})
+	r.events = append(r.events, Event{Kind: kind, Sev: sev, Data: cp, At: now})
 	if r.wake != nil {
 		close(r.wake)
 		r.wake = nil
@@ -58,6 +64,25 @@ func (r *Recorder) Fail(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.err = err
+}
+
+// Refused returns why Emit refused each event that broke the wire contract,
+// in order (not the refusals after Fail).
+func (r *Recorder) Refused() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]error(nil), r.refused...)
+}
+
+// CheckContract fails t when it ends if any event broke the wire contract:
+// for code that only logs a refused Emit, where the refusal would go unseen.
+func (r *Recorder) CheckContract(t testing.TB) {
+	t.Helper()
+	t.Cleanup(func() {
+		for _, err := range r.Refused() {
+			t.Errorf("emitted an event the hub would refuse: %v", err)
+		}
+	})
 }
 
 // All returns a copy of every event so far, in order.

@@ -50,6 +50,50 @@ func TestRecorderRefusesWhatTheWireRefuses(t *testing.T) {
 	if len(r.All()) != 0 {
 		t.Fatalf("refused events were recorded: %s", r.String())
 	}
+	if got := r.Refused(); len(got) != 3 {
+		t.Fatalf("Refused() = %v, want the 3 contract refusals and not Fail's", got)
+	}
+}
+
+func TestCheckContractFailsAtTheEnd(t *testing.T) {
+	ft := &cleanupTB{TB: t}
+	var r Recorder
+	r.CheckContract(ft)
+	r.Emit(protocol.EventWipeDone, protocol.SeverityInfo, nil)
+	ft.cleanup()
+	if ft.errors != 0 {
+		t.Fatalf("a valid event failed the test")
+	}
+	r.Emit("", protocol.SeverityInfo, nil)
+	ft.cleanup()
+	if ft.errors != 1 {
+		t.Fatalf("%d errors for one refused event, want 1", ft.errors)
+	}
+}
+
+func TestEventAt(t *testing.T) {
+	var r Recorder
+	before := time.Now()
+	r.Emit(protocol.EventWipeDone, protocol.SeverityInfo, nil)
+	if at := r.Last().At; at.Before(before) || at.After(time.Now()) {
+		t.Fatalf("At = %v, not between the call's start and end", at)
+	}
+}
+
+// cleanupTB runs the registered cleanups when the test says so and counts Errorf.
+type cleanupTB struct {
+	testing.TB
+	fns    []func()
+	errors int
+}
+
+func (c *cleanupTB) Helper()               {}
+func (c *cleanupTB) Cleanup(f func())      { c.fns = append(c.fns, f) }
+func (c *cleanupTB) Errorf(string, ...any) { c.errors++ }
+func (c *cleanupTB) cleanup() {
+	for _, f := range c.fns {
+		f()
+	}
 }
 
 func TestWaitFailsAtDeadline(t *testing.T) {

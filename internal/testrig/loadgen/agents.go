@@ -24,9 +24,12 @@ import (
 )
 
 // EventKind is the kind of every event the simulated agents emit. Its data holds
-// the event's own sequence number ("n"), so a stored event can be matched to the
-// one emitted.
+// the event's own sequence number (under DataSeq), so a stored event can be
+// matched to the one emitted.
 const EventKind = "loadgen.tick"
+
+// DataSeq is the key of an EventKind event's own sequence number.
+const DataSeq = "n"
 
 // GroupSpec is one group of simulated agents (one child process, or the whole
 // fleet in a test).
@@ -374,7 +377,7 @@ func (g *group) emit(ctx context.Context) {
 		}
 		a := g.agents[rand.IntN(len(g.agents))]
 		seq := a.ob.NextSeq()
-		if err := a.ob.Emit(EventKind, protocol.SeverityInfo, map[string]string{"n": strconv.FormatUint(seq, 10)}); err != nil {
+		if err := a.ob.Emit(EventKind, protocol.SeverityInfo, map[string]string{DataSeq: strconv.FormatUint(seq, 10)}); err != nil {
 			g.emitErrs.Add(1)
 			continue
 		}

@@ -99,10 +99,7 @@ func (f *Fleet) onReport(m *member, r Report) {
 			f.ranges[k] = v
 		}
 		r.Ranges = nil
-		if !m.closed {
-			m.closed = true
-			close(m.final)
-		}
+		m.finish()
 	}
 	m.last = r
 }
@@ -121,16 +118,25 @@ func (f *Fleet) startInProcess(ctx context.Context, m *member, spec GroupSpec) e
 		}
 	}
 	go func() {
-		err := RunGroup(ctx, spec, ctl, func(r Report) { f.onReport(m, r) })
-		f.mu.Lock()
-		if !m.closed {
-			m.closed = true
-			close(m.final)
-		}
-		f.mu.Unlock()
-		m.exited <- err
+		f.ended(m, RunGroup(ctx, spec, ctl, func(r Report) { f.onReport(m, r) }))
 	}()
 	return nil
+}
+
+// ended records that m's group finished with err: its last report is in.
+func (f *Fleet) ended(m *member, err error) {
+	f.mu.Lock()
+	m.finish()
+	f.mu.Unlock()
+	m.exited <- err
+}
+
+// finish closes m.final once; Fleet.mu is held.
+func (m *member) finish() {
+	if !m.closed {
+		m.closed = true
+		close(m.final)
+	}
 }
 
 func (f *Fleet) startChild(m *member, exe string, spec GroupSpec) error {
@@ -174,14 +180,7 @@ func (f *Fleet) startChild(m *member, exe string, spec GroupSpec) error {
 			}
 			f.onReport(m, r)
 		}
-		err := cmd.Wait()
-		f.mu.Lock()
-		if !m.closed {
-			m.closed = true
-			close(m.final)
-		}
-		f.mu.Unlock()
-		m.exited <- err
+		f.ended(m, cmd.Wait())
 	}()
 	return nil
 }
@@ -258,6 +257,33 @@ func (f *Fleet) Mark(t time.Time) {
 func (f *Fleet) Drain() {
 	for _, m := range f.groups {
 		m.send(CtlDrain)
+	}
+}
+
+// DrainWait drains and waits until every outbox is acknowledged. After timeout
+// it says on out (as what) how many events are still unacknowledged and
+// returns nil; it returns ctx's error if ctx ends first.
+func (f *Fleet) DrainWait(ctx context.Context, timeout time.Duration, what string, out io.Writer) error {
+	f.Drain()
+	by := time.NewTimer(timeout)
+	defer by.Stop()
+	poll := time.NewTicker(200 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		t := f.Totals()
+		// A report taken before the drain began may still show 0 pending with
+		// emitting on; wait for every group to say it is draining.
+		if t.Pending == 0 && f.allDraining() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-by.C:
+			fmt.Fprintf(out, "%s: %d events still unacknowledged after %v\n", what, t.Pending, timeout)
+			return nil
+		case <-poll.C:
+		}
 	}
 }
 

@@ -356,27 +356,8 @@ steady:
 		fmt.Fprintf(opt.Out, "run: WARNING: connected fell to %d during the window\n", minConnected)
 	}
 	// Drain, stop, account.
-	fleet.Drain()
-	drainBy := time.After(opt.DrainTimeout)
-	poll.Reset(200 * time.Millisecond)
-drain:
-	for {
-		t := fleet.Totals()
-		if t.Pending == 0 {
-			// A report taken before the drain began may still show 0 pending with
-			// emitting on; wait for every group to say it is draining.
-			if fleet.allDraining() {
-				break drain
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-drainBy:
-			fmt.Fprintf(opt.Out, "run: %d events still unacknowledged after %v\n", t.Pending, opt.DrainTimeout)
-			break drain
-		case <-poll.C:
-		}
+	if err := fleet.DrainWait(ctx, opt.DrainTimeout, "run", opt.Out); err != nil {
+		return res, err
 	}
 	ranges, err := fleet.Stop(time.Minute)
 	stopped = true

@@ -215,22 +215,8 @@ func Storm(ctx context.Context, opt StormOptions) (StormResult, error) {
 		return res, ctx.Err()
 	case <-time.After(opt.After):
 	}
-	fleet.Drain()
-	drainBy := time.After(2 * time.Minute)
-	for {
-		t := fleet.Totals()
-		if t.Pending == 0 && fleet.allDraining() {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-drainBy:
-			fmt.Fprintf(opt.Out, "storm: %d events still unacknowledged after 2m\n", t.Pending)
-		case <-tick.C:
-			continue
-		}
-		break
+	if err := fleet.DrainWait(ctx, 2*time.Minute, "storm", opt.Out); err != nil {
+		return res, err
 	}
 	ranges, err := fleet.Stop(time.Minute)
 	stopped = true

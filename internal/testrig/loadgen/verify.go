@@ -47,7 +47,7 @@ func Account(ctx context.Context, dbPath string, ranges map[string][2]uint64) (A
 	}
 	defer db.Close()
 	stmt, err := db.PrepareContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT e.seq),
-		COALESCE(SUM(json_extract(e.data, '$.n') = CAST(e.seq AS TEXT)), 0), COALESCE(SUM(e.seq > ?), 0)
+		COALESCE(SUM(json_extract(e.data, ?) = CAST(e.seq AS TEXT)), 0), COALESCE(SUM(e.seq > ?), 0)
 		FROM events e JOIN terminals t ON t.id = e.terminal AND t.epoch = e.epoch
 		WHERE e.terminal = ? AND e.seq >= ? AND e.kind = ?`)
 	if err != nil {
@@ -62,7 +62,7 @@ func Account(ctx context.Context, dbPath string, ranges map[string][2]uint64) (A
 	for id, r := range ranges {
 		lo, hi := r[0], r[1]
 		var rows, distinct, matching, beyond uint64
-		if err := stmt.QueryRowContext(ctx, int64(hi), id, int64(lo), EventKind).Scan(&rows, &distinct, &matching, &beyond); err != nil {
+		if err := stmt.QueryRowContext(ctx, "$."+DataSeq, int64(hi), id, int64(lo), EventKind).Scan(&rows, &distinct, &matching, &beyond); err != nil {
 			return a, fmt.Errorf("account events of %s: %w", id, err)
 		}
 		var all uint64
