@@ -42,6 +42,7 @@ func newProgram() *cli.Program {
 		{Name: "revoke", Summary: "revoke a terminal's certificate and drop its connection", Run: runRevoke},
 		{Name: "command", Summary: "send a command to a terminal through the running hub", Run: runCommand},
 		{Name: "backup", Summary: "write a consistent copy of the database to a file", Run: runBackup},
+		{Name: "restore", Summary: "replace the database of a stopped hub with a checked backup: restore FILE --data DIR", Run: runRestore},
 		{Name: "audit", Summary: "check the audit log: audit verify", Run: runAudit},
 		{Name: "admin", Summary: "staff accounts: admin create --user U --role admin|desk, admin list", Run: runAdmin},
 	} {
