@@ -23,16 +23,13 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/store"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // program is carrel-hub's command table, written out in one place.
 var program = newProgram()
 
 func newProgram() *cli.Program {
 	p := &cli.Program{
 		Name:    "carrel-hub",
-		Version: version,
+		Version: versionLine(),
 		Footer:  "Every command takes --help. The data directory is --data, else $CARREL_HUB_DATA, else " + defaultData + ".",
 	}
 	for _, c := range []cli.Command{
