@@ -16,11 +16,13 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
 
-// TestHubInNspawn installs the hub's real .deb with dpkg in one booted
-// container (its own network, so the hub's :8443 is the container's): the
-// service starts as the carrel-hub user and listens, comes back after kill -9,
-// and purge leaves no file, user, group or unit. One container for the whole
-// test: a boot is the expensive part.
+// TestHubInNspawn runs the hub as a service in one booted container (its own
+// network, so the hub's :8443 is the container's), one way after the other:
+// first `carrel-hub install|status|stop|start|uninstall` through kardianos
+// with the real systemd, then the real .deb with dpkg: the service starts as
+// the carrel-hub user and listens, comes back after kill -9, and purge leaves
+// no file, user, group or unit. One container for both: a boot is the
+// expensive part.
 func TestHubInNspawn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping in -short: boots a container")
@@ -69,7 +71,99 @@ func TestHubInNspawn(t *testing.T) {
 	before := listing(t, c)
 	accounts := must("sh", "-c", "cat /etc/passwd /etc/group /etc/shadow /etc/gshadow")
 
+	if !t.Run("cli", func(t *testing.T) { hubCLIInContainer(t, c, bin, before) }) {
+		return
+	}
 	t.Run("deb", func(t *testing.T) { hubDebInContainer(t, c, deb, before, accounts) })
+}
+
+// hubServing reports whether the process pid is the hub serving dataDir: it
+// wrote hub.json with its PID, and the port answers.
+func hubServing(c *nspawn.Container, dataDir, port, pid string) bool {
+	ctx := context.Background()
+	if pid == "" || pid == "0" {
+		return false
+	}
+	b, err := c.Exec(ctx, "cat", dataDir+"/"+hub.PublishFile)
+	var p hub.Published
+	if err != nil || json.Unmarshal(b, &p) != nil || p.Fingerprint == "" || strconv.Itoa(p.PID) != pid {
+		return false
+	}
+	_, err = c.Exec(ctx, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+port)
+	return err == nil
+}
+
+func hubMainPID(c *nspawn.Container) string {
+	out, _ := c.Exec(context.Background(), "systemctl", "show", "-p", "MainPID", "--value", "carrel-hub.service")
+	return strings.TrimSpace(string(out))
+}
+
+// hubCLIInContainer installs the hub with its own command line in c, drives
+// it, and uninstalls it with --purge: nothing is left.
+func hubCLIInContainer(t *testing.T, c *nspawn.Container, bin string, before map[string]bool) {
+	ctx := context.Background()
+	run := func(args ...string) (string, error) {
+		out, err := c.Exec(ctx, args...)
+		return string(out), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := run(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if err := c.CopyIn(bin, "/usr/local/bin/carrel-hub", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer run("rm", "-f", "/usr/local/bin/carrel-hub")
+	const data, port = "/srv/carrel-hub", "8444"
+	out, err := run("carrel-hub", "status")
+	if err == nil || !strings.Contains(out, "Service:  not installed\ncarrel-hub is not installed as a service.") || !strings.Contains(out, "carrel-hub install --name HOST") {
+		t.Errorf("status before install: %v\n%s", err, out)
+	}
+	out = must("carrel-hub", "install", "--data", data, "--listen", ":"+port, "--name", "hub.library.test")
+	if !strings.Contains(out, "Service installed: carrel-hub (data in "+data+")") || !strings.Contains(out, "Service running") {
+		t.Errorf("install printed:\n%s", out)
+	}
+	unit := must("cat", "/etc/systemd/system/carrel-hub.service")
+	if !strings.Contains(unit, "ExecStart=/usr/local/bin/carrel-hub serve --data "+data+" --listen :"+port+" --name hub.library.test $CARREL_HUB_OPTS\n") {
+		t.Errorf("installed unit:\n%s", unit)
+	}
+	testbin.WaitFor(t, 60*time.Second, "the installed hub serving on :"+port, func() bool {
+		return hubServing(c, data, port, hubMainPID(c))
+	})
+	if out, err := run("carrel-hub", "status"); err != nil || strings.TrimSpace(out) != "Service:  running" {
+		t.Errorf("status: %v\n%s", err, out)
+	}
+	if out := must("carrel-hub", "install", "--data", data); !strings.Contains(out, "already installed") {
+		t.Errorf("second install printed:\n%s", out)
+	}
+	must("carrel-hub", "stop")
+	if out, err := run("carrel-hub", "status"); err == nil || strings.TrimSpace(out) != "Service:  stopped" {
+		t.Errorf("status after stop: %v\n%s", err, out)
+	}
+	must("carrel-hub", "start")
+	testbin.WaitFor(t, 60*time.Second, "the hub serving again after start", func() bool {
+		return hubServing(c, data, port, hubMainPID(c))
+	})
+	out = must("carrel-hub", "uninstall", "--data", data, "--purge")
+	if !strings.Contains(out, "Service removed: carrel-hub") || !strings.Contains(out, "Removed "+data) {
+		t.Errorf("uninstall printed:\n%s", out)
+	}
+	if out := must("carrel-hub", "uninstall"); !strings.Contains(out, "was not installed") {
+		t.Errorf("second uninstall printed:\n%s", out)
+	}
+	if out, err := run("carrel-hub", "start"); err == nil || !strings.Contains(out, "not installed as a service") {
+		t.Errorf("start after uninstall: %v\n%s", err, out)
+	}
+	must("rm", "/usr/local/bin/carrel-hub")
+	must("systemctl", "daemon-reload")
+	added, removed := diffListing(before, listing(t, c))
+	if len(added) > 0 || len(removed) > 0 {
+		t.Errorf("uninstall --purge left the system changed:\nadded:   %v\nremoved: %v", added, removed)
+	}
 }
 
 // hubDebInContainer installs, checks, kills and purges the hub's .deb in c.
@@ -92,26 +186,8 @@ func hubDebInContainer(t *testing.T, c *nspawn.Container, deb string, before map
 	}
 	must("dpkg", "-i", "/run/carrel-hub.deb")
 
-	mainPID := func() string {
-		out, _ := run("systemctl", "show", "-p", "MainPID", "--value", "carrel-hub.service")
-		return strings.TrimSpace(out)
-	}
-	// Serving: the process systemd started wrote hub.json and the port answers.
-	serving := func(pid string) bool {
-		if pid == "" || pid == "0" {
-			return false
-		}
-		b, err := run("cat", "/var/lib/carrel-hub/"+hub.PublishFile)
-		var p hub.Published
-		if err != nil || json.Unmarshal([]byte(b), &p) != nil || p.PID == 0 || p.Fingerprint == "" {
-			return false
-		}
-		if strconv.Itoa(p.PID) != pid {
-			return false
-		}
-		_, err = run("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8443")
-		return err == nil
-	}
+	mainPID := func() string { return hubMainPID(c) }
+	serving := func(pid string) bool { return hubServing(c, "/var/lib/carrel-hub", "8443", pid) }
 	var pid string
 	testbin.WaitFor(t, 60*time.Second, "carrel-hub.service active and listening on :8443", func() bool {
 		pid = mainPID()
@@ -136,6 +212,13 @@ func hubDebInContainer(t *testing.T, c *nspawn.Container, deb string, before map
 	unitLimit := strings.TrimSpace(must("systemctl", "show", "-p", "LimitNOFILE", "--value", "carrel-hub.service"))
 	if want := min(65536, atoi(t, hostHard)); unitLimit != "65536" || atoi(t, procHard) != want {
 		t.Errorf("open files: unit %s, the hub's hard limit %s (host hard limit %s); want 65536, or the host's limit if lower", unitLimit, procHard, hostHard)
+	}
+	// The package owns this service: the command line leaves it alone.
+	if out, err := run("/usr/bin/carrel-hub", "install"); err == nil || !strings.Contains(out, "installed by its package") {
+		t.Errorf("carrel-hub install over the package: %v\n%s", err, out)
+	}
+	if out, err := run("/usr/bin/carrel-hub", "status"); err != nil || !strings.Contains(out, "running (installed by the carrel-hub package)") {
+		t.Errorf("status of the package's hub: %v\n%s", err, out)
 	}
 	if shell := strings.TrimSpace(must("getent", "passwd", "carrel-hub")); !strings.HasSuffix(shell, ":/usr/sbin/nologin") {
 		t.Errorf("carrel-hub user: %s", shell)

@@ -40,6 +40,12 @@ func newProgram() *cli.Program {
 		{Name: "command", Summary: "send a command to a terminal through the running hub", Run: runCommand},
 		{Name: "backup", Summary: "write a consistent copy of the database to a file", Run: runBackup},
 		{Name: "restore", Summary: "replace the database of a stopped hub with a checked backup: restore FILE --data DIR", Run: runRestore},
+		{Name: "install", Summary: "install and start the hub as a service (Linux without the .deb, Windows)", Run: runInstall},
+		{Name: "uninstall", Summary: "stop and remove the service (--purge: also the data directory)", Run: runUninstall},
+		{Name: "start", Summary: "start the installed service", Run: runControl("start")},
+		{Name: "stop", Summary: "stop the service", Run: runControl("stop")},
+		{Name: "status", Summary: "say whether the service is installed and running", Run: runStatus},
+		{Name: "service", Summary: "(run by the service manager) serve as the installed service", Hidden: true, Run: runService},
 		{Name: "audit", Summary: "check the audit log: audit verify", Run: runAudit},
 		{Name: "admin", Summary: "staff accounts: admin create --user U --role admin|desk, admin list", Run: runAdmin},
 	} {
