@@ -16,10 +16,18 @@ type fakeCtl struct {
 	calls              []string
 }
 
-func (f *fakeCtl) Install() error   { f.calls = append(f.calls, "install"); f.installed = true; return nil }
-func (f *fakeCtl) Uninstall() error { f.calls = append(f.calls, "uninstall"); f.installed = false; return nil }
-func (f *fakeCtl) Start() error     { f.calls = append(f.calls, "start"); f.running = true; return nil }
-func (f *fakeCtl) Stop() error      { f.calls = append(f.calls, "stop"); f.running = false; return nil }
+func (f *fakeCtl) Install() error {
+	f.calls = append(f.calls, "install")
+	f.installed = true
+	return nil
+}
+func (f *fakeCtl) Uninstall() error {
+	f.calls = append(f.calls, "uninstall")
+	f.installed = false
+	return nil
+}
+func (f *fakeCtl) Start() error { f.calls = append(f.calls, "start"); f.running = true; return nil }
+func (f *fakeCtl) Stop() error  { f.calls = append(f.calls, "stop"); f.running = false; return nil }
 func (f *fakeCtl) Status() (kservice.Status, error) {
 	switch {
 	case !f.installed:
