@@ -231,6 +231,28 @@ func hubDebInContainer(t *testing.T, c *nspawn.Container, deb string, before map
 		return p != pid && serving(p)
 	})
 
+	// Back up and restore as IT would, as root on the hub's own user's data:
+	// refused while it runs; once stopped, restored, and the hub (its user)
+	// starts on the restored database.
+	const data = "/var/lib/carrel-hub"
+	must("carrel-hub", "backup", "--data", data, "/run/hub-backup.db")
+	if out, err := run("carrel-hub", "restore", "/run/hub-backup.db", "--data", data); err == nil || !strings.Contains(out, "a hub is running on "+data) {
+		t.Errorf("restore into the running hub: %v\n%s", err, out)
+	}
+	must("systemctl", "stop", "carrel-hub.service")
+	if out := must("carrel-hub", "restore", "/run/hub-backup.db", "--data", data); !strings.Contains(out, "audit log:") {
+		t.Errorf("restore printed:\n%s", out)
+	}
+	if got := strings.Fields(must("stat", "-c", "%U %a", data+"/hub.db")); strings.Join(got, " ") != "carrel-hub 600" {
+		t.Errorf("restored hub.db is %v, want carrel-hub 600", got)
+	}
+	must("systemctl", "start", "carrel-hub.service")
+	testbin.WaitFor(t, 60*time.Second, "the hub serving its restored database", func() bool { return serving(mainPID()) })
+	if out, err := run("carrel-hub", "audit", "verify", "--data", data, "--backup", "/run/hub-backup.db"); err != nil || !strings.Contains(out, ": holds") {
+		t.Errorf("audit verify after restore: %v\n%s", err, out)
+	}
+	must("rm", "/run/hub-backup.db")
+
 	must("apt-get", "purge", "-y", "-q", "carrel-hub")
 	if out, _ := run("systemctl", "is-active", "carrel-hub.service"); strings.TrimSpace(out) == "active" {
 		t.Error("service still active after purge")
