@@ -36,6 +36,11 @@ func TestHubInNspawn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The same hub as a later version, to upgrade to.
+	debNext, err := BuildHubDeb(ctx, HubOptions{Version: "1.0.1", HubBinary: bin, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	bctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	c, err := nspawn.StartWith(bctx, nspawn.Options{PrivateNetwork: true})
@@ -74,7 +79,7 @@ func TestHubInNspawn(t *testing.T) {
 	if !t.Run("cli", func(t *testing.T) { hubCLIInContainer(t, c, bin, before) }) {
 		return
 	}
-	t.Run("deb", func(t *testing.T) { hubDebInContainer(t, c, deb, before, accounts) })
+	t.Run("deb", func(t *testing.T) { hubDebInContainer(t, c, deb, debNext, before, accounts) })
 }
 
 // hubServing reports whether the process pid is the hub serving dataDir: it
@@ -166,8 +171,9 @@ func hubCLIInContainer(t *testing.T, c *nspawn.Container, bin string, before map
 	}
 }
 
-// hubDebInContainer installs, checks, kills and purges the hub's .deb in c.
-func hubDebInContainer(t *testing.T, c *nspawn.Container, deb string, before map[string]bool, accounts string) {
+// hubDebInContainer installs, checks, kills, restores, upgrades (to debNext)
+// and purges the hub's .deb in c.
+func hubDebInContainer(t *testing.T, c *nspawn.Container, deb, debNext string, before map[string]bool, accounts string) {
 	ctx := context.Background()
 	run := func(args ...string) (string, error) {
 		out, err := c.Exec(ctx, args...)
@@ -252,6 +258,33 @@ func hubDebInContainer(t *testing.T, c *nspawn.Container, deb string, before map
 		t.Errorf("audit verify after restore: %v\n%s", err, out)
 	}
 	must("rm", "/run/hub-backup.db")
+
+	// Upgrade: the new version's postinst restarts the hub on the same data
+	// (the same CA, so every PC still trusts it); the user stays.
+	published := func() hub.Published {
+		var p hub.Published
+		json.Unmarshal([]byte(must("cat", data+"/"+hub.PublishFile)), &p)
+		return p
+	}
+	pid, fp := mainPID(), published().Fingerprint
+	if err := c.CopyIn(debNext, "/run/carrel-hub-next.deb", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must("dpkg", "-i", "/run/carrel-hub-next.deb")
+	must("rm", "/run/carrel-hub.deb", "/run/carrel-hub-next.deb")
+	if v := must("dpkg-query", "-W", "-f", "${Version}", "carrel-hub"); v != "1.0.1-1" {
+		t.Errorf("installed version after upgrade: %q", v)
+	}
+	testbin.WaitFor(t, 60*time.Second, "the upgraded hub restarted and serving", func() bool {
+		p := mainPID()
+		return p != pid && serving(p)
+	})
+	if got := published().Fingerprint; got != fp {
+		t.Errorf("CA fingerprint after upgrade %s, before %s", got, fp)
+	}
+	if got := strings.TrimSpace(must("stat", "-c", "%U", data+"/hub.db")); got != "carrel-hub" {
+		t.Errorf("hub.db after upgrade owned by %s", got)
+	}
 
 	must("apt-get", "purge", "-y", "-q", "carrel-hub")
 	if out, _ := run("systemctl", "is-active", "carrel-hub.service"); strings.TrimSpace(out) == "active" {
