@@ -111,6 +111,14 @@ func openExisting(dir string) (*pki.CA, *store.Store, error) {
 		st.Close()
 		return nil, nil, err
 	}
+	// Run as root on the data of a hub that runs as its own user (the .deb's
+	// carrel-hub), a database or audit key made here must stay its.
+	for _, f := range []string{hub.DBFile, store.AuditKeyFile} {
+		if err := ownLike(filepath.Join(dir, f), dir); err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+	}
 	return ca, st, nil
 }
 
