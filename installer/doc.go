@@ -21,8 +21,14 @@
 //     dropped there), then enables and starts the unit; purge removes
 //     /etc/carrel, /var/lib/carrel-agent and the preseed.
 //
-// It is not a general packaging library. Limitations (2026-11): no macOS .pkg
+// The hub has its own .deb (BuildHubDeb, HubOptions): the unit of
+// internal/hubservice run as the carrel-hub system user, which postinst makes
+// with /var/lib/carrel-hub (0700); purge removes both. /etc/default/carrel-hub
+// (a conffile) holds CARREL_HUB_OPTS, added to `carrel-hub serve`.
+//
+// It is not a general packaging library. Limitations (2026-12): no macOS .pkg
 // (pkgbuild/productbuild do not exist on Linux; on macOS IT runs
 // `carrel-agent install`, which registers a launchd daemon); the MSI is x64 only
-// (wixl has no arm64); no RPM.
+// (wixl has no arm64) and is the agent's only (a Windows hub is installed with
+// `carrel-hub install`); no RPM.
 package installer

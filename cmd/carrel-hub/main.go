@@ -23,16 +23,13 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/store"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // program is carrel-hub's command table, written out in one place.
 var program = newProgram()
 
 func newProgram() *cli.Program {
 	p := &cli.Program{
 		Name:    "carrel-hub",
-		Version: version,
+		Version: versionLine(),
 		Footer:  "Every command takes --help. The data directory is --data, else $CARREL_HUB_DATA, else " + defaultData + ".",
 	}
 	for _, c := range []cli.Command{
@@ -42,6 +39,13 @@ func newProgram() *cli.Program {
 		{Name: "revoke", Summary: "revoke a terminal's certificate and drop its connection", Run: runRevoke},
 		{Name: "command", Summary: "send a command to a terminal through the running hub", Run: runCommand},
 		{Name: "backup", Summary: "write a consistent copy of the database to a file", Run: runBackup},
+		{Name: "restore", Summary: "replace the database of a stopped hub with a checked backup: restore FILE --data DIR", Run: runRestore},
+		{Name: "install", Summary: "install and start the hub as a service (Linux without the .deb, Windows)", Run: runInstall},
+		{Name: "uninstall", Summary: "stop and remove the service (--purge: also the data directory)", Run: runUninstall},
+		{Name: "start", Summary: "start the installed service", Run: runControl("start")},
+		{Name: "stop", Summary: "stop the service", Run: runControl("stop")},
+		{Name: "status", Summary: "say whether the service is installed and running", Run: runStatus},
+		{Name: "service", Summary: "(run by the service manager) serve as the installed service", Hidden: true, Run: runService},
 		{Name: "audit", Summary: "check the audit log: audit verify", Run: runAudit},
 		{Name: "admin", Summary: "staff accounts: admin create --user U --role admin|desk, admin list", Run: runAdmin},
 	} {
@@ -106,6 +110,14 @@ func openExisting(dir string) (*pki.CA, *store.Store, error) {
 	if err := hub.UseAuditKey(st, filepath.Join(dir, store.AuditKeyFile)); err != nil {
 		st.Close()
 		return nil, nil, err
+	}
+	// Run as root on the data of a hub that runs as its own user (the .deb's
+	// carrel-hub), a database or audit key made here must stay its.
+	for _, f := range []string{hub.DBFile, store.AuditKeyFile} {
+		if err := ownLike(filepath.Join(dir, f), dir); err != nil {
+			st.Close()
+			return nil, nil, err
+		}
 	}
 	return ca, st, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,39 +11,84 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/hub"
+	"github.com/carrel-kiosk/carrel/internal/hubservice"
 	"github.com/carrel-kiosk/carrel/internal/staffapi"
 )
 
+// serveFlags are the flags of serve, and of the service entry point that
+// runs the same hub.
+type serveFlags struct {
+	data, listen, names *string
+	retention           *time.Duration
+	debug               *bool
+}
+
+func newServeFlags(name string, stderr io.Writer) (*flag.FlagSet, serveFlags) {
+	fs, data := newFlags(name, "[--data DIR] [--listen ADDR] [--name HOST,...]", stderr)
+	return fs, serveFlags{
+		data:      data,
+		listen:    fs.String("listen", ":8443", "address agents connect to"),
+		names:     fs.String("name", "", "comma-separated DNS names or IPs of this hub, as agents will dial it (first is the certificate's name)"),
+		retention: fs.Duration("event-retention", 90*24*time.Hour, "delete agent events older than this (the audit log is kept)"),
+		debug:     fs.Bool("debug", false, "log at debug level"),
+	}
+}
+
+func (f serveFlags) level() slog.Level {
+	if *f.debug {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, data := newFlags("serve", "[--data DIR] [--listen ADDR] [--name HOST,...]", stderr)
-	listen := fs.String("listen", ":8443", "address agents connect to")
-	names := fs.String("name", "", "comma-separated DNS names or IPs of this hub, as agents will dial it (first is the certificate's name)")
-	retention := fs.Duration("event-retention", 90*24*time.Hour, "delete agent events older than this (the audit log is kept)")
-	debug := fs.Bool("debug", false, "log at debug level")
+	fs, f := newServeFlags("serve", stderr)
 	if code := parse(fs, args, exactly(0)); code >= 0 {
 		return code
 	}
-	level := slog.LevelInfo
-	if *debug {
-		level = slog.LevelDebug
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.level()}))
+	if err := serveHub(ctx, f, log, stdout); err != nil {
+		return fail(stderr, err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	h, err := hub.New(hub.Config{DataDir: *data, Listen: *listen, Names: splitNames(*names), EventRetention: *retention, Version: version}, log)
+	return 0
+}
+
+// runService is the entry point the installed Windows service runs (`service
+// --data DIR ...`): serve, under the service control manager, logging to
+// <data>\hub.log. Elsewhere it is serve.
+func runService(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, f := newServeFlags("service", stderr)
+	if code := parse(fs, args, exactly(0)); code >= 0 {
+		return code
+	}
+	log, closer, err := hubservice.OpenLog(*f.data, stderr, f.level())
 	if err != nil {
 		return fail(stderr, err)
+	}
+	defer closer.Close()
+	err = hubservice.RunService(ctx, func(ctx context.Context) error { return serveHub(ctx, f, log, stdout) })
+	if err != nil {
+		log.Error("Service failed", "err", err)
+		return fail(stderr, err)
+	}
+	return 0
+}
+
+// serveHub runs the hub until ctx ends, printing where it listens to stdout.
+func serveHub(ctx context.Context, f serveFlags, log *slog.Logger, stdout io.Writer) error {
+	h, err := hub.New(hub.Config{DataDir: *f.data, Listen: *f.listen, Names: splitNames(*f.names), EventRetention: *f.retention, Version: version}, log)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "carrel-hub listening on %s\nCA fingerprint: %s\n", h.Addr(), h.Fingerprint())
 	if code := h.SetupCode(); code != "" {
 		fmt.Fprintf(stdout, "No staff account yet. First-run setup code: %s\n(also in %s; it works once: enter it in the console, or run 'carrel-hub admin create')\n",
-			code, filepath.Join(*data, staffapi.SetupCodeFile))
+			code, filepath.Join(*f.data, staffapi.SetupCodeFile))
 	}
-	if f, ok := stdout.(interface{ Sync() error }); ok {
-		f.Sync()
+	if s, ok := stdout.(interface{ Sync() error }); ok {
+		s.Sync()
 	}
-	if err := h.Run(ctx); err != nil {
-		return fail(stderr, err)
-	}
-	return 0
+	return h.Run(ctx)
 }
 
 func splitNames(s string) []string {
