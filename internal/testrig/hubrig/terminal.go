@@ -11,6 +11,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/agent/outbox"
+	"github.com/carrel-kiosk/carrel/internal/backoff"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
 )
@@ -163,7 +164,7 @@ func (x *Terminal) Connect(t testing.TB) {
 		Changed:     func(prev, cur protocol.Status) bool { return prev != cur },
 		StatusNudge: x.nudge,
 		// Quick redials, so a test that restarts or cuts the hub does not wait.
-		Backoff:  link.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond},
+		Backoff:  backoff.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond},
 		Commands: x.handler,
 		OnWelcome: func(protocol.Welcome) {
 			x.mu.Lock()
