@@ -184,7 +184,14 @@ func (c *Client) Run(ctx context.Context) error {
 	bo := c.opt.Backoff
 	var lastErr string
 	for {
-		up, err := c.session(ctx)
+		var up time.Duration
+		var err error
+		if leaf := c.cert().Leaf; leaf != nil && c.now().After(leaf.NotAfter) {
+			err = c.renewExpired(ctx)
+		}
+		if err == nil {
+			up, err = c.session(ctx)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}

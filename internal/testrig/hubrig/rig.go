@@ -77,6 +77,9 @@ func Start(t testing.TB, opt Options) *Rig {
 // Hub is the hub itself (its store, CA, address).
 func (r *Rig) Hub() *hub.Hub { return r.hub }
 
+// DataDir is the hub's data directory (CA, keys, hub.db).
+func (r *Rig) DataDir() string { return filepath.Join(r.dir, "hub") }
+
 // URL is the base URL consoles use: https://127.0.0.1:PORT.
 func (r *Rig) URL() string { return "https://" + r.hub.Addr().String() }
 

@@ -191,6 +191,10 @@ func (x *Terminal) Connect(t testing.TB) {
 	})
 }
 
+// StateDir is the terminal's agent state directory (identity, certificate,
+// outbox).
+func (x *Terminal) StateDir() string { return x.dir }
+
 // Disconnect stops the terminal's link, as an agent that stops, and waits
 // until the hub has recorded it offline.
 func (x *Terminal) Disconnect(t testing.TB) {
