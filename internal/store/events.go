@@ -77,10 +77,12 @@ func (s *Store) Commit(ctx context.Context, b *Batch) (inserted int, err error) 
 				}
 			}
 		}
+		var updStatus *sql.Stmt
+		if len(b.Statuses) > 0 {
+			updStatus = tx.StmtContext(ctx, s.updStatus)
+		}
 		for _, st := range b.Statuses {
-			if _, err := tx.ExecContext(ctx, `UPDATE terminals SET os = ?, os_version = ?, agent_version = ?, last_status = ?,
-				last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?`,
-				st.OS, st.OSVersion, st.AgentVersion, string(st.Status), ms(st.Seen), st.Terminal); err != nil {
+			if _, err := updStatus.ExecContext(ctx, st.OS, st.OSVersion, st.AgentVersion, string(st.Status), ms(st.Seen), st.Terminal); err != nil {
 				return err
 			}
 		}

@@ -65,8 +65,9 @@ type Store struct {
 
 	auditKey *AuditKey // set by SetAuditKey before the first write
 
-	insEvent *sql.Stmt // prepared once on the writer connection
-	updAcked *sql.Stmt
+	insEvent  *sql.Stmt // prepared once on the writer connection
+	updAcked  *sql.Stmt
+	updStatus *sql.Stmt
 
 	// The WAL is checkpointed in the background (checkpointLoop), never inside
 	// a commit: with synchronous(NORMAL) a WAL commit does not fsync, so the
@@ -143,6 +144,11 @@ func Open(path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if s.updStatus, err = w.Prepare(`UPDATE terminals SET os = ?, os_version = ?, agent_version = ?, last_status = ?,
+		last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?`); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	s.stopCkpt, s.ckptDone = make(chan struct{}), make(chan struct{})
 	go s.checkpointLoop(CheckpointInterval, WALLimit)
 	return s, nil
@@ -196,7 +202,7 @@ func (s *Store) Close() error {
 		close(s.stopCkpt)
 		<-s.ckptDone // closing the last connection checkpoints the WAL itself
 	}
-	for _, st := range []*sql.Stmt{s.insEvent, s.updAcked} {
+	for _, st := range []*sql.Stmt{s.insEvent, s.updAcked, s.updStatus} {
 		if st != nil {
 			st.Close()
 		}
