@@ -27,14 +27,14 @@ func newAuditView(u *UI) *auditView {
 		listLine,
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			a := v.rows[i]
-			line := fmt.Sprintf("#%d  %s  %s  %s", a.ID, a.Time.UTC().Format("2006-01-02 15:04:05"), a.Actor, a.Action)
+			line := fmt.Sprintf("#%d  %s  %s  %s", a.ID, a.Time.UTC().Format("2006-01-02 15:04:05"), shown(a.Actor), shown(string(a.Action)))
 			if a.Terminal != "" {
 				line += "  " + u.terminalName(a.Terminal)
 			}
 			if a.Detail != "" {
-				line += "  " + a.Detail
+				line += "  " + shown(a.Detail)
 			}
-			o.(*widget.Label).SetText(line + "  → " + a.Result)
+			o.(*widget.Label).SetText(line + "  → " + shown(a.Result))
 		})
 	v.verify = widget.NewButton("Verify the chain", v.runVerify)
 	reload := widget.NewButton("Refresh", v.load)
@@ -76,5 +76,5 @@ func verifyText(res protocol.AuditVerifyView, err error) string {
 	case res.OK:
 		return fmt.Sprintf("OK: the chain of %d rows is intact.", res.Rows)
 	}
-	return fmt.Sprintf("BROKEN at row %d of %d: %s", res.BadRow, res.Rows, res.Problem)
+	return fmt.Sprintf("BROKEN at row %d of %d: %s", res.BadRow, res.Rows, shown(res.Problem))
 }

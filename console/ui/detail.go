@@ -144,12 +144,8 @@ func (d *detailView) show(id string) {
 		d.content.Refresh()
 	}
 	now := d.u.opts.Now()
-	name := t.Name
-	if name == "" {
-		name = t.ID
-	}
-	d.title.SetText(name)
-	set := func(k, v string) { d.fields[k].SetText(v) }
+	d.title.SetText(terminalLabel(t))
+	set := func(k, v string) { d.fields[k].SetText(shown(v)) }
 	state := displayState(t).String()
 	if s := sinceText(t, now); s != "" {
 		state += " " + s
@@ -221,10 +217,7 @@ func (d *detailView) act(a protocol.Action) {
 		return
 	}
 	t, _ := d.u.room.model.Get(d.id)
-	name := t.Name
-	if name == "" {
-		name = t.ID
-	}
+	name := terminalLabel(t)
 	id := d.id
 	title := fmt.Sprintf("%s on %s?", a, name)
 	if a != protocol.ActionEndSession {
@@ -275,11 +268,11 @@ func (d *detailView) run(a protocol.Action, args map[string]string) {
 			case err != nil:
 				d.result.SetText(fmt.Sprintf("%s failed: %s", a, errText(err)))
 			case !res.OK:
-				d.result.SetText(fmt.Sprintf("%s refused by the terminal: %s", a, res.Error))
+				d.result.SetText(fmt.Sprintf("%s refused by the terminal: %s", a, shown(res.Error)))
 			default:
 				msg := fmt.Sprintf("%s: done", a)
 				if res.Output != "" {
-					msg += " (" + res.Output + ")"
+					msg += " (" + shown(res.Output) + ")"
 				}
 				d.result.SetText(msg)
 				if a == protocol.ActionMessage {

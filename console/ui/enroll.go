@@ -61,7 +61,7 @@ func newEnrollView(u *UI) *enrollView {
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			t := v.rows[i]
 			c := o.(*fyne.Container)
-			c.Objects[0].(*widget.Label).SetText(fmt.Sprintf("%s — %s — certificate expires %s", t.Name, displayState(t), timeText(t.CertExpires, u.opts.Now())))
+			c.Objects[0].(*widget.Label).SetText(fmt.Sprintf("%s — %s — certificate expires %s", terminalLabel(t), displayState(t), timeText(t.CertExpires, u.opts.Now())))
 			b := c.Objects[1].(*widget.Button)
 			if t.Revoked {
 				b.Disable()
@@ -100,7 +100,7 @@ func (v *enrollView) createToken() {
 				return
 			}
 			v.status.SetText("Token created. It is shown only now.")
-			set := func(k, s string) { v.out[k].SetText(s) }
+			set := func(k, s string) { v.out[k].SetText(shown(s)) }
 			set("Token", tok.Token)
 			set("CA fingerprint", tok.Fingerprint)
 			set("Hub", tok.HubURL)
@@ -129,7 +129,7 @@ func (v *enrollView) loadTerminals() {
 }
 
 func (v *enrollView) confirmRevoke(t protocol.TerminalView) {
-	dialog.ShowConfirm("Revoke "+t.Name+"?",
+	dialog.ShowConfirm("Revoke "+terminalLabel(t)+"?",
 		"Its certificate stops working at once: the PC can no longer reach the hub until it is enrolled again.",
 		func(ok bool) {
 			if !ok {
@@ -142,7 +142,7 @@ func (v *enrollView) confirmRevoke(t protocol.TerminalView) {
 						v.status.SetText("Revoke failed: " + errText(err))
 						return
 					}
-					v.status.SetText("Revoked " + t.Name + ".")
+					v.status.SetText("Revoked " + terminalLabel(t) + ".")
 					v.loadTerminals()
 				}
 			})

@@ -43,7 +43,7 @@ func newEventsView(u *UI) *eventsView {
 	v.offline = widget.NewList(func() int { return len(v.offlineRows) }, listLine, func(i widget.ListItemID, o fyne.CanvasObject) {
 		if i < len(v.offlineRows) {
 			t := v.offlineRows[i]
-			o.(*widget.Label).SetText(fmt.Sprintf("%s — offline, last seen %s", t.Name, timeText(t.LastSeen, u.opts.Now())))
+			o.(*widget.Label).SetText(fmt.Sprintf("%s — offline, last seen %s", terminalLabel(t), timeText(t.LastSeen, u.opts.Now())))
 		}
 	})
 	open := func(id string) {
@@ -93,7 +93,8 @@ func (v *eventsView) refreshOffline() {
 	v.offline.Refresh()
 }
 
-// eventLine is one event as plain text: time, severity, terminal, kind, data.
+// eventLine is one event as plain text: time, severity, terminal (already as
+// shown), kind, data; every agent string escaped (shown).
 func eventLine(e protocol.EventView, terminal string) string {
 	var b strings.Builder
 	b.WriteString(e.Time.UTC().Format("2006-01-02 15:04:05"))
@@ -104,7 +105,7 @@ func eventLine(e protocol.EventView, terminal string) string {
 		b.WriteString(terminal)
 	}
 	b.WriteString("  ")
-	b.WriteString(string(e.Kind))
+	b.WriteString(shown(string(e.Kind)))
 	keys := make([]string, 0, len(e.Data))
 	for k := range e.Data {
 		keys = append(keys, k)
@@ -112,9 +113,9 @@ func eventLine(e protocol.EventView, terminal string) string {
 	slices.Sort(keys)
 	for _, k := range keys {
 		b.WriteString("  ")
-		b.WriteString(k)
+		b.WriteString(shown(k))
 		b.WriteString("=")
-		b.WriteString(e.Data[k])
+		b.WriteString(shown(e.Data[k]))
 	}
 	return b.String()
 }

@@ -37,7 +37,7 @@ func newQuarantineView(u *UI) *quarantineView {
 			if q.Released {
 				mark = " (released)"
 			}
-			o.(*widget.Label).SetText(fmt.Sprintf("%s — %s — %s%s", q.Name, u.terminalName(q.Terminal), q.Reason, mark))
+			o.(*widget.Label).SetText(fmt.Sprintf("%s — %s — %s%s", shown(q.Name), u.terminalName(q.Terminal), shown(q.Reason), mark))
 		})
 	form := widget.NewForm()
 	for _, f := range quarantineFields {
@@ -80,7 +80,7 @@ func (v *quarantineView) pick(i int) {
 	}
 	v.sel = i
 	q := v.rows[i]
-	set := func(k, s string) { v.fields[k].SetText(s) }
+	set := func(k, s string) { v.fields[k].SetText(shown(s)) }
 	set("File", q.Name)
 	set("Terminal", v.u.terminalName(q.Terminal))
 	set("Reason", q.Reason)
@@ -102,7 +102,7 @@ func (v *quarantineView) confirmRelease() {
 		return
 	}
 	q := v.rows[v.sel]
-	msg := fmt.Sprintf("Give %q back to the patron on %s? Carrel judged it unsafe: %s", q.Name, v.u.terminalName(q.Terminal), q.Reason)
+	msg := fmt.Sprintf("Give %s back to the patron on %s? Carrel judged it unsafe: %s", quoted(q.Name), v.u.terminalName(q.Terminal), shown(q.Reason))
 	dialog.ShowConfirm("Release a quarantined file?", msg, func(ok bool) {
 		if !ok {
 			return
@@ -117,10 +117,10 @@ func (v *quarantineView) confirmRelease() {
 					v.status.SetText("Release failed: " + errText(err))
 					v.release.Enable()
 				case !res.OK:
-					v.status.SetText("The terminal refused: " + res.Error)
+					v.status.SetText("The terminal refused: " + shown(res.Error))
 					v.release.Enable()
 				default:
-					v.status.SetText("Released. " + res.Output)
+					v.status.SetText("Released. " + shown(res.Output))
 					v.load()
 				}
 			}

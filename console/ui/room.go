@@ -215,10 +215,7 @@ func (whiteText) Size(n fyne.ThemeSizeName) float32 {
 
 func (t *tile) set(v protocol.TerminalView, selected bool, now time.Time) {
 	s := displayState(v)
-	name := v.Name
-	if name == "" {
-		name = v.ID
-	}
+	name := terminalLabel(v)
 	t.bg.FillColor = stateColors[s]
 	if selected {
 		t.bg.StrokeColor, t.bg.StrokeWidth = tileRing, 3

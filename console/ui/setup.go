@@ -82,7 +82,7 @@ func (u *UI) submitSetup(v *setupView) {
 // the otpauth:// URI for a phone's authenticator app.
 func totpPanel(res protocol.SetupResponse) fyne.CanvasObject {
 	items := []fyne.CanvasObject{
-		widget.NewLabelWithStyle("Account created: "+res.User, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		widget.NewLabelWithStyle("Account created: "+shown(res.User), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		plain("Scan this code with an authenticator app now, or type the secret into it. It is shown only once."),
 	}
 	if png, err := qrcode.Encode(res.TOTPURI, qrcode.Medium, 256); err == nil {

@@ -89,7 +89,7 @@ func (u *UI) apply(terms []protocol.TerminalView, events []protocol.EventView, l
 		for _, t := range terms {
 			old, existed := u.room.model.Apply(t)
 			if existed && old.Online && !t.Online && !t.Revoked {
-				u.notify("Terminal offline", t.Name+" went offline")
+				u.notify("Terminal offline", terminalLabel(t)+" went offline")
 			}
 		}
 		u.room.refresh()
@@ -135,7 +135,7 @@ func (u *UI) addEvents(evs []protocol.EventView, live bool) {
 	if live {
 		for _, e := range added {
 			if e.Severity == protocol.SeverityAlert {
-				u.notify("Carrel alert", u.terminalName(e.Terminal)+": "+string(e.Kind))
+				u.notify("Carrel alert", u.terminalName(e.Terminal)+": "+shown(string(e.Kind)))
 			}
 		}
 	}
@@ -147,11 +147,12 @@ func (u *UI) notify(title, text string) {
 	u.app.SendNotification(fyne.NewNotification(title, text))
 }
 
+// terminalName is the name of terminal id as shown (see shown), or its ID.
 func (u *UI) terminalName(id string) string {
-	if t, ok := u.room.model.Get(id); ok && t.Name != "" {
-		return t.Name
+	if t, ok := u.room.model.Get(id); ok {
+		return terminalLabel(t)
 	}
-	return id
+	return shown(id)
 }
 
 func (u *UI) setLink(s string) {

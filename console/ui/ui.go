@@ -10,7 +10,10 @@
 //
 // Everything an agent or IT reported (host names, file names, event data,
 // errors) is shown as plain text: widget.Label, canvas.Text or a read-only
-// Entry, never Markdown, RichText parsing or hyperlinks.
+// Entry, never Markdown, RichText parsing or hyperlinks; and it passes through
+// shown (protocol.Printable) on its way, so a control or format character (an
+// escape sequence, a right-to-left override) is seen as its escape, never
+// obeyed.
 //
 // Limitations (2026-12): there is no policy editor (apply-policy is not
 // offered).
@@ -201,10 +204,29 @@ func errText(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "The hub did not answer in time."
 	}
-	return err.Error()
+	return shown(err.Error())
+}
+
+// shown is text that came from outside (an agent, the hub, IT) as a label
+// shows it: every control and format character written as a visible escape
+// (protocol.Printable), a backslash doubled; ordinary text of any script
+// unchanged.
+func shown(s string) string { return protocol.Printable(s) }
+
+// quoted is a file name as shown, in quotation marks.
+func quoted(s string) string { return "“" + shown(s) + "”" }
+
+// terminalLabel is a terminal's name as shown, or its ID when it has none.
+func terminalLabel(t protocol.TerminalView) string {
+	if t.Name == "" {
+		return shown(t.ID)
+	}
+	return shown(t.Name)
 }
 
 // plain is a label for text that came from outside: never parsed, wrapped.
+// The caller passes the text through shown first (once: a second pass would
+// double its backslashes).
 func plain(s string) *widget.Label {
 	l := widget.NewLabel(s)
 	l.Wrapping = fyne.TextWrapWord

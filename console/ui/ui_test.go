@@ -442,20 +442,23 @@ func TestHostileTextIsPlain(t *testing.T) {
 	h.hub.events = []protocol.EventView{{ID: 1, Terminal: "t1", Kind: protocol.EventDownloadBlocked, Severity: protocol.SeverityAlert,
 		Time: clock, Data: map[string]string{"name": "# invoice.pdf\u202eexe.scr"}}}
 	h.login("root")
-	h.wait("the hostile tile", func() bool { return h.tiles()[hostile] != nil })
-	if got := h.tiles()[hostile].name.Text; got != hostile {
-		t.Fatalf("tile name %q, want %q", got, hostile)
+	// Markdown and links stay literal; the right-to-left override is shown as
+	// its escape (TestAgentTextIsEscaped).
+	shownHostile := protocol.Printable(hostile)
+	h.wait("the hostile tile", func() bool { return h.tiles()[shownHostile] != nil })
+	if got := h.tiles()[shownHostile].name.Text; got != shownHostile {
+		t.Fatalf("tile name %q, want %q", got, shownHostile)
 	}
-	h.openDetail(hostile)
+	h.openDetail(shownHostile)
 	d := h.ui.room.detail
-	if d.title.Text != hostile || d.fields["Host name"].Text != hostile {
+	if d.title.Text != shownHostile || d.fields["Host name"].Text != shownHostile {
 		t.Fatalf("detail title %q host %q", d.title.Text, d.fields["Host name"].Text)
 	}
 	if got := d.fields["Last wipe"].Text; got != tv.Status.LastWipe {
 		t.Fatalf("last wipe %q", got)
 	}
 	h.wait("the event in the detail", func() bool {
-		return strings.Contains(strings.Join(labelTexts(d.events), "\n"), "name=# invoice.pdf\u202eexe.scr")
+		return strings.Contains(strings.Join(labelTexts(d.events), "\n"), `name=# invoice.pdf\u202eexe.scr`)
 	})
 	for _, o := range objects(h.win.Content()) {
 		switch w := o.(type) {
@@ -768,4 +771,98 @@ func TestStateColors(t *testing.T) {
 	if len(stateColors) != len(protocol.DisplayStates) {
 		t.Errorf("%d colours for %d display states", len(stateColors), len(protocol.DisplayStates))
 	}
+}
+
+// Agent text with a screen-clear escape, a window-title escape and a
+// right-to-left override reaches no label raw: every screen that shows it
+// (tile, detail, feed, alerts, quarantine, the release dialog, audit, a
+// command's output, a notification) shows its escape instead.
+func TestAgentTextIsEscaped(t *testing.T) {
+	const (
+		clear  = "\x1b[2J"
+		rlo    = "PC-\u202eexe.txt"
+		title  = "\x1b]0;pwned\x07invoice\u202eexe.txt"
+		unsafe = "\x1b\x07\u202e"
+	)
+	h := newHarness(t, protocol.RoleAdmin)
+	tv := term("t1", rlo, true, protocol.SessionInUse, false)
+	tv.Status.Hostname = clear + "pc-12"
+	tv.Status.AgentVersion = "0.1\x1b[31m"
+	tv.Status.LastWipe = "dirty " + clear
+	h.hub.terminals = []protocol.TerminalView{tv}
+	blocked := protocol.DownloadBlocked{ID: "q-1", Name: title, SHA256: "00", Size: 5, Reason: "PE executable" + clear}
+	h.hub.events = []protocol.EventView{{ID: 1, Terminal: "t1", Kind: protocol.EventDownloadBlocked, Severity: protocol.SeverityAlert,
+		Time: clock, Data: blocked.Data()}}
+	h.hub.quarantine = []protocol.QuarantineView{{Terminal: "t1", ID: "q-1", Name: title, SHA256: "00", Size: 5, Reason: "PE executable" + clear, Time: clock}}
+	h.hub.audit = []protocol.AuditView{{ID: 1, Time: clock, Actor: "agent:" + rlo, Action: protocol.AuditEnroll, Terminal: "t1",
+		Detail: "name=" + clear, Result: "ok" + clear}}
+	h.hub.result = func(s sent) (protocol.Result, error) {
+		return protocol.Result{ID: "c1", OK: true, Output: "locked " + clear, Time: clock}, nil
+	}
+	h.login("root")
+
+	// check fails if a label in the window or its top dialog holds a raw
+	// control or format character, and returns every label's text.
+	check := func(where string) string {
+		t.Helper()
+		h.win.Canvas().Capture()
+		roots := []fyne.CanvasObject{h.win.Content()}
+		if top := h.win.Canvas().Overlays().Top(); top != nil {
+			roots = append(roots, top)
+		}
+		var all []string
+		for _, r := range roots {
+			for _, s := range labelTexts(r) {
+				if strings.ContainsAny(s, unsafe) {
+					t.Errorf("%s: label holds raw agent text: %q", where, s)
+				}
+				all = append(all, s)
+			}
+		}
+		return strings.Join(all, "\n")
+	}
+	shownRLO := protocol.Printable(rlo)
+	if shownRLO != `PC-\u202eexe.txt` {
+		t.Fatalf("Printable(%q) = %q", rlo, shownRLO)
+	}
+	h.wait("the tile", func() bool { return h.tiles()[shownRLO] != nil })
+	check("room")
+	h.openDetail(shownRLO)
+	d := h.ui.room.detail
+	h.wait("the blocked download in the detail", func() bool {
+		return strings.Contains(strings.Join(labelTexts(d.events), "\n"), `\x1b]0;pwned\x07invoice\u202eexe.txt`)
+	})
+	if got := d.fields["Host name"].Text; got != `\x1b[2Jpc-12` {
+		t.Errorf("host name shown as %q", got)
+	}
+	check("detail")
+	test.Tap(h.button(d.content, "Lock"))
+	h.wait("the lock's output", func() bool { return strings.Contains(d.result.Text, `locked \x1b[2J`) })
+	check("detail after lock")
+
+	for i, item := range h.ui.tabs.Items {
+		h.ui.tabs.SelectIndex(i)
+		h.drain()
+		text := check("tab " + item.Text)
+		if (item.Text == "Events" || item.Text == "Alerts") && !strings.Contains(text, `invoice\u202eexe.txt`) {
+			t.Errorf("tab %s does not show the escaped file name; texts:\n%s", item.Text, text)
+		}
+	}
+	qv := h.ui.admin.quarantine
+	h.wait("the quarantine row", func() bool { return len(qv.rows) == 1 })
+	qv.list.Select(0)
+	h.ui.tabs.SelectIndex(slices.Index(h.ui.TabNames(), "Quarantine"))
+	if got := qv.fields["File"].Text; got != protocol.Printable(title) {
+		t.Errorf("quarantine file shown as %q", got)
+	}
+	test.Tap(h.button(qv.content, "Release to the patron…"))
+	if text := check("release dialog"); !strings.Contains(text, `invoice\u202eexe.txt`) {
+		t.Errorf("the release dialog does not name the file; texts:\n%s", text)
+	}
+
+	// A live alert's notification is escaped too.
+	test.AssertNotificationSent(t, fyne.NewNotification("Carrel alert", shownRLO+": "+`exec.blocked`), func() {
+		h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 2, Terminal: "t1", Kind: protocol.EventExecBlocked, Severity: protocol.SeverityAlert, Time: clock}})
+		h.wait("the alert", func() bool { return len(h.ui.feed.alertRows) == 2 })
+	})
 }
