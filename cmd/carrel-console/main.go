@@ -43,9 +43,10 @@ With --embedded-hub this computer is the hub: the console starts one with its
 data (CA, database) in DIR and agents enroll against this computer on
 --embedded-listen. Without either, the console asks which hub to use.
 
-The first time, use "First-run setup" on the login screen with the setup code
-the hub printed (it is also in the file setup-code in the hub's data
-directory), to create the first admin and enroll an authenticator app.
+On a hub with no staff account yet the console opens on first-run setup: enter
+the setup code the hub printed (it is also in the file setup-code in the hub's
+data directory) to create the first admin and enroll an authenticator app.
+The login and setup screens name the hub and its CA fingerprint.
 
 Flags:
 `

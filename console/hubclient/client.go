@@ -210,6 +210,31 @@ func (c *Client) Setup(ctx context.Context, req protocol.SetupRequest) (protocol
 	return out, err
 }
 
+// SetupOpen reports whether the hub still waits for its first admin (no staff
+// account exists), so the console can open on first-run setup rather than
+// login.
+//
+// The staff API has no read-only question for this (2026-12): the client asks
+// by a setup attempt with no code and no account, which the hub refuses either
+// with "setup is closed" (an account exists) or with "wrong or missing setup
+// code" (setup is open), creating nothing. The attempt counts against the
+// hub's per-address login limit and is audited as a refused setup (in the
+// per-minute summary of anonymous refusals), so the console asks once per
+// choice of hub, not on every login screen.
+func (c *Client) SetupOpen(ctx context.Context) (bool, error) {
+	err := c.post(ctx, protocol.PathStaffSetup, protocol.SetupRequest{}, &protocol.SetupResponse{})
+	var he *HubError
+	switch {
+	case err == nil:
+		return false, errors.New("setup probe: the hub accepted an empty setup request")
+	case errors.As(err, &he) && he.Status == http.StatusForbidden && strings.Contains(he.Msg, "setup is closed"):
+		return false, nil
+	case errors.As(err, &he) && he.Status == http.StatusForbidden && strings.Contains(he.Msg, "setup code"):
+		return true, nil
+	}
+	return false, fmt.Errorf("ask whether setup is open: %w", err)
+}
+
 // Login opens a session and starts the websocket link (dialled in the
 // background; requests wait for it). A previous session is dropped.
 func (c *Client) Login(ctx context.Context, req protocol.LoginRequest) (protocol.LoginResponse, error) {

@@ -27,6 +27,8 @@ type fakeHub struct {
 	logins     []protocol.LoginRequest
 	setups     []protocol.SetupRequest
 	hub        [2]string
+	setupOpen  bool // no staff account yet
+	probes     int  // SetupOpen calls
 	terminals  []protocol.TerminalView
 	events     []protocol.EventView
 	commands   []sent
@@ -57,6 +59,13 @@ func (f *fakeHub) SetHub(url, fp string) error {
 	}
 	f.hub = [2]string{url, fp}
 	return nil
+}
+
+func (f *fakeHub) SetupOpen(context.Context) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.probes++
+	return f.setupOpen, nil
 }
 
 func (f *fakeHub) Setup(_ context.Context, r protocol.SetupRequest) (protocol.SetupResponse, error) {

@@ -41,9 +41,10 @@ func (u *UI) showSetup() {
 	)
 	back := widget.NewButton("Back to login", func() { u.showLogin(nil) })
 	u.setupView = v
-	u.show("setup", container.NewCenter(container.NewGridWrap(fyne.NewSize(520, 360), container.NewVBox(
+	u.show("setup", container.NewCenter(container.NewGridWrap(fyne.NewSize(560, 480), container.NewVBox(
 		widget.NewLabelWithStyle("First-run setup", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		plain("No staff account exists yet. Enter the setup code the hub wrote into its data directory."),
+		u.hubPanel(),
+		plain("A new hub has no staff account: create its first admin here. Enter the setup code the hub printed at its first start (also in the file setup-code in its data directory)."),
 		form, v.submit, v.status, back))))
 }
 

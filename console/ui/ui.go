@@ -41,6 +41,9 @@ import (
 type HubClient interface {
 	// SetHub chooses the hub: its https URL and its CA fingerprint (pinned).
 	SetHub(url, fingerprint string) error
+	// SetupOpen reports whether the hub has no staff account yet (first-run
+	// setup is open).
+	SetupOpen(ctx context.Context) (bool, error)
 	Setup(ctx context.Context, req protocol.SetupRequest) (protocol.SetupResponse, error)
 	Login(ctx context.Context, req protocol.LoginRequest) (protocol.LoginResponse, error)
 	Logout(ctx context.Context) error
@@ -104,6 +107,7 @@ type UI struct {
 	cancel context.CancelFunc
 
 	// Only touched on the UI goroutine.
+	hub           hubIdentity // the hub chosen, as staff see it named
 	login         protocol.LoginResponse
 	loginView     *loginView
 	setupView     *setupView
@@ -148,11 +152,11 @@ func Create(a fyne.App, w fyne.Window, client HubClient, opts Options) *UI {
 		return u
 	}
 	if opts.HubURL != "" && opts.Fingerprint != "" {
-		if err := client.SetHub(opts.HubURL, opts.Fingerprint); err != nil {
+		if err := u.setHub(opts.HubURL, opts.Fingerprint); err != nil {
 			u.showConnect(err)
 			return u
 		}
-		u.showLogin(nil)
+		u.openHub()
 		return u
 	}
 	u.showConnect(nil)

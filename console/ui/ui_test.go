@@ -52,10 +52,16 @@ func newHarness(t testing.TB, role protocol.Role) *harness {
 }
 
 func newHarnessOpts(t testing.TB, role protocol.Role, opts Options) *harness {
+	return newHarnessHub(t, newFakeHub(role), opts)
+}
+
+// newHarnessHub is a console on hub, which the test set up before the console
+// first asks it anything.
+func newHarnessHub(t testing.TB, hub *fakeHub, opts Options) *harness {
 	t.Helper()
 	a := test.NewTempApp(t)
 	w := a.NewWindow("Carrel")
-	h := &harness{t: t, app: a, win: w, hub: newFakeHub(role), queue: make(chan func(), 1<<16)}
+	h := &harness{t: t, app: a, win: w, hub: hub, queue: make(chan func(), 1<<16)}
 	opts.Now = func() time.Time { return clock }
 	opts.Do = func(f func()) { h.queue <- f }
 	opts.Tick = -1
@@ -659,6 +665,7 @@ func (h *harness) golden(name string) {
 
 func TestGoldenScreens(t *testing.T) {
 	h := newHarness(t, protocol.RoleDesk)
+	h.drain() // the hub's answer to "is setup open?"
 	h.golden("login.xml")
 	h.hub.terminals = []protocol.TerminalView{
 		term("t1", "pc-01", true, protocol.SessionFree, false),
@@ -865,4 +872,41 @@ func TestAgentTextIsEscaped(t *testing.T) {
 		h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 2, Terminal: "t1", Kind: protocol.EventExecBlocked, Severity: protocol.SeverityAlert, Time: clock}})
 		h.wait("the alert", func() bool { return len(h.ui.feed.alertRows) == 2 })
 	})
+}
+
+// A hub with no staff account yet opens on first-run setup, not on "Log in";
+// one with accounts stays on login. Both screens name the hub and its CA
+// fingerprint.
+func TestFirstRunOpensSetup(t *testing.T) {
+	fp := strings.Repeat("ab12", 16)
+	opts := Options{HubURL: "https://hub.branch.example:8443", Fingerprint: fp}
+	grouped := strings.TrimSpace(strings.Repeat("ab12 ", 16))
+
+	fresh := newFakeHub(protocol.RoleAdmin)
+	fresh.setupOpen = true
+	h := newHarnessHub(t, fresh, opts)
+	h.wait("the setup screen", func() bool { return h.ui.setupView != nil })
+	text := strings.Join(labelTexts(h.win.Content()), "\n")
+	for _, want := range []string{"First-run setup", "https://hub.branch.example:8443", grouped} {
+		if !strings.Contains(text, want) {
+			t.Errorf("setup screen lacks %q; texts:\n%s", want, text)
+		}
+	}
+
+	h = newHarnessHub(t, newFakeHub(protocol.RoleAdmin), opts)
+	h.wait("the hub's answer", func() bool {
+		h.hub.mu.Lock()
+		defer h.hub.mu.Unlock()
+		return h.hub.probes == 1 && h.ui.loginView.status.Text == ""
+	})
+	h.drain()
+	if h.ui.setupView != nil {
+		t.Fatal("a hub with accounts opened on setup")
+	}
+	text = strings.Join(labelTexts(h.win.Content()), "\n")
+	for _, want := range []string{"https://hub.branch.example:8443", grouped} {
+		if !strings.Contains(text, want) {
+			t.Errorf("login screen lacks %q; texts:\n%s", want, text)
+		}
+	}
 }
