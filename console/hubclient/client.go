@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/backoff"
@@ -110,6 +112,7 @@ type Target struct {
 type Client struct {
 	log  *slog.Logger
 	opts Options
+	ca   atomic.Pointer[x509.Certificate] // the pinned CA, from the last handshake
 
 	mu       sync.Mutex // protects every field below
 	base     *url.URL
@@ -152,6 +155,16 @@ func (c *Client) SetTarget(t Target) error {
 	}
 	c.stopSession()
 	conf := pki.PinnedTLSConfig(pin, u.Hostname())
+	// The pinned CA the hub presents is kept: audit heads are checked against
+	// its key (console/auditwatch).
+	conf.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		ca, err := pki.VerifyPinned(raw, pin, u.Hostname())
+		if err == nil {
+			c.ca.Store(ca)
+		}
+		return err
+	}
+	c.ca.Store(nil)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.base, c.tlsConf = u, conf
@@ -171,6 +184,10 @@ func (c *Client) SetTarget(t Target) error {
 func (c *Client) SetHub(url, fingerprint string) error {
 	return c.SetTarget(Target{URL: url, Fingerprint: fingerprint})
 }
+
+// CA is the hub's CA certificate (the one whose fingerprint is pinned) as the
+// hub presented it in the last TLS handshake; nil before the first.
+func (c *Client) CA() *x509.Certificate { return c.ca.Load() }
 
 // Target returns the chosen hub URL ("" if none).
 func (c *Client) Target() string {

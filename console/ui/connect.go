@@ -95,7 +95,11 @@ func (u *UI) setHub(url, fingerprint string) error {
 	if err := u.client.SetHub(url, fingerprint); err != nil {
 		return err
 	}
-	u.hub = hubIdentity{url: strings.TrimSpace(url), fingerprint: strings.ToLower(strings.TrimSpace(fingerprint))}
+	id := hubIdentity{url: strings.TrimSpace(url), fingerprint: strings.ToLower(strings.TrimSpace(fingerprint))}
+	if id != u.hub {
+		u.auditAlarm = "" // another hub's alarm is not this one's
+	}
+	u.hub = id
 	return nil
 }
 

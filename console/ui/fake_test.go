@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"maps"
 	"slices"
@@ -41,6 +42,9 @@ type fakeHub struct {
 	disabled   []string
 	audit      []protocol.AuditView
 	verify     protocol.AuditVerifyView
+	ca         *x509.Certificate // the hub's CA, for its audit heads
+	head       string            // the audit head hub.info answers
+	infos      int               // hub.info requests
 	push       func(protocol.StaffPush)
 	link       func(bool, error)
 }
@@ -218,7 +222,29 @@ func (f *fakeHub) AuditVerify(context.Context) (protocol.AuditVerifyView, error)
 }
 
 func (f *fakeHub) HubInfo(context.Context) (protocol.HubInfo, error) {
-	return protocol.HubInfo{Version: "fake", Role: f.role}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.infos++
+	return protocol.HubInfo{Version: "fake", Role: f.role, AuditHead: f.head}, nil
+}
+
+func (f *fakeHub) CA() *x509.Certificate {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ca
+}
+
+// setHead makes the hub answer head in hub.info from now on.
+func (f *fakeHub) setHead(head string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.head = head
+}
+
+func (f *fakeHub) hubInfos() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.infos
 }
 
 var _ HubClient = (*fakeHub)(nil)

@@ -62,10 +62,15 @@ func (u *UI) showMain() {
 	}
 	u.tabs = container.NewAppTabs(tabs...)
 	u.tabs.OnSelected = func(t *container.TabItem) { u.state("tab:" + t.Text) }
-	top := container.NewBorder(nil, nil, nil, container.NewHBox(who, logout), u.linkLabel)
-	u.show("room", container.NewBorder(top, nil, nil, nil, u.tabs))
+	u.banner = newAuditBanner()
+	top := container.NewVBox(u.banner.content, container.NewBorder(nil, nil, nil, container.NewHBox(who, logout), u.linkLabel))
+	main := container.NewBorder(top, nil, nil, nil, u.tabs)
+	u.banner.parent = main
+	u.banner.set(u.auditAlarm)
+	u.show("room", main)
 	u.bridge.start()
 	u.bridge.reload()
+	u.checkAuditHead()
 }
 
 // TabNames lists the tabs shown (tests check a desk member sees no admin tab).
@@ -103,6 +108,7 @@ func (u *UI) apply(terms []protocol.TerminalView, events []protocol.EventView, l
 		case link.up:
 			u.setLink("Connected to the hub")
 			u.bridge.reload() // terminals may have changed while the link was down
+			u.checkAuditHead()
 		case IsSessionEnded(link.err):
 			u.bridge.stop()
 			u.room, u.tabs = nil, nil

@@ -1,7 +1,8 @@
 // Package ui is the staff console's Fyne interface: the choice of hub, first-run
 // setup, login, the room of terminal tiles, a terminal's detail and actions, the
 // event feed and alerts, and the admin screens (quarantine, enrollment, staff
-// accounts, audit log). One file per screen.
+// accounts, audit log), and the red banner raised when the hub's signed audit
+// head goes backwards or forks (console/auditwatch). One file per screen.
 //
 // Views talk to the hub only through HubClient. Hub pushes and the answers of
 // background requests reach widgets only through the Bridge (bridge.go), the one
@@ -21,6 +22,7 @@ package ui
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"time"
@@ -29,6 +31,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/carrel-kiosk/carrel/console/auditwatch"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -64,6 +67,10 @@ type HubClient interface {
 	AuditList(ctx context.Context, args protocol.AuditArgs) ([]protocol.AuditView, error)
 	AuditVerify(ctx context.Context) (protocol.AuditVerifyView, error)
 	HubInfo(ctx context.Context) (protocol.HubInfo, error)
+	// CA is the hub's CA certificate as the hub presented it (its fingerprint
+	// is the one pinned), nil before the first connection; audit heads are
+	// checked against it.
+	CA() *x509.Certificate
 }
 
 // EmbeddedHub starts a hub on this computer and returns its URL and CA
@@ -89,6 +96,10 @@ type Options struct {
 	Do func(func())
 	// Tick is how often times in state are refreshed; default 15 s, negative: never.
 	Tick time.Duration
+	// AuditHeads, if set, keeps the highest audit head of each hub and checks
+	// every new one (after login and each reconnect); an alarm raises a red
+	// banner.
+	AuditHeads *auditwatch.Keeper
 	// OnState, if set, is told the name of each screen shown, of the terminal
 	// whose detail opens and the room's size when it loads ("login", "room",
 	// "terminals:N", "detail:ID", ...), for the real-window test.
@@ -108,6 +119,8 @@ type UI struct {
 
 	// Only touched on the UI goroutine.
 	hub           hubIdentity // the hub chosen, as staff see it named
+	auditAlarm    string      // the audit alarm raised for this hub, if any
+	banner        *auditBanner
 	login         protocol.LoginResponse
 	loginView     *loginView
 	setupView     *setupView

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -20,6 +21,8 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/carrel-kiosk/carrel/console/auditwatch"
+	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -908,5 +911,76 @@ func TestFirstRunOpensSetup(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("login screen lacks %q; texts:\n%s", want, text)
 		}
+	}
+}
+
+// The console checks the hub's signed audit head after login and after each
+// reconnect: a head that goes back to a lower row, or names the same row with
+// another hash, raises the red banner (and a notification) and stays raised.
+func TestAuditHeadRewindRaisesBanner(t *testing.T) {
+	ca, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(seq int64, b byte) string {
+		h, err := ca.SignAuditHead(seq, bytes.Repeat([]byte{b}, 32), clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.String()
+	}
+	keeper, err := auditwatch.Open(filepath.Join(t.TempDir(), auditwatch.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := newFakeHub(protocol.RoleDesk)
+	hub.ca = ca.Cert()
+	hub.head = sign(40, 1)
+	h := newHarnessHub(t, hub, Options{HubURL: "https://hub.test:8443", Fingerprint: strings.Repeat("ab", 32), AuditHeads: keeper})
+	h.login("ann")
+	h.wait("the head checked", func() bool { kept, ok := keeper.Kept(pki.Fingerprint(ca.Cert())); return ok && kept.Seq == 40 })
+	h.drain()
+	if h.ui.banner.content.Visible() || h.ui.AuditAlarm() != "" {
+		t.Fatalf("banner raised for a first head: %q", h.ui.AuditAlarm())
+	}
+
+	// The hub moves on: still quiet.
+	hub.setHead(sign(41, 2))
+	h.hub.setLink(false, errors.New("read: EOF"))
+	h.hub.setLink(true, nil)
+	h.wait("the new head kept", func() bool { kept, _ := keeper.Kept(pki.Fingerprint(ca.Cert())); return kept.Seq == 41 })
+	h.drain()
+	if h.ui.banner.content.Visible() {
+		t.Fatalf("banner raised for a head that moved on: %q", h.ui.AuditAlarm())
+	}
+
+	// Restored from an older copy: the head is at row 35.
+	hub.setHead(sign(35, 3))
+	h.hub.setLink(false, errors.New("read: EOF"))
+	h.hub.setLink(true, nil)
+	h.wait("the banner", func() bool { return h.ui.banner.content.Visible() })
+	if got := h.ui.banner.text.Text; !strings.Contains(got, "went backwards") || !strings.Contains(got, "entry 35") || !strings.Contains(got, "41") {
+		t.Fatalf("banner %q", got)
+	}
+	if kept, _ := keeper.Kept(pki.Fingerprint(ca.Cert())); kept.Seq != 41 {
+		t.Fatalf("the keeper now holds row %d, want 41 kept", kept.Seq)
+	}
+	h.golden("auditalarm.xml")
+
+	// Logging in again (same hub) shows the banner at once; a rewritten row is
+	// an alarm too.
+	before := h.ui.loginView
+	test.Tap(h.button(h.win.Content(), "Log out"))
+	h.wait("the login screen", func() bool { return h.ui.loginView != before })
+	hub.setHead(sign(41, 9))
+	n := hub.hubInfos()
+	h.login("ann")
+	if !h.ui.banner.content.Visible() {
+		t.Fatal("the banner is gone after logging in again")
+	}
+	h.wait("the head checked again", func() bool { return hub.hubInfos() > n })
+	h.drain()
+	if got := h.ui.AuditAlarm(); !strings.Contains(got, "rewritten") {
+		t.Fatalf("alarm after a forked head %q", got)
 	}
 }
