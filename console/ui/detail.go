@@ -200,7 +200,11 @@ func (d *detailView) loadEvents(id string) {
 func (d *detailView) fillEvents(evs []protocol.EventView) {
 	objs := make([]fyne.CanvasObject, 0, len(evs))
 	for _, e := range evs {
-		objs = append(objs, plain(eventLine(e, "")))
+		// A sentence; a click shows the whole record.
+		objs = append(objs, newTapBox(plain(eventLine(e, "")), func() {
+			pc := d.u.terminalName(e.Terminal)
+			dialog.ShowCustom("Event on "+pc, "Close", selectable(rawEvent(e, pc)), d.u.win)
+		}))
 	}
 	if len(objs) == 0 {
 		objs = append(objs, widget.NewLabel("No events."))

@@ -100,6 +100,7 @@ func (v *enrollView) createToken() {
 				return
 			}
 			v.status.SetText("Token created. It is shown only now.")
+			v.u.admin.pokeAudit()
 			set := func(k, s string) { v.out[k].SetText(shown(s)) }
 			set("Token", tok.Token)
 			set("CA fingerprint", tok.Fingerprint)
@@ -143,6 +144,7 @@ func (v *enrollView) confirmRevoke(t protocol.TerminalView) {
 						return
 					}
 					v.status.SetText("Revoked " + terminalLabel(t) + ".")
+					v.u.admin.pokeAudit()
 					v.loadTerminals()
 				}
 			})

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -13,7 +14,9 @@ import (
 )
 
 // quarantineView lists the files the agents quarantined; an admin reviews one
-// and releases it with a release-quarantine command to its terminal.
+// and releases it with a release-quarantine command to its terminal. It
+// reloads by itself when a download is blocked or a file released (poke,
+// from the event pushes), keeping the record selected.
 type quarantineView struct {
 	u       *UI
 	rows    []protocol.QuarantineView
@@ -22,6 +25,8 @@ type quarantineView struct {
 	release *widget.Button
 	status  *widget.Label
 	sel     int
+	loading bool // a load is in flight
+	again   bool // load once more when it ends
 	content fyne.CanvasObject
 }
 
@@ -50,29 +55,52 @@ func newQuarantineView(u *UI) *quarantineView {
 	v.release.Importance = widget.DangerImportance
 	v.release.Disable()
 	v.list.OnSelected = func(i widget.ListItemID) { v.pick(i) }
-	reload := widget.NewButton("Refresh", v.load)
+	reload := widget.NewButton("Refresh", v.poke)
 	right := container.NewVBox(form, v.release, v.status)
 	split := container.NewHSplit(v.list, container.NewVScroll(right))
 	v.content = container.NewBorder(container.NewHBox(reload), nil, nil, nil, split)
-	v.load()
+	v.poke()
 	return v
 }
 
-func (v *quarantineView) load() {
+// poke reloads the list; one load at a time.
+func (v *quarantineView) poke() {
+	if v.loading {
+		v.again = true
+		return
+	}
+	v.loading = true
 	v.u.async(func(ctx context.Context) func() {
 		rows, err := v.u.client.QuarantineList(ctx)
 		return func() {
+			v.loading = false
+			if v.again {
+				v.again = false
+				defer v.poke()
+			}
 			if err != nil {
 				v.status.SetText("Could not load the quarantine: " + errText(err))
 				return
 			}
+			var keep protocol.QuarantineView
+			if v.sel >= 0 && v.sel < len(v.rows) {
+				keep = v.rows[v.sel]
+			}
 			v.rows, v.sel = rows, -1
 			v.release.Disable()
 			v.list.UnselectAll()
+			if i := slices.IndexFunc(rows, func(q protocol.QuarantineView) bool {
+				return keep.ID != "" && q.ID == keep.ID && q.Terminal == keep.Terminal
+			}); i >= 0 {
+				v.list.Select(i)
+			}
 			v.list.Refresh()
 		}
 	})
 }
+
+// quarantineKinds are the events after which the quarantine list changed.
+var quarantineKinds = map[protocol.EventKind]bool{protocol.EventDownloadBlocked: true, protocol.EventQuarantineReleased: true}
 
 func (v *quarantineView) pick(i int) {
 	if i < 0 || i >= len(v.rows) {
@@ -121,7 +149,7 @@ func (v *quarantineView) confirmRelease() {
 					v.release.Enable()
 				default:
 					v.status.SetText("Released. " + shown(res.Output))
-					v.load()
+					v.poke()
 				}
 			}
 		})

@@ -103,6 +103,9 @@ func (u *UI) apply(terms []protocol.TerminalView, events []protocol.EventView, l
 	if len(events) > 0 {
 		u.addEvents(events, true)
 	}
+	if len(terms) > 0 || len(events) > 0 {
+		u.admin.pokeAudit()
+	}
 	if link != nil {
 		switch {
 		case link.up:
@@ -139,10 +142,15 @@ func (u *UI) addEvents(evs []protocol.EventView, live bool) {
 		return
 	}
 	if live {
+		quarantine := false
 		for _, e := range added {
 			if e.Severity == protocol.SeverityAlert {
 				u.notify("Carrel alert", u.terminalName(e.Terminal)+": "+shown(string(e.Kind)))
 			}
+			quarantine = quarantine || quarantineKinds[e.Kind]
+		}
+		if quarantine && u.admin.quarantine != nil {
+			u.admin.quarantine.poke()
 		}
 	}
 	u.feed.refresh()
@@ -170,5 +178,17 @@ func (u *UI) setLink(s string) {
 func (u *UI) refreshTimes() {
 	if u.room != nil {
 		u.room.refreshTimes()
+	}
+	// Audit rows nothing pushed (another console's login) show up within a
+	// tick while the audit tab is open.
+	if u.tabs != nil && u.admin.audit != nil && u.tabs.Selected() != nil && u.tabs.Selected().Content == u.admin.audit.content {
+		u.admin.audit.poke()
+	}
+}
+
+// pokeAudit asks the audit view, if any, for the rows after its newest.
+func (a adminViews) pokeAudit() {
+	if a.audit != nil {
+		a.audit.poke()
 	}
 }

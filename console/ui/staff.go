@@ -104,6 +104,7 @@ func (v *staffView) createAccount() {
 			v.user.SetText("")
 			v.password.SetText("")
 			v.status.SetText("Created " + shown(res.User) + ".")
+			v.u.admin.pokeAudit()
 			d := dialog.NewCustom("TOTP for "+shown(res.User), "Done", totpPanel(res), v.u.win)
 			d.Show()
 			v.load()
@@ -124,6 +125,7 @@ func (v *staffView) confirmDisable(user string) {
 					return
 				}
 				v.status.SetText("Disabled " + shown(user) + ".")
+				v.u.admin.pokeAudit()
 				v.load()
 			}
 		})

@@ -467,7 +467,7 @@ func TestHostileTextIsPlain(t *testing.T) {
 		t.Fatalf("last wipe %q", got)
 	}
 	h.wait("the event in the detail", func() bool {
-		return strings.Contains(strings.Join(labelTexts(d.events), "\n"), `name=# invoice.pdf\u202eexe.scr`)
+		return strings.Contains(strings.Join(labelTexts(d.events), "\n"), `Blocked # invoice.pdf\u202eexe.scr, a Windows program`)
 	})
 	for _, o := range objects(h.win.Content()) {
 		switch w := o.(type) {
@@ -982,5 +982,99 @@ func TestAuditHeadRewindRaisesBanner(t *testing.T) {
 	h.drain()
 	if got := h.ui.AuditAlarm(); !strings.Contains(got, "rewritten") {
 		t.Fatalf("alarm after a forked head %q", got)
+	}
+}
+
+// Quarantine and Audit follow what happens without Refresh: a blocked
+// download's push reloads the quarantine, any push fetches the audit rows
+// after the newest shown; both read as sentences with the raw record beside.
+func TestQuarantineAndAuditAreLive(t *testing.T) {
+	h := newHarness(t, protocol.RoleAdmin)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-12", true, protocol.SessionInUse, false), term("t7", "pc-07", true, protocol.SessionInUse, false)}
+	h.hub.audit = []protocol.AuditView{{ID: 1, Time: clock, Actor: "staff:root", Action: protocol.AuditStaffLogin, Result: "ok"}}
+	h.login("root")
+	qv, av := h.ui.admin.quarantine, h.ui.admin.audit
+	h.wait("the first audit row", func() bool { return len(av.rows) == 1 })
+	h.drain()
+	if len(qv.rows) != 0 {
+		t.Fatalf("quarantine starts with %d rows", len(qv.rows))
+	}
+
+	// Two downloads are blocked on pc-12; the agent's events are pushed.
+	for i, name := range []string{"invoice.exe", "setup.msi"} {
+		b := protocol.DownloadBlocked{ID: fmt.Sprintf("q-%d", i), Name: name, SHA256: "00", Size: 9, Reason: "PE executable"}
+		h.hub.mu.Lock()
+		h.hub.quarantine = append(h.hub.quarantine, protocol.QuarantineView{Terminal: "t1", ID: b.ID, Name: name, SHA256: "00", Size: 9, Reason: b.Reason, Time: clock})
+		h.hub.mu.Unlock()
+		h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: int64(10 + i), Terminal: "t1", Kind: protocol.EventDownloadBlocked,
+			Severity: protocol.SeverityAlert, Time: clock, Data: b.Data()}})
+	}
+	h.wait("two quarantined files without Refresh", func() bool { return len(qv.rows) == 2 })
+
+	// The feed reads as a sentence; the raw record is one selection away.
+	fv := h.ui.feed
+	h.wait("the feed", func() bool { return len(fv.feedRows) == 2 })
+	if got := eventSentence(fv.feedRows[1], "pc-12"); got != "pc-12: blocked invoice.exe, a Windows program" {
+		t.Errorf("sentence %q", got)
+	}
+	fv.feed.Select(1)
+	if raw := fv.feedRaw.raw.Text; !strings.Contains(raw, "Kind: download.blocked") || !strings.Contains(raw, "id = q-0") || !strings.Contains(raw, "reason = PE executable") {
+		t.Errorf("raw record:\n%s", raw)
+	}
+	test.Tap(h.button(fv.feedContent, "Show the PC"))
+	if h.ui.room.selected != "t1" {
+		t.Errorf("Show the PC opened %q", h.ui.room.selected)
+	}
+	// The filter finds by PC and by word.
+	fv.filter.SetText("setup")
+	if len(fv.feedRows) != 1 {
+		t.Errorf("filter setup: %d rows", len(fv.feedRows))
+	}
+	fv.filter.SetText("")
+
+	// Another member locks pc-07: the hub audits it and pushes the terminal.
+	h.hub.mu.Lock()
+	h.hub.audit = append(h.hub.audit, protocol.AuditView{ID: 2, Time: clock, Actor: "staff:ann", Action: protocol.AuditCommand, Terminal: "t7",
+		Detail: `{"action":"lock","id":"c9"}`, Result: "ok"})
+	h.hub.mu.Unlock()
+	locked := term("t7", "pc-07", true, protocol.SessionInUse, true)
+	h.hub.send(protocol.StaffPush{Terminal: &locked})
+	h.wait("the new audit row without Refresh", func() bool { return len(av.rows) == 2 })
+	if got := auditSentence(av.rows[0], "pc-07"); got != "ann locked pc-07" {
+		t.Errorf("audit sentence %q", got)
+	}
+	if got := auditLine(av.rows[0], h.ui); !strings.HasSuffix(got, "ann locked pc-07") {
+		t.Errorf("audit line %q", got)
+	}
+	av.list.Select(0)
+	if raw := av.raw.Text; !strings.Contains(raw, "Actor: staff:ann") || !strings.Contains(raw, "action = lock") {
+		t.Errorf("raw audit row:\n%s", raw)
+	}
+}
+
+func TestSentences(t *testing.T) {
+	ev := func(k protocol.EventKind, d map[string]string) protocol.EventView {
+		return protocol.EventView{Kind: k, Data: d}
+	}
+	au := func(actor string, a protocol.AuditAction, detail, result string) protocol.AuditView {
+		return protocol.AuditView{Actor: actor, Action: a, Detail: detail, Result: result}
+	}
+	for _, c := range []struct{ got, want string }{
+		{eventSentence(ev(protocol.EventDownloadBlocked, protocol.DownloadBlocked{Name: "invoice.exe", Reason: "PE executable", ID: "q"}.Data()), "pc-12"), "pc-12: blocked invoice.exe, a Windows program"},
+		{eventSentence(ev(protocol.EventDownloadBlocked, protocol.DownloadBlocked{Name: "run.ps1", Quarantine: "failed: disk full"}.Data()), "pc-12"), "pc-12: blocked run.ps1, a script that could run on the PC (it could not be quarantined: failed: disk full)"},
+		{eventSentence(ev(protocol.EventExecBlocked, map[string]string{"path": `C:\Users\patron\Downloads\x.exe`}), "pc-3"), "pc-3: stopped a program from starting: x.exe"},
+		{eventSentence(ev(protocol.EventWipeDirty, map[string]string{"why": "unlink: busy"}), "pc-3"), "pc-3: the wipe left files behind, so the PC stays closed (unlink: busy)"},
+		{eventSentence(ev(protocol.EventSessionLocked, nil), ""), "Locked by staff"},
+		{eventSentence(ev("x.new\x1b", nil), "pc"), `pc: x.new\x1b`},
+		{auditSentence(au("staff:ann", protocol.AuditCommand, `{"action":"lock"}`, "ok"), "pc-07"), "ann locked pc-07"},
+		{auditSentence(au("staff:ann", protocol.AuditCommand, `{"action":"end-session","arg.grace":"60"}`, "ok"), "pc-07"), "ann ended the session on pc-07"},
+		{auditSentence(au("staff:ann", protocol.AuditCommandResult, `{"action":"lock","ok":"false","result":"seat busy"}`, "failed: seat busy"), "pc-07"), "pc-07 answered ann's lock: it failed (seat busy)"},
+		{auditSentence(au("staff:bob", protocol.AuditStaffLogin, `{"result":"refused: wrong password"}`, "refused: wrong password"), ""), "bob tried to log in: refused (wrong password)"},
+		{auditSentence(au("staff:root", protocol.AuditStaffCreate, `{"user":"bea","role":"desk"}`, "ok"), ""), "root made the staff account “bea” (desk)"},
+		{auditSentence(au("enroll:10.0.0.9", protocol.AuditEnroll, `{"name":"pc-12"}`, "ok"), "pc-12"), "pc-12 enrolled"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got  %q\nwant %q", c.got, c.want)
+		}
 	}
 }
