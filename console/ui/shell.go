@@ -146,6 +146,9 @@ func (u *UI) addEvents(evs []protocol.EventView, live bool) {
 		for _, e := range added {
 			if e.Severity == protocol.SeverityAlert {
 				u.notify("Carrel alert", u.terminalName(e.Terminal)+": "+shown(string(e.Kind)))
+				if e.Terminal != u.room.selected {
+					u.room.model.Alerted(e.Terminal)
+				}
 			}
 			quarantine = quarantine || quarantineKinds[e.Kind]
 		}
@@ -155,6 +158,9 @@ func (u *UI) addEvents(evs []protocol.EventView, live bool) {
 	}
 	u.feed.refresh()
 	u.room.detailEvents(added)
+	if live {
+		u.room.grid.Refresh() // badges
+	}
 }
 
 func (u *UI) notify(title, text string) {

@@ -1078,3 +1078,40 @@ func TestSentences(t *testing.T) {
 		}
 	}
 }
+
+// A live alert puts a badge with the count of unread alerts on its PC's tile;
+// opening the PC's detail clears it. Info events leave no badge.
+func TestUnreadAlertBadge(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionInUse, false), term("t2", "pc-02", true, protocol.SessionFree, false)}
+	h.login("ann")
+	h.wait("tiles", func() bool { return len(h.tiles()) == 2 })
+	badge := func(name string) string {
+		tl := h.tiles()[name]
+		if tl == nil || !tl.badge.Visible() {
+			return ""
+		}
+		return tl.badgeText.Text
+	}
+	h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 1, Terminal: "t2", Kind: protocol.EventSessionStarted, Severity: protocol.SeverityInfo, Time: clock}})
+	blocked := protocol.DownloadBlocked{ID: "q", Name: "invoice.exe", Reason: "PE executable"}
+	h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 2, Terminal: "t1", Kind: protocol.EventDownloadBlocked, Severity: protocol.SeverityAlert, Time: clock, Data: blocked.Data()}})
+	h.wait("a badge on pc-01", func() bool { h.win.Canvas().Capture(); return badge("pc-01") == "1" })
+	h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 3, Terminal: "t1", Kind: protocol.EventWipeDirty, Severity: protocol.SeverityAlert, Time: clock}})
+	h.wait("two unread on pc-01", func() bool { h.win.Canvas().Capture(); return badge("pc-01") == "2" })
+	if b := badge("pc-02"); b != "" {
+		t.Fatalf("pc-02 has badge %q after an info event", b)
+	}
+	h.openDetail("pc-01")
+	h.win.Canvas().Capture()
+	if b := badge("pc-01"); b != "" {
+		t.Fatalf("badge %q stays after opening the detail", b)
+	}
+	// An alert of the PC whose detail is open is seen at once: no badge.
+	h.hub.send(protocol.StaffPush{Event: &protocol.EventView{ID: 4, Terminal: "t1", Kind: protocol.EventExecBlocked, Severity: protocol.SeverityAlert, Time: clock}})
+	h.wait("the alert", func() bool { return len(h.ui.feed.alertRows) == 3 })
+	h.win.Canvas().Capture()
+	if b := badge("pc-01"); b != "" {
+		t.Fatalf("badge %q for an alert on the open PC", b)
+	}
+}
