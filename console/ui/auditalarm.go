@@ -66,11 +66,15 @@ func (u *UI) checkAuditHead() {
 			u.log.Error("Keeping the audit head failed", "path", k.Path(), "err", err)
 		}
 		u.log.Debug("Audit head checked", "verdict", c.Verdict, "seq", c.Got.Seq, "kept", c.Kept.Seq)
-		if !c.Verdict.Alarm() {
-			return nil
+		if c.Verdict.Alarm() {
+			u.log.Error("Hub audit head alarm", "verdict", c.Verdict, "seq", c.Got.Seq, "kept", c.Kept.Seq, "problem", c.Problem)
 		}
-		u.log.Error("Hub audit head alarm", "verdict", c.Verdict, "seq", c.Got.Seq, "kept", c.Kept.Seq, "problem", c.Problem)
-		return func() { u.raiseAuditAlarm(c) }
+		return func() {
+			u.headChecks++
+			if c.Verdict.Alarm() {
+				u.raiseAuditAlarm(c)
+			}
+		}
 	})
 }
 
@@ -84,6 +88,9 @@ func (u *UI) raiseAuditAlarm(c auditwatch.Check) {
 		u.notify("Carrel: audit log alarm", u.auditAlarm)
 	}
 }
+
+// HeadChecks counts the audit heads checked; on the UI goroutine.
+func (u *UI) HeadChecks() int { return u.headChecks }
 
 // AuditAlarm is the audit alarm shown ("" if none); on the UI goroutine.
 func (u *UI) AuditAlarm() string { return u.auditAlarm }

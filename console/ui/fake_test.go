@@ -44,7 +44,6 @@ type fakeHub struct {
 	verify     protocol.AuditVerifyView
 	ca         *x509.Certificate // the hub's CA, for its audit heads
 	head       string            // the audit head hub.info answers
-	infos      int               // hub.info requests
 	push       func(protocol.StaffPush)
 	link       func(bool, error)
 }
@@ -224,7 +223,6 @@ func (f *fakeHub) AuditVerify(context.Context) (protocol.AuditVerifyView, error)
 func (f *fakeHub) HubInfo(context.Context) (protocol.HubInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.infos++
 	return protocol.HubInfo{Version: "fake", Role: f.role, AuditHead: f.head}, nil
 }
 
@@ -241,10 +239,5 @@ func (f *fakeHub) setHead(head string) {
 	f.head = head
 }
 
-func (f *fakeHub) hubInfos() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.infos
-}
 
 var _ HubClient = (*fakeHub)(nil)

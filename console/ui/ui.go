@@ -120,6 +120,7 @@ type UI struct {
 	// Only touched on the UI goroutine.
 	hub           hubIdentity // the hub chosen, as staff see it named
 	auditAlarm    string      // the audit alarm raised for this hub, if any
+	headChecks    int         // audit heads checked, for tests
 	banner        *auditBanner
 	login         protocol.LoginResponse
 	loginView     *loginView

@@ -325,11 +325,15 @@ func TestActionsReachTheHub(t *testing.T) {
 	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-01", true, protocol.SessionInUse, false), term("t2", "pc-02", true, protocol.SessionFree, false)}
 	h.login("ann")
 	h.wait("tiles", func() bool { return len(h.tiles()) == 2 })
-	h.openDetail("pc-02")
+	h.openDetail("pc-01")
 	d := h.ui.room.detail
 
 	test.Tap(h.button(d.content, "Lock"))
 	h.wait("the lock result", func() bool { return d.result.Text == "lock: done (lock ok)" })
+	// The agent reports itself locked (the fake hub does not change state by
+	// itself): only now does Unlock apply.
+	h.hub.send(protocol.StaffPush{Terminal: ptr(term("t1", "pc-01", true, protocol.SessionInUse, true))})
+	h.wait("Unlock enabled", func() bool { return !h.button(d.content, "Unlock").Disabled() })
 
 	long := "a" + strings.Repeat("é", protocol.MaxMessageText)
 	test.Type(d.message, long)
@@ -351,15 +355,17 @@ func TestActionsReachTheHub(t *testing.T) {
 	}
 	test.Tap(h.button(d.content, "Unlock"))
 	h.wait("the refusal", func() bool { return d.result.Text == "unlock refused by the terminal: already unlocked" })
+	h.hub.send(protocol.StaffPush{Terminal: ptr(term("t1", "pc-01", true, protocol.SessionInUse, false))})
+	h.wait("Lock enabled", func() bool { return !h.button(d.content, "Lock").Disabled() })
 	h.hub.result = func(s sent) (protocol.Result, error) { return protocol.Result{}, errors.New("hub: terminal offline") }
 	test.Tap(h.button(d.content, "Lock"))
 	h.wait("the error", func() bool { return d.result.Text == "lock failed: hub: terminal offline" })
 
 	want := []sent{
-		{"t2", protocol.ActionLock, nil},
-		{"t2", protocol.ActionMessage, map[string]string{protocol.ArgText: "Closing in 10 minutes"}},
-		{"t2", protocol.ActionUnlock, nil},
-		{"t2", protocol.ActionLock, nil},
+		{"t1", protocol.ActionLock, nil},
+		{"t1", protocol.ActionMessage, map[string]string{protocol.ArgText: "Closing in 10 minutes"}},
+		{"t1", protocol.ActionUnlock, nil},
+		{"t1", protocol.ActionLock, nil},
 	}
 	got := h.hub.sentCommands()
 	if len(got) != len(want) {
@@ -938,7 +944,10 @@ func TestAuditHeadRewindRaisesBanner(t *testing.T) {
 	hub.head = sign(40, 1)
 	h := newHarnessHub(t, hub, Options{HubURL: "https://hub.test:8443", Fingerprint: strings.Repeat("ab", 32), AuditHeads: keeper})
 	h.login("ann")
-	h.wait("the head checked", func() bool { kept, ok := keeper.Kept(pki.Fingerprint(ca.Cert())); return ok && kept.Seq == 40 })
+	h.wait("the head checked", func() bool { return h.ui.HeadChecks() > 0 })
+	if kept, ok := keeper.Kept(pki.Fingerprint(ca.Cert())); !ok || kept.Seq != 40 {
+		t.Fatalf("kept %+v (%v), want row 40", kept, ok)
+	}
 	h.drain()
 	if h.ui.banner.content.Visible() || h.ui.AuditAlarm() != "" {
 		t.Fatalf("banner raised for a first head: %q", h.ui.AuditAlarm())
@@ -948,7 +957,11 @@ func TestAuditHeadRewindRaisesBanner(t *testing.T) {
 	hub.setHead(sign(41, 2))
 	h.hub.setLink(false, errors.New("read: EOF"))
 	h.hub.setLink(true, nil)
-	h.wait("the new head kept", func() bool { kept, _ := keeper.Kept(pki.Fingerprint(ca.Cert())); return kept.Seq == 41 })
+	n := h.ui.HeadChecks()
+	h.wait("the new head kept", func() bool {
+		kept, _ := keeper.Kept(pki.Fingerprint(ca.Cert()))
+		return h.ui.HeadChecks() > n && kept.Seq == 41
+	})
 	h.drain()
 	if h.ui.banner.content.Visible() {
 		t.Fatalf("banner raised for a head that moved on: %q", h.ui.AuditAlarm())
@@ -973,13 +986,12 @@ func TestAuditHeadRewindRaisesBanner(t *testing.T) {
 	test.Tap(h.button(h.win.Content(), "Log out"))
 	h.wait("the login screen", func() bool { return h.ui.loginView != before })
 	hub.setHead(sign(41, 9))
-	n := hub.hubInfos()
+	n = h.ui.HeadChecks()
 	h.login("ann")
 	if !h.ui.banner.content.Visible() {
 		t.Fatal("the banner is gone after logging in again")
 	}
-	h.wait("the head checked again", func() bool { return hub.hubInfos() > n })
-	h.drain()
+	h.wait("the head checked again", func() bool { return h.ui.HeadChecks() > n })
 	if got := h.ui.AuditAlarm(); !strings.Contains(got, "rewritten") {
 		t.Fatalf("alarm after a forked head %q", got)
 	}
@@ -1113,5 +1125,51 @@ func TestUnreadAlertBadge(t *testing.T) {
 	h.win.Canvas().Capture()
 	if b := badge("pc-01"); b != "" {
 		t.Fatalf("badge %q for an alert on the open PC", b)
+	}
+}
+
+// Actions that cannot apply are disabled, with the reason written under the
+// buttons, instead of failing after the click.
+func TestActionsThatCannotApplyAreDisabled(t *testing.T) {
+	h := newHarness(t, protocol.RoleAdmin)
+	h.hub.terminals = []protocol.TerminalView{
+		term("t1", "pc-01", true, protocol.SessionFree, false),
+		term("t2", "pc-02", true, protocol.SessionInUse, true),
+		term("t3", "pc-03", false, protocol.SessionInUse, false),
+	}
+	h.login("root")
+	h.wait("tiles", func() bool { return len(h.tiles()) == 3 })
+	d := h.ui.room.detail
+	enabled := func() (on []string) {
+		for _, name := range []string{"Lock", "Unlock", "End session", "Wipe now", "Reboot", "Shut down", "Send message"} {
+			if !h.button(d.content, name).Disabled() {
+				on = append(on, name)
+			}
+		}
+		return on
+	}
+	for _, c := range []struct {
+		pc   string
+		on   []string
+		why  string
+		sent bool // a tap on Unlock sends it
+	}{
+		{"pc-01", []string{"Lock", "Wipe now", "Reboot", "Shut down"}, "Not now: Unlock: pc-01 is not locked; Message, End session: nobody is using pc-01.", false},
+		{"pc-02", []string{"Unlock", "End session", "Wipe now", "Reboot", "Shut down", "Send message"}, "Not now: Lock: pc-02 is already locked.", true},
+		{"pc-03", nil, "Not now: Lock, Unlock, Message, End session, Wipe now, Reboot, Shut down: pc-03 is offline.", false},
+	} {
+		h.openDetail(c.pc)
+		if got := enabled(); !slices.Equal(got, c.on) {
+			t.Errorf("%s: enabled %q, want %q", c.pc, got, c.on)
+		}
+		if d.why.Text != c.why {
+			t.Errorf("%s: reason %q, want %q", c.pc, d.why.Text, c.why)
+		}
+		before := len(h.hub.sentCommands())
+		test.Tap(h.button(d.content, "Unlock"))
+		h.drain()
+		if sent := len(h.hub.sentCommands()) > before; sent != c.sent {
+			t.Errorf("%s: a tap on Unlock sent a command: %v, want %v", c.pc, sent, c.sent)
+		}
 	}
 }
