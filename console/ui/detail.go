@@ -32,8 +32,8 @@ type detailView struct {
 	why     *widget.Label // why the disabled actions are disabled
 	buttons map[protocol.Action]*widget.Button
 	busy    map[protocol.Action]bool // sent, no answer yet
-	confirm *dialog.ConfirmDialog // the open confirmation, if any
-	grace   *widget.Check         // end-session's "count down first", while its dialog is open
+	confirm *dialog.ConfirmDialog    // the open confirmation, if any
+	grace   *widget.Check            // end-session's "count down first", while its dialog is open
 	body    *fyne.Container
 	empty   fyne.CanvasObject
 	content *fyne.Container
@@ -238,7 +238,7 @@ func whyNot(t protocol.TerminalView, a protocol.Action) string {
 // not (Fyne buttons have no hover text, so the reasons are a line under the
 // buttons).
 func (d *detailView) applyRules(t protocol.TerminalView) {
-	var whys []string               // distinct reasons, in button order
+	var whys []string              // distinct reasons, in button order
 	names := map[string][]string{} // reason → the buttons it disables
 	for _, a := range actionOrder {
 		b := d.buttons[a]

@@ -239,5 +239,4 @@ func (f *fakeHub) setHead(head string) {
 	f.head = head
 }
 
-
 var _ HubClient = (*fakeHub)(nil)
