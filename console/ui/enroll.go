@@ -9,7 +9,6 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -130,12 +129,11 @@ func (v *enrollView) loadTerminals() {
 }
 
 func (v *enrollView) confirmRevoke(t protocol.TerminalView) {
-	dialog.ShowConfirm("Revoke "+terminalLabel(t)+"?",
-		"Its certificate stops working at once: the PC can no longer reach the hub until it is enrolled again.",
-		func(ok bool) {
-			if !ok {
-				return
-			}
+	name := terminalLabel(t)
+	confirmDanger(v.u.win, "Revoke "+name+"?",
+		"The certificate of "+name+" stops working at once: the PC can no longer reach the hub until it is enrolled again.",
+		"Revoke "+name,
+		func() {
 			v.u.async(func(ctx context.Context) func() {
 				err := v.u.client.Revoke(ctx, t.ID)
 				return func() {
@@ -148,5 +146,5 @@ func (v *enrollView) confirmRevoke(t protocol.TerminalView) {
 					v.loadTerminals()
 				}
 			})
-		}, v.u.win)
+		})
 }

@@ -7,7 +7,6 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -130,28 +129,34 @@ func (v *quarantineView) confirmRelease() {
 		return
 	}
 	q := v.rows[v.sel]
-	msg := fmt.Sprintf("Give %s back to the patron on %s? Carrel judged it unsafe: %s", quoted(q.Name), v.u.terminalName(q.Terminal), shown(q.Reason))
-	dialog.ShowConfirm("Release a quarantined file?", msg, func(ok bool) {
-		if !ok {
-			return
-		}
-		v.release.Disable()
-		v.status.SetText("Releasing…")
-		v.u.async(func(ctx context.Context) func() {
-			res, err := v.u.client.Command(ctx, q.Terminal, protocol.ActionReleaseQuarantine, map[string]string{protocol.ArgQuarantineID: q.ID})
-			return func() {
-				switch {
-				case err != nil:
-					v.status.SetText("Release failed: " + errText(err))
-					v.release.Enable()
-				case !res.OK:
-					v.status.SetText("The terminal refused: " + shown(res.Error))
-					v.release.Enable()
-				default:
-					v.status.SetText("Released. " + shown(res.Output))
-					v.poke()
-				}
-			}
+	pc := v.u.terminalName(q.Terminal)
+	msg := fmt.Sprintf("Carrel judged %s unsafe (%s) and kept it from the patron. Releasing it puts it back in the Downloads of the patron on %s, who can then open it. Only do this if you know the file and trust where it came from.",
+		quoted(q.Name), shown(q.Reason), pc)
+	confirmDanger(v.u.win, fmt.Sprintf("Release %s to %s?", quoted(q.Name), pc), msg,
+		fmt.Sprintf("Release %s to %s", shown(q.Name), pc), func() {
+			v.releaseNow(q)
 		})
-	}, v.u.win)
+}
+
+// releaseNow sends the release-quarantine command for q.
+func (v *quarantineView) releaseNow(q protocol.QuarantineView) {
+	v.release.Disable()
+	v.status.SetText("Releasing…")
+	v.u.async(func(ctx context.Context) func() {
+		res, err := v.u.client.Command(ctx, q.Terminal, protocol.ActionReleaseQuarantine, map[string]string{protocol.ArgQuarantineID: q.ID})
+		return func() {
+			switch {
+			case err != nil:
+				v.status.SetText("Release failed: " + errText(err))
+				v.release.Enable()
+			case !res.OK:
+				v.status.SetText("The terminal refused: " + shown(res.Error))
+				v.release.Enable()
+			default:
+				v.status.SetText("Released. " + shown(res.Output))
+				v.poke()
+				v.u.admin.pokeAudit()
+			}
+		}
+	})
 }

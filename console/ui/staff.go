@@ -113,10 +113,8 @@ func (v *staffView) createAccount() {
 }
 
 func (v *staffView) confirmDisable(user string) {
-	dialog.ShowConfirm("Disable "+shown(user)+"?", "They can no longer log in; their sessions end.", func(ok bool) {
-		if !ok {
-			return
-		}
+	name := shown(user)
+	confirmDanger(v.u.win, "Disable "+name+"?", name+" can no longer log in; their sessions end.", "Disable "+name, func() {
 		v.u.async(func(ctx context.Context) func() {
 			err := v.u.client.StaffDisable(ctx, user)
 			return func() {
@@ -129,5 +127,5 @@ func (v *staffView) confirmDisable(user string) {
 				v.load()
 			}
 		})
-	}, v.u.win)
+	})
 }

@@ -154,9 +154,21 @@ func objects(o fyne.CanvasObject) []fyne.CanvasObject {
 
 func findButton(root fyne.CanvasObject, text string) *widget.Button {
 	for _, o := range objects(root) {
-		if b, ok := o.(*widget.Button); ok && b.Text == text && b.Visible() {
+		if b := asButton(o); b != nil && b.Text == text && b.Visible() {
 			return b
 		}
+	}
+	return nil
+}
+
+// asButton is o as a button: a widget.Button, or the one inside a dialog's
+// default button.
+func asButton(o fyne.CanvasObject) *widget.Button {
+	switch b := o.(type) {
+	case *widget.Button:
+		return b
+	case *defaultButton:
+		return &b.Button
 	}
 	return nil
 }
@@ -169,7 +181,7 @@ func (h *harness) button(root fyne.CanvasObject, text string) *widget.Button {
 	}
 	var have []string
 	for _, o := range objects(root) {
-		if b, ok := o.(*widget.Button); ok {
+		if b := asButton(o); b != nil {
 			have = append(have, b.Text)
 		}
 	}
@@ -542,9 +554,9 @@ func TestAdminScreens(t *testing.T) {
 	// Quarantine: pick the record, release it (confirmed), the command carries its id.
 	q := content[3].Content
 	var qv *quarantineView
-	h.wait("quarantine rows", func() bool {
+	h.wait("quarantine rows and the room", func() bool {
 		qv = h.ui.admin.quarantine
-		return qv != nil && len(qv.rows) == 1
+		return qv != nil && len(qv.rows) == 1 && h.ui.Room().Len() == 1
 	})
 	qv.list.Select(0)
 	if qv.fields["File"].Text != "setup.exe" || qv.fields["Record ID"].Text != "q-9" {
@@ -556,7 +568,7 @@ func TestAdminScreens(t *testing.T) {
 	if top == nil {
 		t.Fatal("release asked nothing")
 	}
-	test.Tap(h.button(top, "Yes"))
+	test.Tap(h.button(top, "Release setup.exe to pc-01"))
 	h.wait("release sent", func() bool { return len(h.hub.sentCommands()) == 1 })
 	if got := h.hub.sentCommands()[0]; got.Terminal != "t1" || got.Action != protocol.ActionReleaseQuarantine || !maps.Equal(got.Args, map[string]string{protocol.ArgQuarantineID: "q-9"}) {
 		t.Fatalf("release sent %+v", got)
@@ -597,7 +609,7 @@ func TestAdminScreens(t *testing.T) {
 	if top == nil || !strings.Contains(strings.Join(labelTexts(top), "\n"), "Disable bea?") {
 		t.Fatal("disabling asked nothing or did not name the account")
 	}
-	test.Tap(h.button(top, "Yes"))
+	test.Tap(h.button(top, "Disable bea"))
 	h.wait("bea disabled", func() bool {
 		h.hub.mu.Lock()
 		defer h.hub.mu.Unlock()
@@ -608,10 +620,10 @@ func TestAdminScreens(t *testing.T) {
 	h.ui.tabs.SelectIndex(4)
 	h.wait("terminals in the enrollment list", func() bool { return len(ev.rows) == 1 })
 	test.Tap(h.button(ev.content, "Revoke…"))
-	test.Tap(h.button(h.win.Canvas().Overlays().Top(), "No"))
+	test.Tap(h.button(h.win.Canvas().Overlays().Top(), "Cancel"))
 	h.drain()
 	test.Tap(h.button(ev.content, "Revoke…"))
-	test.Tap(h.button(h.win.Canvas().Overlays().Top(), "Yes"))
+	test.Tap(h.button(h.win.Canvas().Overlays().Top(), "Revoke pc-01"))
 	h.wait("pc-01 revoked", func() bool { return ev.status.Text == "Revoked pc-01." })
 	h.hub.mu.Lock()
 	revoked := slices.Clone(h.hub.revoked)
@@ -1172,4 +1184,51 @@ func TestActionsThatCannotApplyAreDisabled(t *testing.T) {
 			t.Errorf("%s: a tap on Unlock sent a command: %v, want %v", c.pc, sent, c.sent)
 		}
 	}
+}
+
+// The dialog that releases a quarantined file names the file and the PC in
+// its title, text and button, and Cancel is its default: highlighted, focused,
+// and what Return and Escape press.
+func TestReleaseDialogDefaultsToCancel(t *testing.T) {
+	h := newHarness(t, protocol.RoleAdmin)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-12", true, protocol.SessionInUse, false)}
+	h.hub.quarantine = []protocol.QuarantineView{{Terminal: "t1", ID: "q-1", Name: "invoice.exe", SHA256: "00", Size: 9, Reason: "PE executable", Time: clock}}
+	h.login("root")
+	qv := h.ui.admin.quarantine
+	h.wait("the record and the room", func() bool { return len(qv.rows) == 1 && h.ui.Room().Len() == 1 })
+	h.ui.tabs.SelectIndex(slices.Index(h.ui.TabNames(), "Quarantine"))
+	qv.list.Select(0)
+	for _, key := range []fyne.KeyName{fyne.KeyReturn, fyne.KeyEscape, fyne.KeySpace} {
+		test.Tap(h.button(qv.content, "Release to the patron…"))
+		top := h.win.Canvas().Overlays().Top()
+		if top == nil {
+			t.Fatal("no dialog")
+		}
+		h.win.Canvas().Capture()
+		text := strings.Join(labelTexts(top), "\n")
+		for _, want := range []string{"Release “invoice.exe” to pc-12?", "PE executable", "patron on pc-12"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("dialog lacks %q; texts:\n%s", want, text)
+			}
+		}
+		release := h.button(top, "Release invoice.exe to pc-12")
+		if release.Importance != widget.DangerImportance {
+			t.Errorf("the release button's importance is %v, want danger", release.Importance)
+		}
+		focused, ok := h.win.Canvas().Focused().(*defaultButton)
+		if !ok || focused.Text != "Cancel" || focused.Importance != widget.HighImportance {
+			t.Fatalf("focused %T %+v, want the highlighted Cancel button", h.win.Canvas().Focused(), h.win.Canvas().Focused())
+		}
+		focused.TypedKey(&fyne.KeyEvent{Name: key})
+		h.drain()
+		if h.win.Canvas().Overlays().Top() != nil {
+			t.Fatalf("%s left the dialog open", key)
+		}
+		if n := len(h.hub.sentCommands()); n != 0 {
+			t.Fatalf("%s sent %d commands, want none", key, n)
+		}
+	}
+	test.Tap(h.button(qv.content, "Release to the patron…"))
+	test.Tap(h.button(h.win.Canvas().Overlays().Top(), "Release invoice.exe to pc-12"))
+	h.wait("the release", func() bool { return len(h.hub.sentCommands()) == 1 })
 }
