@@ -7,6 +7,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	qrcode "github.com/skip2/go-qrcode"
 
@@ -72,16 +73,17 @@ func (u *UI) submitSetup(v *setupView) {
 				return
 			}
 			u.show("setup-done", container.NewCenter(container.NewVBox(
-				totpPanel(res),
+				totpPanel(res, u.app.Clipboard()),
 				widget.NewButton("Continue to login", func() { u.showLogin(nil) }),
 			)))
 		}
 	})
 }
 
-// totpPanel shows a new member's TOTP secret once: as text and as a QR code of
-// the otpauth:// URI for a phone's authenticator app.
-func totpPanel(res protocol.SetupResponse) fyne.CanvasObject {
+// totpPanel shows a new member's TOTP secret once: as a QR code of the
+// otpauth:// URI for a phone's authenticator app, and as the secret on one
+// line with a button that copies it (for an app on a computer, or to type).
+func totpPanel(res protocol.SetupResponse, clip fyne.Clipboard) fyne.CanvasObject {
 	items := []fyne.CanvasObject{
 		widget.NewLabelWithStyle("Account created: "+shown(res.User), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		plain("Scan this code with an authenticator app now, or type the secret into it. It is shown only once."),
@@ -94,8 +96,16 @@ func totpPanel(res protocol.SetupResponse) fyne.CanvasObject {
 	} else {
 		items = append(items, plain("No QR code: "+err.Error()))
 	}
-	secret := selectable(res.TOTPSecret)
+	secret := widget.NewLabel(shown(res.TOTPSecret))
+	secret.Selectable = true
+	secret.Wrapping = fyne.TextWrapOff // one line: copied and typed whole
 	secret.TextStyle = fyne.TextStyle{Monospace: true}
-	items = append(items, widget.NewForm(widget.NewFormItem("Secret", secret)))
+	copied := widget.NewLabel("")
+	copyButton := widget.NewButtonWithIcon("Copy", theme.ContentCopyIcon(), func() {
+		clip.SetContent(res.TOTPSecret)
+		copied.SetText("Copied.")
+	})
+	items = append(items, widget.NewForm(widget.NewFormItem("Secret",
+		container.NewBorder(nil, nil, nil, container.NewHBox(copyButton, copied), secret))))
 	return container.NewVBox(items...)
 }

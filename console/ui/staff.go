@@ -105,7 +105,7 @@ func (v *staffView) createAccount() {
 			v.password.SetText("")
 			v.status.SetText("Created " + shown(res.User) + ".")
 			v.u.admin.pokeAudit()
-			d := dialog.NewCustom("TOTP for "+shown(res.User), "Done", totpPanel(res), v.u.win)
+			d := dialog.NewCustom("TOTP for "+shown(res.User), "Done", totpPanel(res, v.u.app.Clipboard()), v.u.win)
 			d.Show()
 			v.load()
 		}

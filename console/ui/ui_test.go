@@ -1232,3 +1232,42 @@ func TestReleaseDialogDefaultsToCancel(t *testing.T) {
 	test.Tap(h.button(h.win.Canvas().Overlays().Top(), "Release invoice.exe to pc-12"))
 	h.wait("the release", func() bool { return len(h.hub.sentCommands()) == 1 })
 }
+
+// The TOTP secret is shown once as a QR code and as one line of text that a
+// button copies whole.
+func TestTOTPSecretCopies(t *testing.T) {
+	h := newHarness(t, protocol.RoleAdmin)
+	h.hub.terminals = nil
+	h.login("root")
+	sv := h.ui.admin.staff
+	test.Type(sv.user, "bea")
+	test.Type(sv.password, "long enough password")
+	test.Tap(sv.create)
+	var top fyne.CanvasObject
+	h.wait("the TOTP dialog", func() bool {
+		top = h.win.Canvas().Overlays().Top()
+		return top != nil && findButton(top, "Copy") != nil
+	})
+	var secret *widget.Label
+	qr := false
+	for _, o := range objects(top) {
+		switch w := o.(type) {
+		case *widget.Label:
+			if w.Text == "KRSXG5CTMVRXEZLU" {
+				secret = w
+			}
+		case *canvas.Image:
+			qr = qr || (w.Resource != nil && w.Resource.Name() == "totp-qr.png")
+		}
+	}
+	if !qr {
+		t.Error("no QR code in the TOTP dialog")
+	}
+	if secret == nil || secret.Wrapping != fyne.TextWrapOff || !secret.Selectable {
+		t.Fatalf("secret label %+v: want one selectable line", secret)
+	}
+	test.Tap(h.button(top, "Copy"))
+	if got := h.app.Clipboard().Content(); got != "KRSXG5CTMVRXEZLU" {
+		t.Fatalf("clipboard %q after Copy", got)
+	}
+}
