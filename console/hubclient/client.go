@@ -8,8 +8,9 @@
 // BackoffMin) and re-subscribes with since_event set to the last event
 // ID it delivered, so a console catches up on what it missed.
 //
-// It is not a cache: it keeps no terminals or events, only the session and the
-// last event ID. Its tests run it against the real hub in the test process
+// It is not a cache: it keeps no terminals or events, only the session, the
+// last event ID and the hub's CA certificate as presented at the last TLS
+// handshake (CA, against which the console checks audit heads). Its tests run it against the real hub in the test process
 // (internal/testrig/hubrig: real TLS, real SQLite, terminals running the
 // agent's link client), some through hubrig's Tap, a relay that records what
 // the client asks and drops its link; console/embedded's

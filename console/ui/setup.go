@@ -33,6 +33,7 @@ func (u *UI) showSetup() {
 		v.code.SetText(code) // the hub runs here: its code is ours to read
 	}
 	v.submit = widget.NewButton("Create the first admin", func() { u.submitSetup(v) })
+	v.confirm.OnSubmitted = func(string) { u.submitSetup(v) }
 	v.submit.Importance = widget.HighImportance
 	form := widget.NewForm(
 		widget.NewFormItem("Setup code", v.code),
@@ -47,6 +48,11 @@ func (u *UI) showSetup() {
 		u.hubPanel(),
 		plain("A new hub has no staff account: create its first admin here. Enter the setup code the hub printed at its first start (also in the file setup-code in its data directory)."),
 		form, v.submit, v.status, back))))
+	if v.code.Text == "" {
+		u.win.Canvas().Focus(v.code)
+	} else {
+		u.win.Canvas().Focus(v.user)
+	}
 }
 
 func (u *UI) submitSetup(v *setupView) {
