@@ -513,7 +513,11 @@ func TestRealWindow(t *testing.T) {
 	w.click(origin.Add(image.Pt(95, 62)))
 	testbin.WaitFor(t, 20*time.Second, "the Events tab", w.hasState("tab:Events"))
 	eventsPNG := filepath.Join(art, "room30-events.png")
-	testbin.WaitFor(t, 20*time.Second, "the events list drawn", func() bool { return variance(w.screenshot(eventsPNG)) > 50 })
+	// Drawn once the room's tiles are gone from the screen.
+	testbin.WaitFor(t, 20*time.Second, "the events list drawn", func() bool {
+		img := w.screenshot(eventsPNG)
+		return countColour(img, free) < 1000 && variance(img) > 50
+	})
 	t.Logf("screenshots: %s %s", badgePNG, eventsPNG)
 	w.alive()
 }
