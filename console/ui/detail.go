@@ -30,6 +30,7 @@ type detailView struct {
 	counter *widget.Label
 	result  *widget.Label
 	why     *widget.Label // why the disabled actions are disabled
+	dirty   *widget.Label // why a dirty PC is closed and what to do
 	buttons map[protocol.Action]*widget.Button
 	busy    map[protocol.Action]bool // sent, no answer yet
 	confirm *dialog.ConfirmDialog    // the open confirmation, if any
@@ -118,9 +119,13 @@ func newDetailView(u *UI) *detailView {
 	d.result = plain("")
 	d.why = plain("")
 	d.why.Importance = widget.LowImportance
+	d.dirty = plain("")
+	d.dirty.Importance = widget.DangerImportance
+	d.dirty.Hide()
 	d.events = container.NewVBox()
 	// Actions first: staff should not have to scroll to lock a PC.
 	d.body = container.NewVBox(d.title,
+		d.dirty,
 		container.NewGridWithColumns(3, row...),
 		d.why,
 		d.message, container.NewBorder(nil, nil, nil, d.counter, send),
@@ -183,6 +188,12 @@ func (d *detailView) show(id string) {
 	set("Certificate expires", timeText(cert, now))
 	d.fillEvents(d.u.feed.log.ForTerminal(id, 10))
 	d.applyRules(t)
+	if displayState(t) == protocol.StateDirty {
+		d.dirty.SetText(dirtyAdvice(terminalLabel(t), d.u.feed.log.ForTerminal(id, 50)))
+		d.dirty.Show()
+	} else {
+		d.dirty.Hide()
+	}
 }
 
 // actionOrder is the order reasons are listed in.

@@ -1271,3 +1271,29 @@ func TestTOTPSecretCopies(t *testing.T) {
 		t.Fatalf("clipboard %q after Copy", got)
 	}
 }
+
+// A dirty PC's detail says, for desk staff, why it is closed (the files the
+// wipe left) and what to do.
+func TestDirtyPCSaysWhy(t *testing.T) {
+	h := newHarness(t, protocol.RoleDesk)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-17", true, protocol.SessionDirty, false), term("t2", "pc-18", true, protocol.SessionFree, false)}
+	h.hub.events = []protocol.EventView{{ID: 5, Terminal: "t1", Kind: protocol.EventWipeDirty, Severity: protocol.SeverityAlert, Time: clock,
+		Data: map[string]string{"why": "2 files left", "leftovers": "2", "first": "/home/patron/Documents/cv.docx: busy"}}}
+	h.login("ann")
+	h.wait("tiles", func() bool { return len(h.tiles()) == 2 })
+	h.openDetail("pc-17")
+	d := h.ui.room.detail
+	h.wait("the reason", func() bool { return strings.Contains(d.dirty.Text, "cv.docx") })
+	for _, want := range []string{"left 2 file(s)", "/home/patron/Documents/cv.docx: busy", "pc-17 stays closed", "press Wipe now", "tell IT"} {
+		if !strings.Contains(d.dirty.Text, want) {
+			t.Errorf("dirty explanation lacks %q: %q", want, d.dirty.Text)
+		}
+	}
+	if !d.dirty.Visible() {
+		t.Fatal("the explanation is hidden")
+	}
+	h.openDetail("pc-18")
+	if d.dirty.Visible() {
+		t.Fatalf("a free PC shows the dirty explanation %q", d.dirty.Text)
+	}
+}

@@ -20,9 +20,37 @@ import (
 // yet (2026-12): the wipe's "why" and the exec guard's "path". They are only
 // read, to say why in words; the raw record always has every key.
 const (
-	dataWhy  = "why"
-	dataPath = "path"
+	dataWhy       = "why"
+	dataPath      = "path"
+	dataLeftovers = "leftovers" // wipe.dirty: how many files were left
+	dataFirst     = "first"     // wipe.dirty: the first one, "path: reason"
 )
+
+// dirtyAdvice says, for desk staff, why a dirty PC is closed and what to do,
+// from its newest wipe.dirty or session.dirty event among evs (the advice
+// alone when none is known).
+func dirtyAdvice(pc string, evs []protocol.EventView) string {
+	var why string
+	for _, e := range evs { // newest first
+		if e.Kind != protocol.EventWipeDirty && e.Kind != protocol.EventSessionDirty {
+			continue
+		}
+		why = "The last wipe did not finish"
+		if n := e.Data[dataLeftovers]; n != "" && n != "0" {
+			why = "The last wipe left " + shown(n) + " file(s) of the patron behind"
+		}
+		if f := e.Data[dataFirst]; f != "" {
+			why += ", the first is " + shown(f)
+		} else if w := firstOf(e.Data, dataWhy, protocol.DataReason); w != "" {
+			why += " (" + shown(w) + ")"
+		}
+		why += ". "
+		break
+	}
+	return why + pc + " stays closed to patrons until it is clean, so the next patron cannot see the last one's files. " +
+		"What to do: press Wipe now to try again. If it is still dirty, Reboot it (a restart often frees a file a program held open). " +
+		"If it is dirty after that too, leave it closed and tell IT, with the file named here."
+}
 
 // eventSentence is one event as a sentence, starting with the PC's name (as
 // shown) when there is one.
