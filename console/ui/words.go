@@ -17,8 +17,9 @@ import (
 // or the hub passes through shown.
 
 // Data keys some agents' events carry that internal/protocol does not name
-// yet (2026-12): the wipe's "why" and the exec guard's "path". They are only
-// read, to say why in words; the raw record always has every key.
+// yet (2026-12): the wipe's "why", "leftovers" and "first", and the exec
+// guard's "path". They are only read, to say why in words; the raw record
+// always has every key.
 const (
 	dataWhy       = "why"
 	dataPath      = "path"
