@@ -23,6 +23,7 @@ import (
 
 	"fyne.io/fyne/v2/app"
 
+	"github.com/carrel-kiosk/carrel/console/auditwatch"
 	"github.com/carrel-kiosk/carrel/console/embedded"
 	"github.com/carrel-kiosk/carrel/console/hubclient"
 	"github.com/carrel-kiosk/carrel/console/ui"
@@ -43,9 +44,14 @@ With --embedded-hub this computer is the hub: the console starts one with its
 data (CA, database) in DIR and agents enroll against this computer on
 --embedded-listen. Without either, the console asks which hub to use.
 
-The first time, use "First-run setup" on the login screen with the setup code
-the hub printed (it is also in the file setup-code in the hub's data
-directory), to create the first admin and enroll an authenticator app.
+On a hub with no staff account yet the console opens on first-run setup: enter
+the setup code the hub printed (it is also in the file setup-code in the hub's
+data directory) to create the first admin and enroll an authenticator app.
+The login and setup screens name the hub and its CA fingerprint.
+
+The console keeps the highest signed audit head of each hub it logged in to
+(carrel/console/audit-heads.json in the user's configuration directory) and
+shows a red alarm when a hub's audit log goes backwards or is rewritten.
 
 Flags:
 `
@@ -74,10 +80,18 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	cfgDir, cfgErr := os.UserConfigDir()
 	dir := *embeddedDir
-	if dir == "" {
-		if cfg, err := os.UserConfigDir(); err == nil {
-			dir = filepath.Join(cfg, "carrel", "hub")
+	if dir == "" && cfgErr == nil {
+		dir = filepath.Join(cfgDir, "carrel", "hub")
+	}
+	// The highest audit head seen of each hub, to notice a rewound or
+	// rewritten audit log.
+	var heads *auditwatch.Keeper
+	if cfgErr == nil {
+		var err error
+		if heads, err = auditwatch.Open(filepath.Join(cfgDir, "carrel", "console", auditwatch.FileName)); err != nil {
+			log.Error("Audit heads not kept", "err", err)
 		}
 	}
 	starter := &embedded.Starter{DataDir: dir, Listen: *embeddedListen, Log: log.With("component", "hub")}
@@ -85,7 +99,7 @@ func main() {
 	defer client.Close()
 
 	opts := ui.Options{Log: log, HubURL: *hubURL, Fingerprint: *fingerprint,
-		Embedded: starter.Start, StartEmbedded: *embeddedDir != "", SetupCode: starter.SetupCode}
+		Embedded: starter.Start, StartEmbedded: *embeddedDir != "", SetupCode: starter.SetupCode, AuditHeads: heads}
 	hooks(&opts)
 
 	a := app.NewWithID("org.carrel.console")

@@ -8,8 +8,9 @@
 // BackoffMin) and re-subscribes with since_event set to the last event
 // ID it delivered, so a console catches up on what it missed.
 //
-// It is not a cache: it keeps no terminals or events, only the session and the
-// last event ID. Its tests run it against the real hub in the test process
+// It is not a cache: it keeps no terminals or events, only the session, the
+// last event ID and the hub's CA certificate as presented at the last TLS
+// handshake (CA, against which the console checks audit heads). Its tests run it against the real hub in the test process
 // (internal/testrig/hubrig: real TLS, real SQLite, terminals running the
 // agent's link client), some through hubrig's Tap, a relay that records what
 // the client asks and drops its link; console/embedded's
@@ -21,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +35,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/backoff"
@@ -110,6 +113,7 @@ type Target struct {
 type Client struct {
 	log  *slog.Logger
 	opts Options
+	ca   atomic.Pointer[x509.Certificate] // the pinned CA, from the last handshake
 
 	mu       sync.Mutex // protects every field below
 	base     *url.URL
@@ -152,6 +156,16 @@ func (c *Client) SetTarget(t Target) error {
 	}
 	c.stopSession()
 	conf := pki.PinnedTLSConfig(pin, u.Hostname())
+	// The pinned CA the hub presents is kept: audit heads are checked against
+	// its key (console/auditwatch).
+	conf.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		ca, err := pki.VerifyPinned(raw, pin, u.Hostname())
+		if err == nil {
+			c.ca.Store(ca)
+		}
+		return err
+	}
+	c.ca.Store(nil)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.base, c.tlsConf = u, conf
@@ -171,6 +185,10 @@ func (c *Client) SetTarget(t Target) error {
 func (c *Client) SetHub(url, fingerprint string) error {
 	return c.SetTarget(Target{URL: url, Fingerprint: fingerprint})
 }
+
+// CA is the hub's CA certificate (the one whose fingerprint is pinned) as the
+// hub presented it in the last TLS handshake; nil before the first.
+func (c *Client) CA() *x509.Certificate { return c.ca.Load() }
 
 // Target returns the chosen hub URL ("" if none).
 func (c *Client) Target() string {
@@ -208,6 +226,31 @@ func (c *Client) Setup(ctx context.Context, req protocol.SetupRequest) (protocol
 	var out protocol.SetupResponse
 	err := c.post(ctx, protocol.PathStaffSetup, req, &out)
 	return out, err
+}
+
+// SetupOpen reports whether the hub still waits for its first admin (no staff
+// account exists), so the console can open on first-run setup rather than
+// login.
+//
+// The staff API has no read-only question for this (2026-12): the client asks
+// by a setup attempt with no code and no account, which the hub refuses either
+// with "setup is closed" (an account exists) or with "wrong or missing setup
+// code" (setup is open), creating nothing. The attempt counts against the
+// hub's per-address login limit and is audited as a refused setup (in the
+// per-minute summary of anonymous refusals), so the console asks once per
+// choice of hub, not on every login screen.
+func (c *Client) SetupOpen(ctx context.Context) (bool, error) {
+	err := c.post(ctx, protocol.PathStaffSetup, protocol.SetupRequest{}, &protocol.SetupResponse{})
+	var he *HubError
+	switch {
+	case err == nil:
+		return false, errors.New("setup probe: the hub accepted an empty setup request")
+	case errors.As(err, &he) && he.Status == http.StatusForbidden && strings.Contains(he.Msg, "setup is closed"):
+		return false, nil
+	case errors.As(err, &he) && he.Status == http.StatusForbidden && strings.Contains(he.Msg, "setup code"):
+		return true, nil
+	}
+	return false, fmt.Errorf("ask whether setup is open: %w", err)
 }
 
 // Login opens a session and starts the websocket link (dialled in the

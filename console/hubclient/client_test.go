@@ -154,6 +154,35 @@ func TestSetupThenLogin(t *testing.T) {
 	}
 }
 
+// SetupOpen tells a new hub (no staff account: open on first-run setup) from
+// one with an account, and the probe creates nothing.
+func TestSetupOpen(t *testing.T) {
+	r := startHub(t)
+	c := newClient(t, r, r.URL())
+	ctx := ctxT(t)
+	for range 2 { // asking again changes nothing
+		open, err := c.SetupOpen(ctx)
+		if err != nil || !open {
+			t.Fatalf("new hub: SetupOpen = %v, %v; want true", open, err)
+		}
+	}
+	if r.SetupCode() == "" {
+		t.Fatal("the probe used up the setup code")
+	}
+	r.Setup(t, c, "root", "correct horse battery")
+	if open, err := c.SetupOpen(ctx); err != nil || open {
+		t.Fatalf("hub with an admin: SetupOpen = %v, %v; want false", open, err)
+	}
+	other := New(testLog(t), Options{})
+	t.Cleanup(func() { other.Close() })
+	if err := other.SetTarget(Target{URL: "https://127.0.0.1:1", Fingerprint: r.Fingerprint()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.SetupOpen(ctx); err == nil {
+		t.Fatal("SetupOpen of an unreachable hub: no error")
+	}
+}
+
 // login logs c in with role. An admin is the hub's first account, made
 // through first-run setup; a desk member "bob" is made by that admin, logged in
 // on a client of its own, which is returned (nil for role admin). Each

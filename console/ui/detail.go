@@ -29,9 +29,12 @@ type detailView struct {
 	message *widget.Entry
 	counter *widget.Label
 	result  *widget.Label
+	why     *widget.Label // why the disabled actions are disabled
+	dirty   *widget.Label // why a dirty PC is closed and what to do
 	buttons map[protocol.Action]*widget.Button
-	confirm *dialog.ConfirmDialog // the open confirmation, if any
-	grace   *widget.Check         // end-session's "count down first", while its dialog is open
+	busy    map[protocol.Action]bool // sent, no answer yet
+	confirm *dialog.ConfirmDialog    // the open confirmation, if any
+	grace   *widget.Check            // end-session's "count down first", while its dialog is open
 	body    *fyne.Container
 	empty   fyne.CanvasObject
 	content *fyne.Container
@@ -55,7 +58,7 @@ var destructive = map[protocol.Action]string{
 
 func newDetailView(u *UI) *detailView {
 	d := &detailView{u: u, title: widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		fields: map[string]*widget.Label{}, buttons: map[protocol.Action]*widget.Button{}}
+		fields: map[string]*widget.Label{}, buttons: map[protocol.Action]*widget.Button{}, busy: map[protocol.Action]bool{}}
 	d.title.Wrapping = fyne.TextWrapBreak
 	form := widget.NewForm()
 	for _, f := range detailFields {
@@ -114,10 +117,17 @@ func newDetailView(u *UI) *detailView {
 		row = append(row, b)
 	}
 	d.result = plain("")
+	d.why = plain("")
+	d.why.Importance = widget.LowImportance
+	d.dirty = plain("")
+	d.dirty.Importance = widget.DangerImportance
+	d.dirty.Hide()
 	d.events = container.NewVBox()
 	// Actions first: staff should not have to scroll to lock a PC.
 	d.body = container.NewVBox(d.title,
+		d.dirty,
 		container.NewGridWithColumns(3, row...),
+		d.why,
 		d.message, container.NewBorder(nil, nil, nil, d.counter, send),
 		d.result,
 		widget.NewSeparator(),
@@ -144,12 +154,8 @@ func (d *detailView) show(id string) {
 		d.content.Refresh()
 	}
 	now := d.u.opts.Now()
-	name := t.Name
-	if name == "" {
-		name = t.ID
-	}
-	d.title.SetText(name)
-	set := func(k, v string) { d.fields[k].SetText(v) }
+	d.title.SetText(terminalLabel(t))
+	set := func(k, v string) { d.fields[k].SetText(shown(v)) }
 	state := displayState(t).String()
 	if s := sinceText(t, now); s != "" {
 		state += " " + s
@@ -181,6 +187,105 @@ func (d *detailView) show(id string) {
 	}
 	set("Certificate expires", timeText(cert, now))
 	d.fillEvents(d.u.feed.log.ForTerminal(id, 10))
+	d.applyRules(t)
+	if displayState(t) == protocol.StateDirty {
+		d.dirty.SetText(dirtyAdvice(terminalLabel(t), d.u.feed.log.ForTerminal(id, 50)))
+		d.dirty.Show()
+	} else {
+		d.dirty.Hide()
+	}
+}
+
+// actionOrder is the order reasons are listed in.
+var actionOrder = []protocol.Action{protocol.ActionLock, protocol.ActionUnlock, protocol.ActionMessage,
+	protocol.ActionEndSession, protocol.ActionWipeNow, protocol.ActionReboot, protocol.ActionShutdown}
+
+// actionNames are the buttons' words, for the reasons.
+var actionNames = map[protocol.Action]string{protocol.ActionLock: "Lock", protocol.ActionUnlock: "Unlock",
+	protocol.ActionMessage: "Message", protocol.ActionEndSession: "End session", protocol.ActionWipeNow: "Wipe now",
+	protocol.ActionReboot: "Reboot", protocol.ActionShutdown: "Shut down"}
+
+// whyNot says why action a cannot apply to t now ("" when it can): staff
+// see the reason instead of a failure after the click.
+func whyNot(t protocol.TerminalView, a protocol.Action) string {
+	name := terminalLabel(t)
+	switch displayState(t) {
+	case protocol.StateRevoked:
+		return name + " is revoked"
+	case protocol.StateOffline:
+		return name + " is offline"
+	}
+	s := t.Status
+	if s == nil {
+		return "" // nothing reported yet: let the agent decide
+	}
+	locked := s.Locked || s.Session == protocol.SessionLocked
+	switch a {
+	case protocol.ActionLock:
+		if locked {
+			return name + " is already locked"
+		}
+	case protocol.ActionUnlock:
+		if !locked {
+			return name + " is not locked"
+		}
+	case protocol.ActionMessage, protocol.ActionEndSession:
+		switch s.Session {
+		case protocol.SessionInUse:
+			return ""
+		case protocol.SessionWiping:
+			return name + " is being wiped"
+		}
+		return "nobody is using " + name
+	case protocol.ActionWipeNow:
+		if s.Session == protocol.SessionWiping {
+			return name + " is being wiped already"
+		}
+	}
+	return ""
+}
+
+// applyRules enables the actions that apply to t and says why the others do
+// not (Fyne buttons have no hover text, so the reasons are a line under the
+// buttons).
+func (d *detailView) applyRules(t protocol.TerminalView) {
+	var whys []string              // distinct reasons, in button order
+	names := map[string][]string{} // reason → the buttons it disables
+	for _, a := range actionOrder {
+		b := d.buttons[a]
+		if b == nil {
+			continue
+		}
+		why := whyNot(t, a)
+		if why == "" && !d.busy[a] {
+			b.Enable()
+		} else {
+			b.Disable()
+		}
+		if why == "" {
+			continue
+		}
+		if names[why] == nil {
+			whys = append(whys, why)
+		}
+		names[why] = append(names[why], actionNames[a])
+	}
+	reasons := make([]string, 0, len(whys))
+	for _, why := range whys {
+		reasons = append(reasons, strings.Join(names[why], ", ")+": "+why)
+	}
+	if b := d.buttons[protocol.ActionMessage]; b != nil {
+		if whyNot(t, protocol.ActionMessage) == "" {
+			d.message.Enable()
+		} else {
+			d.message.Disable()
+		}
+	}
+	if len(reasons) == 0 {
+		d.why.SetText("")
+		return
+	}
+	d.why.SetText("Not now: " + strings.Join(reasons, "; ") + ".")
 }
 
 // loadEvents asks the hub for the terminal's recent events (the feed only holds
@@ -204,7 +309,11 @@ func (d *detailView) loadEvents(id string) {
 func (d *detailView) fillEvents(evs []protocol.EventView) {
 	objs := make([]fyne.CanvasObject, 0, len(evs))
 	for _, e := range evs {
-		objs = append(objs, plain(eventLine(e, "")))
+		// A sentence; a click shows the whole record.
+		objs = append(objs, newTapBox(plain(eventLine(e, "")), func() {
+			pc := d.u.terminalName(e.Terminal)
+			dialog.ShowCustom("Event on "+pc, "Close", selectable(rawEvent(e, pc)), d.u.win)
+		}))
 	}
 	if len(objs) == 0 {
 		objs = append(objs, widget.NewLabel("No events."))
@@ -221,10 +330,7 @@ func (d *detailView) act(a protocol.Action) {
 		return
 	}
 	t, _ := d.u.room.model.Get(d.id)
-	name := t.Name
-	if name == "" {
-		name = t.ID
-	}
+	name := terminalLabel(t)
 	id := d.id
 	title := fmt.Sprintf("%s on %s?", a, name)
 	if a != protocol.ActionEndSession {
@@ -258,6 +364,7 @@ func (d *detailView) act(a protocol.Action) {
 // run sends the command and shows the agent's Result or the error.
 func (d *detailView) run(a protocol.Action, args map[string]string) {
 	id := d.id
+	d.busy[a] = true
 	if b := d.buttons[a]; b != nil {
 		b.Disable()
 	}
@@ -265,8 +372,12 @@ func (d *detailView) run(a protocol.Action, args map[string]string) {
 	d.u.async(func(ctx context.Context) func() {
 		res, err := d.u.client.Command(ctx, id, a, args)
 		return func() {
-			if b := d.buttons[a]; b != nil {
-				b.Enable()
+			delete(d.busy, a)
+			if d.u.room == nil {
+				return // logged out meanwhile
+			}
+			if t, ok := d.u.room.model.Get(d.id); ok {
+				d.applyRules(t)
 			}
 			if d.id != id {
 				return
@@ -275,11 +386,11 @@ func (d *detailView) run(a protocol.Action, args map[string]string) {
 			case err != nil:
 				d.result.SetText(fmt.Sprintf("%s failed: %s", a, errText(err)))
 			case !res.OK:
-				d.result.SetText(fmt.Sprintf("%s refused by the terminal: %s", a, res.Error))
+				d.result.SetText(fmt.Sprintf("%s refused by the terminal: %s", a, shown(res.Error)))
 			default:
 				msg := fmt.Sprintf("%s: done", a)
 				if res.Output != "" {
-					msg += " (" + res.Output + ")"
+					msg += " (" + shown(res.Output) + ")"
 				}
 				d.result.SetText(msg)
 				if a == protocol.ActionMessage {

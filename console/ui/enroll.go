@@ -9,7 +9,6 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -61,7 +60,7 @@ func newEnrollView(u *UI) *enrollView {
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			t := v.rows[i]
 			c := o.(*fyne.Container)
-			c.Objects[0].(*widget.Label).SetText(fmt.Sprintf("%s — %s — certificate expires %s", t.Name, displayState(t), timeText(t.CertExpires, u.opts.Now())))
+			c.Objects[0].(*widget.Label).SetText(fmt.Sprintf("%s — %s — certificate expires %s", terminalLabel(t), displayState(t), timeText(t.CertExpires, u.opts.Now())))
 			b := c.Objects[1].(*widget.Button)
 			if t.Revoked {
 				b.Disable()
@@ -100,7 +99,8 @@ func (v *enrollView) createToken() {
 				return
 			}
 			v.status.SetText("Token created. It is shown only now.")
-			set := func(k, s string) { v.out[k].SetText(s) }
+			v.u.admin.pokeAudit()
+			set := func(k, s string) { v.out[k].SetText(shown(s)) }
 			set("Token", tok.Token)
 			set("CA fingerprint", tok.Fingerprint)
 			set("Hub", tok.HubURL)
@@ -129,12 +129,11 @@ func (v *enrollView) loadTerminals() {
 }
 
 func (v *enrollView) confirmRevoke(t protocol.TerminalView) {
-	dialog.ShowConfirm("Revoke "+t.Name+"?",
-		"Its certificate stops working at once: the PC can no longer reach the hub until it is enrolled again.",
-		func(ok bool) {
-			if !ok {
-				return
-			}
+	name := terminalLabel(t)
+	confirmDanger(v.u.win, "Revoke "+name+"?",
+		"The certificate of "+name+" stops working at once: the PC can no longer reach the hub until it is enrolled again.",
+		"Revoke "+name,
+		func() {
 			v.u.async(func(ctx context.Context) func() {
 				err := v.u.client.Revoke(ctx, t.ID)
 				return func() {
@@ -142,9 +141,10 @@ func (v *enrollView) confirmRevoke(t protocol.TerminalView) {
 						v.status.SetText("Revoke failed: " + errText(err))
 						return
 					}
-					v.status.SetText("Revoked " + t.Name + ".")
+					v.status.SetText("Revoked " + terminalLabel(t) + ".")
+					v.u.admin.pokeAudit()
 					v.loadTerminals()
 				}
 			})
-		}, v.u.win)
+		})
 }

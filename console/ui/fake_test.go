@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"maps"
 	"slices"
@@ -27,6 +28,8 @@ type fakeHub struct {
 	logins     []protocol.LoginRequest
 	setups     []protocol.SetupRequest
 	hub        [2]string
+	setupOpen  bool // no staff account yet
+	probes     int  // SetupOpen calls
 	terminals  []protocol.TerminalView
 	events     []protocol.EventView
 	commands   []sent
@@ -39,6 +42,8 @@ type fakeHub struct {
 	disabled   []string
 	audit      []protocol.AuditView
 	verify     protocol.AuditVerifyView
+	ca         *x509.Certificate // the hub's CA, for its audit heads
+	head       string            // the audit head hub.info answers
 	push       func(protocol.StaffPush)
 	link       func(bool, error)
 }
@@ -57,6 +62,13 @@ func (f *fakeHub) SetHub(url, fp string) error {
 	}
 	f.hub = [2]string{url, fp}
 	return nil
+}
+
+func (f *fakeHub) SetupOpen(context.Context) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.probes++
+	return f.setupOpen, nil
 }
 
 func (f *fakeHub) Setup(_ context.Context, r protocol.SetupRequest) (protocol.SetupResponse, error) {
@@ -209,7 +221,22 @@ func (f *fakeHub) AuditVerify(context.Context) (protocol.AuditVerifyView, error)
 }
 
 func (f *fakeHub) HubInfo(context.Context) (protocol.HubInfo, error) {
-	return protocol.HubInfo{Version: "fake", Role: f.role}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return protocol.HubInfo{Version: "fake", Role: f.role, AuditHead: f.head}, nil
+}
+
+func (f *fakeHub) CA() *x509.Certificate {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ca
+}
+
+// setHead makes the hub answer head in hub.info from now on.
+func (f *fakeHub) setHead(head string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.head = head
 }
 
 var _ HubClient = (*fakeHub)(nil)

@@ -16,6 +16,7 @@ type loginView struct {
 	user, password, code *widget.Entry
 	submit, setup        *widget.Button
 	status               *widget.Label
+	screen               fyne.CanvasObject // the window content while it is shown
 }
 
 func (u *UI) showLogin(prev error) {
@@ -39,12 +40,15 @@ func (u *UI) showLogin(prev error) {
 	)
 	box := container.NewVBox(
 		widget.NewLabelWithStyle("Carrel staff console", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		u.hubPanel(),
+		widget.NewSeparator(),
 		form, v.submit, v.status,
 		widget.NewSeparator(),
 		container.NewHBox(v.setup, change),
 	)
 	u.loginView = v
-	u.show("login", container.NewCenter(container.NewGridWrap(fyne.NewSize(460, 330), box)))
+	v.screen = container.NewCenter(container.NewGridWrap(fyne.NewSize(520, 440), box))
+	u.show("login", v.screen)
 	u.win.Canvas().Focus(v.user)
 }
 

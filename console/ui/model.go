@@ -18,12 +18,23 @@ type RoomModel struct {
 	stale   bool                  // visible must be recomputed
 	filter  protocol.DisplayState // "" (every state) or the one state shown
 	search  string                // lower-cased substring of the name
+	unread  map[string]int        // alerts per terminal ID not yet looked at
 }
 
 // NewRoomModel returns an empty room.
 func NewRoomModel() *RoomModel {
-	return &RoomModel{byID: map[string]protocol.TerminalView{}, counts: map[protocol.DisplayState]int{}}
+	return &RoomModel{byID: map[string]protocol.TerminalView{}, counts: map[protocol.DisplayState]int{}, unread: map[string]int{}}
 }
+
+// Alerted counts one more unread alert of a terminal (a live one: a blocked
+// download, a dirty wipe, ...), until its detail is looked at (Read).
+func (m *RoomModel) Alerted(id string) { m.unread[id]++ }
+
+// Read marks a terminal's alerts as looked at.
+func (m *RoomModel) Read(id string) { delete(m.unread, id) }
+
+// Unread is the number of a terminal's alerts not yet looked at.
+func (m *RoomModel) Unread(id string) int { return m.unread[id] }
 
 // Replace sets the whole room (after login or a reconnect).
 func (m *RoomModel) Replace(all []protocol.TerminalView) {

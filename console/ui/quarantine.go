@@ -3,17 +3,19 @@ package ui
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // quarantineView lists the files the agents quarantined; an admin reviews one
-// and releases it with a release-quarantine command to its terminal.
+// and releases it with a release-quarantine command to its terminal. It
+// reloads by itself when a download is blocked or a file released (poke,
+// from the event pushes), keeping the record selected.
 type quarantineView struct {
 	u       *UI
 	rows    []protocol.QuarantineView
@@ -22,6 +24,8 @@ type quarantineView struct {
 	release *widget.Button
 	status  *widget.Label
 	sel     int
+	loading bool // a load is in flight
+	again   bool // load once more when it ends
 	content fyne.CanvasObject
 }
 
@@ -37,7 +41,7 @@ func newQuarantineView(u *UI) *quarantineView {
 			if q.Released {
 				mark = " (released)"
 			}
-			o.(*widget.Label).SetText(fmt.Sprintf("%s — %s — %s%s", q.Name, u.terminalName(q.Terminal), q.Reason, mark))
+			o.(*widget.Label).SetText(fmt.Sprintf("%s — %s — %s%s", shown(q.Name), u.terminalName(q.Terminal), shown(q.Reason), mark))
 		})
 	form := widget.NewForm()
 	for _, f := range quarantineFields {
@@ -50,29 +54,52 @@ func newQuarantineView(u *UI) *quarantineView {
 	v.release.Importance = widget.DangerImportance
 	v.release.Disable()
 	v.list.OnSelected = func(i widget.ListItemID) { v.pick(i) }
-	reload := widget.NewButton("Refresh", v.load)
+	reload := widget.NewButton("Refresh", v.poke)
 	right := container.NewVBox(form, v.release, v.status)
 	split := container.NewHSplit(v.list, container.NewVScroll(right))
 	v.content = container.NewBorder(container.NewHBox(reload), nil, nil, nil, split)
-	v.load()
+	v.poke()
 	return v
 }
 
-func (v *quarantineView) load() {
+// poke reloads the list; one load at a time.
+func (v *quarantineView) poke() {
+	if v.loading {
+		v.again = true
+		return
+	}
+	v.loading = true
 	v.u.async(func(ctx context.Context) func() {
 		rows, err := v.u.client.QuarantineList(ctx)
 		return func() {
+			v.loading = false
+			if v.again {
+				v.again = false
+				defer v.poke()
+			}
 			if err != nil {
 				v.status.SetText("Could not load the quarantine: " + errText(err))
 				return
 			}
+			var keep protocol.QuarantineView
+			if v.sel >= 0 && v.sel < len(v.rows) {
+				keep = v.rows[v.sel]
+			}
 			v.rows, v.sel = rows, -1
 			v.release.Disable()
 			v.list.UnselectAll()
+			if i := slices.IndexFunc(rows, func(q protocol.QuarantineView) bool {
+				return keep.ID != "" && q.ID == keep.ID && q.Terminal == keep.Terminal
+			}); i >= 0 {
+				v.list.Select(i)
+			}
 			v.list.Refresh()
 		}
 	})
 }
+
+// quarantineKinds are the events after which the quarantine list changed.
+var quarantineKinds = map[protocol.EventKind]bool{protocol.EventDownloadBlocked: true, protocol.EventQuarantineReleased: true}
 
 func (v *quarantineView) pick(i int) {
 	if i < 0 || i >= len(v.rows) {
@@ -80,7 +107,7 @@ func (v *quarantineView) pick(i int) {
 	}
 	v.sel = i
 	q := v.rows[i]
-	set := func(k, s string) { v.fields[k].SetText(s) }
+	set := func(k, s string) { v.fields[k].SetText(shown(s)) }
 	set("File", q.Name)
 	set("Terminal", v.u.terminalName(q.Terminal))
 	set("Reason", q.Reason)
@@ -102,28 +129,34 @@ func (v *quarantineView) confirmRelease() {
 		return
 	}
 	q := v.rows[v.sel]
-	msg := fmt.Sprintf("Give %q back to the patron on %s? Carrel judged it unsafe: %s", q.Name, v.u.terminalName(q.Terminal), q.Reason)
-	dialog.ShowConfirm("Release a quarantined file?", msg, func(ok bool) {
-		if !ok {
-			return
-		}
-		v.release.Disable()
-		v.status.SetText("Releasing…")
-		v.u.async(func(ctx context.Context) func() {
-			res, err := v.u.client.Command(ctx, q.Terminal, protocol.ActionReleaseQuarantine, map[string]string{protocol.ArgQuarantineID: q.ID})
-			return func() {
-				switch {
-				case err != nil:
-					v.status.SetText("Release failed: " + errText(err))
-					v.release.Enable()
-				case !res.OK:
-					v.status.SetText("The terminal refused: " + res.Error)
-					v.release.Enable()
-				default:
-					v.status.SetText("Released. " + res.Output)
-					v.load()
-				}
-			}
+	pc := v.u.terminalName(q.Terminal)
+	msg := fmt.Sprintf("Carrel judged %s unsafe (%s) and kept it from the patron. Releasing it puts it back in the Downloads of the patron on %s, who can then open it. Only do this if you know the file and trust where it came from.",
+		quoted(q.Name), shown(q.Reason), pc)
+	confirmDanger(v.u.win, fmt.Sprintf("Release %s to %s?", quoted(q.Name), pc), msg,
+		fmt.Sprintf("Release %s to %s", shown(q.Name), pc), func() {
+			v.releaseNow(q)
 		})
-	}, v.u.win)
+}
+
+// releaseNow sends the release-quarantine command for q.
+func (v *quarantineView) releaseNow(q protocol.QuarantineView) {
+	v.release.Disable()
+	v.status.SetText("Releasing…")
+	v.u.async(func(ctx context.Context) func() {
+		res, err := v.u.client.Command(ctx, q.Terminal, protocol.ActionReleaseQuarantine, map[string]string{protocol.ArgQuarantineID: q.ID})
+		return func() {
+			switch {
+			case err != nil:
+				v.status.SetText("Release failed: " + errText(err))
+				v.release.Enable()
+			case !res.OK:
+				v.status.SetText("The terminal refused: " + shown(res.Error))
+				v.release.Enable()
+			default:
+				v.status.SetText("Released. " + shown(res.Output))
+				v.poke()
+				v.u.admin.pokeAudit()
+			}
+		}
+	})
 }

@@ -93,7 +93,7 @@ func newRoomView(u *UI) *roomView {
 				return
 			}
 			t, _ := r.model.Get(vis[i])
-			o.(*tile).set(t, vis[i] == r.selected, u.opts.Now())
+			o.(*tile).set(t, vis[i] == r.selected, r.model.Unread(vis[i]), u.opts.Now())
 		})
 	r.grid.OnSelected = func(i widget.GridWrapItemID) {
 		vis := r.model.Visible()
@@ -111,9 +111,10 @@ func newRoomView(u *UI) *roomView {
 	return r
 }
 
-// open shows a terminal's detail.
+// open shows a terminal's detail; its alerts count as read.
 func (r *roomView) open(id string) {
 	r.selected = id
+	r.model.Read(id)
 	r.detail.show(id)
 	r.grid.Refresh()
 	r.u.state("detail:" + id)
@@ -167,6 +168,8 @@ type tile struct {
 	bg          *canvas.Rectangle
 	name        *widget.Label
 	state, time *canvas.Text
+	badge       *fyne.Container // unread alerts: a yellow disc with their count
+	badgeText   *canvas.Text
 }
 
 func newTile() fyne.CanvasObject {
@@ -181,16 +184,28 @@ func newTile() fyne.CanvasObject {
 	t.name.TextStyle = fyne.TextStyle{Bold: true}
 	t.name.Truncation = fyne.TextTruncateEllipsis
 	t.time.Alignment = fyne.TextAlignTrailing
+	t.badgeText = canvas.NewText("", badgeInk)
+	t.badgeText.TextStyle = fyne.TextStyle{Bold: true}
+	t.badgeText.Alignment = fyne.TextAlignCenter
+	disc := canvas.NewCircle(badgeYellow)
+	disc.StrokeColor, disc.StrokeWidth = tileText, 1.5
+	t.badge = container.NewGridWrap(fyne.NewSize(24, 24), container.NewStack(disc, container.NewCenter(t.badgeText)))
+	t.badge.Hide()
 	t.ExtendBaseWidget(t)
 	return t
 }
+
+var (
+	badgeYellow = color.NRGBA{0xFF, 0xD5, 0x4F, 0xFF}
+	badgeInk    = color.NRGBA{0x21, 0x21, 0x21, 0xFF}
+)
 
 func (t *tile) CreateRenderer() fyne.WidgetRenderer {
 	// A grid, not an HBox: each text gets half the width whatever its length
 	// was at the last layout.
 	line := container.NewGridWithColumns(2, t.state, t.time)
 	return widget.NewSimpleRenderer(container.NewStack(t.bg,
-		container.NewBorder(container.NewThemeOverride(t.name, whiteText{}), nil, nil, nil,
+		container.NewBorder(container.NewBorder(nil, nil, nil, container.NewCenter(t.badge), container.NewThemeOverride(t.name, whiteText{})), nil, nil, nil,
 			container.NewPadded(line))))
 }
 
@@ -213,12 +228,9 @@ func (whiteText) Size(n fyne.ThemeSizeName) float32 {
 	return fyne.CurrentApp().Settings().Theme().Size(n)
 }
 
-func (t *tile) set(v protocol.TerminalView, selected bool, now time.Time) {
+func (t *tile) set(v protocol.TerminalView, selected bool, unread int, now time.Time) {
 	s := displayState(v)
-	name := v.Name
-	if name == "" {
-		name = v.ID
-	}
+	name := terminalLabel(v)
 	t.bg.FillColor = stateColors[s]
 	if selected {
 		t.bg.StrokeColor, t.bg.StrokeWidth = tileRing, 3
@@ -226,6 +238,13 @@ func (t *tile) set(v protocol.TerminalView, selected bool, now time.Time) {
 		t.bg.StrokeWidth = 0
 	}
 	t.name.SetText(name)
+	if unread > 0 {
+		t.badgeText.Text = strconv.Itoa(min(unread, 99))
+		t.badgeText.Refresh()
+		t.badge.Show()
+	} else {
+		t.badge.Hide()
+	}
 	t.state.Text = s.String()
 	t.time.Text = sinceText(v, now)
 	t.bg.Refresh()

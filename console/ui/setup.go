@@ -7,6 +7,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	qrcode "github.com/skip2/go-qrcode"
 
@@ -32,6 +33,7 @@ func (u *UI) showSetup() {
 		v.code.SetText(code) // the hub runs here: its code is ours to read
 	}
 	v.submit = widget.NewButton("Create the first admin", func() { u.submitSetup(v) })
+	v.confirm.OnSubmitted = func(string) { u.submitSetup(v) }
 	v.submit.Importance = widget.HighImportance
 	form := widget.NewForm(
 		widget.NewFormItem("Setup code", v.code),
@@ -41,10 +43,16 @@ func (u *UI) showSetup() {
 	)
 	back := widget.NewButton("Back to login", func() { u.showLogin(nil) })
 	u.setupView = v
-	u.show("setup", container.NewCenter(container.NewGridWrap(fyne.NewSize(520, 360), container.NewVBox(
+	u.show("setup", container.NewCenter(container.NewGridWrap(fyne.NewSize(560, 480), container.NewVBox(
 		widget.NewLabelWithStyle("First-run setup", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		plain("No staff account exists yet. Enter the setup code the hub wrote into its data directory."),
+		u.hubPanel(),
+		plain("A new hub has no staff account: create its first admin here. Enter the setup code the hub printed at its first start (also in the file setup-code in its data directory)."),
 		form, v.submit, v.status, back))))
+	if v.code.Text == "" {
+		u.win.Canvas().Focus(v.code)
+	} else {
+		u.win.Canvas().Focus(v.user)
+	}
 }
 
 func (u *UI) submitSetup(v *setupView) {
@@ -71,18 +79,19 @@ func (u *UI) submitSetup(v *setupView) {
 				return
 			}
 			u.show("setup-done", container.NewCenter(container.NewVBox(
-				totpPanel(res),
+				totpPanel(res, u.app.Clipboard()),
 				widget.NewButton("Continue to login", func() { u.showLogin(nil) }),
 			)))
 		}
 	})
 }
 
-// totpPanel shows a new member's TOTP secret once: as text and as a QR code of
-// the otpauth:// URI for a phone's authenticator app.
-func totpPanel(res protocol.SetupResponse) fyne.CanvasObject {
+// totpPanel shows a new member's TOTP secret once: as a QR code of the
+// otpauth:// URI for a phone's authenticator app, and as the secret on one
+// line with a button that copies it (for an app on a computer, or to type).
+func totpPanel(res protocol.SetupResponse, clip fyne.Clipboard) fyne.CanvasObject {
 	items := []fyne.CanvasObject{
-		widget.NewLabelWithStyle("Account created: "+res.User, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		widget.NewLabelWithStyle("Account created: "+shown(res.User), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		plain("Scan this code with an authenticator app now, or type the secret into it. It is shown only once."),
 	}
 	if png, err := qrcode.Encode(res.TOTPURI, qrcode.Medium, 256); err == nil {
@@ -93,8 +102,16 @@ func totpPanel(res protocol.SetupResponse) fyne.CanvasObject {
 	} else {
 		items = append(items, plain("No QR code: "+err.Error()))
 	}
-	secret := selectable(res.TOTPSecret)
+	secret := widget.NewLabel(shown(res.TOTPSecret))
+	secret.Selectable = true
+	secret.Wrapping = fyne.TextWrapOff // one line: copied and typed whole
 	secret.TextStyle = fyne.TextStyle{Monospace: true}
-	items = append(items, widget.NewForm(widget.NewFormItem("Secret", secret)))
+	copied := widget.NewLabel("")
+	copyButton := widget.NewButtonWithIcon("Copy", theme.ContentCopyIcon(), func() {
+		clip.SetContent(res.TOTPSecret)
+		copied.SetText("Copied.")
+	})
+	items = append(items, widget.NewForm(widget.NewFormItem("Secret",
+		container.NewBorder(nil, nil, nil, container.NewHBox(copyButton, copied), secret))))
 	return container.NewVBox(items...)
 }

@@ -62,10 +62,15 @@ func (u *UI) showMain() {
 	}
 	u.tabs = container.NewAppTabs(tabs...)
 	u.tabs.OnSelected = func(t *container.TabItem) { u.state("tab:" + t.Text) }
-	top := container.NewBorder(nil, nil, nil, container.NewHBox(who, logout), u.linkLabel)
-	u.show("room", container.NewBorder(top, nil, nil, nil, u.tabs))
+	u.banner = newAuditBanner()
+	top := container.NewVBox(u.banner.content, container.NewBorder(nil, nil, nil, container.NewHBox(who, logout), u.linkLabel))
+	main := container.NewBorder(top, nil, nil, nil, u.tabs)
+	u.banner.parent = main
+	u.banner.set(u.auditAlarm)
+	u.show("room", main)
 	u.bridge.start()
 	u.bridge.reload()
+	u.checkAuditHead()
 }
 
 // TabNames lists the tabs shown (tests check a desk member sees no admin tab).
@@ -89,7 +94,7 @@ func (u *UI) apply(terms []protocol.TerminalView, events []protocol.EventView, l
 		for _, t := range terms {
 			old, existed := u.room.model.Apply(t)
 			if existed && old.Online && !t.Online && !t.Revoked {
-				u.notify("Terminal offline", t.Name+" went offline")
+				u.notify("Terminal offline", terminalLabel(t)+" went offline")
 			}
 		}
 		u.room.refresh()
@@ -98,11 +103,15 @@ func (u *UI) apply(terms []protocol.TerminalView, events []protocol.EventView, l
 	if len(events) > 0 {
 		u.addEvents(events, true)
 	}
+	if len(terms) > 0 || len(events) > 0 {
+		u.admin.pokeAudit()
+	}
 	if link != nil {
 		switch {
 		case link.up:
 			u.setLink("Connected to the hub")
 			u.bridge.reload() // terminals may have changed while the link was down
+			u.checkAuditHead()
 		case IsSessionEnded(link.err):
 			u.bridge.stop()
 			u.room, u.tabs = nil, nil
@@ -133,25 +142,37 @@ func (u *UI) addEvents(evs []protocol.EventView, live bool) {
 		return
 	}
 	if live {
+		quarantine := false
 		for _, e := range added {
 			if e.Severity == protocol.SeverityAlert {
-				u.notify("Carrel alert", u.terminalName(e.Terminal)+": "+string(e.Kind))
+				u.notify("Carrel alert", u.terminalName(e.Terminal)+": "+shown(string(e.Kind)))
+				if e.Terminal != u.room.selected {
+					u.room.model.Alerted(e.Terminal)
+				}
 			}
+			quarantine = quarantine || quarantineKinds[e.Kind]
+		}
+		if quarantine && u.admin.quarantine != nil {
+			u.admin.quarantine.poke()
 		}
 	}
 	u.feed.refresh()
 	u.room.detailEvents(added)
+	if live {
+		u.room.grid.Refresh() // badges
+	}
 }
 
 func (u *UI) notify(title, text string) {
 	u.app.SendNotification(fyne.NewNotification(title, text))
 }
 
+// terminalName is the name of terminal id as shown (see shown), or its ID.
 func (u *UI) terminalName(id string) string {
-	if t, ok := u.room.model.Get(id); ok && t.Name != "" {
-		return t.Name
+	if t, ok := u.room.model.Get(id); ok {
+		return terminalLabel(t)
 	}
-	return id
+	return shown(id)
 }
 
 func (u *UI) setLink(s string) {
@@ -163,5 +184,17 @@ func (u *UI) setLink(s string) {
 func (u *UI) refreshTimes() {
 	if u.room != nil {
 		u.room.refreshTimes()
+	}
+	// Audit rows nothing pushed (another console's login) show up within a
+	// tick while the audit tab is open.
+	if u.tabs != nil && u.admin.audit != nil && u.tabs.Selected() != nil && u.tabs.Selected().Content == u.admin.audit.content {
+		u.admin.audit.poke()
+	}
+}
+
+// pokeAudit asks the audit view, if any, for the rows after its newest.
+func (a adminViews) pokeAudit() {
+	if a.audit != nil {
+		a.audit.poke()
 	}
 }

@@ -47,7 +47,7 @@ func newStaffView(u *UI) *staffView {
 			if !s.LastLogin.IsZero() {
 				last = "last login " + timeText(s.LastLogin, u.opts.Now())
 			}
-			c.Objects[0].(*widget.Label).SetText(fmt.Sprintf("%s — %s — %s — %s", s.User, s.Role, state, last))
+			c.Objects[0].(*widget.Label).SetText(fmt.Sprintf("%s — %s — %s — %s", shown(s.User), shown(string(s.Role)), state, last))
 			b := c.Objects[1].(*widget.Button)
 			if s.Disabled || s.User == u.login.User {
 				b.Disable()
@@ -103,8 +103,9 @@ func (v *staffView) createAccount() {
 			}
 			v.user.SetText("")
 			v.password.SetText("")
-			v.status.SetText("Created " + res.User + ".")
-			d := dialog.NewCustom("TOTP for "+res.User, "Done", totpPanel(res), v.u.win)
+			v.status.SetText("Created " + shown(res.User) + ".")
+			v.u.admin.pokeAudit()
+			d := dialog.NewCustom("TOTP for "+shown(res.User), "Done", totpPanel(res, v.u.app.Clipboard()), v.u.win)
 			d.Show()
 			v.load()
 		}
@@ -112,10 +113,8 @@ func (v *staffView) createAccount() {
 }
 
 func (v *staffView) confirmDisable(user string) {
-	dialog.ShowConfirm("Disable "+user+"?", "They can no longer log in; their sessions end.", func(ok bool) {
-		if !ok {
-			return
-		}
+	name := shown(user)
+	confirmDanger(v.u.win, "Disable "+name+"?", name+" can no longer log in; their sessions end.", "Disable "+name, func() {
 		v.u.async(func(ctx context.Context) func() {
 			err := v.u.client.StaffDisable(ctx, user)
 			return func() {
@@ -123,9 +122,10 @@ func (v *staffView) confirmDisable(user string) {
 					v.status.SetText("Could not disable: " + errText(err))
 					return
 				}
-				v.status.SetText("Disabled " + user + ".")
+				v.status.SetText("Disabled " + shown(user) + ".")
+				v.u.admin.pokeAudit()
 				v.load()
 			}
 		})
-	}, v.u.win)
+	})
 }

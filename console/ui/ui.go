@@ -1,7 +1,8 @@
 // Package ui is the staff console's Fyne interface: the choice of hub, first-run
 // setup, login, the room of terminal tiles, a terminal's detail and actions, the
 // event feed and alerts, and the admin screens (quarantine, enrollment, staff
-// accounts, audit log). One file per screen.
+// accounts, audit log), and the red banner raised when the hub's signed audit
+// head goes backwards or forks (console/auditwatch). One file per screen.
 //
 // Views talk to the hub only through HubClient. Hub pushes and the answers of
 // background requests reach widgets only through the Bridge (bridge.go), the one
@@ -10,7 +11,10 @@
 //
 // Everything an agent or IT reported (host names, file names, event data,
 // errors) is shown as plain text: widget.Label, canvas.Text or a read-only
-// Entry, never Markdown, RichText parsing or hyperlinks.
+// Entry, never Markdown, RichText parsing or hyperlinks; and it passes through
+// shown (protocol.Printable) on its way, so a control or format character (an
+// escape sequence, a right-to-left override) is seen as its escape, never
+// obeyed.
 //
 // Limitations (2026-12): there is no policy editor (apply-policy is not
 // offered).
@@ -18,6 +22,7 @@ package ui
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"time"
@@ -26,6 +31,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/carrel-kiosk/carrel/console/auditwatch"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -38,6 +44,9 @@ import (
 type HubClient interface {
 	// SetHub chooses the hub: its https URL and its CA fingerprint (pinned).
 	SetHub(url, fingerprint string) error
+	// SetupOpen reports whether the hub has no staff account yet (first-run
+	// setup is open).
+	SetupOpen(ctx context.Context) (bool, error)
 	Setup(ctx context.Context, req protocol.SetupRequest) (protocol.SetupResponse, error)
 	Login(ctx context.Context, req protocol.LoginRequest) (protocol.LoginResponse, error)
 	Logout(ctx context.Context) error
@@ -58,6 +67,10 @@ type HubClient interface {
 	AuditList(ctx context.Context, args protocol.AuditArgs) ([]protocol.AuditView, error)
 	AuditVerify(ctx context.Context) (protocol.AuditVerifyView, error)
 	HubInfo(ctx context.Context) (protocol.HubInfo, error)
+	// CA is the hub's CA certificate as the hub presented it (its fingerprint
+	// is the one pinned), nil before the first connection; audit heads are
+	// checked against it.
+	CA() *x509.Certificate
 }
 
 // EmbeddedHub starts a hub on this computer and returns its URL and CA
@@ -83,6 +96,10 @@ type Options struct {
 	Do func(func())
 	// Tick is how often times in state are refreshed; default 15 s, negative: never.
 	Tick time.Duration
+	// AuditHeads, if set, keeps the highest audit head of each hub and checks
+	// every new one (after login and each reconnect); an alarm raises a red
+	// banner.
+	AuditHeads *auditwatch.Keeper
 	// OnState, if set, is told the name of each screen shown, of the terminal
 	// whose detail opens and the room's size when it loads ("login", "room",
 	// "terminals:N", "detail:ID", ...), for the real-window test.
@@ -101,6 +118,10 @@ type UI struct {
 	cancel context.CancelFunc
 
 	// Only touched on the UI goroutine.
+	hub           hubIdentity // the hub chosen, as staff see it named
+	auditAlarm    string      // the audit alarm raised for this hub, if any
+	headChecks    int         // audit heads checked, for tests
+	banner        *auditBanner
 	login         protocol.LoginResponse
 	loginView     *loginView
 	setupView     *setupView
@@ -145,11 +166,11 @@ func Create(a fyne.App, w fyne.Window, client HubClient, opts Options) *UI {
 		return u
 	}
 	if opts.HubURL != "" && opts.Fingerprint != "" {
-		if err := client.SetHub(opts.HubURL, opts.Fingerprint); err != nil {
+		if err := u.setHub(opts.HubURL, opts.Fingerprint); err != nil {
 			u.showConnect(err)
 			return u
 		}
-		u.showLogin(nil)
+		u.openHub()
 		return u
 	}
 	u.showConnect(nil)
@@ -201,10 +222,29 @@ func errText(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "The hub did not answer in time."
 	}
-	return err.Error()
+	return shown(err.Error())
+}
+
+// shown is text that came from outside (an agent, the hub, IT) as a label
+// shows it: every control and format character written as a visible escape
+// (protocol.Printable), a backslash doubled; ordinary text of any script
+// unchanged.
+func shown(s string) string { return protocol.Printable(s) }
+
+// quoted is a file name as shown, in quotation marks.
+func quoted(s string) string { return "“" + shown(s) + "”" }
+
+// terminalLabel is a terminal's name as shown, or its ID when it has none.
+func terminalLabel(t protocol.TerminalView) string {
+	if t.Name == "" {
+		return shown(t.ID)
+	}
+	return shown(t.Name)
 }
 
 // plain is a label for text that came from outside: never parsed, wrapped.
+// The caller passes the text through shown first (once: a second pass would
+// double its backslashes).
 func plain(s string) *widget.Label {
 	l := widget.NewLabel(s)
 	l.Wrapping = fyne.TextWrapWord

@@ -187,23 +187,36 @@ func TestRealHub(t *testing.T) {
 	testbin.WaitFor(t, 20*time.Second, "a terminal's detail", func() bool { return detailID() != "" })
 	id := detailID()
 
-	// The action row is a three-column grid: Lock, Unlock, End session. End
-	// session is the topmost danger-coloured band in the detail pane; Lock is
-	// two columns to its left.
+	// The actions are a three-column grid: Lock, Unlock, End session, then
+	// Wipe now, Reboot, Shut down; the last four are danger-coloured, but End
+	// session is disabled (grey) on a free PC, where nobody's session could
+	// end. So the topmost danger-coloured band in the detail pane is either
+	// End session alone (Lock is two columns to its left) or the second row
+	// (Lock is right above its first button).
 	detailPNG := filepath.Join(art, "detail.png")
 	second, _, red := w.waitDetail(shot, detailPNG)
 	b := shot.Bounds()
 	// A row just under the button's top edge: above its label, below its corners' rounding.
 	row := red[0].Min.Y + 4
-	end := tileRuns(second, row, 40, func(x, y int) bool { return near(second.At(x, y), danger) })
+	pane := b.Dx() * 58 / 100
+	var end []image.Rectangle
+	for _, r := range tileRuns(second, row, 40, func(x, y int) bool { return near(second.At(x, y), danger) }) {
+		if r.Min.X >= pane {
+			end = append(end, r)
+		}
+	}
 	if len(end) == 0 {
-		t.Fatalf("no End session button on row %d", row)
+		t.Fatalf("no danger-coloured button on row %d", row)
 	}
 	e := end[0]
 	const gap = 4 // theme.Padding between grid cells
 	lockX := e.Min.X - 2*(e.Dx()+gap) + e.Dx()/2
 	lockY := (red[0].Min.Y + red[0].Max.Y) / 2
-	if lockX < b.Dx()*58/100 {
+	if len(end) == 3 { // Wipe now, Reboot, Shut down
+		lockX = e.Min.X + e.Dx()/2
+		lockY -= red[0].Dy() + gap
+	}
+	if lockX < pane {
 		t.Fatalf("computed Lock button x %d lies left of the detail pane (End session at %v)", lockX, e)
 	}
 	if ts := h.Terminals(t); len(ts) != n {

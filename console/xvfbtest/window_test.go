@@ -15,8 +15,10 @@
 // the window. TestRealWindow runs it against the real hub in the test process
 // (internal/testrig/hubrig) with thirty enrolled terminals on the agent's link
 // client whose statuses the test sets: a room in every state (which real
-// agents on one test machine cannot show) and the end-session confirmation
-// dialog.
+// agents on one test machine cannot show), the end-session confirmation
+// dialog, an unread-alert badge and the events as sentences.
+// TestRealWindowFirstRun opens the console on a hub with no staff account:
+// first-run setup first, typed in, then the TOTP QR code.
 package xvfbtest
 
 import (
@@ -325,6 +327,10 @@ var (
 	free  = color.NRGBA{0x2E, 0x7D, 0x32, 0xFF}
 	inUse = color.NRGBA{0x15, 0x65, 0xC0, 0xFF}
 	dirty = color.NRGBA{0xC6, 0x28, 0x28, 0xFF}
+	// primary is the dark theme's primary colour (the login and setup buttons).
+	primary = color.NRGBA{0x29, 0x6F, 0xF6, 0xFF}
+	// badge is the unread-alert badge on a tile (and the selected tile's ring).
+	badge = color.NRGBA{0xFF, 0xD5, 0x4F, 0xFF}
 	// danger is Fyne's default dark theme's error colour (danger buttons).
 	danger = color.NRGBA{0xF4, 0x43, 0x36, 0xFF}
 )
@@ -373,8 +379,9 @@ func commands(terms []*hubrig.Terminal) (out []string) {
 
 // TestRealWindow drives the console against a real hub (hubrig, in the test
 // process) with thirty real terminals in every display state, a dirty
-// tile's detail, and an end-session that reaches the terminal only after its
-// confirmation dialog. Screenshots: room30-*.png.
+// tile's detail (End session disabled: nobody uses it), an end-session on an
+// in-use PC that reaches the terminal only after its confirmation dialog, an
+// unread-alert badge and the Events tab. Screenshots: room30-*.png.
 func TestRealWindow(t *testing.T) {
 	need(t, "Xvfb", "xdotool", "import")
 	art := artifacts(t)
@@ -417,11 +424,48 @@ func TestRealWindow(t *testing.T) {
 	w.click(middle(tile))
 	testbin.WaitFor(t, 20*time.Second, "the detail of pc-17", w.hasState("detail:"+dirtyID))
 
-	// End the session on pc-17 with the mouse: the red "End session" button is
-	// the topmost danger-coloured band in the detail pane; it asks first, and
-	// the dialog's own red button sends the command.
+	// The dirty PC's detail: nobody is using it, so End session is disabled
+	// (grey) with the reason under the buttons.
 	detailPNG := filepath.Join(art, "room30-detail.png")
-	second, changed, red := w.waitDetail(shot, detailPNG)
+	dirtyShot, changed, _ := w.waitDetail(shot, detailPNG)
+
+	// End the session on an in-use PC with the mouse: click the first in-use
+	// tile of the lowest row of in-use tiles (the header's chip is above).
+	// Its red "End session" button is the topmost danger-coloured band in
+	// the detail pane; it asks first, and the dialog's own red button sends
+	// the command.
+	ib := bands(shot, inUse)
+	row := ib[len(ib)-1]
+	runs := tileRuns(shot, middle(row).Y, 100, func(x, y int) bool { return near(shot.At(x, y), inUse) })
+	if len(runs) == 0 {
+		t.Fatalf("no in-use tile on row %d (bands %v)", middle(row).Y, ib)
+	}
+	w.click(middle(runs[0]))
+	var usedID string
+	testbin.WaitFor(t, 20*time.Second, "the detail of an in-use PC", func() bool {
+		for _, s := range w.states() {
+			if id, ok := strings.CutPrefix(s, "detail:"); ok && id != dirtyID {
+				usedID = id
+			}
+		}
+		return usedID != ""
+	})
+	usedIdx := slices.IndexFunc(terms[1:], func(x *hubrig.Terminal) bool { return x.ID == usedID }) + 1
+	if usedIdx%3 != 0 {
+		t.Fatalf("the click opened pc-%02d (%s), not an in-use PC", usedIdx, usedID)
+	}
+	// Its End session button is red where the dirty PC's was grey.
+	usedPNG := filepath.Join(art, "room30-detail-inuse.png")
+	var second image.Image
+	dirtyRed := countColour(dirtyShot, danger)
+	testbin.WaitFor(t, 20*time.Second, "End session enabled in the detail", func() bool {
+		second = w.screenshot(usedPNG)
+		return countColour(second, danger) > dirtyRed+1000
+	})
+	b := second.Bounds()
+	red := bands(second.(interface {
+		SubImage(image.Rectangle) image.Image
+	}).SubImage(image.Rect(b.Min.X+b.Dx()*58/100, b.Min.Y+150, b.Max.X, b.Max.Y)), danger)
 	redBefore := countColour(second, danger)
 	w.click(middle(red[0]))
 	confirmPNG := filepath.Join(art, "room30-confirm.png")
@@ -446,9 +490,104 @@ func TestRealWindow(t *testing.T) {
 	}
 	w.click(middle(yes))
 	testbin.WaitFor(t, 20*time.Second, "the end-session to reach a terminal", func() bool { return len(commands(terms)) > 0 })
-	if got, want := commands(terms), dirtyID+" "+string(protocol.ActionEndSession); len(got) != 1 || got[0] != want {
-		t.Fatalf("the terminals carried out %q, want one end-session on pc-17 (%s)", got, dirtyID)
+	if got, want := commands(terms), usedID+" "+string(protocol.ActionEndSession); len(got) != 1 || got[0] != want {
+		t.Fatalf("the terminals carried out %q, want one end-session on the in-use PC (%s)", got, usedID)
 	}
-	t.Logf("screenshots: %s %s %s %s (detail region changed %.0f%%)", loginPNG, roomPNG, detailPNG, confirmPNG, 100*changed)
+	t.Logf("screenshots: %s %s %s %s %s (detail region changed %.0f%%)", loginPNG, roomPNG, detailPNG, usedPNG, confirmPNG, 100*changed)
+
+	// A download blocked on the PC before the one whose detail is open (free,
+	// on screen beside it or just above: the room may have scrolled to the
+	// clicked tile): its tile gets a yellow badge with the count, without a
+	// click.
+	before := countColour(w.screenshot(filepath.Join(tmp, "before-badge.png")), badge)
+	x := terms[usedIdx-1]
+	blocked := protocol.DownloadBlocked{ID: "q-xvfb", Name: "invoice.exe", SHA256: strings.Repeat("0", 64), Size: 4096, Reason: "PE executable"}
+	r.EventID(t, x.ID, x.Emit(t, protocol.EventDownloadBlocked, protocol.SeverityAlert, blocked.Data()))
+	badgePNG := filepath.Join(art, "room30-badge.png")
+	testbin.WaitFor(t, 20*time.Second, fmt.Sprintf("the badge on pc-%02d", usedIdx-1), func() bool {
+		return countColour(w.screenshot(badgePNG), badge) > before+150
+	})
+
+	// The Events tab reads the blocked download as a sentence.
+	origin := w.origin()
+	w.click(origin.Add(image.Pt(95, 62)))
+	testbin.WaitFor(t, 20*time.Second, "the Events tab", w.hasState("tab:Events"))
+	eventsPNG := filepath.Join(art, "room30-events.png")
+	// Drawn once the room's tiles are gone from the screen.
+	testbin.WaitFor(t, 20*time.Second, "the events list drawn", func() bool {
+		img := w.screenshot(eventsPNG)
+		return countColour(img, free) < 1000 && variance(img) > 50
+	})
+	t.Logf("screenshots: %s %s", badgePNG, eventsPNG)
 	w.alive()
+}
+
+// TestRealWindowFirstRun starts the console on a hub that has no staff
+// account: it opens on first-run setup (naming the hub and its fingerprint),
+// the keyboard fills in the hub's setup code and the first admin, and the
+// TOTP screen shows the QR code. Screenshots: firstrun-*.png.
+func TestRealWindowFirstRun(t *testing.T) {
+	need(t, "Xvfb", "xdotool", "import")
+	art := artifacts(t)
+	tmp := t.TempDir()
+	bin, _, _ := buildBinaries(t)
+	r := hubrig.Start(t, hubrig.Options{})
+	code := r.SetupCode()
+	if code == "" {
+		t.Fatal("a new hub has no setup code")
+	}
+	w := openWindow(t, bin, tmp, r.URL(), r.Fingerprint())
+	testbin.WaitFor(t, 60*time.Second, "the setup screen", w.hasState("setup"))
+	// The state is written before the window redraws: wait for the setup
+	// screen's own blue button, wider than the login screen's (560 px, not 520).
+	setupPNG := filepath.Join(art, "firstrun-setup.png")
+	testbin.WaitFor(t, 20*time.Second, "the setup screen drawn", func() bool {
+		img := w.screenshot(setupPNG)
+		for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y += 4 {
+			if len(tileRuns(img, y, 540, func(x, y int) bool { return near(img.At(x, y), primary) })) > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	// The setup code field has the focus (focus follows the pointer without a
+	// window manager: keep the pointer on the window).
+	w.xdotool("mousemove", "600", "30")
+	for i, s := range []string{code, "root", "correct horse battery", "correct horse battery"} {
+		if i > 0 {
+			w.xdotool("key", "Tab")
+		}
+		w.xdotool("type", "--delay", "30", s)
+	}
+	w.xdotool("key", "Return")
+	testbin.WaitFor(t, 30*time.Second, "the TOTP screen", w.hasState("setup-done"))
+	totpPNG := filepath.Join(art, "firstrun-totp.png")
+	testbin.WaitFor(t, 20*time.Second, "the QR code drawn", func() bool {
+		// The QR code is black on white: many pure white pixels.
+		return countColour(w.screenshot(totpPNG), color.NRGBA{0xFF, 0xFF, 0xFF, 0xFF}) > 20000
+	})
+	if r.SetupCode() != "" {
+		t.Fatal("the hub still waits for its first admin after setup in the window")
+	}
+	t.Logf("screenshots: %s %s", setupPNG, totpPNG)
+	w.alive()
+}
+
+// origin is the console window's top-left corner on the screen.
+func (w *window) origin() image.Point {
+	w.t.Helper()
+	cmd := exec.Command("xdotool", "search", "--name", "^Carrel$", "getwindowgeometry")
+	cmd.Env = w.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("xdotool getwindowgeometry: %v: %s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		var x, y int
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "Position: %d,%d", &x, &y); err == nil {
+			return image.Pt(x, y)
+		}
+	}
+	w.t.Fatalf("no window position in %q", out)
+	return image.Point{}
 }
