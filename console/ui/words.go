@@ -16,17 +16,6 @@ import (
 // record is one click away (rawEvent, rawAudit). Every string from an agent
 // or the hub passes through shown.
 
-// Data keys some agents' events carry that internal/protocol does not name
-// yet (2026-12): the wipe's "why", "leftovers" and "first", and the exec
-// guard's "path". They are only read, to say why in words; the raw record
-// always has every key.
-const (
-	dataWhy       = "why"
-	dataPath      = "path"
-	dataLeftovers = "leftovers" // wipe.dirty: how many files were left
-	dataFirst     = "first"     // wipe.dirty: the first one, "path: reason"
-)
-
 // dirtyAdvice says, for desk staff, why a dirty PC is closed and what to do,
 // from its newest wipe.dirty or session.dirty event among evs (the advice
 // alone when none is known).
@@ -37,12 +26,12 @@ func dirtyAdvice(pc string, evs []protocol.EventView) string {
 			continue
 		}
 		why = "The last wipe did not finish"
-		if n := e.Data[dataLeftovers]; n != "" && n != "0" {
+		if n := e.Data[protocol.DataLeftovers]; n != "" && n != "0" {
 			why = "The last wipe left " + shown(n) + " file(s) of the patron behind"
 		}
-		if f := e.Data[dataFirst]; f != "" {
+		if f := e.Data[protocol.DataFirst]; f != "" {
 			why += ", the first is " + shown(f)
-		} else if w := firstOf(e.Data, dataWhy, protocol.DataReason); w != "" {
+		} else if w := firstOf(e.Data, protocol.DataWhy, protocol.DataReason); w != "" {
 			why += " (" + shown(w) + ")"
 		}
 		why += ". "
@@ -57,7 +46,7 @@ func dirtyAdvice(pc string, evs []protocol.EventView) string {
 // shown) when there is one.
 func eventSentence(e protocol.EventView, pc string) string {
 	d := func(k string) string { return shown(e.Data[k]) }
-	why := firstOf(e.Data, protocol.DataReason, dataWhy, protocol.DataError)
+	why := firstOf(e.Data, protocol.DataReason, protocol.DataWhy, protocol.DataError)
 	var s string
 	switch e.Kind {
 	case protocol.EventDownloadBlocked:
@@ -71,9 +60,9 @@ func eventSentence(e protocol.EventView, pc string) string {
 	case protocol.EventQuarantineReleased:
 		s = "gave " + orWord(shown(protocol.ParseQuarantineReleased(e.Data).Name), "a file") + " back to the patron from quarantine"
 	case protocol.EventExecBlocked:
-		s = "stopped a program from starting" + programName(e.Data[dataPath])
+		s = "stopped a program from starting" + programName(e.Data[protocol.DataPath])
 	case protocol.EventExecKilled:
-		s = "closed a program that was running" + programName(e.Data[dataPath])
+		s = "closed a program that was running" + programName(e.Data[protocol.DataPath])
 	case protocol.EventPolicyReasserted:
 		s = "a browser setting was changed and has been put back"
 	case protocol.EventPolicyRefused, protocol.EventPolicyFailed:
