@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/atomicfile"
+	"github.com/carrel-kiosk/carrel/internal/svcctl"
 	kservice "github.com/kardianos/service"
 )
 
@@ -164,31 +165,8 @@ func newKardianos(exe string, paths Paths, system string) (Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	var prog noopProgram
-	if system == "" {
-		s, err := kservice.New(prog, c)
-		if err != nil {
-			return nil, fmt.Errorf("service manager: %w", err)
-		}
-		return s, nil
-	}
-	for _, sys := range kservice.AvailableSystems() {
-		if sys.String() == system {
-			s, err := sys.New(prog, c)
-			if err != nil {
-				return nil, fmt.Errorf("service manager %s: %w", system, err)
-			}
-			return s, nil
-		}
-	}
-	return nil, fmt.Errorf("service manager %q is not available here", system)
+	return svcctl.New(c, system)
 }
-
-// noopProgram satisfies kardianos; the service body is Host, not kardianos's Run.
-type noopProgram struct{}
-
-func (noopProgram) Start(kservice.Service) error { return nil }
-func (noopProgram) Stop(kservice.Service) error  { return nil }
 
 // InstallRequest says what Install does beyond registering the service.
 type InstallRequest struct {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/carrel-kiosk/carrel/internal/svcctl"
 	kservice "github.com/kardianos/service"
 )
 
@@ -150,31 +151,8 @@ func KardianosConfig(exe, dataDir string, args []string, system string) (*kservi
 }
 
 func newKardianos(c *kservice.Config, system string) (Controller, error) {
-	var prog noopProgram
-	if system == "" {
-		s, err := kservice.New(prog, c)
-		if err != nil {
-			return nil, fmt.Errorf("service manager: %w", err)
-		}
-		return s, nil
-	}
-	for _, sys := range kservice.AvailableSystems() {
-		if sys.String() == system {
-			s, err := sys.New(prog, c)
-			if err != nil {
-				return nil, fmt.Errorf("service manager %s: %w", system, err)
-			}
-			return s, nil
-		}
-	}
-	return nil, fmt.Errorf("service manager %q is not available here", system)
+	return svcctl.New(c, system)
 }
-
-// noopProgram satisfies kardianos; the service body is RunService.
-type noopProgram struct{}
-
-func (noopProgram) Start(kservice.Service) error { return nil }
-func (noopProgram) Stop(kservice.Service) error  { return nil }
 
 // InstallReport says what Install found and did.
 type InstallReport struct {
