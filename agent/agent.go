@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/agent/outbox"
 	"github.com/carrel-kiosk/carrel/agent/status"
+	"github.com/carrel-kiosk/carrel/internal/auditwatch"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -52,6 +54,9 @@ type Agent struct {
 
 	// welcomed, when set (tests), sees each Welcome after the seat applied it.
 	welcomed func(protocol.Welcome)
+
+	hubCA *x509.Certificate  // the pinned CA, which signs the hub's audit heads
+	heads *auditwatch.Keeper // the highest audit head the hub sent
 
 	mu      sync.Mutex // guards comps, ran and running
 	comps   []component
@@ -90,10 +95,16 @@ func New(cfg config.Config, version string, log *slog.Logger) (*Agent, error) {
 	if err := config.EnsureStateDir(cfg.StateDir); err != nil {
 		return nil, err
 	}
-	if _, err := link.LoadIdentity(cfg.StateDir); err != nil {
+	id, err := link.LoadIdentity(cfg.StateDir)
+	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, version: version, log: log, start: time.Now(), running: map[string]bool{}, stopTimeout: StopTimeout}
+	a := &Agent{cfg: cfg, version: version, log: log, start: time.Now(), running: map[string]bool{}, stopTimeout: StopTimeout, hubCA: id.CA}
+	// The highest signed audit head the hub sent (issue 16 §1): a hub whose
+	// audit log went backwards or was rewritten is reported (welcome).
+	if a.heads, err = auditwatch.Open(filepath.Join(cfg.StateDir, auditwatch.FileName)); err != nil {
+		return nil, err
+	}
 
 	// 2. The start counter and the outbox every component reports through.
 	restarts, err := status.CountStart(cfg.StateDir)
@@ -191,6 +202,7 @@ func (a *Agent) handler(action protocol.Action) protocol.CommandHandler {
 // welcome re-applies the hub's truth (the lock) on every (re)connect. It runs
 // on the link's goroutine.
 func (a *Agent) welcome(w protocol.Welcome) {
+	a.checkAuditHead(w.AuditHead)
 	if a.seat != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -200,6 +212,27 @@ func (a *Agent) welcome(w protocol.Welcome) {
 	}
 	if a.welcomed != nil {
 		a.welcomed(w)
+	}
+}
+
+// checkAuditHead compares the hub's signed audit head with the highest kept:
+// one that went backwards, was rewritten or is not the CA's is logged here
+// and reported as an alert event (the console shows it; the local log keeps
+// it whatever the hub does with the event).
+func (a *Agent) checkAuditHead(head string) {
+	c, err := a.heads.Observe(a.hubCA, head)
+	if err != nil {
+		a.log.Warn("Hub's audit head not kept", "err", err)
+	}
+	if !c.Verdict.Alarm() {
+		return
+	}
+	a.log.Error("Hub's audit log does not follow what it signed before", "verdict", c.Verdict.String(), "text", c.Text(),
+		"kept", c.Kept.String(), "got", c.Got.String())
+	if err := a.outbox.Emit(protocol.EventAuditAlarm, protocol.SeverityAlert, map[string]string{
+		protocol.DataVerdict: c.Verdict.String(), protocol.DataKept: c.Kept.String(), protocol.DataGot: protocol.Clip(c.Got.String(), 512),
+	}); err != nil {
+		a.log.Error("Audit alarm not queued", "err", err)
 	}
 }
 

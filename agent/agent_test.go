@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -245,5 +246,56 @@ func TestStuckComponentTimesOut(t *testing.T) {
 	err = a.Run(ctx)
 	if !errors.Is(err, ErrStopTimeout) || !strings.Contains(err.Error(), "stuck") || strings.Contains(err.Error(), "link") {
 		t.Fatalf("Run = %v, want a stop timeout naming only the stuck component", err)
+	}
+}
+
+// TestAuditHeadGoingBackwardsIsReported: the agent keeps the highest signed
+// audit head its hub sent; a Welcome whose head is lower (the hub's log cut
+// short or restored from an older copy) or rewritten is an alert event, and
+// a head its CA did not sign is never kept.
+func TestAuditHeadGoingBackwardsIsReported(t *testing.T) {
+	h := newMiniHub(t)
+	a, err := New(enrolledConfig(t, h), "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := func(seq int64, b byte) string {
+		hd, err := h.ca.SignAuditHead(seq, bytes.Repeat([]byte{b}, 32), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hd.String()
+	}
+	alarms := func() []protocol.Event {
+		var out []protocol.Event
+		for _, e := range a.outbox.Pending(0, 100) {
+			if e.Kind == protocol.EventAuditAlarm {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	a.checkAuditHead(head(5, 1))
+	a.checkAuditHead(head(7, 2))
+	a.checkAuditHead(head(7, 2))
+	if n := len(alarms()); n != 0 {
+		t.Fatalf("%d alarms for a log that only grew", n)
+	}
+	a.checkAuditHead(head(6, 3)) // backwards
+	a.checkAuditHead(head(7, 9)) // same row, another hash
+	got := alarms()
+	if len(got) != 2 || got[0].Data[protocol.DataVerdict] != "backwards" || got[1].Data[protocol.DataVerdict] != "forked" ||
+		got[0].Severity != protocol.SeverityAlert {
+		t.Fatalf("alarms: %+v", got)
+	}
+	// Kept across a restart of the agent: the file is in the state dir.
+	a.outbox.Close()
+	b, err := New(a.cfg, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.outbox.Close()
+	if kept, ok := b.heads.Kept(h.ca.Fingerprint()); !ok || kept.Seq != 7 {
+		t.Fatalf("kept head after restart: %+v %v", kept, ok)
 	}
 }

@@ -23,7 +23,7 @@ import (
 
 	"fyne.io/fyne/v2/app"
 
-	"github.com/carrel-kiosk/carrel/console/auditwatch"
+	"github.com/carrel-kiosk/carrel/internal/auditwatch"
 	"github.com/carrel-kiosk/carrel/console/embedded"
 	"github.com/carrel-kiosk/carrel/console/hubclient"
 	"github.com/carrel-kiosk/carrel/console/ui"

@@ -157,7 +157,7 @@ func (c *Client) SetTarget(t Target) error {
 	c.stopSession()
 	conf := pki.PinnedTLSConfig(pin, u.Hostname())
 	// The pinned CA the hub presents is kept: audit heads are checked against
-	// its key (console/auditwatch).
+	// its key (internal/auditwatch).
 	conf.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
 		ca, err := pki.VerifyPinned(raw, pin, u.Hostname())
 		if err == nil {

@@ -9,7 +9,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/carrel-kiosk/carrel/console/auditwatch"
+	"github.com/carrel-kiosk/carrel/internal/auditwatch"
 )
 
 // alarmRed is the audit alarm banner's colour; white text reads on it.

@@ -2,7 +2,7 @@
 // setup, login, the room of terminal tiles, a terminal's detail and actions, the
 // event feed and alerts, and the admin screens (quarantine, enrollment, staff
 // accounts, audit log), and the red banner raised when the hub's signed audit
-// head goes backwards or forks (console/auditwatch). One file per screen.
+// head goes backwards or forks (internal/auditwatch). One file per screen.
 //
 // Views talk to the hub only through HubClient. Hub pushes and the answers of
 // background requests reach widgets only through the Bridge (bridge.go), the one
@@ -31,7 +31,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/carrel-kiosk/carrel/console/auditwatch"
+	"github.com/carrel-kiosk/carrel/internal/auditwatch"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 

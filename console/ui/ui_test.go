@@ -21,7 +21,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/carrel-kiosk/carrel/console/auditwatch"
+	"github.com/carrel-kiosk/carrel/internal/auditwatch"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )

@@ -51,6 +51,9 @@ const (
 	EventWipeDone    EventKind = "wipe.done"    // info: files, bytes, ms_ready, ms_purged, mode
 	EventWipeDirty   EventKind = "wipe.dirty"   // alert: why, leftovers, first
 	EventWipeRefused EventKind = "wipe.refused" // alert: why
+
+	// The hub's audit log as this agent saw it.
+	EventAuditAlarm EventKind = "hub.audit-alarm" // alert: verdict, kept, got (the hub's signed heads)
 )
 
 // EventKinds lists every kind in a stable order.
@@ -62,6 +65,7 @@ var EventKinds = []EventKind{
 	EventSessionStarted, EventSessionEnded, EventSessionRefused, EventSessionLocked, EventSessionUnlocked,
 	EventSessionWiped, EventSessionDirty, EventHoldFailed, EventStateBroken,
 	EventWipeDone, EventWipeDirty, EventWipeRefused,
+	EventAuditAlarm,
 }
 
 // Known reports whether k is in EventKinds.
@@ -111,6 +115,9 @@ const (
 	DataWhy          = "why"          // why a wipe was refused or left the home dirty (wipe.*)
 	DataLeftovers    = "leftovers"    // how many files a wipe could not remove or restore (wipe.dirty)
 	DataFirst        = "first"        // the first leftover and why (wipe.dirty)
+	DataVerdict      = "verdict"      // how the hub's audit head compares with the kept one (hub.audit-alarm)
+	DataKept         = "kept"         // the highest audit head this agent kept (text form)
+	DataGot          = "got"          // the audit head the hub sent now (text form)
 	DataMode         = "mode"         // how a home was wiped (wipe.done)
 	DataFiles        = "files"        // files purged, decimal (wipe.done)
 	DataBytes        = "bytes"        // bytes purged, decimal (wipe.done)

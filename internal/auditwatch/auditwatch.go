@@ -1,13 +1,14 @@
-// Package auditwatch keeps, for each hub a console talks to, the highest
+// Package auditwatch keeps, for each hub a console or an agent talks to, the highest
 // signed audit head that hub sent it (protocol.AuditHead, in hub.info on every
 // connect), and says when a new one does not follow it: a head with a lower
 // row number means the hub's audit chain was cut short or restored from an
 // older copy; the same row number with another hash means the chain was
 // rewritten. Both are what an insider with write access to hub.db would do to
-// hide what they did (issue 16 §1), and the console shows them as an alert.
+// hide what they did (issue 16 §1): the console shows them as an alert, the
+// agent logs them and reports a hub.audit-alarm event.
 //
 // Every head's signature is checked against the hub's CA (the certificate
-// whose fingerprint the console pins) before it is compared or kept; a head
+// whose fingerprint the console or agent pins) before it is compared or kept; a head
 // the CA did not sign is an alert too, and is never kept.
 //
 // The heads live in one small file (0600, replaced atomically), keyed by the

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carrel-kiosk/carrel/console/auditwatch"
 	"github.com/carrel-kiosk/carrel/console/hubclient"
+	"github.com/carrel-kiosk/carrel/internal/auditwatch"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/testrig/hubrig"
 )
