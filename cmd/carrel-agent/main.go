@@ -15,9 +15,14 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/cli"
 )
 
-// version is set at build time with -ldflags "-X main.version=..."; it is handed
-// to agent.New (the status and agent.started) and printed by `version`.
-var version = "dev"
+// version, commit and date are set at build time (cli.VersionLine says how);
+// version is handed to agent.New (the status and agent.started), and all
+// three are printed by `version`.
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
 
 // commands is every subcommand, in the order of the help.
 func commands() []cli.Command {
@@ -43,7 +48,7 @@ func commands() []cli.Command {
 func newProgram() *cli.Program {
 	p := &cli.Program{
 		Name:    "carrel-agent",
-		Version: version,
+		Version: cli.VersionLine(version, commit, date),
 		Header: `carrel-agent: the Carrel service for public PCs. It blocks untrusted downloads,
 wipes the patron's session at logout, obeys staff commands and reports to the hub.
 

@@ -10,12 +10,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -23,10 +25,11 @@ import (
 
 	"fyne.io/fyne/v2/app"
 
-	"github.com/carrel-kiosk/carrel/internal/auditwatch"
 	"github.com/carrel-kiosk/carrel/console/embedded"
 	"github.com/carrel-kiosk/carrel/console/hubclient"
 	"github.com/carrel-kiosk/carrel/console/ui"
+	"github.com/carrel-kiosk/carrel/internal/auditwatch"
+	"github.com/carrel-kiosk/carrel/internal/cli"
 )
 
 const usage = `carrel-console: the Carrel staff console.
@@ -56,8 +59,16 @@ shows a red alarm when a hub's audit log goes backwards or is rewritten.
 Flags:
 `
 
+// version, commit and date are set at build time (cli.VersionLine says how).
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
+
 func main() {
 	fs := flag.NewFlagSet("carrel-console", flag.ExitOnError)
+	showVersion := fs.Bool("version", false, "print the version, commit and build date")
 	hubURL := fs.String("hub", "", "hub address, e.g. https://hub.library.example:8443")
 	fingerprint := fs.String("fingerprint", "", "the hub's CA fingerprint (SHA-256, hex)")
 	embeddedDir := fs.String("embedded-hub", "", "run the hub inside the console with its data in `DIR`")
@@ -69,6 +80,14 @@ func main() {
 		fs.PrintDefaults()
 	}
 	fs.Parse(os.Args[1:])
+	if *showVersion {
+		fmt.Println("carrel-console", cli.VersionLine(version, commit, date))
+		return
+	}
+	if err := needDisplay(runtime.GOOS, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "carrel-console:", err)
+		os.Exit(1)
+	}
 	if fs.NArg() > 0 || (*hubURL == "") != (*fingerprint == "") {
 		fs.Usage()
 		os.Exit(2)
@@ -127,4 +146,18 @@ func quitOnSignal(a fyne.App, log *slog.Logger) {
 		})
 		fyne.Do(a.Quit)
 	}()
+}
+
+// needDisplay says, in one line, why the console cannot open a window: on
+// Linux and the BSDs a window needs an X or Wayland display (Fyne would
+// otherwise stop with a stack trace).
+func needDisplay(goos string, getenv func(string) string) error {
+	switch goos {
+	case "windows", "darwin", "android", "ios":
+		return nil
+	}
+	if getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
+		return errors.New("no display: DISPLAY and WAYLAND_DISPLAY are not set; run it in a desktop session (or under xvfb-run for a test)")
+	}
+	return nil
 }

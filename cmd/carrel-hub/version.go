@@ -1,62 +1,13 @@
 package main
 
-import (
-	"runtime/debug"
-	"strings"
-)
+import "github.com/carrel-kiosk/carrel/internal/cli"
 
-// Set at build time:
-//
-//	go build -ldflags "-X main.version=1.2.3 -X main.commit=$(git rev-parse HEAD) -X main.date=$(date -u +%FT%TZ)"
-//
-// Without them, commit and date come from what the go command stamped into
-// the binary (vcs.revision and vcs.time, in a git checkout).
+// Set at build time (cli.VersionLine says how).
 var (
 	version = "dev"
 	commit  = ""
 	date    = ""
 )
 
-// versionLine is what --version prints after the program's name: the
-// version, the commit and the build date.
-func versionLine() string {
-	info, _ := debug.ReadBuildInfo()
-	return formatVersion(version, commit, date, info)
-}
-
-func formatVersion(version, commit, date string, info *debug.BuildInfo) string {
-	modified := false
-	if info != nil {
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				if commit == "" {
-					commit = s.Value
-				}
-			case "vcs.time":
-				if date == "" {
-					date = s.Value
-				}
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
-	var b strings.Builder
-	b.WriteString(version)
-	b.WriteString(", commit ")
-	if commit == "" {
-		b.WriteString("unknown")
-	} else {
-		b.WriteString(commit[:min(len(commit), 12)])
-		if modified {
-			b.WriteString(" (with local changes)")
-		}
-	}
-	b.WriteString(", built ")
-	if date == "" {
-		date = "at an unknown date"
-	}
-	b.WriteString(date)
-	return b.String()
-}
+// versionLine is what --version prints after the program's name.
+func versionLine() string { return cli.VersionLine(version, commit, date) }
