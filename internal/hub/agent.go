@@ -18,11 +18,12 @@ import (
 // reader; the peer's writeLoop is its only writer.
 type agentConn struct {
 	wsserve.Peer
-	ctx  context.Context // the request's: ends when the connection's reader does
-	h    *Hub
-	id   string // terminal ID
-	name string
-	term store.Terminal // the terminal's row when the connection was accepted
+	ctx    context.Context // the request's: ends when the connection's reader does
+	h      *Hub
+	id     string // terminal ID
+	name   string
+	term   store.Terminal // the terminal's row when the connection was accepted
+	serial string         // the certificate the connection presented
 
 	lastRenew time.Time // only the reader goroutine touches it
 	// gen orders the connections the hub accepted; a higher gen is newer.
@@ -90,7 +91,7 @@ func (h *Hub) handleAgent(w http.ResponseWriter, r *http.Request) {
 		h.connWG.Done() // no writer
 		return          // Upgrade has answered
 	}
-	c := &agentConn{Peer: wsserve.NewPeer(ws, h.cfg.SendQueue, nil), ctx: r.Context(), h: h, id: term.ID, name: term.Name, term: term, gen: h.connGen.Add(1)}
+	c := &agentConn{Peer: wsserve.NewPeer(ws, h.cfg.SendQueue, nil), ctx: r.Context(), serial: serial, h: h, id: term.ID, name: term.Name, term: term, gen: h.connGen.Add(1)}
 	ws.SetReadLimit(protocol.MaxFrame)
 	go c.WriteLoop(&h.connWG, h.cfg.PingInterval, h.cfg.WriteWait, nil)
 	h.serveAgent(c)
@@ -197,7 +198,7 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
-	acked, locked, reset, err := h.store.Connect(ctx, c.id, hello.NextSeq)
+	acked, locked, reset, err := h.store.Connect(ctx, c.id, c.serial, hello.NextSeq)
 	if err != nil {
 		h.log.Error("Store connect failed", "terminal", c.id, "err", err)
 		c.Close(wsserve.CloseTryAgainLater, "hub store unavailable")
@@ -338,13 +339,24 @@ func (h *Hub) renew(c *agentConn, m *protocol.Renew) {
 		return
 	}
 	c.lastRenew = now
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	// Once per certificate: one whose renewal already holds the link is not
+	// renewed again (an agent that kept the old one would renew on every
+	// connection).
+	switch ok, err := h.store.RenewalAllowed(ctx, c.id, c.serial); {
+	case err != nil:
+		h.log.Error("Store renewal check failed", "terminal", c.id, "err", err)
+		return
+	case !ok:
+		h.quiet.Warn(c.id, "Renewal refused: this certificate was renewed already and the new one is in use", "terminal", c.id, "serial", c.serial)
+		return
+	}
 	certPEM, serial, notAfter, err := h.ca.SignCSR(m.CSR, c.id)
 	if err != nil {
 		h.quiet.Warn(c.id, "Renewal refused", "terminal", c.id, "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-	defer cancel()
 	if err := h.store.AddCert(ctx, c.id, serial, notAfter, "terminal:"+c.id, nil); err != nil {
 		h.log.Error("Store renewed certificate failed", "terminal", c.id, "err", err)
 		return

@@ -768,3 +768,49 @@ func TestAuditHeadsLeaveTheHub(t *testing.T) {
 		t.Fatalf("shutdown head %+v (%v), want row %d %x", last, err, seq, hash)
 	}
 }
+
+// TestRenewOncePerCertificate: a certificate is renewed once. An agent that
+// reconnects with the old certificate after its renewal's certificate has held
+// the link gets no second renewal; one whose renewal answer was lost (the new
+// certificate never used) may ask again.
+func TestRenewOncePerCertificate(t *testing.T) {
+	th := startHub(t, nil)
+	renew := func(a *testAgent) tls.Certificate {
+		t.Helper()
+		csr, key := newCSR(t)
+		a.send(&protocol.Renew{CSR: csr})
+		cert := a.expect(protocol.TypeCert).(*protocol.Cert)
+		tc, err := tls.X509KeyPair([]byte(cert.Certificate), pemKey(t, key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tc
+	}
+	// The answer was lost: the old certificate asks again on its next link.
+	lost := th.mustEnroll(t, "pc-lost")
+	a, _ := th.connect(t, lost, 1, nil)
+	renew(a)
+	a, _ = th.connect(t, lost, 1, nil)
+	renew(a)
+
+	// The renewal is in use: the old certificate gets no second one.
+	c := th.mustEnroll(t, "pc-twice")
+	a, _ = th.connect(t, c, 1, nil)
+	fresh := renew(a)
+	th.connect(t, creds{id: c.id, cert: fresh}, 1, nil) // replaces the old link
+	old, _ := th.connect(t, c, 1, nil)
+	csr, _ := newCSR(t)
+	old.send(&protocol.Renew{CSR: csr})
+	old.send(event(1)) // the next frame must be the ack, not a certificate
+	old.expect(protocol.TypeAck)
+	rows, _ := th.Store().AuditLog(context.Background(), 0, 100)
+	n := 0
+	for _, r := range rows {
+		if r.Action == protocol.AuditRenew && r.Target == c.id {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d renewals of pc-twice audited, want 1", n)
+	}
+}

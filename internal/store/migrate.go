@@ -146,6 +146,12 @@ CREATE TABLE audit_heads (
 	sig  BLOB NOT NULL
 );
 `,
+	// 3: when each certificate first held the link, so that a certificate is
+	// renewed once, not on every connection (a renewal whose answer was lost
+	// may be asked again until the new certificate is used).
+	`
+ALTER TABLE certs ADD COLUMN used_at INTEGER;
+`,
 }
 
 // SchemaVersion is the schema version this build brings databases to.

@@ -138,12 +138,12 @@ func TestEventsIdempotentAndEpoch(t *testing.T) {
 	if c, _ := s.CountEvents(ctx, "t-1"); c != 4 {
 		t.Fatalf("stored %d events, want 4", c)
 	}
-	acked, _, reset, err := s.Connect(ctx, "t-1", 5)
+	acked, _, reset, err := s.Connect(ctx, "t-1", "", 5)
 	if err != nil || acked != 4 || reset {
 		t.Fatalf("Connect: acked=%d reset=%v %v", acked, reset, err)
 	}
 	// The agent lost its outbox and starts at 1 again: a new epoch, nothing dropped.
-	acked, _, reset, err = s.Connect(ctx, "t-1", 1)
+	acked, _, reset, err = s.Connect(ctx, "t-1", "", 1)
 	if err != nil || acked != 0 || !reset {
 		t.Fatalf("Connect after reset: acked=%d reset=%v %v", acked, reset, err)
 	}
@@ -176,7 +176,7 @@ func TestTerminalsRevokeOffline(t *testing.T) {
 	addTerminal(t, s, "t-1", "pc-1")
 	addTerminal(t, s, "t-2", "pc-2")
 	addTerminal(t, s, "t-3", "pc-2")
-	if _, _, _, err := s.Connect(ctx, "t-1", 1); err != nil {
+	if _, _, _, err := s.Connect(ctx, "t-1", "", 1); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.FindTerminal(ctx, "PC-1"); err != nil || got.ID != "t-1" || !got.Online {
@@ -205,7 +205,7 @@ func TestTerminalsRevokeOffline(t *testing.T) {
 	if exp, _ := s.CertsExpiring(ctx, time.Now().Add(30*24*time.Hour)); len(exp) != 0 {
 		t.Fatalf("CertsExpiring(30 days): %+v", exp)
 	}
-	s.Connect(ctx, "t-2", 1)
+	s.Connect(ctx, "t-2", "", 1)
 	if err := s.MarkAllOffline(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,10 @@ func (s *Store) MarkAllOffline(ctx context.Context) error {
 // the agent's next event number; if it is not past the stored acked seq, the
 // agent's outbox was reset (reinstall, lost disk), so a new epoch of sequence
 // numbers starts and reset is true. ackedSeq is what to put in Welcome.
-func (s *Store) Connect(ctx context.Context, id string, nextSeq uint64) (ackedSeq uint64, locked, reset bool, err error) {
+//
+// serial is the certificate the connection presented: its first use is
+// recorded (RenewalAllowed reads it); "" records nothing.
+func (s *Store) Connect(ctx context.Context, id, serial string, nextSeq uint64) (ackedSeq uint64, locked, reset bool, err error) {
 	now := s.now()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var acked int64
@@ -245,6 +248,11 @@ func (s *Store) Connect(ctx context.Context, id string, nextSeq uint64) (ackedSe
 				return err
 			}
 		}
+		if serial != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE certs SET used_at = ? WHERE serial = ? AND used_at IS NULL`, ms(now), serial); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, `UPDATE terminals SET online = 1, last_seen = ? WHERE id = ?`, ms(now), id)
 		return err
 	})
@@ -252,6 +260,21 @@ func (s *Store) Connect(ctx context.Context, id string, nextSeq uint64) (ackedSe
 		return 0, false, false, fmt.Errorf("connect terminal %s: %w", id, err)
 	}
 	return ackedSeq, locked, reset, nil
+}
+
+// RenewalAllowed says whether the certificate serial of terminal may be
+// renewed: it is the terminal's newest, or the newest (the answer to an
+// earlier renewal) has never held the link, so that answer was lost. A
+// certificate whose renewal is in use is not renewed again.
+func (s *Store) RenewalAllowed(ctx context.Context, terminal, serial string) (bool, error) {
+	var newest string
+	var used sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT t.cert_serial, c.used_at FROM terminals t LEFT JOIN certs c ON c.serial = t.cert_serial
+		WHERE t.id = ?`, terminal).Scan(&newest, &used)
+	if err != nil {
+		return false, fmt.Errorf("look up renewal of %s: %w", terminal, err)
+	}
+	return newest == serial || !used.Valid, nil
 }
 
 // Disconnect records that a terminal's connection ended.

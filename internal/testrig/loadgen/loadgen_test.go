@@ -120,7 +120,7 @@ func TestFleetAgainstHub(t *testing.T) {
 	for id, r = range res.Ranges {
 		break
 	}
-	if _, _, reset, err := h.Store().Connect(ctx, id, 1); err != nil || !reset {
+	if _, _, reset, err := h.Store().Connect(ctx, id, "", 1); err != nil || !reset {
 		t.Fatalf("forcing an epoch reset: reset %v, %v", reset, err)
 	}
 	acc, err = Account(ctx, h.Store().Path(), res.Ranges)
