@@ -258,6 +258,7 @@ func (h *Hub) unregister(c *agentConn) {
 			h.log.Warn("Store disconnect failed", "terminal", c.id, "err", err)
 		}
 		h.live.disconnected(c.id, time.Now())
+		h.forgetStatus(c.id)
 		h.staff.Changed(c.id)
 	}
 }
@@ -269,15 +270,43 @@ type statusUpdate struct {
 }
 
 // queueStatus makes s the terminal's status: in the live view (and so pushed to
-// consoles now) and queued for the store writer's next status flush, which
-// writes only the newest per terminal.
+// consoles now) and, unless it differs from the last one queued only in its
+// gauges within Config.GaugesEvery, queued for the store writer's next status
+// flush, which writes only the newest per terminal.
 func (h *Hub) queueStatus(id string, s *protocol.Status) {
 	now := time.Now()
 	h.live.status(id, s, now)
 	h.statusMu.Lock()
-	h.statuses[id] = statusUpdate{s: s, seen: now}
+	if last, ok := h.persisted[id]; !ok || now.Sub(last.seen) >= h.cfg.GaugesEvery || !sameButGauges(last.s, s) {
+		u := statusUpdate{s: s, seen: now}
+		h.statuses[id], h.persisted[id] = u, u
+	}
 	h.statusMu.Unlock()
 	h.staff.Changed(id)
+}
+
+// forgetStatus makes the next status of a terminal that went offline be
+// persisted, whatever it holds.
+func (h *Hub) forgetStatus(id string) {
+	h.statusMu.Lock()
+	delete(h.persisted, id)
+	h.statusMu.Unlock()
+}
+
+// sameButGauges reports whether a and b differ at most in their gauges: CPU,
+// memory and disk use.
+func sameButGauges(a, b *protocol.Status) bool {
+	x, y := *a, *b
+	for _, t := range []struct{ x, y *time.Time }{{&x.BootTime, &y.BootTime}, {&x.AgentStarted, &y.AgentStarted},
+		{&x.SessionSince, &y.SessionSince}, {&x.CertExpires, &y.CertExpires}} {
+		if !t.x.Equal(*t.y) {
+			return false
+		}
+		*t.x, *t.y = time.Time{}, time.Time{}
+	}
+	x.CPUPercent, x.MemUsed, x.DiskUsed = 0, 0, 0
+	y.CPUPercent, y.MemUsed, y.DiskUsed = 0, 0, 0
+	return x == y
 }
 
 // classifyFrame decodes one frame read from an agent after Hello. It returns the

@@ -10,8 +10,12 @@
 // transaction (group commit) and then acknowledges them.
 //
 // The hub keeps each terminal's latest decoded status, presence and lock state
-// in memory (live.go) and persists statuses every StatusFlush; the lock state
-// shown is the hub's own, set when an agent answers a lock or unlock.
+// in memory (live.go) and persists statuses every StatusFlush (a status that
+// changed only CPU, memory or disk use at most every GaugesEvery); the lock
+// state shown is the hub's own, set when an agent answers a lock or unlock.
+//
+// The agent listener is a wsserve.TLSListener: handshakes run on workers of
+// their own, so a reconnect storm queues in the hub, not in the kernel.
 //
 // The same listener serves the staff API (internal/staffapi): setup, login and
 // logout over HTTPS, then a websocket per console whose every request is
@@ -69,6 +73,12 @@ type Config struct {
 	// the store (default 1 s). Consoles get statuses from memory at once; the
 	// database only persists them.
 	StatusFlush time.Duration
+	// GaugesEvery is how often a terminal's status is persisted when only its
+	// gauges (CPU, memory and disk use) changed (default 1 min); any other
+	// change is persisted at the next StatusFlush. Agents send a status every
+	// few seconds, and a fleet's gauges written each time were most of what
+	// the hub wrote.
+	GaugesEvery time.Duration
 
 	// AuditKeyFile holds the key of the audit rows' MACs (default
 	// <DataDir>/audit.key, made on first start); keep it, and its backups,
@@ -114,6 +124,7 @@ func (c *Config) defaults() {
 	set(&c.WriteWait, 10*time.Second)
 	set(&c.EventRetention, 90*24*time.Hour)
 	set(&c.StatusFlush, time.Second)
+	set(&c.GaugesEvery, time.Minute)
 	set(&c.AuditHeadEvery, 5*time.Minute)
 	set(&c.ExpiredGrace, 180*24*time.Hour)
 	if c.AuditKeyFile == "" {
@@ -171,6 +182,7 @@ type Hub struct {
 	events    chan eventReq // to the store writer
 	statusMu  sync.Mutex
 	statuses  map[string]statusUpdate // to persist: newest per terminal; guarded by statusMu
+	persisted map[string]statusUpdate // the last status queued per connected terminal; guarded by statusMu
 	live      *liveView               // what consoles are shown
 	writerOut chan struct{}           // closed when the store writer has exited
 	stopWrite chan struct{}           // closed to make the store writer flush and exit
@@ -230,6 +242,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		quiet:     wsserve.NewQuietLog(log, time.Hour),
 		events:    make(chan eventReq, 4*cfg.BatchMax),
 		statuses:  map[string]statusUpdate{},
+		persisted: map[string]statusUpdate{},
 		live:      newLiveView(),
 		writerOut: make(chan struct{}),
 		stopWrite: make(chan struct{}),
@@ -265,7 +278,9 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	h.ln = tls.NewListener(ln, h.tlsCfg)
+	// Handshakes on workers of their own, so that a reconnect storm waits in
+	// the hub and not in the kernel's accept queue (see wsserve.TLSListener).
+	h.ln = wsserve.NewTLSListener(ln, h.tlsCfg, wsserve.TLSListenerOptions{Log: log})
 	mux := http.NewServeMux()
 	mux.HandleFunc(protocol.PathEnroll, h.handleEnroll)
 	mux.HandleFunc(protocol.PathAgent, h.handleAgent)
