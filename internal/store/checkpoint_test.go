@@ -95,3 +95,59 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	}
 	t.Logf("WAL at the end of the writes: %.1f MB; back under the %d MB limit", float64(peak)/(1<<20), WALLimit>>20)
 }
+
+// TestTruncateGivesWayToReaders: a reader on an older snapshot makes a TRUNCATE
+// checkpoint wait in the busy handler while it holds the writer. It gives up
+// after TruncateWait instead of the 10 s busy timeout (a hub under a reconnect
+// storm's lookups could not write for that long), and succeeds once the reader
+// is gone.
+func TestTruncateGivesWayToReaders(t *testing.T) {
+	defer func(d time.Duration) { CheckpointInterval = d }(CheckpointInterval)
+	CheckpointInterval = time.Hour // the background loop stays out of the way
+	s := open(t)
+	ctx := context.Background()
+	addTerminal(t, s, "t-1", "pc")
+	writeEvents(t, s, "t-1", 0, 200, 2000)
+	rc, err := s.r.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var n int
+	if _, err := rc.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.QueryRowContext(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil || n != 200 {
+		t.Fatalf("reader: %d events, %v", n, err)
+	}
+	writeEvents(t, s, "t-1", 200, 200, 2000) // past the reader's snapshot
+	type result struct {
+		ok  bool
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { ok, err := s.truncateWAL(ctx); done <- result{ok, err} }()
+	select {
+	case r := <-done:
+		if r.err != nil || r.ok {
+			t.Fatalf("truncate under a reader: emptied %v, %v; want it to give up", r.ok, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("truncating the WAL held the writer for over 5 s waiting for a reader")
+	}
+	writeEvents(t, s, "t-1", 400, 100, 2000) // the writer is free again
+	if _, err := rc.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if ok, err := s.truncateWAL(ctx); err != nil || !ok {
+		t.Fatalf("truncate with no reader: emptied %v, %v", ok, err)
+	}
+	if wal := size(t, s.Path()+"-wal"); wal != 0 {
+		t.Fatalf("WAL is %d bytes after a TRUNCATE checkpoint", wal)
+	}
+	var timeout int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&timeout); err != nil || timeout != int(busyTimeout.Milliseconds()) {
+		t.Fatalf("writer busy_timeout after truncating: %d, %v; want %d", timeout, err, busyTimeout.Milliseconds())
+	}
+}

@@ -93,7 +93,7 @@ var WALLimit int64 = 64 << 20
 
 func dsn(path string, writer bool) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
@@ -176,16 +176,36 @@ func (s *Store) checkpointLoop(every time.Duration, walLimit int64) {
 }
 
 // truncateWAL holds the writer connection (so no commit can race it) while a
-// TRUNCATE checkpoint copies what is left and empties the WAL.
-func (s *Store) truncateWAL(ctx context.Context) error {
+// TRUNCATE checkpoint copies what is left and empties the WAL. A reader still
+// on an older snapshot makes a TRUNCATE checkpoint wait in the busy handler,
+// holding the writer all that while (with the usual 10 s timeout, every write
+// of a hub under a reconnect storm's lookups waited up to 10 s): it waits
+// TruncateWait at most, gives up, and the next tick tries again. It reports
+// whether the WAL was emptied.
+func (s *Store) truncateWAL(ctx context.Context) (bool, error) {
 	c, err := s.w.Conn(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer c.Close()
-	_, err = c.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-	return err
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", TruncateWait.Milliseconds())); err != nil {
+		return false, err
+	}
+	defer c.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds()))
+	var busy, frames, done int
+	if err := c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done); err != nil {
+		return false, err
+	}
+	return busy == 0, nil
 }
+
+// TruncateWait bounds how long truncating the WAL holds the writer waiting for
+// readers.
+var TruncateWait = 100 * time.Millisecond
+
+// busyTimeout is how long a statement waits for a lock another connection or
+// process holds.
+const busyTimeout = 10 * time.Second
 
 // Checkpoint copies the committed WAL into the database file now (PASSIVE: it
 // never blocks the writer). It reports how many WAL frames there are and how
