@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -138,5 +139,29 @@ func TestAdminUnlockAndResetTOTP(t *testing.T) {
 	}
 	if code, out, errs := run(t, "audit", "verify", "--data", data); code != 0 {
 		t.Fatalf("audit verify: %d %q %q", code, out, errs)
+	}
+}
+
+// TestREADMESaysLockoutAndRecovery: the README's staff section tells an IT
+// person the lockout rule and the way back in.
+func TestREADMESaysLockoutAndRecovery(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	i := strings.Index(readme, "## Adding a staff member")
+	if i < 0 {
+		t.Fatal("README has no staff section")
+	}
+	section := readme[i:]
+	if j := strings.Index(section[3:], "\n## "); j >= 0 {
+		section = section[:j+3]
+	}
+	for _, want := range []string{"Five wrong logins", "15 minutes", "hub's own", "network logins only",
+		"carrel-hub admin unlock --user NAME", "carrel-hub admin reset-totp --user NAME", "carrel-hub admin create", "hub restarts"} {
+		if !strings.Contains(strings.Join(strings.Fields(section), " "), want) {
+			t.Errorf("the README's staff section does not say %q", want)
+		}
 	}
 }
