@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // BuildMSI builds carrel-agent-VERSION-x64.msi in o.OutDir with wixl, signs it
@@ -17,6 +18,10 @@ func BuildMSI(ctx context.Context, o Options) (string, error) {
 		return "", err
 	}
 	wixl, err := lookTool("wixl", "wixl")
+	if err != nil {
+		return "", err
+	}
+	msitools, err := lookMSITools()
 	if err != nil {
 		return "", err
 	}
@@ -53,6 +58,10 @@ func BuildMSI(ctx context.Context, o Options) (string, error) {
 		os.Remove(partial)
 		return "", fmt.Errorf("wixl: %w: %s", err, wixlErrors(stderr.Bytes()))
 	}
+	if err := secureProperties(ctx, msitools, partial, SecureProperties); err != nil {
+		os.Remove(partial)
+		return "", err
+	}
 	if o.SignCert != "" {
 		if err := signAuthenticode(ctx, o, partial); err != nil {
 			os.Remove(partial)
@@ -77,6 +86,71 @@ func wixlErrors(stderr []byte) string {
 		keep = append(keep, l)
 	}
 	return string(bytes.Join(keep, []byte("\n")))
+}
+
+// msiTools are msitools' msiinfo and msibuild, which read and edit a built MSI.
+type msiTools struct{ info, build string }
+
+func lookMSITools() (msiTools, error) {
+	info, err := lookTool("msiinfo", "msitools")
+	if err != nil {
+		return msiTools{}, err
+	}
+	build, err := lookTool("msibuild", "msitools")
+	if err != nil {
+		return msiTools{}, err
+	}
+	return msiTools{info: info, build: build}, nil
+}
+
+// secureProperties adds props to the SecureCustomProperties row of msi,
+// keeping what wixl put there (the MajorUpgrade detection properties). wixl
+// ignores Property/@Secure, and without the row Windows Installer drops a
+// public property on its way from the client to the server side of an
+// elevated install that a non-admin started.
+func secureProperties(ctx context.Context, t msiTools, msi string, props []string) error {
+	out, err := exec.CommandContext(ctx, t.info, "export", msi, "Property").Output()
+	if err != nil {
+		return fmt.Errorf("msiinfo export Property: %w", err)
+	}
+	current, found := propertyValue(out, "SecureCustomProperties")
+	value := mergeList(current, props)
+	query := "INSERT INTO `Property` (`Property`, `Value`) VALUES ('SecureCustomProperties', '" + value + "')"
+	if found {
+		query = "UPDATE `Property` SET `Value` = '" + value + "' WHERE `Property` = 'SecureCustomProperties'"
+	}
+	if out, err := exec.CommandContext(ctx, t.build, msi, "-q", query).CombinedOutput(); err != nil {
+		return fmt.Errorf("msibuild SecureCustomProperties: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// propertyValue finds name in an `msiinfo export ... Property` table (tab
+// separated, three header lines).
+func propertyValue(export []byte, name string) (string, bool) {
+	lines := strings.Split(strings.ReplaceAll(string(export), "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		if i < 3 {
+			continue
+		}
+		if k, v, ok := strings.Cut(l, "\t"); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// mergeList appends props missing from the ;-separated list.
+func mergeList(list string, props []string) string {
+	var names []string
+	seen := map[string]bool{}
+	for _, p := range append(strings.Split(list, ";"), props...) {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			names = append(names, p)
+		}
+	}
+	return strings.Join(names, ";")
 }
 
 func lookTool(name, pkg string) (string, error) {

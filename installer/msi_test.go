@@ -101,6 +101,13 @@ func TestBuildMSITables(t *testing.T) {
 			t.Errorf("Property %s = %v, want %q", name, r, val)
 		}
 	}
+	// wixl drops Property/@Secure: without this row an elevated install started
+	// by a non-admin loses the three on the way to the server side.
+	// The upgrade detection properties wixl puts there stay.
+	if r := rowWhere(props, "Property", "SecureCustomProperties"); r == nil ||
+		r["Value"] != "WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;HUB_URL;HUB_FINGERPRINT;ENROLL_TOKEN" {
+		t.Errorf("SecureCustomProperties = %v, want the upgrade properties and HUB_URL;HUB_FINGERPRINT;ENROLL_TOKEN", r)
+	}
 	if r := rowWhere(props, "Property", "MsiHiddenProperties"); r == nil || !strings.Contains(r["Value"], "ENROLL_TOKEN") {
 		t.Errorf("MsiHiddenProperties = %v: the token would appear in install logs", r)
 	}
@@ -197,5 +204,24 @@ func TestBuildMSISigned(t *testing.T) {
 	}
 	if err := exec.Command("osslsigncode", "verify", "-CAfile", cert, "-in", plain).Run(); err == nil {
 		t.Fatal("an unsigned MSI verified")
+	}
+}
+
+func TestMergeSecureList(t *testing.T) {
+	for _, c := range []struct{ list, want string }{
+		{"", "HUB_URL;ENROLL_TOKEN"},
+		{"WIX_UPGRADE_DETECTED", "WIX_UPGRADE_DETECTED;HUB_URL;ENROLL_TOKEN"},
+		{"HUB_URL;X", "HUB_URL;X;ENROLL_TOKEN"},
+	} {
+		if got := mergeList(c.list, []string{"HUB_URL", "ENROLL_TOKEN"}); got != c.want {
+			t.Errorf("mergeList(%q) = %q, want %q", c.list, got, c.want)
+		}
+	}
+	export := []byte("Property\tValue\r\ns72\tl0\r\nProperty\tProperty\r\nALLUSERS\t1\r\nSecureCustomProperties\tA;B\r\n")
+	if v, ok := propertyValue(export, "SecureCustomProperties"); !ok || v != "A;B" {
+		t.Errorf("propertyValue = %q, %v", v, ok)
+	}
+	if _, ok := propertyValue(export, "Property"); ok {
+		t.Error("a header line read as a row")
 	}
 }

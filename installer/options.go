@@ -57,7 +57,7 @@ type Options struct {
 var (
 	ErrOptions        = errors.New("invalid package options")
 	ErrNotImplemented = fmt.Errorf("not implemented: %w", errors.ErrUnsupported)
-	// ErrToolMissing: an external tool (wixl, osslsigncode) is not on PATH.
+	// ErrToolMissing: an external tool (wixl, msitools, osslsigncode) is not on PATH.
 	ErrToolMissing = errors.New("tool not found")
 )
 

@@ -28,6 +28,12 @@ const (
 	PropEnrollToken    = service.KeyEnrollToken
 )
 
+// SecureProperties are the public properties that must reach the server side
+// of an install that a non-admin starts elevated (advertised or managed
+// installs): BuildMSI adds them to the MSI's SecureCustomProperties row, since
+// wixl ignores Property/@Secure.
+var SecureProperties = []string{PropHubURL, PropHubFingerprint, PropEnrollToken}
+
 // RecoveryCommand is what the MSI's SetRecovery custom action passes to sc.exe:
 // restart after 5 s, 5 s and 30 s, failure count reset after a day. The agent
 // sets the same actions itself at every start (agent/service).

@@ -37,7 +37,7 @@ func commands() []cli.Command {
 		{Name: "restart", Summary: "restart the service", Run: cmdControl("restart")},
 		{Name: "status", Summary: "show whether the service is installed, running and enrolled", Run: cmdStatus},
 		{Name: "service", Summary: "(used by the service manager) run as the installed service", Run: cmdService},
-		{Name: "scan", Summary: "judge files with the download classifier (one JSON line per file)", Run: runScan},
+		{Name: "scan", Summary: "judge files with the download classifier (a table; --json for scripts)", Run: runScan},
 		{Name: "wipe", Summary: "wipe one patron home now, as the agent does at logout", Run: runWipe},
 		{Name: "template", Summary: "capture the fresh patron profile that every wipe recreates", Run: runTemplate},
 		{Name: overlay.HelperArg, Summary: "(started by the service) the lock screen and messages in a patron's session", Run: runSessionHelper},

@@ -19,19 +19,26 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/classify"
 )
 
-const scanUsage = `Usage: carrel-agent scan [--policy FILE] PATH...
+const scanUsage = `Usage: carrel-agent scan [--json] [--policy FILE] PATH...
 
-Runs the download classifier on each PATH and prints one JSON object per line:
+Runs the download classifier on each PATH and prints a table: for each file,
+what the download guard does with it (kept, kept but never run, not kept) and
+why, then a count.
+
+With --json it prints one JSON object per line instead, for scripts:
   {"path":"...","verdict":"allow|block|allow-noexec","reason":"...","sha256":"...","size":N,"kind":"..."}
 A line whose file could not be read also has an "error" field (and says block).
 
 A directory is walked recursively. Symbolic links are never followed: each one
 is reported as {"verdict":"block","reason":"symbolic link"}, because a link
 in a patron's folder is itself something the download guard removes.
-Paths are printed as given; JSON escaping (and \uXXXX for invisible and
-bidirectional-control characters) keeps hostile names from fooling a terminal.
+Paths are printed as given; control, invisible and bidirectional-control
+characters are written as escapes (\u202e; in JSON \uXXXX) so that hostile
+names cannot fool a terminal.
 
 Options:
+  --json          one JSON object per line (the reasons as the classifier
+                  words them) instead of the table
   --policy FILE   judge with the [classify] section of this TOML file (the
                   agent's configuration file will do) instead of the defaults
   --help          show this text
@@ -51,6 +58,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("scan", flag.ContinueOnError)
 	fl.SetOutput(io.Discard)
 	policy := fl.String("policy", "", "")
+	asJSON := fl.Bool("json", false, "")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, scanUsage)
@@ -72,12 +80,25 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	s := &scanner{cl: classify.New(cfg), out: stdout, errw: stderr}
+	if !*asJSON {
+		s.table = newScanTable(stdout)
+	}
+	interrupted := false
 	for _, p := range fl.Args() {
 		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "carrel-agent scan: interrupted")
-			return 1
+			interrupted = true
+			break
 		}
 		s.path(ctx, p)
+	}
+	if s.table != nil {
+		if err := s.table.close(); err != nil {
+			s.failed = true
+		}
+	}
+	if interrupted {
+		fmt.Fprintln(stderr, "carrel-agent scan: interrupted")
+		return 1
 	}
 	if s.failed {
 		return 1
@@ -112,6 +133,7 @@ type scanner struct {
 	cl     *classify.Classifier
 	out    io.Writer
 	errw   io.Writer
+	table  *scanTable // nil with --json
 	failed bool
 }
 
@@ -159,6 +181,12 @@ func (s *scanner) report(p string, r classify.Result, err error) {
 		if line.Verdict == "" {
 			line.Verdict, line.Reason = classify.Block, "could not be read"
 		}
+	}
+	if s.table != nil {
+		if werr := s.table.row(line, err); werr != nil {
+			s.failed = true
+		}
+		return
 	}
 	b, merr := json.Marshal(line)
 	if merr != nil { // cannot happen for these types; never print half a line

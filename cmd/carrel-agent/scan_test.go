@@ -83,6 +83,7 @@ func TestScanEndToEnd(t *testing.T) {
 		"docs/deep/report\u202Efdp.exe": []byte("hello"),
 		"docs/line\nbreak.txt":          []byte("hello"),
 		"notes.txt":                     []byte("plain text\n"),
+		"letter.doc":                    []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), // a compound file cut short
 	}
 	for name, b := range files {
 		p := filepath.Join(dir, name)
@@ -100,6 +101,7 @@ func TestScanEndToEnd(t *testing.T) {
 		"docs/deep/report\u202Efdp.exe": {"block", "U+202E"},
 		"docs/line\nbreak.txt":          {"block", "control character"},
 		"notes.txt":                     {"allow", ""},
+		"letter.doc":                    {"block", "corrupt compound file (read header: EOF)"},
 		"docs/etc-link":                 {"block", "symbolic link"},
 	}
 
@@ -118,7 +120,7 @@ func TestScanEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("tree", func(t *testing.T) {
-		lines, raw, stderr, code := runAgent(t, bin, "scan", dir)
+		lines, raw, stderr, code := runAgent(t, bin, "scan", "--json", dir)
 		if code != 0 {
 			t.Fatalf("exit %d, stderr %s", code, stderr)
 		}
@@ -149,7 +151,7 @@ func TestScanEndToEnd(t *testing.T) {
 	})
 	t.Run("unreadable", func(t *testing.T) {
 		missing := filepath.Join(dir, "missing.pdf")
-		lines, _, _, code := runAgent(t, bin, "scan", missing, filepath.Join(dir, "notes.txt"))
+		lines, _, _, code := runAgent(t, bin, "scan", "--json", missing, filepath.Join(dir, "notes.txt"))
 		if code != 1 {
 			t.Errorf("exit %d, want 1", code)
 		}
@@ -158,10 +160,35 @@ func TestScanEndToEnd(t *testing.T) {
 			t.Errorf("lines %+v: want the missing file with an error, then notes.txt allowed", lines)
 		}
 	})
+	t.Run("table", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		cmd := exec.Command(bin, "scan", dir)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("scan: %v\n%s", err, errb.String())
+		}
+		raw := out.String()
+		if strings.HasPrefix(raw, "{") || strings.ContainsRune(raw, '\u202E') || strings.Contains(raw, "line\nbreak") {
+			t.Fatalf("table output carries JSON or a raw control character:\n%s", raw)
+		}
+		for _, want := range []string{
+			"VERDICT", "FILE", "WHY",
+			"damaged Office file: it cannot be checked, so it was not kept",
+			`report\u202efdp.exe`, `line\x0abreak.txt`,
+			"7 files: 2 kept, 5 not kept",
+		} {
+			if !strings.Contains(raw, want) {
+				t.Errorf("table lacks %q:\n%s", want, raw)
+			}
+		}
+		if strings.Contains(raw, "corrupt compound file") {
+			t.Errorf("table shows the parser's reason, not the librarian's:\n%s", raw)
+		}
+	})
 	t.Run("policy", func(t *testing.T) {
 		pol := filepath.Join(t.TempDir(), "agent.toml")
 		os.WriteFile(pol, []byte("[classify]\nblock_sha256 = [\""+hexSum(files["notes.txt"])+"\"]\nallow_sha256 = [\""+hexSum(pe)+"\"]\n"), 0o644)
-		lines, _, stderr, code := runAgent(t, bin, "scan", "--policy", pol, filepath.Join(dir, "notes.txt"), filepath.Join(dir, "invoice.pdf"))
+		lines, _, stderr, code := runAgent(t, bin, "scan", "--json", "--policy", pol, filepath.Join(dir, "notes.txt"), filepath.Join(dir, "invoice.pdf"))
 		if code != 0 || len(lines) != 2 {
 			t.Fatalf("exit %d, %d lines, stderr %s", code, len(lines), stderr)
 		}

@@ -20,11 +20,15 @@ import (
 var stdin io.Reader = os.Stdin
 
 const adminUsage = `usage: carrel-hub admin create --user NAME --role admin|desk [--password-stdin] [--data DIR]
-       carrel-hub admin list [--json] [--data DIR]`
+       carrel-hub admin list [--json] [--data DIR]
+       carrel-hub admin unlock --user NAME [--data DIR]
+       carrel-hub admin reset-totp --user NAME [--data DIR]`
 
 // runAdmin manages staff accounts from the server's shell: the way to make the
 // first admin without the setup code, or another one when every admin is locked
-// out. No account exists until one is made, here or by first-run setup.
+// out; to lift a lock (unlock) and to give a member who lost their
+// authenticator a new TOTP secret (reset-totp). Each is audited as the local
+// user. No account exists until one is made, here or by first-run setup.
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, adminUsage)
@@ -35,6 +39,10 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return runAdminCreate(ctx, args[1:], stdout, stderr)
 	case "list":
 		return runAdminList(ctx, args[1:], stdout, stderr)
+	case "unlock":
+		return runAdminUnlock(ctx, args[1:], stdout, stderr)
+	case "reset-totp":
+		return runAdminResetTOTP(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, adminUsage)
 		return 0
@@ -71,6 +79,65 @@ func runAdminCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "Staff member %s (%s) created.\n\nTOTP secret: %s\nTOTP URI:    %s\n\n"+
 		"Add it to an authenticator app now (type the secret, or make a QR code of the URI);\n"+
 		"it is not shown again. Log in with the password and the app's 6-digit code.\n", r.User, *role, r.TOTPSecret, r.TOTPURI)
+	return 0
+}
+
+// runAdminUnlock lifts the lock that failed logins from the network put on an
+// account (the running hub sees it at the next login). A lock on logins from
+// the hub's own machine is the running hub's alone: it ends after the lockout
+// or when the hub restarts.
+func runAdminUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, data := newFlags("admin unlock", "--user NAME", stderr)
+	user := fs.String("user", "", "the staff member's user name (required)")
+	if code := parse(fs, args, exactly(0)); code >= 0 {
+		return code
+	}
+	if *user == "" {
+		fmt.Fprintln(stderr, "carrel-hub admin unlock: --user is required")
+		return 2
+	}
+	_, st, err := openExisting(*data)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer st.Close()
+	was, err := st.UnlockStaff(ctx, *user, localActor())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if was.IsZero() {
+		fmt.Fprintf(stdout, "Staff member %s was not locked; the count of failed logins is cleared.\n", *user)
+	} else {
+		fmt.Fprintf(stdout, "Staff member %s unlocked (was locked until %s).\n", *user, was.Local().Format("15:04"))
+	}
+	return 0
+}
+
+// runAdminResetTOTP gives an account a new TOTP secret, shown once, and ends
+// its sessions: the old authenticator no longer logs in.
+func runAdminResetTOTP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, data := newFlags("admin reset-totp", "--user NAME", stderr)
+	user := fs.String("user", "", "the staff member's user name (required)")
+	if code := parse(fs, args, exactly(0)); code >= 0 {
+		return code
+	}
+	if *user == "" {
+		fmt.Fprintln(stderr, "carrel-hub admin reset-totp: --user is required")
+		return 2
+	}
+	_, st, err := openExisting(*data)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer st.Close()
+	r, err := staffapi.ResetTOTP(ctx, st, *user, localActor())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "Staff member %s has a new TOTP secret; the old one and its sessions no longer work.\n\n"+
+		"TOTP secret: %s\nTOTP URI:    %s\n\n"+
+		"Add it to an authenticator app now (type the secret, or make a QR code of the URI);\n"+
+		"it is not shown again.\n", r.User, r.TOTPSecret, r.TOTPURI)
 	return 0
 }
 

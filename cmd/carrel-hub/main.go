@@ -47,7 +47,7 @@ func newProgram() *cli.Program {
 		{Name: "status", Summary: "say whether the service is installed and running", Run: runStatus},
 		{Name: "service", Summary: "(run by the service manager) serve as the installed service", Hidden: true, Run: runService},
 		{Name: "audit", Summary: "check the audit log: audit verify", Run: runAudit},
-		{Name: "admin", Summary: "staff accounts: admin create --user U --role admin|desk, admin list", Run: runAdmin},
+		{Name: "admin", Summary: "staff accounts: admin create, list, unlock, reset-totp (admin --help)", Run: runAdmin},
 	} {
 		p.Register(c)
 	}

@@ -21,10 +21,16 @@ const (
 	AuditStaffRequest  AuditAction = "staff.request"  // a refused staff request
 )
 
+// Recovery from the hub's shell (`carrel-hub admin unlock`, `admin reset-totp`).
+const (
+	AuditStaffUnlock  AuditAction = "staff.unlock"     // a locked account opened
+	AuditStaffNewTOTP AuditAction = "staff.totp-reset" // an account given a new TOTP secret
+)
+
 // AuditActions lists every audit action in a stable order.
 var AuditActions = []AuditAction{AuditEnroll, AuditRenew, AuditRevoke, AuditCommand, AuditCommandResult,
 	AuditTokenCreate, AuditStaffSetup, AuditStaffCreate, AuditStaffDisable, AuditStaffLogin,
-	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest}
+	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP}
 
 // Audit detail keys written by the store and read by the console.
 const (
@@ -33,7 +39,7 @@ const (
 	AuditKeyRemote = "remote" // the client address of a staff request
 	AuditKeyOp     = "op"     // the op of a refused staff request
 	AuditKeyAction = "action" // the action of a refused command
-	AuditKeyUser   = "user"   // the staff account a staff.create or staff.disable names
+	AuditKeyUser   = "user"   // the staff account a staff.create, .disable, .unlock or .totp-reset names
 	AuditKeyRole   = "role"   // the role a staff.create asks for
 	AuditKeyCount  = "count"  // how many refusals a summary row stands for
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -191,6 +192,26 @@ func createStaff(ctx context.Context, st *store.Store, dataDir, user, password s
 		os.Remove(filepath.Join(dataDir, SetupCodeFile))
 	}
 	return protocol.SetupResponse{User: user, TOTPSecret: secret, TOTPURI: uri}, nil
+}
+
+// ResetTOTP gives an existing account a new TOTP secret and returns it and its
+// otpauth URI, shown once: the way back in for someone who lost their
+// authenticator. The account's sessions end and its lock is cleared; the store
+// audits it as actor. Used by 'carrel-hub admin reset-totp' on the hub's
+// machine.
+func ResetTOTP(ctx context.Context, st *store.Store, user, actor string) (protocol.SetupResponse, error) {
+	a, err := st.StaffByName(ctx, user)
+	if err != nil {
+		return protocol.SetupResponse{}, err
+	}
+	secret, uri, err := newTOTP(a.User)
+	if err != nil {
+		return protocol.SetupResponse{}, err
+	}
+	if err := st.ResetTOTP(ctx, a.User, secret, actor); err != nil {
+		return protocol.SetupResponse{}, err
+	}
+	return protocol.SetupResponse{User: a.User, TOTPSecret: secret, TOTPURI: uri}, nil
 }
 
 var setupEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -394,21 +415,29 @@ func (srv *Server) login(ctx context.Context, req *protocol.LoginRequest, ip str
 	if !srv.ipLimit.Allow(ip, now) {
 		return refuse(http.StatusTooManyRequests, "too many attempts from this address")
 	}
+	// Attempts from the hub's own machine and from elsewhere are limited and
+	// locked apart (see "Lockout" below): a remote flood cannot lock out the
+	// admin at the hub's keyboard.
+	local := isLocal(ip)
 	key := strings.ToLower(user)
-	if !srv.userLimit.Allow(key, now) {
+	scoped := "remote:" + key
+	if local {
+		scoped = "local:" + key
+	}
+	if !srv.userLimit.Allow(scoped, now) {
 		return refuse(http.StatusTooManyRequests, "too many attempts for this account")
 	}
 	a, err := srv.store.StaffByName(ctx, user)
 	if errors.Is(err, store.ErrNotFound) || checkUserName(user) != nil {
 		// Same work and, after as many failures, the same lockout as for a real
 		// account: the answer does not tell which names exist.
-		if srv.unknown.locked(key, now) {
+		if srv.unknown.locked(scoped, now) {
 			return refuse(http.StatusTooManyRequests, "locked after repeated failures (unknown user)")
 		}
 		if err := srv.withArgon(ctx, func() { checkPassword(req.Password, srv.dummy()) }); err != nil {
 			return nil, http.StatusServiceUnavailable, "client gone"
 		}
-		srv.unknown.fail(key, now, srv.cfg.MaxFailures, srv.cfg.Lockout)
+		srv.unknown.fail(scoped, now, srv.cfg.MaxFailures, srv.cfg.Lockout)
 		return refuse(http.StatusUnauthorized, "unknown user")
 	}
 	if err != nil {
@@ -416,7 +445,13 @@ func (srv *Server) login(ctx context.Context, req *protocol.LoginRequest, ip str
 		return nil, http.StatusServiceUnavailable, "store unavailable"
 	}
 	actor = "staff:" + a.User
-	if now.Before(a.LockedUntil) {
+	remoteLocked := now.Before(a.LockedUntil)
+	switch {
+	case local:
+		if until, locked := srv.local.lockedUntil(key, now); locked {
+			return refuse(http.StatusTooManyRequests, "account locked until "+until.UTC().Format(time.RFC3339)+" for logins from the hub's machine")
+		}
+	case remoteLocked:
 		return refuse(http.StatusTooManyRequests, "account locked until "+a.LockedUntil.UTC().Format(time.RFC3339))
 	}
 	var pwOK bool
@@ -427,6 +462,9 @@ func (srv *Server) login(ctx context.Context, req *protocol.LoginRequest, ip str
 		srv.log.Error("Stored password hash unusable", "user", a.User, "err", err)
 	}
 	fail := func(why string) (*protocol.LoginResponse, int, string) {
+		if local {
+			return srv.localFailure(ctx, a.User, key, why, ip, now)
+		}
 		locked, err := srv.store.LoginFailure(ctx, a.User, why, ip, now, srv.cfg.MaxFailures, srv.cfg.Lockout)
 		if err != nil {
 			srv.log.Error("Store failed login failed", "user", a.User, "err", err)
@@ -458,9 +496,49 @@ func (srv *Server) login(ctx context.Context, req *protocol.LoginRequest, ip str
 		srv.log.Error("Store login failed", "user", a.User, "err", err)
 		return nil, http.StatusServiceUnavailable, "store unavailable"
 	}
-	srv.unknown.forget(key)
+	srv.unknown.forget(scoped)
+	if local {
+		srv.local.forget(key)
+		if remoteLocked {
+			// The store cleared the remote lock with the login, as any login does.
+			srv.log.Warn("Staff logged in from the hub's machine while locked for remote logins", "user", a.User, "lockedUntil", a.LockedUntil.UTC().Format(time.RFC3339))
+		}
+	}
 	srv.log.Info("Staff logged in", "user", a.User, "role", a.Role, "remote", ip)
 	return &protocol.LoginResponse{Session: secret, User: a.User, Role: protocol.Role(a.Role), ExpiresAt: expires.UTC()}, http.StatusOK, ""
+}
+
+// Lockout: MaxFailures consecutive failed logins of an account lock it for
+// Lockout. Failures from the hub's own machine (a loopback address: the
+// embedded console, or a console pointed at localhost) are counted apart from
+// the rest: remote failures lock remote logins only (in the store, so the lock
+// outlives a restart, and `carrel-hub admin unlock` lifts it), and local
+// failures lock local logins only (in memory: a restart of the hub lifts it).
+// So a flood of wrong passwords from the network cannot keep the admin at the
+// hub's keyboard out, and a flood from the hub's machine (which needs a shell
+// there) cannot keep remote staff out. Either way a successful login clears
+// the account's remote count and lock, as it always has. Behind a reverse
+// proxy on the same machine every login would count as local; the local lock
+// still holds then.
+
+// isLocal reports whether ip, a request's remote address, is the hub's own
+// machine.
+func isLocal(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// localFailure counts a failed login of an existing account from the hub's
+// machine and audits it as the store does for remote ones.
+func (srv *Server) localFailure(ctx context.Context, user, key, why, ip string, now time.Time) (*protocol.LoginResponse, int, string) {
+	n, until := srv.local.fail(key, now, srv.cfg.MaxFailures, srv.cfg.Lockout)
+	detail := map[string]string{protocol.AuditKeyRemote: ip, protocol.AuditKeyResult: "refused: " + why, protocol.AuditKeyFailures: strconv.Itoa(n)}
+	if !until.IsZero() {
+		detail[protocol.AuditKeyLockedUntil] = until.UTC().Format(time.RFC3339)
+		srv.log.Warn("Staff account locked for logins from the hub's machine after failed logins", "user", user, "remote", ip, "for", srv.cfg.Lockout.String())
+	}
+	srv.audit(ctx, "staff:"+user, protocol.AuditStaffLogin, "", detail)
+	return nil, http.StatusUnauthorized, why
 }
 
 func newSessionSecret() (string, []byte) {
@@ -547,8 +625,9 @@ func (srv *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// failures counts consecutive failed logins of names that are not accounts, so
-// that they lock out like real ones. Bounded; guarded by mu.
+// failures counts consecutive failed logins of one kind of key (names that
+// are not accounts, so that they lock out like real ones; accounts tried from
+// the hub's machine). Bounded; guarded by mu.
 type failures struct {
 	mu sync.Mutex
 	m  map[string]*failCount
@@ -561,13 +640,23 @@ type failCount struct {
 }
 
 func (f *failures) locked(key string, now time.Time) bool {
+	_, locked := f.lockedUntil(key, now)
+	return locked
+}
+
+func (f *failures) lockedUntil(key string, now time.Time) (time.Time, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.m[key]
-	return c != nil && now.Before(c.until)
+	if c == nil || !now.Before(c.until) {
+		return time.Time{}, false
+	}
+	return c.until, true
 }
 
-func (f *failures) fail(key string, now time.Time, max int, lock time.Duration) {
+// fail counts one failure of key. It returns the consecutive failures counted
+// and, when this one locks key, until when.
+func (f *failures) fail(key string, now time.Time, max int, lock time.Duration) (n int, lockedUntil time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.m) > 10000 {
@@ -584,10 +673,13 @@ func (f *failures) fail(key string, now time.Time, max int, lock time.Duration) 
 	}
 	c.n++
 	c.last = now
+	n = c.n
 	if c.n >= max {
 		c.n = 0
 		c.until = now.Add(lock)
+		lockedUntil = c.until
 	}
+	return n, lockedUntil
 }
 
 func (f *failures) forget(key string) {

@@ -19,8 +19,8 @@ import (
 // further refusals are summed under source "other". So anonymous refusals add
 // at most 2 × (MaxRefusalSources + 1) rows per action per window, whatever the
 // flood. (Wrong passwords and codes for an existing account are not anonymous:
-// the store audits each with the account's lockout, bounded by the per-name
-// rate limit.)
+// each is audited with the account's lockout, by the store or, from the hub's
+// own machine, by localFailure, bounded by the per-name rate limit of each.)
 const (
 	RefusalWindow     = time.Minute
 	MaxRefusalSources = 100

@@ -123,6 +123,7 @@ type Server struct {
 	ipLimit   *wsserve.RateLimiter // login and setup attempts per remote address
 	userLimit *wsserve.RateLimiter // login attempts per user name tried
 	unknown   failures             // lockout of names that are not accounts
+	local     failures             // lockout of accounts tried from the hub's machine (auth.go, Lockout)
 	refusals  refusals             // anonymous refusals counted for the audit log
 	argon     chan struct{}        // bounds concurrent argon2id runs (19 MiB each)
 	bus       *staffBus
@@ -148,6 +149,7 @@ func New(ctx context.Context, cfg Config, hub Hub, st *store.Store, log *slog.Lo
 		ipLimit:   wsserve.NewRateLimiter(cfg.LoginPerMinute/60, cfg.LoginBurst),
 		userLimit: wsserve.NewRateLimiter(cfg.LoginPerMinute/60, min(cfg.LoginBurst, 2*cfg.MaxFailures)),
 		unknown:   failures{m: map[string]*failCount{}},
+		local:     failures{m: map[string]*failCount{}},
 		argon:     make(chan struct{}, 2),
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,

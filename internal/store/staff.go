@@ -176,6 +176,61 @@ func (s *Store) DisableStaff(ctx context.Context, user, actor string) error {
 	return nil
 }
 
+// UnlockStaff clears an account's failed logins and lock (the remote one: see
+// internal/staffapi), and audits it. The lock it lifted, if any, is in the
+// audit row. ErrNotFound if there is no such account.
+func (s *Store) UnlockStaff(ctx context.Context, user, actor string) (wasLockedUntil time.Time, err error) {
+	now := s.now()
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var locked int64
+		err := tx.QueryRowContext(ctx, `SELECT locked_until FROM staff WHERE user = ?`, user).Scan(&locked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE staff SET failures = 0, locked_until = 0 WHERE user = ?`, user); err != nil {
+			return err
+		}
+		detail := map[string]string{protocol.AuditKeyUser: user, protocol.AuditKeyResult: "ok"}
+		if locked > ms(now) {
+			wasLockedUntil = time.UnixMilli(locked)
+			detail[protocol.AuditKeyLockedUntil] = wasLockedUntil.UTC().Format(time.RFC3339)
+		}
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditStaffUnlock, "", detail)
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("unlock staff %q: %w", user, err)
+	}
+	return wasLockedUntil, nil
+}
+
+// ResetTOTP gives an account a new TOTP secret (base32): the old
+// authenticator's codes stop working, the account's sessions end, its lock is
+// cleared, and it is audited. The last accepted step stays, so no code of a
+// step already used works. ErrNotFound if there is no such account.
+func (s *Store) ResetTOTP(ctx context.Context, user, secret, actor string) error {
+	now := s.now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE staff SET totp_secret = ?, failures = 0, locked_until = 0 WHERE user = ?`, secret, user)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE user = ?`, user); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditStaffNewTOTP, "", map[string]string{protocol.AuditKeyUser: user, protocol.AuditKeyResult: "ok"})
+	})
+	if err != nil {
+		return fmt.Errorf("reset totp of %q: %w", user, err)
+	}
+	return nil
+}
+
 // LoginSuccess records a verified login (audited as "staff:<user>"): step becomes the last accepted TOTP
 // step (refused with ErrStepUsed if it is not above the stored one, so a code
 // works once even under concurrent logins), failures reset, the session stored
