@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"crypto/x509"
 	"net"
 	"strings"
 	"testing"
@@ -89,5 +90,26 @@ func TestPublicName(t *testing.T) {
 		if got := publicName(tt.url, tt.names); got != tt.want {
 			t.Errorf("publicName(%q, %q) = %q, want %q", tt.url, tt.names, got, tt.want)
 		}
+	}
+}
+
+// The staff API's terminal record carries the agent certificate's NotAfter
+// (the console warns from it when it is near), offline or not.
+func TestStaffTerminalCarriesCertExpiry(t *testing.T) {
+	sh := startStaffHub(t, nil)
+	pc := sh.mustEnroll(t, "pc-cert")
+	leaf, err := x509.ParseCertificate(pc.cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := sh.setup(t, "ann", adminPW)
+	admin := sh.console(t, sh.mustLogin(t, "ann", adminPW, secret), nil)
+	var terms []protocol.TerminalView
+	admin.ok(protocol.OpTerminals, nil, &terms)
+	if len(terms) != 1 || terms[0].ID != pc.id {
+		t.Fatalf("terminals %+v", terms)
+	}
+	if got := terms[0].CertExpires; got.IsZero() || got.Sub(leaf.NotAfter).Abs() > time.Second {
+		t.Errorf("terminal's certificate expiry %v, the certificate says %v", got, leaf.NotAfter)
 	}
 }
