@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/carrel-kiosk/carrel/agent/browserpolicy"
@@ -190,6 +191,10 @@ func cmdControl(what string) func(context.Context, []string, io.Writer, io.Write
 				err = m.Restart()
 			}
 		}
+		if errors.Is(err, service.ErrNotInstalled) {
+			fmt.Fprintln(stderr, notInstalledHelp(runtime.GOOS))
+			return 1
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "carrel-agent %s: %v\n", what, err)
 			return 1
@@ -218,11 +223,20 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "carrel-agent status:", err)
 		return 1
 	}
-	if *asJSON {
+	return printStatus(stdout, r, *asJSON, runtime.GOOS)
+}
+
+// printStatus prints what status found and returns the exit code: 0 only for
+// a running service, 3 otherwise (like systemctl status and LSB: not running).
+func printStatus(stdout io.Writer, r service.StatusReport, asJSON bool, goos string) int {
+	if asJSON {
 		json.NewEncoder(stdout).Encode(map[string]any{
 			"service": r.State, "enrolled": r.Enrolled, "enrollment_pending": r.Pending,
 		})
 	} else {
+		if r.State == service.StateNotInstalled {
+			fmt.Fprintln(stdout, notInstalledHelp(goos))
+		}
 		fmt.Fprintf(stdout, "Service:  %s\n", r.State)
 		switch {
 		case r.Enrolled:
@@ -234,9 +248,21 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	if r.State != service.StateRunning {
-		return 3 // like systemctl status and LSB: not running
+		return 3
 	}
 	return 0
+}
+
+// notInstalledHelp says that the service is not installed and the install
+// command that installs it (cmdInstall's flags).
+func notInstalledHelp(goos string) string {
+	install := "carrel-agent install --hub wss://HOST:PORT --fingerprint SHA256 --token TOKEN"
+	if goos == "windows" {
+		return "carrel-agent is not installed as a service; install it from an elevated prompt with: " + install +
+			" (or with the MSI)"
+	}
+	return "carrel-agent is not installed as a service; install it with: sudo " + install +
+		"\n(the values are on the hub's enrollment screen; on Debian or Ubuntu the carrel-agent .deb installs it too)"
 }
 
 func cmdService(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,7 +37,7 @@ const usage = `carrel-console: the Carrel staff console.
 
 Usage:
   carrel-console [--hub URL --fingerprint FP]
-  carrel-console --embedded-hub DIR [--embedded-listen ADDR]
+  carrel-console --embedded-hub DIR [--embedded-listen ADDR] [--embedded-name HOST]
 
 With --hub and --fingerprint the console goes straight to the login screen of
 that hub. The fingerprint is the hub's CA fingerprint (carrel-hub prints it at
@@ -45,7 +46,9 @@ whose certificate chains to that CA.
 
 With --embedded-hub this computer is the hub: the console starts one with its
 data (CA, database) in DIR and agents enroll against this computer on
---embedded-listen. Without either, the console asks which hub to use.
+--embedded-listen, dialling it by --embedded-name (this computer's name on the
+library's network: the enrollment lines use it). Without either, the console
+asks which hub to use.
 
 On a hub with no staff account yet the console opens on first-run setup: enter
 the setup code the hub printed (it is also in the file setup-code in the hub's
@@ -73,6 +76,7 @@ func main() {
 	fingerprint := fs.String("fingerprint", "", "the hub's CA fingerprint (SHA-256, hex)")
 	embeddedDir := fs.String("embedded-hub", "", "run the hub inside the console with its data in `DIR`")
 	embeddedListen := fs.String("embedded-listen", ":8443", "where an embedded hub listens for agents")
+	embeddedName := fs.String("embedded-name", "", "comma-separated names or IPs the library's PCs reach an embedded hub by (the first is used in enrollment lines)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	hooks := testHooks(fs)
 	fs.Usage = func() {
@@ -113,7 +117,8 @@ func main() {
 			log.Error("Audit heads not kept", "err", err)
 		}
 	}
-	starter := &embedded.Starter{DataDir: dir, Listen: *embeddedListen, Log: log.With("component", "hub")}
+	starter := &embedded.Starter{DataDir: dir, Listen: *embeddedListen, Names: splitNames(*embeddedName), Version: version,
+		Log: log.With("component", "hub")}
 	client := hubclient.New(log.With("component", "hubclient"), hubclient.Options{})
 	defer client.Close()
 
@@ -160,4 +165,15 @@ func needDisplay(goos string, getenv func(string) string) error {
 		return errors.New("no display: DISPLAY and WAYLAND_DISPLAY are not set; run it in a desktop session (or under xvfb-run for a test)")
 	}
 	return nil
+}
+
+// splitNames is a comma-separated list of names, blanks dropped.
+func splitNames(s string) []string {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -28,7 +28,8 @@ Build the agent first, for the target:
   GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -buildmode=pie -trimpath -ldflags="-s -w -X main.version=1.2.3" -o carrel-agent ./cmd/carrel-agent
 
 The MSI needs wixl (apt-get install wixl), signing needs osslsigncode.
-Install on a PC (the hub's enrollment screen gives the three values):
+The hub's enrollment lines (console, Enrollment) name these files for the hub's
+version and give the three values, with the hub's public name (serve --name):
   msiexec /i carrel-agent-1.2.3-x64.msi /qn HUB_URL=wss://hub:8443 HUB_FINGERPRINT=... ENROLL_TOKEN=...
   HUB_URL=wss://hub:8443 HUB_FINGERPRINT=... ENROLL_TOKEN=... dpkg -i carrel-agent_1.2.3-1_amd64.deb
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 func TestUsageAndErrors(t *testing.T) {
@@ -56,5 +58,43 @@ func TestBuildsDeb(t *testing.T) {
 	}
 	if err := exec.Command("dpkg-deb", "--info", path).Run(); err != nil {
 		t.Errorf("not a deb: %v", err)
+	}
+}
+
+// The files carrel-package builds are the ones the hub's enrollment lines
+// name (protocol.AgentMSIFile, AgentDebFile), for every format and arch.
+func TestFileNamesMatchEnrollmentLines(t *testing.T) {
+	agent := filepath.Join(t.TempDir(), "carrel-agent")
+	if err := os.WriteFile(agent, []byte("MZ stand-in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	builds := []struct {
+		tool string
+		args []string
+		want string
+	}{
+		{"dpkg-deb", []string{"deb", "--version", "1.4.2"}, protocol.AgentDebFile("1.4.2", "amd64")},
+		{"dpkg-deb", []string{"deb", "--version", "v1.4.2", "--arch", "arm64"}, protocol.AgentDebFile("1.4.2", "arm64")},
+		{"wixl", []string{"msi", "--version", "1.4.2"}, protocol.AgentMSIFile("1.4.2")},
+	}
+	for _, b := range builds {
+		if _, err := exec.LookPath(b.tool); err != nil {
+			t.Logf("skipping %v: %s not on PATH", b.args, b.tool)
+			continue
+		}
+		dir := t.TempDir()
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), append(b.args, "--agent", agent, "--out", dir), &out, &errb); code != 0 {
+			t.Fatalf("%v: code %d: %s", b.args, code, errb.String())
+		}
+		if got := filepath.Base(strings.TrimSpace(out.String())); got != b.want {
+			t.Errorf("%v built %q; the enrollment lines name %q", b.args, got, b.want)
+		}
+	}
+	if v := protocol.PackageVersion("v1.4.2"); v != "1.4.2" {
+		t.Errorf("PackageVersion(v1.4.2) = %q", v)
+	}
+	if v := protocol.PackageVersion("dev"); v != "VERSION" {
+		t.Errorf("PackageVersion(dev) = %q", v)
 	}
 }

@@ -28,7 +28,11 @@ import (
 type Starter struct {
 	DataDir string // hub data directory (created 0700)
 	Listen  string // agents' listen address, e.g. ":8443"
+	// Names are the hub's public names, as PCs will dial it (carrel-console
+	// --embedded-name); the first is the one enrollment lines use. Without
+	// one the hub says it has no public name.
 	Names   []string
+	Version string // the console's, shown as the hub's
 	Log     *slog.Logger
 
 	once sync.Once
@@ -54,7 +58,7 @@ func (s *Starter) start(ctx context.Context) (string, string, error) {
 	if listen == "" {
 		listen = ":8443"
 	}
-	h, err := hub.New(hub.Config{DataDir: s.DataDir, Listen: listen, Names: s.Names, NoControlSocket: true}, s.Log)
+	h, err := hub.New(hub.Config{DataDir: s.DataDir, Listen: listen, Names: s.Names, Version: s.Version, NoControlSocket: true}, s.Log)
 	if err != nil {
 		return "", "", fmt.Errorf("embedded hub: %w", err)
 	}

@@ -31,6 +31,7 @@ type detailView struct {
 	result  *widget.Label
 	why     *widget.Label // why the disabled actions are disabled
 	dirty   *widget.Label // why a dirty PC is closed and what to do
+	cert    *widget.Label // the agent certificate is near or past its end
 	buttons map[protocol.Action]*widget.Button
 	busy    map[protocol.Action]bool // sent, no answer yet
 	confirm *dialog.ConfirmDialog    // the open confirmation, if any
@@ -122,10 +123,14 @@ func newDetailView(u *UI) *detailView {
 	d.dirty = plain("")
 	d.dirty.Importance = widget.DangerImportance
 	d.dirty.Hide()
+	d.cert = plain("")
+	d.cert.Importance = widget.WarningImportance
+	d.cert.Hide()
 	d.events = container.NewVBox()
 	// Actions first: staff should not have to scroll to lock a PC.
 	d.body = container.NewVBox(d.title,
 		d.dirty,
+		d.cert,
 		container.NewGridWithColumns(3, row...),
 		d.why,
 		d.message, container.NewBorder(nil, nil, nil, d.counter, send),
@@ -186,6 +191,12 @@ func (d *detailView) show(id string) {
 		set("Events lost", fmt.Sprint(s.OutboxDropped))
 	}
 	set("Certificate expires", timeText(cert, now))
+	if _, long := certWarning(t, now); long != "" {
+		d.cert.SetText(long)
+		d.cert.Show()
+	} else {
+		d.cert.Hide()
+	}
 	d.fillEvents(d.u.feed.log.ForTerminal(id, 10))
 	d.applyRules(t)
 	if displayState(t) == protocol.StateDirty {

@@ -23,6 +23,8 @@ type enrollView struct {
 	ttl     *widget.Select
 	create  *widget.Button
 	status  *widget.Label
+	noName  *widget.Label // the hub has no public name: what to do
+	files   *widget.Label // the package files the lines name
 	out     map[string]*widget.Label
 	outBox  *fyne.Container
 	terms   *widget.List
@@ -35,7 +37,10 @@ var ttlChoices = map[string]time.Duration{"1 hour": time.Hour, "1 day": 24 * tim
 var tokenFields = []string{"Token", "CA fingerprint", "Hub", "Expires", "Uses", "carrel-agent", "Windows (MSI)", "Debian/Ubuntu"}
 
 func newEnrollView(u *UI) *enrollView {
-	v := &enrollView{u: u, uses: widget.NewEntry(), status: plain(""), out: map[string]*widget.Label{}}
+	v := &enrollView{u: u, uses: widget.NewEntry(), status: plain(""), noName: plain(""), files: plain(""), out: map[string]*widget.Label{}}
+	v.noName.Importance = widget.DangerImportance
+	v.noName.Hide()
+	v.files.Importance = widget.LowImportance
 	v.uses.SetText("1")
 	v.ttl = widget.NewSelect([]string{"1 hour", "1 day", "7 days"}, nil)
 	v.ttl.SetSelected("1 day")
@@ -51,7 +56,7 @@ func newEnrollView(u *UI) *enrollView {
 		v.out[f] = l
 		outForm.Append(f, l)
 	}
-	v.outBox = container.NewVBox(outForm)
+	v.outBox = container.NewVBox(outForm, v.files)
 	v.outBox.Hide()
 	v.terms = widget.NewList(func() int { return len(v.rows) },
 		func() fyne.CanvasObject {
@@ -72,13 +77,45 @@ func newEnrollView(u *UI) *enrollView {
 	reload := widget.NewButton("Refresh list", v.loadTerminals)
 	left := container.NewVBox(widget.NewLabelWithStyle("Enroll new PCs", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		plain("A token lets that many PCs enroll until it expires. Give IT the token and one of the command lines."),
-		form, v.create, v.status, v.outBox)
+		v.noName, form, v.create, v.status, v.outBox)
 	right := container.NewBorder(container.NewHBox(widget.NewLabelWithStyle("Terminals", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), reload), nil, nil, nil, v.terms)
 	split := container.NewHSplit(container.NewVScroll(left), right)
 	split.Offset = 0.55
 	v.content = split
 	v.loadTerminals()
+	v.loadHubInfo()
 	return v
+}
+
+// noPublicNameText is what the enrollment screen says when the hub was
+// started without the name PCs reach it by: its lines would name localhost.
+func noPublicNameText(embedded bool) string {
+	how := "set carrel-hub serve --name HOST (HOST: the name the library's PCs reach the hub by) and restart the hub"
+	if embedded {
+		how = "start this console with --embedded-name HOST (HOST: the name the library's PCs reach this computer by)"
+	}
+	return "This hub has no public name: " + how + ", then create a new token. Until then the lines below name localhost, which works only on the hub's own computer."
+}
+
+// showNoPublicName shows or hides the warning.
+func (v *enrollView) showNoPublicName(none bool) {
+	if !none {
+		v.noName.Hide()
+		return
+	}
+	v.noName.SetText(noPublicNameText(v.u.embedded))
+	v.noName.Show()
+}
+
+// loadHubInfo warns before any token is made when the hub has no public name.
+func (v *enrollView) loadHubInfo() {
+	v.u.async(func(ctx context.Context) func() {
+		info, err := v.u.client.HubInfo(ctx)
+		if err != nil {
+			return nil
+		}
+		return func() { v.showNoPublicName(info.NoPublicName) }
+	})
 }
 
 func (v *enrollView) createToken() {
@@ -99,6 +136,12 @@ func (v *enrollView) createToken() {
 				return
 			}
 			v.status.SetText("Token created. It is shown only now.")
+			v.showNoPublicName(tok.NoPublicName)
+			v.files.SetText("")
+			if tok.MSIFile != "" && tok.DebFile != "" {
+				v.files.SetText(shown("The lines install " + tok.MSIFile + " and " + tok.DebFile +
+					", as carrel-package names them for this hub's version; use your file's name if you built another."))
+			}
 			v.u.admin.pokeAudit()
 			set := func(k, s string) { v.out[k].SetText(shown(s)) }
 			set("Token", tok.Token)

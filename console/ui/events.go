@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -12,7 +13,7 @@ import (
 )
 
 // eventsView is the event feed (every event, newest first, as sentences,
-// filtered by what staff type) and the alerts (alert events and the terminals
+// filtered by what staff type and by how recent) and the alerts (alert events and the terminals
 // that are offline). Selecting an event shows its raw record beside the list,
 // with a button to the PC. Live alerts also raise a desktop notification and
 // a badge on the PC's tile (see UI.addEvents).
@@ -22,6 +23,7 @@ type eventsView struct {
 	feed         *widget.List
 	feedRows     []protocol.EventView // log.All() after the filter
 	filter       *widget.Entry
+	when         *widget.Select // how far back the feed goes (timeRanges)
 	alerts       *widget.List
 	offline      *widget.List
 	offlineRows  []protocol.TerminalView
@@ -71,9 +73,11 @@ func newEventsView(u *UI) *eventsView {
 	v.filter = widget.NewEntry()
 	v.filter.SetPlaceHolder("Filter: a PC's name, a file, a word (\"blocked\", \"wipe\")")
 	v.filter.OnChanged = func(string) { v.refresh() }
+	v.when = widget.NewSelect(timeRangeNames(), func(string) { v.refresh() })
+	v.when.SetSelected(timeRanges[0].name)
 	feedSplit := container.NewHSplit(v.feed, v.feedRaw.content)
 	feedSplit.Offset = 0.62
-	v.feedContent = container.NewBorder(v.filter, nil, nil, nil, feedSplit)
+	v.feedContent = container.NewBorder(container.NewBorder(nil, nil, nil, v.when, v.filter), nil, nil, nil, feedSplit)
 	v.offlineTitle = widget.NewLabelWithStyle("Offline terminals: 0", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	alertSplit := container.NewHSplit(
 		container.NewBorder(widget.NewLabelWithStyle("Alerts", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), nil, nil, nil, v.alerts),
@@ -94,11 +98,48 @@ func (u *UI) openTerminal(id string) {
 	}
 }
 
+// timeRanges are the feed's choices of how far back it goes: since returns
+// the earliest time shown (zero: everything).
+var timeRanges = []struct {
+	name  string
+	since func(now time.Time) time.Time
+}{
+	{"Any time", func(time.Time) time.Time { return time.Time{} }},
+	{"Last hour", func(now time.Time) time.Time { return now.Add(-time.Hour) }},
+	{"Today", func(now time.Time) time.Time {
+		y, m, d := now.Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, now.Location())
+	}},
+	{"Last 7 days", func(now time.Time) time.Time { return now.AddDate(0, 0, -7) }},
+}
+
+func timeRangeNames() []string {
+	var out []string
+	for _, r := range timeRanges {
+		out = append(out, r.name)
+	}
+	return out
+}
+
+// since is the earliest event time the feed shows now.
+func (v *eventsView) since() time.Time {
+	for _, r := range timeRanges {
+		if v.when != nil && r.name == v.when.Selected {
+			return r.since(v.u.opts.Now())
+		}
+	}
+	return time.Time{}
+}
+
 func (v *eventsView) refresh() {
 	v.alertRows = v.log.Alerts()
 	v.feedRows = v.feedRows[:0]
 	words := strings.Fields(strings.ToLower(v.filter.Text))
+	since := v.since()
 	for _, e := range v.log.All() {
+		if e.Time.Before(since) {
+			continue
+		}
 		if len(words) == 0 || matchesAll(strings.ToLower(eventLine(e, v.u.terminalName(e.Terminal))+" "+string(e.Kind)), words) {
 			v.feedRows = append(v.feedRows, e)
 		}

@@ -44,6 +44,7 @@ type fakeHub struct {
 	verify     protocol.AuditVerifyView
 	ca         *x509.Certificate // the hub's CA, for its audit heads
 	head       string            // the audit head hub.info answers
+	noName     bool              // the hub has no public name
 	push       func(protocol.StaffPush)
 	link       func(bool, error)
 }
@@ -168,6 +169,13 @@ func (f *fakeHub) TokenCreate(_ context.Context, a protocol.TokenArgs) (protocol
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tokens = append(f.tokens, a)
+	if f.noName {
+		return protocol.TokenView{Token: "ctok_abc", Fingerprint: "ab12", ExpiresAt: time.Unix(2e9, 0), Uses: a.Uses, HubURL: "wss://localhost:8443",
+			NoPublicName: true, MSIFile: "carrel-agent-1.4.2-x64.msi", DebFile: "carrel-agent_1.4.2-1_amd64.deb",
+			AgentCommand: "carrel-agent enroll --hub wss://localhost:8443 --token ctok_abc",
+			MSICommand:   "msiexec /i carrel-agent-1.4.2-x64.msi /qn HUB_URL=wss://localhost:8443 ENROLL_TOKEN=ctok_abc",
+			DebCommand:   "apt install ./carrel-agent_1.4.2-1_amd64.deb"}, nil
+	}
 	return protocol.TokenView{Token: "ctok_abc", Fingerprint: "ab12", ExpiresAt: time.Unix(2e9, 0), Uses: a.Uses, HubURL: "wss://hub:8443",
 		AgentCommand: "carrel-agent enroll --hub wss://hub:8443 --token ctok_abc",
 		MSICommand:   "msiexec /i carrel-agent.msi /qn HUB_URL=wss://hub:8443 ENROLL_TOKEN=ctok_abc",
@@ -223,7 +231,7 @@ func (f *fakeHub) AuditVerify(context.Context) (protocol.AuditVerifyView, error)
 func (f *fakeHub) HubInfo(context.Context) (protocol.HubInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return protocol.HubInfo{Version: "fake", Role: f.role, AuditHead: f.head}, nil
+	return protocol.HubInfo{Version: "fake", Role: f.role, AuditHead: f.head, NoPublicName: f.noName}, nil
 }
 
 func (f *fakeHub) CA() *x509.Certificate {

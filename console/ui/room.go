@@ -170,6 +170,8 @@ type tile struct {
 	state, time *canvas.Text
 	badge       *fyne.Container // unread alerts: a yellow disc with their count
 	badgeText   *canvas.Text
+	cert        *fyne.Container // the agent certificate is near or past its end (certWarning)
+	certText    *canvas.Text
 }
 
 func newTile() fyne.CanvasObject {
@@ -191,6 +193,15 @@ func newTile() fyne.CanvasObject {
 	disc.StrokeColor, disc.StrokeWidth = tileText, 1.5
 	t.badge = container.NewGridWrap(fyne.NewSize(24, 24), container.NewStack(disc, container.NewCenter(t.badgeText)))
 	t.badge.Hide()
+	t.certText = canvas.NewText("", badgeInk)
+	t.certText.TextStyle = fyne.TextStyle{Bold: true}
+	t.certText.TextSize = theme.CaptionTextSize()
+	t.certText.Alignment = fyne.TextAlignCenter
+	certBg := canvas.NewRectangle(certOrange)
+	certBg.CornerRadius = 4
+	certBg.StrokeColor, certBg.StrokeWidth = tileText, 1.5
+	t.cert = container.NewStack(certBg, container.NewPadded(t.certText))
+	t.cert.Hide()
 	t.ExtendBaseWidget(t)
 	return t
 }
@@ -198,6 +209,7 @@ func newTile() fyne.CanvasObject {
 var (
 	badgeYellow = color.NRGBA{0xFF, 0xD5, 0x4F, 0xFF}
 	badgeInk    = color.NRGBA{0x21, 0x21, 0x21, 0xFF}
+	certOrange  = color.NRGBA{0xFF, 0x98, 0x3F, 0xFF}
 )
 
 func (t *tile) CreateRenderer() fyne.WidgetRenderer {
@@ -205,7 +217,7 @@ func (t *tile) CreateRenderer() fyne.WidgetRenderer {
 	// was at the last layout.
 	line := container.NewGridWithColumns(2, t.state, t.time)
 	return widget.NewSimpleRenderer(container.NewStack(t.bg,
-		container.NewBorder(container.NewBorder(nil, nil, nil, container.NewCenter(t.badge), container.NewThemeOverride(t.name, whiteText{})), nil, nil, nil,
+		container.NewBorder(container.NewBorder(nil, nil, nil, container.NewCenter(container.NewHBox(t.cert, t.badge)), container.NewThemeOverride(t.name, whiteText{})), nil, nil, nil,
 			container.NewPadded(line))))
 }
 
@@ -244,6 +256,13 @@ func (t *tile) set(v protocol.TerminalView, selected bool, unread int, now time.
 		t.badge.Show()
 	} else {
 		t.badge.Hide()
+	}
+	if short, _ := certWarning(v, now); short != "" {
+		t.certText.Text = short
+		t.certText.Refresh()
+		t.cert.Show()
+	} else {
+		t.cert.Hide()
 	}
 	t.state.Text = s.String()
 	t.time.Text = sinceText(v, now)

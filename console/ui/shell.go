@@ -185,6 +185,10 @@ func (u *UI) refreshTimes() {
 	if u.room != nil {
 		u.room.refreshTimes()
 	}
+	// The feed's "last hour" moves on with the clock.
+	if u.feed != nil && u.feed.when.Selected != timeRanges[0].name {
+		u.feed.refresh()
+	}
 	// Audit rows nothing pushed (another console's login) show up within a
 	// tick while the audit tab is open.
 	if u.tabs != nil && u.admin.audit != nil && u.tabs.Selected() != nil && u.tabs.Selected().Content == u.admin.audit.content {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/pki"
@@ -134,7 +136,8 @@ func (h *Hub) Revoke(ctx context.Context, terminal, actor string) (store.Termina
 }
 
 // AgentURL is the wss:// URL agents dial: Config.HubURL, else the first server
-// name and the listening port.
+// name and the listening port. Without a public name (PublicName) that name is
+// localhost, which only this machine can reach.
 func (h *Hub) AgentURL() string {
 	if h.cfg.HubURL != "" {
 		return h.cfg.HubURL
@@ -148,6 +151,35 @@ func (h *Hub) AgentURL() string {
 		host = names[0]
 	}
 	return "wss://" + net.JoinHostPort(host, port)
+}
+
+// PublicName is the name the library's PCs reach this hub by: the host of
+// Config.HubURL, else the first of Config.Names that is not a loopback name.
+// It is "" when the hub was given none (carrel-hub serve without --name):
+// enrollment lines then name localhost, and the console says so.
+func (h *Hub) PublicName() string { return publicName(h.cfg.HubURL, h.cfg.Names) }
+
+func publicName(hubURL string, names []string) string {
+	if hubURL != "" {
+		if u, err := url.Parse(hubURL); err == nil && u.Hostname() != "" && !loopbackName(u.Hostname()) {
+			return u.Hostname()
+		}
+	}
+	for _, n := range names {
+		if n = strings.ToLower(strings.TrimSpace(n)); n != "" && !loopbackName(n) {
+			return n
+		}
+	}
+	return ""
+}
+
+// loopbackName reports whether name reaches only the machine it is used on.
+func loopbackName(name string) bool {
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(name, "[]"))
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }
 
 // SetupCode is the waiting one-time setup code of the staff API, or "" once a

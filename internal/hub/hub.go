@@ -104,7 +104,7 @@ type Config struct {
 	NoControlSocket bool
 
 	Version string // shown to consoles in hub.info
-	HubURL  string // wss:// URL agents dial, for enrollment command lines (default: first name, listen port)
+	HubURL  string // wss:// URL agents dial, for enrollment command lines (default: first name, listen port; see PublicName)
 
 	// Staff is the staff API's configuration (internal/staffapi); its
 	// DataDir, Version and websocket timing are the hub's.
@@ -377,6 +377,10 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.log.Warn("Cannot publish listen address", "err", err)
 	}
 	h.log.Info("Hub listening", "addr", h.ln.Addr().String(), "fingerprint", h.Fingerprint(), "names", pki.ServerNames(h.cfg.Names))
+	if h.PublicName() == "" {
+		h.log.Warn("This hub has no public name: set carrel-hub serve --name HOST, the name the library's PCs reach it by; until then enrollment lines name localhost",
+			"agentURL", h.AgentURL())
+	}
 
 	g, ctx := errgroup.WithContext(ctx)
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))

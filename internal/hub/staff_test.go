@@ -236,7 +236,7 @@ func TestDeskRoleRefusedAdminOps(t *testing.T) {
 			t.Fatalf("install lines lack %q: %+v", want, tok)
 		}
 	}
-	if !strings.HasPrefix(tok.MSICommand, "msiexec /i carrel-agent.msi /qn ") || !strings.Contains(tok.AgentCommand, "--token "+tok.Token) {
+	if !strings.HasPrefix(tok.MSICommand, "msiexec /i carrel-agent-VERSION-x64.msi /qn ") || !strings.Contains(tok.AgentCommand, "--token "+tok.Token) {
 		t.Fatalf("token view: %+v", tok)
 	}
 	if _, code, bad := sh.enroll(t, tok.Token, "pc-02"); code != http.StatusOK {

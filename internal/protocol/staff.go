@@ -243,8 +243,16 @@ type TokenView struct {
 	Uses         int       `json:"uses"`
 	HubURL       string    `json:"hub_url"`
 	AgentCommand string    `json:"agent_command"` // carrel-agent enroll ...
-	MSICommand   string    `json:"msi_command"`   // msiexec /i carrel-agent.msi /qn HUB_URL=...
+	MSICommand   string    `json:"msi_command"`   // msiexec /i carrel-agent-VERSION-x64.msi /qn HUB_URL=...
 	DebCommand   string    `json:"deb_command"`   // the preseed + apt line
+	// MSIFile and DebFile are the package files the lines install, named as
+	// carrel-package names them (AgentMSIFile, AgentDebFile).
+	MSIFile string `json:"msi_file,omitempty"`
+	DebFile string `json:"deb_file,omitempty"`
+	// NoPublicName: the hub was started without a public name (carrel-hub
+	// serve --name), so HubURL names a loopback address only the hub's own
+	// machine can reach.
+	NoPublicName bool `json:"no_public_name,omitempty"`
 }
 
 type QuarantineView struct {
@@ -286,9 +294,11 @@ type AuditVerifyView struct {
 type HubInfo struct {
 	Fingerprint string `json:"fingerprint"`
 	HubURL      string `json:"hub_url"`
-	Version     string `json:"version"`
-	User        string `json:"user"`
-	Role        Role   `json:"role"`
+	// NoPublicName is TokenView's: HubURL is only a loopback guess.
+	NoPublicName bool   `json:"no_public_name,omitempty"`
+	Version      string `json:"version"`
+	User         string `json:"user"`
+	Role         Role   `json:"role"`
 	// AuditHead is the hub's signed audit head now (AuditHead.String).
 	AuditHead string `json:"audit_head,omitempty"`
 }

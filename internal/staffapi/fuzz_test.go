@@ -39,6 +39,7 @@ func (n noTerminals) Revoke(ctx context.Context, terminal, _ string) (store.Term
 	return store.Terminal{}, err
 }
 func (noTerminals) AgentURL() string    { return "wss://hub.test:8443" }
+func (noTerminals) PublicName() string  { return "hub.test" }
 func (noTerminals) Fingerprint() string { return "sha256:test" }
 func (noTerminals) AuditHead(context.Context) (protocol.AuditHead, error) {
 	return protocol.AuditHead{}, errors.New("no audit head in this test")

@@ -140,14 +140,23 @@ func opTokenCreate(x *staffCall) (any, error) {
 	if err := x.srv.store.CreateToken(x.c.ctx, hash, a.Uses, expires, x.actor); err != nil {
 		return nil, err
 	}
-	url, fp := x.srv.hub.AgentURL(), x.srv.hub.Fingerprint()
-	return protocol.TokenView{Token: tok, Fingerprint: fp, ExpiresAt: expires, Uses: a.Uses, HubURL: url,
+	return enrollLines(tok, expires, a.Uses, x.srv.hub.AgentURL(), x.srv.hub.PublicName() == "", x.srv.hub.Fingerprint(), x.srv.cfg.Version), nil
+}
+
+// enrollLines is the token's view: the hub's own public URL (never the
+// address a console reached it by) and the agent's packages as
+// carrel-package names them for this hub's version.
+func enrollLines(tok string, expires time.Time, uses int, url string, noPublicName bool, fp, version string) protocol.TokenView {
+	v := protocol.PackageVersion(version)
+	msi, deb := protocol.AgentMSIFile(v), protocol.AgentDebFile(v, "amd64")
+	return protocol.TokenView{Token: tok, Fingerprint: fp, ExpiresAt: expires, Uses: uses, HubURL: url,
+		MSIFile: msi, DebFile: deb, NoPublicName: noPublicName,
 		AgentCommand: fmt.Sprintf("carrel-agent enroll --hub %s --token %s --fingerprint %s", url, tok, fp),
 		// The installer's public properties (installer/doc.go).
-		MSICommand: fmt.Sprintf("msiexec /i carrel-agent.msi /qn HUB_URL=%s HUB_FINGERPRINT=%s ENROLL_TOKEN=%s", url, fp, tok),
+		MSICommand: fmt.Sprintf("msiexec /i %s /qn HUB_URL=%s HUB_FINGERPRINT=%s ENROLL_TOKEN=%s", msi, url, fp, tok),
 		// The .deb's postinst reads the same names from its environment.
-		DebCommand: fmt.Sprintf("sudo env HUB_URL=%s HUB_FINGERPRINT=%s ENROLL_TOKEN=%s apt-get install -y ./carrel-agent.deb", url, fp, tok),
-	}, nil
+		DebCommand: fmt.Sprintf("sudo env HUB_URL=%s HUB_FINGERPRINT=%s ENROLL_TOKEN=%s apt-get install -y ./%s", url, fp, tok, deb),
+	}
 }
 
 func opTerminalRevoke(x *staffCall) (any, error) {
@@ -335,7 +344,7 @@ func opHubInfo(x *staffCall) (any, error) {
 		return nil, err
 	}
 	info := protocol.HubInfo{Fingerprint: x.srv.hub.Fingerprint(), HubURL: x.srv.hub.AgentURL(), Version: x.srv.cfg.Version,
-		User: x.user, Role: x.role}
+		NoPublicName: x.srv.hub.PublicName() == "", User: x.user, Role: x.role}
 	if head, err := x.srv.hub.AuditHead(x.c.ctx); err == nil {
 		info.AuditHead = head.String()
 	} else {

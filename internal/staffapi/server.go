@@ -45,6 +45,9 @@ type Hub interface {
 	Revoke(ctx context.Context, terminal, actor string) (store.Terminal, error)
 	// AgentURL is the wss:// URL agents dial; Fingerprint is the CA's.
 	AgentURL() string
+	// PublicName is the name PCs reach the hub by, "" when it has none
+	// (AgentURL then names localhost).
+	PublicName() string
 	Fingerprint() string
 	// AuditHead is the audit chain's head now, signed by the hub.
 	AuditHead(ctx context.Context) (protocol.AuditHead, error)
