@@ -109,8 +109,7 @@ func (s *Store) AddCert(ctx context.Context, terminal, serial string, notAfter t
 // tells whether that certificate (or its terminal) is revoked. ErrNotFound if the
 // serial was never issued.
 func (s *Store) TerminalByCert(ctx context.Context, serial string) (t Terminal, certRevoked bool, err error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+terminalCols+`, c.revoked FROM certs c JOIN terminals t ON t.id = c.terminal
-		WHERE c.serial = ?`, serial)
+	row := s.byCert.QueryRowContext(ctx, serial)
 	var revoked bool
 	t, err = scanTerminal(scannerFunc(func(dest ...any) error { return row.Scan(append(dest, &revoked)...) }))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -237,7 +236,7 @@ func (s *Store) Connect(ctx context.Context, id, serial string, nextSeq uint64) 
 	now := s.now()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var acked int64
-		if err := tx.QueryRowContext(ctx, `SELECT acked_seq, locked FROM terminals WHERE id = ?`, id).Scan(&acked, &locked); err != nil {
+		if err := tx.StmtContext(ctx, s.selConnect).QueryRowContext(ctx, id).Scan(&acked, &locked); err != nil {
 			return err
 		}
 		ackedSeq = uint64(acked)
@@ -249,11 +248,11 @@ func (s *Store) Connect(ctx context.Context, id, serial string, nextSeq uint64) 
 			}
 		}
 		if serial != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE certs SET used_at = ? WHERE serial = ? AND used_at IS NULL`, ms(now), serial); err != nil {
+			if _, err := tx.StmtContext(ctx, s.updUsed).ExecContext(ctx, ms(now), serial); err != nil {
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE terminals SET online = 1, last_seen = ? WHERE id = ?`, ms(now), id)
+		_, err := tx.StmtContext(ctx, s.updOnline).ExecContext(ctx, ms(now), id)
 		return err
 	})
 	if err != nil {
@@ -279,7 +278,7 @@ func (s *Store) RenewalAllowed(ctx context.Context, terminal, serial string) (bo
 
 // Disconnect records that a terminal's connection ended.
 func (s *Store) Disconnect(ctx context.Context, id string) error {
-	if _, err := s.w.ExecContext(ctx, `UPDATE terminals SET online = 0, last_seen = ? WHERE id = ?`, ms(s.now()), id); err != nil {
+	if _, err := s.updOffline.ExecContext(ctx, ms(s.now()), id); err != nil {
 		return fmt.Errorf("disconnect terminal %s: %w", id, err)
 	}
 	return nil
