@@ -507,3 +507,28 @@ func TestRunStopsWhenNoWatcher(t *testing.T) {
 		t.Fatalf("Run = %v, want ErrNotImplemented", err)
 	}
 }
+
+// TestNotifyTellsPatronSessions: the patron's notice reaches every open
+// patron session and no staff session; with none open, nothing is shown.
+func TestNotifyTellsPatronSessions(t *testing.T) {
+	r := newRig(t, winetest.TempDir(t), newFakeWiper())
+	ctx := context.Background()
+	if err := r.m.Notify(ctx, "invoice.exe was not kept."); err != nil {
+		t.Fatalf("Notify with no session: %v", err)
+	}
+	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
+	r.send(Event{Kind: Logon, Session: Session{ID: "4", User: "staff1", UID: "1002"}})
+	r.waitState(protocol.SessionInUse)
+	if err := r.m.Notify(ctx, "invoice.exe was not kept."); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.m.Notify(ctx, "bad \x1b[2J"); err == nil {
+		t.Error("Notify took a control character")
+	}
+	r.ctl.mu.Lock()
+	got := slices.Clone(r.ctl.notices)
+	r.ctl.mu.Unlock()
+	if !slices.Equal(got, []string{"3: invoice.exe was not kept."}) {
+		t.Fatalf("notices = %q", got)
+	}
+}

@@ -138,6 +138,10 @@ type Controller interface {
 	Terminate(ctx context.Context, s Session) error
 	// Message shows text, already checked, to the session's user.
 	Message(ctx context.Context, s Session, text string) error
+	// Notice shows the patron a short note from the agent itself (a download
+	// not kept, a program refused): text already checked, shown for a few
+	// seconds without taking the keyboard or the focus where the OS allows.
+	Notice(ctx context.Context, s Session, text string) error
 	// Countdown shows "this session ends in N s" until deadline (a zero
 	// deadline removes it); ErrNotImplemented where the session has no
 	// overlay (the Manager then sends a message instead).
