@@ -26,6 +26,12 @@
 // countdown (the overlay on X11 and Windows; elsewhere a message) and the
 // session ends when it runs out.
 //
+// Notify tells every open patron session what the agent refused on the
+// patron's behalf (the patron's notice, protocol.PatronNotice): a corner note
+// from the session helper on X11 and Windows (a message box there when the
+// helper cannot show it), a desktop notification on Wayland, a dialog on
+// macOS; a text session is not told (2026-12).
+//
 // Limitations (2026-11):
 //   - Linux: "locked" means patron accounts are expired (usermod --expiredate 1,
 //     refused by PAM's account stage for every login service) and open patron
