@@ -532,3 +532,43 @@ func TestNotifyTellsPatronSessions(t *testing.T) {
 		t.Fatalf("notices = %q", got)
 	}
 }
+
+// helperCtl is a controller that runs session helpers, as the Linux and
+// Windows ones do.
+type helperCtl struct {
+	*fakeController
+	ran chan struct{}
+}
+
+func (c helperCtl) runHelpers(ctx context.Context, _ EventSink) error {
+	close(c.ran)
+	<-ctx.Done()
+	return nil
+}
+
+type wrapped struct{ Controller }
+
+func (w wrapped) Unwrap() Controller { return w.Controller }
+
+// TestWrappedControllerRunsHelpers: a controller wrapped by the agent (its
+// logon gate) still has its session helpers run.
+func TestWrappedControllerRunsHelpers(t *testing.T) {
+	ctl := helperCtl{fakeController: newFakeController(), ran: make(chan struct{})}
+	m, err := New(Options{Config: testConfig(), Log: testLogger(t), Watcher: newFakeWatcher(), Wiper: newFakeWiper(),
+		Controller: wrapped{wrapped{ctl}}, Power: &fakePower{}, Sink: &eventrec.Recorder{}, StateDir: winetest.TempDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	select {
+	case <-ctl.ran:
+	case <-time.After(5 * time.Second):
+		t.Error("the wrapped controller's helpers never ran")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -157,6 +157,30 @@ type helperRunner interface {
 	runHelpers(ctx context.Context, sink EventSink) error
 }
 
+// Unwrapper is implemented by a Controller that wraps another (the agent's
+// logon-gated controller): the Manager looks through it for the session
+// helpers the wrapped controller runs. Without it a wrapped controller's
+// helpers never start, and the lock screen, the countdown, messages and
+// notices are never shown by them.
+type Unwrapper interface {
+	Unwrap() Controller
+}
+
+// helpersOf finds the helper runner of c, through any wrappers.
+func helpersOf(c Controller) (helperRunner, bool) {
+	for c != nil {
+		if r, ok := c.(helperRunner); ok {
+			return r, true
+		}
+		u, ok := c.(Unwrapper)
+		if !ok {
+			return nil, false
+		}
+		c = u.Unwrap()
+	}
+	return nil, false
+}
+
 // Power reboots or shuts down the PC. Both return once the OS accepted the request.
 type Power interface {
 	Reboot(ctx context.Context) error
