@@ -26,9 +26,13 @@ func PatronNotice(kind EventKind, data map[string]string) (string, bool) {
 			return name + " was not kept: it could not be checked, and files that cannot be checked are not kept on library PCs. Ask staff if you need this file.", true
 		}
 		return name + " was not kept: programs cannot run on library PCs. Ask staff if you need this file.", true
-	case EventExecBlocked:
+	case EventExecBlocked, EventExecKilled:
+		verb := " did not start"
+		if kind == EventExecKilled {
+			verb = " was closed" // it slipped past the block and was ended
+		}
 		p := strings.ReplaceAll(data[DataPath], `\`, "/")
-		return noticeName(path.Base(p)) + " did not start: programs cannot run from your folders on library PCs. Ask staff if you need this program.", true
+		return noticeName(path.Base(p)) + verb + ": programs cannot run from your folders on library PCs. Ask staff if you need this program.", true
 	}
 	return "", false
 }

@@ -21,6 +21,8 @@ func TestPatronNotice(t *testing.T) {
 			`report\u202efdp.exe was not kept: programs cannot run on library PCs. Ask staff if you need this file.`, true},
 		{EventExecBlocked, map[string]string{DataPath: `C:\Users\p\Downloads\setup.exe`},
 			"setup.exe did not start: programs cannot run from your folders on library PCs. Ask staff if you need this program.", true},
+		{EventExecKilled, map[string]string{DataPath: `C:\Users\p\Desktop\game.exe`, DataPID: "42"},
+			"game.exe was closed: programs cannot run from your folders on library PCs. Ask staff if you need this program.", true},
 		{EventExecBlocked, map[string]string{DataPath: "/home/p/Downloads/tool"},
 			"tool did not start: programs cannot run from your folders on library PCs. Ask staff if you need this program.", true},
 		{EventDownloadBlocked, map[string]string{}, "A file was not kept: programs cannot run on library PCs. Ask staff if you need this file.", true},
