@@ -127,15 +127,17 @@ func New(cfg config.Config, version string, log *slog.Logger) (*Agent, error) {
 	})
 
 	// 4. The components, in the order they run. A section named in the
-	// configuration's disable list is not built.
+	// configuration's disable list is not built. What the guards refuse is
+	// also told to the patron, through the seat (patronNotices).
+	notices := newPatronNotices(log.With("component", "patron_notices"))
 	if cfg.Enabled("downloads") {
-		if a.downloads, err = newDownloads(cfg, a.outbox, log.With("component", "downloads")); err != nil {
+		if a.downloads, err = newDownloads(cfg, notices.sink(a.outbox), log.With("component", "downloads")); err != nil {
 			return fail(err)
 		}
 		a.add("downloads", a.downloads.Run)
 	}
 	if cfg.Enabled("exec_guard") {
-		run, err := newExecGuard(cfg, a.outbox, log.With("component", "exec_guard"))
+		run, err := newExecGuard(cfg, notices.sink(a.outbox), log.With("component", "exec_guard"))
 		if err != nil {
 			return fail(err)
 		}
@@ -157,6 +159,7 @@ func New(cfg config.Config, version string, log *slog.Logger) (*Agent, error) {
 		}
 		a.add("session", a.seat.Run)
 		a.add("seat_status", a.seat.mirrorStatus)
+		a.add("patron_notices", notices.run(a.seat.Notify))
 	}
 
 	// 5. The link to the hub, last: it dispatches to what is above.

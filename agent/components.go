@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/carrel-kiosk/carrel/agent/browserpolicy"
 	"github.com/carrel-kiosk/carrel/agent/classify"
@@ -68,5 +69,60 @@ func applyPolicyHandler(m *browserpolicy.Manager) protocol.CommandHandler {
 			return "policies already in force", nil
 		}
 		return "re-applied: " + strings.Join(changed, ", "), nil
+	}
+}
+
+// patronNotices tells the patron at once what a guard refused on their
+// behalf (issue 16 §6): the guards report through sink, which passes every
+// event on to staff unchanged and queues the patron's words for those the
+// patron is told about (protocol.PatronNotice); run shows them through the
+// seat's session helper.
+type patronNotices struct {
+	ch  chan string // queued notices; full: the newest are dropped
+	log *slog.Logger
+}
+
+// noticeQueue is how many notices may wait: a burst of blocked files shows
+// its first few, one after another, each replacing the last.
+const noticeQueue = 4
+
+func newPatronNotices(log *slog.Logger) *patronNotices {
+	return &patronNotices{ch: make(chan string, noticeQueue), log: log}
+}
+
+// sink wraps s for a guard. Emit never waits for the screen.
+func (p *patronNotices) sink(s protocol.EventSink) protocol.EventSink { return noticeSink{s, p} }
+
+type noticeSink struct {
+	protocol.EventSink
+	p *patronNotices
+}
+
+func (n noticeSink) Emit(kind protocol.EventKind, sev protocol.Severity, data map[string]string) error {
+	err := n.EventSink.Emit(kind, sev, data)
+	if text, ok := protocol.PatronNotice(kind, data); ok {
+		select {
+		case n.p.ch <- text:
+		default:
+		}
+	}
+	return err
+}
+
+// run shows the queued notices through notify until ctx ends.
+func (p *patronNotices) run(notify func(context.Context, string) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case text := <-p.ch:
+				c, cancel := context.WithTimeout(ctx, 15*time.Second)
+				if err := notify(c, text); err != nil && ctx.Err() == nil {
+					p.log.Warn("Patron notice not shown", "err", err)
+				}
+				cancel()
+			}
+		}
 	}
 }

@@ -102,6 +102,10 @@ type gatedController struct {
 	gate *logonGate
 }
 
+// Unwrap gives the session manager the OS controller, whose session helpers
+// (lock screen, countdown, messages, notices) it runs.
+func (c gatedController) Unwrap() session.Controller { return c.Controller }
+
 // HoldLogons holds or releases every account, and reports every failure.
 func (c gatedController) HoldLogons(ctx context.Context, accounts []string, hold bool) error {
 	return c.gate.holdSeat(ctx, accounts, hold)

@@ -199,7 +199,7 @@ func buildHostile(t testing.TB) []tcase {
 		tcase{name: "truncated.tar.gz", data: gz(t, tarOf(t, tent{name: "a.txt", data: randBytes(15, 5000)}), "")[:3000], reason: "corrupt"},
 		tcase{name: "badcrc.gz", data: func() []byte { b := gz(t, bytes.Repeat(text, 10), "x.txt"); b[len(b)-6] ^= 1; return b }(), reason: "corrupt"},
 	)
-	// Macro documents when the policy blocks them.
+	cs = append(cs, formatsWhere(t, true)...)
 	for i := range cs {
 		cs[i].want = Block
 	}
@@ -267,6 +267,7 @@ func buildBenign(t testing.TB) []tcase {
 		{name: "macros.docm", data: ooxml(t, "docx", zent{name: "word/vbaProject.bin", data: ole([16]byte{}, oleEntry{"VBA", 1}, oleEntry{"PROJECT", 2})}), want: AllowNoExec, reason: "macros"},
 		{name: "macros.xls", data: ole([16]byte{}, oleEntry{"Workbook", 2}, oleEntry{"_VBA_PROJECT_CUR", 1}, oleEntry{"VBA", 1}), want: AllowNoExec, reason: "macros"},
 	}
+	cs = append(cs, formatsWhere(t, false)...)
 	for i := range cs {
 		if cs[i].want == "" {
 			cs[i].want = Allow
@@ -368,6 +369,26 @@ func TestCorpusFiles(t *testing.T) {
 		if sum(b) != sum(c.data) || st.ModTime() != before[c.name].ModTime() || st.Mode() != before[c.name].Mode() {
 			t.Errorf("%+q changed by classification", c.name)
 		}
+	}
+}
+
+// TestCorpusRates reports the share of hostile files blocked and of benign
+// files kept; both must be 100 %.
+func TestCorpusRates(t *testing.T) {
+	cl := New(DefaultConfig())
+	rate := func(cs []tcase) (ok int) {
+		for _, c := range cs {
+			if r, err := cl.Reader(c.name, bytes.NewReader(c.data), int64(len(c.data)), c.mode); err == nil && r.Verdict == c.want {
+				ok++
+			}
+		}
+		return ok
+	}
+	h, b := hostileCases(t), benignCases(t)
+	hok, bok := rate(h), rate(b)
+	t.Logf("hostile blocked: %d/%d (%.1f %%); benign kept: %d/%d (%.1f %%)", hok, len(h), 100*float64(hok)/float64(len(h)), bok, len(b), 100*float64(bok)/float64(len(b)))
+	if hok != len(h) || bok != len(b) {
+		t.Errorf("want 100 %% of both")
 	}
 }
 

@@ -18,6 +18,15 @@
 // RAR, 7z, CAB, ISO, xz) is blocked, with a reason that says so. Only the
 // hash lists in Config override a verdict.
 //
+// Documents are judged from content (2026-12): a saved web page (MHTML/MHT,
+// as Chrome and Edge save a "single file" page), an e-mail (EML), HTML, SVG
+// and PDF, scripts included, open in the policy-hardened browser and stay;
+// every part of a web archive or an e-mail is decoded and judged like a file
+// of its own, so one that embeds an HTML application or a program is
+// blocked. An Internet shortcut (.url) stays only when it opens a web page
+// (http or https) and fetches nothing from a network share. .hta,
+// .search-ms, .library-ms and .settingcontent-ms are blocked by name.
+//
 // A Classifier is immutable after New and safe for concurrent use.
 //
 // Limitations (2026-11): xz, zstd, 7z, RAR, CAB, ISO/UDF and disk images are
@@ -25,5 +34,8 @@
 // (XLM) macros in legacy .xls files and VBA inside legacy .ppt streams are
 // not detected (only VBA storages are); RTF embedded objects are allowed;
 // remote-template injection in OOXML (an external attachedTemplate relation)
-// is not detected; PDF active content (JavaScript, launch actions) is allowed.
+// is not detected; PDF active content (JavaScript, launch actions) is allowed
+// (a document for the browser's PDF viewer; the reason says it has
+// JavaScript only when that is in its first 64 KiB); uuencoded e-mail parts are
+// blocked, not decoded.
 package classify

@@ -99,6 +99,12 @@ func sniff(h []byte) (kind, blockReason string) {
 	if r := textBlockReason(h); r != "" {
 		return "text", r
 	}
+	switch {
+	case looksShortcut(h):
+		return kindURL, ""
+	case looksMIME(h):
+		return kindMIME, ""
+	}
 	return leafKind(h), ""
 }
 
@@ -139,7 +145,6 @@ const trailerSize = 512
 // on by content rather than by name.
 var textMarkers = []struct{ line, needs, reason string }{
 	{"[Desktop Entry]", "Exec", "Linux desktop launcher"},
-	{"[InternetShortcut]", "", "Internet shortcut (.url)"},
 	{"[Shell]", "Command", "Windows Explorer command file (.scf)"},
 	{"Windows Registry Editor Version", "", "registry file"},
 	{"REGEDIT4", "", "registry file"},
@@ -222,6 +227,9 @@ func leafKind(h []byte) string {
 		return "tiff"
 	case has(0, "BM"):
 		return "bmp"
+	}
+	if k := textKind(h); k != "" {
+		return k
 	}
 	if utf8.Valid(h) || (len(h) > 3 && utf8.Valid(h[:len(h)-3])) {
 		return "text"

@@ -28,7 +28,7 @@ var dangerousExt = map[string]string{
 	"pssc": "PowerShell session file", "cdxml": "PowerShell cmdlet definition",
 	"vb": "VBScript", "vbs": "VBScript", "vbe": "encoded VBScript", "js": "JScript", "jse": "encoded JScript",
 	"wsf": "Windows Script file", "wsh": "Windows Script host settings", "wsc": "Windows Script component",
-	"ws": "Windows Script file", "sct": "Windows script component", "hta": "HTML application",
+	"ws": "Windows Script file", "sct": "Windows script component", "hta": "HTML application: a program, not a web page",
 	"msh": "Monad script", "msh1": "Monad script", "msh2": "Monad script", "mshxml": "Monad script",
 	"msh1xml": "Monad script", "msh2xml": "Monad script",
 	// Installers and packages.
@@ -40,11 +40,12 @@ var dangerousExt = map[string]string{
 	"diagcab": "diagnostic package", "diagcfg": "diagnostic package", "diagpkg": "diagnostic package",
 	"inf": "setup information file", "reg": "registry file", "wsb": "Windows Sandbox configuration",
 	// Shortcuts and shell redirections.
-	"lnk": "Windows shortcut", "url": "Internet shortcut", "library-ms": "Windows library description",
-	"settingcontent-ms": "Settings shortcut", "search-ms": "Windows search shortcut",
-	"searchconnector-ms": "Windows search connector", "website": "pinned website", "rdp": "Remote Desktop connection",
+	// (.url is judged by its target: see contentExt.)
+	"lnk": "Windows shortcut", "library-ms": "Windows library: it opens folders, possibly on another computer, not a document",
+	"settingcontent-ms": "Windows settings shortcut: it can start a program", "search-ms": "Windows saved search: it opens a search that can reach programs",
+	"searchconnector-ms": "Windows search connector: it opens folders, possibly on another computer", "website": "pinned website", "rdp": "Remote Desktop connection",
 	"themepack": "Windows theme pack", "theme": "Windows theme", "desktopthemepack": "Windows theme pack",
-	"mht": "web archive", "mhtml": "web archive", "xnk": "Exchange shortcut", "shb": "document shortcut",
+	"xnk": "Exchange shortcut", "shb": "document shortcut",
 	"shs": "shell scrap object", "iqy": "Excel web query", "slk": "Excel symbolic link", "jnlp": "Java Web Start file",
 	// Help files and old Office/Access formats that run code.
 	"chm": "compiled HTML help", "hlp": "Windows help file", "mde": "Access program", "accde": "Access program",

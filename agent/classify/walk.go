@@ -69,8 +69,15 @@ func (w *walker) inspect(n *node) finding {
 		return at(n, ni.finding)
 	}
 	f := ni.finding
+	if ext, _ := finalExt(baseName(n.name)); contentExt[ext] != "" && kind != contentKind(ext) {
+		return at(n, blocked("%s (.%s) that is not one: it cannot be checked", contentExt[ext], ext))
+	}
 	var cf finding
 	switch {
+	case kind == kindMIME:
+		cf = w.mime(n)
+	case kind == kindURL:
+		cf = w.shortcut(n)
 	case kind == kindZip:
 		cf = w.zip(n)
 	case kind == kindOLE:
@@ -81,11 +88,14 @@ func (w *walker) inspect(n *node) finding {
 		cf = w.tar(n)
 	default:
 		cf = w.leaf(n)
+		if cf.verdict == Allow && cf.reason == "" {
+			cf.reason = documentNote(n)
+		}
 	}
 	if cf.verdict == Block {
 		return cf
 	}
-	f = worse(f, cf)
+	f = worse(cf, f) // on a tie the content's reason says more
 	if execBits(n.mode) {
 		if ni.script {
 			return at(n, blocked("script (%s) with the executable permission bit", quote(path.Ext(baseName(n.name)))))

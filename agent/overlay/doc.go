@@ -1,6 +1,9 @@
 // Package overlay is the part of the session lock a patron sees: a session
 // helper that runs inside the patron's graphical session and draws the lock
-// screen, the countdown before a session ends, and staff messages, plus the
+// screen, the countdown before a session ends, staff messages, and the
+// patron's notices (a download not kept, a program refused: a small window in
+// the bottom right corner for NoticeShowFor or until clicked, which takes
+// neither the keyboard nor the focus), plus the
 // Supervisor the service uses to start that helper, feed it, and start it again
 // when it dies.
 //
@@ -28,7 +31,9 @@
 // second), and ignores WM_CLOSE and a foreign WM_QUIT; the countdown, a strip
 // along the top of the primary monitor that takes no input (disabled, layered,
 // click-through, never activated); and the message box, centred on the primary
-// monitor, dismissed by a click or Enter, Escape or Space. Text is drawn with
+// monitor, dismissed by a click or Enter, Escape or Space; and the patron's
+// notice, a topmost tool window at the bottom right that is never activated
+// (WS_EX_NOACTIVATE), titled "Carrel notice", closed by a click. Text is drawn with
 // GDI DrawTextW with DT_NOPREFIX: plain text, never interpreted. The launcher
 // (HelperCommand) takes the session's token with WTSQueryUserToken (the service
 // runs as SYSTEM), duplicates it, gives the helper the user's environment

@@ -37,13 +37,20 @@ type Command struct {
 	MsgID uint64 `json:"msg_id,omitempty"`
 	// Msg is a staff message, plain text with newlines.
 	Msg string `json:"msg,omitempty"`
+	// NoticeID identifies Notice; the helper reports it back when the patron
+	// closes the notice. 0 with an empty Notice: no notice.
+	NoticeID uint64 `json:"notice_id,omitempty"`
+	// Notice is a note for the patron from the agent itself (a download not
+	// kept, a program refused), plain text: shown in a corner, over the
+	// patron's work, taking neither the keyboard nor the focus.
+	Notice string `json:"notice,omitempty"`
 	// Seq numbers the commands of one session; the helper echoes the last one
 	// it has on screen. It is not part of what is shown.
 	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Empty reports whether c shows nothing.
-func (c Command) Empty() bool { return !c.Lock && c.EndsAt == 0 && c.Msg == "" }
+func (c Command) Empty() bool { return !c.Lock && c.EndsAt == 0 && c.Msg == "" && c.Notice == "" }
 
 // same reports whether c and o show the same thing.
 func (c Command) same(o Command) bool {
@@ -53,9 +60,10 @@ func (c Command) same(o Command) bool {
 
 // Report kinds, the helper's answers.
 const (
-	ReportReady     = "ready"     // everything the last command asked for is on screen
-	ReportAlive     = "alive"     // heartbeat, twice a second, with what is shown
-	ReportDismissed = "dismissed" // the patron dismissed message MsgID
+	ReportReady        = "ready"         // everything the last command asked for is on screen
+	ReportAlive        = "alive"         // heartbeat, twice a second, with what is shown
+	ReportDismissed    = "dismissed"     // the patron dismissed message MsgID
+	ReportNoticeClosed = "notice_closed" // the patron closed notice NoticeID
 )
 
 // Report is one line from the helper to the service.
@@ -65,6 +73,8 @@ type Report struct {
 	Seq uint64 `json:"seq,omitempty"`
 	// MsgID: the message shown (alive) or dismissed.
 	MsgID uint64 `json:"msg_id,omitempty"`
+	// NoticeID: the notice shown (alive, ready) or closed.
+	NoticeID uint64 `json:"notice_id,omitempty"`
 	// Lock and Grabbed: the lock is shown, and the keyboard and pointer are ours.
 	Lock    bool `json:"lock,omitempty"`
 	Grabbed bool `json:"grabbed,omitempty"`
@@ -140,6 +150,12 @@ func DecodeCommand(line []byte, now time.Time) (Command, error) {
 	if (c.Msg == "") != (c.MsgID == 0) {
 		return Command{}, errors.New("decode command: a message needs an id and an id needs a message")
 	}
+	if err := CheckText(c.Notice); err != nil {
+		return Command{}, fmt.Errorf("decode command: notice: %w", err)
+	}
+	if (c.Notice == "") != (c.NoticeID == 0) {
+		return Command{}, errors.New("decode command: a notice needs an id and an id needs a notice")
+	}
 	return c, nil
 }
 
@@ -150,7 +166,7 @@ func DecodeReport(line []byte) (Report, error) {
 		return Report{}, fmt.Errorf("decode report: %w", err)
 	}
 	switch r.T {
-	case ReportReady, ReportAlive, ReportDismissed:
+	case ReportReady, ReportAlive, ReportDismissed, ReportNoticeClosed:
 	default:
 		return Report{}, fmt.Errorf("decode report: unknown kind %q", protocol.Clip(r.T, 20))
 	}

@@ -138,23 +138,26 @@ type Supervisor struct {
 	sink    EventSink
 	seats   map[string]*seat
 	nextMsg uint64
+	// noticeFor is how long a notice stays (NoticeShowFor; tests shorten it).
+	noticeFor time.Duration
 }
 
 // seat is one session's wanted state and its helper.
 type seat struct {
-	id       string // the session id; never changes
-	target   Target
-	want     Command
-	proc     *proc         // the live helper, or nil
-	shown    uint64        // the Seq the live helper last reported on screen
-	last     Report        // the live helper's last ready or alive report
-	changed  chan struct{} // closed and replaced when shown or proc change
-	lastExit string        // how the last helper ended, for errors
-	fast     int           // helpers in a row that died within fastDeath
-	events   []time.Time   // restart events in the last minute
-	dropped  int           // restart events not sent because of the rate limit
-	endTimer *time.Timer   // clears a countdown that has run out
-	restarts int           // total restarts, for tests and logs
+	id        string // the session id; never changes
+	target    Target
+	want      Command
+	proc      *proc         // the live helper, or nil
+	shown     uint64        // the Seq the live helper last reported on screen
+	last      Report        // the live helper's last ready or alive report
+	changed   chan struct{} // closed and replaced when shown or proc change
+	lastExit  string        // how the last helper ended, for errors
+	fast      int           // helpers in a row that died within fastDeath
+	events    []time.Time   // restart events in the last minute
+	dropped   int           // restart events not sent because of the rate limit
+	endTimer  *time.Timer   // clears a countdown that has run out
+	noteTimer *time.Timer   // clears a notice after noticeFor
+	restarts  int           // total restarts, for tests and logs
 }
 
 // proc is one helper process.
@@ -192,7 +195,7 @@ func NewSupervisor(o Options) *Supervisor {
 	if o.Stale <= 0 {
 		o.Stale = 2 * time.Second
 	}
-	return &Supervisor{log: o.Log, start: o.Start, ready: o.ReadyTimeout, stale: o.Stale, seats: make(map[string]*seat)}
+	return &Supervisor{log: o.Log, start: o.Start, ready: o.ReadyTimeout, stale: o.Stale, seats: make(map[string]*seat), noticeFor: NoticeShowFor}
 }
 
 // Run lets the supervisor start helpers until ctx ends, then stops them all and
@@ -260,6 +263,62 @@ func (s *Supervisor) Message(ctx context.Context, t Target, text string) error {
 	})
 }
 
+// Notice shows a note from the agent in a corner of t's session for
+// NoticeShowFor, or until the patron closes it or the next notice replaces
+// it. It never covers the screen and never takes the keyboard or the focus.
+// text must pass CheckText.
+func (s *Supervisor) Notice(ctx context.Context, t Target, text string) error {
+	if err := CheckText(text); err != nil {
+		return fmt.Errorf("overlay: notice: %w", err)
+	}
+	if text == "" {
+		return errors.New("overlay: empty notice")
+	}
+	var id uint64
+	err := s.show(ctx, t, func(c *Command) {
+		s.nextMsg++ // s.mu is held; one counter for messages and notices
+		id = s.nextMsg
+		c.NoticeID, c.Notice = id, text
+		s.armNoticeTimer(t.Session, id)
+	})
+	return err
+}
+
+// armNoticeTimer clears notice id of the session after noticeFor; s.mu must
+// be held.
+func (s *Supervisor) armNoticeTimer(session string, id uint64) {
+	st := s.seats[session]
+	if st == nil {
+		return
+	}
+	if st.noteTimer != nil {
+		st.noteTimer.Stop()
+	}
+	st.noteTimer = time.AfterFunc(s.noticeFor, func() { s.clearNotice(session, id) })
+}
+
+// clearNotice removes notice id from the session, if it still shows it.
+func (s *Supervisor) clearNotice(session string, id uint64) {
+	s.mu.Lock()
+	st := s.seats[session]
+	if st == nil || st.want.NoticeID != id {
+		s.mu.Unlock()
+		return
+	}
+	t := st.target
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), s.ready)
+	defer cancel()
+	err := s.show(ctx, t, func(c *Command) {
+		if c.NoticeID == id {
+			c.NoticeID, c.Notice = 0, ""
+		}
+	})
+	if err != nil && !errors.Is(err, ErrNotRunning) {
+		s.log.Warn("Remove notice", "session", session, "error", err)
+	}
+}
+
 // End forgets a session that ended: its helper is stopped and never restarted.
 func (s *Supervisor) End(session string) {
 	s.mu.Lock()
@@ -271,6 +330,9 @@ func (s *Supervisor) End(session string) {
 	s.stopLocked(st)
 	if st.endTimer != nil {
 		st.endTimer.Stop()
+	}
+	if st.noteTimer != nil {
+		st.noteTimer.Stop()
 	}
 	delete(s.seats, session)
 }
@@ -612,6 +674,17 @@ func (s *Supervisor) report(st *seat, p *proc, r Report) {
 					c.MsgID, c.Msg = 0, ""
 				}
 			})
+		}()
+	case ReportNoticeClosed:
+		if r.NoticeID == 0 || r.NoticeID != st.want.NoticeID {
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.clearNotice(st.id, r.NoticeID)
 		}()
 	default:
 		s.mu.Unlock()

@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -14,7 +15,27 @@ const (
 	messageTitle   = "Message from library staff"
 	messageHint    = "Click or press Enter to close."
 	maxMessageRows = 16
+	noticeTitle    = "A note from the library"
+	noticeHint     = "Click to close."
+	// noticeWindowName names the notice window (X11 WM_NAME, the Win32
+	// window title).
+	noticeWindowName = "Carrel notice"
+	noticeCols       = 48 // a notice wraps to this many columns
+	maxNoticeRows    = 6
 )
+
+// NoticeShowFor is how long a notice stays on screen when the patron does
+// not close it.
+const NoticeShowFor = 10 * time.Second
+
+// noticeLines wraps a notice for the corner window.
+func noticeLines(text string) []string {
+	out := messageLines(text, noticeCols)
+	if len(out) > maxNoticeRows {
+		out = append(out[:maxNoticeRows-1], "...")
+	}
+	return out
+}
 
 // Colours as 8-bit RGB (0xRRGGBB).
 const (

@@ -40,13 +40,17 @@ type xscreen struct {
 	w, h          int
 	cmap          xproto.Colormap
 	main, box     xproto.Window
+	note          xproto.Window // the patron notice, in a corner
 	gc            xproto.Gcontext
 	pix           map[uint32]uint32 // RGB → pixel
 	wantMain      bool
 	wantBox       bool
+	wantNote      bool
 	mainViewable  bool
 	boxViewable   bool
+	noteViewable  bool
 	mainR, boxR   xproto.Rectangle
+	noteR         xproto.Rectangle
 	mainKind      string // "lock" or "strip"
 	lastCountdown int
 }
@@ -144,7 +148,7 @@ func (u *xui) setup() error {
 		}
 		mask := uint32(xproto.EventMaskExposure | xproto.EventMaskVisibilityChange | xproto.EventMaskStructureNotify |
 			xproto.EventMaskButtonPress | xproto.EventMaskKeyPress)
-		for _, w := range []*xproto.Window{&s.main, &s.box} {
+		for _, w := range []*xproto.Window{&s.main, &s.box, &s.note} {
 			if *w, err = xproto.NewWindowId(u.c); err != nil {
 				return fmt.Errorf("window id: %w", err)
 			}
@@ -155,6 +159,10 @@ func (u *xui) setup() error {
 				return fmt.Errorf("create window: %w", err)
 			}
 		}
+		// The notice's name is what it says, for people and tools that list
+		// windows (it takes no focus and has no frame to show it in).
+		xproto.ChangeProperty(u.c, xproto.PropModeReplace, s.note, xproto.AtomWmName, xproto.AtomString, 8,
+			uint32(len(noticeWindowName)), []byte(noticeWindowName))
 		// Screen size changes (RandR) arrive as ConfigureNotify on the root.
 		xproto.ChangeWindowAttributes(u.c, r.Root, xproto.CwEventMask, []uint32{xproto.EventMaskStructureNotify})
 		if s.gc, err = xproto.NewGcontextId(u.c); err != nil {
@@ -274,7 +282,7 @@ func (u *xui) apply(cmd Command) {
 func (u *xui) layout() {
 	cmd := u.cmd
 	for i, s := range u.screens {
-		s.wantMain, s.wantBox = false, false
+		s.wantMain, s.wantBox, s.wantNote = false, false, false
 		switch {
 		case cmd.Lock:
 			s.wantMain, s.mainKind = true, "lock"
@@ -287,8 +295,13 @@ func (u *xui) layout() {
 			s.wantBox = true
 			s.boxR = u.boxRect(s)
 		}
+		if !cmd.Lock && cmd.Notice != "" && i == 0 {
+			s.wantNote = true
+			s.noteR = u.noteRect(s)
+		}
 		u.place(s, s.main, s.wantMain, s.mainR, &s.mainViewable)
 		u.place(s, s.box, s.wantBox, s.boxR, &s.boxViewable)
+		u.place(s, s.note, s.wantNote, s.noteR, &s.noteViewable)
 		s.lastCountdown = -2
 		u.draw(s)
 	}
@@ -304,7 +317,7 @@ func (u *xui) place(s *xscreen, w xproto.Window, want bool, r xproto.Rectangle, 
 	}
 	bg := s.pix[lockBG]
 	switch {
-	case w == s.box:
+	case w == s.box, w == s.note:
 		bg = s.pix[boxBG]
 	case s.mainKind == "strip":
 		bg = s.pix[stripBG]
@@ -328,6 +341,19 @@ func (u *xui) boxRect(s *xscreen) xproto.Rectangle {
 	w := min(wide+60, s.w)
 	h := min(u.title.height*3+(len(lines)+3)*u.text.height+20, s.h)
 	return xproto.Rectangle{X: int16((s.w - w) / 2), Y: int16((s.h - h) / 2), Width: uint16(w), Height: uint16(h)}
+}
+
+// noteRect is the notice's place: the bottom right corner, above where a
+// task bar sits.
+func (u *xui) noteRect(s *xscreen) xproto.Rectangle {
+	lines := noticeLines(u.cmd.Notice)
+	wide := max(utf8.RuneCountInString(noticeTitle)*u.title.width, utf8.RuneCountInString(noticeHint)*u.text.width)
+	for _, l := range lines {
+		wide = max(wide, utf8.RuneCountInString(l)*u.text.width)
+	}
+	w := min(wide+40, s.w)
+	h := min(u.title.height*2+(len(lines)+2)*u.text.height+20, s.h)
+	return xproto.Rectangle{X: int16(max(s.w-w-16, 0)), Y: int16(max(s.h-h-56, 0)), Width: uint16(w), Height: uint16(h)}
 }
 
 // text draws one line centred on cx with its top at y.
@@ -386,6 +412,20 @@ func (u *xui) draw(s *xscreen) {
 		u.frame(s, d, boxFrame, xproto.Rectangle{X: 2, Y: 2, Width: r.Width - 5, Height: r.Height - 5})
 		u.drawMessage(s, d, int(r.Width)/2, u.title.height, boxBG, boxFG)
 	}
+	if s.wantNote {
+		d := xproto.Drawable(s.note)
+		r := xproto.Rectangle{Width: s.noteR.Width, Height: s.noteR.Height}
+		u.fill(s, d, boxBG, r)
+		u.frame(s, d, boxFrame, xproto.Rectangle{X: 1, Y: 1, Width: r.Width - 3, Height: r.Height - 3})
+		cx, y := int(r.Width)/2, u.title.height/2+4
+		u.textAt(s, d, u.title, boxFG, boxBG, cx, y, noticeTitle)
+		y += u.title.height + u.text.height/2
+		for _, l := range noticeLines(u.cmd.Notice) {
+			u.textAt(s, d, u.text, boxFG, boxBG, cx, y, l)
+			y += u.text.height
+		}
+		u.textAt(s, d, u.text, boxFG, boxBG, cx, y+u.text.height/2, noticeHint)
+	}
 }
 
 // drawMessage draws the title, the message lines and the hint, from top y.
@@ -425,7 +465,7 @@ func (u *xui) raise() {
 		for _, w := range []struct {
 			id   xproto.Window
 			want bool
-		}{{s.main, s.wantMain}, {s.box, s.wantBox}} {
+		}{{s.main, s.wantMain}, {s.box, s.wantBox}, {s.note, s.wantNote}} {
 			if w.want {
 				xproto.ConfigureWindow(u.c, w.id, xproto.ConfigWindowStackMode, []uint32{xproto.StackModeAbove})
 			}
@@ -442,6 +482,9 @@ func (u *xui) mapped() int {
 		if s.wantBox && s.boxViewable {
 			n++
 		}
+		if s.wantNote && s.noteViewable {
+			n++
+		}
 	}
 	return n
 }
@@ -452,7 +495,7 @@ func (u *xui) checkReady() {
 		return
 	}
 	for _, s := range u.screens {
-		if s.wantMain && !s.mainViewable || s.wantBox && !s.boxViewable {
+		if s.wantMain && !s.mainViewable || s.wantBox && !s.boxViewable || s.wantNote && !s.noteViewable {
 			return
 		}
 	}
@@ -470,8 +513,8 @@ func (u *xui) checkReady() {
 
 func (u *xui) status(kind string) Report {
 	r := Report{T: kind, Lock: u.cmd.Lock, Grabbed: u.grabbed, Countdown: u.countdown(), Windows: u.mapped()}
-	if kind != ReportDismissed {
-		r.Seq, r.MsgID = u.readySeq, u.cmd.MsgID
+	if kind != ReportDismissed && kind != ReportNoticeClosed {
+		r.Seq, r.MsgID, r.NoticeID = u.readySeq, u.cmd.MsgID, u.cmd.NoticeID
 	}
 	return r
 }
@@ -481,7 +524,7 @@ func (u *xui) tick(heartbeat bool) {
 	u.grab()
 	n := u.countdown()
 	for _, s := range u.screens {
-		if n != s.lastCountdown && (s.wantMain || s.wantBox) {
+		if n != s.lastCountdown && (s.wantMain || s.wantBox || s.wantNote) {
 			u.draw(s)
 		}
 	}
@@ -490,19 +533,26 @@ func (u *xui) tick(heartbeat bool) {
 	}
 }
 
-func (u *xui) screenOf(w xproto.Window) (*xscreen, bool) {
+// screenOf finds the screen of one of the helper's windows, and a pointer to
+// that window's viewable flag and want flag.
+func (u *xui) screenOf(w xproto.Window) (s *xscreen, viewable, want *bool) {
 	for _, s := range u.screens {
-		if w == s.main || w == s.box {
-			return s, w == s.main
+		switch w {
+		case s.main:
+			return s, &s.mainViewable, &s.wantMain
+		case s.box:
+			return s, &s.boxViewable, &s.wantBox
+		case s.note:
+			return s, &s.noteViewable, &s.wantNote
 		}
 	}
-	return nil, false
+	return nil, nil, nil
 }
 
 func (u *xui) event(ev xgb.Event) error {
 	switch e := ev.(type) {
 	case xproto.ExposeEvent:
-		if s, _ := u.screenOf(e.Window); s != nil && e.Count == 0 {
+		if s, _, _ := u.screenOf(e.Window); s != nil && e.Count == 0 {
 			u.draw(s)
 		}
 	case xproto.VisibilityNotifyEvent:
@@ -510,33 +560,24 @@ func (u *xui) event(ev xgb.Event) error {
 			u.raise()
 		}
 	case xproto.MapNotifyEvent:
-		if s, isMain := u.screenOf(e.Window); s != nil {
-			if isMain {
-				s.mainViewable = true
-			} else {
-				s.boxViewable = true
-			}
+		if s, viewable, _ := u.screenOf(e.Window); s != nil {
+			*viewable = true
 			u.grab()
 			u.checkReady()
 		}
 	case xproto.UnmapNotifyEvent:
 		// Someone else unmapped a window we want shown: show it again.
-		if s, isMain := u.screenOf(e.Window); s != nil {
-			if isMain {
-				s.mainViewable = false
+		if s, viewable, want := u.screenOf(e.Window); s != nil {
+			*viewable = false
+			if e.Window == s.main {
 				u.grabbed = u.grabbed && s != u.screens[0]
-				if s.wantMain {
-					xproto.MapWindow(u.c, s.main)
-				}
-			} else {
-				s.boxViewable = false
-				if s.wantBox {
-					xproto.MapWindow(u.c, s.box)
-				}
+			}
+			if *want {
+				xproto.MapWindow(u.c, e.Window)
 			}
 		}
 	case xproto.DestroyNotifyEvent:
-		if s, _ := u.screenOf(e.Window); s != nil {
+		if s, _, _ := u.screenOf(e.Window); s != nil {
 			return errors.New("an overlay window was destroyed by another client")
 		}
 	case xproto.ConfigureNotifyEvent:
@@ -547,6 +588,10 @@ func (u *xui) event(ev xgb.Event) error {
 			}
 		}
 	case xproto.ButtonPressEvent:
+		if e.Event == u.screens[0].note {
+			u.closeNotice()
+			break
+		}
 		u.dismissMessage()
 	case xproto.KeyPressEvent:
 		if u.dismiss[e.Detail] {
@@ -570,13 +615,35 @@ func (u *xui) dismissMessage() {
 	cmd.MsgID, cmd.Msg = 0, ""
 	if cmd.Empty() {
 		// Nothing left: hide everything and wait for the service to say so.
-		for _, s := range u.screens {
-			u.place(s, s.main, false, xproto.Rectangle{}, &s.mainViewable)
-			u.place(s, s.box, false, xproto.Rectangle{}, &s.boxViewable)
-			s.wantMain, s.wantBox = false, false
-		}
-		u.cmd = cmd
+		u.hideAll(cmd)
 		return
 	}
 	u.apply(cmd)
+}
+
+// closeNotice hides the notice at once and tells the service.
+func (u *xui) closeNotice() {
+	if u.cmd.NoticeID == 0 {
+		return
+	}
+	u.io.report(Report{T: ReportNoticeClosed, NoticeID: u.cmd.NoticeID, Countdown: u.countdown()})
+	cmd := u.cmd
+	cmd.NoticeID, cmd.Notice = 0, ""
+	if cmd.Empty() {
+		u.hideAll(cmd)
+		return
+	}
+	u.apply(cmd)
+}
+
+// hideAll hides every window and waits for the service to say there is
+// nothing left (cmd, now current, is empty).
+func (u *xui) hideAll(cmd Command) {
+	for _, s := range u.screens {
+		u.place(s, s.main, false, xproto.Rectangle{}, &s.mainViewable)
+		u.place(s, s.box, false, xproto.Rectangle{}, &s.boxViewable)
+		u.place(s, s.note, false, xproto.Rectangle{}, &s.noteViewable)
+		s.wantMain, s.wantBox, s.wantNote = false, false, false
+	}
+	u.cmd = cmd
 }

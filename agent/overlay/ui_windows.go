@@ -16,11 +16,12 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// Window classes of the helper's three windows; tests find them by these.
+// Window classes of the helper's windows; tests find them by these.
 const (
 	lockClass  = "CarrelLock"      // the lock: the whole virtual screen
 	stripClass = "CarrelCountdown" // the countdown strip along the top
 	boxClass   = "CarrelMessage"   // a staff message
+	noteClass  = "CarrelNotice"    // the patron's notice, bottom right; titled noticeWindowName
 )
 
 // Win32 constants (winuser.h, wingdi.h).
@@ -169,7 +170,7 @@ func registerClasses() error {
 			return
 		}
 		cursor, _ := loadCursor(0, idcArrow)
-		for _, name := range []string{lockClass, stripClass, boxClass} {
+		for _, name := range []string{lockClass, stripClass, boxClass, noteClass} {
 			wc := wndClassEx{wndProc: wndProcCB, instance: instance, cursor: cursor, className: windows.StringToUTF16Ptr(name)}
 			wc.size = uint32(unsafe.Sizeof(wc))
 			if _, err := registerClassEx(&wc); err != nil {
@@ -186,6 +187,7 @@ type winUI struct {
 	io                    *helperIO
 	cmd                   Command
 	lock, strip, box      windows.HWND
+	note                  windows.HWND                  // the patron's notice
 	want                  map[windows.HWND]windows.Rect // the windows to show, and where
 	titleFont, textFont   windows.Handle
 	brushes               map[uint32]windows.Handle
@@ -313,8 +315,12 @@ func (u *winUI) create() error {
 		if err != nil {
 			return 0
 		}
+		title := "Carrel"
+		if class == noteClass {
+			title = noticeWindowName
+		}
 		var hwnd windows.HWND
-		hwnd, err = createWindowEx(exStyle, windows.StringToUTF16Ptr(class), windows.StringToUTF16Ptr("Carrel"), style,
+		hwnd, err = createWindowEx(exStyle, windows.StringToUTF16Ptr(class), windows.StringToUTF16Ptr(title), style,
 			0, 0, 1, 1, 0, 0, instance, 0)
 		if err != nil {
 			err = fmt.Errorf("create %s window: %w", class, err)
@@ -326,6 +332,8 @@ func (u *winUI) create() error {
 	// through it (layered and transparent) to the window below.
 	u.strip = mk(stripClass, wsExTopmost|wsExToolWindow|wsExNoActivate|wsExLayered|wsExTransparent, wsPopup|wsDisabled)
 	u.box = mk(boxClass, wsExTopmost|wsExToolWindow, wsPopup|wsBorder)
+	// The notice is never activated: the patron's typing stays where it was.
+	u.note = mk(noteClass, wsExTopmost|wsExToolWindow|wsExNoActivate, wsPopup|wsBorder)
 	if err != nil {
 		return err
 	}
@@ -337,7 +345,7 @@ func (u *winUI) create() error {
 
 func (u *winUI) destroy() {
 	u.unhook()
-	for _, w := range []windows.HWND{u.lock, u.strip, u.box} {
+	for _, w := range []windows.HWND{u.lock, u.strip, u.box, u.note} {
 		if w != 0 {
 			_ = destroyWindow(w)
 		}
@@ -428,7 +436,10 @@ func (u *winUI) layout() {
 	if !u.cmd.Lock && u.cmd.Msg != "" {
 		u.want[u.box] = u.boxRect()
 	}
-	for _, w := range []windows.HWND{u.lock, u.strip, u.box} {
+	if !u.cmd.Lock && u.cmd.Notice != "" {
+		u.want[u.note] = u.noteRect()
+	}
+	for _, w := range []windows.HWND{u.lock, u.strip, u.box, u.note} {
 		if _, ok := u.want[w]; !ok {
 			showWindow(w, swHide)
 		}
@@ -474,8 +485,8 @@ func (u *winUI) status(kind string) Report {
 		}
 	}
 	r := Report{T: kind, Lock: u.cmd.Lock, Grabbed: u.hook != 0, Countdown: u.countdown(), Windows: n}
-	if kind != ReportDismissed {
-		r.Seq, r.MsgID = u.readySeq, u.cmd.MsgID
+	if kind != ReportDismissed && kind != ReportNoticeClosed {
+		r.Seq, r.MsgID, r.NoticeID = u.readySeq, u.cmd.MsgID, u.cmd.NoticeID
 	}
 	return r
 }
@@ -558,6 +569,22 @@ func (u *winUI) dismissMessage() {
 	u.apply(cmd)
 }
 
+// closeNotice hides the notice at once and tells the service.
+func (u *winUI) closeNotice() {
+	if u.cmd.NoticeID == 0 {
+		return
+	}
+	u.report(Report{T: ReportNoticeClosed, NoticeID: u.cmd.NoticeID, Countdown: u.countdown()})
+	cmd := u.cmd
+	cmd.NoticeID, cmd.Notice = 0, ""
+	if cmd.Empty() {
+		u.cmd = cmd
+		u.layout()
+		return
+	}
+	u.apply(cmd)
+}
+
 // takeCommand applies the latest command from the inbox, or ends the UI.
 func (u *winUI) takeCommand() {
 	u.mu.Lock()
@@ -575,7 +602,7 @@ func (u *winUI) takeCommand() {
 func wndProc(hwnd, msg, wparam, lparam uintptr) uintptr {
 	u := theUI
 	w := windows.HWND(hwnd)
-	if u == nil || (w != u.lock && w != u.strip && w != u.box) {
+	if u == nil || (w != u.lock && w != u.strip && w != u.box && w != u.note) {
 		return defWindowProc(w, uint32(msg), wparam, lparam)
 	}
 	switch uint32(msg) {
@@ -611,10 +638,14 @@ func wndProc(hwnd, msg, wparam, lparam uintptr) uintptr {
 			return htTransparent
 		}
 	case wmMouseActivate:
-		if w == u.strip {
+		if w == u.strip || w == u.note {
 			return maNoActivate
 		}
 	case wmLButtonDown, wmRButtonDown, wmMButtonDown:
+		if w == u.note {
+			u.closeNotice()
+			return 0
+		}
 		u.dismissMessage()
 		return 0
 	case wmKeyDown, wmSysKeyDown:
@@ -697,6 +728,27 @@ func (u *winUI) boxRect() windows.Rect {
 	return windows.Rect{Left: x, Top: y, Right: x + w, Bottom: y + h}
 }
 
+// noticeRows is the notice as drawn: title, the wrapped text, the hint.
+func (u *winUI) noticeRows() []row {
+	rows := []row{{u.titleFont, noticeTitle}}
+	for _, l := range noticeLines(u.cmd.Notice) {
+		rows = append(rows, row{u.textFont, l})
+	}
+	return append(rows, row{u.textFont, ""}, row{u.textFont, noticeHint})
+}
+
+// noteRect is the notice's place: the bottom right of the primary monitor,
+// above where the task bar sits.
+func (u *winUI) noteRect() windows.Rect {
+	dc := getDC(0)
+	w, h := measure(dc, u.noticeRows())
+	releaseDC(0, dc)
+	p := primaryScreen()
+	w, h = min(w+40, p.Right), min(h+24, p.Bottom)
+	x, y := max(p.Right-w-16, 0), max(p.Bottom-h-56, 0)
+	return windows.Rect{Left: x, Top: y, Right: x + w, Bottom: y + h}
+}
+
 func (u *winUI) paint(w windows.HWND) {
 	var ps paintStruct
 	dc := beginPaint(w, &ps)
@@ -736,6 +788,13 @@ func (u *winUI) paint(w windows.HWND) {
 		}
 		setTextColor(dc, colorRef(boxFG))
 		rows := u.messageRows(true)
+		_, h := measure(dc, rows)
+		drawRows(dc, rows, (rc.Right-rc.Left)/2, (rc.Bottom-rc.Top-h)/2)
+	case u.note:
+		fillRect(dc, &rc, u.brushes[boxBG])
+		frameRect(dc, &rc, u.brushes[boxFrame])
+		setTextColor(dc, colorRef(boxFG))
+		rows := u.noticeRows()
 		_, h := measure(dc, rows)
 		drawRows(dc, rows, (rc.Right-rc.Left)/2, (rc.Bottom-rc.Top-h)/2)
 	}

@@ -39,6 +39,11 @@ func (darwinController) HoldLogons(ctx context.Context, accounts []string, hold 
 	return errors.Join(errs...)
 }
 
+// Notice is a message dialog on macOS (no helper there yet).
+func (c darwinController) Notice(ctx context.Context, s Session, text string) error {
+	return c.Message(ctx, s, text)
+}
+
 func (darwinController) Message(ctx context.Context, s Session, text string) error {
 	args, err := macMessageArgs(s.UID, text)
 	if err != nil {

@@ -224,6 +224,26 @@ func (c *linuxController) Message(ctx context.Context, s Session, text string) e
 	return errors.Join(errs...)
 }
 
+// Notice shows text in a corner of an X11 session (the overlay); a Wayland
+// session, or X11 without a display from logind, gets a desktop notification.
+// A session without a display is not told: a terminal patron ran nothing.
+func (c *linuxController) Notice(ctx context.Context, s Session, text string) error {
+	if hasOverlay(s) {
+		t, err := c.target(s)
+		if err == nil {
+			err = c.overlay.Notice(ctx, t, text)
+		}
+		if err != nil {
+			return fmt.Errorf("overlay: %w", err)
+		}
+		return nil
+	}
+	if s.Type == "x11" || s.Type == "wayland" {
+		return notifyTitled(ctx, s, "A note from the library", "normal", text)
+	}
+	return fmt.Errorf("session %s has no display", s.ID)
+}
+
 // writeTTY writes a framed message to a terminal device. It opens it without
 // becoming its controlling process and without blocking on a stopped terminal.
 // text has been checked: no control characters except newlines.
@@ -251,12 +271,16 @@ func writeTTY(dev, name, text string) error {
 }
 
 func notify(ctx context.Context, s Session, text string) error {
+	return notifyTitled(ctx, s, "Message from library staff", "critical", text)
+}
+
+func notifyTitled(ctx context.Context, s Session, title, urgency, text string) error {
 	if s.UID == "" || s.User == "" {
 		return errors.New("notify: unknown user")
 	}
 	bus := "unix:path=/run/user/" + s.UID + "/bus"
 	_, err := run(ctx, "runuser", "-u", s.User, "--", "env", "DBUS_SESSION_BUS_ADDRESS="+bus,
-		"notify-send", "--urgency=critical", "--app-name=Carrel", "Message from library staff", text)
+		"notify-send", "--urgency="+urgency, "--app-name=Carrel", "--", title, text)
 	return err
 }
 

@@ -149,6 +149,20 @@ func (c *wtsController) Message(ctx context.Context, s Session, text string) err
 	return c.sendMessage(s, text)
 }
 
+// Notice shows text in a corner of the session through its helper (started
+// for it if none runs), and as a message box when the helper cannot show it.
+func (c *wtsController) Notice(ctx context.Context, s Session, text string) error {
+	if _, err := wtsID(s); err != nil {
+		return err
+	}
+	err := c.overlay.Notice(ctx, target(s), text)
+	if err == nil {
+		return nil
+	}
+	c.log.Warn("Notice not shown by the session helper; sending a message box", "session", s.ID, "error", err)
+	return c.sendMessage(s, text)
+}
+
 // sendMessage shows text in a message box in the session (WTSSendMessageW).
 func (c *wtsController) sendMessage(s Session, text string) error {
 	id, err := wtsID(s)

@@ -26,6 +26,12 @@
 // countdown (the overlay on X11 and Windows; elsewhere a message) and the
 // session ends when it runs out.
 //
+// Notify tells every open patron session what the agent refused on the
+// patron's behalf (the patron's notice, protocol.PatronNotice): a corner note
+// from the session helper on X11 and Windows (a message box there when the
+// helper cannot show it), a desktop notification on Wayland, a dialog on
+// macOS; a text session is not told (2026-12).
+//
 // Limitations (2026-11):
 //   - Linux: "locked" means patron accounts are expired (usermod --expiredate 1,
 //     refused by PAM's account stage for every login service) and open patron
@@ -73,8 +79,9 @@
 //     the session, and are WTSSendMessageW message boxes otherwise. Under Wine
 //     (2026-11, wine 8.0, on Xvfb) the lock, the countdown and a message go
 //     through the real launcher and helper in Wine's one session, whose user
-//     is the test's own; a patron's session on real Windows is compiled, not
-//     run. Wine's WTSEnumerateSessions returns no sessions, so listing, logoff,
+//     is the test's own (the patron's notice window ran under Wine 2026-12,
+//     started directly, not yet through the launcher); a patron's session on
+//     real Windows is compiled, not run. Wine's WTSEnumerateSessions returns no sessions, so listing, logoff,
 //     disconnect and message boxes are only link-tested there.
 //   - macOS: only the console user is seen (no SSH sessions), by polling.
 //     Holding logons (pwpolicy -disableuser), ending the session (launchctl

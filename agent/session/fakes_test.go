@@ -79,6 +79,7 @@ type fakeController struct {
 	locked     []string
 	terminated chan string
 	messages   []string
+	notices    []string
 	failHold   error
 	unlocked   []string
 	countdowns []string
@@ -140,6 +141,13 @@ func (c *fakeController) Message(ctx context.Context, s Session, text string) er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.messages = append(c.messages, s.ID+": "+text)
+	return nil
+}
+
+func (c *fakeController) Notice(ctx context.Context, s Session, text string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.notices = append(c.notices, s.ID+": "+text)
 	return nil
 }
 

@@ -164,6 +164,30 @@ func (m *Manager) Message(ctx context.Context, args map[string]string) (string, 
 	return fmt.Sprintf("shown in %d session(s)", len(open)), nil
 }
 
+// Notify tells every open patron session, at once, what the agent refused
+// on the patron's behalf (a download not kept, a program that did not
+// start): the patron's notice (protocol.PatronNotice), never a staff
+// command. With no patron session open it does nothing.
+func (m *Manager) Notify(ctx context.Context, text string) error {
+	text, err := checkMessage(text)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	open := m.patronSessions()
+	m.mu.Unlock()
+	var errs []error
+	for _, s := range open {
+		if err := m.ctl.Notice(ctx, s, text); err != nil {
+			errs = append(errs, fmt.Errorf("session %s: %w", s.ID, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("notice: %w", err)
+	}
+	return nil
+}
+
 // checkMessage validates a staff message and normalises its line ends.
 func checkMessage(text string) (string, error) {
 	switch {

@@ -155,7 +155,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		defer wg.Done()
 		m.wipeWorker(ctx)
 	}()
-	if r, ok := m.ctl.(helperRunner); ok {
+	if r, ok := helpersOf(m.ctl); ok {
 		// The session helpers (lock overlay) live as long as the Manager runs.
 		wg.Add(1)
 		go func() {

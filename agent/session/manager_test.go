@@ -507,3 +507,68 @@ func TestRunStopsWhenNoWatcher(t *testing.T) {
 		t.Fatalf("Run = %v, want ErrNotImplemented", err)
 	}
 }
+
+// TestNotifyTellsPatronSessions: the patron's notice reaches every open
+// patron session and no staff session; with none open, nothing is shown.
+func TestNotifyTellsPatronSessions(t *testing.T) {
+	r := newRig(t, winetest.TempDir(t), newFakeWiper())
+	ctx := context.Background()
+	if err := r.m.Notify(ctx, "invoice.exe was not kept."); err != nil {
+		t.Fatalf("Notify with no session: %v", err)
+	}
+	r.send(Event{Kind: Logon, Session: patron("3", "patron1", t0)})
+	r.send(Event{Kind: Logon, Session: Session{ID: "4", User: "staff1", UID: "1002"}})
+	r.waitState(protocol.SessionInUse)
+	if err := r.m.Notify(ctx, "invoice.exe was not kept."); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.m.Notify(ctx, "bad \x1b[2J"); err == nil {
+		t.Error("Notify took a control character")
+	}
+	r.ctl.mu.Lock()
+	got := slices.Clone(r.ctl.notices)
+	r.ctl.mu.Unlock()
+	if !slices.Equal(got, []string{"3: invoice.exe was not kept."}) {
+		t.Fatalf("notices = %q", got)
+	}
+}
+
+// helperCtl is a controller that runs session helpers, as the Linux and
+// Windows ones do.
+type helperCtl struct {
+	*fakeController
+	ran chan struct{}
+}
+
+func (c helperCtl) runHelpers(ctx context.Context, _ EventSink) error {
+	close(c.ran)
+	<-ctx.Done()
+	return nil
+}
+
+type wrapped struct{ Controller }
+
+func (w wrapped) Unwrap() Controller { return w.Controller }
+
+// TestWrappedControllerRunsHelpers: a controller wrapped by the agent (its
+// logon gate) still has its session helpers run.
+func TestWrappedControllerRunsHelpers(t *testing.T) {
+	ctl := helperCtl{fakeController: newFakeController(), ran: make(chan struct{})}
+	m, err := New(Options{Config: testConfig(), Log: testLogger(t), Watcher: newFakeWatcher(), Wiper: newFakeWiper(),
+		Controller: wrapped{wrapped{ctl}}, Power: &fakePower{}, Sink: &eventrec.Recorder{}, StateDir: winetest.TempDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	select {
+	case <-ctl.ran:
+	case <-time.After(5 * time.Second):
+		t.Error("the wrapped controller's helpers never ran")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -138,6 +138,10 @@ type Controller interface {
 	Terminate(ctx context.Context, s Session) error
 	// Message shows text, already checked, to the session's user.
 	Message(ctx context.Context, s Session, text string) error
+	// Notice shows the patron a short note from the agent itself (a download
+	// not kept, a program refused): text already checked, shown for a few
+	// seconds without taking the keyboard or the focus where the OS allows.
+	Notice(ctx context.Context, s Session, text string) error
 	// Countdown shows "this session ends in N s" until deadline (a zero
 	// deadline removes it); ErrNotImplemented where the session has no
 	// overlay (the Manager then sends a message instead).
@@ -151,6 +155,30 @@ type Controller interface {
 // sessions (the Linux overlay): the Manager runs it for as long as it runs.
 type helperRunner interface {
 	runHelpers(ctx context.Context, sink EventSink) error
+}
+
+// Unwrapper is implemented by a Controller that wraps another (the agent's
+// logon-gated controller): the Manager looks through it for the session
+// helpers the wrapped controller runs. Without it a wrapped controller's
+// helpers never start, and the lock screen, the countdown, messages and
+// notices are never shown by them.
+type Unwrapper interface {
+	Unwrap() Controller
+}
+
+// helpersOf finds the helper runner of c, through any wrappers.
+func helpersOf(c Controller) (helperRunner, bool) {
+	for c != nil {
+		if r, ok := c.(helperRunner); ok {
+			return r, true
+		}
+		u, ok := c.(Unwrapper)
+		if !ok {
+			return nil, false
+		}
+		c = u.Unwrap()
+	}
+	return nil, false
 }
 
 // Power reboots or shuts down the PC. Both return once the OS accepted the request.
