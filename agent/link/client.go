@@ -86,9 +86,20 @@ type Client struct {
 	wg      sync.WaitGroup // command handlers
 	runCtx  context.Context
 
-	mu       sync.Mutex // guards id.Cert, renewKey
+	mu       sync.Mutex // guards id.Cert, renewKey, sessions
 	id       *Identity
 	renewKey *renewState
+	sessions sessionCache
+}
+
+// sessionCache is the TLS session to resume on the next connection (after a
+// hub restart or a lost link: no certificate chains sent, signed and checked
+// again). A resumed session carries the identity of the certificate it was
+// made with, so the cache belongs to one certificate: a renewed one starts a
+// new cache, and the hub sees the new certificate at once.
+type sessionCache struct {
+	cache tls.ClientSessionCache
+	leaf  *x509.Certificate
 }
 
 // New loads the identity from StateDir. It fails with ErrNotEnrolled if the
@@ -164,6 +175,16 @@ func (c *Client) cert() tls.Certificate {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.id.Cert
+}
+
+// sessionsFor returns the session cache of the current certificate.
+func (c *Client) sessionsFor() tls.ClientSessionCache {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessions.cache == nil || c.sessions.leaf != c.id.Cert.Leaf {
+		c.sessions = sessionCache{cache: tls.NewLRUClientSessionCache(1), leaf: c.id.Cert.Leaf}
+	}
+	return c.sessions.cache
 }
 
 // RefusedError is a hub that answered but refused this agent (HTTP 401/403 on

@@ -48,6 +48,7 @@ func (c *Client) session(ctx context.Context) (up time.Duration, err error) {
 				cert := c.cert()
 				return &cert, nil
 			},
+			ClientSessionCache: c.sessionsFor(),
 		},
 	}
 	// No Origin header: the hub refuses any agent request that carries one.

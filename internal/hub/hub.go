@@ -168,13 +168,15 @@ type Hub struct {
 	cfg     Config
 	log     *slog.Logger
 	ca      *pki.CA
-	store   *store.Store
-	srv     *http.Server
-	ln      net.Listener
-	ctl     *http.Server
-	ctlLn   net.Listener
-	limit   *wsserve.RateLimiter
-	quiet   *wsserve.QuietLog // repeated warnings about the same peer go to Debug
+	// ticketSecret derives the TLS session ticket keys (tickets.go).
+	ticketSecret []byte
+	store        *store.Store
+	srv          *http.Server
+	ln           net.Listener
+	ctl          *http.Server
+	ctlLn        net.Listener
+	limit        *wsserve.RateLimiter
+	quiet        *wsserve.QuietLog // repeated warnings about the same peer go to Debug
 
 	upgrader websocket.Upgrader
 	tlsCfg   *tls.Config
@@ -269,6 +271,11 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		VerifyConnection: h.verifyClient,
 		NextProtos:       []string{"http/1.1"},
 	}
+	if h.ticketSecret, err = loadOrCreateTicketSecret(filepath.Join(cfg.DataDir, TicketKeyFile)); err != nil {
+		st.Close()
+		return nil, err
+	}
+	rotateTicketKeys(h.tlsCfg, h.ticketSecret, time.Now())
 	if h.staff, err = staffapi.New(context.Background(), cfg.Staff, h, st, log); err != nil {
 		st.Close()
 		return nil, err
@@ -423,12 +430,16 @@ func (h *Hub) housekeeping(ctx context.Context) {
 	h.daily(ctx)
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
+	tickets := time.NewTicker(time.Hour) // today's key, within the hour of midnight UTC
+	defer tickets.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			h.daily(ctx)
+		case now := <-tickets.C:
+			rotateTicketKeys(h.tlsCfg, h.ticketSecret, now)
 		}
 	}
 }

@@ -48,7 +48,7 @@ type accepted struct {
 
 // TLSListenerOptions configure NewTLSListener; zero values take the defaults.
 type TLSListenerOptions struct {
-	Workers int           // handshakes at once; default 16 × GOMAXPROCS, at least 32
+	Workers int           // handshakes at once; default 256 × GOMAXPROCS
 	Queue   int           // accepted connections waiting for a worker; default 16,384, more are closed
 	Timeout time.Duration // a handshake, counted from accept; default 10 s
 	Log     *slog.Logger  // handshake failures, at debug level (scanners and strays are normal on an open port)
@@ -57,7 +57,7 @@ type TLSListenerOptions struct {
 // NewTLSListener serves TLS with cfg on inner, which it owns from now on.
 func NewTLSListener(inner net.Listener, cfg *tls.Config, opt TLSListenerOptions) *TLSListener {
 	if opt.Workers <= 0 {
-		opt.Workers = max(32, 16*runtime.GOMAXPROCS(0))
+		opt.Workers = 256 * runtime.GOMAXPROCS(0)
 	}
 	if opt.Queue <= 0 {
 		opt.Queue = 16384
