@@ -126,6 +126,9 @@ func TestServeAndManage(t *testing.T) {
 	if lm == nil || lm[1] != "wss://hub.test:"+port || lm[3] != fp {
 		t.Fatalf("token create output lacks the agent command line for wss://hub.test:%s: %q", port, out)
 	}
+	if strings.Contains(errs, "no public name") {
+		t.Fatalf("token create warned of no public name on a hub serving --name hub.test: %q", errs)
+	}
 	token := lm[2]
 
 	// A minimal agent: enroll, connect, say hello, answer commands.

@@ -40,7 +40,12 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer st.Close()
 	url := *hubURL
 	if url == "" {
-		url = defaultHubURL(ca, *data)
+		var public bool
+		url, public = defaultHubURL(ca, *data)
+		if !public {
+			fmt.Fprintf(stderr, "Warning: this hub has no public name, so the line below names %s, which the PCs may not reach.\n"+
+				"Give the name the library's PCs reach the hub by: restart it with 'carrel-hub serve --name HOST', or pass --hub-url wss://HOST:PORT here.\n", url)
+		}
 	}
 	tok, hash, err := pki.NewToken()
 	if err != nil {
@@ -61,8 +66,13 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// defaultHubURL is wss://<server certificate's first name>:<port serve listens on>.
-func defaultHubURL(ca *pki.CA, dir string) string {
+// defaultHubURL is the running (or last) serve's public agent URL, else
+// wss://<server certificate's first name>:<port serve listens on>; public says
+// whether it was the first.
+func defaultHubURL(ca *pki.CA, dir string) (url string, public bool) {
+	if p, err := hub.LoadPublished(dir); err == nil && p.AgentURL != "" {
+		return p.AgentURL, true
+	}
 	host, port := "localhost", "8443"
 	if c, err := ca.StoredServerCert(); err == nil && c.Subject.CommonName != "" {
 		host = c.Subject.CommonName
@@ -72,5 +82,5 @@ func defaultHubURL(ca *pki.CA, dir string) string {
 			port = pt
 		}
 	}
-	return "wss://" + net.JoinHostPort(host, port)
+	return "wss://" + net.JoinHostPort(host, port), false
 }

@@ -338,6 +338,9 @@ type Published struct {
 	Names       []string `json:"names"`
 	Fingerprint string   `json:"fingerprint"`
 	PID         int      `json:"pid"`
+	// AgentURL is the URL enrollment lines give the PCs, when the hub has a
+	// public name (Hub.PublicName); empty without one.
+	AgentURL string `json:"agent_url,omitempty"`
 }
 
 // LoadPublished reads <data>/hub.json written by the last serve.
@@ -354,7 +357,11 @@ func LoadPublished(dataDir string) (Published, error) {
 }
 
 func (h *Hub) publish() error {
-	b, _ := json.MarshalIndent(Published{Listen: h.ln.Addr().String(), Names: pki.ServerNames(h.cfg.Names),
+	var agentURL string
+	if h.PublicName() != "" {
+		agentURL = h.AgentURL()
+	}
+	b, _ := json.MarshalIndent(Published{Listen: h.ln.Addr().String(), Names: pki.ServerNames(h.cfg.Names), AgentURL: agentURL,
 		Fingerprint: h.Fingerprint(), PID: os.Getpid()}, "", "  ")
 	if err := atomicfile.WriteFile(filepath.Join(h.cfg.DataDir, PublishFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", PublishFile, err)
