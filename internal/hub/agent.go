@@ -177,8 +177,9 @@ func (h *Hub) readHello(c *agentConn) (*protocol.Hello, error) {
 // register records the agent online, queues Welcome, and makes c the terminal's
 // connection, replacing (and closing) an older one.
 func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
-	h.presence.Lock()
-	defer h.presence.Unlock()
+	presence := h.presenceOf(c.id)
+	presence.Lock()
+	defer presence.Unlock()
 	// Under a slow store, registrations queue here. A Hello that waited longer
 	// than the handshake allows has nobody listening any more, and one from an
 	// older connection than the terminal's current one is stale: neither may
@@ -198,7 +199,8 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
-	acked, locked, reset, err := h.store.Connect(ctx, c.id, c.serial, hello.NextSeq)
+	res, err := h.connect(ctx, store.ConnectRequest{ID: c.id, Serial: c.serial, NextSeq: hello.NextSeq})
+	acked, locked, reset := res.AckedSeq, res.Locked, res.Reset
 	if err != nil {
 		h.log.Error("Store connect failed", "terminal", c.id, "err", err)
 		c.Close(wsserve.CloseTryAgainLater, "hub store unavailable")
@@ -242,8 +244,9 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 // unregister forgets c if it is still the terminal's connection and records the
 // terminal offline.
 func (h *Hub) unregister(c *agentConn) {
-	h.presence.Lock()
-	defer h.presence.Unlock()
+	presence := h.presenceOf(c.id)
+	presence.Lock()
+	defer presence.Unlock()
 	h.mu.Lock()
 	current := h.conns[c.id] == c
 	if current {

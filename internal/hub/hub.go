@@ -200,9 +200,14 @@ type Hub struct {
 	headText string     // a recent signed audit head, for Welcome
 	headAt   time.Time
 
-	presence sync.Mutex // orders store Connect/Disconnect with conns changes
-	connWG   sync.WaitGroup
-	runOnce  sync.Once
+	// presence orders a terminal's store Connect/Disconnect with its conns
+	// changes; striped by terminal, so that registrations of different
+	// terminals wait for the store together (connectWriter batches them).
+	presence    [presenceStripes]sync.Mutex
+	connects    chan *connectReq // to connectWriter
+	connectsOut chan struct{}    // closed when connectWriter has exited
+	connWG      sync.WaitGroup
+	runOnce     sync.Once
 }
 
 type pendingCmd struct {
@@ -240,16 +245,18 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	h := &Hub{
 		cfg: cfg, log: log, ca: ca, store: st,
-		limit:     wsserve.NewRateLimiter(cfg.EnrollPerMinute/60, cfg.EnrollBurst),
-		quiet:     wsserve.NewQuietLog(log, time.Hour),
-		events:    make(chan eventReq, 4*cfg.BatchMax),
-		statuses:  map[string]statusUpdate{},
-		persisted: map[string]statusUpdate{},
-		live:      newLiveView(),
-		writerOut: make(chan struct{}),
-		stopWrite: make(chan struct{}),
-		conns:     map[string]*agentConn{},
-		pending:   map[string]*pendingCmd{},
+		limit:       wsserve.NewRateLimiter(cfg.EnrollPerMinute/60, cfg.EnrollBurst),
+		quiet:       wsserve.NewQuietLog(log, time.Hour),
+		events:      make(chan eventReq, 4*cfg.BatchMax),
+		connects:    make(chan *connectReq, 4*cfg.BatchMax),
+		connectsOut: make(chan struct{}),
+		statuses:    map[string]statusUpdate{},
+		persisted:   map[string]statusUpdate{},
+		live:        newLiveView(),
+		writerOut:   make(chan struct{}),
+		stopWrite:   make(chan struct{}),
+		conns:       map[string]*agentConn{},
+		pending:     map[string]*pendingCmd{},
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -401,6 +408,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	staffCtx, stopStaff := context.WithCancel(serveCtx)
 	h.srv.BaseContext = func(net.Listener) context.Context { return serveCtx }
 	g.Go(func() error { h.storeWriter(serveCtx); return nil })
+	g.Go(func() error { h.connectWriter(serveCtx); return nil })
 	g.Go(func() error { return h.staff.Run(staffCtx) })
 	g.Go(func() error { return serve("agent listener", h.srv, h.ln) })
 	if h.ctl != nil {

@@ -3,6 +3,9 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -147,4 +150,105 @@ func (h *Hub) takeStatuses() []store.StatusUpdate {
 			AgentVersion: u.s.AgentVersion, Status: b, Seen: u.seen})
 	}
 	return out
+}
+
+// presenceStripes is how many locks order registrations (Hub.presence).
+const presenceStripes = 256
+
+// presenceOf is the presence lock of terminal id.
+func (h *Hub) presenceOf(id string) *sync.Mutex {
+	f := fnv.New32a()
+	f.Write([]byte(id))
+	return &h.presence[f.Sum32()%presenceStripes]
+}
+
+// connectReq is a registration waiting for connectWriter.
+type connectReq struct {
+	ctx  context.Context // the registration's: done before its turn, it is answered unrecorded
+	req  store.ConnectRequest
+	done chan connectDone // buffered: the writer never waits for the caller
+}
+
+type connectDone struct {
+	res store.ConnectResult
+	err error
+}
+
+// connect records a Hello through connectWriter, which commits whatever
+// registrations are waiting in one transaction: after a hub restart the whole
+// fleet says Hello within seconds, and one transaction each kept the last
+// agents waiting past the Hello timeout. Once queued, it waits for the
+// writer's answer even past ctx, so a terminal is never recorded online
+// behind its registration's back.
+func (h *Hub) connect(ctx context.Context, r store.ConnectRequest) (store.ConnectResult, error) {
+	cr := &connectReq{ctx: ctx, req: r, done: make(chan connectDone, 1)}
+	select {
+	case h.connects <- cr:
+	case <-ctx.Done():
+		return store.ConnectResult{}, ctx.Err()
+	case <-h.connectsOut:
+		return store.ConnectResult{}, errHubStopping
+	}
+	select {
+	case d := <-cr.done:
+		return d.res, d.err
+	case <-h.connectsOut:
+		select {
+		case d := <-cr.done:
+			return d.res, d.err
+		default:
+			return store.ConnectResult{}, errHubStopping
+		}
+	}
+}
+
+var errHubStopping = errors.New("hub stopping")
+
+// connectWriter commits the registrations queued, up to BatchMax at a time, in
+// one transaction each. ctx is the serving context; connectsOut is closed
+// when it returns.
+func (h *Hub) connectWriter(ctx context.Context) {
+	defer close(h.connectsOut)
+	batch := make([]*connectReq, 0, h.cfg.BatchMax)
+	reqs := make([]store.ConnectRequest, 0, h.cfg.BatchMax)
+	for {
+		batch, reqs = batch[:0], reqs[:0]
+		select {
+		case r := <-h.connects:
+			batch = append(batch, r)
+		case <-ctx.Done():
+			return
+		}
+	fill:
+		for len(batch) < h.cfg.BatchMax {
+			select {
+			case r := <-h.connects:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		live := batch[:0]
+		for _, r := range batch {
+			if err := r.ctx.Err(); err != nil {
+				r.done <- connectDone{err: err}
+				continue
+			}
+			live = append(live, r)
+			reqs = append(reqs, r.req)
+		}
+		if len(live) == 0 {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		out, err := h.store.ConnectBatch(cctx, reqs)
+		cancel()
+		for i, r := range live {
+			if err != nil {
+				r.done <- connectDone{err: err}
+			} else {
+				r.done <- connectDone{res: out[i], err: out[i].Err}
+			}
+		}
+	}
 }

@@ -233,32 +233,74 @@ func (s *Store) MarkAllOffline(ctx context.Context) error {
 // serial is the certificate the connection presented: its first use is
 // recorded (RenewalAllowed reads it); "" records nothing.
 func (s *Store) Connect(ctx context.Context, id, serial string, nextSeq uint64) (ackedSeq uint64, locked, reset bool, err error) {
+	out, err := s.ConnectBatch(ctx, []ConnectRequest{{ID: id, Serial: serial, NextSeq: nextSeq}})
+	if err != nil {
+		return 0, false, false, err
+	}
+	r := out[0]
+	return r.AckedSeq, r.Locked, r.Reset, r.Err
+}
+
+// ConnectRequest is one Hello to record (Connect's arguments).
+type ConnectRequest struct {
+	ID, Serial string
+	NextSeq    uint64
+}
+
+// ConnectResult is what Connect returns for one request.
+type ConnectResult struct {
+	AckedSeq      uint64
+	Locked, Reset bool
+	Err           error // this request's own failure (an unknown terminal)
+}
+
+// ConnectBatch records several Hellos in one transaction, as Connect does each:
+// a reconnect storm's registrations group-committed, since one transaction
+// each made the single writer the storm's bottleneck. An unknown terminal
+// fails alone (its result's Err); a failing transaction fails them all.
+func (s *Store) ConnectBatch(ctx context.Context, reqs []ConnectRequest) ([]ConnectResult, error) {
 	now := s.now()
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var acked int64
-		if err := tx.StmtContext(ctx, s.selConnect).QueryRowContext(ctx, id).Scan(&acked, &locked); err != nil {
-			return err
-		}
-		ackedSeq = uint64(acked)
-		if nextSeq > 0 && nextSeq <= ackedSeq {
-			reset = true
-			ackedSeq = nextSeq - 1
-			if _, err := tx.ExecContext(ctx, `UPDATE terminals SET epoch = epoch + 1, acked_seq = ? WHERE id = ?`, int64(ackedSeq), id); err != nil {
+	out := make([]ConnectResult, len(reqs))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		sel, used, online := tx.StmtContext(ctx, s.selConnect), tx.StmtContext(ctx, s.updUsed), tx.StmtContext(ctx, s.updOnline)
+		for i, r := range reqs {
+			var acked int64
+			var locked bool
+			err := sel.QueryRowContext(ctx, r.ID).Scan(&acked, &locked)
+			if errors.Is(err, sql.ErrNoRows) {
+				out[i].Err = fmt.Errorf("connect terminal %s: %w", r.ID, err)
+				continue
+			}
+			if err != nil {
 				return err
 			}
-		}
-		if serial != "" {
-			if _, err := tx.StmtContext(ctx, s.updUsed).ExecContext(ctx, ms(now), serial); err != nil {
+			res := ConnectResult{AckedSeq: uint64(acked), Locked: locked}
+			if r.NextSeq > 0 && r.NextSeq <= res.AckedSeq {
+				res.Reset = true
+				res.AckedSeq = r.NextSeq - 1
+				if _, err := tx.ExecContext(ctx, `UPDATE terminals SET epoch = epoch + 1, acked_seq = ? WHERE id = ?`, int64(res.AckedSeq), r.ID); err != nil {
+					return err
+				}
+			}
+			if r.Serial != "" {
+				if _, err := used.ExecContext(ctx, ms(now), r.Serial); err != nil {
+					return err
+				}
+			}
+			if _, err := online.ExecContext(ctx, ms(now), r.ID); err != nil {
 				return err
 			}
+			out[i] = res
 		}
-		_, err := tx.StmtContext(ctx, s.updOnline).ExecContext(ctx, ms(now), id)
-		return err
+		return nil
 	})
 	if err != nil {
-		return 0, false, false, fmt.Errorf("connect terminal %s: %w", id, err)
+		if len(reqs) == 1 {
+			return nil, fmt.Errorf("connect terminal %s: %w", reqs[0].ID, err)
+		}
+		return nil, fmt.Errorf("connect %d terminals: %w", len(reqs), err)
 	}
-	return ackedSeq, locked, reset, nil
+	return out, nil
 }
 
 // RenewalAllowed says whether the certificate serial of terminal may be
