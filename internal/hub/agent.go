@@ -185,7 +185,7 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	// older connection than the terminal's current one is stale: neither may
 	// touch the store, where a stale next_seq would look like an outbox reset
 	// and open a new epoch (re-sent events would then be stored twice).
-	if time.Since(c.helloAt) > h.cfg.HelloTimeout {
+	if time.Since(c.helloAt) > h.cfg.WelcomeWithin {
 		c.Close(wsserve.CloseTryAgainLater, "hello waited too long; connect again")
 		return false
 	}

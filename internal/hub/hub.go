@@ -64,11 +64,16 @@ type Config struct {
 
 	CommandTTL   time.Duration // default 2 min: a command's expiry
 	HelloTimeout time.Duration // default 10 s: first frame must be Hello within it
-	PingInterval time.Duration // default 25 s
-	PongWait     time.Duration // default 60 s: no frame or pong for this long drops the agent
-	WriteWait    time.Duration // default 10 s: one frame write
-	SendQueue    int           // default 64 frames queued per agent before it is dropped
-	BatchMax     int           // default 256 events per store transaction
+	// WelcomeWithin bounds how long a Hello may wait for its registration
+	// (default 14 s): an agent waits 15 s for Welcome after its Hello
+	// (link.Options.HandshakeTimeout), and a Welcome later than that reaches
+	// nobody. Registrations queue only when a whole fleet says Hello at once.
+	WelcomeWithin time.Duration
+	PingInterval  time.Duration // default 25 s
+	PongWait      time.Duration // default 60 s: no frame or pong for this long drops the agent
+	WriteWait     time.Duration // default 10 s: one frame write
+	SendQueue     int           // default 64 frames queued per agent before it is dropped
+	BatchMax      int           // default 256 events per store transaction
 	// StatusFlush is how often the newest status of each terminal is written to
 	// the store (default 1 s). Consoles get statuses from memory at once; the
 	// database only persists them.
@@ -119,6 +124,7 @@ func (c *Config) defaults() {
 	}
 	set(&c.CommandTTL, 2*time.Minute)
 	set(&c.HelloTimeout, 10*time.Second)
+	set(&c.WelcomeWithin, 14*time.Second)
 	set(&c.PingInterval, 25*time.Second)
 	set(&c.PongWait, 60*time.Second)
 	set(&c.WriteWait, 10*time.Second)

@@ -49,9 +49,9 @@ func TestStaleHelloRefused(t *testing.T) {
 		t.Error("the stale Hello opened a new epoch")
 	}
 
-	// A Hello that waited past the handshake timeout is refused the same way.
+	// A Hello that waited past WelcomeWithin (its agent has given up) is refused the same way.
 	late := &agentConn{Peer: wsserve.NewPeer(nil, 4, nil), ctx: context.Background(), h: th.Hub, id: c.id,
-		gen: th.connGen.Add(1), helloAt: time.Now().Add(-2 * th.cfg.HelloTimeout)}
+		gen: th.connGen.Add(1), helloAt: time.Now().Add(-th.cfg.WelcomeWithin - time.Second)}
 	if th.register(late, &protocol.Hello{TerminalID: c.id, Status: status("pc-stale"), NextSeq: 3}) {
 		t.Fatal("a Hello older than the handshake timeout was registered")
 	}
