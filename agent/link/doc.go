@@ -17,6 +17,9 @@
 // with capped exponential backoff and full jitter; a hub that refuses the
 // certificate (revoked) is retried slowly and logged as an error IT must act on.
 // The certificate is renewed over the live link at two thirds of its life.
+// A reconnection resumes the TLS session of the current certificate (after a
+// hub restart too: the hub keeps its ticket keys), so a fleet coming back after
+// a restart sends, signs and verifies no certificate chains again.
 //
 // It is not the hub side (internal/hub) and opens no listening port.
 //

@@ -18,7 +18,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -117,7 +116,7 @@ func main() {
 			log.Error("Audit heads not kept", "err", err)
 		}
 	}
-	starter := &embedded.Starter{DataDir: dir, Listen: *embeddedListen, Names: splitNames(*embeddedName), Version: version,
+	starter := &embedded.Starter{DataDir: dir, Listen: *embeddedListen, Names: cli.SplitList(*embeddedName), Version: version,
 		Log: log.With("component", "hub")}
 	client := hubclient.New(log.With("component", "hubclient"), hubclient.Options{})
 	defer client.Close()
@@ -165,15 +164,4 @@ func needDisplay(goos string, getenv func(string) string) error {
 		return errors.New("no display: DISPLAY and WAYLAND_DISPLAY are not set; run it in a desktop session (or under xvfb-run for a test)")
 	}
 	return nil
-}
-
-// splitNames is a comma-separated list of names, blanks dropped.
-func splitNames(s string) []string {
-	var out []string
-	for _, n := range strings.Split(s, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			out = append(out, n)
-		}
-	}
-	return out
 }

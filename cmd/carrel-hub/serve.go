@@ -7,9 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/cli"
 	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/hubservice"
 	"github.com/carrel-kiosk/carrel/internal/staffapi"
@@ -76,7 +76,7 @@ func runService(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 // serveHub runs the hub until ctx ends, printing where it listens to stdout.
 func serveHub(ctx context.Context, f serveFlags, log *slog.Logger, stdout io.Writer) error {
-	h, err := hub.New(hub.Config{DataDir: *f.data, Listen: *f.listen, Names: splitNames(*f.names), EventRetention: *f.retention, Version: version}, log)
+	h, err := hub.New(hub.Config{DataDir: *f.data, Listen: *f.listen, Names: cli.SplitList(*f.names), EventRetention: *f.retention, Version: version}, log)
 	if err != nil {
 		return err
 	}
@@ -89,14 +89,4 @@ func serveHub(ctx context.Context, f serveFlags, log *slog.Logger, stdout io.Wri
 		s.Sync()
 	}
 	return h.Run(ctx)
-}
-
-func splitNames(s string) []string {
-	var out []string
-	for _, n := range strings.Split(s, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			out = append(out, n)
-		}
-	}
-	return out
 }

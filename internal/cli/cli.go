@@ -102,3 +102,15 @@ func (p *Program) Usage(w io.Writer) {
 		fmt.Fprintln(w, "\n"+strings.TrimSpace(p.Footer))
 	}
 }
+
+// SplitList is a comma-separated flag value as a list, blanks dropped
+// ("a, b,,c" is a, b and c).
+func SplitList(s string) []string {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}

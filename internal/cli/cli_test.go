@@ -45,3 +45,13 @@ func TestDispatch(t *testing.T) {
 	}()
 	p.Register(Command{Name: "serve", Run: func(context.Context, []string, io.Writer, io.Writer) int { return 0 }})
 }
+
+func TestSplitList(t *testing.T) {
+	got := SplitList(" a, b,,c ,")
+	if len(got) != 3 || got[0] != "a" || got[1] != "b" || got[2] != "c" {
+		t.Fatalf("SplitList = %q", got)
+	}
+	if SplitList("") != nil {
+		t.Fatal("an empty flag is not an empty list")
+	}
+}
