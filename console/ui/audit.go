@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -27,6 +29,9 @@ import (
 type auditView struct {
 	u       *UI
 	rows    []protocol.AuditView // newest first, at most maxAuditRows
+	shown   []protocol.AuditView // rows after the filter, newest first
+	filter  *widget.Entry        // words every row shown contains
+	when    *widget.Select       // how far back the list goes (timeRanges)
 	list    *widget.List
 	verify  *widget.Button
 	result  *widget.Label
@@ -48,23 +53,29 @@ func newAuditView(u *UI) *auditView {
 	v := &auditView{u: u, result: plain(""), raw: selectable(""), title: plain("Select a row to see all of it.")}
 	v.title.TextStyle = fyne.TextStyle{Bold: true}
 	v.raw.TextStyle = fyne.TextStyle{Monospace: true}
-	v.list = widget.NewList(func() int { return len(v.rows) },
+	v.list = widget.NewList(func() int { return len(v.shown) },
 		listLine,
 		func(i widget.ListItemID, o fyne.CanvasObject) {
-			if i < len(v.rows) {
-				o.(*widget.Label).SetText(auditLine(v.rows[i], u))
+			if i < len(v.shown) {
+				o.(*widget.Label).SetText(auditLine(v.shown[i], u))
 			}
 		})
 	v.list.OnSelected = func(i widget.ListItemID) {
-		if i < len(v.rows) {
-			v.show(v.rows[i])
+		if i < len(v.shown) {
+			v.show(v.shown[i])
 		}
 	}
+	v.filter = widget.NewEntry()
+	v.filter.SetPlaceHolder("Filter: a PC's name, a staff member, an action (\"locked\", \"released\")")
+	v.filter.OnChanged = func(string) { v.apply() }
+	v.when = widget.NewSelect(timeRangeNames(), func(string) { v.apply() })
+	v.when.SetSelected(timeRanges[0].name)
 	v.verify = widget.NewButton("Verify the chain", v.runVerify)
 	reload := widget.NewButton("Refresh", v.poke)
 	split := container.NewHSplit(v.list, container.NewVScroll(container.NewVBox(v.title, v.raw)))
 	split.Offset = 0.62
-	v.content = container.NewBorder(container.NewVBox(container.NewHBox(reload, v.verify), v.result), nil, nil, nil, split)
+	v.content = container.NewBorder(container.NewVBox(container.NewHBox(reload, v.verify), v.result,
+		container.NewBorder(nil, nil, nil, v.when, v.filter)), nil, nil, nil, split)
 	v.poke()
 	return v
 }
@@ -140,6 +151,9 @@ func (v *auditView) poke() {
 // add puts new rows (any order) in front, once each, newest first.
 func (v *auditView) add(rows []protocol.AuditView) {
 	if len(rows) == 0 {
+		if v.when != nil && v.when.Selected != timeRanges[0].name {
+			v.apply() // the window moved on with the clock
+		}
 		return
 	}
 	have := map[int64]bool{}
@@ -156,8 +170,33 @@ func (v *auditView) add(rows []protocol.AuditView) {
 	if len(v.rows) > maxAuditRows {
 		v.rows = v.rows[:maxAuditRows]
 	}
+	v.apply()
+}
+
+// apply shows the rows that pass the filter's words (in the row's sentence,
+// its PC, actor or action) and the time choice, keeping the selection.
+func (v *auditView) apply() {
+	if v.filter == nil || v.when == nil {
+		return // still being built
+	}
+	words := strings.Fields(strings.ToLower(v.filter.Text))
+	since := time.Time{}
+	for _, r := range timeRanges {
+		if r.name == v.when.Selected {
+			since = r.since(v.u.opts.Now())
+		}
+	}
+	v.shown = v.shown[:0]
+	for _, a := range v.rows {
+		if a.Time.Before(since) {
+			continue
+		}
+		if len(words) == 0 || matchesAll(strings.ToLower(auditLine(a, v.u)+" "+a.Actor+" "+string(a.Action)), words) {
+			v.shown = append(v.shown, a)
+		}
+	}
 	v.list.UnselectAll()
-	if i := slices.IndexFunc(v.rows, func(a protocol.AuditView) bool { return a.ID == v.sel }); i >= 0 {
+	if i := slices.IndexFunc(v.shown, func(a protocol.AuditView) bool { return a.ID == v.sel }); i >= 0 {
 		v.list.Select(i)
 	}
 	v.list.Refresh()

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -51,5 +52,48 @@ func TestEventsFilterByTime(t *testing.T) {
 	}
 	if len(fv.when.Options) != 4 || fv.when.Options[0] != "Any time" {
 		t.Errorf("time choices %q", fv.when.Options)
+	}
+}
+
+// The audit log is filtered like the feed: by words (a PC, a staff member, an
+// action) and by time.
+func TestAuditFilterByWordsAndTime(t *testing.T) {
+	h := newHarness(t, protocol.RoleAdmin)
+	h.hub.terminals = []protocol.TerminalView{term("t1", "pc-12", true, protocol.SessionInUse, false), term("t7", "pc-07", true, protocol.SessionFree, false)}
+	h.hub.audit = []protocol.AuditView{
+		{ID: 1, Time: clock.Add(-10 * 24 * time.Hour), Actor: "staff:root", Action: protocol.AuditStaffLogin, Result: "ok"},
+		{ID: 2, Time: clock.Add(-3 * time.Hour), Actor: "staff:ann", Action: protocol.AuditCommand, Terminal: "t7",
+			Detail: `{"action":"lock","id":"c9"}`, Result: "ok"},
+		{ID: 3, Time: clock.Add(-10 * time.Minute), Actor: "staff:dan", Action: protocol.AuditCommand, Terminal: "t1",
+			Detail: `{"action":"lock","id":"c9"}`, Result: "ok"},
+	}
+	h.login("root")
+	h.wait("the room", func() bool { return len(h.tiles()) == 2 })
+	av := h.ui.admin.audit
+	h.wait("the audit rows", func() bool { return len(av.shown) == 3 })
+	for _, tt := range []struct {
+		when, words string
+		want        []int64
+	}{
+		{"Any time", "", []int64{3, 2, 1}},
+		{"Last hour", "", []int64{3}},
+		{"Today", "", []int64{3, 2}},
+		{"Any time", "pc-07", []int64{2}},
+		{"Any time", "ann", []int64{2}},
+		{"Today", "locked", []int64{3, 2}},
+		{"Last hour", "pc-07", nil},
+	} {
+		av.filter.SetText(tt.words)
+		av.when.SetSelected(tt.when)
+		var got []int64
+		for _, a := range av.shown {
+			got = append(got, a.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s, %q: rows %v, want %v", tt.when, tt.words, got, tt.want)
+		}
+	}
+	if len(av.rows) != 3 {
+		t.Fatalf("the filter dropped rows from the log held: %d", len(av.rows))
 	}
 }
