@@ -16,8 +16,8 @@ import (
 )
 
 // auditView lists the hub's audit log, newest first, as sentences ("ann
-// locked pc-07"), with the raw row beside the list, and verifies its hash
-// chain.
+// locked pc-07"), filtered by words and time like the events feed, with the
+// raw row beside the list, and verifies its hash chain.
 //
 // It stays current without Refresh: the staff API pushes no audit rows
 // (2026-12), so the view asks for the rows after the newest it holds whenever
