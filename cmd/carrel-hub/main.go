@@ -36,6 +36,7 @@ func newProgram() *cli.Program {
 		{Name: "serve", Summary: "run the hub (agents connect here)", Run: runServe},
 		{Name: "token", Summary: "create an enrollment token: token create --uses N --ttl D", Run: runToken},
 		{Name: "terminals", Summary: "list enrolled terminals", Run: runTerminals},
+		{Name: "branch", Summary: "move a terminal to a branch: branch TERMINAL NAME (\"\" for none)", Run: runBranch},
 		{Name: "revoke", Summary: "revoke a terminal's certificate and drop its connection", Run: runRevoke},
 		{Name: "command", Summary: "send a command to a terminal through the running hub", Run: runCommand},
 		{Name: "backup", Summary: "write a consistent copy of the database to a file", Run: runBackup},

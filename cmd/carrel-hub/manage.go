@@ -49,6 +49,51 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
+func runBranch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, data := newFlags("branch", "TERMINAL (ID or name) BRANCH (\"\" for none)\n\n"+
+		"A branch is a named group of PCs (a site or a room); time rules, reports and API keys attach to it.\n"+
+		"PCs can also land in one at enrollment: token create --branch NAME.", stderr)
+	if code := parse(fs, args, exactly(2)); code >= 0 {
+		return code
+	}
+	target, branch := fs.Arg(0), fs.Arg(1)
+	if err := protocol.ValidBranch(branch); err != nil {
+		fmt.Fprintf(stderr, "carrel-hub branch: %v\n", err)
+		return 2
+	}
+	say := func(name, id string) int {
+		if branch == "" {
+			fmt.Fprintf(stdout, "%s (%s) is in no branch now\n", protocol.Printable(name), protocol.Printable(id))
+		} else {
+			fmt.Fprintf(stdout, "%s (%s) is in branch %q now\n", protocol.Printable(name), protocol.Printable(id), branch)
+		}
+		return 0
+	}
+	if ctl, err := hub.Dial(ctx, *data); err == nil {
+		r, err := ctl.SetBranch(ctx, target, branch)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if r.Error != "" {
+			return fail(stderr, errors.New(r.Error))
+		}
+		return say(r.Name, r.ID)
+	}
+	_, st, err := openExisting(*data)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer st.Close()
+	t, err := st.FindTerminal(ctx, target)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if err := st.SetBranch(ctx, t.ID, branch, localActor()); err != nil {
+		return fail(stderr, err)
+	}
+	return say(t.Name, t.ID)
+}
+
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, data := newFlags("command", "TERMINAL ACTION [key=value...]\n\nactions: "+actionList(), stderr)
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up waiting for the answer after this long")

@@ -10,27 +10,33 @@ import (
 
 	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/pki"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "create" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stdout, "usage: carrel-hub token create --uses N --ttl D [--hub-url wss://HOST:PORT] [--data DIR] [--json]")
+			fmt.Fprintln(stdout, "usage: carrel-hub token create --uses N --ttl D [--branch NAME] [--hub-url wss://HOST:PORT] [--data DIR] [--json]")
 			return 0
 		}
-		fmt.Fprintln(stderr, "usage: carrel-hub token create --uses N --ttl D [--hub-url wss://HOST:PORT] [--data DIR] [--json]")
+		fmt.Fprintln(stderr, "usage: carrel-hub token create --uses N --ttl D [--branch NAME] [--hub-url wss://HOST:PORT] [--data DIR] [--json]")
 		return 2
 	}
 	fs, data := newFlags("token create", "--uses N --ttl D [--hub-url wss://HOST:PORT]", stderr)
 	uses := fs.Int("uses", 1, "how many PCs may enroll with this token")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid (e.g. 2h, 72h)")
 	hubURL := fs.String("hub-url", "", "URL agents dial (default: wss://<first server name>:<listen port>)")
+	branch := fs.String("branch", "", "the branch the PCs enrolled with this token land in (see 'carrel-hub branch')")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if code := parse(fs, args[1:], exactly(0)); code >= 0 {
 		return code
 	}
 	if *uses < 1 || *ttl <= 0 {
 		fmt.Fprintln(stderr, "carrel-hub token create: --uses must be at least 1 and --ttl positive")
+		return 2
+	}
+	if err := protocol.ValidBranch(*branch); err != nil {
+		fmt.Fprintf(stderr, "carrel-hub token create: --branch: %v\n", err)
 		return 2
 	}
 	ca, st, err := openExisting(*data)
@@ -52,7 +58,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(stderr, err)
 	}
 	expires := time.Now().Add(*ttl).UTC().Truncate(time.Second)
-	if err := st.CreateToken(ctx, hash, *uses, expires, localActor()); err != nil {
+	if err := st.CreateBranchToken(ctx, hash, *uses, expires, *branch, localActor()); err != nil {
 		return fail(stderr, err)
 	}
 	line := fmt.Sprintf("carrel-agent enroll --hub %s --token %s --fingerprint %s", url, tok, ca.Fingerprint())

@@ -135,6 +135,23 @@ func (h *Hub) Revoke(ctx context.Context, terminal, actor string) (store.Termina
 	return t, nil
 }
 
+// SetBranch moves a terminal (ID or name) to a branch, "" for none, audited;
+// consoles see the move at once.
+func (h *Hub) SetBranch(ctx context.Context, terminal, branch, actor string) (store.Terminal, error) {
+	t, err := h.store.FindTerminal(ctx, terminal)
+	if err != nil {
+		return t, fmt.Errorf("set branch: %w", err)
+	}
+	if err := h.store.SetBranch(ctx, t.ID, branch, actor); err != nil {
+		return t, err
+	}
+	t.Branch = branch
+	h.live.setBranch(t.ID, branch)
+	h.staff.Changed(t.ID)
+	h.log.Info("Terminal moved to a branch", "terminal", t.ID, "branch", branch, "by", actor)
+	return t, nil
+}
+
 // AgentURL is the wss:// URL agents dial: Config.HubURL, else the first server
 // name and the listening port. Without a public name (PublicName) that name is
 // localhost, which only this machine can reach.

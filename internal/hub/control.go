@@ -46,6 +46,7 @@ func (h *Hub) listenControl() error {
 	mux.HandleFunc(http.MethodGet+" "+protocol.PathControlHealth, h.ctlHealth)
 	mux.HandleFunc(http.MethodPost+" "+protocol.PathControlCommand, h.ctlCommand)
 	mux.HandleFunc(http.MethodPost+" "+protocol.PathControlRevoke, h.ctlRevoke)
+	mux.HandleFunc(http.MethodPost+" "+protocol.PathControlBranch, h.ctlBranch)
 	h.ctlLn = ln
 	h.ctl = &http.Server{
 		Handler:           mux,
@@ -106,6 +107,20 @@ func (h *Hub) ctlRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, err := h.Revoke(r.Context(), req.Terminal, caller(r))
+	if err != nil {
+		wsserve.WriteJSON(w, http.StatusOK, protocol.ControlRevokeResponse{Error: err.Error()})
+		return
+	}
+	wsserve.WriteJSON(w, http.StatusOK, protocol.ControlRevokeResponse{ID: t.ID, Name: t.Name})
+}
+
+func (h *Hub) ctlBranch(w http.ResponseWriter, r *http.Request) {
+	var req protocol.BranchArgs
+	if err := readCtl(r, &req); err != nil {
+		wsserve.WriteJSON(w, http.StatusBadRequest, protocol.ControlRevokeResponse{Error: err.Error()})
+		return
+	}
+	t, err := h.SetBranch(r.Context(), req.Terminal, req.Branch, caller(r))
 	if err != nil {
 		wsserve.WriteJSON(w, http.StatusOK, protocol.ControlRevokeResponse{Error: err.Error()})
 		return
@@ -174,6 +189,13 @@ func (c *Control) Health(ctx context.Context) (protocol.ControlHealthResponse, e
 func (c *Control) Command(ctx context.Context, req protocol.CommandArgs) (protocol.ControlCommandResponse, error) {
 	var out protocol.ControlCommandResponse
 	err := c.do(ctx, http.MethodPost, protocol.PathControlCommand, req, &out)
+	return out, err
+}
+
+// SetBranch moves a terminal to a branch through the running hub.
+func (c *Control) SetBranch(ctx context.Context, terminal, branch string) (protocol.ControlRevokeResponse, error) {
+	var out protocol.ControlRevokeResponse
+	err := c.do(ctx, http.MethodPost, protocol.PathControlBranch, protocol.BranchArgs{Terminal: terminal, Branch: branch}, &out)
 	return out, err
 }
 

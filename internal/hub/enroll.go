@@ -84,7 +84,8 @@ func (h *Hub) enroll(r *http.Request, ip string, body []byte) (*protocol.EnrollR
 	if err != nil {
 		return nil, &enrollError{http.StatusUnauthorized, "enrollment token unknown (check it was copied whole)"}
 	}
-	switch err := h.store.RedeemToken(r.Context(), hash); {
+	branch, err := h.store.RedeemBranchToken(r.Context(), hash)
+	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrTokenUnknown):
 		return nil, &enrollError{http.StatusUnauthorized, "enrollment token unknown (check it was copied whole)"}
@@ -100,7 +101,7 @@ func (h *Hub) enroll(r *http.Request, ip string, body []byte) (*protocol.EnrollR
 	if err != nil {
 		return nil, err
 	}
-	if err := h.store.AddTerminal(r.Context(), store.Terminal{ID: id, Name: req.Hostname, OS: req.OS, CertSerial: serial, CertNotAfter: notAfter}, "enroll:"+ip); err != nil {
+	if err := h.store.AddTerminal(r.Context(), store.Terminal{ID: id, Name: req.Hostname, OS: req.OS, CertSerial: serial, CertNotAfter: notAfter, Branch: branch}, "enroll:"+ip); err != nil {
 		return nil, err
 	}
 	h.log.Info("Terminal enrolled", "terminal", id, "name", req.Hostname, "os", req.OS, "remote", ip)

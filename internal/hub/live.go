@@ -66,6 +66,10 @@ func (l *liveView) renewed(id string, notAfter time.Time) {
 	l.update(id, func(t *liveTerm) { t.view.CertExpires = notAfter.UTC() })
 }
 
+func (l *liveView) setBranch(id, branch string) {
+	l.update(id, func(t *liveTerm) { t.view.Branch = branch })
+}
+
 func (l *liveView) setLocked(id string, locked bool) {
 	l.update(id, func(t *liveTerm) { t.locked = locked })
 }
@@ -101,7 +105,7 @@ func (l *liveView) get(id string) (protocol.TerminalView, bool) {
 
 // terminalView is how a console is shown a terminal's store record.
 func terminalView(t store.Terminal) *protocol.TerminalView {
-	v := &protocol.TerminalView{ID: t.ID, Name: t.Name, Online: t.Online, Revoked: t.Revoked(),
+	v := &protocol.TerminalView{ID: t.ID, Name: t.Name, Branch: t.Branch, Online: t.Online, Revoked: t.Revoked(),
 		LastSeen: t.LastSeen.UTC(), CertExpires: t.CertNotAfter.UTC()}
 	if t.LastSeen.IsZero() {
 		v.LastSeen = time.Time{}

@@ -6,19 +6,20 @@ package protocol
 type AuditAction string
 
 const (
-	AuditEnroll        AuditAction = "enroll"         // a PC enrolled with a token
-	AuditRenew         AuditAction = "renew"          // a terminal's certificate renewed
-	AuditRevoke        AuditAction = "revoke"         // a terminal's certificate revoked
-	AuditCommand       AuditAction = "command"        // a staff command authorised and sent
-	AuditCommandResult AuditAction = "command.result" // the agent's answer to it
-	AuditTokenCreate   AuditAction = "token.create"   // an enrollment token made
-	AuditStaffSetup    AuditAction = "staff.setup"    // the first admin made with the setup code
-	AuditStaffCreate   AuditAction = "staff.create"   // a staff account made by an admin
-	AuditStaffDisable  AuditAction = "staff.disable"  // a staff account disabled
-	AuditStaffLogin    AuditAction = "staff.login"    // a login, or a refused one
-	AuditStaffLogout   AuditAction = "staff.logout"   // a session ended
-	AuditStaffConnect  AuditAction = "staff.connect"  // a refused staff websocket
-	AuditStaffRequest  AuditAction = "staff.request"  // a refused staff request
+	AuditEnroll        AuditAction = "enroll"          // a PC enrolled with a token
+	AuditRenew         AuditAction = "renew"           // a terminal's certificate renewed
+	AuditRevoke        AuditAction = "revoke"          // a terminal's certificate revoked
+	AuditCommand       AuditAction = "command"         // a staff command authorised and sent
+	AuditCommandResult AuditAction = "command.result"  // the agent's answer to it
+	AuditTokenCreate   AuditAction = "token.create"    // an enrollment token made
+	AuditStaffSetup    AuditAction = "staff.setup"     // the first admin made with the setup code
+	AuditStaffCreate   AuditAction = "staff.create"    // a staff account made by an admin
+	AuditStaffDisable  AuditAction = "staff.disable"   // a staff account disabled
+	AuditStaffLogin    AuditAction = "staff.login"     // a login, or a refused one
+	AuditStaffLogout   AuditAction = "staff.logout"    // a session ended
+	AuditStaffConnect  AuditAction = "staff.connect"   // a refused staff websocket
+	AuditStaffRequest  AuditAction = "staff.request"   // a refused staff request
+	AuditSetBranch     AuditAction = "terminal.branch" // a terminal moved to a branch
 )
 
 // Recovery from the hub's shell (`carrel-hub admin unlock`, `admin reset-totp`).
@@ -30,7 +31,7 @@ const (
 // AuditActions lists every audit action in a stable order.
 var AuditActions = []AuditAction{AuditEnroll, AuditRenew, AuditRevoke, AuditCommand, AuditCommandResult,
 	AuditTokenCreate, AuditStaffSetup, AuditStaffCreate, AuditStaffDisable, AuditStaffLogin,
-	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP}
+	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch}
 
 // Audit detail keys written by the store and read by the console.
 const (
@@ -53,4 +54,5 @@ const (
 	AuditKeyUses        = "uses"         // an enrollment token's uses
 	AuditKeyExpires     = "expires"      // its expiry (RFC 3339)
 	AuditKeyExpired     = "expired"      // when a renewed certificate had expired (RFC 3339), on a renewal in grace
+	AuditKeyBranch      = "branch"       // the branch a PC enrolled into or was moved to
 )

@@ -9,6 +9,7 @@ const (
 	PathControlHealth  = "/health"  // GET → ControlHealthResponse
 	PathControlCommand = "/command" // POST CommandArgs → ControlCommandResponse
 	PathControlRevoke  = "/revoke"  // POST TerminalArgs → ControlRevokeResponse
+	PathControlBranch  = "/branch"  // POST BranchArgs → ControlRevokeResponse (the terminal moved)
 )
 
 // ControlCommandResponse answers POST PathControlCommand: the agent's Result, or

@@ -37,8 +37,9 @@ const (
 	EventPolicyFailed     EventKind = "policy.failed"     // alert: writing a policy failed
 
 	// The patron seat.
-	EventSessionStarted  EventKind = "session.started"          // info: session
-	EventSessionEnded    EventKind = "session.ended"            // info: session
+	EventSessionStarted  EventKind = "session.started"          // info: session; grant, patron, kind when signed in (patron.go)
+	EventSessionEnded    EventKind = "session.ended"            // info: session; grant, end_reason, used when signed in
+	EventSessionWarned   EventKind = "session.warned"           // info: grant, minutes (a time warning the patron acknowledged)
 	EventSessionRefused  EventKind = "session.refused"          // warn: session, reason (a logon while held)
 	EventSessionLocked   EventKind = "session.locked"           // info: staff locked the seat
 	EventSessionUnlocked EventKind = "session.unlocked"         // info: staff unlocked the seat
@@ -62,7 +63,7 @@ var EventKinds = []EventKind{
 	EventDownloadBlocked, EventDownloadNoExec, EventQuarantineReleased,
 	EventExecBlocked, EventExecKilled,
 	EventPolicyReasserted, EventPolicyRefused, EventPolicyFailed,
-	EventSessionStarted, EventSessionEnded, EventSessionRefused, EventSessionLocked, EventSessionUnlocked,
+	EventSessionStarted, EventSessionEnded, EventSessionWarned, EventSessionRefused, EventSessionLocked, EventSessionUnlocked,
 	EventSessionWiped, EventSessionDirty, EventHoldFailed, EventStateBroken,
 	EventWipeDone, EventWipeDirty, EventWipeRefused,
 	EventAuditAlarm,

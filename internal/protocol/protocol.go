@@ -62,7 +62,7 @@ const (
 // FromAgent reports whether t is a type an agent may send.
 func FromAgent(t Type) bool {
 	switch t {
-	case TypeHello, TypeStatus, TypeEvent, TypeResult, TypeRenew:
+	case TypeHello, TypeStatus, TypeEvent, TypeResult, TypeRenew, TypeSignIn:
 		return true
 	}
 	return false
@@ -176,6 +176,8 @@ type Status struct {
 	LastWipe      string       `json:"last_wipe,omitempty"` // a one-line result, e.g. "clean 412ms"
 	OutboxDropped uint64       `json:"outbox_dropped"`      // events lost to outbox overflow since install
 	CertExpires   time.Time    `json:"cert_expires,omitzero"`
+	// Patron is the patron session on the PC, nil when none is signed in.
+	Patron *PatronView `json:"patron,omitempty"`
 }
 
 func (*Status) MsgType() Type { return TypeStatus }
@@ -211,6 +213,9 @@ func (s *Status) validate(t Type, prefix string) error {
 	if s.Restarts < 0 {
 		return &FieldError{t, prefix + "restarts", "is negative"}
 	}
+	if s.Patron != nil {
+		return s.Patron.validate(t, prefix+"patron.")
+	}
 	return nil
 }
 
@@ -245,11 +250,17 @@ type Welcome struct {
 	// AuditHead is the hub's signed audit head (AuditHead.String), for the
 	// agent to keep; empty from a hub of the 2026-11 release.
 	AuditHead string `json:"audit_head,omitempty"`
+	// GrantKey is the hub's Ed25519 public key for patron grants (base64),
+	// which the agent keeps to check a saved grant after a restart.
+	GrantKey string `json:"grant_key,omitempty"`
 }
 
 func (*Welcome) MsgType() Type { return TypeWelcome }
 
 func (w *Welcome) Validate() error {
+	if err := text(TypeWelcome, "grant_key", w.GrantKey, 64); err != nil {
+		return err
+	}
 	return short(TypeWelcome, "terminal_id", w.TerminalID, true)
 }
 
@@ -514,6 +525,12 @@ func newMessage(t Type) Message {
 		return new(Renew)
 	case TypeCert:
 		return new(Cert)
+	case TypeSignIn:
+		return new(SignIn)
+	case TypeSignInAnswer:
+		return new(SignInAnswer)
+	case TypeGrant:
+		return new(GrantUpdate)
 	}
 	return nil
 }

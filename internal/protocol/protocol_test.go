@@ -32,6 +32,12 @@ func goodMessages() []Message {
 		&Result{ID: "c-1", OK: true, Output: "pong", Time: t0},
 		&Renew{CSR: "-----BEGIN CERTIFICATE REQUEST-----\n..."},
 		&Cert{Certificate: "-----BEGIN CERTIFICATE-----\n..."},
+		&SignIn{ID: "r-1", Card: "21234000012345", PIN: "1234"},
+		&SignInAnswer{ID: "r-1", Refusal: RefuseFines},
+		&SignInAnswer{ID: "r-2", Grant: &Grant{ID: "g-1", Terminal: "t-1", Kind: PatronGuest, Patron: "guest",
+			Issued: t0, Ends: t0.Add(time.Hour), Seconds: 3600, EndsBy: "guest", Warnings: []int{10, 5, 1}, Sig: "c2ln"}},
+		&GrantUpdate{Grant: Grant{ID: "g-1", Terminal: "t-1", Kind: PatronCard, Patron: "p-3f2a",
+			Issued: t0, Ends: t0.Add(time.Hour), Seconds: 3600, EndsBy: "staff", IdleEnd: 600, IdleWarn: 60, Sig: "c2ln"}},
 	}
 }
 

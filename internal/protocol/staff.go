@@ -173,6 +173,7 @@ type AuditArgs struct {
 type TerminalView struct {
 	ID       string    `json:"id"`
 	Name     string    `json:"name"`
+	Branch   string    `json:"branch,omitempty"` // the branch it is in (ValidBranch), "" for none
 	Online   bool      `json:"online"`
 	Revoked  bool      `json:"revoked"`
 	LastSeen time.Time `json:"last_seen,omitzero"`

@@ -152,6 +152,14 @@ CREATE TABLE audit_heads (
 	`
 ALTER TABLE certs ADD COLUMN used_at INTEGER;
 `,
+	// 4: branches. A branch is a named group of PCs (a library's site, or a
+	// room): a terminal is in one, '' for none, and an enrollment token may name
+	// the branch its PCs land in. Time rules, reports and API keys attach to it.
+	`
+ALTER TABLE terminals ADD COLUMN branch TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN branch TEXT NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS terminals_branch ON terminals(branch);
+`,
 }
 
 // SchemaVersion is the schema version this build brings databases to.

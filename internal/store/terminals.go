@@ -27,13 +27,14 @@ type Terminal struct {
 	LastStatus   json.RawMessage // the last protocol.Status, as received
 	AckedSeq     uint64          // highest event seq stored in the current epoch
 	Locked       bool            // the hub's truth for the lock state
+	Branch       string          // the branch it is in, "" for none (protocol.ValidBranch)
 }
 
 // Revoked reports whether the terminal was revoked.
 func (t *Terminal) Revoked() bool { return !t.RevokedAt.IsZero() }
 
 const terminalCols = `id, name, os, os_version, agent_version, cert_serial, cert_not_after, enrolled_at,
-	revoked_at, last_seen, online, last_status, acked_seq, locked`
+	revoked_at, last_seen, online, last_status, acked_seq, locked, branch`
 
 type scanner interface{ Scan(...any) error }
 
@@ -44,7 +45,7 @@ func scanTerminal(r scanner) (Terminal, error) {
 	var status sql.NullString
 	var acked int64
 	err := r.Scan(&t.ID, &t.Name, &t.OS, &t.OSVersion, &t.AgentVersion, &t.CertSerial, &notAfter, &enrolled,
-		&revoked, &seen, &t.Online, &status, &acked, &t.Locked)
+		&revoked, &seen, &t.Online, &status, &acked, &t.Locked, &t.Branch)
 	if err != nil {
 		return t, err
 	}
@@ -62,15 +63,19 @@ func scanTerminal(r scanner) (Terminal, error) {
 func (s *Store) AddTerminal(ctx context.Context, t Terminal, actor string) error {
 	now := s.now()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO terminals (id, name, os, cert_serial, cert_not_after, enrolled_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, t.ID, t.Name, t.OS, t.CertSerial, ms(t.CertNotAfter), ms(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO terminals (id, name, os, cert_serial, cert_not_after, enrolled_at, branch)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Name, t.OS, t.CertSerial, ms(t.CertNotAfter), ms(now), t.Branch); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO certs (serial, terminal, issued_at, not_after) VALUES (?, ?, ?, ?)`,
 			t.CertSerial, t.ID, ms(now), ms(t.CertNotAfter)); err != nil {
 			return err
 		}
-		return s.appendAudit(ctx, tx, now, actor, protocol.AuditEnroll, t.ID, map[string]string{protocol.AuditKeyName: t.Name, protocol.AuditKeyOS: t.OS, protocol.AuditKeySerial: t.CertSerial})
+		detail := map[string]string{protocol.AuditKeyName: t.Name, protocol.AuditKeyOS: t.OS, protocol.AuditKeySerial: t.CertSerial}
+		if t.Branch != "" {
+			detail[protocol.AuditKeyBranch] = t.Branch
+		}
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditEnroll, t.ID, detail)
 	})
 	if err != nil {
 		return fmt.Errorf("add terminal %s: %w", t.ID, err)
@@ -353,4 +358,27 @@ func (s *Store) CertsExpiring(ctx context.Context, before time.Time) ([]Terminal
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// SetBranch moves a terminal to a branch ("" for none), with an audit record.
+// The name is checked with protocol.ValidBranch.
+func (s *Store) SetBranch(ctx context.Context, id, branch, actor string) error {
+	if err := protocol.ValidBranch(branch); err != nil {
+		return fmt.Errorf("set branch of %s: %w", id, err)
+	}
+	now := s.now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE terminals SET branch = ? WHERE id = ?`, branch, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditSetBranch, id, map[string]string{protocol.AuditKeyBranch: branch})
+	})
+	if err != nil {
+		return fmt.Errorf("set branch of %s: %w", id, err)
+	}
+	return nil
 }
