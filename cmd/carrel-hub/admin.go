@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/directory"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/staffapi"
 )
@@ -52,12 +53,32 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func runAdminCreate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, data := newFlags("admin create", "--user NAME --role admin|desk [--password-stdin]", stderr)
+	fs, data := newFlags("admin create", "--user NAME (--role admin|desk [--password-stdin] | --directory)", stderr)
 	user := fs.String("user", "", "the staff member's user name (required)")
-	role := fs.String("role", "", "admin (everything) or desk (watch, message, lock, end session) (required)")
+	role := fs.String("role", "", "admin (everything) or desk (watch, message, lock, end session) (required without --directory)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin instead of prompting")
+	dirAcct := fs.Bool("directory", false, "the library's directory (LDAP, Active Directory: <data>/"+directory.FileName+") checks the password and gives the role from the groups")
 	if code := parse(fs, args, exactly(0)); code >= 0 {
 		return code
+	}
+	if *dirAcct {
+		if *user == "" || *role != "" || *fromStdin {
+			fmt.Fprintln(stderr, "carrel-hub admin create --directory: give --user only (the directory holds the password and the role)")
+			return 2
+		}
+		_, st, err := openExisting(*data)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		defer st.Close()
+		r, err := staffapi.CreateDirectoryStaff(ctx, st, *data, *user, localActor())
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprintf(stdout, "Directory staff member %s created; the directory checks the password and gives the role.\n\nTOTP secret: %s\nTOTP URI:    %s\n\n"+
+			"Add it to an authenticator app now (type the secret, or make a QR code of the URI);\n"+
+			"it is not shown again. Log in with the directory password and the app's 6-digit code.\n", r.User, r.TOTPSecret, r.TOTPURI)
+		return 0
 	}
 	if *user == "" || !protocol.Role(*role).Valid() {
 		fmt.Fprintln(stderr, "carrel-hub admin create: --user and --role admin|desk are required")

@@ -48,6 +48,7 @@ func newProgram() *cli.Program {
 		{Name: "status", Summary: "say whether the service is installed and running", Run: runStatus},
 		{Name: "service", Summary: "(run by the service manager) serve as the installed service", Hidden: true, Run: runService},
 		{Name: "audit", Summary: "check the audit log: audit verify", Run: runAudit},
+		{Name: "directory", Summary: "check the staff directory settings (LDAP, Active Directory): directory check --user NAME", Run: runDirectory},
 		{Name: "admin", Summary: "staff accounts: admin create, list, unlock, reset-totp (admin --help)", Run: runAdmin},
 	} {
 		p.Register(c)

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/carrel-kiosk/carrel/internal/cli"
+	"github.com/carrel-kiosk/carrel/internal/directory"
 	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/hubservice"
 	"github.com/carrel-kiosk/carrel/internal/staffapi"
@@ -74,9 +77,31 @@ func runService(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return 0
 }
 
+// openDirectory reads <data>/directory.toml, nil when there is none.
+func openDirectory(data string) (*directory.Directory, error) {
+	path := filepath.Join(data, directory.FileName)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	cfg, err := directory.LoadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return directory.New(cfg)
+}
+
 // serveHub runs the hub until ctx ends, printing where it listens to stdout.
 func serveHub(ctx context.Context, f serveFlags, log *slog.Logger, stdout io.Writer) error {
-	h, err := hub.New(hub.Config{DataDir: *f.data, Listen: *f.listen, Names: cli.SplitList(*f.names), EventRetention: *f.retention, Version: version}, log)
+	dir, err := openDirectory(*f.data)
+	if err != nil {
+		return err
+	}
+	cfg := hub.Config{DataDir: *f.data, Listen: *f.listen, Names: cli.SplitList(*f.names), EventRetention: *f.retention, Version: version}
+	if dir != nil {
+		cfg.Staff.Directory = dir
+		log.Info("Directory sign-in for staff", "settings", filepath.Join(*f.data, directory.FileName))
+	}
+	h, err := hub.New(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ const (
 	AuditStaffConnect  AuditAction = "staff.connect"   // a refused staff websocket
 	AuditStaffRequest  AuditAction = "staff.request"   // a refused staff request
 	AuditSetBranch     AuditAction = "terminal.branch" // a terminal moved to a branch
+	AuditStaffRole     AuditAction = "staff.role"      // the directory gave an account another role
 )
 
 // Recovery from the hub's shell (`carrel-hub admin unlock`, `admin reset-totp`).
@@ -31,7 +32,7 @@ const (
 // AuditActions lists every audit action in a stable order.
 var AuditActions = []AuditAction{AuditEnroll, AuditRenew, AuditRevoke, AuditCommand, AuditCommandResult,
 	AuditTokenCreate, AuditStaffSetup, AuditStaffCreate, AuditStaffDisable, AuditStaffLogin,
-	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch}
+	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch, AuditStaffRole}
 
 // Audit detail keys written by the store and read by the console.
 const (

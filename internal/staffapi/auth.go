@@ -396,10 +396,17 @@ func (srv *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	case http.StatusUnauthorized:
 		srv.quiet.Warn("login:"+ip, "Staff login refused", "user", truncateActor(req.User), "remote", ip, "reason", why)
 		wsserve.HTTPError(w, code, MsgLoginFailed)
+	case http.StatusBadGateway:
+		srv.quiet.Warn("login:"+ip, "Staff login refused", "user", truncateActor(req.User), "remote", ip, "reason", why)
+		wsserve.HTTPError(w, code, MsgDirectoryDown)
 	default:
 		wsserve.HTTPError(w, code, "hub error; see the hub's log")
 	}
 }
+
+// MsgDirectoryDown is what a console is told when the library's directory
+// did not answer a directory account's login.
+const MsgDirectoryDown = "the library's directory did not answer; try again, or sign in with a local account"
 
 // login checks one attempt and returns the answer, or the HTTP status and the
 // reason (for the audit log and the hub's log only; the client gets the generic
@@ -455,11 +462,13 @@ func (srv *Server) login(ctx context.Context, req *protocol.LoginRequest, ip str
 		return refuse(http.StatusTooManyRequests, "account locked until "+a.LockedUntil.UTC().Format(time.RFC3339))
 	}
 	var pwOK bool
-	if werr := srv.withArgon(ctx, func() { pwOK, err = checkPassword(req.Password, a.Password) }); werr != nil {
-		return nil, http.StatusServiceUnavailable, "client gone"
-	}
-	if err != nil {
-		srv.log.Error("Stored password hash unusable", "user", a.User, "err", err)
+	if !a.Directory {
+		if werr := srv.withArgon(ctx, func() { pwOK, err = checkPassword(req.Password, a.Password) }); werr != nil {
+			return nil, http.StatusServiceUnavailable, "client gone"
+		}
+		if err != nil {
+			srv.log.Error("Stored password hash unusable", "user", a.User, "err", err)
+		}
 	}
 	fail := func(why string) (*protocol.LoginResponse, int, string) {
 		if local {
@@ -477,7 +486,14 @@ func (srv *Server) login(ctx context.Context, req *protocol.LoginRequest, ip str
 	if a.Disabled {
 		return refuse(http.StatusUnauthorized, "account disabled")
 	}
-	if !pwOK {
+	role := a.Role
+	if a.Directory {
+		r, resp, code, why := srv.directoryLogin(ctx, a, req.Password, fail, refuse)
+		if code != 0 {
+			return resp, code, why
+		}
+		role = r
+	} else if !pwOK {
 		return fail("wrong password")
 	}
 	step, ok := totpStep(a.TOTPSecret, strings.TrimSpace(req.TOTP), now)
@@ -504,8 +520,8 @@ func (srv *Server) login(ctx context.Context, req *protocol.LoginRequest, ip str
 			srv.log.Warn("Staff logged in from the hub's machine while locked for remote logins", "user", a.User, "lockedUntil", a.LockedUntil.UTC().Format(time.RFC3339))
 		}
 	}
-	srv.log.Info("Staff logged in", "user", a.User, "role", a.Role, "remote", ip)
-	return &protocol.LoginResponse{Session: secret, User: a.User, Role: protocol.Role(a.Role), ExpiresAt: expires.UTC()}, http.StatusOK, ""
+	srv.log.Info("Staff logged in", "user", a.User, "role", role, "directory", a.Directory, "remote", ip)
+	return &protocol.LoginResponse{Session: secret, User: a.User, Role: protocol.Role(role), ExpiresAt: expires.UTC()}, http.StatusOK, ""
 }
 
 // Lockout: MaxFailures consecutive failed logins of an account lock it for
@@ -589,6 +605,16 @@ func (srv *Server) checkSession(ctx context.Context, secret string, touch bool) 
 		why = "session expired"
 	case now.Sub(s.LastUsed) >= srv.cfg.IdleTimeout:
 		why = "session idle too long"
+	}
+	if why == "" && s.Directory {
+		switch role, err := srv.directoryCheck(ctx, s); {
+		case errors.Is(err, ErrSessionEnded):
+			why = "directory account disabled or out of its group"
+		case err != nil:
+			return s, err
+		default:
+			s.Role = role
+		}
 	}
 	if why != "" {
 		if err := srv.store.EndSession(ctx, hash, "staff:"+s.User, why); err != nil {

@@ -102,6 +102,10 @@ func (srv *Server) handleStaff(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := srv.checkSession(r.Context(), secret, true)
 	if err != nil {
+		if errors.Is(err, ErrDirectoryDown) {
+			wsserve.HTTPError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
 		if !errors.Is(err, ErrSessionEnded) {
 			srv.log.Error("Store lookup failed", "err", err)
 			wsserve.HTTPError(w, http.StatusServiceUnavailable, "hub store unavailable; try again later")
@@ -181,6 +185,10 @@ func (srv *Server) staffRequest(c *staffConn, req *protocol.StaffRequest) bool {
 			c.respond(req.ID, nil, err)
 			c.Close(wsserve.ClosePolicyViolation, err.Error())
 			return false
+		}
+		if errors.Is(err, ErrDirectoryDown) {
+			c.respond(req.ID, nil, err)
+			return true
 		}
 		c.respond(req.ID, nil, errors.New("hub store unavailable; try again later"))
 		return true

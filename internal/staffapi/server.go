@@ -9,6 +9,10 @@
 // The auth primitives sit beside it (auth.go): argon2id password hashes, TOTP
 // codes accepted once, the one-time setup code, lockout after repeated
 // failures, per-address and per-name rate limits, and sessions stored hashed.
+// Directory accounts (directory.go) have their password checked, and their
+// role given, by the library's LDAP or Active Directory at login, and are
+// re-checked there at each request; their TOTP secret is the hub's as for
+// every account.
 //
 // The staff API reaches the agents only through Hub, a narrow view of
 // internal/hub (send a command, revoke, the terminals as the hub sees them);
@@ -76,6 +80,10 @@ type Config struct {
 	// tests make it cheap.
 	Now   func() time.Time
 	Argon ArgonParams
+
+	// Directory checks the passwords and roles of directory accounts (nil:
+	// this hub has none; such accounts cannot log in).
+	Directory Directory
 }
 
 func (c *Config) defaults() {
@@ -127,6 +135,7 @@ type Server struct {
 	userLimit *wsserve.RateLimiter // login attempts per user name tried
 	unknown   failures             // lockout of names that are not accounts
 	local     failures             // lockout of accounts tried from the hub's machine (auth.go, Lockout)
+	dirs      dirCache             // the directory's recent answers (directory.go)
 	refusals  refusals             // anonymous refusals counted for the audit log
 	argon     chan struct{}        // bounds concurrent argon2id runs (19 MiB each)
 	bus       *staffBus

@@ -160,6 +160,11 @@ ALTER TABLE terminals ADD COLUMN branch TEXT NOT NULL DEFAULT '';
 ALTER TABLE tokens ADD COLUMN branch TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS terminals_branch ON terminals(branch);
 `,
+	// 5: staff accounts whose password the library's directory checks (LDAP,
+	// Active Directory): no local password, the role from their groups.
+	`
+ALTER TABLE staff ADD COLUMN directory INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the schema version this build brings databases to.

@@ -38,15 +38,18 @@ type StaffAccount struct {
 	Disabled    bool
 	Created     time.Time
 	LastLogin   time.Time
+	// Directory accounts have no Password: the library's directory checks it
+	// and says the role at each login and request (internal/directory).
+	Directory bool
 }
 
-const staffCols = `user, role, password, totp_secret, last_step, failures, locked_until, disabled, created_at, last_login`
+const staffCols = `user, role, password, totp_secret, last_step, failures, locked_until, disabled, created_at, last_login, directory`
 
 func scanStaff(r scanner) (StaffAccount, error) {
 	var a StaffAccount
 	var locked, created int64
 	var last sql.NullInt64
-	if err := r.Scan(&a.User, &a.Role, &a.Password, &a.TOTPSecret, &a.LastStep, &a.Failures, &locked, &a.Disabled, &created, &last); err != nil {
+	if err := r.Scan(&a.User, &a.Role, &a.Password, &a.TOTPSecret, &a.LastStep, &a.Failures, &locked, &a.Disabled, &created, &last, &a.Directory); err != nil {
 		return a, err
 	}
 	if locked > 0 {
@@ -91,11 +94,15 @@ func (s *Store) CreateStaff(ctx context.Context, a StaffAccount, actor string, f
 		if n > 0 {
 			return ErrStaffExists
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO staff (user, role, password, totp_secret, created_at) VALUES (?, ?, ?, ?, ?)`,
-			a.User, a.Role, a.Password, a.TOTPSecret, ms(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO staff (user, role, password, totp_secret, created_at, directory) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.User, a.Role, a.Password, a.TOTPSecret, ms(now), a.Directory); err != nil {
 			return err
 		}
-		return s.appendAudit(ctx, tx, now, actor, action, "", map[string]string{protocol.AuditKeyUser: a.User, protocol.AuditKeyRole: a.Role, protocol.AuditKeyResult: "ok"})
+		detail := map[string]string{protocol.AuditKeyUser: a.User, protocol.AuditKeyRole: a.Role, protocol.AuditKeyResult: "ok"}
+		if a.Directory {
+			detail[protocol.AuditKeyRole] = "from the directory"
+		}
+		return s.appendAudit(ctx, tx, now, actor, action, "", detail)
 	})
 	if err != nil {
 		return fmt.Errorf("create staff %q: %w", a.User, err)
@@ -286,10 +293,31 @@ func (s *Store) LoginFailure(ctx context.Context, user, why, remote string, now 
 	return lockedNow, nil
 }
 
+// SetStaffRole records the role the directory gave a directory account, when
+// it changed, with an audit record.
+func (s *Store) SetStaffRole(ctx context.Context, user, role, actor string) error {
+	now := s.now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE staff SET role = ? WHERE user = ? AND role <> ?`, role, user, role)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.appendAudit(ctx, tx, now, actor, protocol.AuditStaffRole, "", map[string]string{protocol.AuditKeyUser: user, protocol.AuditKeyRole: role})
+	})
+	if err != nil {
+		return fmt.Errorf("set role of %q: %w", user, err)
+	}
+	return nil
+}
+
 // Session is a live staff session joined with its account.
 type Session struct {
 	User      string
 	Role      string
+	Directory bool // the account's password and role are the directory's
 	Disabled  bool
 	Created   time.Time
 	ExpiresAt time.Time // absolute
@@ -302,9 +330,9 @@ func (s *Store) SessionByHash(ctx context.Context, hash []byte) (Session, error)
 	var ss Session
 	var stored []byte
 	var created, expires, used int64
-	err := s.r.QueryRowContext(ctx, `SELECT x.hash, x.user, a.role, a.disabled, x.created_at, x.expires_at, x.last_used
+	err := s.r.QueryRowContext(ctx, `SELECT x.hash, x.user, a.role, a.directory, a.disabled, x.created_at, x.expires_at, x.last_used
 		FROM staff_sessions x JOIN staff a ON a.user = x.user WHERE x.hash = ?`, hash).
-		Scan(&stored, &ss.User, &ss.Role, &ss.Disabled, &created, &expires, &used)
+		Scan(&stored, &ss.User, &ss.Role, &ss.Directory, &ss.Disabled, &created, &expires, &used)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(stored, hash) != 1) {
 		return ss, ErrNoSession
 	}
