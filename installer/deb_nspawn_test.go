@@ -149,6 +149,14 @@ func TestDebInNspawn(t *testing.T) {
 	if term.OS != "linux" {
 		t.Errorf("terminal = %+v", term)
 	}
+	// The agent logs to the journal in its native protocol: its agent.started
+	// event carries its event ID and priority, findable as IT would
+	// (journalctl -u carrel-agent CARREL_EVENT_ID=100).
+	testbin.WaitFor(t, 30*time.Second, "agent.started in the journal with its event ID", func() bool {
+		out, _ := c.Exec(ctx, "journalctl", "--no-pager", "-u", "carrel-agent.service", "-o", "json", "CARREL_EVENT_ID=100")
+		return strings.Contains(string(out), `"MESSAGE":"Event agent.started"`) && strings.Contains(string(out), `"PRIORITY":"6"`) &&
+			strings.Contains(string(out), `"SYSLOG_IDENTIFIER":"carrel-agent"`)
+	})
 	// The token is single-use and spent: the preseed must not keep it.
 	preseed := exec("cat", "/etc/carrel/enroll.env")
 	if strings.Contains(preseed, token) || !strings.Contains(preseed, "HUB_URL="+hub.URL()) {

@@ -95,6 +95,13 @@ func TestBuildMSITables(t *testing.T) {
 			t.Errorf("Registry %s = %v", name, r)
 		}
 	}
+	// The Windows Event Log source: EventCreate.exe's messages, the three
+	// types (# marks a DWORD in the Registry table).
+	for name, val := range map[string]string{"EventMessageFile": `[System64Folder]EventCreate.exe`, "TypesSupported": "#7", "CustomSource": "#1"} {
+		if r := rowWhere(reg, "Name", name); r == nil || r["Root"] != "2" || r["Key"] != EventSourceKey || r["Value"] != val {
+			t.Errorf("Registry %s = %v", name, r)
+		}
+	}
 	props := msiTable(t, msi, "Property")
 	for name, val := range map[string]string{"ProductVersion": "2.3.4", "UpgradeCode": "{" + UpgradeCode + "}", "HUB_URL": o.HubURL, "ALLUSERS": "1"} {
 		if r := rowWhere(props, "Property", name); r == nil || r["Value"] != val {

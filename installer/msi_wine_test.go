@@ -97,6 +97,11 @@ func TestMSIUnderWine(t *testing.T) {
 		out, err := w.run(time.Minute, "wine", "reg", "query", chromeKey, "/v", "DownloadRestrictions")
 		return err == nil && strings.Contains(out, "DownloadRestrictions")
 	})
+	// The event log source the agent's OpenLog writes under.
+	eventKey := `HKLM\` + EventSourceKey
+	if ev := w.regValues(eventKey); !strings.HasSuffix(strings.ToLower(ev["EventMessageFile"]), `\system32\eventcreate.exe`) {
+		t.Errorf("%s = %v, want EventCreate.exe as its message file", eventKey, ev)
+	}
 	img := w.regValues(serviceKey)["ImagePath"]
 	if !strings.HasPrefix(img, `"C:\Program Files\Carrel\carrel-agent.exe" service --config "C:\ProgramData\Carrel\agent.toml"`) {
 		t.Errorf("ImagePath = %q, want the quoted executable and the service arguments", img)
@@ -140,6 +145,9 @@ func TestMSIUnderWine(t *testing.T) {
 	}
 	if v := w.regValues(serviceKey); v != nil {
 		t.Errorf("%s left after uninstall: %v", serviceKey, v)
+	}
+	if v := w.regValues(eventKey); v != nil {
+		t.Errorf("%s left after uninstall: %v", eventKey, v)
 	}
 	if out, err := w.run(time.Minute, "wine", "reg", "query", chromeKey, "/v", "DownloadRestrictions"); err == nil && strings.Contains(out, "DownloadRestrictions") {
 		t.Errorf("Chrome policy left after uninstall:\n%s", out)

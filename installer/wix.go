@@ -19,7 +19,15 @@ const (
 	componentAgentGUID   = "8D0D0E9B-13DB-405D-B098-58A80C4FEA26"
 	componentPreseedGUID = "49DDCCE6-AD26-47AB-8BA2-E156F539C3CD"
 	componentProductGUID = "7A2B3C4D-5E6F-4A8B-9C0D-1E2F3A4B5C6D"
+	componentEventsGUID  = "3ECEE1D9-CAD0-41B4-9E1B-736350BF5C8E"
 )
+
+// EventSourceKey is where the MSI registers the agent's Windows Event Log
+// source (Application log, source carrel-agent); uninstall removes it. Its
+// messages are EventCreate.exe's (named by its full path: wixl writes no
+// REG_EXPAND_SZ), which cover the agent's event IDs (1 to
+// 1000, internal/oslog).
+const EventSourceKey = `SYSTEM\CurrentControlSet\Services\EventLog\Application\` + service.Name
 
 // MSI public properties: IT sets them on the msiexec command line.
 const (
@@ -75,6 +83,11 @@ const wixTemplate = `<?xml version="1.0" encoding="utf-8"?>
             <RegistryValue Root="HKLM" Key="{{xml .RegistryKey}}" Name="Version" Type="string" Value="{{xml .Version}}" KeyPath="yes"/>
             <RegistryValue Root="HKLM" Key="{{xml .RegistryKey}}" Name="InstallDir" Type="string" Value="[INSTALLDIR]"/>
           </Component>
+          <Component Id="EventSource" Guid="{{.ComponentEvents}}" Win64="yes">
+            <RegistryValue Root="HKLM" Key="{{xml .EventSourceKey}}" Name="EventMessageFile" Type="string" Value="[System64Folder]EventCreate.exe" KeyPath="yes"/>
+            <RegistryValue Root="HKLM" Key="{{xml .EventSourceKey}}" Name="TypesSupported" Type="integer" Value="7"/>
+            <RegistryValue Root="HKLM" Key="{{xml .EventSourceKey}}" Name="CustomSource" Type="integer" Value="1"/>
+          </Component>
           <Component Id="Preseed" Guid="{{.ComponentPreseed}}" Win64="yes">
             <RegistryValue Root="HKLM" Key="{{xml .RegistryKey}}" Name="{{.RegHubURL}}" Type="string" Value="[{{.PropHubURL}}]"/>
             <RegistryValue Root="HKLM" Key="{{xml .RegistryKey}}" Name="{{.RegHubFingerprint}}" Type="string" Value="[{{.PropHubFingerprint}}]"/>
@@ -112,6 +125,7 @@ const wixTemplate = `<?xml version="1.0" encoding="utf-8"?>
       <ComponentRef Id="Agent"/>
       <ComponentRef Id="ProductKey"/>
       <ComponentRef Id="Preseed"/>
+      <ComponentRef Id="EventSource"/>
     </Feature>
   </Product>
 </Wix>
@@ -168,6 +182,8 @@ func renderWiX(o Options) ([]byte, error) {
 		"ComponentAgent":     componentAgentGUID,
 		"ComponentProduct":   componentProductGUID,
 		"ComponentPreseed":   componentPreseedGUID,
+		"ComponentEvents":    componentEventsGUID,
+		"EventSourceKey":     EventSourceKey,
 	}
 	var b bytes.Buffer
 	if err := wixTmpl.Execute(&b, data); err != nil {

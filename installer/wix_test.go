@@ -165,8 +165,8 @@ func TestWiXNodes(t *testing.T) {
 			}
 		}
 		for _, r := range c.Registry {
-			if r.Root != "HKLM" || r.Key != service.RegistryKey {
-				t.Errorf("registry value outside HKLM\\%s: %+v", service.RegistryKey, r)
+			if r.Root != "HKLM" || (r.Key != service.RegistryKey && r.Key != EventSourceKey) {
+				t.Errorf("registry value outside HKLM\\%s and the event source's key: %+v", service.RegistryKey, r)
 			}
 			regs[r.Name] = r.Value
 		}

@@ -22,6 +22,10 @@
 // fifth of the byte bound. The on-disk log stays within the byte bound (live
 // events use at most four fifths of it).
 //
+// Each stored event is also written to the agent's log with its kind's event
+// ID (protocol.EventKind.LogID), so IT finds it in the journal or the Windows
+// Event Log (internal/oslog).
+//
 // It is not a general message queue: one process owns the directory, one
 // consumer (the link) reads it. Limitations (2026-11): pending events are also
 // held in memory (bounded by the same byte bound); on Windows the directory entry
@@ -31,6 +35,7 @@ package outbox
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -378,6 +383,7 @@ func (o *Outbox) Emit(kind protocol.EventKind, sev protocol.Severity, data map[s
 	o.recs = append(o.recs, record{ev: ev, raw: raw})
 	o.live += size
 	o.next++
+	o.logEvent(&ev)
 	if err := o.compact(); err != nil {
 		o.log.Warn("Outbox compaction failed", "err", err)
 	}
@@ -386,6 +392,36 @@ func (o *Outbox) Emit(kind protocol.EventKind, sev protocol.Severity, data map[s
 	default:
 	}
 	return nil
+}
+
+// logEvent writes a stored event to the agent's log, and so to the OS's
+// (oslog: the journal, the Windows Event Log) with the kind's event ID: an
+// alert as an error, a warning as a warning, the rest as information.
+func (o *Outbox) logEvent(ev *protocol.Event) {
+	level := slog.LevelInfo
+	switch ev.Severity {
+	case protocol.SeverityAlert:
+		level = slog.LevelError
+	case protocol.SeverityWarn:
+		level = slog.LevelWarn
+	}
+	if !o.log.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 3+len(ev.Data))
+	attrs = append(attrs, slog.String("kind", string(ev.Kind)), slog.Uint64("seq", ev.Seq))
+	if id := ev.Kind.LogID(); id != 0 {
+		attrs = append(attrs, slog.Int("eid", int(id)))
+	}
+	keys := make([]string, 0, len(ev.Data))
+	for k := range ev.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		attrs = append(attrs, slog.String(k, ev.Data[k]))
+	}
+	o.log.LogAttrs(context.Background(), level, "Event "+string(ev.Kind), attrs...)
 }
 
 // append writes and syncs one record; on failure it cuts the file back so the

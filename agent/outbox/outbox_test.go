@@ -2,10 +2,13 @@ package outbox
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -411,5 +414,29 @@ func BenchmarkOpen10k(b *testing.B) {
 			b.Fatalf("len %d", o.Len())
 		}
 		o.Close()
+	}
+}
+
+// Each stored event is logged with its kind's event ID at a level of its
+// severity, so that IT finds it in the journal or the Windows Event Log.
+func TestEventsAreLoggedWithTheirID(t *testing.T) {
+	var buf bytes.Buffer
+	o, err := Open(t.TempDir(), Options{MaxEvents: 10, MaxBytes: 1 << 20, Log: slog.New(slog.NewJSONHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if err := o.Emit(protocol.EventDownloadBlocked, protocol.SeverityAlert, protocol.DownloadBlocked{Name: "setup.exe", SHA256: "ab", Reason: "a Windows program"}.Data()); err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["kind"] == string(protocol.EventDownloadBlocked) {
+			rec = m
+		}
+	}
+	if rec == nil || rec["level"] != "ERROR" || rec["eid"] != float64(protocol.EventDownloadBlocked.LogID()) || rec["name"] != "setup.exe" {
+		t.Fatalf("logged: %v (all: %s)", rec, buf.String())
 	}
 }

@@ -241,6 +241,9 @@ func (m *Manager) Install(ctx context.Context, req InstallRequest) (InstallRepor
 			return r, fmt.Errorf("register service: %w", err)
 		}
 		m.log.Info("Service registered", "name", Name, "executable", m.exe)
+		if err := registerLogSource(); err != nil {
+			m.log.Warn("Event log source not registered; the agent logs to its file only", "source", Name, "err", err)
+		}
 	case err != nil:
 		return r, fmt.Errorf("query service: %w", err)
 	default:
@@ -379,6 +382,9 @@ func (m *Manager) unregister(r *UninstallReport) error {
 			return fmt.Errorf("unregister service: %w", err)
 		}
 		m.log.Info("Service unregistered", "name", Name)
+		if err := removeLogSource(); err != nil {
+			m.log.Warn("Event log source not removed", "source", Name, "err", err)
+		}
 	}
 	return nil
 }

@@ -69,6 +69,27 @@ var EventKinds = []EventKind{
 	EventAuditAlarm,
 }
 
+// logIDs are the event IDs the agent's events carry in the Windows Event Log
+// and the journal (CARREL_EVENT_ID), by the part of the agent that reports
+// them: 100s the agent, 200s downloads, 300s the exec guard, 400s browser
+// policies, 500s the seat, 600s the wipe, 700s the hub's audit log. They are
+// published (README, "Where the logs are"): never renumber one.
+var logIDs = map[EventKind]uint32{
+	EventAgentStarted: 100, EventOutboxOverflow: 101, EventWatcherError: 102, EventExecGuardError: 103, EventHelperRestarted: 104,
+	EventDownloadBlocked: 200, EventDownloadNoExec: 201, EventQuarantineReleased: 202,
+	EventExecBlocked: 300, EventExecKilled: 301,
+	EventPolicyReasserted: 400, EventPolicyRefused: 401, EventPolicyFailed: 402,
+	EventSessionStarted: 500, EventSessionEnded: 501, EventSessionWarned: 502, EventSessionRefused: 503,
+	EventSessionLocked: 504, EventSessionUnlocked: 505, EventSessionWiped: 506, EventSessionDirty: 507,
+	EventHoldFailed: 508, EventStateBroken: 509,
+	EventWipeDone: 600, EventWipeDirty: 601, EventWipeRefused: 602,
+	EventAuditAlarm: 700,
+}
+
+// LogID is the kind's event ID in the OS's log (1 to 1000), 0 for a kind
+// this build does not know.
+func (k EventKind) LogID() uint32 { return logIDs[k] }
+
 // Known reports whether k is in EventKinds.
 func (k EventKind) Known() bool {
 	for _, e := range EventKinds {

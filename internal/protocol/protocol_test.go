@@ -313,3 +313,22 @@ func TestStaffFrameCarriesARoom(t *testing.T) {
 		t.Fatalf("a console request of %d bytes accepted: %v", len(frame), err)
 	}
 }
+
+// Every kind has an event ID of its own for the OS's log, within the range a
+// registered Windows event source covers.
+func TestEventLogIDs(t *testing.T) {
+	seen := map[uint32]EventKind{}
+	for _, k := range EventKinds {
+		id := k.LogID()
+		if id < 4 || id > 1000 {
+			t.Errorf("%s has event ID %d; give it one in logIDs (4 to 1000)", k, id)
+		}
+		if o, dup := seen[id]; dup {
+			t.Errorf("%s and %s share event ID %d", k, o, id)
+		}
+		seen[id] = k
+	}
+	if len(logIDs) != len(EventKinds) {
+		t.Errorf("logIDs has %d kinds, EventKinds %d", len(logIDs), len(EventKinds))
+	}
+}
