@@ -20,6 +20,7 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/agent/outbox"
 	"github.com/carrel-kiosk/carrel/agent/status"
+	"github.com/carrel-kiosk/carrel/agent/wol"
 	"github.com/carrel-kiosk/carrel/internal/auditwatch"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
@@ -194,6 +195,8 @@ func (a *Agent) handler(action protocol.Action) protocol.CommandHandler {
 		if a.policy != nil {
 			return applyPolicyHandler(a.policy)
 		}
+	case protocol.ActionWake:
+		return wol.Sender{}.Handler() // relay Wake-on-LAN to PCs on this one's subnet
 	default:
 		if a.seat != nil {
 			return a.seat.Handlers()[action] // lock, unlock, message, end-session, wipe-now, reboot, shutdown

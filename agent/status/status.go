@@ -18,9 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -197,6 +199,7 @@ func (c *Collector) Collect(ctx context.Context) protocol.Status {
 	if c.opt.Dropped != nil {
 		s.OutboxDropped = c.opt.Dropped()
 	}
+	s.NICs = NICs()
 	c.mu.Lock()
 	s.Locked, s.PolicyVersion, s.LastWipe, s.CertExpires = c.set.Locked, c.set.PolicyVersion, c.set.LastWipe, c.set.CertExpires
 	c.mu.Unlock()
@@ -224,7 +227,43 @@ func Changed(prev, cur protocol.Status) bool {
 		prev.Locked != cur.Locked || prev.PolicyVersion != cur.PolicyVersion ||
 		prev.LastWipe != cur.LastWipe || prev.OutboxDropped != cur.OutboxDropped ||
 		!prev.CertExpires.Equal(cur.CertExpires) || prev.Hostname != cur.Hostname ||
-		prev.AgentVersion != cur.AgentVersion || prev.Restarts != cur.Restarts
+		prev.AgentVersion != cur.AgentVersion || prev.Restarts != cur.Restarts ||
+		!slices.Equal(prev.NICs, cur.NICs)
+}
+
+// NICs lists the up, non-loopback interfaces that have a MAC and an IPv4
+// address, at most protocol.MaxNICs, for Wake-on-LAN. Virtual ones a PC
+// cannot be woken through (bridges and tunnels have no MAC, or a locally
+// administered one) are left out.
+func NICs() []protocol.NIC {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []protocol.NIC
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || len(ifc.HardwareAddr) != 6 ||
+			ifc.HardwareAddr[0]&0x02 != 0 { // locally administered: a VM's or a container's
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || ipn.IP.To4() == nil {
+				continue
+			}
+			ones, _ := ipn.Mask.Size()
+			out = append(out, protocol.NIC{MAC: ifc.HardwareAddr.String(), CIDR: fmt.Sprintf("%s/%d", ipn.IP.To4(), ones)})
+			if len(out) == protocol.MaxNICs {
+				return out
+			}
+			break // one address per interface is enough to find its subnet
+		}
+	}
+	return out
 }
 
 // CountStart adds one to the agent-start counter kept in stateDir and returns

@@ -37,6 +37,7 @@ func newProgram() *cli.Program {
 		{Name: "token", Summary: "create an enrollment token: token create --uses N --ttl D", Run: runToken},
 		{Name: "terminals", Summary: "list enrolled terminals", Run: runTerminals},
 		{Name: "branch", Summary: "move a terminal to a branch: branch TERMINAL NAME (\"\" for none)", Run: runBranch},
+		{Name: "wake", Summary: "wake PCs by Wake-on-LAN, relayed by an awake PC on each one's subnet: wake TERMINAL...", Run: runWake},
 		{Name: "revoke", Summary: "revoke a terminal's certificate and drop its connection", Run: runRevoke},
 		{Name: "command", Summary: "send a command to a terminal through the running hub", Run: runCommand},
 		{Name: "backup", Summary: "write a consistent copy of the database to a file", Run: runBackup},

@@ -94,6 +94,41 @@ func runBranch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return say(t.Name, t.ID)
 }
 
+func runWake(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, data := newFlags("wake", "TERMINAL... (IDs or names)\n\n"+
+		"Sends Wake-on-LAN to each PC through an awake PC on the subnet it was last seen on (a router does not\n"+
+		"pass the broadcast). Each line says which PC relayed it, or that none is awake there; a PC not online\n"+
+		"within 5 minutes is logged and audited as not woken. Needs the running hub.", stderr)
+	if code := parse(fs, args, func(n int) bool { return n >= 1 }); code >= 0 {
+		return code
+	}
+	ctl, err := hub.Dial(ctx, *data)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	r, err := ctl.Wake(ctx, fs.Args())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if r.Error != "" {
+		return fail(stderr, errors.New(r.Error))
+	}
+	code := 0
+	for _, x := range r.Results {
+		line := protocol.Printable(x.Name) + ": " + x.Outcome
+		if x.Relay != "" {
+			line += " (by " + protocol.Printable(x.Relay) + ", subnet " + x.Subnet + ")"
+		} else if x.Subnet != "" {
+			line += " (subnet " + x.Subnet + ")"
+		}
+		if x.Outcome != protocol.WakeSent && x.Outcome != protocol.WakeAlreadyOn {
+			code = 1
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	return code
+}
+
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, data := newFlags("command", "TERMINAL ACTION [key=value...]\n\nactions: "+actionList(), stderr)
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up waiting for the answer after this long")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -309,7 +310,9 @@ func sameButGauges(a, b *protocol.Status) bool {
 	}
 	x.CPUPercent, x.MemUsed, x.DiskUsed = 0, 0, 0
 	y.CPUPercent, y.MemUsed, y.DiskUsed = 0, 0, 0
-	return x == y
+	// By value: a status's pointers (the patron session) and slices (its
+	// NICs) are new with every decoded frame.
+	return reflect.DeepEqual(x, y)
 }
 
 // classifyFrame decodes one frame read from an agent after Hello. It returns the

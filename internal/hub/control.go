@@ -47,6 +47,7 @@ func (h *Hub) listenControl() error {
 	mux.HandleFunc(http.MethodPost+" "+protocol.PathControlCommand, h.ctlCommand)
 	mux.HandleFunc(http.MethodPost+" "+protocol.PathControlRevoke, h.ctlRevoke)
 	mux.HandleFunc(http.MethodPost+" "+protocol.PathControlBranch, h.ctlBranch)
+	mux.HandleFunc(http.MethodPost+" "+protocol.PathControlWake, h.ctlWake)
 	h.ctlLn = ln
 	h.ctl = &http.Server{
 		Handler:           mux,
@@ -128,6 +129,20 @@ func (h *Hub) ctlBranch(w http.ResponseWriter, r *http.Request) {
 	wsserve.WriteJSON(w, http.StatusOK, protocol.ControlRevokeResponse{ID: t.ID, Name: t.Name})
 }
 
+func (h *Hub) ctlWake(w http.ResponseWriter, r *http.Request) {
+	var req protocol.WakeArgs
+	if err := readCtl(r, &req); err != nil {
+		wsserve.WriteJSON(w, http.StatusBadRequest, protocol.WakeResponse{Error: err.Error()})
+		return
+	}
+	res, err := h.Wake(r.Context(), req.Terminals, caller(r))
+	if err != nil {
+		wsserve.WriteJSON(w, http.StatusOK, protocol.WakeResponse{Error: err.Error()})
+		return
+	}
+	wsserve.WriteJSON(w, http.StatusOK, protocol.WakeResponse{Results: res})
+}
+
 // ErrNotRunning is returned by Dial when no hub answers on the control socket.
 var ErrNotRunning = errors.New("carrel-hub serve is not running")
 
@@ -189,6 +204,13 @@ func (c *Control) Health(ctx context.Context) (protocol.ControlHealthResponse, e
 func (c *Control) Command(ctx context.Context, req protocol.CommandArgs) (protocol.ControlCommandResponse, error) {
 	var out protocol.ControlCommandResponse
 	err := c.do(ctx, http.MethodPost, protocol.PathControlCommand, req, &out)
+	return out, err
+}
+
+// Wake wakes terminals by Wake-on-LAN through the running hub.
+func (c *Control) Wake(ctx context.Context, terminals []string) (protocol.WakeResponse, error) {
+	var out protocol.WakeResponse
+	err := c.do(ctx, http.MethodPost, protocol.PathControlWake, protocol.WakeArgs{Terminals: terminals}, &out)
 	return out, err
 }
 

@@ -63,6 +63,7 @@ type Config struct {
 	Names   []string // DNS names / IPs agents use to reach the hub (first one is the certificate's CN)
 
 	CommandTTL   time.Duration // default 2 min: a command's expiry
+	WakeCheck    time.Duration // default WakeCheck (5 min): a woken PC not online by then is audited as not woken
 	HelloTimeout time.Duration // default 10 s: first frame must be Hello within it
 	// WelcomeWithin bounds how long a Hello may wait for its registration
 	// (default 14 s): an agent waits 15 s for Welcome after its Hello
@@ -123,6 +124,7 @@ func (c *Config) defaults() {
 		}
 	}
 	set(&c.CommandTTL, 2*time.Minute)
+	set(&c.WakeCheck, WakeCheck)
 	set(&c.HelloTimeout, 10*time.Second)
 	set(&c.WelcomeWithin, 14*time.Second)
 	set(&c.PingInterval, 25*time.Second)
@@ -194,6 +196,9 @@ type Hub struct {
 	live      *liveView               // what consoles are shown
 	writerOut chan struct{}           // closed when the store writer has exited
 	stopWrite chan struct{}           // closed to make the store writer flush and exit
+
+	wakeMu sync.Mutex
+	wakes  map[string]wakeWatch // woken PCs expected online (power.go)
 
 	mu      sync.Mutex
 	conns   map[string]*agentConn // terminal ID → live connection; guarded by mu
@@ -423,6 +428,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { h.housekeeping(ctx); return nil })
 	g.Go(func() error { h.auditHeads(ctx); return nil })
+	g.Go(func() error { h.wakeChecks(ctx); return nil })
 	g.Go(func() error {
 		<-ctx.Done()
 		h.shutdown(stopStaff)

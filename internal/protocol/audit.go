@@ -21,6 +21,7 @@ const (
 	AuditStaffRequest  AuditAction = "staff.request"   // a refused staff request
 	AuditSetBranch     AuditAction = "terminal.branch" // a terminal moved to a branch
 	AuditStaffRole     AuditAction = "staff.role"      // the directory gave an account another role
+	AuditPowerNoWake   AuditAction = "power.no-wake"   // a PC sent Wake-on-LAN was not online in time
 )
 
 // Recovery from the hub's shell (`carrel-hub admin unlock`, `admin reset-totp`).
@@ -32,7 +33,7 @@ const (
 // AuditActions lists every audit action in a stable order.
 var AuditActions = []AuditAction{AuditEnroll, AuditRenew, AuditRevoke, AuditCommand, AuditCommandResult,
 	AuditTokenCreate, AuditStaffSetup, AuditStaffCreate, AuditStaffDisable, AuditStaffLogin,
-	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch, AuditStaffRole}
+	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch, AuditStaffRole, AuditPowerNoWake}
 
 // Audit detail keys written by the store and read by the console.
 const (

@@ -10,6 +10,7 @@ const (
 	PathControlCommand = "/command" // POST CommandArgs → ControlCommandResponse
 	PathControlRevoke  = "/revoke"  // POST TerminalArgs → ControlRevokeResponse
 	PathControlBranch  = "/branch"  // POST BranchArgs → ControlRevokeResponse (the terminal moved)
+	PathControlWake    = "/wake"    // POST WakeArgs → WakeResponse
 )
 
 // ControlCommandResponse answers POST PathControlCommand: the agent's Result, or

@@ -137,11 +137,14 @@ const (
 	ActionWipeNow           Action = "wipe-now"
 	ActionReleaseQuarantine Action = "release-quarantine"
 	ActionApplyPolicy       Action = "apply-policy"
+	// ActionWake asks a PC to send Wake-on-LAN packets to others on its
+	// subnet (power.go: ArgMACs, ArgSubnet).
+	ActionWake Action = "wake"
 )
 
 // Actions lists the closed set in a stable order.
 var Actions = []Action{ActionPing, ActionLock, ActionUnlock, ActionMessage, ActionEndSession,
-	ActionReboot, ActionShutdown, ActionWipeNow, ActionReleaseQuarantine, ActionApplyPolicy}
+	ActionReboot, ActionShutdown, ActionWipeNow, ActionReleaseQuarantine, ActionApplyPolicy, ActionWake}
 
 // Known reports whether a is in the closed set.
 func (a Action) Known() bool {
@@ -178,6 +181,9 @@ type Status struct {
 	CertExpires   time.Time    `json:"cert_expires,omitzero"`
 	// Patron is the patron session on the PC, nil when none is signed in.
 	Patron *PatronView `json:"patron,omitempty"`
+	// NICs are the PC's wired and wireless interfaces with an IPv4 address,
+	// for Wake-on-LAN (power.go).
+	NICs []NIC `json:"nics,omitempty"`
 }
 
 func (*Status) MsgType() Type { return TypeStatus }
@@ -212,6 +218,14 @@ func (s *Status) validate(t Type, prefix string) error {
 	}
 	if s.Restarts < 0 {
 		return &FieldError{t, prefix + "restarts", "is negative"}
+	}
+	if len(s.NICs) > MaxNICs {
+		return &FieldError{t, prefix + "nics", fmt.Sprintf("has more than %d entries", MaxNICs)}
+	}
+	for i, n := range s.NICs {
+		if err := n.validate(t, fmt.Sprintf("%snics[%d]", prefix, i)); err != nil {
+			return err
+		}
 	}
 	if s.Patron != nil {
 		return s.Patron.validate(t, prefix+"patron.")

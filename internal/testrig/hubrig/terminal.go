@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -161,7 +162,7 @@ func (x *Terminal) Connect(t testing.TB) {
 	x.mu.Unlock()
 	cl, err := link.New(link.Options{
 		HubURL: x.r.AgentURL(), StateDir: x.dir, Outbox: x.ob, Status: x, Log: x.r.log,
-		Changed:     func(prev, cur protocol.Status) bool { return prev != cur },
+		Changed:     func(prev, cur protocol.Status) bool { return !reflect.DeepEqual(prev, cur) },
 		StatusNudge: x.nudge,
 		// Quick redials, so a test that restarts or cuts the hub does not wait.
 		Backoff:  backoff.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond},
