@@ -1,5 +1,10 @@
 package protocol
 
+import (
+	"fmt"
+	"time"
+)
+
 // Metric names a usage counter (DESIGN.md, "Reports, retention and the API").
 // Counters are bumped when things happen, per branch, PC and hour, with a Label
 // that splits a metric (a refusal's reason, card or guest), and kept for good:
@@ -32,4 +37,136 @@ func (m Metric) Known() bool {
 		}
 	}
 	return false
+}
+
+// Period is the width of a report's rows.
+type Period string
+
+const (
+	PeriodHour  Period = "hour"
+	PeriodDay   Period = "day"
+	PeriodWeek  Period = "week" // weeks start on Monday
+	PeriodMonth Period = "month"
+)
+
+// Periods lists every period in a stable order.
+var Periods = []Period{PeriodHour, PeriodDay, PeriodWeek, PeriodMonth}
+
+// Known reports whether p is in Periods.
+func (p Period) Known() bool {
+	for _, k := range Periods {
+		if p == k {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxReportRange is the longest range a report covers: five years (a
+// library's survey looks back one; five leaves room for trends without
+// letting one request scan the table's whole life).
+const MaxReportRange = 5 * 366 * 24 * time.Hour
+
+// ReportArgs asks for counts over [From, To), in rows of By, for one branch
+// ("" for all) and some metrics (none: all). OpReport's args; any role.
+type ReportArgs struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	By      Period    `json:"by"`
+	Branch  string    `json:"branch,omitempty"`
+	Metrics []Metric  `json:"metrics,omitempty"`
+}
+
+// Validate says what is wrong with a report's range in words a person can
+// act on: a reversed range, one over MaxReportRange, an unknown period,
+// branch or metric.
+func (a ReportArgs) Validate() error {
+	switch {
+	case a.From.IsZero():
+		return &ReportError{"from", "is missing"}
+	case a.To.IsZero():
+		return &ReportError{"to", "is missing"}
+	case !a.To.After(a.From):
+		return &ReportError{"to", fmt.Sprintf("(%s) is not after from (%s): the range is reversed or empty",
+			a.To.Format(time.DateOnly), a.From.Format(time.DateOnly))}
+	case a.To.Sub(a.From) > MaxReportRange:
+		return &ReportError{"to", fmt.Sprintf("is %.1f years after from: a report covers at most 5 years",
+			a.To.Sub(a.From).Hours()/24/365.25)}
+	case !a.By.Known():
+		return &ReportError{"by", fmt.Sprintf("is %q; one of hour, day, week, month", Clip(string(a.By), 20))}
+	}
+	if a.Branch != "" {
+		if err := ValidBranch(a.Branch); err != nil {
+			return &ReportError{"branch", err.Error()}
+		}
+	}
+	if len(a.Metrics) > len(Metrics) {
+		return &ReportError{"metrics", "lists too many"}
+	}
+	for _, m := range a.Metrics {
+		if !m.Known() {
+			return &ReportError{"metrics", fmt.Sprintf("has unknown metric %q", Clip(string(m), 30))}
+		}
+	}
+	return nil
+}
+
+// ReportError says which of a report's arguments is wrong, and why.
+type ReportError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ReportError) Error() string { return "report: " + e.Field + " " + e.Reason }
+
+// ReportRow is one count: a metric (split by Label) in the period starting at
+// Start (in the report's Zone). In a report's Totals, Start is zero.
+type ReportRow struct {
+	Start  time.Time `json:"start,omitzero"`
+	Metric Metric    `json:"metric"`
+	Label  string    `json:"label,omitempty"`
+	N      int64     `json:"n"`
+}
+
+// Report is OpReport's answer and `carrel-hub report --format json`'s output.
+// Rows are ordered by Start, then Metric's place in Metrics, then Label;
+// periods without any count are left out. Busy is MetricSessions by weekday
+// (0 = Sunday) and hour of the day, in Zone: the console's heat map.
+type Report struct {
+	From   time.Time    `json:"from"`
+	To     time.Time    `json:"to"`
+	By     Period       `json:"by"`
+	Branch string       `json:"branch,omitempty"`
+	Zone   string       `json:"zone"`
+	Rows   []ReportRow  `json:"rows"`
+	Totals []ReportRow  `json:"totals"`
+	Busy   [7][24]int64 `json:"busy"`
+}
+
+// Total is the sum of a metric over the report (every label).
+func (r *Report) Total(m Metric) int64 {
+	var n int64
+	for _, t := range r.Totals {
+		if t.Metric == m {
+			n += t.N
+		}
+	}
+	return n
+}
+
+// IMLS is a year's figures for the IMLS Public Libraries Survey.
+type IMLS struct {
+	Year int `json:"year"`
+	// Uses is element 651, uses of public internet computers: patron sessions
+	// started in the year.
+	Uses int64 `json:"uses_651"`
+	// Computers is element 211, public internet computers: PCs enrolled and
+	// not revoked at the end of the year.
+	Computers int `json:"computers_211"`
+}
+
+// String is the one line a library copies into its survey.
+func (x IMLS) String() string {
+	return fmt.Sprintf("IMLS PLS %d: 651 (public internet computer uses) = %d; 211 (public internet computers) = %d",
+		x.Year, x.Uses, x.Computers)
 }

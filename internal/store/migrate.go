@@ -160,6 +160,24 @@ ALTER TABLE terminals ADD COLUMN branch TEXT NOT NULL DEFAULT '';
 ALTER TABLE tokens ADD COLUMN branch TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS terminals_branch ON terminals(branch);
 `,
+	// 5: usage counters (stats.go): a count per metric, label, branch, PC and
+	// UTC hour (ms of the hour's start), bumped in the transaction that stores
+	// the event they count and kept for good; reports read them, never the
+	// events. terminal is '' for what the hub counts itself and for the
+	// counts of an erased PC.
+	`
+CREATE TABLE counts (
+	hour     INTEGER NOT NULL,
+	metric   TEXT NOT NULL,
+	label    TEXT NOT NULL DEFAULT '',
+	branch   TEXT NOT NULL DEFAULT '',
+	terminal TEXT NOT NULL DEFAULT '',
+	n        INTEGER NOT NULL,
+	PRIMARY KEY (hour, metric, branch, terminal, label)
+) WITHOUT ROWID;
+CREATE INDEX counts_terminal ON counts(terminal) WHERE terminal != '';
+CREATE INDEX IF NOT EXISTS commands_issued ON commands(issued_at);
+`,
 }
 
 // SchemaVersion is the schema version this build brings databases to.
