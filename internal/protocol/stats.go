@@ -2,6 +2,9 @@ package protocol
 
 import (
 	"fmt"
+	"path"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -169,4 +172,53 @@ type IMLS struct {
 func (x IMLS) String() string {
 	return fmt.Sprintf("IMLS PLS %d: 651 (public internet computer uses) = %d; 211 (public internet computers) = %d",
 		x.Year, x.Uses, x.Computers)
+}
+
+// Labels of MetricWipes.
+const (
+	LabelClean = "clean"
+	LabelDirty = "dirty"
+)
+
+// Labels of MetricBlocked: what kind of file a blocked download was, in a
+// closed set of words (a count never carries a file's name).
+const (
+	BlockedProgram   = "program"   // a Windows, Linux or macOS program
+	BlockedScript    = "script"    // a script that could run on the PC
+	BlockedShortcut  = "shortcut"  // a shortcut that could start a program
+	BlockedInstaller = "installer" // an installer or package (for this or another system)
+	BlockedArchive   = "archive"   // an archive or disk image holding one of those, or that could not be inspected
+	BlockedOther     = "other"     // anything else the guard judged unsafe
+)
+
+// BlockedKinds lists MetricBlocked's labels in a stable order.
+var BlockedKinds = []string{BlockedProgram, BlockedScript, BlockedShortcut, BlockedInstaller, BlockedArchive, BlockedOther}
+
+// BlockedKind is the label a blocked download is counted under, from its
+// name's extension and the guard's reason (DownloadBlocked).
+func BlockedKind(d DownloadBlocked) string {
+	ext := strings.ToLower(path.Ext(d.Name))
+	r := strings.ToLower(d.Reason)
+	in := func(exts ...string) bool { return slices.Contains(exts, ext) }
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(r, w) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case in(".msi", ".msix", ".appx", ".pkg", ".deb", ".rpm", ".apk", ".jar") || has("installer", "msi", "package"):
+		return BlockedInstaller
+	case in(".exe", ".scr", ".com", ".dll", ".cpl", ".appimage") || has("program", "(pe)", "elf", "mach-o", "executable"):
+		return BlockedProgram
+	case in(".bat", ".cmd", ".ps1", ".vbs", ".vbe", ".js", ".jse", ".wsf", ".hta", ".sh", ".py") || has("script"):
+		return BlockedScript
+	case in(".lnk", ".url", ".search-ms", ".library-ms", ".settingcontent-ms") || has("shortcut"):
+		return BlockedShortcut
+	case in(".zip", ".7z", ".rar", ".iso", ".img", ".cab", ".dmg", ".vhd", ".vhdx", ".xz", ".gz", ".tar") || has("archive", "inspect", "disk image"):
+		return BlockedArchive
+	}
+	return BlockedOther
 }

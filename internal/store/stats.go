@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -238,4 +239,20 @@ func (s *Store) IMLS(ctx context.Context, year int, loc *time.Location) (protoco
 		return x, fmt.Errorf("imls: %w", err)
 	}
 	return x, nil
+}
+
+// SessionStarted is the time of the session.started event of a terminal's
+// session, while it is kept (the hub's fallback for a session's length when
+// the agent did not report it and the hub restarted since it began).
+func (s *Store) SessionStarted(ctx context.Context, terminal, session string) (time.Time, bool, error) {
+	var at int64
+	err := s.r.QueryRowContext(ctx, `SELECT time FROM events WHERE terminal = ? AND kind = ? AND json_extract(data, '$.`+protocol.DataSession+`') = ?
+		ORDER BY id DESC LIMIT 1`, terminal, string(protocol.EventSessionStarted), session).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("find start of session %s: %w", session, err)
+	}
+	return time.UnixMilli(at), true, nil
 }
