@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -300,5 +301,43 @@ func TestHubCount(t *testing.T) {
 	args.Branch = ""
 	if r, _ := th.Report(ctx, args); r.Total(protocol.MetricGuestPasses) != 2 {
 		t.Fatalf("guest passes: %+v", r.Totals)
+	}
+}
+
+// A desk member reads reports and the IMLS figures through the staff API; a
+// reversed or ten-year range is answered with an error that says so.
+func TestReportOverStaffAPI(t *testing.T) {
+	sh := startStaffHub(t, func(c *Config) { c.Zone = time.UTC })
+	ctx := context.Background()
+	sh.setup(t, "ann", adminPW)
+	deskSecret := sh.addStaff(t, "bob", adminPW, protocol.RoleDesk)
+	desk := sh.console(t, sh.mustLogin(t, "bob", adminPW, deskSecret), nil)
+	c := sh.mustEnroll(t, "pc-1")
+	at := time.Date(2026, 11, 2, 15, 0, 0, 0, time.UTC)
+	if _, err := sh.Store().Commit(ctx, &store.Batch{Events: []store.Event{{Terminal: c.id, Seq: 1, Time: at, Kind: protocol.EventSessionStarted,
+		Severity: "info", Counts: []store.Count{{Metric: protocol.MetricSessions, Terminal: c.id, Time: at, N: 1}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var r protocol.Report
+	desk.ok(protocol.OpReport, protocol.ReportArgs{From: at.AddDate(0, 0, -1), To: at.AddDate(0, 0, 1), By: protocol.PeriodDay}, &r)
+	if r.Total(protocol.MetricSessions) != 1 || r.Busy[time.Monday][15] != 1 || r.Zone != "UTC" {
+		t.Fatalf("report: %+v", r)
+	}
+	var x protocol.IMLS
+	desk.ok(protocol.OpIMLS, protocol.IMLSArgs{Year: 2026}, &x)
+	if x.Uses != 1 || x.Computers != 1 {
+		t.Fatalf("imls: %+v", x)
+	}
+	for _, a := range []struct {
+		args protocol.ReportArgs
+		want string
+	}{
+		{protocol.ReportArgs{From: at, To: at.AddDate(0, -1, 0), By: protocol.PeriodDay}, "the range is reversed"},
+		{protocol.ReportArgs{From: at.AddDate(-10, 0, 0), To: at, By: protocol.PeriodMonth}, "a report covers at most 5 years"},
+	} {
+		resp := desk.do(protocol.OpReport, a.args)
+		if resp.OK || !strings.Contains(resp.Error, a.want) {
+			t.Errorf("%+v: %+v, want an error with %q", a.args, resp, a.want)
+		}
 	}
 }

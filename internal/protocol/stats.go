@@ -222,3 +222,64 @@ func BlockedKind(d DownloadBlocked) string {
 	}
 	return BlockedOther
 }
+
+// Columns are the report's columns after the period: each metric and label
+// that has a count, in Totals' order, named "metric" or "metric:label".
+func (r *Report) Columns() []string {
+	out := make([]string, len(r.Totals))
+	for i, t := range r.Totals {
+		out[i] = columnName(t.Metric, t.Label)
+	}
+	return out
+}
+
+func columnName(m Metric, label string) string {
+	if label == "" {
+		return string(m)
+	}
+	return string(m) + ":" + label
+}
+
+// Table is the report as a table: a header ("period", then Columns), a row
+// per period with a count (zero where a column has none), then a "total"
+// row. The CSV export and the command line's table both print it.
+func (r *Report) Table() [][]string {
+	cols := r.Columns()
+	idx := make(map[string]int, len(cols))
+	for i, c := range cols {
+		idx[c] = i + 1
+	}
+	out := [][]string{append([]string{"period"}, cols...)}
+	var cur []string
+	var curStart time.Time
+	for _, row := range r.Rows {
+		if cur == nil || !row.Start.Equal(curStart) {
+			cur = make([]string, len(cols)+1)
+			for i := range cur {
+				cur[i] = "0"
+			}
+			curStart = row.Start
+			cur[0] = r.PeriodName(row.Start)
+			out = append(out, cur)
+		}
+		cur[idx[columnName(row.Metric, row.Label)]] = fmt.Sprint(row.N)
+	}
+	total := make([]string, len(cols)+1)
+	total[0] = "total"
+	for i, t := range r.Totals {
+		total[i+1] = fmt.Sprint(t.N)
+	}
+	return append(out, total)
+}
+
+// PeriodName is how a row's period is written: 2026-11-03 for a day or the
+// Monday a week starts, 2026-11 for a month, 2026-11-03 14:00 for an hour.
+func (r *Report) PeriodName(start time.Time) string {
+	switch r.By {
+	case PeriodMonth:
+		return start.Format("2006-01")
+	case PeriodHour:
+		return start.Format("2006-01-02 15:04")
+	}
+	return start.Format(time.DateOnly)
+}
