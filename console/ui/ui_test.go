@@ -237,8 +237,8 @@ func TestDeskHasNoAdminTabs(t *testing.T) {
 		role protocol.Role
 		tabs []string
 	}{
-		{protocol.RoleDesk, []string{"Room", "Events", "Alerts"}},
-		{protocol.RoleAdmin, []string{"Room", "Events", "Alerts", "Quarantine", "Enrollment", "Staff", "Audit"}},
+		{protocol.RoleDesk, []string{"Room", "Events", "Alerts", "Reports"}},
+		{protocol.RoleAdmin, []string{"Room", "Events", "Alerts", "Quarantine", "Enrollment", "Staff", "Audit", "Reports"}},
 	} {
 		t.Run(string(c.role), func(t *testing.T) {
 			h := newHarness(t, c.role)
