@@ -12,7 +12,7 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-// Usage counters (the counts table, migration step 5). A count is bumped when
+// Usage counters (the counts and counts_branch tables, migration step 5). A count is bumped when
 // what it counts happens, in the transaction that stores the event it comes
 // from (Event.Counts): an event stored twice (the agent re-sent it) is
 // ignored, and so are its counts. Counts are per UTC hour, metric, label,
@@ -68,22 +68,82 @@ func (b *countBatch) add(now time.Time, cs []Count) {
 // hourOf is the start of t's UTC hour, in ms.
 func hourOf(t time.Time) int64 { return t.UTC().Truncate(time.Hour).UnixMilli() }
 
-// bumpSQL adds n to one counter; a branch left "" is the terminal's now.
-const bumpSQL = `INSERT INTO counts (hour, metric, label, branch, terminal, n)
-	VALUES (?1, ?2, ?3, COALESCE(NULLIF(?4, ''), (SELECT branch FROM terminals WHERE id = ?5), ''), ?5, ?6)
+// bumpSQL adds n to one counter of a PC, bumpBranchSQL to the same counter of
+// its branch.
+const (
+	bumpSQL = `INSERT INTO counts (hour, metric, label, branch, terminal, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 	ON CONFLICT (hour, metric, branch, terminal, label) DO UPDATE SET n = n + excluded.n`
+	bumpBranchSQL = `INSERT INTO counts_branch (hour, metric, label, branch, n) VALUES (?1, ?2, ?3, ?4, ?5)
+	ON CONFLICT (hour, metric, branch, label) DO UPDATE SET n = n + excluded.n`
+)
 
 func (s *Store) writeCounts(ctx context.Context, tx *sql.Tx, b *countBatch) error {
 	if len(b.order) == 0 {
 		return nil
 	}
-	st := tx.StmtContext(ctx, s.insCount)
+	branches, err := branchesOf(ctx, tx, b.order)
+	if err != nil {
+		return fmt.Errorf("bump counts: %w", err)
+	}
+	type branchKey struct {
+		hour                  int64
+		metric                protocol.Metric
+		label, branch string
+	}
+	var order []branchKey
+	sums := map[branchKey]int64{}
+	bump, bumpBranch := tx.StmtContext(ctx, s.insCount), tx.StmtContext(ctx, s.insBranchCount)
 	for _, k := range b.order {
-		if _, err := st.ExecContext(ctx, k.hour, string(k.metric), k.label, k.branch, k.terminal, b.n[k]); err != nil {
+		branch := k.branch
+		if branch == "" {
+			branch = branches[k.terminal]
+		}
+		n := b.n[k]
+		if _, err := bump.ExecContext(ctx, k.hour, string(k.metric), k.label, branch, k.terminal, n); err != nil {
+			return fmt.Errorf("bump %s: %w", k.metric, err)
+		}
+		bk := branchKey{k.hour, k.metric, k.label, branch}
+		if _, ok := sums[bk]; !ok {
+			order = append(order, bk)
+		}
+		sums[bk] += n
+	}
+	// A batch's PCs are in a few branches: one statement per branch's counter.
+	for _, k := range order {
+		if _, err := bumpBranch.ExecContext(ctx, k.hour, string(k.metric), k.label, k.branch, sums[k]); err != nil {
 			return fmt.Errorf("bump %s: %w", k.metric, err)
 		}
 	}
 	return nil
+}
+
+// branchesOf is the branch, now, of each terminal of keys that names none of
+// its own, in one query.
+func branchesOf(ctx context.Context, tx *sql.Tx, keys []countKey) (map[string]string, error) {
+	out := map[string]string{}
+	var args []any
+	for _, k := range keys {
+		if _, seen := out[k.terminal]; k.branch == "" && k.terminal != "" && !seen {
+			out[k.terminal] = ""
+			args = append(args, k.terminal)
+		}
+	}
+	if len(args) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, branch FROM terminals WHERE id IN (?`+strings.Repeat(`, ?`, len(args)-1)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, branch string
+		if err := rows.Scan(&id, &branch); err != nil {
+			return nil, err
+		}
+		out[id] = branch
+	}
+	return out, rows.Err()
 }
 
 // BumpCounts adds counts in a transaction of their own: for what the hub
@@ -113,7 +173,7 @@ func (s *Store) Report(ctx context.Context, a protocol.ReportArgs, loc *time.Loc
 	// An hour bucket is in the range when its start is: From rounded up to its
 	// hour, To likewise.
 	from, to := ceilHour(a.From), ceilHour(a.To)
-	q := `SELECT hour, metric, label, SUM(n) FROM counts WHERE hour >= ? AND hour < ?`
+	q := `SELECT hour, metric, label, SUM(n) FROM counts_branch WHERE hour >= ? AND hour < ?`
 	args := []any{from, to}
 	if a.Branch != "" {
 		q += ` AND branch = ?`

@@ -72,10 +72,11 @@ type Store struct {
 
 	auditKey *AuditKey // set by SetAuditKey before the first write
 
-	insEvent  *sql.Stmt // prepared once on the writer connection
-	updAcked  *sql.Stmt
-	updStatus *sql.Stmt
-	insCount  *sql.Stmt // writer: bumps a usage counter (stats.go)
+	insEvent       *sql.Stmt // prepared once on the writer connection
+	updAcked       *sql.Stmt
+	updStatus      *sql.Stmt
+	insCount       *sql.Stmt // writer: bumps a usage counter (stats.go)
+	insBranchCount *sql.Stmt // writer: bumps its branch's
 	// A reconnect storm runs these once per agent: prepared once, since
 	// parsing the SQL each time was a tenth of the hub's CPU in one.
 	selConnect *sql.Stmt // writer
@@ -170,6 +171,7 @@ func Open(path string) (*Store, error) {
 		text string
 	}{
 		{w, &s.insCount, bumpSQL},
+		{w, &s.insBranchCount, bumpBranchSQL},
 		{w, &s.selConnect, `SELECT acked_seq, locked FROM terminals WHERE id = ?`},
 		{w, &s.updUsed, `UPDATE certs SET used_at = ? WHERE serial = ? AND used_at IS NULL`},
 		{w, &s.updOnline, `UPDATE terminals SET online = 1, last_seen = ? WHERE id = ?`},
@@ -254,7 +256,7 @@ func (s *Store) Close() error {
 		close(s.stopCkpt)
 		<-s.ckptDone // closing the last connection checkpoints the WAL itself
 	}
-	for _, st := range []*sql.Stmt{s.insEvent, s.updAcked, s.updStatus, s.insCount, s.selConnect, s.updUsed, s.updOnline, s.updOffline, s.byCert} {
+	for _, st := range []*sql.Stmt{s.insEvent, s.updAcked, s.updStatus, s.insCount, s.insBranchCount, s.selConnect, s.updUsed, s.updOnline, s.updOffline, s.byCert} {
 		if st != nil {
 			st.Close()
 		}
