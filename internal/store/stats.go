@@ -86,8 +86,8 @@ func (s *Store) writeCounts(ctx context.Context, tx *sql.Tx, b *countBatch) erro
 		return fmt.Errorf("bump counts: %w", err)
 	}
 	type branchKey struct {
-		hour                  int64
-		metric                protocol.Metric
+		hour          int64
+		metric        protocol.Metric
 		label, branch string
 	}
 	var order []branchKey
