@@ -24,6 +24,12 @@
 // changed (staffapi.Server.Changed). Commands through the control socket are
 // authorised by who can reach it (root or the hub's own user).
 //
+// Usage counters (stats.go) are decided as an agent's event is read and go
+// with it to the store writer, which bumps them in the event's transaction,
+// once however often the agent sends it; Count adds what the hub counts
+// itself. Housekeeping deletes what retention keeps no longer (KeepEvents,
+// KeepSessions) every hour.
+//
 // Hub.Run holds every goroutine it starts in one errgroup under its context
 // (internal/wsserve has what the two servers share).
 package hub

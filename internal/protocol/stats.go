@@ -70,6 +70,10 @@ func (p Period) Known() bool {
 // letting one request scan the table's whole life).
 const MaxReportRange = 5 * 366 * 24 * time.Hour
 
+// MaxHourlyRange is the longest range reported hour by hour (an answer must
+// fit in one staff frame).
+const MaxHourlyRange = 31 * 24 * time.Hour
+
 // ReportArgs asks for counts over [From, To), in rows of By, for one branch
 // ("" for all) and some metrics (none: all). OpReport's args; any role.
 type ReportArgs struct {
@@ -97,6 +101,8 @@ func (a ReportArgs) Validate() error {
 			a.To.Sub(a.From).Hours()/24/365.25)}
 	case !a.By.Known():
 		return &ReportError{"by", fmt.Sprintf("is %q; one of hour, day, week, month", Clip(string(a.By), 20))}
+	case a.By == PeriodHour && a.To.Sub(a.From) > MaxHourlyRange:
+		return &ReportError{"by", "hour covers at most 31 days; ask by day for longer"}
 	}
 	if a.Branch != "" {
 		if err := ValidBranch(a.Branch); err != nil {

@@ -134,6 +134,7 @@ func TestReportRangeErrors(t *testing.T) {
 		{protocol.ReportArgs{From: d("2026-01-01"), To: d("2026-02-01"), By: "fortnight"}, `by is "fortnight"; one of hour, day, week, month`},
 		{protocol.ReportArgs{From: d("2026-01-01"), To: d("2026-02-01"), By: protocol.PeriodDay, Metrics: []protocol.Metric{"visits"}}, `unknown metric "visits"`},
 		{protocol.ReportArgs{To: d("2026-02-01"), By: protocol.PeriodDay}, "from is missing"},
+		{protocol.ReportArgs{From: d("2026-01-01"), To: d("2026-03-01"), By: protocol.PeriodHour}, "hour covers at most 31 days"},
 	} {
 		_, err := s.Report(context.Background(), c.a, nil)
 		var re *protocol.ReportError
