@@ -68,11 +68,19 @@ func (b *countBatch) add(now time.Time, cs []Count) {
 // hourOf is the start of t's UTC hour, in ms.
 func hourOf(t time.Time) int64 { return t.UTC().Truncate(time.Hour).UnixMilli() }
 
-// bumpSQL adds n to one counter of a PC, bumpBranchSQL to the same counter of
-// its branch.
+// bumpRows is how many PC counters one prepared statement bumps.
+const bumpRows = 64
+
+// bumpRowsSQL adds to n counters of PCs (6 arguments each: hour, metric,
+// label, branch, terminal, n).
+func bumpRowsSQL(n int) string {
+	return `INSERT INTO counts (hour, metric, label, branch, terminal, n) VALUES (?, ?, ?, ?, ?, ?)` +
+		strings.Repeat(`, (?, ?, ?, ?, ?, ?)`, n-1) +
+		` ON CONFLICT (hour, metric, branch, terminal, label) DO UPDATE SET n = n + excluded.n`
+}
+
+// bumpBranchSQL adds n to one counter of a branch.
 const (
-	bumpSQL = `INSERT INTO counts (hour, metric, label, branch, terminal, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-	ON CONFLICT (hour, metric, branch, terminal, label) DO UPDATE SET n = n + excluded.n`
 	bumpBranchSQL = `INSERT INTO counts_branch (hour, metric, label, branch, n) VALUES (?1, ?2, ?3, ?4, ?5)
 	ON CONFLICT (hour, metric, branch, label) DO UPDATE SET n = n + excluded.n`
 )
@@ -92,21 +100,39 @@ func (s *Store) writeCounts(ctx context.Context, tx *sql.Tx, b *countBatch) erro
 	}
 	var order []branchKey
 	sums := map[branchKey]int64{}
-	bump, bumpBranch := tx.StmtContext(ctx, s.insCount), tx.StmtContext(ctx, s.insBranchCount)
+	bumpBranch := tx.StmtContext(ctx, s.insBranchCount)
+	// The PCs' counters in multi-row statements: one statement per counter
+	// cost as much as storing the event.
+	rows := make([]any, 0, 6*len(b.order))
 	for _, k := range b.order {
 		branch := k.branch
 		if branch == "" {
 			branch = branches[k.terminal]
 		}
 		n := b.n[k]
-		if _, err := bump.ExecContext(ctx, k.hour, string(k.metric), k.label, branch, k.terminal, n); err != nil {
-			return fmt.Errorf("bump %s: %w", k.metric, err)
-		}
+		rows = append(rows, k.hour, string(k.metric), k.label, branch, k.terminal, n)
 		bk := branchKey{k.hour, k.metric, k.label, branch}
 		if _, ok := sums[bk]; !ok {
 			order = append(order, bk)
 		}
 		sums[bk] += n
+	}
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), 6*bumpRows)]
+		rows = rows[len(chunk):]
+		st := tx.StmtContext(ctx, s.insCount)
+		if len(chunk) < 6*bumpRows {
+			st = nil
+		}
+		var err error
+		if st != nil {
+			_, err = st.ExecContext(ctx, chunk...)
+		} else {
+			_, err = tx.ExecContext(ctx, bumpRowsSQL(len(chunk)/6), chunk...)
+		}
+		if err != nil {
+			return fmt.Errorf("bump counts: %w", err)
+		}
 	}
 	// A batch's PCs are in a few branches: one statement per branch's counter.
 	for _, k := range order {

@@ -75,7 +75,7 @@ type Store struct {
 	insEvent       *sql.Stmt // prepared once on the writer connection
 	updAcked       *sql.Stmt
 	updStatus      *sql.Stmt
-	insCount       *sql.Stmt // writer: bumps a usage counter (stats.go)
+	insCount       *sql.Stmt // writer: bumps bumpRows usage counters of PCs (stats.go)
 	insBranchCount *sql.Stmt // writer: bumps its branch's
 	// A reconnect storm runs these once per agent: prepared once, since
 	// parsing the SQL each time was a tenth of the hub's CPU in one.
@@ -170,7 +170,7 @@ func Open(path string) (*Store, error) {
 		st   **sql.Stmt
 		text string
 	}{
-		{w, &s.insCount, bumpSQL},
+		{w, &s.insCount, bumpRowsSQL(bumpRows)},
 		{w, &s.insBranchCount, bumpBranchSQL},
 		{w, &s.selConnect, `SELECT acked_seq, locked FROM terminals WHERE id = ?`},
 		{w, &s.updUsed, `UPDATE certs SET used_at = ? WHERE serial = ? AND used_at IS NULL`},
