@@ -195,7 +195,7 @@ func (s *Store) Report(ctx context.Context, a protocol.ReportArgs, loc *time.Loc
 	if loc == nil {
 		loc = time.UTC
 	}
-	r := protocol.Report{From: a.From, To: a.To, By: a.By, Branch: a.Branch, Zone: loc.String(), Rows: []protocol.ReportRow{}, Totals: []protocol.ReportRow{}}
+	r := protocol.Report{From: a.From, To: a.To, By: a.By, Branch: a.Branch, Zone: zoneName(loc, a.From), Rows: []protocol.ReportRow{}, Totals: []protocol.ReportRow{}}
 	// An hour bucket is in the range when its start is: From rounded up to its
 	// hour, To likewise.
 	from, to := ceilHour(a.From), ceilHour(a.To)
@@ -269,6 +269,16 @@ func (s *Store) Report(ctx context.Context, a protocol.ReportArgs, loc *time.Loc
 	slices.SortFunc(r.Rows, cmpRow)
 	slices.SortFunc(r.Totals, cmpRow)
 	return r, nil
+}
+
+// zoneName names loc for a reader elsewhere: its IANA name, or for the
+// machine's own zone (time.Local, named "Local") its abbreviation and offset
+// at t.
+func zoneName(loc *time.Location, t time.Time) string {
+	if loc != time.Local {
+		return loc.String()
+	}
+	return t.In(loc).Format("MST -07:00")
 }
 
 func ceilHour(t time.Time) int64 {
