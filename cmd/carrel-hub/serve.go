@@ -16,25 +16,34 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/hub"
 	"github.com/carrel-kiosk/carrel/internal/hubservice"
 	"github.com/carrel-kiosk/carrel/internal/staffapi"
+	"github.com/carrel-kiosk/carrel/internal/store"
 )
 
 // serveFlags are the flags of serve, and of the service entry point that
 // runs the same hub.
 type serveFlags struct {
-	data, listen, names *string
-	retention           *time.Duration
-	debug               *bool
+	data, listen, names      *string
+	keepEvents, keepSessions *time.Duration
+	debug                    *bool
 }
 
 func newServeFlags(name string, stderr io.Writer) (*flag.FlagSet, serveFlags) {
 	fs, data := newFlags(name, "[--data DIR] [--listen ADDR] [--name HOST,...]", stderr)
 	return fs, serveFlags{
-		data:      data,
-		listen:    fs.String("listen", ":8443", "address agents connect to"),
-		names:     fs.String("name", "", "comma-separated DNS names or IPs of this hub, as agents will dial it (first is the certificate's name)"),
-		retention: fs.Duration("event-retention", 90*24*time.Hour, "delete agent events older than this (the audit log is kept)"),
-		debug:     fs.Bool("debug", false, "log at debug level"),
+		data:         data,
+		listen:       fs.String("listen", ":8443", "address agents connect to"),
+		names:        fs.String("name", "", "comma-separated DNS names or IPs of this hub, as agents will dial it (first is the certificate's name)"),
+		keepEvents:   durationFlag(fs, "keep-events", store.DefaultKeep[store.KeepEvents], "delete agent events and staff commands older than this (30d, 720h; counts and the audit log are kept for good)"),
+		keepSessions: durationFlag(fs, "keep-sessions", store.DefaultKeep[store.KeepSessions], "delete session detail (when each patron session started and ended) older than this"),
+		debug:        fs.Bool("debug", false, "log at debug level"),
 	}
+}
+
+// durationFlag is a flag of a length of time that also takes days (cli.Duration).
+func durationFlag(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
+	d := def
+	fs.Var(cli.Duration{D: &d}, name, usage)
+	return &d
 }
 
 func (f serveFlags) level() slog.Level {
@@ -96,7 +105,7 @@ func serveHub(ctx context.Context, f serveFlags, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	cfg := hub.Config{DataDir: *f.data, Listen: *f.listen, Names: cli.SplitList(*f.names), EventRetention: *f.retention, Version: version}
+	cfg := hub.Config{DataDir: *f.data, Listen: *f.listen, Names: cli.SplitList(*f.names), KeepEvents: *f.keepEvents, KeepSessions: *f.keepSessions, Version: version}
 	if dir != nil {
 		cfg.Staff.Directory = dir
 		log.Info("Directory sign-in for staff", "settings", filepath.Join(*f.data, directory.FileName))

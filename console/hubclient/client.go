@@ -421,6 +421,18 @@ func (c *Client) HubInfo(ctx context.Context) (protocol.HubInfo, error) {
 	return out, c.Do(ctx, protocol.OpHubInfo, nil, &out)
 }
 
+// Report adds up the hub's usage counts over a range (any role).
+func (c *Client) Report(ctx context.Context, args protocol.ReportArgs) (protocol.Report, error) {
+	var out protocol.Report
+	return out, c.Do(ctx, protocol.OpReport, args, &out)
+}
+
+// IMLS is a year's IMLS survey figures (any role).
+func (c *Client) IMLS(ctx context.Context, year int) (protocol.IMLS, error) {
+	var out protocol.IMLS
+	return out, c.Do(ctx, protocol.OpIMLS, protocol.IMLSArgs{Year: year}, &out)
+}
+
 // Do sends one request and decodes the response body into out (nil: ignore it).
 // It waits for the link while it is being (re)dialled, up to ctx or the request
 // timeout.

@@ -45,6 +45,8 @@ type fakeHub struct {
 	ca         *x509.Certificate // the hub's CA, for its audit heads
 	head       string            // the audit head hub.info answers
 	noName     bool              // the hub has no public name
+	report     protocol.Report   // what report answers (From, To and By are the request's)
+	reportArgs []protocol.ReportArgs
 	push       func(protocol.StaffPush)
 	link       func(bool, error)
 }
@@ -232,6 +234,21 @@ func (f *fakeHub) HubInfo(context.Context) (protocol.HubInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return protocol.HubInfo{Version: "fake", Role: f.role, AuditHead: f.head, NoPublicName: f.noName}, nil
+}
+
+func (f *fakeHub) Report(_ context.Context, a protocol.ReportArgs) (protocol.Report, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := a.Validate(); err != nil {
+		return protocol.Report{}, err
+	}
+	f.reportArgs = append(f.reportArgs, a)
+	r := f.report
+	r.From, r.To, r.By = a.From, a.To, a.By
+	if r.Zone == "" {
+		r.Zone = "UTC"
+	}
+	return r, nil
 }
 
 func (f *fakeHub) CA() *x509.Certificate {

@@ -60,6 +60,8 @@ func (u *UI) showMain() {
 			container.NewTabItem("Audit", u.admin.audit.content),
 		)
 	}
+	u.reports = newReportsView(u)
+	tabs = append(tabs, container.NewTabItem("Reports", u.reports.content))
 	u.tabs = container.NewAppTabs(tabs...)
 	u.tabs.OnSelected = func(t *container.TabItem) { u.state("tab:" + t.Text) }
 	u.banner = newAuditBanner()

@@ -67,6 +67,8 @@ type HubClient interface {
 	AuditList(ctx context.Context, args protocol.AuditArgs) ([]protocol.AuditView, error)
 	AuditVerify(ctx context.Context) (protocol.AuditVerifyView, error)
 	HubInfo(ctx context.Context) (protocol.HubInfo, error)
+	// Report adds up the hub's usage counts over a range (any role).
+	Report(ctx context.Context, args protocol.ReportArgs) (protocol.Report, error)
 	// CA is the hub's CA certificate as the hub presented it (its fingerprint
 	// is the one pinned), nil before the first connection; audit heads are
 	// checked against it.
@@ -131,6 +133,7 @@ type UI struct {
 	room          *roomView
 	admin         adminViews
 	feed          *eventsView
+	reports       *reportsView
 	tabs          *container.AppTabs
 }
 

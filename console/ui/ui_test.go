@@ -237,8 +237,8 @@ func TestDeskHasNoAdminTabs(t *testing.T) {
 		role protocol.Role
 		tabs []string
 	}{
-		{protocol.RoleDesk, []string{"Room", "Events", "Alerts"}},
-		{protocol.RoleAdmin, []string{"Room", "Events", "Alerts", "Quarantine", "Enrollment", "Staff", "Audit"}},
+		{protocol.RoleDesk, []string{"Room", "Events", "Alerts", "Reports"}},
+		{protocol.RoleAdmin, []string{"Room", "Events", "Alerts", "Quarantine", "Enrollment", "Staff", "Audit", "Reports"}},
 	} {
 		t.Run(string(c.role), func(t *testing.T) {
 			h := newHarness(t, c.role)
@@ -1094,6 +1094,7 @@ func TestSentences(t *testing.T) {
 		{auditSentence(au("staff:ann", protocol.AuditCommand, `{"action":"end-session","arg.grace":"60"}`, "ok"), "pc-07"), "ann ended the session on pc-07"},
 		{auditSentence(au("staff:ann", protocol.AuditCommandResult, `{"action":"lock","ok":"false","result":"seat busy"}`, "failed: seat busy"), "pc-07"), "pc-07 answered ann's lock: it failed (seat busy)"},
 		{auditSentence(au("staff:bob", protocol.AuditStaffLogin, `{"result":"refused: wrong password"}`, "refused: wrong password"), ""), "bob tried to log in: refused (wrong password)"},
+		{auditSentence(au("local:root", protocol.AuditErase, `{"events":"412","counts":"30","name":"pc-07"}`, "ok"), "pc-07"), "root on the hub's computer erased what the hub kept about pc-07 (412 events)"},
 		{auditSentence(au("staff:root", protocol.AuditStaffCreate, `{"user":"bea","role":"desk"}`, "ok"), ""), "root made the staff account “bea” (desk)"},
 		{auditSentence(au("enroll:10.0.0.9", protocol.AuditEnroll, `{"name":"pc-12"}`, "ok"), "pc-12"), "pc-12 enrolled"},
 	} {

@@ -182,6 +182,8 @@ func auditSentence(a protocol.AuditView, pc string) string {
 		s = who + " logged out"
 	case protocol.AuditStaffConnect:
 		s = "a console connection was refused"
+	case protocol.AuditErase:
+		s = who + " erased what the hub kept about " + orWord(pc, "a PC") + " (" + orWord(shown(d[protocol.AuditKeyEvents]), "no") + " events)"
 	case protocol.AuditStaffRequest:
 		s = who + " asked for " + orWord(shown(d[protocol.AuditKeyOp]), "something")
 		refused = true

@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Command is one subcommand. Run gets the arguments after its name and returns
@@ -113,4 +115,41 @@ func SplitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// Duration is a flag value for a length of time that also takes whole days
+// ("30d", "1d12h"), which retention settings are counted in; otherwise Go's
+// syntax ("24h", "90m").
+type Duration struct{ D *time.Duration }
+
+func (d Duration) String() string {
+	if d.D == nil {
+		return ""
+	}
+	if *d.D > 0 && *d.D%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", *d.D/(24*time.Hour))
+	}
+	return d.D.String()
+}
+
+func (d Duration) Set(s string) error {
+	var days int64
+	rest := s
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseInt(s[:i], 10, 32)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q: days must be a whole number, as in 30d", s)
+		}
+		days, rest = n, s[i+1:]
+	}
+	var extra time.Duration
+	if rest != "" {
+		v, err := time.ParseDuration(rest)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (30d, 24h, 90m)", s)
+		}
+		extra = v
+	}
+	*d.D = time.Duration(days)*24*time.Hour + extra
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDispatch(t *testing.T) {
@@ -53,5 +54,24 @@ func TestSplitList(t *testing.T) {
 	}
 	if SplitList("") != nil {
 		t.Fatal("an empty flag is not an empty list")
+	}
+}
+
+func TestDurationTakesDays(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "1d12h": 36 * time.Hour, "24h": 24 * time.Hour, "90m": 90 * time.Minute} {
+		var d time.Duration
+		if err := (Duration{D: &d}).Set(in); err != nil || d != want {
+			t.Errorf("%s: %v %v, want %v", in, d, err, want)
+		}
+	}
+	for _, bad := range []string{"xd", "-1d", "30 days", "d"} {
+		var d time.Duration
+		if err := (Duration{D: &d}).Set(bad); err == nil {
+			t.Errorf("%q accepted as %v", bad, d)
+		}
+	}
+	d := 30 * 24 * time.Hour
+	if s := (Duration{D: &d}).String(); s != "30d" {
+		t.Errorf("String: %s", s)
 	}
 }

@@ -31,6 +31,10 @@ type agentConn struct {
 	gen uint64
 	// helloAt is when the connection's Hello was read (set before register).
 	helloAt time.Time
+	// sessions are the starts of the patron sessions this connection
+	// reported, by session ID, to count their minutes at their end
+	// (countsFor); only the reader goroutine touches it.
+	sessions map[string]time.Time
 }
 
 // enqueue queues a frame without blocking. A full queue drops the agent.
@@ -340,7 +344,8 @@ func classifyFrame(kind int, data []byte) (m protocol.Message, code int, why str
 func (h *Hub) dispatch(c *agentConn, m protocol.Message) bool {
 	switch m := m.(type) {
 	case *protocol.Event:
-		req := eventReq{c: c, ev: store.Event{Terminal: c.id, Seq: m.Seq, Time: m.Time, Kind: m.Kind, Severity: string(m.Severity), Data: m.Data}}
+		req := eventReq{c: c, ev: store.Event{Terminal: c.id, Seq: m.Seq, Time: m.Time, Kind: m.Kind, Severity: string(m.Severity), Data: m.Data,
+			Counts: h.countsFor(c, m)}}
 		select {
 		case h.events <- req:
 			return true

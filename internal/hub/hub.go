@@ -24,6 +24,12 @@
 // changed (staffapi.Server.Changed). Commands through the control socket are
 // authorised by who can reach it (root or the hub's own user).
 //
+// Usage counters (stats.go) are decided as an agent's event is read and go
+// with it to the store writer, which bumps them in the event's transaction,
+// once however often the agent sends it; Count adds what the hub counts
+// itself. Housekeeping deletes what retention keeps no longer (KeepEvents,
+// KeepSessions) every hour.
+//
 // Hub.Run holds every goroutine it starts in one errgroup under its context
 // (internal/wsserve has what the two servers share).
 package hub
@@ -94,9 +100,18 @@ type Config struct {
 	AuditKeyFile   string
 	AuditHeadEvery time.Duration
 
-	// EventRetention is how long events are kept (default 90 days); older ones are
-	// deleted at start and daily. The audit log is never pruned.
-	EventRetention time.Duration
+	// KeepEvents is how long agent events and staff commands are kept
+	// (default 30 days), KeepSessions how long session detail is (the
+	// session.started/ended/warned/refused events, and whatever else is
+	// registered in store.RetentionRules under store.KeepSessions; default 24
+	// hours). Older rows are deleted at start and then every hour, each
+	// deletion counted (protocol.MetricDeleted). Counts and the audit log are
+	// kept for good.
+	KeepEvents   time.Duration
+	KeepSessions time.Duration
+	// Zone is the time zone reports count days, weeks and months in (default
+	// the hub's local zone).
+	Zone *time.Location
 
 	// ExpiredGrace is how long after its certificate expired a PC that was
 	// off may still renew it by itself (default 180 days: a branch closed for
@@ -130,7 +145,11 @@ func (c *Config) defaults() {
 	set(&c.PingInterval, 25*time.Second)
 	set(&c.PongWait, 60*time.Second)
 	set(&c.WriteWait, 10*time.Second)
-	set(&c.EventRetention, 90*24*time.Hour)
+	set(&c.KeepEvents, store.DefaultKeep[store.KeepEvents])
+	set(&c.KeepSessions, store.DefaultKeep[store.KeepSessions])
+	if c.Zone == nil {
+		c.Zone = time.Local
+	}
 	set(&c.StatusFlush, time.Second)
 	set(&c.GaugesEvery, time.Minute)
 	set(&c.AuditHeadEvery, 5*time.Minute)
@@ -156,7 +175,7 @@ func (c *Config) defaults() {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
-	c.Staff.DataDir, c.Staff.Version = c.DataDir, c.Version
+	c.Staff.DataDir, c.Staff.Version, c.Staff.Zone = c.DataDir, c.Version, c.Zone
 	c.Staff.PingInterval, c.Staff.PongWait, c.Staff.WriteWait = c.PingInterval, c.PongWait, c.WriteWait
 }
 
@@ -194,8 +213,10 @@ type Hub struct {
 	statuses  map[string]statusUpdate // to persist: newest per terminal; guarded by statusMu
 	persisted map[string]statusUpdate // the last status queued per connected terminal; guarded by statusMu
 	live      *liveView               // what consoles are shown
-	writerOut chan struct{}           // closed when the store writer has exited
-	stopWrite chan struct{}           // closed to make the store writer flush and exit
+	countMu   sync.Mutex
+	counts    []store.Count // the hub's own counts, to write with the next commit; guarded by countMu
+	writerOut chan struct{} // closed when the store writer has exited
+	stopWrite chan struct{} // closed to make the store writer flush and exit
 
 	wakeMu sync.Mutex
 	wakes  map[string]wakeWatch // woken PCs expected online (power.go)
@@ -452,11 +473,15 @@ func serve(what string, srv *http.Server, ln net.Listener) error {
 	return nil
 }
 
-// housekeeping runs daily at once and then every 24 hours until ctx ends.
+// housekeeping runs daily at once and then every 24 hours, and retention at
+// once and then every hour, until ctx ends.
 func (h *Hub) housekeeping(ctx context.Context) {
 	h.daily(ctx)
+	h.prune(ctx)
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
+	hourly := time.NewTicker(time.Hour) // session detail is kept 24 hours: deleted within the hour after
+	defer hourly.Stop()
 	tickets := time.NewTicker(time.Hour) // today's key, within the hour of midnight UTC
 	defer tickets.Stop()
 	for {
@@ -465,21 +490,17 @@ func (h *Hub) housekeeping(ctx context.Context) {
 			return
 		case <-t.C:
 			h.daily(ctx)
+		case <-hourly.C:
+			h.prune(ctx)
 		case now := <-tickets.C:
 			rotateTicketKeys(h.tlsCfg, h.ticketSecret, now)
 		}
 	}
 }
 
-// daily is the hub's housekeeping: certificate expiry warnings, event retention.
+// daily is the hub's daily housekeeping: certificate expiry warnings.
 func (h *Hub) daily(ctx context.Context) {
 	h.warnExpiring(ctx)
-	n, err := h.store.PruneEvents(ctx, time.Now().Add(-h.cfg.EventRetention))
-	if err != nil {
-		h.log.Error("Event pruning failed", "err", err)
-	} else if n > 0 {
-		h.log.Info("Old events deleted", "events", n, "retention", h.cfg.EventRetention.String())
-	}
 }
 
 // CertWarnBefore is how close to expiry an agent certificate gets a warning in the

@@ -724,7 +724,7 @@ func TestEventRetentionAtStart(t *testing.T) {
 		t.Fatalf("default retention deleted a fresh event (%d left)", n)
 	}
 	kept.stop(t)
-	pruned := startHub(t, func(c *Config) { c.DataDir = dir; c.EventRetention = time.Nanosecond })
+	pruned := startHub(t, func(c *Config) { c.DataDir = dir; c.KeepEvents = time.Nanosecond })
 	waitFor(t, 5*time.Second, "old events deleted", func() bool {
 		n, _ := pruned.Store().CountEvents(context.Background(), c.id)
 		return n == 0

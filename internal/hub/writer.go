@@ -80,10 +80,14 @@ func (h *Hub) commit(ctx context.Context, batch []eventReq, withStatuses bool) {
 			statuses = statuses[h.cfg.BatchMax:]
 		}
 	}
-	if len(batch) == 0 && len(statuses) == 0 {
+	var counts []store.Count
+	if withStatuses {
+		counts = h.takeCounts()
+	}
+	if len(batch) == 0 && len(statuses) == 0 && len(counts) == 0 {
 		return
 	}
-	b := &store.Batch{Events: make([]store.Event, len(batch)), Statuses: statuses}
+	b := &store.Batch{Events: make([]store.Event, len(batch)), Statuses: statuses, Counts: counts}
 	for i, r := range batch {
 		b.Events[i] = r.ev
 	}
@@ -92,6 +96,11 @@ func (h *Hub) commit(ctx context.Context, batch []eventReq, withStatuses bool) {
 	if _, err := h.store.Commit(ctx, b); err != nil {
 		// Not acknowledged: the agents keep the events and send them again.
 		h.log.Error("Store commit failed, events not acknowledged", "events", len(batch), "err", err)
+		if len(counts) > 0 {
+			h.countMu.Lock()
+			h.counts = append(counts, h.counts...) // the next commit tries them again
+			h.countMu.Unlock()
+		}
 		for _, r := range batch {
 			r.c.Close(wsserve.CloseTryAgainLater, "hub store unavailable")
 		}

@@ -22,6 +22,7 @@ const (
 	AuditSetBranch     AuditAction = "terminal.branch" // a terminal moved to a branch
 	AuditStaffRole     AuditAction = "staff.role"      // the directory gave an account another role
 	AuditPowerNoWake   AuditAction = "power.no-wake"   // a PC sent Wake-on-LAN was not online in time
+	AuditErase         AuditAction = "terminal.erase"  // what the hub kept about a PC taken out of service deleted (carrel-hub erase)
 )
 
 // Recovery from the hub's shell (`carrel-hub admin unlock`, `admin reset-totp`).
@@ -33,7 +34,7 @@ const (
 // AuditActions lists every audit action in a stable order.
 var AuditActions = []AuditAction{AuditEnroll, AuditRenew, AuditRevoke, AuditCommand, AuditCommandResult,
 	AuditTokenCreate, AuditStaffSetup, AuditStaffCreate, AuditStaffDisable, AuditStaffLogin,
-	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch, AuditStaffRole, AuditPowerNoWake}
+	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch, AuditStaffRole, AuditPowerNoWake, AuditErase}
 
 // Audit detail keys written by the store and read by the console.
 const (
@@ -57,4 +58,7 @@ const (
 	AuditKeyExpires     = "expires"      // its expiry (RFC 3339)
 	AuditKeyExpired     = "expired"      // when a renewed certificate had expired (RFC 3339), on a renewal in grace
 	AuditKeyBranch      = "branch"       // the branch a PC enrolled into or was moved to
+	AuditKeyEvents      = "events"       // how many events an erase deleted
+	AuditKeyCounts      = "counts"       // how many counter rows an erase made anonymous
+	AuditKeyForced      = "forced"       // "true" when an erase was forced on a PC still enrolled
 )

@@ -90,6 +90,8 @@ const (
 	OpAuditList      StaffOp = "audit.list"      // AuditArgs → []AuditView; admin
 	OpAuditVerify    StaffOp = "audit.verify"    // → AuditVerifyView; admin
 	OpHubInfo        StaffOp = "hub.info"        // → HubInfo; desk
+	OpReport         StaffOp = "report"          // ReportArgs → Report (usage counts); desk
+	OpIMLS           StaffOp = "report.imls"     // IMLSArgs → IMLS (a year's survey figures); desk
 )
 
 // DeskActions are the agent actions a desk member may send; every other action
@@ -161,6 +163,10 @@ type StaffCreateArgs struct {
 	User     string `json:"user"`
 	Password string `json:"password"`
 	Role     Role   `json:"role"`
+}
+
+type IMLSArgs struct {
+	Year int `json:"year"`
 }
 
 type AuditArgs struct {

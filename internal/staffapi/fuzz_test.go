@@ -114,7 +114,7 @@ func FuzzLoginHandler(f *testing.F) {
 func FuzzStaffRequest(f *testing.F) {
 	ops := []protocol.StaffOp{protocol.OpSubscribe, protocol.OpTerminals, protocol.OpEvents, protocol.OpCommand, protocol.OpTokenCreate,
 		protocol.OpTerminalRevoke, protocol.OpQuarantineList, protocol.OpStaffList, protocol.OpStaffCreate, protocol.OpStaffDisable,
-		protocol.OpAuditList, protocol.OpAuditVerify, protocol.OpHubInfo}
+		protocol.OpAuditList, protocol.OpAuditVerify, protocol.OpHubInfo, protocol.OpReport, protocol.OpIMLS}
 	for i, op := range ops {
 		f.Add(string(op), []byte(`{}`), i%2 == 0)
 		f.Add(string(op), []byte(`null`), i%2 == 1)
@@ -126,13 +126,16 @@ func FuzzStaffRequest(f *testing.F) {
 	f.Add("events", []byte(`{"since_event":-9223372036854775808,"limit":-1}`), false)
 	f.Add("subscribe", []byte(`{"since_event":9223372036854775807}`), false)
 	f.Add("audit.list", []byte(`{"since_id":0,"limit":1000000}`), true)
+	f.Add("report", []byte(`{"from":"2026-12-01T00:00:00Z","to":"2016-01-01T00:00:00Z","by":"day"}`), false)
+	f.Add("report", []byte(`{"from":"2026-11-01T00:00:00Z","to":"2026-12-01T00:00:00Z","by":"hour","metrics":["sessions","x"]}`), false)
+	f.Add("report.imls", []byte(`{"year":-1}`), false)
 	f.Add("unknown", []byte(`[1,2]`), false)
 	srv, sessions := fuzzServer(f)
 	ctx, stop := context.WithCancel(context.Background())
 	go srv.bus.run(ctx)
 	defer func() { stop(); <-srv.bus.done }()
 	deskOK := map[protocol.StaffOp]bool{protocol.OpSubscribe: true, protocol.OpTerminals: true, protocol.OpEvents: true,
-		protocol.OpCommand: true, protocol.OpHubInfo: true}
+		protocol.OpCommand: true, protocol.OpHubInfo: true, protocol.OpReport: true, protocol.OpIMLS: true}
 	var id uint64
 	f.Fuzz(func(t *testing.T, op string, args []byte, admin bool) {
 		id++

@@ -35,6 +35,8 @@ var staffOps = map[protocol.StaffOp]staffOp{
 	protocol.OpAuditList:      {run: opAuditList},
 	protocol.OpAuditVerify:    {run: opAuditVerify, async: true},
 	protocol.OpHubInfo:        {run: opHubInfo},
+	protocol.OpReport:         {run: opReport, async: true}, // a year of a fleet's counts takes a while
+	protocol.OpIMLS:           {run: opIMLS, async: true},
 }
 
 // Limits of list answers (a response must fit in one frame).
@@ -351,4 +353,22 @@ func opHubInfo(x *staffCall) (any, error) {
 		x.srv.log.Warn("Audit head unavailable for hub.info", "err", err)
 	}
 	return info, nil
+}
+
+// opReport adds up the usage counts for a range; any role may read them (they
+// are counts, never a patron).
+func opReport(x *staffCall) (any, error) {
+	var a protocol.ReportArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	return x.srv.store.Report(x.c.ctx, a, x.srv.cfg.Zone)
+}
+
+func opIMLS(x *staffCall) (any, error) {
+	var a protocol.IMLSArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	return x.srv.store.IMLS(x.c.ctx, a.Year, x.srv.cfg.Zone)
 }

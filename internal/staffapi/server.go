@@ -61,6 +61,8 @@ type Hub interface {
 type Config struct {
 	DataDir string // where the one-time setup code file is written
 	Version string // shown to consoles in hub.info
+	// Zone is the time zone reports count days in (nil: UTC); the hub's.
+	Zone *time.Location
 
 	SessionTTL     time.Duration // default 12 h: a session's absolute life
 	IdleTimeout    time.Duration // default 30 min without a request ends a session

@@ -19,6 +19,10 @@ type Event struct {
 	Severity   string
 	Data       map[string]string
 	ReceivedAt time.Time
+	// Counts are the usage counters this event bumps (stats.go), written in
+	// its transaction and only if the event is new: an event the agent sent
+	// again is stored once and counted once.
+	Counts []Count `json:"-"`
 }
 
 // StatusUpdate is the latest status of a terminal, as the hub coalesced it.
@@ -35,15 +39,21 @@ type StatusUpdate struct {
 type Batch struct {
 	Events   []Event
 	Statuses []StatusUpdate
+	// Counts are what the hub counted itself (a sign-in, a guest pass):
+	// bumped in the batch's transaction, whatever happens to its events.
+	Counts []Count
 }
 
 // Commit writes a batch in one transaction. Events already stored (same terminal,
 // epoch and seq) are ignored, so a re-sent event is stored once; the terminal's
-// acked seq moves to the highest seq seen. It returns how many events were new.
+// acked seq moves to the highest seq seen. The counts of each new event, and the
+// batch's own, are bumped in the same transaction. It returns how many events
+// were new.
 func (s *Store) Commit(ctx context.Context, b *Batch) (inserted int, err error) {
 	now := s.now()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		inserted = 0
+		var counts countBatch
 		if len(b.Events) > 0 {
 			ins, upd := tx.StmtContext(ctx, s.insEvent), tx.StmtContext(ctx, s.updAcked)
 			highest := map[string]uint64{}
@@ -66,6 +76,9 @@ func (s *Store) Commit(ctx context.Context, b *Batch) (inserted int, err error) 
 				}
 				n, _ := res.RowsAffected()
 				inserted += int(n)
+				if n == 1 {
+					counts.add(now, e.Counts)
+				}
 				highest[e.Terminal] = max(highest[e.Terminal], e.Seq)
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE event_counter SET last = ?`, lastID); err != nil {
@@ -76,6 +89,10 @@ func (s *Store) Commit(ctx context.Context, b *Batch) (inserted int, err error) 
 					return err
 				}
 			}
+		}
+		counts.add(now, b.Counts)
+		if err := s.writeCounts(ctx, tx, &counts); err != nil {
+			return err
 		}
 		var updStatus *sql.Stmt
 		if len(b.Statuses) > 0 {

@@ -165,6 +165,34 @@ CREATE INDEX IF NOT EXISTS terminals_branch ON terminals(branch);
 	`
 ALTER TABLE staff ADD COLUMN directory INTEGER NOT NULL DEFAULT 0;
 `,
+	// 6: usage counters (stats.go): a count per metric, label, branch, PC and
+	// UTC hour (ms of the hour's start), bumped in the transaction that stores
+	// the event they count and kept for good; terminal is '' for what the hub
+	// counts itself and for the counts of an erased PC. counts_branch holds
+	// the same counts without the PC, bumped with them: reports read it (a
+	// year of a fleet's counts per PC is millions of rows; per branch, tens
+	// of thousands).
+	`
+CREATE TABLE counts (
+	hour     INTEGER NOT NULL,
+	metric   TEXT NOT NULL,
+	label    TEXT NOT NULL DEFAULT '',
+	branch   TEXT NOT NULL DEFAULT '',
+	terminal TEXT NOT NULL DEFAULT '',
+	n        INTEGER NOT NULL,
+	PRIMARY KEY (hour, metric, branch, terminal, label)
+) WITHOUT ROWID;
+CREATE INDEX counts_terminal ON counts(terminal) WHERE terminal != '';
+CREATE TABLE counts_branch (
+	hour   INTEGER NOT NULL,
+	metric TEXT NOT NULL,
+	label  TEXT NOT NULL DEFAULT '',
+	branch TEXT NOT NULL DEFAULT '',
+	n      INTEGER NOT NULL,
+	PRIMARY KEY (hour, metric, branch, label)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS commands_issued ON commands(issued_at);
+`,
 }
 
 // SchemaVersion is the schema version this build brings databases to.

@@ -16,6 +16,13 @@
 // The schema is versioned (migrate.go): numbered steps of plain SQL, a version
 // in the database, and a refusal to open a database a newer carrel-hub made.
 //
+// Usage counters (stats.go) are bumped in the transaction that stores the event
+// they count, once per event however often it is sent, and kept for good;
+// reports read only them. Retention (retention.go) deletes events, session
+// detail and staff commands past their settings, counting each deletion; it
+// never touches counts or the audit log. ExportTerminal and EraseTerminal
+// (terminaldata.go) give out or delete what is kept about one PC.
+//
 // Staff accounts and sessions live here too (staff.go). Quarantine records are
 // not a table of their own (2026-11): the staff API derives them from the agents'
 // download.blocked and quarantine.released events, so they go with event
@@ -65,9 +72,11 @@ type Store struct {
 
 	auditKey *AuditKey // set by SetAuditKey before the first write
 
-	insEvent  *sql.Stmt // prepared once on the writer connection
-	updAcked  *sql.Stmt
-	updStatus *sql.Stmt
+	insEvent       *sql.Stmt // prepared once on the writer connection
+	updAcked       *sql.Stmt
+	updStatus      *sql.Stmt
+	insCount       *sql.Stmt // writer: bumps bumpRows usage counters of PCs (stats.go)
+	insBranchCount *sql.Stmt // writer: bumps its branch's
 	// A reconnect storm runs these once per agent: prepared once, since
 	// parsing the SQL each time was a tenth of the hub's CPU in one.
 	selConnect *sql.Stmt // writer
@@ -161,6 +170,8 @@ func Open(path string) (*Store, error) {
 		st   **sql.Stmt
 		text string
 	}{
+		{w, &s.insCount, bumpRowsSQL(bumpRows)},
+		{w, &s.insBranchCount, bumpBranchSQL},
 		{w, &s.selConnect, `SELECT acked_seq, locked FROM terminals WHERE id = ?`},
 		{w, &s.updUsed, `UPDATE certs SET used_at = ? WHERE serial = ? AND used_at IS NULL`},
 		{w, &s.updOnline, `UPDATE terminals SET online = 1, last_seen = ? WHERE id = ?`},
@@ -245,7 +256,7 @@ func (s *Store) Close() error {
 		close(s.stopCkpt)
 		<-s.ckptDone // closing the last connection checkpoints the WAL itself
 	}
-	for _, st := range []*sql.Stmt{s.insEvent, s.updAcked, s.updStatus, s.selConnect, s.updUsed, s.updOnline, s.updOffline, s.byCert} {
+	for _, st := range []*sql.Stmt{s.insEvent, s.updAcked, s.updStatus, s.insCount, s.insBranchCount, s.selConnect, s.updUsed, s.updOnline, s.updOffline, s.byCert} {
 		if st != nil {
 			st.Close()
 		}
