@@ -12,7 +12,7 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-// Usage counters (the counts and counts_branch tables, migration step 5). A count is bumped when
+// Usage counters (the counts and counts_branch tables, migration step 6). A count is bumped when
 // what it counts happens, in the transaction that stores the event it comes
 // from (Event.Counts): an event stored twice (the agent re-sent it) is
 // ignored, and so are its counts. Counts are per UTC hour, metric, label,
