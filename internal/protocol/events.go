@@ -54,6 +54,9 @@ const (
 
 	// The hub's audit log as this agent saw it.
 	EventAuditAlarm EventKind = "hub.audit-alarm" // alert: verdict, kept, got (the hub's signed heads)
+
+	// The PC's self-test (agent/selftest).
+	EventSelfTestDone EventKind = "selftest.done" // info when every check passed, alert when one failed: SelfTestDone
 )
 
 // EventKinds lists every kind in a stable order.
@@ -66,6 +69,7 @@ var EventKinds = []EventKind{
 	EventSessionWiped, EventSessionDirty, EventHoldFailed, EventStateBroken,
 	EventWipeDone, EventWipeDirty, EventWipeRefused,
 	EventAuditAlarm,
+	EventSelfTestDone,
 }
 
 // Known reports whether k is in EventKinds.

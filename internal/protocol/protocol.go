@@ -137,11 +137,14 @@ const (
 	ActionWipeNow           Action = "wipe-now"
 	ActionReleaseQuarantine Action = "release-quarantine"
 	ActionApplyPolicy       Action = "apply-policy"
+	// ActionSelfTest runs the PC's self-test now (agent/selftest); the
+	// result is an EventSelfTestDone and the Status's Proof. Admin only.
+	ActionSelfTest Action = "selftest"
 )
 
 // Actions lists the closed set in a stable order.
 var Actions = []Action{ActionPing, ActionLock, ActionUnlock, ActionMessage, ActionEndSession,
-	ActionReboot, ActionShutdown, ActionWipeNow, ActionReleaseQuarantine, ActionApplyPolicy}
+	ActionReboot, ActionShutdown, ActionWipeNow, ActionReleaseQuarantine, ActionApplyPolicy, ActionSelfTest}
 
 // Known reports whether a is in the closed set.
 func (a Action) Known() bool {
@@ -176,6 +179,9 @@ type Status struct {
 	LastWipe      string       `json:"last_wipe,omitempty"` // a one-line result, e.g. "clean 412ms"
 	OutboxDropped uint64       `json:"outbox_dropped"`      // events lost to outbox overflow since install
 	CertExpires   time.Time    `json:"cert_expires,omitzero"`
+	// Proof is the last self-test's summary (agent/selftest); nil before the
+	// first one since the agent started.
+	Proof *SelfTestSummary `json:"proof,omitempty"`
 }
 
 func (*Status) MsgType() Type { return TypeStatus }
@@ -210,6 +216,9 @@ func (s *Status) validate(t Type, prefix string) error {
 	}
 	if s.Restarts < 0 {
 		return &FieldError{t, prefix + "restarts", "is negative"}
+	}
+	if s.Proof != nil {
+		return s.Proof.validate(t, prefix+"proof.")
 	}
 	return nil
 }
