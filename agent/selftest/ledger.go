@@ -107,9 +107,8 @@ func discardQuarantined(qdir, path string) error {
 	return errors.Join(errs...)
 }
 
-// Cleanup removes every canary an earlier, interrupted self-test left (the
-// ledger's entries). The agent calls it at start; Run calls it first and last.
-func Cleanup(ctx context.Context, e *Env) error {
+// cleanup removes every canary the ledger names. The caller holds the lock.
+func cleanup(ctx context.Context, e *Env) error {
 	ents, err := os.ReadDir(e.ledgerDir())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -135,8 +135,27 @@ func (r Report) Result(name string) (protocol.SelfTestResult, bool) {
 // from the console, one from the command line share the ledger).
 var runMu sync.Mutex
 
-// ErrBusy: a self-test is already running in this process.
+// ErrBusy: a self-test is already running (in this process, or in another:
+// the service's and the command line's share the ledger and the canary
+// account, so they take turns through a lock file in Dir).
 var ErrBusy = errors.New("a self-test is already running")
+
+// lockRun takes the self-test's lock file in Dir; the returned func releases it.
+func (e *Env) lockRun() (func(), error) {
+	d, err := e.privateDir()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(d, "running.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("self-test lock: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, ErrBusy
+	}
+	return func() { f.Close() }, nil
+}
 
 // Run cleans up what an interrupted earlier run left, then runs checks in
 // order and returns one result per check: pass, fail with the reason, not
@@ -148,18 +167,40 @@ func Run(ctx context.Context, e *Env, checks []Check) (Report, error) {
 		return Report{}, ErrBusy
 	}
 	defer runMu.Unlock()
+	unlock, err := e.lockRun()
+	if err != nil {
+		return Report{}, err
+	}
+	defer unlock()
 	rep := Report{Started: time.Now()}
-	if err := Cleanup(ctx, e); err != nil {
+	if err := cleanup(ctx, e); err != nil {
 		e.log().Warn("Self-test leftovers not all removed", "err", err)
 	}
 	for _, c := range checks {
 		rep.Results = append(rep.Results, runOne(ctx, e, c))
 	}
-	if err := Cleanup(ctx, e); err != nil {
+	if err := cleanup(ctx, e); err != nil {
 		e.log().Warn("Self-test canaries not all removed", "err", err)
 	}
 	rep.Took = time.Since(rep.Started)
 	return rep, nil
+}
+
+// Cleanup removes every canary an earlier, interrupted self-test left (the
+// ledger's entries). The agent calls it at start; Run does the same first and
+// last. While another self-test runs it returns ErrBusy and removes nothing:
+// the canaries are that run's.
+func Cleanup(ctx context.Context, e *Env) error {
+	if !runMu.TryLock() {
+		return ErrBusy
+	}
+	defer runMu.Unlock()
+	unlock, err := e.lockRun()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return cleanup(ctx, e)
 }
 
 func runOne(ctx context.Context, e *Env, c Check) (res protocol.SelfTestResult) {

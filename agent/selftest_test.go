@@ -1,0 +1,75 @@
+package agent
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carrel-kiosk/carrel/agent/selftest"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+)
+
+// TestSelfTestOnDemand: the console's selftest command runs the self-test in
+// the running agent, answers with its summary, sends selftest.done to the
+// hub, and puts the proof in the status. Here every guard is disabled, so
+// the guards' checks fail ("turned off"): the event is an alert.
+func TestSelfTestOnDemand(t *testing.T) {
+	h := newMiniHub(t)
+	cfg := enrolledConfig(t, h)
+	cfg.SelfTest.Nightly = "off"
+	a, err := New(cfg, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := make(chan selftest.Report, 1)
+	a.selftest.ran = func(r selftest.Report) { reports <- r }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	h1 := a.handler(protocol.ActionSelfTest)
+	if h1 == nil {
+		t.Fatal("no handler for selftest")
+	}
+	if _, err := h1(ctx, map[string]string{"x": "y"}); err == nil {
+		t.Error("selftest with an argument accepted")
+	}
+	cctx, ccancel := context.WithTimeout(ctx, time.Minute)
+	defer ccancel()
+	out, err := h1(cctx, map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := <-reports
+	if !strings.Contains(out, "FAILED: ") || !strings.Contains(out, selftest.CheckExecGuard) {
+		t.Errorf("answer %q does not name the failed checks", out)
+	}
+	if r, _ := rep.Result(selftest.CheckDownloadGuard); r.Outcome != protocol.SelfTestFail || !strings.Contains(r.Reason, "turned off") {
+		t.Errorf("download-guard = %+v", r)
+	}
+	if r, _ := rep.Result(selftest.CheckStateDir); r.Outcome != protocol.SelfTestPass {
+		t.Errorf("state-dir = %+v", r)
+	}
+	if rep.Event().Severity() != protocol.SeverityAlert {
+		t.Error("a failed self-test is not an alert")
+	}
+	testbin.WaitFor(t, 10*time.Second, "selftest.done at the hub", func() bool {
+		return slices.Contains(h.kinds(), string(protocol.EventSelfTestDone))
+	})
+	st := a.status.Collect(ctx)
+	if st.Proof == nil || !slices.Contains(st.Proof.Failed, selftest.CheckDownloadGuard) || st.Proof.Proven() {
+		t.Fatalf("status proof = %+v", st.Proof)
+	}
+	if err := st.Validate(); err != nil {
+		t.Fatalf("status with its proof does not validate: %v", err)
+	}
+}
