@@ -58,7 +58,7 @@ func refusedByGuard(err error) bool {
 	return errors.Is(err, windows.ERROR_ACCESS_DISABLED_BY_POLICY)
 }
 
-const notBuiltWindows = "the canary account is not made on Windows yet (2026-12): the wipe and the logon gate are proven by CI under Wine only as far as Wine goes"
+const notBuiltWindows = "the canary account is not built for Windows yet (2026-12): the wipe and the logon gate are tested in CI under Wine, as far as Wine goes"
 
 func checkWipe(context.Context, *Env) (protocol.SelfTestOutcome, string) {
 	return protocol.SelfTestNotTestable, notBuiltWindows
