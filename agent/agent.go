@@ -169,7 +169,11 @@ func New(cfg config.Config, version string, log *slog.Logger) (*Agent, error) {
 	}
 	// The self-test proves the guards above, nightly and on demand; at its
 	// start it removes what a killed self-test left.
-	a.selftest = newSelfTester(cfg, canaries, noLockProbe{}, a.outbox, a.status, log.With("component", "selftest"))
+	var lock selftest.LockProbe
+	if a.seat != nil {
+		lock = a.seat // the session manager's ProbeLock
+	}
+	a.selftest = newSelfTester(cfg, canaries, lock, a.outbox, a.status, log.With("component", "selftest"))
 	a.add("selftest", a.selftest.run)
 
 	// 5. The link to the hub, last: it dispatches to what is above.

@@ -160,11 +160,3 @@ func (c canarySink) Emit(kind protocol.EventKind, sev protocol.Severity, data ma
 	}
 	return c.EventSink.Emit(kind, sev, data)
 }
-
-// noLockProbe stands for the lock screen's probe until the session
-// controller lets the self-test reach its helper (2026-12).
-type noLockProbe struct{}
-
-func (noLockProbe) ProbeLock(context.Context) (protocol.SelfTestOutcome, string) {
-	return protocol.SelfTestNotTestable, "the lock screen's kill-and-return is not exercised by the self-test yet (2026-12); session.helper_restarted events show it in use"
-}

@@ -80,8 +80,8 @@ func Checks() []Check {
 		{
 			Name: CheckLockScreen, Section: "session", Proves: "the lock screen covers a locked patron session and comes back when killed",
 			How: map[string]string{
-				"linux":   "in a locked X11 patron session: the lock screen is shown, is killed, and must be back within 5 s; with no such session: not testable now",
-				"windows": "in a locked patron session: the lock screen is shown, is killed, and must be back within 5 s; with no such session: not testable now",
+				"linux":   "in each open patron X11 session of a locked PC: the lock screen must be mapped with the keyboard and pointer grabbed, is killed, and must be back within 5 s; no patron session, or one in use (the self-test locks no one out), or run from the command line: not testable now",
+				"windows": "as on Linux, in the patron's desktop session (the session helper's lock window and keyboard hook)",
 			},
 			Run: checkLockScreen,
 		},

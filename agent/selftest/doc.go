@@ -27,9 +27,10 @@
 // (called at every agent start and before each run) removes.
 //
 // Limitations (2026-12): the lock-screen check needs the running seat (it is
-// not testable from the command line) and, in the service, is not testable
-// either until the session controller exposes its helper to the self-test;
-// the wipe and logon-gate checks are built for Linux only (Windows says not
+// not testable from the command line) and a locked patron session (it never
+// locks a patron out to test); it is tested with a fake session helper and a
+// fake controller, not yet against a real X11 or Windows desktop. The wipe
+// and logon-gate checks are built for Linux only (Windows says not
 // testable now; macOS has no wipe). The Windows exec check copies the agent
 // into %SystemRoot%\Temp and runs it before the download guard's settle time
 // ends; Wine enforces no SRP, so under Wine that check fails, as it should.
