@@ -201,16 +201,60 @@ func removeCanaryAccount(ctx context.Context, e *Env, name string) error {
 		}
 	}
 	if exists {
-		if err := command(ctx, "userdel", "--remove", CanaryAccount); err != nil {
-			if _, still := ours(); still {
-				errs = append(errs, err)
+		// A PAM login through su opened a session: logind's user manager of
+		// the canary may linger, and userdel refuses an account in use.
+		if _, err := exec.LookPath("loginctl"); err == nil {
+			command(ctx, "loginctl", "terminate-user", CanaryAccount)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		var err error
+		for try := 0; try < 50; try++ {
+			killUID(uid)
+			if err = command(ctx, "userdel", "--remove", CanaryAccount); err == nil {
+				break
 			}
+			if _, still := ours(); !still {
+				err = nil
+				break
+			}
+			select {
+			case <-ctx.Done():
+				try = 50
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) == 0 {
 		os.RemoveAll(jdir)
 	}
 	return errors.Join(errs...)
+}
+
+// killUID sends SIGKILL to every process whose real or effective uid is
+// uid (the canary account's; never 0).
+func killUID(uid int) {
+	if uid <= 0 {
+		return
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + d.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == "Uid:" && (f[1] == strconv.Itoa(uid) || f[2] == strconv.Itoa(uid)) {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
 }
 
 func checkWipe(ctx context.Context, e *Env) (protocol.SelfTestOutcome, string) {

@@ -255,6 +255,10 @@ func (c *Canaries) Has(name string) bool {
 	return c.names[name]
 }
 
+// canaryMemory is how long a canary's name stays known after the canary is
+// gone: the exec guard reports off its decision path, after the check ended.
+const canaryMemory = time.Minute
+
 func (c *Canaries) set(name string, on bool) {
 	if c == nil {
 		return
@@ -266,9 +270,13 @@ func (c *Canaries) set(name string, on bool) {
 	}
 	if on {
 		c.names[name] = true
-	} else {
-		delete(c.names, name)
+		return
 	}
+	time.AfterFunc(canaryMemory, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.names, name)
+	})
 }
 
 // canaryName is CanaryPrefix, a random nonce and ext.
