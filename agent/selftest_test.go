@@ -2,6 +2,10 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -71,5 +75,54 @@ func TestSelfTestOnDemand(t *testing.T) {
 	}
 	if err := st.Validate(); err != nil {
 		t.Fatalf("status with its proof does not validate: %v", err)
+	}
+}
+
+// A canary that a killed self-test left (its ledger entry in the state dir)
+// is removed when the agent starts, before any self-test runs.
+func TestLeftoverCanaryRemovedAtStart(t *testing.T) {
+	h := newMiniHub(t)
+	cfg := enrolledConfig(t, h)
+	cfg.SelfTest.Nightly = "off"
+	dir := tempDir(t)
+	canary := filepath.Join(dir, selftest.CanaryPrefix+"0123456789abcdef.sh")
+	if err := os.WriteFile(canary, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bystander := filepath.Join(dir, "patron-file.sh") // not a canary: never touched
+	if err := os.WriteFile(bystander, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ledger := filepath.Join(cfg.StateDir, "selftest", "ledger")
+	if err := os.MkdirAll(ledger, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entry, _ := json.Marshal(map[string]string{"kind": "file", "name": filepath.Base(canary), "path": canary})
+	if err := os.WriteFile(filepath.Join(ledger, filepath.Base(canary)+".json"), entry, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	testbin.WaitFor(t, 10*time.Second, "the leftover canary removed", func() bool {
+		_, err := os.Lstat(canary)
+		return errors.Is(err, os.ErrNotExist)
+	})
+	testbin.WaitFor(t, 10*time.Second, "the ledger empty", func() bool {
+		ents, _ := os.ReadDir(ledger)
+		return len(ents) == 0
+	})
+	if _, err := os.Lstat(bystander); err != nil {
+		t.Fatalf("a file that is not a canary was touched: %v", err)
 	}
 }
