@@ -158,7 +158,7 @@ func makeCanaryAccount(ctx context.Context, e *Env) (*user.User, func(), error) 
 		}
 	}
 	if u, exists := ours(); !exists || u == nil {
-		if err := command(ctx, "useradd", "--create-home", "--shell", "/usr/sbin/nologin", "--comment", canaryComment, CanaryAccount); err != nil {
+		if err := command(ctx, "useradd", "--create-home", "--user-group", "--shell", "/usr/sbin/nologin", "--comment", canaryComment, CanaryAccount); err != nil {
 			done()
 			return nil, nil, err
 		}
