@@ -28,8 +28,10 @@
 //
 // Limitations (2026-12): the lock-screen check needs the running seat (it is
 // not testable from the command line) and a locked patron session (it never
-// locks a patron out to test); it is tested with a fake session helper and a
-// fake controller, not yet against a real X11 or Windows desktop. The wipe
+// locks a patron out to test); its probe is tested against the real X11 lock
+// screen on Xvfb (agent/overlay) and the seat's side with a fake controller,
+// not end to end in a running service with a patron's desktop, nor on
+// Windows (compiled). The wipe
 // and logon-gate checks are built for Linux only (Windows says not
 // testable now; macOS has no wipe). The Windows exec check copies the agent
 // into %SystemRoot%\Temp and runs it before the download guard's settle time
