@@ -30,8 +30,8 @@
 // not testable from the command line) and a locked patron session (it never
 // locks a patron out to test); its probe is tested against the real X11 lock
 // screen on Xvfb (agent/overlay) and the seat's side with a fake controller,
-// not end to end in a running service with a patron's desktop, nor on
-// Windows (compiled). The wipe
+// and on Windows under Wine on Xvfb (agent/overlay, the real launcher), not
+// end to end in a running service with a patron's desktop. The wipe
 // and logon-gate checks are built for Linux only (Windows says not
 // testable now; macOS has no wipe). The Windows exec check copies the agent
 // into %SystemRoot%\Temp and runs it before the download guard's settle time
