@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
@@ -45,6 +46,13 @@ func newSelfTester(cfg config.Config, canaries *selftest.Canaries, lock selftest
 func (s *selfTester) run(ctx context.Context) error {
 	if err := selftest.Cleanup(ctx, s.env); err != nil && !errors.Is(err, selftest.ErrBusy) {
 		s.log.Warn("Canaries of an interrupted self-test not all removed", "err", err)
+	}
+	// The last proof survives a restart (libraries reboot their PCs daily):
+	// the console shows when this PC was last proven, not "never".
+	if p, err := selftest.LoadSummary(s.env); err == nil {
+		s.status.SetProof(p)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("Last self-test result unreadable", "err", err)
 	}
 	for {
 		var nightly <-chan time.Time
@@ -87,6 +95,9 @@ func (s *selfTester) once(ctx context.Context) selftest.Report {
 		s.log.Error("Event not recorded", "kind", protocol.EventSelfTestDone, "err", err)
 	}
 	s.status.SetProof(rep.Summary())
+	if err := selftest.SaveSummary(s.env, rep.Summary()); err != nil {
+		s.log.Warn("Self-test result not kept for the next start", "err", err)
+	}
 	if failed := rep.Failed(); len(failed) > 0 {
 		s.log.Error("Self-test failed", "failed", failed)
 	} else {

@@ -76,6 +76,25 @@ func TestSelfTestOnDemand(t *testing.T) {
 	if err := st.Validate(); err != nil {
 		t.Fatalf("status with its proof does not validate: %v", err)
 	}
+
+	// The proof survives a restart: the next agent's status has it at once.
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil // for the deferred wait
+	b, err := New(cfg, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, bcancel := context.WithCancel(context.Background())
+	bdone := make(chan error, 1)
+	go func() { bdone <- b.Run(bctx) }()
+	defer func() { bcancel(); <-bdone }()
+	testbin.WaitFor(t, 10*time.Second, "the last proof after the restart", func() bool {
+		p := b.status.Collect(bctx).Proof
+		return p != nil && p.Time.Equal(st.Proof.Time) && slices.Equal(p.Failed, st.Proof.Failed)
+	})
 }
 
 // A canary that a killed self-test left (its ledger entry in the state dir)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/agent/downloads"
 	"github.com/carrel-kiosk/carrel/internal/atomicfile"
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
 // The ledger: before a canary is made, an entry naming it is written and
@@ -137,6 +138,44 @@ func cleanup(ctx context.Context, e *Env) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// summaryFile keeps the last run's summary in Dir, for the next start.
+const summaryFile = "last.json"
+
+// SaveSummary keeps s as the last self-test's summary (the agent's status
+// shows it again after a restart).
+func SaveSummary(e *Env, s protocol.SelfTestSummary) error {
+	d, err := e.privateDir()
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(d, summaryFile), data, 0o600)
+}
+
+// LoadSummary reads the summary SaveSummary kept; fs.ErrNotExist when none.
+// A summary that does not validate (as the Status would carry it) is an error.
+func LoadSummary(e *Env) (protocol.SelfTestSummary, error) {
+	var s protocol.SelfTestSummary
+	data, err := os.ReadFile(filepath.Join(e.dir(), summaryFile))
+	if err != nil {
+		return s, err
+	}
+	if len(data) > 64<<10 {
+		return s, errors.New("last self-test summary: too large")
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("last self-test summary: %w", err)
+	}
+	st := protocol.Status{Hostname: "h", OS: "o", AgentVersion: "v", Session: protocol.SessionUnknown, Proof: &s}
+	if err := st.Validate(); err != nil {
+		return s, fmt.Errorf("last self-test summary: %w", err)
+	}
+	return s, nil
 }
 
 // Leftovers lists the canaries the ledger still names (for tests and the

@@ -28,7 +28,7 @@ func proofText(t protocol.TerminalView, evs []protocol.EventView, now time.Time)
 	}
 	p := t.Status.Proof
 	if p == nil || p.Time.IsZero() {
-		return "not proven: no self-test since the agent started (an admin can run one now)"
+		return "not proven: no self-test yet (an admin can run one now)"
 	}
 	var s string
 	if len(p.Failed) == 0 {

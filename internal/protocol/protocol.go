@@ -180,7 +180,7 @@ type Status struct {
 	OutboxDropped uint64       `json:"outbox_dropped"`      // events lost to outbox overflow since install
 	CertExpires   time.Time    `json:"cert_expires,omitzero"`
 	// Proof is the last self-test's summary (agent/selftest); nil before the
-	// first one since the agent started.
+	// first one on this PC (the agent keeps the last across restarts).
 	Proof *SelfTestSummary `json:"proof,omitempty"`
 }
 
