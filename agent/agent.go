@@ -19,6 +19,7 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/downloads"
 	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/agent/outbox"
+	"github.com/carrel-kiosk/carrel/agent/selftest"
 	"github.com/carrel-kiosk/carrel/agent/status"
 	"github.com/carrel-kiosk/carrel/agent/wol"
 	"github.com/carrel-kiosk/carrel/internal/auditwatch"
@@ -51,6 +52,7 @@ type Agent struct {
 	downloads *downloads.Guard       // nil when disabled
 	policy    *browserpolicy.Manager // nil when disabled
 	seat      *seat                  // nil when disabled
+	selftest  *selfTester
 	link      *link.Client
 
 	// welcomed, when set (tests), sees each Welcome after the seat applied it.
@@ -130,15 +132,19 @@ func New(cfg config.Config, version string, log *slog.Logger) (*Agent, error) {
 	// 4. The components, in the order they run. A section named in the
 	// configuration's disable list is not built. What the guards refuse is
 	// also told to the patron, through the seat (patronNotices).
+	// The guards' reports of the self-test's own canaries are kept back
+	// (canarySink): the self-test's event says what the guards did.
 	notices := newPatronNotices(log.With("component", "patron_notices"))
+	canaries := &selftest.Canaries{}
+	guardSink := canarySink{notices.sink(a.outbox), canaries, log.With("component", "selftest")}
 	if cfg.Enabled("downloads") {
-		if a.downloads, err = newDownloads(cfg, notices.sink(a.outbox), log.With("component", "downloads")); err != nil {
+		if a.downloads, err = newDownloads(cfg, guardSink, log.With("component", "downloads")); err != nil {
 			return fail(err)
 		}
 		a.add("downloads", a.downloads.Run)
 	}
 	if cfg.Enabled("exec_guard") {
-		run, err := newExecGuard(cfg, notices.sink(a.outbox), log.With("component", "exec_guard"))
+		run, err := newExecGuard(cfg, guardSink, log.With("component", "exec_guard"))
 		if err != nil {
 			return fail(err)
 		}
@@ -162,6 +168,14 @@ func New(cfg config.Config, version string, log *slog.Logger) (*Agent, error) {
 		a.add("seat_status", a.seat.mirrorStatus)
 		a.add("patron_notices", notices.run(a.seat.Notify))
 	}
+	// The self-test proves the guards above, nightly and on demand; at its
+	// start it removes what a killed self-test left.
+	var lock selftest.LockProbe
+	if a.seat != nil {
+		lock = a.seat // the session manager's ProbeLock
+	}
+	a.selftest = newSelfTester(cfg, canaries, lock, a.outbox, a.status, log.With("component", "selftest"))
+	a.add("selftest", a.selftest.run)
 
 	// 5. The link to the hub, last: it dispatches to what is above.
 	a.link, err = link.New(link.Options{
@@ -197,6 +211,8 @@ func (a *Agent) handler(action protocol.Action) protocol.CommandHandler {
 		}
 	case protocol.ActionWake:
 		return wol.Sender{}.Handler() // relay Wake-on-LAN to PCs on this one's subnet
+	case protocol.ActionSelfTest:
+		return a.selftest.handler()
 	default:
 		if a.seat != nil {
 			return a.seat.Handlers()[action] // lock, unlock, message, end-session, wipe-now, reboot, shutdown

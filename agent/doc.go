@@ -2,7 +2,9 @@
 // function that reads top to bottom, the state directory, the outbox, the
 // status collector, the components the configuration enables (download guard,
 // exec guard, browser policies, the seat: session manager, wipe engine and the
-// one logon gate they share) and last the link to the hub; Run runs them all
+// one logon gate they share), the self-test that proves them (nightly and on
+// the console's selftest command, agent/selftest) and last the link to the
+// hub; Run runs them all
 // under one context. cmd/carrel-agent only parses flags and calls New and Run.
 //
 // Staff commands reach a component through Agent.handler, the agent's command

@@ -55,6 +55,9 @@
 // mode 0644, owner root) and every re-check compares the bytes, the mode and the
 // owner, so a chmod counts as tampering too.
 //
+// Verify reads every policy back from where its browser reads it, writing
+// nothing: the self-test's proof (agent/selftest).
+//
 // It is not a sandbox, not a URL filter and not the file guard: it only asks the
 // browsers to behave, and a browser that is not one of the four (or a portable
 // copy run from a patron-writable folder, which the exec guard stops) ignores it.

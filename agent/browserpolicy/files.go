@@ -79,6 +79,32 @@ func (t *fileTarget) Ensure() (bool, error) {
 	return t.write()
 }
 
+// Check reads the file back: it must be a regular file holding exactly
+// t.content with the mode and owner Ensure gives it.
+func (t *fileTarget) Check() error {
+	fi, err := os.Lstat(t.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s is missing", t.path)
+	}
+	if err != nil {
+		return fmt.Errorf("read back %s policy: %w", t.browser, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (%s)", t.path, fi.Mode().Type())
+	}
+	data, err := readLimited(t.path)
+	if err != nil {
+		return fmt.Errorf("read back %s policy: %w", t.browser, err)
+	}
+	if !bytes.Equal(data, t.content) {
+		return fmt.Errorf("%s does not hold Carrel's policy", t.path)
+	}
+	if !fileModeOK(fi) {
+		return fmt.Errorf("%s has mode %v or an owner other than the service", t.path, fi.Mode().Perm())
+	}
+	return nil
+}
+
 func (t *fileTarget) write() (bool, error) {
 	if err := writeAtomic(t.path, t.content); err != nil {
 		return false, fmt.Errorf("write %s policy: %w", t.browser, err)

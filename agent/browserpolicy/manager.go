@@ -37,6 +37,9 @@ type target interface {
 	Ensure() (changed bool, err error)
 	// Remove takes away what Carrel wrote there, and only that.
 	Remove() error
+	// Check reads the location back, writing nothing: nil when it holds
+	// Carrel's policy exactly, otherwise what differs.
+	Check() error
 }
 
 // notifier tells the Manager that a policy location may have changed. Its
@@ -202,6 +205,32 @@ func (m *Manager) Remove() error {
 		m.log.Info("Browser policy removed", "browser", t.Browser(), "path", t.Location())
 	}
 	return errors.Join(errs...)
+}
+
+// ReadBack is one policy location as Verify read it back.
+type ReadBack struct {
+	Browser  string
+	Location string
+	Err      error // nil: the location holds Carrel's policy exactly
+}
+
+// Verify reads every managed policy back from where its browser reads it
+// (files; the registry on Windows), writing nothing, and reports each
+// location (the self-test's proof, agent/selftest). The error is for a
+// configuration that names no location on this OS.
+func (m *Manager) Verify() ([]ReadBack, error) {
+	if err := m.cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("verify browser policy: %w", err)
+	}
+	targets, err := m.platformTargets()
+	if err != nil {
+		return nil, fmt.Errorf("verify browser policy: %w", err)
+	}
+	out := make([]ReadBack, 0, len(targets))
+	for _, t := range targets {
+		out = append(out, ReadBack{Browser: t.Browser(), Location: t.Location(), Err: t.Check()})
+	}
+	return out, nil
 }
 
 // Watch applies the policies and keeps them applied until ctx is done: on every

@@ -202,6 +202,60 @@ func (t *regTarget) Ensure() (bool, error) {
 	return changed, nil
 }
 
+// Check reads the key back: every value and subkey Carrel writes must hold
+// exactly what Ensure writes (a subkey Carrel removes must be absent).
+func (t *regTarget) Check() error {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, t.path(), registry.QUERY_VALUE|registry.ENUMERATE_SUB_KEYS)
+	if errors.Is(err, registry.ErrNotExist) {
+		return fmt.Errorf("%s is missing", t.Location())
+	}
+	if err != nil {
+		return fmt.Errorf("read back %s policy: %w", t.browser, err)
+	}
+	defer k.Close()
+	for _, name := range sortedKeys(t.values) {
+		ok, err := valueIs(k, name, t.values[name])
+		if err != nil {
+			return fmt.Errorf("read back %s policy %s: %w", t.browser, name, err)
+		}
+		if !ok {
+			return fmt.Errorf("%s\\%s does not hold Carrel's value", t.Location(), name)
+		}
+	}
+	for _, name := range sortedKeys(t.subkeys) {
+		want := t.subkeys[name]
+		sk, err := registry.OpenKey(k, name, registry.QUERY_VALUE)
+		if want == nil {
+			if err == nil {
+				sk.Close()
+				return fmt.Errorf("%s\\%s exists; Carrel removes it", t.Location(), name)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s\\%s is missing", t.Location(), name)
+		}
+		names, err := sk.ReadValueNames(-1)
+		if err == nil && len(names) != len(want) {
+			err = fmt.Errorf("%s\\%s holds %d values, Carrel writes %d", t.Location(), name, len(names), len(want))
+		}
+		for _, n := range sortedKeys(want) {
+			if err != nil {
+				break
+			}
+			var ok bool
+			if ok, err = valueIs(sk, n, want[n]); err == nil && !ok {
+				err = fmt.Errorf("%s\\%s\\%s does not hold Carrel's value", t.Location(), name, n)
+			}
+		}
+		sk.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (t *regTarget) checkForeign() error {
 	for _, f := range t.foreign {
 		data, err := readLimited(f)

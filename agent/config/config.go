@@ -80,6 +80,8 @@ type Config struct {
 	// Wipe's patron_users and patron_group are ignored by the service (the
 	// [session] lists are used); they serve the stand-alone 'carrel-agent wipe'.
 	Wipe wipe.Config `toml:"wipe"`
+	// SelfTest is when the service proves its guards and where the canaries go.
+	SelfTest SelfTest `toml:"selftest"`
 }
 
 // Components are the names Disable accepts.
@@ -102,6 +104,7 @@ func DefaultConfig() Config {
 		BrowserPolicy:   browserpolicy.DefaultConfig(),
 		Session:         session.DefaultConfig(),
 		Wipe:            wipe.DefaultConfig(),
+		SelfTest:        DefaultSelfTest(),
 	}
 }
 
@@ -213,6 +216,9 @@ func (c *Config) Validate() error {
 	if err := c.BrowserPolicy.Validate(); err != nil {
 		return fmt.Errorf("[browser_policy]: %w", err)
 	}
+	if err := c.SelfTest.Validate(); err != nil {
+		return fmt.Errorf("[selftest]: %w", err)
+	}
 	return nil
 }
 
@@ -290,6 +296,7 @@ log_level = %q
 # [classify]         # block_office_macros = false, allow_sha256 = [], block_sha256 = []
 # [browser_policy]   # download_restrictions = 2, ...
 # [wipe]             # template_dir = "...", temp_dirs = [...]
+# [selftest]         # nightly = "03:00" (local; "off": never), jitter = "30m", canary_dir = ""
 `, DefaultPath(), d.StateDir, d.StatusInterval.D().String(), d.OutboxMaxEvents, d.OutboxMaxBytes, d.LogLevel)
 }
 

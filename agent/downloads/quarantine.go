@@ -50,7 +50,7 @@ type Quarantine struct {
 // others can read is refused, not repaired.
 func OpenQuarantine(dir string) (*Quarantine, error) {
 	dir = filepath.Clean(dir)
-	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "records"), filepath.Join(dir, "tmp"), filepath.Join(dir, "released")} {
+	for _, d := range append([]string{dir}, quarantineSubdirsOf(dir)...) {
 		if err := makePrivateDir(d); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("open quarantine: %w", err)
 		}
@@ -66,6 +66,64 @@ func OpenQuarantine(dir string) (*Quarantine, error) {
 		}
 	}
 	return &Quarantine{dir: dir}, nil
+}
+
+// quarantineSubdirs are the directories of a quarantine below its root.
+var quarantineSubdirs = []string{"blobs", "records", "tmp", "released"}
+
+// CheckQuarantineDir reports, changing nothing, whether the quarantine at
+// dir and its directories are private to the service (what OpenQuarantine
+// refuses otherwise). The self-test proves it with this (agent/selftest).
+func CheckQuarantineDir(dir string) error {
+	dir = filepath.Clean(dir)
+	for _, d := range append([]string{dir}, quarantineSubdirsOf(dir)...) {
+		fi, err := os.Lstat(d)
+		if err != nil {
+			return fmt.Errorf("check quarantine: %w", err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("check quarantine: %s is not a directory", d)
+		}
+		if err := checkPrivateDir(d, fi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func quarantineSubdirsOf(dir string) []string {
+	out := make([]string, len(quarantineSubdirs))
+	for i, s := range quarantineSubdirs {
+		out[i] = filepath.Join(dir, s)
+	}
+	return out
+}
+
+// QuarantineAt is the quarantine at dir as it is, without OpenQuarantine's
+// privacy check and without creating anything: for the self-test, which
+// reports that check on its own (CheckQuarantineDir) and must still find
+// and discard its canaries in a quarantine that fails it.
+func QuarantineAt(dir string) *Quarantine { return &Quarantine{dir: filepath.Clean(dir)} }
+
+// Discard deletes a record and, when no other record refers to it, its
+// content, without putting anything back: for the self-test's canaries,
+// which nobody is to get back. The file is gone for good.
+func (q *Quarantine) Discard(id string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	rec, err := q.Get(id)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(q.recordPath(id)); err != nil {
+		return fmt.Errorf("discard %s: %w", id, err)
+	}
+	if !q.blobInUse(rec.SHA256) {
+		if err := os.Remove(q.blobPath(rec.SHA256)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("discard %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // Dir returns the quarantine's directory.

@@ -3,10 +3,12 @@
 // before they start where the OS allows it, and kills and reports the ones that
 // started anyway.
 //
-// Per OS (2026-11):
-//   - Linux: fanotify FAN_OPEN_EXEC_PERM with FAN_CLASS_CONTENT on the mounts
-//     that hold the roots. The kernel holds every exec on those mounts until the
-//     agent answers, so the answer comes from memory (an immutable root set
+// Per OS (2026-12):
+//   - Linux: fanotify FAN_OPEN_EXEC_PERM with FAN_CLASS_CONTENT on the
+//     filesystems that hold the roots (FAN_MARK_FILESYSTEM: a mount mark would
+//     cover only the service's own mount namespace, which its systemd unit
+//     gives it; the mount is marked where a filesystem mark is refused). The
+//     kernel holds every exec on those filesystems until the agent answers, so the answer comes from memory (an immutable root set
 //     behind an atomic pointer, no locks shared with slow work, no disk I/O)
 //     and reports are sent off the decision path. If the agent dies the kernel
 //     lets waiting execs through: the process watcher is the second line.

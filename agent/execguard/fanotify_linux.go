@@ -54,8 +54,13 @@ func newFanotifyGroup() (*fanotifyGroup, error) {
 	return g, nil
 }
 
-// mark marks the mounts holding the roots (a mark covers a whole mount, so the
-// decision still checks the path) and swaps in the new root set.
+// mark marks the filesystems holding the roots (a mark covers a whole
+// filesystem, so the decision still checks the path) and swaps in the new
+// root set. A filesystem mark, not a mount mark: the service runs in a mount
+// namespace of its own (its unit's Protect*= settings make one), whose mounts
+// are copies; a mount mark would cover only execs through the service's
+// copies, never a patron's (found by the self-test in a booted container,
+// 2026-12). Where a filesystem mark is refused, the mount is marked instead.
 func (g *fanotifyGroup) mark(roots []string) error {
 	set := newRootSet(roots)
 	g.mu.Lock()
@@ -65,8 +70,13 @@ func (g *fanotifyGroup) mark(roots []string) error {
 		if g.marked[r] {
 			continue
 		}
-		if err := unix.FanotifyMark(g.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT,
-			unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, r); err != nil {
+		err := unix.FanotifyMark(g.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_FILESYSTEM,
+			unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, r)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENODEV) {
+			err = unix.FanotifyMark(g.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT,
+				unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, r)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("fanotify mark %s: %w", r, err))
 			continue
 		}

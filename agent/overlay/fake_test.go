@@ -26,6 +26,7 @@ const fakeHelperArg = "fake-session-helper"
 //	"mute"   reads commands, never reports (a stopped helper)
 //	"crash"  exits 3 at once
 //	"dismiss" as "", and dismisses every message at once
+//	"nograb" as "", but a lock it shows never grabs the keyboard and pointer
 //
 // FAKE_PIDS, if set, is a file each start appends its pid to.
 func fakeHelper() int {
@@ -57,16 +58,24 @@ func fakeHelper() int {
 			if mode == "mute" {
 				continue
 			}
-			h.report(Report{T: ReportReady, Seq: c.Seq, Lock: c.Lock, MsgID: c.MsgID, Countdown: -1})
+			h.report(Report{T: ReportReady, Seq: c.Seq, Lock: c.Lock, MsgID: c.MsgID, Countdown: -1, Grabbed: c.Lock && mode != "nograb", Windows: fakeWindows(c)})
 			if mode == "dismiss" && c.MsgID != 0 {
 				h.report(Report{T: ReportDismissed, MsgID: c.MsgID, Countdown: -1})
 			}
 		case <-tick.C:
 			if mode != "mute" {
-				h.report(Report{T: ReportAlive, Seq: cur.Seq, Lock: cur.Lock, MsgID: cur.MsgID, Countdown: -1})
+				h.report(Report{T: ReportAlive, Seq: cur.Seq, Lock: cur.Lock, MsgID: cur.MsgID, Countdown: -1, Grabbed: cur.Lock && mode != "nograb", Windows: fakeWindows(cur)})
 			}
 		}
 	}
+}
+
+// fakeWindows is the windows the fake maps for c: one for the lock.
+func fakeWindows(c Command) int {
+	if c.Lock {
+		return 1
+	}
+	return 0
 }
 
 // fakeStarter runs the fake helper with mode.

@@ -56,6 +56,14 @@ func (c *linuxController) runHelpers(ctx context.Context, sink EventSink) error 
 
 // hasOverlay reports whether the session gets the overlay: an X11 session
 // with a local display seen through logind.
+// probeLock is the self-test's probe of the session's lock screen.
+func (c *linuxController) probeLock(ctx context.Context, s Session, back time.Duration) (time.Duration, error) {
+	if !hasOverlay(s) {
+		return 0, ErrNoOverlay
+	}
+	return c.overlay.ProbeLock(ctx, s.ID, back)
+}
+
 func hasOverlay(s Session) bool {
 	return s.Type == "x11" && s.Display != "" && !strings.HasPrefix(s.ID, "tty:")
 }

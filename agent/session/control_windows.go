@@ -50,6 +50,11 @@ func (c *wtsController) runHelpers(ctx context.Context, sink EventSink) error {
 	return c.overlay.Run(ctx, sink)
 }
 
+// probeLock is the self-test's probe of the session's lock screen.
+func (c *wtsController) probeLock(ctx context.Context, s Session, back time.Duration) (time.Duration, error) {
+	return c.overlay.ProbeLock(ctx, s.ID, back)
+}
+
 // target names the session to the overlay; the helper runs with the
 // session's user token.
 func target(s Session) overlay.Target { return overlay.Target{Session: s.ID} }

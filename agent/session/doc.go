@@ -32,6 +32,10 @@
 // helper cannot show it), a desktop notification on Wayland, a dialog on
 // macOS; a text session is not told (2026-12).
 //
+// ProbeLock is the self-test's lock-screen check: in a locked seat's patron
+// sessions the lock screen must cover the session and come back after it is
+// killed; it never locks a patron in use out to test.
+//
 // Limitations (2026-11):
 //   - Linux: "locked" means patron accounts are expired (usermod --expiredate 1,
 //     refused by PAM's account stage for every login service) and open patron

@@ -86,6 +86,16 @@ type fakeController struct {
 	ended      []string
 	// noCountdown makes Countdown say ErrNotImplemented (a text session).
 	noCountdown bool
+	// probe is what probeLock answers (nil: back in 30 ms).
+	probe  error
+	probed []string
+}
+
+func (c *fakeController) probeLock(_ context.Context, s Session, _ time.Duration) (time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.probed = append(c.probed, s.ID)
+	return 30 * time.Millisecond, c.probe
 }
 
 func newFakeController() *fakeController {

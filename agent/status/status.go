@@ -134,6 +134,12 @@ func (c *Collector) SetLastWipe(v string) {
 	c.update(func(s *protocol.Status) { s.LastWipe = protocol.Clip(v, protocol.MaxShortString) })
 }
 
+// SetProof records the last self-test's summary (agent/selftest).
+func (c *Collector) SetProof(p protocol.SelfTestSummary) {
+	p.Failed, p.NotTestable = slices.Clone(p.Failed), slices.Clone(p.NotTestable)
+	c.update(func(s *protocol.Status) { s.Proof = &p })
+}
+
 // SetCertExpires records when the agent's certificate expires.
 func (c *Collector) SetCertExpires(t time.Time) {
 	c.update(func(s *protocol.Status) { s.CertExpires = t.UTC() })
@@ -202,6 +208,7 @@ func (c *Collector) Collect(ctx context.Context) protocol.Status {
 	s.NICs = NICs()
 	c.mu.Lock()
 	s.Locked, s.PolicyVersion, s.LastWipe, s.CertExpires = c.set.Locked, c.set.PolicyVersion, c.set.LastWipe, c.set.CertExpires
+	s.Proof = c.set.Proof // replaced by SetProof, never changed in place
 	c.mu.Unlock()
 	return s
 }
@@ -228,7 +235,7 @@ func Changed(prev, cur protocol.Status) bool {
 		prev.LastWipe != cur.LastWipe || prev.OutboxDropped != cur.OutboxDropped ||
 		!prev.CertExpires.Equal(cur.CertExpires) || prev.Hostname != cur.Hostname ||
 		prev.AgentVersion != cur.AgentVersion || prev.Restarts != cur.Restarts ||
-		!slices.Equal(prev.NICs, cur.NICs)
+		!slices.Equal(prev.NICs, cur.NICs) || !sameProof(prev.Proof, cur.Proof)
 }
 
 // NICs lists the up, non-loopback interfaces that have a MAC and an IPv4
@@ -264,6 +271,13 @@ func NICs() []protocol.NIC {
 		}
 	}
 	return out
+}
+
+func sameProof(a, b *protocol.SelfTestSummary) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Time.Equal(b.Time) && a.Passed == b.Passed && slices.Equal(a.Failed, b.Failed) && slices.Equal(a.NotTestable, b.NotTestable)
 }
 
 // CountStart adds one to the agent-start counter kept in stateDir and returns

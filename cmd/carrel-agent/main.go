@@ -38,6 +38,7 @@ func commands() []cli.Command {
 		{Name: "status", Summary: "show whether the service is installed, running and enrolled", Run: cmdStatus},
 		{Name: "service", Summary: "(used by the service manager) run as the installed service", Run: cmdService},
 		{Name: "scan", Summary: "judge files with the download classifier (a table; --json for scripts)", Run: runScan},
+		{Name: "selftest", Summary: "prove this PC's guards now with harmless canaries (--json; --help lists the checks)", Run: cmdSelfTest},
 		{Name: "wipe", Summary: "wipe one patron home now, as the agent does at logout", Run: runWipe},
 		{Name: "template", Summary: "capture the fresh patron profile that every wipe recreates", Run: runTemplate},
 		{Name: overlay.HelperArg, Summary: "(started by the service) the lock screen and messages in a patron's session", Run: runSessionHelper},

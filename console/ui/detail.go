@@ -43,7 +43,7 @@ type detailView struct {
 
 // detailFields are the rows of the detail, in order.
 var detailFields = []string{"State", "Host name", "OS", "Agent", "Policy", "Uptime", "Agent running",
-	"CPU", "Memory", "Disk", "Last wipe", "Certificate expires", "Last seen", "Events lost"}
+	"CPU", "Memory", "Disk", "Last wipe", "Certificate expires", "Last seen", "Events lost", "Proof"}
 
 // endSessionGrace is the countdown, in seconds, end-session can give the patron
 // (the agent accepts up to 90).
@@ -105,6 +105,7 @@ func newDetailView(u *UI) *detailView {
 	}{
 		{protocol.ActionLock, "Lock"}, {protocol.ActionUnlock, "Unlock"}, {protocol.ActionEndSession, "End session"},
 		{protocol.ActionWipeNow, "Wipe now"}, {protocol.ActionReboot, "Reboot"}, {protocol.ActionShutdown, "Shut down"},
+		{protocol.ActionSelfTest, "Self-test"},
 	} {
 		if u.login.Role != protocol.RoleAdmin && !protocol.DeskActions[a.act] {
 			continue // the hub would refuse it; don't offer it
@@ -191,6 +192,7 @@ func (d *detailView) show(id string) {
 		set("Events lost", fmt.Sprint(s.OutboxDropped))
 	}
 	set("Certificate expires", timeText(cert, now))
+	set("Proof", proofText(t, d.u.feed.log.ForTerminal(id, 50), now))
 	if _, long := certWarning(t, now); long != "" {
 		d.cert.SetText(long)
 		d.cert.Show()
@@ -209,12 +211,12 @@ func (d *detailView) show(id string) {
 
 // actionOrder is the order reasons are listed in.
 var actionOrder = []protocol.Action{protocol.ActionLock, protocol.ActionUnlock, protocol.ActionMessage,
-	protocol.ActionEndSession, protocol.ActionWipeNow, protocol.ActionReboot, protocol.ActionShutdown}
+	protocol.ActionEndSession, protocol.ActionWipeNow, protocol.ActionReboot, protocol.ActionShutdown, protocol.ActionSelfTest}
 
 // actionNames are the buttons' words, for the reasons.
 var actionNames = map[protocol.Action]string{protocol.ActionLock: "Lock", protocol.ActionUnlock: "Unlock",
 	protocol.ActionMessage: "Message", protocol.ActionEndSession: "End session", protocol.ActionWipeNow: "Wipe now",
-	protocol.ActionReboot: "Reboot", protocol.ActionShutdown: "Shut down"}
+	protocol.ActionReboot: "Reboot", protocol.ActionShutdown: "Shut down", protocol.ActionSelfTest: "Self-test"}
 
 // whyNot says why action a cannot apply to t now ("" when it can): staff
 // see the reason instead of a failure after the click.

@@ -12,13 +12,14 @@ import (
 // touched on the UI goroutine (the bridge applies hub pushes there), so it has
 // no lock.
 type RoomModel struct {
-	byID    map[string]protocol.TerminalView
-	counts  map[protocol.DisplayState]int
-	visible []string              // IDs in name order, after filter and search
-	stale   bool                  // visible must be recomputed
-	filter  protocol.DisplayState // "" (every state) or the one state shown
-	search  string                // lower-cased substring of the name
-	unread  map[string]int        // alerts per terminal ID not yet looked at
+	byID     map[string]protocol.TerminalView
+	counts   map[protocol.DisplayState]int
+	visible  []string              // IDs in name order, after filter and search
+	stale    bool                  // visible must be recomputed
+	filter   protocol.DisplayState // "" (every state) or the one state shown
+	unproven bool                  // show only PCs whose self-test failed or never ran (proof.go)
+	search   string                // lower-cased substring of the name
+	unread   map[string]int        // alerts per terminal ID not yet looked at
 }
 
 // NewRoomModel returns an empty room.
@@ -55,7 +56,7 @@ func (m *RoomModel) Apply(t protocol.TerminalView) (old protocol.TerminalView, e
 	if existed {
 		os := displayState(old)
 		m.counts[os]--
-		if old.Name != t.Name || (m.filter != "" && os != ns) {
+		if old.Name != t.Name || (m.filter != "" && os != ns) || (m.unproven && proven(old) != proven(t)) {
 			m.stale = true
 		}
 	} else {
@@ -83,6 +84,14 @@ func (m *RoomModel) SetFilter(state protocol.DisplayState) {
 	}
 }
 
+// SetNotProven shows only the terminals whose last self-test failed or that
+// have none (on), or every one (off).
+func (m *RoomModel) SetNotProven(on bool) {
+	if on != m.unproven {
+		m.unproven, m.stale = on, true
+	}
+}
+
 // SetSearch shows only terminals whose name contains s (case-insensitive).
 func (m *RoomModel) SetSearch(s string) {
 	s = strings.ToLower(strings.TrimSpace(s))
@@ -99,6 +108,9 @@ func (m *RoomModel) Visible() []string {
 	m.visible = m.visible[:0]
 	for id, t := range m.byID {
 		if m.filter != "" && displayState(t) != m.filter {
+			continue
+		}
+		if m.unproven && proven(t) {
 			continue
 		}
 		if m.search != "" && !strings.Contains(strings.ToLower(t.Name), m.search) {

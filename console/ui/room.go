@@ -69,9 +69,11 @@ func newRoomView(u *UI) *roomView {
 		chip := newTapBox(container.NewStack(bg, container.NewPadded(txt)), func() { r.filter.SetSelected(state.String()) })
 		chips = append(chips, chip)
 	}
+	choices = append(choices, filterNotProven)
 	r.total = widget.NewLabel("0 terminals")
 	r.filter = widget.NewSelect(choices, func(s string) {
-		if s == filterAll {
+		r.model.SetNotProven(s == filterNotProven)
+		if s == filterAll || s == filterNotProven {
 			s = ""
 		}
 		r.model.SetFilter(protocol.DisplayState(s))

@@ -1154,7 +1154,7 @@ func TestActionsThatCannotApplyAreDisabled(t *testing.T) {
 	h.wait("tiles", func() bool { return len(h.tiles()) == 3 })
 	d := h.ui.room.detail
 	enabled := func() (on []string) {
-		for _, name := range []string{"Lock", "Unlock", "End session", "Wipe now", "Reboot", "Shut down", "Send message"} {
+		for _, name := range []string{"Lock", "Unlock", "End session", "Wipe now", "Reboot", "Shut down", "Self-test", "Send message"} {
 			if !h.button(d.content, name).Disabled() {
 				on = append(on, name)
 			}
@@ -1167,9 +1167,9 @@ func TestActionsThatCannotApplyAreDisabled(t *testing.T) {
 		why  string
 		sent bool // a tap on Unlock sends it
 	}{
-		{"pc-01", []string{"Lock", "Wipe now", "Reboot", "Shut down"}, "Not now: Unlock: pc-01 is not locked; Message, End session: nobody is using pc-01.", false},
-		{"pc-02", []string{"Unlock", "End session", "Wipe now", "Reboot", "Shut down", "Send message"}, "Not now: Lock: pc-02 is already locked.", true},
-		{"pc-03", nil, "Not now: Lock, Unlock, Message, End session, Wipe now, Reboot, Shut down: pc-03 is offline.", false},
+		{"pc-01", []string{"Lock", "Wipe now", "Reboot", "Shut down", "Self-test"}, "Not now: Unlock: pc-01 is not locked; Message, End session: nobody is using pc-01.", false},
+		{"pc-02", []string{"Unlock", "End session", "Wipe now", "Reboot", "Shut down", "Self-test", "Send message"}, "Not now: Lock: pc-02 is already locked.", true},
+		{"pc-03", nil, "Not now: Lock, Unlock, Message, End session, Wipe now, Reboot, Shut down, Self-test: pc-03 is offline.", false},
 	} {
 		h.openDetail(c.pc)
 		if got := enabled(); !slices.Equal(got, c.on) {

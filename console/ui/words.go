@@ -97,6 +97,8 @@ func eventSentence(e protocol.EventView, pc string) string {
 		s = "the program guard reported a problem" + because(why)
 	case protocol.EventHelperRestarted:
 		s = "the on-screen helper restarted"
+	case protocol.EventSelfTestDone:
+		s = selfTestSentence(e.Data)
 	default:
 		s = shown(string(e.Kind)) + because(why)
 	}

@@ -55,6 +55,9 @@ const (
 
 	// The hub's audit log as this agent saw it.
 	EventAuditAlarm EventKind = "hub.audit-alarm" // alert: verdict, kept, got (the hub's signed heads)
+
+	// The PC's self-test (agent/selftest).
+	EventSelfTestDone EventKind = "selftest.done" // info when every check passed, alert when one failed: SelfTestDone
 )
 
 // EventKinds lists every kind in a stable order.
@@ -67,12 +70,14 @@ var EventKinds = []EventKind{
 	EventSessionWiped, EventSessionDirty, EventHoldFailed, EventStateBroken,
 	EventWipeDone, EventWipeDirty, EventWipeRefused,
 	EventAuditAlarm,
+	EventSelfTestDone,
 }
 
 // logIDs are the event IDs the agent's events carry in the Windows Event Log
 // and the journal (CARREL_EVENT_ID), by the part of the agent that reports
 // them: 100s the agent, 200s downloads, 300s the exec guard, 400s browser
-// policies, 500s the seat, 600s the wipe, 700s the hub's audit log. They are
+// policies, 500s the seat, 600s the wipe, 700s the hub's audit log, 800s the
+// self-test. They are
 // published (README, "Where the logs are"): never renumber one.
 var logIDs = map[EventKind]uint32{
 	EventAgentStarted: 100, EventOutboxOverflow: 101, EventWatcherError: 102, EventExecGuardError: 103, EventHelperRestarted: 104,
@@ -83,7 +88,8 @@ var logIDs = map[EventKind]uint32{
 	EventSessionLocked: 504, EventSessionUnlocked: 505, EventSessionWiped: 506, EventSessionDirty: 507,
 	EventHoldFailed: 508, EventStateBroken: 509,
 	EventWipeDone: 600, EventWipeDirty: 601, EventWipeRefused: 602,
-	EventAuditAlarm: 700,
+	EventAuditAlarm:   700,
+	EventSelfTestDone: 800,
 }
 
 // LogID is the kind's event ID in the OS's log (1 to 1000), 0 for a kind

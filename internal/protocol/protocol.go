@@ -140,11 +140,14 @@ const (
 	// ActionWake asks a PC to send Wake-on-LAN packets to others on its
 	// subnet (power.go: ArgMACs, ArgSubnet).
 	ActionWake Action = "wake"
+	// ActionSelfTest runs the PC's self-test now (agent/selftest); the
+	// result is an EventSelfTestDone and the Status's Proof. Admin only.
+	ActionSelfTest Action = "selftest"
 )
 
 // Actions lists the closed set in a stable order.
 var Actions = []Action{ActionPing, ActionLock, ActionUnlock, ActionMessage, ActionEndSession,
-	ActionReboot, ActionShutdown, ActionWipeNow, ActionReleaseQuarantine, ActionApplyPolicy, ActionWake}
+	ActionReboot, ActionShutdown, ActionWipeNow, ActionReleaseQuarantine, ActionApplyPolicy, ActionWake, ActionSelfTest}
 
 // Known reports whether a is in the closed set.
 func (a Action) Known() bool {
@@ -184,6 +187,9 @@ type Status struct {
 	// NICs are the PC's wired and wireless interfaces with an IPv4 address,
 	// for Wake-on-LAN (power.go).
 	NICs []NIC `json:"nics,omitempty"`
+	// Proof is the last self-test's summary (agent/selftest); nil before the
+	// first one on this PC (the agent keeps the last across restarts).
+	Proof *SelfTestSummary `json:"proof,omitempty"`
 }
 
 func (*Status) MsgType() Type { return TypeStatus }
@@ -218,6 +224,11 @@ func (s *Status) validate(t Type, prefix string) error {
 	}
 	if s.Restarts < 0 {
 		return &FieldError{t, prefix + "restarts", "is negative"}
+	}
+	if s.Proof != nil {
+		if err := s.Proof.validate(t, prefix+"proof."); err != nil {
+			return err
+		}
 	}
 	if len(s.NICs) > MaxNICs {
 		return &FieldError{t, prefix + "nics", fmt.Sprintf("has more than %d entries", MaxNICs)}

@@ -69,6 +69,12 @@ type Options struct {
 	// the host's ports with the services of other containers booted at the
 	// same time.
 	PrivateNetwork bool
+	// Fanotify lets the container's services use fanotify (the exec guard's
+	// before-exec enforcement): systemd-nspawn's system-call filter refuses
+	// fanotify_init and fanotify_mark otherwise (EPERM). The marks then
+	// cover the container's own mounts (its /tmp and the overlay root, which
+	// is the host's / seen through an overlay: a host exec is not on it).
+	Fanotify bool
 }
 
 // Boot starts a container for t and closes it when t ends. It skips t when
@@ -137,8 +143,11 @@ func StartWith(ctx context.Context, opts Options) (*Container, error) {
 	c := &Container{Name: name, dir: dir, done: make(chan struct{}), log: new(syncBuffer)}
 	c.cgroups = makeCgroups(name)
 	net := "" // unquoted in the script: an empty value adds no argument
+	if opts.Fanotify {
+		net = "--system-call-filter=fanotify_init --system-call-filter=fanotify_mark"
+	}
 	if opts.PrivateNetwork {
-		net = "--private-network"
+		net += " --private-network"
 	}
 	args := append([]string{"--mount", "--propagation", "private", "sh", "-c", bootScript, "sh", dir, name, net}, c.cgroups...)
 	c.cmd = exec.Command("unshare", args...)
