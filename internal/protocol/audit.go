@@ -22,6 +22,15 @@ const (
 	AuditSetBranch     AuditAction = "terminal.branch" // a terminal moved to a branch
 )
 
+// The patron session's (internal/patron). The target of a lockout is the card's
+// pseudonym (Grant.Patron), never the card.
+const (
+	AuditPatronLockout AuditAction = "patron.lockout" // a card held after repeated wrong PINs
+	AuditGuestCreate   AuditAction = "guest.create"   // a batch of guest passes made
+	AuditSessionTime   AuditAction = "session.time"   // staff added or removed time of a session
+	AuditRulesSet      AuditAction = "rules.set"      // a branch's time rules or hours changed
+)
+
 // Recovery from the hub's shell (`carrel-hub admin unlock`, `admin reset-totp`).
 const (
 	AuditStaffUnlock  AuditAction = "staff.unlock"     // a locked account opened
@@ -31,7 +40,8 @@ const (
 // AuditActions lists every audit action in a stable order.
 var AuditActions = []AuditAction{AuditEnroll, AuditRenew, AuditRevoke, AuditCommand, AuditCommandResult,
 	AuditTokenCreate, AuditStaffSetup, AuditStaffCreate, AuditStaffDisable, AuditStaffLogin,
-	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch}
+	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch,
+	AuditPatronLockout, AuditGuestCreate, AuditSessionTime, AuditRulesSet}
 
 // Audit detail keys written by the store and read by the console.
 const (
@@ -55,4 +65,8 @@ const (
 	AuditKeyExpires     = "expires"      // its expiry (RFC 3339)
 	AuditKeyExpired     = "expired"      // when a renewed certificate had expired (RFC 3339), on a renewal in grace
 	AuditKeyBranch      = "branch"       // the branch a PC enrolled into or was moved to
+	AuditKeyMinutes     = "minutes"      // minutes added (negative: removed), or a guest batch's minutes ("day" for day passes)
+	AuditKeyGrant       = "grant"        // a patron session's Grant.ID
+	AuditKeyTerminal    = "terminal"     // the PC a patron lockout happened at
+	AuditKeyBatch       = "batch"        // a guest pass batch's ID
 )
