@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,6 +31,8 @@ type agentConn struct {
 	gen uint64
 	// helloAt is when the connection's Hello was read (set before register).
 	helloAt time.Time
+	// signing is set while a sign-in of this connection is being answered.
+	signing atomic.Bool
 }
 
 // enqueue queues a frame without blocking. A full queue drops the agent.
@@ -211,7 +214,7 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	}
 	h.live.connected(c.term, &hello.Status, locked, time.Now())
 	h.queueStatus(c.id, &hello.Status)
-	w := &protocol.Welcome{TerminalID: c.id, AckedSeq: acked, HubTime: time.Now().UTC(), Locked: locked}
+	w := &protocol.Welcome{TerminalID: c.id, AckedSeq: acked, HubTime: time.Now().UTC(), Locked: locked, GrantKey: grantKeyText(h.grantKey)}
 	if head, err := h.recentAuditHead(ctx); err == nil {
 		w.AuditHead = head
 	}
@@ -337,6 +340,9 @@ func classifyFrame(kind int, data []byte) (m protocol.Message, code int, why str
 func (h *Hub) dispatch(c *agentConn, m protocol.Message) bool {
 	switch m := m.(type) {
 	case *protocol.Event:
+		if m.Kind == protocol.EventSessionEnded {
+			h.sessionEnded(c, m.Data)
+		}
 		req := eventReq{c: c, ev: store.Event{Terminal: c.id, Seq: m.Seq, Time: m.Time, Kind: m.Kind, Severity: string(m.Severity), Data: m.Data}}
 		select {
 		case h.events <- req:
@@ -354,6 +360,9 @@ func (h *Hub) dispatch(c *agentConn, m protocol.Message) bool {
 		return true
 	case *protocol.Renew:
 		h.renew(c, m)
+		return true
+	case *protocol.SignIn:
+		h.signIn(c, m)
 		return true
 	}
 	h.quiet.Warn(c.id, "Agent sent a message agents may not send, connection closed", "terminal", c.id, "type", m.MsgType())

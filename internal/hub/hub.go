@@ -30,6 +30,7 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -49,8 +50,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/carrel-kiosk/carrel/internal/atomicfile"
+	"github.com/carrel-kiosk/carrel/internal/patron"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/sip2"
 	"github.com/carrel-kiosk/carrel/internal/staffapi"
 	"github.com/carrel-kiosk/carrel/internal/store"
 	"github.com/carrel-kiosk/carrel/internal/wsserve"
@@ -111,6 +114,21 @@ type Config struct {
 	Version string // shown to consoles in hub.info
 	HubURL  string // wss:// URL agents dial, for enrollment command lines (default: first name, listen port; see PublicName)
 
+	// SIP2 is the library's ILS for card sign-in (nil: none; guest passes
+	// only). Its Timeout bounds each card sign-in (default 5 s).
+	SIP2 *sip2.Config
+	// PatronLocation is the library's time zone for opening hours and the
+	// daily allowance (default the hub's local time).
+	PatronLocation *time.Location
+	// PatronCount is the usage counters' hook (patron.Config.Count).
+	PatronCount func(metric protocol.Metric, label, terminal string, n int64)
+	// SignInConcurrency bounds the sign-ins the hub works on at once
+	// (default 256); each agent has at most one in flight.
+	SignInConcurrency int
+	// ILSCheckEvery is how often the ILS is asked for its status (default
+	// 1 min).
+	ILSCheckEvery time.Duration
+
 	// Staff is the staff API's configuration (internal/staffapi); its
 	// DataDir, Version and websocket timing are the hub's.
 	Staff staffapi.Config
@@ -133,6 +151,10 @@ func (c *Config) defaults() {
 	set(&c.GaugesEvery, time.Minute)
 	set(&c.AuditHeadEvery, 5*time.Minute)
 	set(&c.ExpiredGrace, 180*24*time.Hour)
+	set(&c.ILSCheckEvery, time.Minute)
+	if c.SignInConcurrency <= 0 {
+		c.SignInConcurrency = 256
+	}
 	if c.AuditKeyFile == "" {
 		c.AuditKeyFile = filepath.Join(c.DataDir, store.AuditKeyFile)
 	}
@@ -201,6 +223,12 @@ type Hub struct {
 	closing bool // set when Run is shutting down; guarded by mu
 
 	staff *staffapi.Server // the staff API on the same listener
+
+	grantKey ed25519.PrivateKey // signs patron grants (GrantKeyFile)
+	patron   *patron.Service
+	ils      *sip2.Client  // nil without an ILS
+	signSem  chan struct{} // bounds sign-ins in flight
+	patronWG sync.WaitGroup
 
 	headMu   sync.Mutex // guards headText and headAt
 	headText string     // a recent signed audit head, for Welcome
@@ -289,6 +317,14 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	rotateTicketKeys(h.tlsCfg, h.ticketSecret, time.Now())
+	if h.grantKey, err = loadOrCreateGrantKey(filepath.Join(cfg.DataDir, GrantKeyFile)); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := h.newPatron(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if h.staff, err = staffapi.New(context.Background(), cfg.Staff, h, st, log); err != nil {
 		st.Close()
 		return nil, err
@@ -423,6 +459,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { h.housekeeping(ctx); return nil })
 	g.Go(func() error { h.auditHeads(ctx); return nil })
+	g.Go(func() error { h.patronChecks(ctx); return nil })
 	g.Go(func() error {
 		<-ctx.Done()
 		h.shutdown(stopStaff)
@@ -430,6 +467,10 @@ func (h *Hub) Run(ctx context.Context) error {
 		return nil
 	})
 	err := g.Wait()
+	if h.ils != nil {
+		h.ils.Close() // sign-ins in flight end now
+	}
+	h.patronWG.Wait()
 	h.logAuditHead(context.Background(), "at shutdown")
 	if cerr := h.store.Close(); cerr != nil {
 		h.log.Warn("Store close failed", "err", cerr)
