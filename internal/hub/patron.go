@@ -221,3 +221,53 @@ func (h *Hub) patronHousekeeping(ctx context.Context) {
 		h.log.Error("Patron housekeeping failed", "err", err)
 	}
 }
+
+// PatronSession is the patron session running at terminal (ID or name) and
+// its branch's rules; a nil Grant when no patron is signed in.
+func (h *Hub) PatronSession(ctx context.Context, terminal string) (protocol.SessionView, error) {
+	t, err := h.store.FindTerminal(ctx, terminal)
+	if err != nil {
+		return protocol.SessionView{}, err
+	}
+	v := protocol.SessionView{Branch: t.Branch}
+	if v.Rules, err = h.patron.Rules(ctx, t.Branch); err != nil {
+		return v, err
+	}
+	switch g, err := h.patron.Session(ctx, t.ID); {
+	case err == nil:
+		v.Grant = &g
+	case !errors.Is(err, patron.ErrNoSession):
+		return v, err
+	}
+	return v, nil
+}
+
+// GuestPasses makes a batch of guest passes, audited by actor.
+func (h *Hub) GuestPasses(ctx context.Context, a protocol.GuestCreateArgs, actor string) (protocol.GuestPassesView, error) {
+	if a.Day == (a.Minutes > 0) {
+		return protocol.GuestPassesView{}, errors.New("guest passes: give minutes, or day, not both")
+	}
+	p, err := h.patron.CreateGuestPasses(ctx, patron.GuestBatch{Count: a.Count, Minutes: a.Minutes, Branch: a.Branch}, actor)
+	if err != nil {
+		return protocol.GuestPassesView{}, err
+	}
+	h.log.Info("Guest passes made", "batch", p.Batch, "count", len(p.Codes), "minutes", p.Minutes, "branch", a.Branch, "by", actor)
+	return protocol.GuestPassesView{Batch: p.Batch, Codes: p.Codes, Minutes: p.Minutes, Expires: p.Expires}, nil
+}
+
+// PatronRules are the rules in force for a branch.
+func (h *Hub) PatronRules(ctx context.Context, branch string) (protocol.BranchRules, error) {
+	r, own, err := patron.BranchRules(ctx, h.store, branch)
+	return protocol.BranchRules{Branch: branch, Own: own, Rules: r}, err
+}
+
+// SetPatronRules replaces a branch's rules (nil: it follows the defaults),
+// audited by actor. Running sessions keep their grants; the rules apply from
+// the next sign-in.
+func (h *Hub) SetPatronRules(ctx context.Context, branch string, r *protocol.Rules, actor string) error {
+	if err := h.patron.SetRules(ctx, branch, r, actor); err != nil {
+		return err
+	}
+	h.log.Info("Branch rules changed", "branch", branch, "by", actor)
+	return nil
+}

@@ -163,19 +163,25 @@ func (s *Service) count(m protocol.Metric, label, terminal string, n int64) {
 // Rules are the rules in force for branch: its own, else the defaults
 // (branch ""), else protocol.DefaultRules.
 func (s *Service) Rules(ctx context.Context, branch string) (protocol.Rules, error) {
+	r, _, err := BranchRules(ctx, s.cfg.Store, branch)
+	return r, err
+}
+
+// BranchRules are the rules in force for branch and whether they are its own.
+func BranchRules(ctx context.Context, st *store.Store, branch string) (protocol.Rules, bool, error) {
 	for _, b := range []string{branch, ""} {
-		r, ok, err := s.cfg.Store.PatronRules(ctx, b)
+		r, ok, err := st.PatronRules(ctx, b)
 		if err != nil {
-			return protocol.Rules{}, err
+			return protocol.Rules{}, false, err
 		}
 		if ok {
-			return r, nil
+			return r, b == branch, nil
 		}
 		if b == "" {
 			break
 		}
 	}
-	return protocol.DefaultRules(), nil
+	return protocol.DefaultRules(), false, nil
 }
 
 // SetRules replaces a branch's rules (nil: the branch follows the defaults
@@ -646,6 +652,19 @@ type GuestPasses struct {
 
 // CreateGuestPasses makes a batch of passes, audited by actor.
 func (s *Service) CreateGuestPasses(ctx context.Context, b GuestBatch, actor string) (GuestPasses, error) {
+	out, err := CreateGuestPasses(ctx, s.cfg.Store, b, actor, s.now())
+	if err != nil {
+		return GuestPasses{}, err
+	}
+	s.count(protocol.MetricGuestPasses, "", "", int64(b.Count))
+	return out, nil
+}
+
+// CreateGuestPasses makes a batch of passes in st at now (the library's
+// local time: unused passes expire at its end of the day), audited by actor;
+// for the CLI, which has no running service (batches made here are not
+// counted in the usage metrics; the Service's are).
+func CreateGuestPasses(ctx context.Context, st *store.Store, b GuestBatch, actor string, now time.Time) (GuestPasses, error) {
 	if b.Count < 1 || b.Count > MaxGuestBatch {
 		return GuestPasses{}, fmt.Errorf("guest passes: count %d is out of range (1 to %d)", b.Count, MaxGuestBatch)
 	}
@@ -655,7 +674,6 @@ func (s *Service) CreateGuestPasses(ctx context.Context, b GuestBatch, actor str
 	if err := protocol.ValidBranch(b.Branch); err != nil {
 		return GuestPasses{}, err
 	}
-	now := s.now()
 	out := GuestPasses{Batch: "b-" + randomHex(6), Minutes: b.Minutes, Expires: endOfDay(now).UTC()}
 	hashes := make([][32]byte, b.Count)
 	for i := range hashes {
@@ -663,10 +681,9 @@ func (s *Service) CreateGuestPasses(ctx context.Context, b GuestBatch, actor str
 		out.Codes = append(out.Codes, c)
 		hashes[i] = sha256.Sum256([]byte(NormalizeCode(c)))
 	}
-	if err := s.cfg.Store.CreateGuestPasses(ctx, out.Batch, b.Branch, hashes, b.Minutes, out.Expires, actor); err != nil {
+	if err := st.CreateGuestPasses(ctx, out.Batch, b.Branch, hashes, b.Minutes, out.Expires, actor); err != nil {
 		return GuestPasses{}, err
 	}
-	s.count(protocol.MetricGuestPasses, "", "", int64(b.Count))
 	return out, nil
 }
 

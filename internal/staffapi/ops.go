@@ -35,6 +35,12 @@ var staffOps = map[protocol.StaffOp]staffOp{
 	protocol.OpAuditList:      {run: opAuditList},
 	protocol.OpAuditVerify:    {run: opAuditVerify, async: true},
 	protocol.OpHubInfo:        {run: opHubInfo},
+	protocol.OpSessionGet:     {run: opSessionGet},
+	protocol.OpSessionTime:    {run: opSessionTime},
+	protocol.OpGuestCreate:    {run: opGuestCreate},
+	protocol.OpRulesGet:       {run: opRulesGet},
+	protocol.OpRulesSet:       {run: opRulesSet},
+	protocol.OpILSLink:        {run: opILSLink},
 }
 
 // Limits of list answers (a response must fit in one frame).

@@ -51,6 +51,18 @@ type Hub interface {
 	Fingerprint() string
 	// AuditHead is the audit chain's head now, signed by the hub.
 	AuditHead(ctx context.Context) (protocol.AuditHead, error)
+
+	// The patron session (internal/patron). Changes are audited by the hub.
+	// PatronSession is a PC's running session and its branch's rules.
+	PatronSession(ctx context.Context, terminal string) (protocol.SessionView, error)
+	// AddTime moves a running session's end and sends the PC the new grant.
+	AddTime(ctx context.Context, terminal string, minutes int, actor string) (protocol.Grant, error)
+	// GuestPasses makes a batch of guest passes.
+	GuestPasses(ctx context.Context, a protocol.GuestCreateArgs, actor string) (protocol.GuestPassesView, error)
+	PatronRules(ctx context.Context, branch string) (protocol.BranchRules, error)
+	SetPatronRules(ctx context.Context, branch string, r *protocol.Rules, actor string) error
+	// ILSLink is the state of the link to the library's ILS.
+	ILSLink() protocol.ILSLink
 }
 
 // Config is the staff API's settings. Zero values take the defaults below.
