@@ -558,3 +558,45 @@ func TestRulesValidated(t *testing.T) {
 		t.Errorf("grant = %+v", g)
 	}
 }
+
+func TestGuestSheetPDF(t *testing.T) {
+	r := newRig(t)
+	p, err := r.svc.CreateGuestPasses(context.Background(), patron.GuestBatch{Count: 12, Minutes: 60}, "desk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := patron.WriteSheet(&b, p, "Main Library", time.UTC); err != nil {
+		t.Fatal(err)
+	}
+	out := b.Bytes()
+	if !bytes.HasPrefix(out, []byte("%PDF-")) || !bytes.Contains(out, []byte("%%EOF")) {
+		t.Fatalf("not a PDF: %.40q", out)
+	}
+	// 12 passes at 10 a page: two pages.
+	if n := bytes.Count(out, []byte("/Type /Page\n")) + bytes.Count(out, []byte("/Type /Page ")); n != 2 {
+		t.Errorf("%d pages", n)
+	}
+}
+
+func TestParseWeek(t *testing.T) {
+	w, err := patron.ParseWeek("mon-fri 09:00-20:00; sat 10:00-16:00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w[0].Closed || w[1].Open != "09:00" || w[5].Close != "20:00" || w[6].Open != "10:00" {
+		t.Errorf("week = %+v", w)
+	}
+	back, err := patron.ParseWeek(strings.ReplaceAll(patron.FormatWeek(w), "\n", ";"))
+	if err != nil || len(back) != 7 || back[3] != w[3] || back[0] != w[0] {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
+	if w, err := patron.ParseWeek("always"); err != nil || w != nil {
+		t.Errorf("always: %v %v", w, err)
+	}
+	for _, bad := range []string{"mon 9-5", "funday 09:00-10:00", "mon 09:00-10:00; mon closed", "mon", "mon 25:00-26:00"} {
+		if _, err := patron.ParseWeek(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
