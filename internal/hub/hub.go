@@ -24,6 +24,14 @@
 // changed (staffapi.Server.Changed). Commands through the control socket are
 // authorised by who can reach it (root or the hub's own user).
 //
+// Patron sign-in (patron.go): an agent's SignIn is answered off the
+// connection's reader by internal/patron (SIP2 to the ILS, guest passes, time
+// rules), one in flight per connection and SignInConcurrency in the hub; the
+// grant is signed with <data>/grant.key, whose public half Welcome carries;
+// staff time changes go to the agent as a GrantUpdate; session.ended events
+// settle the daily allowance. Hub.ILSLink is the ILS's state for the console
+// and readiness checks.
+//
 // Hub.Run holds every goroutine it starts in one errgroup under its context
 // (internal/wsserve has what the two servers share).
 package hub

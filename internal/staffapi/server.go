@@ -14,6 +14,10 @@
 // internal/hub (send a command, revoke, the terminals as the hub sees them);
 // the hub tells it what changed with Changed, and the bus (bus.go) pushes the
 // changed terminals and new events to every subscribed console.
+//
+// The patron session's ops (patron.go) go through Hub too: a PC's session and
+// rules, adding time and making guest passes (desk), branch rules and hours
+// (admin), and the ILS link state.
 package staffapi
 
 import (

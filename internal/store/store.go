@@ -16,7 +16,10 @@
 // The schema is versioned (migrate.go): numbered steps of plain SQL, a version
 // in the database, and a refusal to open a database a newer carrel-hub made.
 //
-// Staff accounts and sessions live here too (staff.go). Quarantine records are
+// Staff accounts and sessions live here too (staff.go), and the patron
+// session's tables (patron.go): branch rules, the day keys of the cards'
+// pseudonyms, the daily ledger, the granted sessions and the guest passes'
+// hashes. Quarantine records are
 // not a table of their own (2026-11): the staff API derives them from the agents'
 // download.blocked and quarantine.released events, so they go with event
 // retention. It is SQLite only: the PostgreSQL store for several hubs is planned,
