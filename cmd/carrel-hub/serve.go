@@ -35,6 +35,7 @@ type sip2Flags struct {
 	addr, profile, user, passwordFile, location, institution, ca *string
 	tls                                                          *bool
 	timeout                                                      *time.Duration
+	conns                                                        *int
 }
 
 func newServeFlags(name string, stderr io.Writer) (*flag.FlagSet, serveFlags) {
@@ -56,6 +57,8 @@ func newServeFlags(name string, stderr io.Writer) (*flag.FlagSet, serveFlags) {
 			location:     fs.String("sip2-location", "", "the SIP location code the ILS expects in the login (CP), if any"),
 			institution:  fs.String("sip2-institution", "", "the institution ID (AO) sent with each patron request, if the ILS needs one"),
 			timeout:      fs.Duration("sip2-timeout", 5*time.Second, "how long a card sign-in waits for the ILS before it says card sign-in is unavailable"),
+			conns: fs.Int("sip2-connections", 4, "SIP2 connections the hub keeps to the ILS; each answers one sign-in at a time "+
+				"(an ILS answering in 100 ms: about 10 sign-ins a second each)"),
 		},
 	}
 }
@@ -64,6 +67,9 @@ func newServeFlags(name string, stderr io.Writer) (*flag.FlagSet, serveFlags) {
 func (f sip2Flags) config() (*sip2.Config, error) {
 	if *f.addr == "" {
 		return nil, nil
+	}
+	if *f.conns < 1 || *f.conns > 64 {
+		return nil, fmt.Errorf("--sip2-connections %d: want 1 to 64", *f.conns)
 	}
 	name := *f.profile
 	if strings.EqualFold(name, "sirsi") {
@@ -76,7 +82,7 @@ func (f sip2Flags) config() (*sip2.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &sip2.Config{Addr: *f.addr, Profile: prof, User: *f.user, Location: *f.location, Institution: *f.institution, Timeout: *f.timeout}
+	c := &sip2.Config{Addr: *f.addr, Profile: prof, User: *f.user, Location: *f.location, Institution: *f.institution, Timeout: *f.timeout, PoolSize: *f.conns}
 	if *f.passwordFile != "" {
 		b, err := os.ReadFile(*f.passwordFile)
 		if err != nil {
