@@ -131,5 +131,5 @@ func BenchmarkSignInLatency(b *testing.B) {
 	b.ReportMetric(float64(ilsDelay.Milliseconds()), "ils-ms")
 	b.ReportMetric(float64(pct(lat, 0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64((pct(lat, 0.50) - ilsDelay).Microseconds())/1000, "hub-p50-ms")
+	b.ReportMetric(float64((pct(lat, 0.50)-ilsDelay).Microseconds())/1000, "hub-p50-ms")
 }

@@ -61,7 +61,9 @@ func (noTerminals) PatronRules(_ context.Context, branch string) (protocol.Branc
 func (noTerminals) SetPatronRules(context.Context, string, *protocol.Rules, string) error {
 	return errors.New("no rules in this test")
 }
-func (noTerminals) ILSLink() protocol.ILSLink { return protocol.ILSLink{State: protocol.ILSNotConfigured} }
+func (noTerminals) ILSLink() protocol.ILSLink {
+	return protocol.ILSLink{State: protocol.ILSNotConfigured}
+}
 
 // fuzzServer is a staff API that is not serving (its handlers are called
 // directly) with an admin "ann" and a desk member "dan", both logged in.
