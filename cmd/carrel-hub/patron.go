@@ -13,6 +13,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"github.com/carrel-kiosk/carrel/internal/cli"
+	"github.com/carrel-kiosk/carrel/internal/guestsheet"
 	"github.com/carrel-kiosk/carrel/internal/patron"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
@@ -61,7 +62,8 @@ func runGuest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			name = *branch
 		}
 		var b strings.Builder
-		if err := patron.WriteSheet(&b, p, name, time.Local); err != nil {
+		v := protocol.GuestPassesView{Batch: p.Batch, Codes: p.Codes, Minutes: p.Minutes, Expires: p.Expires}
+		if err := guestsheet.Write(&b, v, name, time.Local); err != nil {
 			return fail(stderr, err)
 		}
 		if err := atomicfile.WriteFile(*pdf, []byte(b.String()), 0o600); err != nil {

@@ -559,26 +559,6 @@ func TestRulesValidated(t *testing.T) {
 	}
 }
 
-func TestGuestSheetPDF(t *testing.T) {
-	r := newRig(t)
-	p, err := r.svc.CreateGuestPasses(context.Background(), patron.GuestBatch{Count: 12, Minutes: 60}, "desk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := patron.WriteSheet(&b, p, "Main Library", time.UTC); err != nil {
-		t.Fatal(err)
-	}
-	out := b.Bytes()
-	if !bytes.HasPrefix(out, []byte("%PDF-")) || !bytes.Contains(out, []byte("%%EOF")) {
-		t.Fatalf("not a PDF: %.40q", out)
-	}
-	// 12 passes at 10 a page: two pages.
-	if n := bytes.Count(out, []byte("/Type /Page\n")) + bytes.Count(out, []byte("/Type /Page ")); n != 2 {
-		t.Errorf("%d pages", n)
-	}
-}
-
 func TestParseWeek(t *testing.T) {
 	w, err := patron.ParseWeek("mon-fri 09:00-20:00; sat 10:00-16:00")
 	if err != nil {

@@ -1,4 +1,7 @@
-package patron
+// Package guestsheet prints a batch of guest passes as a PDF sheet to cut
+// out (codeberg.org/go-pdf/fpdf): for carrel-hub guest create --pdf and the
+// console's guest pass dialog. It holds no state and names nobody.
+package guestsheet
 
 import (
 	"fmt"
@@ -6,12 +9,14 @@ import (
 	"time"
 
 	"codeberg.org/go-pdf/fpdf"
+
+	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
-// WriteSheet writes a batch as a printable A4 PDF: one cut-out card per pass
+// Write writes a batch as a printable A4 PDF: one cut-out card per pass
 // with its code in large type, what it is good for and until when, and the
 // library's name. Nothing else: a pass names nobody.
-func WriteSheet(w io.Writer, p GuestPasses, library string, loc *time.Location) error {
+func Write(w io.Writer, p protocol.GuestPassesView, library string, loc *time.Location) error {
 	if loc == nil {
 		loc = time.Local
 	}
