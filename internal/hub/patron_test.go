@@ -214,3 +214,23 @@ func FuzzSignInFrame(f *testing.F) {
 		}
 	})
 }
+
+// A PC staff locked is not free: its sign-in is refused without asking the
+// ILS.
+func TestSignInOnALockedPC(t *testing.T) {
+	emu := startILS(t)
+	th := startHub(t, withILS(emu, 2*time.Second))
+	cr := th.mustEnroll(t, "pc-1")
+	a, _ := th.connect(t, cr, 1, pong)
+	if res, err := th.SendCommand(context.Background(), cr.id, protocol.ActionLock, nil, "desk"); err != nil || !res.OK {
+		t.Fatalf("lock: %+v %v", res, err)
+	}
+	before := emu.Stats().PatronRequests
+	a.send(&protocol.SignIn{ID: "s-1", Card: "23456789", PIN: "4321"})
+	if ans := a.expect(protocol.TypeSignInAnswer).(*protocol.SignInAnswer); ans.Refusal != protocol.RefuseNotFree {
+		t.Fatalf("answer %+v, want not-free", ans)
+	}
+	if emu.Stats().PatronRequests != before {
+		t.Error("the ILS was asked about a sign-in at a locked PC")
+	}
+}
