@@ -116,6 +116,7 @@ func (h *Hub) serveAgent(c *agentConn) {
 		return
 	}
 	defer h.unregister(c)
+	h.resendGrant(c)
 	log.Info("Agent connected", "name", c.name, "remote", c.WS.RemoteAddr().String(), "agentVersion", hello.Status.AgentVersion)
 
 	c.WS.SetReadDeadline(time.Now().Add(h.cfg.PongWait))

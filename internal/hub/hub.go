@@ -28,7 +28,9 @@
 // connection's reader by internal/patron (SIP2 to the ILS, guest passes, time
 // rules), one in flight per connection and SignInConcurrency in the hub; the
 // grant is signed with <data>/grant.key, whose public half Welcome carries;
-// staff time changes go to the agent as a GrantUpdate; session.ended events
+// staff time changes go to the agent as a GrantUpdate, and so does the
+// running session's grant when its agent reconnects (re-signed with the
+// seconds left, since an agent counts from arrival); session.ended events
 // settle the daily allowance. Hub.ILSLink is the ILS's state for the console
 // and readiness checks.
 //

@@ -271,3 +271,27 @@ func (h *Hub) SetPatronRules(ctx context.Context, branch string, r *protocol.Rul
 	h.log.Info("Branch rules changed", "branch", branch, "by", actor)
 	return nil
 }
+
+// resendGrant sends a reconnected agent the grant of its running session as
+// the hub knows it now (staff may have changed it while the PC was away),
+// re-signed with the seconds left from now: an agent counts a grant's
+// Seconds from its arrival, so the original grant sent again would restart
+// the session's time.
+func (h *Hub) resendGrant(c *agentConn) {
+	g, err := h.patron.Session(c.ctx, c.id)
+	if err != nil {
+		if !errors.Is(err, patron.ErrNoSession) {
+			h.log.Warn("Running patron session unreadable", "terminal", c.id, "err", err)
+		}
+		return
+	}
+	now := time.Now()
+	if !g.Ends.After(now) {
+		return // over: the agent has ended it, or will report so
+	}
+	g.Issued, g.Seconds = now.UTC(), int64(g.Ends.Sub(now)/time.Second)
+	protocol.SignGrant(&g, h.grantKey)
+	if frame, err := protocol.Encode(&protocol.GrantUpdate{Grant: g}); err == nil {
+		c.enqueue(frame)
+	}
+}

@@ -148,9 +148,18 @@ func TestHubRestartKeepsPatronSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	th2 := startHub(t, cfg)
-	_, w2 := th2.connect(t, cr, 1, nil)
+	a2, w2 := th2.connect(t, cr, 1, nil)
 	if w2.GrantKey != w.GrantKey {
 		t.Errorf("grant key changed across a restart")
+	}
+	// The reconnected agent gets its session's grant again, with the seconds
+	// left (not the whole session again), signed with the same key.
+	up := a2.expect(protocol.TypeGrant).(*protocol.GrantUpdate)
+	if up.Grant.ID != g.ID || !up.Grant.Ends.Equal(g.Ends) || up.Grant.Seconds > g.Seconds || up.Grant.Seconds < g.Seconds-30 {
+		t.Errorf("grant after restart %+v, first %+v", up.Grant, g)
+	}
+	if err := protocol.VerifyGrant(up.Grant, welcomeKey(t, w2)); err != nil {
+		t.Error(err)
 	}
 	got, err := th2.Patron().Session(context.Background(), cr.id)
 	if err != nil || got.ID != g.ID || !got.Ends.Equal(g.Ends) {
