@@ -32,7 +32,6 @@ type detailView struct {
 	why     *widget.Label // why the disabled actions are disabled
 	dirty   *widget.Label // why a dirty PC is closed and what to do
 	cert    *widget.Label // the agent certificate is near or past its end
-	patron  *patronSection
 	buttons map[protocol.Action]*widget.Button
 	busy    map[protocol.Action]bool // sent, no answer yet
 	confirm *dialog.ConfirmDialog    // the open confirmation, if any
@@ -128,7 +127,6 @@ func newDetailView(u *UI) *detailView {
 	d.cert.Importance = widget.WarningImportance
 	d.cert.Hide()
 	d.events = container.NewVBox()
-	d.patron = newPatronSection(u)
 	// Actions first: staff should not have to scroll to lock a PC.
 	d.body = container.NewVBox(d.title,
 		d.dirty,
@@ -137,8 +135,6 @@ func newDetailView(u *UI) *detailView {
 		d.why,
 		d.message, container.NewBorder(nil, nil, nil, d.counter, send),
 		d.result,
-		widget.NewSeparator(),
-		d.patron.content,
 		widget.NewSeparator(),
 		form,
 		widget.NewLabelWithStyle("Recent events", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
@@ -195,7 +191,6 @@ func (d *detailView) show(id string) {
 		set("Events lost", fmt.Sprint(s.OutboxDropped))
 	}
 	set("Certificate expires", timeText(cert, now))
-	d.patron.show(t, now)
 	if _, long := certWarning(t, now); long != "" {
 		d.cert.SetText(long)
 		d.cert.Show()

@@ -47,12 +47,6 @@ type fakeHub struct {
 	noName     bool              // the hub has no public name
 	push       func(protocol.StaffPush)
 	link       func(bool, error)
-	// The patron session's.
-	session   map[string]protocol.SessionView // by terminal ID
-	timeAdded []protocol.SessionTimeArgs
-	guests    []protocol.GuestCreateArgs
-	rules     map[string]protocol.Rules
-	ils       protocol.ILSLink
 }
 
 func newFakeHub(role protocol.Role) *fakeHub {
@@ -254,74 +248,3 @@ func (f *fakeHub) setHead(head string) {
 }
 
 var _ HubClient = (*fakeHub)(nil)
-
-func (f *fakeHub) SessionGet(_ context.Context, terminal string) (protocol.SessionView, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.session[terminal], nil
-}
-
-func (f *fakeHub) SessionTime(_ context.Context, terminal string, minutes int) (protocol.Grant, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.timeAdded = append(f.timeAdded, protocol.SessionTimeArgs{Terminal: terminal, Minutes: minutes})
-	v := f.session[terminal]
-	if v.Grant == nil {
-		return protocol.Grant{}, errors.New("no patron session on this PC")
-	}
-	g := *v.Grant
-	g.Ends = g.Ends.Add(time.Duration(minutes) * time.Minute)
-	v.Grant = &g
-	f.session[terminal] = v
-	return g, nil
-}
-
-func (f *fakeHub) GuestCreate(_ context.Context, a protocol.GuestCreateArgs) (protocol.GuestPassesView, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.guests = append(f.guests, a)
-	v := protocol.GuestPassesView{Batch: "b-1", Minutes: a.Minutes, Expires: time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)}
-	for i := range a.Count {
-		v.Codes = append(v.Codes, "ACDE-FGHJ-KMN"+string(rune('A'+i%20))+"P")
-	}
-	return v, nil
-}
-
-func (f *fakeHub) RulesGet(_ context.Context, branch string) (protocol.BranchRules, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.role != protocol.RoleAdmin {
-		return protocol.BranchRules{}, errors.New("forbidden")
-	}
-	r, ok := f.rules[branch]
-	if !ok {
-		return protocol.BranchRules{Branch: branch, Rules: protocol.DefaultRules()}, nil
-	}
-	return protocol.BranchRules{Branch: branch, Own: true, Rules: r}, nil
-}
-
-func (f *fakeHub) RulesSet(_ context.Context, branch string, r *protocol.Rules) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.rules == nil {
-		f.rules = map[string]protocol.Rules{}
-	}
-	if r == nil {
-		delete(f.rules, branch)
-		return nil
-	}
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	f.rules[branch] = *r
-	return nil
-}
-
-func (f *fakeHub) ILSLink(context.Context) (protocol.ILSLink, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.ils.State == "" {
-		return protocol.ILSLink{State: protocol.ILSNotConfigured}, nil
-	}
-	return f.ils, nil
-}

@@ -266,9 +266,6 @@ func (t *tile) set(v protocol.TerminalView, selected bool, unread int, now time.
 	}
 	t.state.Text = s.String()
 	t.time.Text = sinceText(v, now)
-	if left, ok := patronTileText(v, now); ok {
-		t.time.Text = left
-	}
 	t.bg.Refresh()
 	t.state.Refresh()
 	t.time.Refresh()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -37,8 +36,6 @@ func (u *UI) showMain() {
 	u.feed = newEventsView(u)
 	u.linkLabel = widget.NewLabel("Connecting…")
 	who := widget.NewLabel(fmt.Sprintf("%s (%s)", u.login.User, u.login.Role))
-	u.ils = newILSLight(u)
-	guests := widget.NewButton("Guest passes…", u.showGuestDialog)
 	logout := widget.NewButton("Log out", func() {
 		u.bridge.stop()
 		u.async(func(ctx context.Context) func() {
@@ -56,19 +53,17 @@ func (u *UI) showMain() {
 		u.admin.enroll = newEnrollView(u)
 		u.admin.staff = newStaffView(u)
 		u.admin.audit = newAuditView(u)
-		u.admin.rules = newRulesView(u)
 		tabs = append(tabs,
 			container.NewTabItem("Quarantine", u.admin.quarantine.content),
 			container.NewTabItem("Enrollment", u.admin.enroll.content),
 			container.NewTabItem("Staff", u.admin.staff.content),
 			container.NewTabItem("Audit", u.admin.audit.content),
-			container.NewTabItem("Rules", u.admin.rules.content),
 		)
 	}
 	u.tabs = container.NewAppTabs(tabs...)
 	u.tabs.OnSelected = func(t *container.TabItem) { u.state("tab:" + t.Text) }
 	u.banner = newAuditBanner()
-	top := container.NewVBox(u.banner.content, container.NewBorder(nil, nil, nil, container.NewHBox(u.ils.content, guests, who, logout), u.linkLabel))
+	top := container.NewVBox(u.banner.content, container.NewBorder(nil, nil, nil, container.NewHBox(who, logout), u.linkLabel))
 	main := container.NewBorder(top, nil, nil, nil, u.tabs)
 	u.banner.parent = main
 	u.banner.set(u.auditAlarm)
@@ -76,23 +71,7 @@ func (u *UI) showMain() {
 	u.bridge.start()
 	u.bridge.reload()
 	u.checkAuditHead()
-	u.pollILS()
-	if u.admin.rules != nil {
-		u.admin.rules.fetch()
-	}
 }
-
-// pollILS asks for the ILS link state, at most every ilsPollEvery.
-func (u *UI) pollILS() {
-	if u.ils == nil {
-		return
-	}
-	u.ilsPolled = u.opts.Now()
-	u.ils.poll()
-}
-
-// ilsPollEvery is how often the console asks for the ILS link state.
-const ilsPollEvery = 30 * time.Second
 
 // TabNames lists the tabs shown (tests check a desk member sees no admin tab).
 func (u *UI) TabNames() []string {
@@ -133,7 +112,6 @@ func (u *UI) apply(terms []protocol.TerminalView, events []protocol.EventView, l
 			u.setLink("Connected to the hub")
 			u.bridge.reload() // terminals may have changed while the link was down
 			u.checkAuditHead()
-			u.pollILS()
 		case IsSessionEnded(link.err):
 			u.bridge.stop()
 			u.room, u.tabs = nil, nil
@@ -206,9 +184,6 @@ func (u *UI) setLink(s string) {
 func (u *UI) refreshTimes() {
 	if u.room != nil {
 		u.room.refreshTimes()
-	}
-	if u.ils != nil && u.opts.Now().Sub(u.ilsPolled) >= ilsPollEvery {
-		u.pollILS()
 	}
 	// The feed's "last hour" moves on with the clock.
 	if u.feed != nil && u.feed.when.Selected != timeRanges[0].name {

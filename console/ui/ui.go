@@ -2,10 +2,7 @@
 // setup, login, the room of terminal tiles, a terminal's detail and actions, the
 // event feed and alerts, and the admin screens (quarantine, enrollment, staff
 // accounts, audit log), and the red banner raised when the hub's signed audit
-// head goes backwards or forks (internal/auditwatch). One file per screen;
-// patron.go has the patron session's parts: time left on the tiles, a PC's
-// session, rules and Add time in its detail, the ILS light and the guest pass
-// dialog in the top bar, and the admin's Rules tab (branch rules and hours).
+// head goes backwards or forks (internal/auditwatch). One file per screen.
 //
 // Views talk to the hub only through HubClient. Hub pushes and the answers of
 // background requests reach widgets only through the Bridge (bridge.go), the one
@@ -20,8 +17,7 @@
 // obeyed.
 //
 // Limitations (2026-12): there is no policy editor (apply-policy is not
-// offered). The guest pass sheet is saved as a PDF to print; there is no
-// print dialog of its own.
+// offered).
 package ui
 
 import (
@@ -71,14 +67,6 @@ type HubClient interface {
 	AuditList(ctx context.Context, args protocol.AuditArgs) ([]protocol.AuditView, error)
 	AuditVerify(ctx context.Context) (protocol.AuditVerifyView, error)
 	HubInfo(ctx context.Context) (protocol.HubInfo, error)
-	// The patron session (patron.go): a PC's session and rules, adding time
-	// and guest passes (desk), branch rules and hours (admin), the ILS link.
-	SessionGet(ctx context.Context, terminal string) (protocol.SessionView, error)
-	SessionTime(ctx context.Context, terminal string, minutes int) (protocol.Grant, error)
-	GuestCreate(ctx context.Context, args protocol.GuestCreateArgs) (protocol.GuestPassesView, error)
-	RulesGet(ctx context.Context, branch string) (protocol.BranchRules, error)
-	RulesSet(ctx context.Context, branch string, r *protocol.Rules) error
-	ILSLink(ctx context.Context) (protocol.ILSLink, error)
 	// CA is the hub's CA certificate as the hub presented it (its fingerprint
 	// is the one pinned), nil before the first connection; audit heads are
 	// checked against it.
@@ -144,10 +132,6 @@ type UI struct {
 	admin         adminViews
 	feed          *eventsView
 	tabs          *container.AppTabs
-	ils           *ilsLight // the ILS link in the top bar (patron.go)
-	ilsPolled     time.Time
-	// lastGuestCodes is the text of the last guest pass batch shown, for tests.
-	lastGuestCodes string
 }
 
 // adminViews are the admin screens, present for admins only.
@@ -156,7 +140,6 @@ type adminViews struct {
 	enroll     *enrollView
 	staff      *staffView
 	audit      *auditView
-	rules      *rulesView
 }
 
 // Create builds the console in w and shows its first screen: the choice of hub,
