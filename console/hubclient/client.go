@@ -433,6 +433,43 @@ func (c *Client) IMLS(ctx context.Context, year int) (protocol.IMLS, error) {
 	return out, c.Do(ctx, protocol.OpIMLS, protocol.IMLSArgs{Year: year}, &out)
 }
 
+// SessionGet is a PC's patron session and its branch's rules (desk).
+func (c *Client) SessionGet(ctx context.Context, terminal string) (protocol.SessionView, error) {
+	var out protocol.SessionView
+	return out, c.Do(ctx, protocol.OpSessionGet, protocol.TerminalArgs{Terminal: terminal}, &out)
+}
+
+// SessionTime adds minutes to (negative: removes them from) a PC's running
+// session; the hub sends the PC the new grant (desk).
+func (c *Client) SessionTime(ctx context.Context, terminal string, minutes int) (protocol.Grant, error) {
+	var out protocol.Grant
+	return out, c.Do(ctx, protocol.OpSessionTime, protocol.SessionTimeArgs{Terminal: terminal, Minutes: minutes}, &out)
+}
+
+// GuestCreate makes a batch of guest passes; the codes are shown once (desk).
+func (c *Client) GuestCreate(ctx context.Context, args protocol.GuestCreateArgs) (protocol.GuestPassesView, error) {
+	var out protocol.GuestPassesView
+	return out, c.Do(ctx, protocol.OpGuestCreate, args, &out)
+}
+
+// RulesGet is the rules in force for a branch (admin).
+func (c *Client) RulesGet(ctx context.Context, branch string) (protocol.BranchRules, error) {
+	var out protocol.BranchRules
+	return out, c.Do(ctx, protocol.OpRulesGet, protocol.RulesArgs{Branch: branch}, &out)
+}
+
+// RulesSet replaces a branch's rules and hours; nil: it follows the defaults
+// (admin).
+func (c *Client) RulesSet(ctx context.Context, branch string, r *protocol.Rules) error {
+	return c.Do(ctx, protocol.OpRulesSet, protocol.RulesSetArgs{Branch: branch, Rules: r}, nil)
+}
+
+// ILSLink is the state of the hub's link to the library's ILS.
+func (c *Client) ILSLink(ctx context.Context) (protocol.ILSLink, error) {
+	var out protocol.ILSLink
+	return out, c.Do(ctx, protocol.OpILSLink, nil, &out)
+}
+
 // Do sends one request and decodes the response body into out (nil: ignore it).
 // It waits for the link while it is being (re)dialled, up to ctx or the request
 // timeout.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -35,6 +36,8 @@ type agentConn struct {
 	// reported, by session ID, to count their minutes at their end
 	// (countsFor); only the reader goroutine touches it.
 	sessions map[string]time.Time
+	// signing is set while a sign-in of this connection is being answered.
+	signing atomic.Bool
 }
 
 // enqueue queues a frame without blocking. A full queue drops the agent.
@@ -118,6 +121,7 @@ func (h *Hub) serveAgent(c *agentConn) {
 		return
 	}
 	defer h.unregister(c)
+	h.resendGrant(c)
 	log.Info("Agent connected", "name", c.name, "remote", c.WS.RemoteAddr().String(), "agentVersion", hello.Status.AgentVersion)
 
 	c.WS.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
@@ -216,7 +220,7 @@ func (h *Hub) register(c *agentConn, hello *protocol.Hello) bool {
 	}
 	h.live.connected(c.term, &hello.Status, locked, time.Now())
 	h.queueStatus(c.id, &hello.Status)
-	w := &protocol.Welcome{TerminalID: c.id, AckedSeq: acked, HubTime: time.Now().UTC(), Locked: locked}
+	w := &protocol.Welcome{TerminalID: c.id, AckedSeq: acked, HubTime: time.Now().UTC(), Locked: locked, GrantKey: grantKeyText(h.grantKey)}
 	if head, err := h.recentAuditHead(ctx); err == nil {
 		w.AuditHead = head
 	}
@@ -344,6 +348,9 @@ func classifyFrame(kind int, data []byte) (m protocol.Message, code int, why str
 func (h *Hub) dispatch(c *agentConn, m protocol.Message) bool {
 	switch m := m.(type) {
 	case *protocol.Event:
+		if m.Kind == protocol.EventSessionEnded {
+			h.sessionEnded(c, m.Data)
+		}
 		req := eventReq{c: c, ev: store.Event{Terminal: c.id, Seq: m.Seq, Time: m.Time, Kind: m.Kind, Severity: string(m.Severity), Data: m.Data,
 			Counts: h.countsFor(c, m)}}
 		select {
@@ -362,6 +369,9 @@ func (h *Hub) dispatch(c *agentConn, m protocol.Message) bool {
 		return true
 	case *protocol.Renew:
 		h.renew(c, m)
+		return true
+	case *protocol.SignIn:
+		h.signIn(c, m)
 		return true
 	}
 	h.quiet.Warn(c.id, "Agent sent a message agents may not send, connection closed", "terminal", c.id, "type", m.MsgType())

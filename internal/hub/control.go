@@ -76,7 +76,9 @@ func caller(r *http.Request) string {
 }
 
 func (h *Hub) ctlHealth(w http.ResponseWriter, r *http.Request) {
-	wsserve.WriteJSON(w, http.StatusOK, protocol.ControlHealthResponse{OK: true, Addr: h.ln.Addr().String(), Fingerprint: h.Fingerprint(), Online: h.OnlineCount()})
+	ils := h.ILSLink()
+	wsserve.WriteJSON(w, http.StatusOK, protocol.ControlHealthResponse{OK: true, Addr: h.ln.Addr().String(), Fingerprint: h.Fingerprint(), Online: h.OnlineCount(),
+		ILS: &ils})
 }
 
 func readCtl(r *http.Request, v any) error {

@@ -29,6 +29,15 @@
 // once however often the agent sends it; Count adds what the hub counts
 // itself. Housekeeping deletes what retention keeps no longer (KeepEvents,
 // KeepSessions) every hour.
+// Patron sign-in (patron.go): an agent's SignIn is answered off the
+// connection's reader by internal/patron (SIP2 to the ILS, guest passes, time
+// rules), one in flight per connection and SignInConcurrency in the hub; the
+// grant is signed with <data>/grant.key, whose public half Welcome carries;
+// staff time changes go to the agent as a GrantUpdate, and so does the
+// running session's grant when its agent reconnects (re-signed with the
+// seconds left, since an agent counts from arrival); session.ended events
+// settle the daily allowance. Hub.ILSLink is the ILS's state for the console
+// and readiness checks.
 //
 // Hub.Run holds every goroutine it starts in one errgroup under its context
 // (internal/wsserve has what the two servers share).
@@ -36,6 +45,7 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -55,8 +65,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/carrel-kiosk/carrel/internal/atomicfile"
+	"github.com/carrel-kiosk/carrel/internal/patron"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
+	"github.com/carrel-kiosk/carrel/internal/sip2"
 	"github.com/carrel-kiosk/carrel/internal/staffapi"
 	"github.com/carrel-kiosk/carrel/internal/store"
 	"github.com/carrel-kiosk/carrel/internal/wsserve"
@@ -127,6 +139,22 @@ type Config struct {
 	Version string // shown to consoles in hub.info
 	HubURL  string // wss:// URL agents dial, for enrollment command lines (default: first name, listen port; see PublicName)
 
+	// SIP2 is the library's ILS for card sign-in (nil: none; guest passes
+	// only). Its Timeout bounds each card sign-in (default 5 s).
+	SIP2 *sip2.Config
+	// PatronLocation is the library's time zone for opening hours and the
+	// daily allowance (default the hub's local time).
+	PatronLocation *time.Location
+	// PatronCount is the usage counters' hook (patron.Config.Count); nil:
+	// Hub.Count, the hub's own counters.
+	PatronCount func(metric protocol.Metric, label, terminal string, n int64)
+	// SignInConcurrency bounds the sign-ins the hub works on at once
+	// (default 256); each agent has at most one in flight.
+	SignInConcurrency int
+	// ILSCheckEvery is how often the ILS is asked for its status (default
+	// 1 min).
+	ILSCheckEvery time.Duration
+
 	// Staff is the staff API's configuration (internal/staffapi); its
 	// DataDir, Version and websocket timing are the hub's.
 	Staff staffapi.Config
@@ -154,6 +182,10 @@ func (c *Config) defaults() {
 	set(&c.GaugesEvery, time.Minute)
 	set(&c.AuditHeadEvery, 5*time.Minute)
 	set(&c.ExpiredGrace, 180*24*time.Hour)
+	set(&c.ILSCheckEvery, time.Minute)
+	if c.SignInConcurrency <= 0 {
+		c.SignInConcurrency = 256
+	}
 	if c.AuditKeyFile == "" {
 		c.AuditKeyFile = filepath.Join(c.DataDir, store.AuditKeyFile)
 	}
@@ -227,6 +259,12 @@ type Hub struct {
 	closing bool // set when Run is shutting down; guarded by mu
 
 	staff *staffapi.Server // the staff API on the same listener
+
+	grantKey ed25519.PrivateKey // signs patron grants (GrantKeyFile)
+	patron   *patron.Service
+	ils      *sip2.Client  // nil without an ILS
+	signSem  chan struct{} // bounds sign-ins in flight
+	patronWG sync.WaitGroup
 
 	headMu   sync.Mutex // guards headText and headAt
 	headText string     // a recent signed audit head, for Welcome
@@ -315,6 +353,14 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	rotateTicketKeys(h.tlsCfg, h.ticketSecret, time.Now())
+	if h.grantKey, err = loadOrCreateGrantKey(filepath.Join(cfg.DataDir, GrantKeyFile)); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := h.newPatron(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if h.staff, err = staffapi.New(context.Background(), cfg.Staff, h, st, log); err != nil {
 		st.Close()
 		return nil, err
@@ -450,6 +496,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	g.Go(func() error { h.housekeeping(ctx); return nil })
 	g.Go(func() error { h.auditHeads(ctx); return nil })
 	g.Go(func() error { h.wakeChecks(ctx); return nil })
+	g.Go(func() error { h.patronChecks(ctx); return nil })
 	g.Go(func() error {
 		<-ctx.Done()
 		h.shutdown(stopStaff)
@@ -457,6 +504,10 @@ func (h *Hub) Run(ctx context.Context) error {
 		return nil
 	})
 	err := g.Wait()
+	if h.ils != nil {
+		h.ils.Close() // sign-ins in flight end now
+	}
+	h.patronWG.Wait()
 	h.logAuditHead(context.Background(), "at shutdown")
 	if cerr := h.store.Close(); cerr != nil {
 		h.log.Warn("Store close failed", "err", cerr)

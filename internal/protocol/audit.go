@@ -25,6 +25,15 @@ const (
 	AuditErase         AuditAction = "terminal.erase"  // what the hub kept about a PC taken out of service deleted (carrel-hub erase)
 )
 
+// The patron session's (internal/patron). The target of a lockout is the card's
+// pseudonym (Grant.Patron), never the card.
+const (
+	AuditPatronLockout AuditAction = "patron.lockout" // a card held after repeated wrong PINs
+	AuditGuestCreate   AuditAction = "guest.create"   // a batch of guest passes made
+	AuditSessionTime   AuditAction = "session.time"   // staff added or removed time of a session
+	AuditRulesSet      AuditAction = "rules.set"      // a branch's time rules or hours changed
+)
+
 // Recovery from the hub's shell (`carrel-hub admin unlock`, `admin reset-totp`).
 const (
 	AuditStaffUnlock  AuditAction = "staff.unlock"     // a locked account opened
@@ -34,7 +43,8 @@ const (
 // AuditActions lists every audit action in a stable order.
 var AuditActions = []AuditAction{AuditEnroll, AuditRenew, AuditRevoke, AuditCommand, AuditCommandResult,
 	AuditTokenCreate, AuditStaffSetup, AuditStaffCreate, AuditStaffDisable, AuditStaffLogin,
-	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch, AuditStaffRole, AuditPowerNoWake, AuditErase}
+	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch, AuditStaffRole, AuditPowerNoWake, AuditErase,
+	AuditPatronLockout, AuditGuestCreate, AuditSessionTime, AuditRulesSet}
 
 // Audit detail keys written by the store and read by the console.
 const (
@@ -61,4 +71,8 @@ const (
 	AuditKeyEvents      = "events"       // how many events an erase deleted
 	AuditKeyCounts      = "counts"       // how many counter rows an erase made anonymous
 	AuditKeyForced      = "forced"       // "true" when an erase was forced on a PC still enrolled
+	AuditKeyMinutes     = "minutes"      // minutes added (negative: removed), or a guest batch's minutes ("day" for day passes)
+	AuditKeyGrant       = "grant"        // a patron session's Grant.ID
+	AuditKeyTerminal    = "terminal"     // the PC a patron lockout happened at
+	AuditKeyBatch       = "batch"        // a guest pass batch's ID
 )

@@ -33,4 +33,6 @@ type ControlHealthResponse struct {
 	Addr        string `json:"addr"`
 	Fingerprint string `json:"fingerprint"`
 	Online      int    `json:"online"`
+	// ILS is the link to the library's ILS for card sign-in (Hub.ILSLink).
+	ILS *ILSLink `json:"ils,omitempty"`
 }

@@ -92,7 +92,68 @@ const (
 	OpHubInfo        StaffOp = "hub.info"        // → HubInfo; desk
 	OpReport         StaffOp = "report"          // ReportArgs → Report (usage counts); desk
 	OpIMLS           StaffOp = "report.imls"     // IMLSArgs → IMLS (a year's survey figures); desk
+
+	// The patron session (rules.go, patron.go).
+	OpSessionGet  StaffOp = "session.get"  // TerminalArgs → SessionView; desk
+	OpSessionTime StaffOp = "session.time" // SessionTimeArgs → Grant (the new one, sent to the PC); desk
+	OpGuestCreate StaffOp = "guest.create" // GuestCreateArgs → GuestPassesView (the codes, shown once); desk
+	OpRulesGet    StaffOp = "rules.get"    // RulesArgs → BranchRules; admin
+	OpRulesSet    StaffOp = "rules.set"    // RulesSetArgs → nothing; admin
+	OpILSLink     StaffOp = "ils.link"     // → ILSLink; desk
 )
+
+// SessionView is a PC's patron session as staff see it: its grant (nil when
+// no patron is signed in) and the rules of the PC's branch.
+type SessionView struct {
+	Grant  *Grant `json:"grant,omitempty"`
+	Branch string `json:"branch,omitempty"`
+	Rules  Rules  `json:"rules"`
+}
+
+// SessionTimeArgs adds minutes to (negative: removes them from) the session
+// running at a terminal (ID or name).
+type SessionTimeArgs struct {
+	Terminal string `json:"terminal"`
+	Minutes  int    `json:"minutes"`
+}
+
+// GuestCreateArgs asks for Count guest passes of Minutes minutes each, or for
+// the day (Day, Minutes 0), for a branch.
+type GuestCreateArgs struct {
+	Count   int    `json:"count"`
+	Minutes int    `json:"minutes,omitempty"`
+	Day     bool   `json:"day,omitempty"`
+	Branch  string `json:"branch,omitempty"`
+}
+
+// GuestPassesView is a batch just made. The hub keeps only the codes' hashes:
+// these codes are never shown again.
+type GuestPassesView struct {
+	Batch   string    `json:"batch"`
+	Codes   []string  `json:"codes"`
+	Minutes int       `json:"minutes,omitempty"` // 0: day passes
+	Expires time.Time `json:"expires"`
+}
+
+// RulesArgs names a branch ("" for the defaults).
+type RulesArgs struct {
+	Branch string `json:"branch"`
+}
+
+// BranchRules are the rules in force for a branch; Own says whether they are
+// the branch's own or the defaults it follows.
+type BranchRules struct {
+	Branch string `json:"branch"`
+	Own    bool   `json:"own"`
+	Rules  Rules  `json:"rules"`
+}
+
+// RulesSetArgs replaces a branch's rules; nil Rules deletes the branch's own
+// (it follows the defaults again).
+type RulesSetArgs struct {
+	Branch string `json:"branch"`
+	Rules  *Rules `json:"rules"`
+}
 
 // DeskActions are the agent actions a desk member may send; every other action
 // needs admin.

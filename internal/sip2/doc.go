@@ -45,8 +45,8 @@
 // "\r\n" terminator, SirsiDynix's Latin-1 charset and required checksums,
 // and PA as the expiry field of Koha and Evergreen. The login and password
 // algorithms are always "0" (clear text); use TLS or a tunnel to the ILS.
-// The hub wiring is not built: card sign-in over the agent link, the PIN
-// lockout after repeated failures, the keyed pseudonym for daily
-// allowances, the time rules and the ILS link state in the console are the
-// hub's later work (issue 12), which will import this package.
+// Card sign-in over the agent link, the PIN hold after repeated failures,
+// the keyed pseudonym for daily allowances and the time rules are
+// internal/patron's, which the hub runs with this client (carrel-hub serve
+// --sip2 and its flags).
 package sip2

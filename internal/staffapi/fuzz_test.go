@@ -44,6 +44,26 @@ func (noTerminals) Fingerprint() string { return "sha256:test" }
 func (noTerminals) AuditHead(context.Context) (protocol.AuditHead, error) {
 	return protocol.AuditHead{}, errors.New("no audit head in this test")
 }
+func (n noTerminals) PatronSession(ctx context.Context, terminal string) (protocol.SessionView, error) {
+	_, err := n.st.FindTerminal(ctx, terminal)
+	return protocol.SessionView{}, err
+}
+func (n noTerminals) AddTime(ctx context.Context, terminal string, _ int, _ string) (protocol.Grant, error) {
+	_, err := n.st.FindTerminal(ctx, terminal)
+	return protocol.Grant{}, err
+}
+func (noTerminals) GuestPasses(context.Context, protocol.GuestCreateArgs, string) (protocol.GuestPassesView, error) {
+	return protocol.GuestPassesView{}, errors.New("no guest passes in this test")
+}
+func (noTerminals) PatronRules(_ context.Context, branch string) (protocol.BranchRules, error) {
+	return protocol.BranchRules{Branch: branch, Rules: protocol.DefaultRules()}, nil
+}
+func (noTerminals) SetPatronRules(context.Context, string, *protocol.Rules, string) error {
+	return errors.New("no rules in this test")
+}
+func (noTerminals) ILSLink() protocol.ILSLink {
+	return protocol.ILSLink{State: protocol.ILSNotConfigured}
+}
 
 // fuzzServer is a staff API that is not serving (its handlers are called
 // directly) with an admin "ann" and a desk member "dan", both logged in.

@@ -37,6 +37,12 @@ var staffOps = map[protocol.StaffOp]staffOp{
 	protocol.OpHubInfo:        {run: opHubInfo},
 	protocol.OpReport:         {run: opReport, async: true}, // a year of a fleet's counts takes a while
 	protocol.OpIMLS:           {run: opIMLS, async: true},
+	protocol.OpSessionGet:     {run: opSessionGet},
+	protocol.OpSessionTime:    {run: opSessionTime},
+	protocol.OpGuestCreate:    {run: opGuestCreate},
+	protocol.OpRulesGet:       {run: opRulesGet},
+	protocol.OpRulesSet:       {run: opRulesSet},
+	protocol.OpILSLink:        {run: opILSLink},
 }
 
 // Limits of list answers (a response must fit in one frame).

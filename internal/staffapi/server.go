@@ -18,6 +18,10 @@
 // internal/hub (send a command, revoke, the terminals as the hub sees them);
 // the hub tells it what changed with Changed, and the bus (bus.go) pushes the
 // changed terminals and new events to every subscribed console.
+//
+// The patron session's ops (patron.go) go through Hub too: a PC's session and
+// rules, adding time and making guest passes (desk), branch rules and hours
+// (admin), and the ILS link state.
 package staffapi
 
 import (
@@ -55,6 +59,18 @@ type Hub interface {
 	Fingerprint() string
 	// AuditHead is the audit chain's head now, signed by the hub.
 	AuditHead(ctx context.Context) (protocol.AuditHead, error)
+
+	// The patron session (internal/patron). Changes are audited by the hub.
+	// PatronSession is a PC's running session and its branch's rules.
+	PatronSession(ctx context.Context, terminal string) (protocol.SessionView, error)
+	// AddTime moves a running session's end and sends the PC the new grant.
+	AddTime(ctx context.Context, terminal string, minutes int, actor string) (protocol.Grant, error)
+	// GuestPasses makes a batch of guest passes.
+	GuestPasses(ctx context.Context, a protocol.GuestCreateArgs, actor string) (protocol.GuestPassesView, error)
+	PatronRules(ctx context.Context, branch string) (protocol.BranchRules, error)
+	SetPatronRules(ctx context.Context, branch string, r *protocol.Rules, actor string) error
+	// ILSLink is the state of the link to the library's ILS.
+	ILSLink() protocol.ILSLink
 }
 
 // Config is the staff API's settings. Zero values take the defaults below.

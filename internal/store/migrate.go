@@ -193,6 +193,54 @@ CREATE TABLE counts_branch (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS commands_issued ON commands(issued_at);
 `,
+	// 7: patron sessions (internal/patron). Time rules per branch (JSON of
+	// protocol.Rules, branch '' the defaults); one random key per day for the
+	// cards' pseudonyms, deleted after the day with that day's ledger; the
+	// ledger of seconds used per pseudonym and day; the sessions granted, which
+	// hold the signed grant so that a hub restart keeps them; guest passes,
+	// stored as SHA-256 of their code.
+	`
+CREATE TABLE patron_rules (
+	branch     TEXT PRIMARY KEY,
+	rules      TEXT NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE TABLE patron_day_keys (
+	day TEXT PRIMARY KEY,
+	key BLOB NOT NULL
+);
+CREATE TABLE patron_ledger (
+	day    TEXT NOT NULL,
+	patron BLOB NOT NULL,
+	used   INTEGER NOT NULL,
+	PRIMARY KEY (day, patron)
+) WITHOUT ROWID;
+CREATE TABLE patron_sessions (
+	id       TEXT PRIMARY KEY,
+	terminal TEXT NOT NULL,
+	kind     TEXT NOT NULL,
+	ledger   BLOB,
+	day      TEXT NOT NULL,
+	issued   INTEGER NOT NULL,
+	ends     INTEGER NOT NULL,
+	grant_json TEXT NOT NULL,
+	ended    INTEGER,
+	used     INTEGER
+);
+CREATE INDEX patron_sessions_running ON patron_sessions(terminal) WHERE ended IS NULL;
+CREATE INDEX patron_sessions_ledger ON patron_sessions(ledger) WHERE ended IS NULL;
+CREATE TABLE guest_passes (
+	hash       BLOB PRIMARY KEY,
+	batch      TEXT NOT NULL,
+	branch     TEXT NOT NULL,
+	minutes    INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	used_at    INTEGER,
+	session    TEXT
+) WITHOUT ROWID;
+CREATE INDEX guest_passes_expires ON guest_passes(expires_at);
+`,
 }
 
 // SchemaVersion is the schema version this build brings databases to.

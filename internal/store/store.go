@@ -23,7 +23,10 @@
 // never touches counts or the audit log. ExportTerminal and EraseTerminal
 // (terminaldata.go) give out or delete what is kept about one PC.
 //
-// Staff accounts and sessions live here too (staff.go). Quarantine records are
+// Staff accounts and sessions live here too (staff.go), and the patron
+// session's tables (patron.go): branch rules, the day keys of the cards'
+// pseudonyms, the daily ledger, the granted sessions and the guest passes'
+// hashes. Quarantine records are
 // not a table of their own (2026-11): the staff API derives them from the agents'
 // download.blocked and quarantine.released events, so they go with event
 // retention. It is SQLite only: the PostgreSQL store for several hubs is planned,
