@@ -1,0 +1,84 @@
+package protocol
+
+import "time"
+
+// The read-only API (internal/api): API keys and webhooks made by an admin,
+// and what the API's feed and webhooks say. Nothing here names a patron.
+
+// Audit actions of the API's keys and webhooks.
+const (
+	AuditAPIKeyCreate  AuditAction = "apikey.create"  // an API key made (shown once)
+	AuditAPIKeyRevoke  AuditAction = "apikey.revoke"  // an API key revoked
+	AuditAPIRefused    AuditAction = "apikey.refused" // a key refused another branch's data; detail count: how many in the window
+	AuditWebhookCreate AuditAction = "webhook.create" // a webhook target registered
+	AuditWebhookDelete AuditAction = "webhook.delete" // a webhook target removed
+)
+
+// Audit detail keys of the API's rows.
+const (
+	AuditKeyURL = "url" // a webhook's target URL
+)
+
+// APIKeyPrefix starts every API key, so that a key pasted somewhere it should
+// not be is recognisable (and greppable).
+const APIKeyPrefix = "carrel_"
+
+// APIKeyView is an API key as an admin lists it: never the key itself, which
+// is shown once, when made.
+type APIKeyView struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Branch    string    `json:"branch,omitempty"` // "" reads every branch
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	LastUsed  time.Time `json:"last_used,omitzero"`
+}
+
+// APIKeyCreated answers the making of a key: Key is shown this once.
+type APIKeyCreated struct {
+	APIKeyView
+	Key string `json:"key"`
+}
+
+// WebhookView is a webhook target as an admin lists it (never its secret).
+type WebhookView struct {
+	ID        string    `json:"id"`
+	URL       string    `json:"url"`
+	Branch    string    `json:"branch,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	Delivered int64     `json:"delivered"`
+	// Dead is how many events were given up on (dead-lettered): every retry
+	// failed, or the target's queue was full.
+	Dead      int64  `json:"dead"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// FeedKind names an event of the API's feed and webhooks.
+type FeedKind string
+
+const (
+	FeedState          FeedKind = "state"           // a terminal's display state, online or branch changed
+	FeedSessionStarted FeedKind = "session.started" // a patron session began
+	FeedSessionEnded   FeedKind = "session.ended"   // a patron session ended
+	FeedDropped        FeedKind = "dropped"         // the last event of a feed the hub closed: too slow, key revoked, shutting down
+)
+
+// FeedEvent is one event of the feed (the SSE data line) and of a webhook
+// POST (its body). A session event carries the kind of patron (card or
+// guest) and why it ended, never who.
+type FeedEvent struct {
+	ID       uint64       `json:"id"`
+	Kind     FeedKind     `json:"kind"`
+	Time     time.Time    `json:"time"`
+	Terminal string       `json:"terminal,omitempty"`
+	Name     string       `json:"name,omitempty"`
+	Branch   string       `json:"branch,omitempty"`
+	State    DisplayState `json:"state,omitempty"`
+	Online   bool         `json:"online"`
+	Since    time.Time    `json:"since,omitzero"`
+	Patron   PatronKind   `json:"patron_kind,omitempty"`
+	Ended    string       `json:"end_reason,omitempty"`
+	Reason   string       `json:"reason,omitempty"` // on dropped: why
+}
