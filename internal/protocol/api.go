@@ -82,3 +82,52 @@ type FeedEvent struct {
 	Ended    string       `json:"end_reason,omitempty"`
 	Reason   string       `json:"reason,omitempty"` // on dropped: why
 }
+
+// APITerminal is a terminal as the API shows it: its one display state, and of
+// a patron session only its kind and end (never the patron's pseudonym or
+// grant). Name is IT's or the agent's; show it as plain text.
+type APITerminal struct {
+	ID     string       `json:"id"`
+	Name   string       `json:"name"`
+	Branch string       `json:"branch"`
+	State  DisplayState `json:"state"`
+	Online bool         `json:"online"`
+	Since  time.Time    `json:"since,omitzero"`
+	Patron *APIPatron   `json:"patron,omitempty"`
+}
+
+// APIPatron is what the API says of a patron session on a PC.
+type APIPatron struct {
+	Kind PatronKind `json:"kind"`
+	Ends time.Time  `json:"ends,omitzero"`
+}
+
+// APIBranch is a branch and how many of its PCs are in each display state.
+type APIBranch struct {
+	Name   string               `json:"name"` // "" for the PCs in no branch
+	Total  int                  `json:"total"`
+	States map[DisplayState]int `json:"states"`
+}
+
+// APICount is one figure of a usage report: a metric's total over the period
+// starting at Start (the query's "by": hour, day, week or month).
+type APICount struct {
+	Start  time.Time `json:"start"`
+	Branch string    `json:"branch,omitempty"`
+	Metric Metric    `json:"metric"`
+	Label  string    `json:"label,omitempty"`
+	Value  int64     `json:"value"`
+}
+
+// APIError is every refusal's body: what went wrong, and the query parameter
+// at fault when one was.
+type APIError struct {
+	Error string `json:"error"`
+	Param string `json:"param,omitempty"`
+}
+
+// APIHealth is the body of /healthz and /readyz.
+type APIHealth struct {
+	OK     bool              `json:"ok"`
+	Checks map[string]string `json:"checks,omitempty"` // check → "ok" or what failed
+}

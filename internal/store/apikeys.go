@@ -327,3 +327,16 @@ func (s *Store) AddWebhookTallies(ctx context.Context, t map[string]WebhookTally
 		return nil
 	})
 }
+
+// CheckWritable takes the write lock and writes (a no-op update of the schema
+// version) in a transaction, for the API's /readyz.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = version`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store not writable: %w", err)
+	}
+	return nil
+}
