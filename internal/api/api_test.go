@@ -166,9 +166,9 @@ func TestMalformedQueryIs400NamingTheParameter(t *testing.T) {
 		{PathCounts + "?from=yesterday", "from"},
 		{PathCounts + "?from=2026-13-01", "from"},
 		{PathCounts + "?to=2026-02-30", "to"},
-		{PathCounts + "?from=2026-03-01&to=2026-02-01", "to"},  // reversed
-		{PathCounts + "?from=2016-01-01&to=2026-01-01", "to"},  // ten years
-		{PathCounts + "?from=2026-01-01&to=2026-01-01", "to"},  // empty
+		{PathCounts + "?from=2026-03-01&to=2026-02-01", "to"}, // reversed
+		{PathCounts + "?from=2016-01-01&to=2026-01-01", "to"}, // ten years
+		{PathCounts + "?from=2026-01-01&to=2026-01-01", "to"}, // empty
 		{PathCounts + "?by=fortnight", "by"},
 		{PathFeed + "?last_event_id=-1", "last_event_id"},
 		{PathFeed + "?last_event_id=abc", "last_event_id"},

@@ -272,7 +272,10 @@ func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
 
 type keyCtx struct{}
 
-func keyOf(r *http.Request) store.APIKey { k, _ := r.Context().Value(keyCtx{}).(store.APIKey); return k }
+func keyOf(r *http.Request) store.APIKey {
+	k, _ := r.Context().Value(keyCtx{}).(store.APIKey)
+	return k
+}
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	var he *HTTPError
