@@ -3,11 +3,13 @@ package api
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/store"
 )
@@ -97,6 +100,18 @@ func newRig(t testing.TB, cfg Config) *rig {
 	a.Handle(mux)
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = false
+	// The hub's own kind of certificate (ECDSA, from its CA), not httptest's RSA one.
+	caDir := t.TempDir()
+	os.Chmod(caDir, 0o700)
+	ca, err := pki.LoadOrCreate(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.ServerCertificate([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 30*time.Second, 30*time.Second // as the hub's
 	srv.StartTLS()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,7 +123,7 @@ func newRig(t testing.TB, cfg Config) *rig {
 		srv.CloseClientConnections()
 		srv.Close()
 	})
-	r := &rig{t: t, hub: h, st: st, api: a, srv: srv, cli: srv.Client(), closeStore: closeStore}
+	r := &rig{t: t, hub: h, st: st, api: a, srv: srv, cli: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, MaxIdleConnsPerHost: 100}}, closeStore: closeStore}
 	if r.admin, err = st.CreateAPIKey(ctx, "all", "", "admin"); err != nil {
 		t.Fatal(err)
 	}
