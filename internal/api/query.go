@@ -43,6 +43,9 @@ func decodeQuery(raw string, allowed []string, now time.Time) (query, error) {
 				return q, badParam(protocol.Clip(strconv.Quote(name), 40), "is not URL-encoded")
 			}
 			if _, err := url.ParseQuery(part); err != nil {
+				if name == "" {
+					name = `""`
+				}
 				return q, badParam(protocol.Clip(name, 40), "is not URL-encoded")
 			}
 		}
