@@ -16,8 +16,8 @@ import (
 )
 
 type oaDoc struct {
-	OpenAPI    string                          `json:"openapi"`
-	Paths      map[string]map[string]oaOp      `json:"paths"`
+	OpenAPI    string                           `json:"openapi"`
+	Paths      map[string]map[string]oaOp       `json:"paths"`
 	Components struct{ Schemas map[string]any } `json:"components"`
 }
 
