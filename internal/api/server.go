@@ -443,6 +443,10 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
+// CloseFeeds ends every feed with a last event saying why, and refuses new
+// ones; the hub calls it as it shuts down, before its listener.
+func (s *Server) CloseFeeds(why string) { s.feed.closeAll(why) }
+
 // checkKeys closes the feeds of keys revoked since they were opened.
 func (s *Server) checkKeys(ctx context.Context) {
 	ids := s.feed.keyIDs()

@@ -48,6 +48,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/carrel-kiosk/carrel/internal/api"
 	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
@@ -114,6 +115,12 @@ type Config struct {
 	// Staff is the staff API's configuration (internal/staffapi); its
 	// DataDir, Version and websocket timing are the hub's.
 	Staff staffapi.Config
+
+	// API is the read-only API's configuration (internal/api): its Counts
+	// (the usage statistics) and ILSReady (the patron service's link) are
+	// set by whoever assembles the hub; nil leaves /counts answering 503 and
+	// /readyz without an ILS check.
+	API api.Config
 }
 
 func (c *Config) defaults() {
@@ -201,6 +208,7 @@ type Hub struct {
 	closing bool // set when Run is shutting down; guarded by mu
 
 	staff *staffapi.Server // the staff API on the same listener
+	api   *api.Server      // the read-only API on the same listener
 
 	headMu   sync.Mutex // guards headText and headAt
 	headText string     // a recent signed audit head, for Welcome
@@ -306,6 +314,12 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	mux.HandleFunc(protocol.PathAgent, h.handleAgent)
 	mux.HandleFunc(protocol.PathRenewExpired, h.handleRenewExpired)
 	h.staff.Handle(mux)
+	if h.api, err = api.New(cfg.API, h, st, log); err != nil {
+		st.Close()
+		h.ln.Close()
+		return nil, err
+	}
+	h.api.Handle(mux)
 	h.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -340,6 +354,9 @@ func (h *Hub) Fingerprint() string { return h.ca.Fingerprint() }
 
 // CA is the hub's certificate authority.
 func (h *Hub) CA() *pki.CA { return h.ca }
+
+// API is the hub's read-only API (internal/api).
+func (h *Hub) API() *api.Server { return h.api }
 
 // Store is the hub's database.
 func (h *Hub) Store() *store.Store { return h.store }
@@ -416,6 +433,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	g.Go(func() error { h.storeWriter(serveCtx); return nil })
 	g.Go(func() error { h.connectWriter(serveCtx); return nil })
 	g.Go(func() error { return h.staff.Run(staffCtx) })
+	g.Go(func() error { return h.api.Run(serveCtx) })
 	g.Go(func() error { return serve("agent listener", h.srv, h.ln) })
 	if h.ctl != nil {
 		h.ctl.BaseContext = h.srv.BaseContext
@@ -504,6 +522,9 @@ func (h *Hub) shutdown(stopStaff context.CancelFunc) {
 		conns = append(conns, c)
 	}
 	h.mu.Unlock()
+	// The API's feeds end with a last event, so that they do not hold up the
+	// listener's shutdown below.
+	h.api.CloseFeeds("hub shutting down")
 
 	// Stop accepting on both listeners; enrollments and control requests in
 	// flight may finish (the control socket's commands end when their agents
