@@ -128,7 +128,9 @@ func TestAPIFeedFollowsRealAgents(t *testing.T) {
 		t.Fatalf("terminals %+v", ts)
 	}
 	a.ws.Close()
-	f.next(t, func(e protocol.FeedEvent) bool { return e.Terminal == c.id && !e.Online && e.State == protocol.StateOffline })
+	f.next(t, func(e protocol.FeedEvent) bool {
+		return e.Terminal == c.id && !e.Online && e.State == protocol.StateOffline
+	})
 
 	start := time.Now()
 	if err := th.stop(t); err != nil {
