@@ -224,3 +224,72 @@ func BenchmarkFeedFanout1000(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// TestStaffOpsMakeAndRevokeAPIKeysAndWebhooks: an admin's console makes a
+// key (shown once) that reads the API, lists it without the secret, revokes
+// it (the API refuses it then); a desk member is refused, audited; webhooks
+// are registered, listed without their secret, and removed.
+func TestStaffOpsMakeAndRevokeAPIKeysAndWebhooks(t *testing.T) {
+	sh := startStaffHub(t, func(c *Config) { c.API.KeyCheck = 50 * time.Millisecond })
+	const pw = "long enough password"
+	admin := sh.console(t, sh.mustLogin(t, "ann", pw, sh.addStaff(t, "ann", pw, protocol.RoleAdmin)), nil)
+	desk := sh.console(t, sh.mustLogin(t, "dan", pw, sh.addStaff(t, "dan", pw, protocol.RoleDesk)), nil)
+
+	if r := desk.do(protocol.OpAPIKeyCreate, protocol.APIKeyArgs{Name: "sneaky"}); r.OK {
+		t.Fatal("desk made an API key")
+	}
+	var k protocol.APIKeyCreated
+	admin.ok(protocol.OpAPIKeyCreate, protocol.APIKeyArgs{Name: "entrance", Branch: "north"}, &k)
+	if !strings.HasPrefix(k.Key, protocol.APIKeyPrefix) || k.Branch != "north" {
+		t.Fatalf("created %+v", k)
+	}
+	var keys []protocol.APIKeyView
+	admin.ok(protocol.OpAPIKeyList, struct{}{}, &keys)
+	if len(keys) != 1 || keys[0].ID != k.ID {
+		t.Fatalf("listed %+v", keys)
+	}
+	get := func() int {
+		req, _ := http.NewRequest(http.MethodGet, sh.url(api.PathBranches), nil)
+		req.Header.Set("Authorization", "Bearer "+k.Key)
+		resp, err := sh.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(); code != 200 {
+		t.Fatalf("new key: %d", code)
+	}
+	var rev protocol.APIKeyView
+	admin.ok(protocol.OpAPIKeyRevoke, protocol.APIKeyRevokeArgs{Key: k.ID}, &rev)
+	if rev.RevokedAt.IsZero() {
+		t.Fatalf("revoked %+v", rev)
+	}
+	waitFor(t, 10*time.Second, "the revoked key refused", func() bool { return get() == 401 })
+
+	if r := admin.do(protocol.OpWebhookCreate, protocol.WebhookArgs{URL: "https://example.org/h", Secret: "short"}); r.OK {
+		t.Fatal("a short secret accepted")
+	}
+	var w protocol.WebhookView
+	admin.ok(protocol.OpWebhookCreate, protocol.WebhookArgs{URL: "https://example.org/h", Secret: "sixteen bytes or more"}, &w)
+	r := admin.do(protocol.OpWebhookList, struct{}{})
+	if !r.OK || strings.Contains(string(r.Body), "sixteen bytes") || !strings.Contains(string(r.Body), w.ID) {
+		t.Fatalf("webhook list %s", r.Body)
+	}
+	admin.ok(protocol.OpWebhookDelete, protocol.WebhookDeleteArgs{ID: w.ID}, nil)
+
+	actions := map[protocol.AuditAction]int{}
+	for _, row := range sh.auditRows(t) {
+		actions[row.Action]++
+		if strings.Contains(row.Detail, k.Key) || strings.Contains(row.Detail, "sixteen bytes") {
+			t.Fatalf("audit row holds a secret: %s", row.Detail)
+		}
+	}
+	for _, a := range []protocol.AuditAction{protocol.AuditAPIKeyCreate, protocol.AuditAPIKeyRevoke, protocol.AuditWebhookCreate,
+		protocol.AuditWebhookDelete, protocol.AuditAction(protocol.OpAPIKeyCreate)} {
+		if actions[a] == 0 {
+			t.Errorf("no %s audit row (%v)", a, actions)
+		}
+	}
+}

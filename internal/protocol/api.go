@@ -131,3 +131,33 @@ type APIHealth struct {
 	OK     bool              `json:"ok"`
 	Checks map[string]string `json:"checks,omitempty"` // check → "ok" or what failed
 }
+
+// Staff ops for the API's keys and webhooks (admin only). The console has no
+// screen for them yet (2026-12); the ops and `carrel-hub apikey|webhook` do.
+const (
+	OpAPIKeyCreate  StaffOp = "apikey.create"  // APIKeyArgs → APIKeyCreated (the key, shown once); admin
+	OpAPIKeyList    StaffOp = "apikey.list"    // → []APIKeyView; admin
+	OpAPIKeyRevoke  StaffOp = "apikey.revoke"  // APIKeyRevokeArgs → APIKeyView; admin
+	OpWebhookCreate StaffOp = "webhook.create" // WebhookArgs → WebhookView; admin
+	OpWebhookList   StaffOp = "webhook.list"   // → []WebhookView (with delivered and dead counts); admin
+	OpWebhookDelete StaffOp = "webhook.delete" // WebhookDeleteArgs → nothing; admin
+)
+
+type APIKeyArgs struct {
+	Name   string `json:"name"`
+	Branch string `json:"branch,omitempty"`
+}
+
+type APIKeyRevokeArgs struct {
+	Key string `json:"key"` // its ID, or its name when one live key has it
+}
+
+type WebhookArgs struct {
+	URL    string `json:"url"`
+	Secret string `json:"secret"` // 16 bytes or more; kept by the hub to sign with
+	Branch string `json:"branch,omitempty"`
+}
+
+type WebhookDeleteArgs struct {
+	ID string `json:"id"`
+}

@@ -35,6 +35,12 @@ var staffOps = map[protocol.StaffOp]staffOp{
 	protocol.OpAuditList:      {run: opAuditList},
 	protocol.OpAuditVerify:    {run: opAuditVerify, async: true},
 	protocol.OpHubInfo:        {run: opHubInfo},
+	protocol.OpAPIKeyCreate:   {run: opAPIKeyCreate},
+	protocol.OpAPIKeyList:     {run: opAPIKeyList},
+	protocol.OpAPIKeyRevoke:   {run: opAPIKeyRevoke},
+	protocol.OpWebhookCreate:  {run: opWebhookCreate},
+	protocol.OpWebhookList:    {run: opWebhookList},
+	protocol.OpWebhookDelete:  {run: opWebhookDelete},
 }
 
 // Limits of list answers (a response must fit in one frame).
