@@ -283,7 +283,8 @@ func (s *Store) Webhooks(ctx context.Context) ([]Webhook, error) {
 	return out, rows.Err()
 }
 
-// DeleteWebhook removes a target and audits it.
+// DeleteWebhook removes a target (its row stays, marked, its secret erased)
+// and audits it.
 func (s *Store) DeleteWebhook(ctx context.Context, id, actor string) error {
 	now := s.now()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -295,7 +296,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id, actor string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET deleted_at = ? WHERE id = ?`, ms(now), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET deleted_at = ?, secret = X'' WHERE id = ?`, ms(now), id); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, tx, now, actor, protocol.AuditWebhookDelete, id, map[string]string{protocol.AuditKeyURL: u})

@@ -91,3 +91,19 @@ func TestWebhooksStoredAndTallied(t *testing.T) {
 		t.Fatal("deleted webhook listed")
 	}
 }
+
+func TestDeletedWebhookSecretErased(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	w, err := s.CreateWebhook(ctx, "https://example.org/hook", []byte("0123456789abcdef"), "", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteWebhook(ctx, w.ID, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.r.QueryRow(`SELECT length(secret) FROM webhooks WHERE id = ?`, w.ID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("secret of a removed webhook: %d bytes (%v)", n, err)
+	}
+}
