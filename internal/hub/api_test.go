@@ -152,7 +152,8 @@ func TestAPIFeedFollowsRealAgents(t *testing.T) {
 // client's receipt. Compare BenchmarkStatusPush (one console).
 func BenchmarkFeedFanout1000(b *testing.B) {
 	const clients = 1000
-	th := startHub(b, nil)
+	// One key for all the clients: its request rate must allow 1,000 feeds.
+	th := startHub(b, func(c *Config) { c.API.KeyPerSec, c.API.KeyBurst = 10000, 10000 })
 	key, err := th.Store().CreateAPIKey(context.Background(), "bench", "", "test")
 	if err != nil {
 		b.Fatal(err)
@@ -171,6 +172,9 @@ func BenchmarkFeedFanout1000(b *testing.B) {
 		resp, err := cli.Do(req)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if resp.StatusCode != 200 {
+			b.Fatalf("feed %d: %s", i, resp.Status)
 		}
 		b.Cleanup(func() { resp.Body.Close() })
 		go func() {

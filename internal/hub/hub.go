@@ -24,6 +24,13 @@
 // changed (staffapi.Server.Changed). Commands through the control socket are
 // authorised by who can reach it (root or the hub's own user).
 //
+// The same listener also serves the read-only API (internal/api, under
+// /api/v1/, with /healthz, /readyz and the free PCs page /free): the hub tells
+// it what changed where it tells the consoles (Hub.changed), and hands it each
+// committed session.started and session.ended event for its feed and
+// webhooks. Config.API takes the usage counts and the ILS check from whoever
+// assembles the hub.
+//
 // Hub.Run holds every goroutine it starts in one errgroup under its context
 // (internal/wsserve has what the two servers share).
 package hub

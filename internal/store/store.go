@@ -16,7 +16,8 @@
 // The schema is versioned (migrate.go): numbered steps of plain SQL, a version
 // in the database, and a refusal to open a database a newer carrel-hub made.
 //
-// Staff accounts and sessions live here too (staff.go). Quarantine records are
+// Staff accounts and sessions live here too (staff.go), and the read-only
+// API's keys (as SHA-256 hashes) and webhook targets (apikeys.go). Quarantine records are
 // not a table of their own (2026-11): the staff API derives them from the agents'
 // download.blocked and quarantine.released events, so they go with event
 // retention. It is SQLite only: the PostgreSQL store for several hubs is planned,
