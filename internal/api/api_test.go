@@ -347,3 +347,25 @@ func TestKeyRevokedMidFeedClosesIt(t *testing.T) {
 		t.Fatalf("revoked key answered %d", code)
 	}
 }
+
+// TestFeedOutlivesTheServersTimeouts: the hub's server gives every request
+// 30 s to be read and written; a feed lives on past both. Here they are
+// 200 ms and the feed carries events for 1.5 s.
+func TestFeedOutlivesTheServersTimeouts(t *testing.T) {
+	r := newRigServer(t, Config{}, func(s *http.Server) { s.ReadTimeout, s.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond })
+	f := r.feed(r.admin.Key, "", nil)
+	for i := 0; i < 3; i++ {
+		f.next(t, func(e sseEvent) bool { return e.name == "state" })
+	}
+	start := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond) // time passing is what is tested
+	defer tick.Stop()
+	states := []protocol.SessionState{protocol.SessionInUse, protocol.SessionFree}
+	for i := 0; time.Since(start) < 1500*time.Millisecond; i++ {
+		<-tick.C
+		want := states[i%2]
+		r.hub.set("t-1", "north-1", "north", want)
+		r.api.Changed("t-1")
+		f.next(t, func(e sseEvent) bool { return e.ev.Terminal == "t-1" && string(e.ev.State) == string(want) })
+	}
+}

@@ -74,6 +74,12 @@ type rig struct {
 
 func newRig(t testing.TB, cfg Config) *rig {
 	t.Helper()
+	return newRigServer(t, cfg, nil)
+}
+
+// newRigServer is newRig with the test server's settings changed by mut.
+func newRigServer(t testing.TB, cfg Config, mut func(*http.Server)) *rig {
+	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +119,9 @@ func newRig(t testing.TB, cfg Config) *rig {
 	}
 	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 30*time.Second, 30*time.Second // as the hub's
+	if mut != nil {
+		mut(srv.Config)
+	}
 	srv.StartTLS()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
