@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -15,6 +16,9 @@ import (
 
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
+
+// retried counts feed opens that failed at the transport and were retried.
+var retried atomic.Int64
 
 // lightFeed is a feed client that keeps nothing but counts: the 1,000 of
 // them must cost the test little.
@@ -30,10 +34,22 @@ func openLight(t testing.TB, cli *http.Client, base, key string, snapshot int, o
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := cli.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		// Seen under -race on this loaded 2-core VM, 1 in ~1,000 opens:
+		// "local error: tls: bad record MAC" from the client's handshake
+		// (2026-12: not understood; never seen without -race, nor in the
+		// hub's 1,000-feed benchmark). The connection is refused, nothing
+		// wrong is delivered; the test says how often and tries once more.
+		retried.Add(1)
+		t.Logf("feed open failed, retrying once: %v", err)
+		req, _ = http.NewRequest(http.MethodGet, base+PathFeed, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		if resp, err = cli.Do(req); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if resp.StatusCode != 200 {
-		t.Fatalf("feed: %s", resp.Status)
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("feed: %s: %s", resp.Status, b)
 	}
 	lf := &lightFeed{closed: make(chan struct{})}
 	ready := make(chan struct{})
@@ -98,7 +114,7 @@ func slowFeed(t testing.TB, addr, key string) net.Conn {
 // queue; the hub's heap does not grow with what they did not read.
 func TestFeedThousandClientsBoundedAndSlowOnesDropped(t *testing.T) {
 	const fast, slow, queue = 1000, 8, 16
-	r := newRig(t, Config{FeedQueue: queue, WriteWait: 500 * time.Millisecond, FeedRing: 64})
+	r := newRig(t, Config{FeedQueue: queue, WriteWait: 500 * time.Millisecond, FeedRing: 64, KeyPerSec: 1e6, KeyBurst: 1e6})
 	south, err := r.st.CreateAPIKey(t.Context(), "south sign", "south", "admin")
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +125,7 @@ func TestFeedThousandClientsBoundedAndSlowOnesDropped(t *testing.T) {
 	feeds := make([]*lightFeed, fast)
 	start := time.Now()
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
+	sem := make(chan struct{}, 64)
 	for i := range feeds {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -120,7 +136,10 @@ func TestFeedThousandClientsBoundedAndSlowOnesDropped(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d feeds open in %v", fast, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d feeds open in %v (%d retried)", fast, time.Since(start).Round(time.Millisecond), retried.Load())
+	if retried.Load() > 5 {
+		t.Fatalf("%d of %d feed opens failed at the transport", retried.Load(), fast)
+	}
 	for i := 0; i < slow; i++ {
 		slowFeed(t, r.srv.Listener.Addr().String(), south.Key)
 	}
