@@ -56,6 +56,8 @@ func newProgram() *cli.Program {
 		{Name: "service", Summary: "(run by the service manager) serve as the installed service", Hidden: true, Run: runService},
 		{Name: "audit", Summary: "check the audit log: audit verify", Run: runAudit},
 		{Name: "directory", Summary: "check the staff directory settings (LDAP, Active Directory): directory check --user NAME", Run: runDirectory},
+		{Name: "apikey", Summary: "read-only API keys: apikey create --name N [--branch B], list, revoke", Run: runAPIKey},
+		{Name: "webhook", Summary: "signed webhooks of the API's events: webhook add --url U, list, remove", Run: runWebhook},
 		{Name: "admin", Summary: "staff accounts: admin create, list, unlock, reset-totp (admin --help)", Run: runAdmin},
 	} {
 		p.Register(c)

@@ -271,7 +271,7 @@ func (h *Hub) unregister(c *agentConn) {
 		}
 		h.live.disconnected(c.id, time.Now())
 		h.forgetStatus(c.id)
-		h.staff.Changed(c.id)
+		h.changed(c.id)
 	}
 }
 
@@ -294,7 +294,13 @@ func (h *Hub) queueStatus(id string, s *protocol.Status) {
 		h.statuses[id], h.persisted[id] = u, u
 	}
 	h.statusMu.Unlock()
-	h.staff.Changed(id)
+	h.changed(id)
+}
+
+// changed tells the staff consoles and the API that these terminals changed.
+func (h *Hub) changed(ids ...string) {
+	h.staff.Changed(ids...)
+	h.api.Changed(ids...)
 }
 
 // forgetStatus makes the next status of a terminal that went offline be
@@ -412,7 +418,7 @@ func (h *Hub) renew(c *agentConn, m *protocol.Renew) {
 		return
 	}
 	h.live.renewed(c.id, notAfter)
-	h.staff.Changed(c.id)
+	h.changed(c.id)
 	frame, err := protocol.Encode(&protocol.Cert{Certificate: certPEM})
 	if err == nil {
 		c.enqueue(frame)

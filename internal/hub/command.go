@@ -85,7 +85,7 @@ func (h *Hub) SendCommand(ctx context.Context, terminal string, action protocol.
 				h.log.Error("Store lock state failed", "terminal", t.ID, "err", err)
 			}
 			h.live.setLocked(t.ID, action == protocol.ActionLock)
-			h.staff.Changed(t.ID)
+			h.changed(t.ID)
 		}
 		return res, nil
 	case <-c.Done():
@@ -124,7 +124,7 @@ func (h *Hub) Revoke(ctx context.Context, terminal, actor string) (store.Termina
 		return t, err
 	}
 	h.live.revoked(t.ID)
-	h.staff.Changed(t.ID)
+	h.changed(t.ID)
 	h.mu.Lock()
 	c := h.conns[t.ID]
 	h.mu.Unlock()
@@ -147,7 +147,7 @@ func (h *Hub) SetBranch(ctx context.Context, terminal, branch, actor string) (st
 	}
 	t.Branch = branch
 	h.live.setBranch(t.ID, branch)
-	h.staff.Changed(t.ID)
+	h.changed(t.ID)
 	h.log.Info("Terminal moved to a branch", "terminal", t.ID, "branch", branch, "by", actor)
 	return t, nil
 }

@@ -128,7 +128,7 @@ func (h *Hub) handleRenewExpired(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.live.renewed(term.ID, notAfter)
-	h.staff.Changed(term.ID)
+	h.changed(term.ID)
 	h.log.Warn("Expired certificate renewed in grace", "terminal", term.ID, "name", term.Name,
 		"expired", leaf.NotAfter.UTC(), "serial", newSerial, "notAfter", notAfter, "remote", ip)
 	wsserve.WriteJSON(w, http.StatusOK, protocol.EnrollResponse{TerminalID: term.ID, Certificate: certPEM, CA: string(h.ca.CertPEM())})

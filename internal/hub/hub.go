@@ -39,6 +39,13 @@
 // settle the daily allowance. Hub.ILSLink is the ILS's state for the console
 // and readiness checks.
 //
+// The same listener also serves the read-only API (internal/api, under
+// /api/v1/, with /healthz, /readyz and the free PCs page /free): the hub tells
+// it what changed where it tells the consoles (Hub.changed), and hands it each
+// committed session.started and session.ended event for its feed and
+// webhooks. Config.API takes the usage counts and the ILS check from whoever
+// assembles the hub.
+//
 // Hub.Run holds every goroutine it starts in one errgroup under its context
 // (internal/wsserve has what the two servers share).
 package hub
@@ -64,6 +71,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/carrel-kiosk/carrel/internal/api"
 	"github.com/carrel-kiosk/carrel/internal/atomicfile"
 	"github.com/carrel-kiosk/carrel/internal/patron"
 	"github.com/carrel-kiosk/carrel/internal/pki"
@@ -158,6 +166,12 @@ type Config struct {
 	// Staff is the staff API's configuration (internal/staffapi); its
 	// DataDir, Version and websocket timing are the hub's.
 	Staff staffapi.Config
+
+	// API is the read-only API's configuration (internal/api): its Counts
+	// (the usage statistics) and ILSReady (the patron service's link) are
+	// set by whoever assembles the hub; nil leaves /counts answering 503 and
+	// /readyz without an ILS check.
+	API api.Config
 }
 
 func (c *Config) defaults() {
@@ -259,6 +273,7 @@ type Hub struct {
 	closing bool // set when Run is shutting down; guarded by mu
 
 	staff *staffapi.Server // the staff API on the same listener
+	api   *api.Server      // the read-only API on the same listener
 
 	grantKey ed25519.PrivateKey // signs patron grants (GrantKeyFile)
 	patron   *patron.Service
@@ -378,6 +393,18 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	mux.HandleFunc(protocol.PathAgent, h.handleAgent)
 	mux.HandleFunc(protocol.PathRenewExpired, h.handleRenewExpired)
 	h.staff.Handle(mux)
+	if cfg.API.Counts == nil {
+		cfg.API.Counts = apiCounts{h}
+	}
+	if cfg.API.ILSReady == nil && cfg.SIP2 != nil {
+		cfg.API.ILSReady = h.ilsReady
+	}
+	if h.api, err = api.New(cfg.API, h, st, log); err != nil {
+		st.Close()
+		h.ln.Close()
+		return nil, err
+	}
+	h.api.Handle(mux)
 	h.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -412,6 +439,9 @@ func (h *Hub) Fingerprint() string { return h.ca.Fingerprint() }
 
 // CA is the hub's certificate authority.
 func (h *Hub) CA() *pki.CA { return h.ca }
+
+// API is the hub's read-only API (internal/api).
+func (h *Hub) API() *api.Server { return h.api }
 
 // Store is the hub's database.
 func (h *Hub) Store() *store.Store { return h.store }
@@ -488,6 +518,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	g.Go(func() error { h.storeWriter(serveCtx); return nil })
 	g.Go(func() error { h.connectWriter(serveCtx); return nil })
 	g.Go(func() error { return h.staff.Run(staffCtx) })
+	g.Go(func() error { return h.api.Run(serveCtx) })
 	g.Go(func() error { return serve("agent listener", h.srv, h.ln) })
 	if h.ctl != nil {
 		h.ctl.BaseContext = h.srv.BaseContext
@@ -582,6 +613,9 @@ func (h *Hub) shutdown(stopStaff context.CancelFunc) {
 		conns = append(conns, c)
 	}
 	h.mu.Unlock()
+	// The API's feeds end with a last event, so that they do not hold up the
+	// listener's shutdown below.
+	h.api.CloseFeeds("hub shutting down")
 
 	// Stop accepting on both listeners; enrollments and control requests in
 	// flight may finish (the control socket's commands end when their agents

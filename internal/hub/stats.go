@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -149,5 +150,32 @@ func (h *Hub) prune(ctx context.Context) {
 	}
 	if err != nil && ctx.Err() == nil {
 		h.log.Error("Retention failed", "err", err)
+	}
+}
+
+// apiCounts serves the read-only API's /counts from the usage counters: the
+// report's rows, in the hub's time zone.
+type apiCounts struct{ h *Hub }
+
+func (c apiCounts) Counts(ctx context.Context, from, to time.Time, by, branch string) ([]protocol.APICount, error) {
+	r, err := c.h.Report(ctx, protocol.ReportArgs{From: from, To: to, By: protocol.Period(by), Branch: branch})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.APICount, 0, len(r.Rows))
+	for _, row := range r.Rows {
+		out = append(out, protocol.APICount{Start: row.Start, Branch: branch, Metric: row.Metric, Label: row.Label, Value: row.N})
+	}
+	return out, nil
+}
+
+// ilsReady is /readyz's ILS check: an error unless the last exchange with
+// the ILS worked (or it was not asked yet).
+func (h *Hub) ilsReady(context.Context) error {
+	switch l := h.ILSLink(); l.State {
+	case protocol.ILSUp, protocol.ILSUnknown:
+		return nil
+	default:
+		return fmt.Errorf("the ILS link is %s: %s", l.State, l.LastError)
 	}
 }

@@ -108,6 +108,9 @@ func (h *Hub) commit(ctx context.Context, batch []eventReq, withStatuses bool) {
 	}
 	if len(batch) > 0 {
 		h.staff.Changed() // new events to push
+		for _, r := range batch {
+			h.api.SessionEvent(r.ev) // session.started and .ended go to the API's feed and webhooks
+		}
 	}
 	// The highest seq per connection, in arrival order.
 	acks := make(map[*agentConn]uint64, 4)

@@ -44,7 +44,8 @@ const (
 var AuditActions = []AuditAction{AuditEnroll, AuditRenew, AuditRevoke, AuditCommand, AuditCommandResult,
 	AuditTokenCreate, AuditStaffSetup, AuditStaffCreate, AuditStaffDisable, AuditStaffLogin,
 	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch, AuditStaffRole, AuditPowerNoWake, AuditErase,
-	AuditPatronLockout, AuditGuestCreate, AuditSessionTime, AuditRulesSet}
+	AuditPatronLockout, AuditGuestCreate, AuditSessionTime, AuditRulesSet,
+	AuditAPIKeyCreate, AuditAPIKeyRevoke, AuditAPIRefused, AuditWebhookCreate, AuditWebhookDelete}
 
 // Audit detail keys written by the store and read by the console.
 const (

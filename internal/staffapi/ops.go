@@ -43,6 +43,12 @@ var staffOps = map[protocol.StaffOp]staffOp{
 	protocol.OpRulesGet:       {run: opRulesGet},
 	protocol.OpRulesSet:       {run: opRulesSet},
 	protocol.OpILSLink:        {run: opILSLink},
+	protocol.OpAPIKeyCreate:   {run: opAPIKeyCreate},
+	protocol.OpAPIKeyList:     {run: opAPIKeyList},
+	protocol.OpAPIKeyRevoke:   {run: opAPIKeyRevoke},
+	protocol.OpWebhookCreate:  {run: opWebhookCreate},
+	protocol.OpWebhookList:    {run: opWebhookList},
+	protocol.OpWebhookDelete:  {run: opWebhookDelete},
 }
 
 // Limits of list answers (a response must fit in one frame).

@@ -241,6 +241,34 @@ CREATE TABLE guest_passes (
 ) WITHOUT ROWID;
 CREATE INDEX guest_passes_expires ON guest_passes(expires_at);
 `,
+	// 8: the read-only API (internal/api): keys stored as SHA-256 hashes of
+	// their 256-bit secret (shown once), revocable; webhook targets with the
+	// secret their POSTs are signed with, and their delivered and
+	// dead-lettered counts.
+	`
+CREATE TABLE api_keys (
+	id         TEXT PRIMARY KEY,
+	hash       BLOB NOT NULL UNIQUE,
+	name       TEXT NOT NULL,
+	branch     TEXT NOT NULL DEFAULT '',
+	created_at INTEGER NOT NULL,
+	created_by TEXT NOT NULL,
+	revoked_at INTEGER,
+	last_used  INTEGER
+);
+CREATE TABLE webhooks (
+	id         TEXT PRIMARY KEY,
+	url        TEXT NOT NULL,
+	secret     BLOB NOT NULL,
+	branch     TEXT NOT NULL DEFAULT '',
+	created_at INTEGER NOT NULL,
+	created_by TEXT NOT NULL,
+	deleted_at INTEGER,
+	delivered  INTEGER NOT NULL DEFAULT 0,
+	dead       INTEGER NOT NULL DEFAULT 0,
+	last_error TEXT NOT NULL DEFAULT ''
+);
+`,
 }
 
 // SchemaVersion is the schema version this build brings databases to.

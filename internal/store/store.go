@@ -26,7 +26,8 @@
 // Staff accounts and sessions live here too (staff.go), and the patron
 // session's tables (patron.go): branch rules, the day keys of the cards'
 // pseudonyms, the daily ledger, the granted sessions and the guest passes'
-// hashes. Quarantine records are
+// hashes, and the read-only API's keys (as SHA-256 hashes) and webhook
+// targets (apikeys.go). Quarantine records are
 // not a table of their own (2026-11): the staff API derives them from the agents'
 // download.blocked and quarantine.released events, so they go with event
 // retention. It is SQLite only: the PostgreSQL store for several hubs is planned,
