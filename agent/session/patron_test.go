@@ -101,31 +101,31 @@ type signinRig struct {
 	mono   *fakeMono
 	hub    *fakeHub
 	key    ed25519.PrivateKey
-	logs   *syncBuffer
+	logs   *logBuffer
 	dir    string
 	cancel context.CancelFunc
 	done   chan error
 }
 
-type syncBuffer struct {
+type logBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+func (b *logBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
 
 var testGrantKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 
 func newSigninRig(t *testing.T, dir string, cfg func(*Config), initial ...Session) *signinRig {
 	t.Helper()
 	r := &signinRig{t: t, w: newFakeWatcher(initial...), wiper: newFakeWiper(), sink: &eventrec.Recorder{},
-		clock: &fakeClock{now: t0}, mono: &fakeMono{d: time.Hour}, hub: &fakeHub{}, key: testGrantKey, logs: &syncBuffer{},
+		clock: &fakeClock{now: t0}, mono: &fakeMono{d: time.Hour}, hub: &fakeHub{}, key: testGrantKey, logs: &logBuffer{},
 		dir: dir, done: make(chan error, 1)}
 	r.ctl = &screenController{fakeController: newFakeController(), inputs: make(chan overlay.Input, 8), screen: map[string]shownScreen{}}
 	c := testConfig()
