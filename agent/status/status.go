@@ -132,6 +132,17 @@ func (c *Collector) SetLastWipe(v string) {
 	c.update(func(s *protocol.Status) { s.LastWipe = protocol.Clip(v, protocol.MaxShortString) })
 }
 
+// SetPatron records the signed-in patron session (nil: none).
+func (c *Collector) SetPatron(p *protocol.PatronView) {
+	c.update(func(s *protocol.Status) {
+		if p != nil {
+			cp := *p
+			p = &cp
+		}
+		s.Patron = p
+	})
+}
+
 // SetCertExpires records when the agent's certificate expires.
 func (c *Collector) SetCertExpires(t time.Time) {
 	c.update(func(s *protocol.Status) { s.CertExpires = t.UTC() })
@@ -199,6 +210,10 @@ func (c *Collector) Collect(ctx context.Context) protocol.Status {
 	}
 	c.mu.Lock()
 	s.Locked, s.PolicyVersion, s.LastWipe, s.CertExpires = c.set.Locked, c.set.PolicyVersion, c.set.LastWipe, c.set.CertExpires
+	if c.set.Patron != nil {
+		p := *c.set.Patron
+		s.Patron = &p
+	}
 	c.mu.Unlock()
 	return s
 }
@@ -224,7 +239,17 @@ func Changed(prev, cur protocol.Status) bool {
 		prev.Locked != cur.Locked || prev.PolicyVersion != cur.PolicyVersion ||
 		prev.LastWipe != cur.LastWipe || prev.OutboxDropped != cur.OutboxDropped ||
 		!prev.CertExpires.Equal(cur.CertExpires) || prev.Hostname != cur.Hostname ||
-		prev.AgentVersion != cur.AgentVersion || prev.Restarts != cur.Restarts
+		prev.AgentVersion != cur.AgentVersion || prev.Restarts != cur.Restarts ||
+		!samePatron(prev.Patron, cur.Patron)
+}
+
+// samePatron reports whether two patron sessions are the same one with the
+// same end (to the second).
+func samePatron(a, b *protocol.PatronView) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Grant == b.Grant && a.Kind == b.Kind && a.Patron == b.Patron && a.Ends.Unix() == b.Ends.Unix()
 }
 
 // CountStart adds one to the agent-start counter kept in stateDir and returns
