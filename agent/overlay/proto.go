@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -171,27 +172,47 @@ func (s Secret) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads a JSON string of printable ASCII (what a card, PIN or
-// guest code may hold, protocol.SignIn) with only \" and \\ escaped, into
-// fresh bytes; anything else is refused.
+// guest code may hold, protocol.SignIn) into fresh bytes. Escapes are taken
+// for printable ASCII only (\", \\, \/ and \u0021 to \u007e: encoding/json
+// writes <, > and & as \u003c, \u003e, \u0026); anything else is refused.
 func (s *Secret) UnmarshalJSON(b []byte) error {
 	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
 		return errors.New("secret: not a string")
 	}
 	b = b[1 : len(b)-1]
 	out := make([]byte, 0, len(b))
+	fail := func(why string) error {
+		clear(out)
+		return errors.New("secret: " + why)
+	}
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if c == '\\' {
-			if i+1 == len(b) || (b[i+1] != '"' && b[i+1] != '\\') {
-				clear(out)
-				return errors.New("secret: unsupported escape")
+			if i+1 == len(b) {
+				return fail("unsupported escape")
 			}
 			i++
-			c = b[i]
+			switch b[i] {
+			case '"', '\\', '/':
+				c = b[i]
+			case 'u':
+				if i+4 >= len(b) {
+					return fail("unsupported escape")
+				}
+				v, err := strconv.ParseUint(string(b[i+1:i+5]), 16, 16)
+				if err != nil {
+					return fail("unsupported escape")
+				}
+				c, i = byte(v), i+4
+				if v > 0x7e {
+					return fail("not printable ASCII")
+				}
+			default:
+				return fail("unsupported escape")
+			}
 		}
 		if c < 0x21 || c > 0x7e {
-			clear(out)
-			return errors.New("secret: not printable ASCII")
+			return fail("not printable ASCII")
 		}
 		out = append(out, c)
 	}
