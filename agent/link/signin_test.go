@@ -3,6 +3,8 @@ package link
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -93,5 +95,47 @@ func TestSignInOverTheLink(t *testing.T) {
 	}
 	if logs := a.logs.String(); strings.Contains(logs, "9731") || strings.Contains(logs, "21234000012345") {
 		t.Error("the PIN or the card is in the agent's log")
+	}
+}
+
+// BenchmarkSignInRoundTrip is a sign-in over the real mutual-TLS link: the
+// agent's SignIn → the hub's frame → its answer → the caller has it. The hub
+// answers at once ("instant") or after 100 ms, as a SIP2 server might; the
+// p50 and p99 are reported.
+func BenchmarkSignInRoundTrip(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		delay time.Duration
+	}{{"instant", 0}, {"hub-100ms", 100 * time.Millisecond}} {
+		b.Run(c.name, func(b *testing.B) {
+			h := newTestHub(b)
+			dir := tempDir(b)
+			enroll(b, h, dir)
+			grant := protocol.Grant{ID: "g-1", Terminal: "term-1", Kind: protocol.PatronCard, Patron: "p-1", Issued: time.Now(),
+				Ends: time.Now().Add(time.Hour), Seconds: 3600, EndsBy: "session", Sig: "c2ln"}
+			h.mu.Lock()
+			h.answer = func(s protocol.SignIn) protocol.Message {
+				time.Sleep(c.delay) // the hub's reader waits, as for a slow ILS
+				return &protocol.SignInAnswer{ID: s.ID, Grant: &grant}
+			}
+			h.mu.Unlock()
+			a := startAgent(b, h, dir, nil)
+			a.run(b)
+			testbin.WaitFor(b, 10*time.Second, "connection", func() bool { return h.connected() == 1 })
+			ctx := context.Background()
+			took := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				if _, err := a.client.SignIn(ctx, protocol.SignIn{ID: "s-" + strconv.Itoa(i), Card: "21234000012345", PIN: "9731"}); err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(start))
+			}
+			b.StopTimer()
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+		})
 	}
 }

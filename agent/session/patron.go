@@ -351,6 +351,12 @@ func (d *desk) opened(ctx context.Context, s Session, initial bool) bool {
 		d.mu.Unlock()
 		d.m.background(func() { d.terminate(ctx, s) })
 		return true
+	case d.scr == nil && !resumed:
+		// No helper on this OS (macOS): where patrons sign in, a session
+		// nobody signed in to is not left open.
+		d.m.log.Warn("Patron session without a sign-in screen on this OS; ending it", "session", s.ID)
+		d.m.background(func() { d.terminate(ctx, s) })
+		return false
 	case resumed:
 		d.m.log.Info("Patron session resumed after a restart", "session", s.ID, "grant", sg.Grant.ID, "used", sg.Used)
 		d.m.mu.Lock()

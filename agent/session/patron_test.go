@@ -548,3 +548,29 @@ func TestStaffLockHidesTheFormAndUnlockBringsItBack(t *testing.T) {
 		t.Errorf("an unsigned session was unlocked: %v", unlocked)
 	}
 }
+
+// TestSignInWithoutAScreenEndsTheSession: where the OS has no session helper
+// (macOS) a patron session cannot be signed in to, so it is not left open.
+func TestSignInWithoutAScreenEndsTheSession(t *testing.T) {
+	ctl := newFakeController()
+	w := newFakeWatcher()
+	cfg := testConfig()
+	cfg.PatronSignIn = true
+	m, err := New(Options{Config: cfg, Log: testLogger(t), Watcher: w, Wiper: newFakeWiper(), Controller: ctl,
+		Power: &fakePower{}, Sink: &eventrec.Recorder{}, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	recv(t, w.runs, "watcher run")
+	w.events <- Event{Kind: Logon, Session: x11}
+	if id := recv(t, ctl.terminated, "the session ended"); id != x11.ID {
+		t.Errorf("terminated %s", id)
+	}
+	if st, _ := m.Current(); st == protocol.SessionInUse {
+		t.Error("a session nobody signed in to counts as in use")
+	}
+}

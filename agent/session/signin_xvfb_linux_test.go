@@ -133,7 +133,10 @@ func TestSignInUnderXvfb(t *testing.T) {
 		}
 	}
 	covered := func() bool { c, _, _ := topCovers(t, xc); return c }
-	strip := func() bool { _, n, top := topCovers(t, xc); return n == 1 && top.Y == 0 && top.Height < 150 && top.Width == 800 }
+	strip := func() bool {
+		_, n, top := topCovers(t, xc)
+		return n == 1 && top.Y == 0 && top.Height < 150 && top.Width == 800
+	}
 
 	sess := Session{ID: "5", User: "patron1", UID: strconv.Itoa(int(uid)), Type: "x11", Display: display, Since: t0}
 	w.events <- Event{Kind: Logon, Session: sess}
@@ -148,8 +151,10 @@ func TestSignInUnderXvfb(t *testing.T) {
 	testbin.WaitFor(t, 10*time.Second, "the refusal", func() bool { return len(hub.requests()) == 1 && covered() })
 	// The PIN field has the focus again, the card is kept.
 	xdo("type", "--delay", "15", "4321")
+	pressed := time.Now()
 	xdo("key", "Return")
 	testbin.WaitFor(t, 10*time.Second, "the strip after the grant", strip)
+	t.Logf("Enter → the hub's grant → the lock gone and the strip shown: %s (an instant hub)", time.Since(pressed).Round(time.Millisecond))
 	got := hub.requests()
 	if len(got) != 2 || got[1].Card != "21234000012345" || got[1].PIN != "4321" {
 		t.Fatalf("hub got %d sign-ins: %+v", len(got), got)
