@@ -639,8 +639,11 @@ func (d *desk) tick(ctx context.Context) {
 	if left <= 0 {
 		d.mu.Unlock()
 		reason := protocol.EndTimeUp
-		if r.offline {
+		switch {
+		case r.offline:
 			reason = protocol.EndOffline
+		case r.g.EndsBy == "closing":
+			reason = protocol.EndClosing // the grant ran to the library's closing
 		}
 		d.end(ctx, reason)
 		return

@@ -431,6 +431,20 @@ func TestIdleEndsTheSessionAfterAWarning(t *testing.T) {
 	}
 }
 
+func TestGrantEndingAtClosingSaysSo(t *testing.T) {
+	r := newSigninRig(t, t.TempDir(), nil)
+	g := r.grant("g-c", 120)
+	g.EndsBy = "closing"
+	protocol.SignGrant(&g, r.key)
+	r.signIn(g)
+	r.mono.add(121 * time.Second)
+	recv(t, r.ctl.terminated, "the end at closing")
+	r.w.events <- Event{Kind: Logoff, Session: x11}
+	if e := r.sink.WaitKind(t, 5*time.Second, protocol.EventSessionEnded); e.Data[protocol.DataEndReason] != protocol.EndClosing {
+		t.Errorf("session.ended %v", e.Data)
+	}
+}
+
 func TestEndMySessionAndStaffEnd(t *testing.T) {
 	r := newSigninRig(t, t.TempDir(), nil)
 	r.signIn(r.grant("g-7", 3600))
@@ -441,6 +455,25 @@ func TestEndMySessionAndStaffEnd(t *testing.T) {
 	e := r.sink.WaitKind(t, 5*time.Second, protocol.EventSessionEnded)
 	if e.Data[protocol.DataEndReason] != protocol.EndPatron || e.Data[protocol.DataUsed] != "90" {
 		t.Errorf("session.ended %v", e.Data)
+	}
+	recv(t, r.wiper.called, "the wipe")
+	r.sink.WaitKind(t, 5*time.Second, protocol.EventSessionWiped)
+
+	// Staff end the next patron's session from the console.
+	next := x11
+	next.ID = "8"
+	r.answerGrant(r.grant("g-7b", 3600))
+	r.logon(next)
+	r.type_(next.ID, "21234000012345", "4321", "")
+	r.waitScreen(next.ID, "the strip", func(v shownScreen) bool { return !v.lock && v.p.EndsAt != 0 })
+	if _, err := r.m.EndSession(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, r.ctl.terminated, "the staff end")
+	r.w.events <- Event{Kind: Logoff, Session: next}
+	testbin.WaitFor(t, 5*time.Second, "the second session.ended", func() bool { return r.sink.Count(protocol.EventSessionEnded) == 2 })
+	if e := r.sink.OfKind(protocol.EventSessionEnded)[1]; e.Data[protocol.DataEndReason] != protocol.EndStaff || e.Data[protocol.DataGrant] != "g-7b" {
+		t.Errorf("staff end: session.ended %v", e.Data)
 	}
 }
 
