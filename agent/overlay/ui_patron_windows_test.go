@@ -3,6 +3,7 @@
 package overlay
 
 import (
+	"os"
 	"testing"
 	"time"
 )
@@ -18,6 +19,18 @@ func TestPatronScreenWindows(t *testing.T) {
 	h.ready(h.send(Command{Lock: true, Patron: PatronScreen{SignIn: true, CleanAt: time.Now().Add(-time.Minute).UnixMilli()}}))
 	if window(lockClass, pid) == 0 {
 		t.Fatal("no lock window for the form")
+	}
+	pause := func() {
+		if os.Getenv("CARREL_SHOTS") != "" {
+			time.Sleep(3 * time.Second) // a screenshot is taken from outside
+		}
+	}
+	for _, vk := range []uint16{'2', '1', vkTab, '9'} {
+		press(t, vk)
+	}
+	pause()
+	for _, vk := range []uint16{vkEscape} {
+		press(t, vk)
 	}
 	for _, vk := range []uint16{'2', '1', '2', '3', '4', vkTab, '9', '8', '7', '6', vkReturn} {
 		press(t, vk)
@@ -43,6 +56,7 @@ func TestPatronScreenWindows(t *testing.T) {
 	if window(lockClass, pid) != 0 {
 		t.Error("the lock is still shown with the strip")
 	}
+	pause()
 	sr := rectOf(t, strip)
 	if sr.Top != 0 || sr.Bottom-sr.Top > (primaryScreen().Bottom)/4 {
 		t.Errorf("strip at %+v, want a strip along the top", sr)
