@@ -257,7 +257,9 @@ func TestSignInUnlocksAndTheGrantEndsTheSession(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.dir, grantFileName)); !os.IsNotExist(err) {
 		t.Errorf("saved grant still there after the end: %v", err)
 	}
-	// The next patron's form says the wipe was verified, and when.
+	// The next patron's form says the wipe was verified, and when (once the
+	// seat is free: while it is still wiping, a logon is refused).
+	testbin.WaitFor(t, 5*time.Second, "the seat free", func() bool { st, _ := r.m.Current(); return st == protocol.SessionFree })
 	next := Session{ID: "6", User: "patron1", UID: "1001", Type: "x11", Display: ":0", Since: t0}
 	r.w.events <- Event{Kind: Logon, Session: next}
 	v := r.waitScreen("6", "the next form with the wipe's time", func(v shownScreen) bool { return v.p.SignIn && v.p.CleanAt != 0 })
@@ -458,6 +460,7 @@ func TestEndMySessionAndStaffEnd(t *testing.T) {
 	}
 	recv(t, r.wiper.called, "the wipe")
 	r.sink.WaitKind(t, 5*time.Second, protocol.EventSessionWiped)
+	testbin.WaitFor(t, 5*time.Second, "the seat free", func() bool { st, _ := r.m.Current(); return st == protocol.SessionFree })
 
 	// Staff end the next patron's session from the console.
 	next := x11

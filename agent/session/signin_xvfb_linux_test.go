@@ -194,6 +194,7 @@ func TestSignInUnderXvfb(t *testing.T) {
 	w.events <- Event{Kind: Logoff, Session: sess}
 	recv(t, wiper.called, "the wipe")
 	testbin.WaitFor(t, 10*time.Second, "session.wiped", func() bool { return pending(ob, protocol.EventSessionWiped) == 1 })
+	testbin.WaitFor(t, 5*time.Second, "the seat free", func() bool { st, _ := m.Current(); return st == protocol.SessionFree })
 	next := sess
 	next.ID = "6"
 	w.events <- Event{Kind: Logon, Session: next}
