@@ -20,6 +20,7 @@ import (
 	"github.com/carrel-kiosk/carrel/agent/link"
 	"github.com/carrel-kiosk/carrel/agent/outbox"
 	"github.com/carrel-kiosk/carrel/agent/selftest"
+	"github.com/carrel-kiosk/carrel/agent/session"
 	"github.com/carrel-kiosk/carrel/agent/status"
 	"github.com/carrel-kiosk/carrel/agent/wol"
 	"github.com/carrel-kiosk/carrel/internal/auditwatch"
@@ -187,9 +188,15 @@ func New(cfg config.Config, version string, log *slog.Logger) (*Agent, error) {
 		Commands:  a.handler,
 		OnCert:    func(c *x509.Certificate) { a.status.SetCertExpires(c.NotAfter) },
 		OnWelcome: a.welcome,
+		OnGrant:   a.grantUpdate,
 	})
 	if err != nil {
 		return fail(err)
+	}
+	if a.seat != nil {
+		// The patron's sign-in goes to the hub over the link (seat first,
+		// link last: the seat is given the link now).
+		a.seat.SetHub(session.HubFunc(a.signIn))
 	}
 	a.comps = append([]component{{"link", a.link.Run}, {"outbox_watch", a.watchOutbox}}, a.comps...)
 	return a, nil
@@ -221,11 +228,35 @@ func (a *Agent) handler(action protocol.Action) protocol.CommandHandler {
 	return nil
 }
 
+// signIn is the seat's way to the hub: a patron's sign-in over the link.
+func (a *Agent) signIn(ctx context.Context, s protocol.SignIn) (protocol.SignInAnswer, error) {
+	ans, err := a.link.SignIn(ctx, s)
+	if errors.Is(err, link.ErrNoLink) {
+		err = fmt.Errorf("%w: %w", session.ErrHubDown, err)
+	}
+	return ans, err
+}
+
+// grantUpdate applies the hub's changed grant to the running patron session.
+func (a *Agent) grantUpdate(g protocol.Grant) {
+	if a.seat == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.seat.UpdateGrant(ctx, g); err != nil {
+		a.log.Error("Hub's grant update not applied", "grant", g.ID, "err", err)
+	}
+}
+
 // welcome re-applies the hub's truth (the lock) on every (re)connect. It runs
 // on the link's goroutine.
 func (a *Agent) welcome(w protocol.Welcome) {
 	a.checkAuditHead(w.AuditHead)
 	if a.seat != nil {
+		if err := a.seat.SetGrantKey(w.GrantKey); err != nil {
+			a.log.Error("Hub's grant key not kept", "err", err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := a.seat.ApplyLock(ctx, w.Locked); err != nil {

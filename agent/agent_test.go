@@ -24,6 +24,7 @@ import (
 
 	"github.com/carrel-kiosk/carrel/agent/config"
 	"github.com/carrel-kiosk/carrel/agent/link"
+	"github.com/carrel-kiosk/carrel/agent/session"
 	"github.com/carrel-kiosk/carrel/internal/pki"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
@@ -85,6 +86,10 @@ func newMiniHub(t *testing.T) *miniHub {
 			if err != nil {
 				t.Errorf("mini hub: %v", err)
 				return
+			}
+			if si, ok := m.(*protocol.SignIn); ok {
+				b, _ := protocol.Encode(&protocol.SignInAnswer{ID: si.ID, Refusal: protocol.RefuseFines})
+				ws.WriteMessage(websocket.TextMessage, b)
 			}
 			if ev, ok := m.(*protocol.Event); ok {
 				h.mu.Lock()
@@ -297,5 +302,36 @@ func TestAuditHeadGoingBackwardsIsReported(t *testing.T) {
 	defer b.outbox.Close()
 	if kept, ok := b.heads.Kept(h.ca.Fingerprint()); !ok || kept.Seq != 7 {
 		t.Fatalf("kept head after restart: %+v %v", kept, ok)
+	}
+}
+
+// TestSignInGoesOverTheLink: the seat's way to the hub (Agent.signIn) is the
+// link: no link is ErrHubDown (the offline policy's cue), a live one carries
+// the sign-in and brings the hub's answer back.
+func TestSignInGoesOverTheLink(t *testing.T) {
+	h := newMiniHub(t)
+	a, err := New(enrolledConfig(t, h), "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	in := protocol.SignIn{ID: "s-1", Card: "21234000012345", PIN: "4321"}
+	if _, err := a.signIn(ctx, in); !errors.Is(err, session.ErrHubDown) {
+		t.Fatalf("sign-in before the link: %v, want ErrHubDown", err)
+	}
+	welcomed := make(chan protocol.Welcome, 1)
+	a.welcomed = func(w protocol.Welcome) { welcomed <- w }
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	<-welcomed
+	var ans protocol.SignInAnswer
+	testbin.WaitFor(t, 10*time.Second, "the hub's answer", func() bool {
+		ans, err = a.signIn(ctx, in)
+		return err == nil
+	})
+	if ans.ID != "s-1" || ans.Refusal != protocol.RefuseFines {
+		t.Errorf("answer %+v", ans)
 	}
 }

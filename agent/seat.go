@@ -99,6 +99,7 @@ func (s *seat) mirrorStatus(ctx context.Context) error {
 	for {
 		s.status.SetLocked(s.Locked())
 		s.status.SetLastWipe(s.LastWipe())
+		s.status.SetPatron(s.Patron())
 		select {
 		case <-ctx.Done():
 			return nil

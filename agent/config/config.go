@@ -290,6 +290,8 @@ log_level = %q
 # patron_users = ["patron"]
 # patron_group = ""
 # staff_users = []
+# patron_signin = false   # patrons sign in with a library card or a guest pass
+# offline_minutes = 0     # hub unreachable at sign-in: 0 stays locked, N = an N-minute session
 #
 # [downloads]        # roots = [...], quarantine_dir = "...", removable_drives = false
 # [exec_guard]       # roots = [...], enforce = true, kill_processes = true

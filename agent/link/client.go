@@ -67,6 +67,9 @@ type Options struct {
 	Commands func(protocol.Action) protocol.CommandHandler
 	// OnWelcome is called with each Welcome (the hub's truth to re-apply).
 	OnWelcome func(protocol.Welcome)
+	// OnGrant is called with each GrantUpdate (a changed grant for the
+	// running patron session), on a goroutine of its own.
+	OnGrant func(protocol.Grant)
 	// OnCert is called with the certificate in use, at start and after renewal.
 	OnCert func(*x509.Certificate)
 	// OnRetry is called before each reconnect wait (for tests and metrics).
@@ -86,10 +89,13 @@ type Client struct {
 	wg      sync.WaitGroup // command handlers
 	runCtx  context.Context
 
-	mu       sync.Mutex // guards id.Cert, renewKey, sessions
+	mu       sync.Mutex // guards id.Cert, renewKey, sessions, live, down, waiting
 	id       *Identity
 	renewKey *renewState
 	sessions sessionCache
+	live     func(protocol.Message) error // the connection's send, nil while down
+	down     chan struct{}                // closed when that connection ends
+	waiting  map[string]chan protocol.SignInAnswer
 }
 
 // sessionCache is the TLS session to resume on the next connection (after a

@@ -94,6 +94,8 @@ func (c *Client) session(ctx context.Context) (up time.Duration, err error) {
 			return gctx.Err()
 		}
 	}
+	down := c.connected(send)
+	defer down()
 	g.Go(func() error { return c.writer(gctx, ws, sendq) })
 	g.Go(func() error { return c.reader(gctx, ws, send) })
 	g.Go(func() error { return c.pump(gctx, welcome.AckedSeq, send) })
@@ -212,6 +214,17 @@ func (c *Client) handleFrame(data []byte) error {
 		c.command(m)
 	case *protocol.Cert:
 		c.renewed(m)
+	case *protocol.SignInAnswer:
+		c.answered(m)
+	case *protocol.GrantUpdate:
+		if c.opt.OnGrant != nil {
+			g := m.Grant
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				c.opt.OnGrant(g)
+			}()
+		}
 	default:
 		c.log.Warn("Unexpected message from hub", "type", m.MsgType())
 	}

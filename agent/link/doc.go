@@ -21,6 +21,12 @@
 // hub restart too: the hub keeps its ticket keys), so a fleet coming back after
 // a restart sends, signs and verifies no certificate chains again.
 //
+// Client.SignIn sends a patron's sign-in (protocol.SignIn) over the live link
+// and waits for the SignInAnswer with its ID: at once ErrNoLink without a
+// link, or when the link drops while it waits; its caller bounds the wait.
+// The sign-in is encoded once into the frame the writer sends and is never
+// logged. The hub's GrantUpdate frames go to Options.OnGrant.
+//
 // It is not the hub side (internal/hub) and opens no listening port.
 //
 // Limitations (2026-11): no HTTP proxy support (the agent dials the hub

@@ -54,6 +54,9 @@ type testHub struct {
 	clientCAs   *x509.CertPool // when set, TLS demands a client certificate from this pool
 	locked      bool
 	serial      int
+	signIns     []protocol.SignIn
+	// answer, when set, answers a sign-in (nil: no answer at all).
+	answer func(protocol.SignIn) protocol.Message
 }
 
 func newTestHub(t testing.TB) *testHub {
@@ -253,6 +256,11 @@ func (h *testHub) agent(w http.ResponseWriter, r *http.Request) {
 				h.t.Errorf("test hub: renew: %v", err)
 			} else {
 				reply = &protocol.Cert{Certificate: certPEM}
+			}
+		case *protocol.SignIn:
+			h.signIns = append(h.signIns, *m)
+			if h.answer != nil {
+				reply = h.answer(*m)
 			}
 		case *protocol.Hello:
 			h.t.Errorf("test hub: second hello")

@@ -19,6 +19,23 @@
 // outside: lines are bounded and decoded strictly, and text is only ever drawn
 // as text.
 //
+// Where patrons sign in (agent/session's Config.PatronSignIn) the helper also
+// shows the patron's own screen (Command.Patron): on the lock, the sign-in
+// form (library card number, a masked PIN, or a guest pass code; keyboard
+// only: Tab and Shift+Tab move, Backspace deletes, Escape empties, Enter
+// signs in), the refusal in protocol.RefusalText's words, a privacy notice
+// and "The previous session was erased and checked at 14:02" when the service
+// says a verified clean wipe happened; while signed in, a strip along the top
+// with the time left and an "End my session" button that asks for a
+// confirmation; time warnings in the message box, closed by Enter or a click.
+// What the patron types goes back once, as a ReportSignIn with Secret fields
+// (never printed; zeroed by the helper after writing and by the service after
+// use); the helper's own copy of the PIN is zeroed on submit and at exit.
+// Alive reports carry the seconds since the patron's last input (X11: the
+// MIT-SCREEN-SAVER extension; Windows: GetLastInputInfo), for the grant's
+// idle end. The helper decides nothing: the service owns the grant, its clock
+// and the end; a killed helper is started again with the same screen.
+//
 // It is not the lock itself: the service holds logons (agent/session) and keeps
 // the lock state; the overlay only makes the lock visible and takes the keyboard
 // and pointer away from the patron's programs while the seat is locked.
@@ -78,4 +95,21 @@
 //     message box is centred on the root, not on the primary monitor.
 //   - Text is drawn with the server's core fonts ("fixed" and friends); with a
 //     font that has no glyph for a character, "?" is drawn instead.
+//   - The patron screen on X11 (2026-12): large type is the core font drawn
+//     off screen and painted k times larger (k from a target size and the
+//     screen's DPI: 192 DPI doubles it, tested on Xvfb), so it is blocky, not
+//     smooth; a pixmap format other than 8, 16 or 32 bits per pixel in
+//     LSB-first order falls back to the font's own size. Keys are read through
+//     the core keymap with Shift and Caps Lock: printable ASCII only, no input
+//     method or dead keys (card numbers and guest codes need neither).
+//   - The patron screen on Windows (2026-12): characters come from the
+//     virtual-key codes (digits, letters, the keypad, "-" and "."), not from
+//     the keyboard layout, so other characters cannot be typed into the form.
+//     Under Wine (wine 8.0, on Xvfb) the form typed with SendInput, the
+//     strip's End my session with its confirmation and a warning closed by a
+//     click ran; the form at 200 % (GDI fonts sized by LOGPIXELSY) is compiled,
+//     not run at 192 DPI.
+//   - The PIN's bytes are zeroed where this package holds them; the copies Go
+//     makes on the way (the pipe's read buffer, the string in
+//     protocol.SignIn, the websocket frame) are left to the garbage collector.
 package overlay

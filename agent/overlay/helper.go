@@ -83,8 +83,10 @@ func (h *helperIO) report(r Report) bool {
 	if h.dead {
 		return false
 	}
-	if _, err := h.out.Write(encodeLine(r)); err != nil {
+	line := encodeLine(r)
+	if _, err := h.out.Write(line); err != nil {
 		h.dead = true
 	}
+	clear(line) // a sign-in's PIN was in it
 	return !h.dead
 }

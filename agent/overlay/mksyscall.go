@@ -49,3 +49,7 @@ package overlay
 //sys setTextColor(hdc windows.Handle, color uint32) (prev uint32) = gdi32.SetTextColor
 //sys setBkMode(hdc windows.Handle, mode int32) (prev int32) = gdi32.SetBkMode
 //sys getDeviceCaps(hdc windows.Handle, index int32) (n int32) = gdi32.GetDeviceCaps
+//sys getLastInputInfo(info *lastInputInfo) (err error) = user32.GetLastInputInfo
+//sys getKeyState(vk int32) (state uint16) = user32.GetKeyState
+//sys getAsyncKeyState(vk int32) (state uint16) = user32.GetAsyncKeyState
+//sys getTickCount() (ms uint32) = kernel32.GetTickCount

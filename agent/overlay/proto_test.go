@@ -88,6 +88,8 @@ func FuzzHelperInput(f *testing.F) {
 		strings.Repeat("x", MaxLine+10) + "\n{}\n",
 		"{}\r\n{\"lock\":true}",
 		"\xff\xfe\n",
+		`{"lock":true,"patron":{"signin":true,"refusal":"pin","form":2,"clean_at":1799999000000},"seq":3}` + "\n",
+		`{"patron":{"ends_at":1800003600000,"warn_id":1,"warn":5,"idle_left":30},"seq":4}` + "\n",
 	} {
 		f.Add([]byte(s))
 	}

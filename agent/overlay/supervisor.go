@@ -140,7 +140,21 @@ type Supervisor struct {
 	nextMsg uint64
 	// noticeFor is how long a notice stays (NoticeShowFor; tests shorten it).
 	noticeFor time.Duration
+
+	inputs chan Input // what patrons did on their screens; full: dropped
 }
+
+// Input is something a patron did on the patron screen: submitted the
+// sign-in form (Report.T ReportSignIn, with Card, PIN or Guest, which the
+// receiver must Wipe once used), acknowledged a warning, or confirmed "End my
+// session".
+type Input struct {
+	Session string
+	Report  Report
+}
+
+// inputQueue bounds the patron inputs waiting for the service.
+const inputQueue = 8
 
 // seat is one session's wanted state and its helper.
 type seat struct {
@@ -195,7 +209,26 @@ func NewSupervisor(o Options) *Supervisor {
 	if o.Stale <= 0 {
 		o.Stale = 2 * time.Second
 	}
-	return &Supervisor{log: o.Log, start: o.Start, ready: o.ReadyTimeout, stale: o.Stale, seats: make(map[string]*seat), noticeFor: NoticeShowFor}
+	return &Supervisor{log: o.Log, start: o.Start, ready: o.ReadyTimeout, stale: o.Stale, seats: make(map[string]*seat), noticeFor: NoticeShowFor,
+		inputs: make(chan Input, inputQueue)}
+}
+
+// Inputs delivers what patrons do on the patron screen (Patron). One channel,
+// for every session; an input that finds it full is dropped (and its secret
+// zeroed).
+func (s *Supervisor) Inputs() <-chan Input { return s.inputs }
+
+// Patron shows the patron's screen in t's session: the sign-in form (lock
+// true, p.SignIn) or the signed-in session's strip (lock false, p.EndsAt),
+// and waits until the helper has it on screen.
+func (s *Supervisor) Patron(ctx context.Context, t Target, lock bool, p PatronScreen) error {
+	if err := p.check(time.Now()); err != nil {
+		return fmt.Errorf("overlay: patron screen: %w", err)
+	}
+	if p.SignIn && !lock {
+		return errors.New("overlay: the sign-in form needs the lock")
+	}
+	return s.show(ctx, t, func(c *Command) { c.Lock, c.Patron = lock, p })
 }
 
 // Run lets the supervisor start helpers until ctx ends, then stops them all and
@@ -629,6 +662,7 @@ func (s *Supervisor) readReports(st *seat, p *proc, r io.ReadCloser) {
 			return
 		}
 		rep, err := DecodeReport(line)
+		clear(line) // a sign-in's PIN was in it
 		if err != nil {
 			if bad++; bad == 1 {
 				s.log.Warn("Session helper sent a bad report", "session", st.id, "error", err)
@@ -675,6 +709,22 @@ func (s *Supervisor) report(st *seat, p *proc, r Report) {
 				}
 			})
 		}()
+	case ReportSignIn, ReportWarnAck, ReportEndSession:
+		patron := st.want.Patron
+		s.mu.Unlock()
+		ok := r.T == ReportSignIn && patron.SignIn && !patron.Busy ||
+			r.T == ReportWarnAck && r.WarnID != 0 && r.WarnID == patron.WarnID ||
+			r.T == ReportEndSession && patron.EndsAt != 0
+		if !ok {
+			r.Wipe()
+			return
+		}
+		select {
+		case s.inputs <- Input{Session: st.id, Report: r}:
+		default:
+			r.Wipe()
+			s.log.Warn("Patron input dropped: the service is busy", "session", st.id, "kind", r.T)
+		}
 	case ReportNoticeClosed:
 		if r.NoticeID == 0 || r.NoticeID != st.want.NoticeID {
 			s.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jezek/xgb"
+	"github.com/jezek/xgb/screensaver"
 	"github.com/jezek/xgb/xproto"
 	"golang.org/x/sys/unix"
 )
@@ -51,8 +52,12 @@ type xscreen struct {
 	noteViewable  bool
 	mainR, boxR   xproto.Rectangle
 	noteR         xproto.Rectangle
-	mainKind      string // "lock" or "strip"
+	mainKind      string // "lock", "strip" (a countdown) or "patron" (the patron's strip)
 	lastCountdown int
+	depth         byte
+	dpiScale      int           // 2 on a 2x screen: the patron screen's type doubles
+	lastStrip     string        // the patron strip's text last drawn
+	buttons       []stripButton // the patron strip's buttons
 }
 
 type xui struct {
@@ -65,6 +70,17 @@ type xui struct {
 	cmd      Command
 	grabbed  bool
 	readySeq uint64
+
+	// The patron screen (patron_linux.go).
+	form      signInForm
+	confirm   bool   // "End my session" asks for a confirmation
+	ackedWarn uint64 // the warning the patron closed, until the service drops it
+	keysyms   [][]xproto.Keysym
+	minKey    xproto.Keycode
+	saver     bool // MIT-SCREEN-SAVER: the idle time
+	runCache  map[string]runs
+	formats   []xproto.Format
+	msbImage  bool
 }
 
 func runUI(ctx context.Context, h *helperIO, first Command) error {
@@ -74,7 +90,8 @@ func runUI(ctx context.Context, h *helperIO, first Command) error {
 		return fmt.Errorf("connect to X display: %w", err)
 	}
 	defer c.Close()
-	u := &xui{c: c, io: h}
+	u := &xui{c: c, io: h, runCache: map[string]runs{}}
+	defer u.form.clear()
 	if err := u.setup(); err != nil {
 		return err
 	}
@@ -141,9 +158,16 @@ func (u *xui) setup() error {
 		return err
 	}
 	u.loadKeymap(setup)
+	u.formats, u.msbImage = setup.PixmapFormats, setup.ImageByteOrder == xproto.ImageOrderMSBFirst
+	u.saver = screensaver.Init(u.c) == nil
 	for _, r := range setup.Roots {
-		s := &xscreen{root: r.Root, w: int(r.WidthInPixels), h: int(r.HeightInPixels), cmap: r.DefaultColormap, pix: map[uint32]uint32{}, lastCountdown: -2}
-		for _, rgb := range []uint32{lockBG, stripBG, textFG, boxBG, boxFG, boxFrame} {
+		s := &xscreen{root: r.Root, w: int(r.WidthInPixels), h: int(r.HeightInPixels), cmap: r.DefaultColormap, pix: map[uint32]uint32{}, lastCountdown: -2,
+			depth: r.RootDepth, dpiScale: 1}
+		if r.WidthInMillimeters > 0 {
+			dpi := float64(r.WidthInPixels) * 25.4 / float64(r.WidthInMillimeters)
+			s.dpiScale = max(1, int(dpi/96+0.25)) // 120 DPI stays 1x, 168 and up is 2x
+		}
+		for _, rgb := range []uint32{lockBG, stripBG, textFG, boxBG, boxFG, boxFrame, fieldBG, focusFrame, patronBG, buttonBG} {
 			s.pix[rgb] = u.alloc(s.cmap, rgb, r)
 		}
 		mask := uint32(xproto.EventMaskExposure | xproto.EventMaskVisibilityChange | xproto.EventMaskStructureNotify |
@@ -242,7 +266,9 @@ func (u *xui) loadKeymap(setup *xproto.SetupInfo) {
 		return
 	}
 	per := int(rep.KeysymsPerKeycode)
+	u.minKey, u.keysyms = first, nil
 	for i := 0; i < count && (i+1)*per <= len(rep.Keysyms); i++ {
+		u.keysyms = append(u.keysyms, rep.Keysyms[i*per:(i+1)*per])
 		for _, ks := range rep.Keysyms[i*per : (i+1)*per] {
 			if dismissKeysyms[ks] {
 				u.dismiss[xproto.Keycode(int(first)+i)] = true
@@ -262,7 +288,12 @@ func (u *xui) countdown() int {
 
 // apply puts cmd on screen.
 func (u *xui) apply(cmd Command) {
-	newMsg := cmd.MsgID != 0 && cmd.MsgID != u.cmd.MsgID
+	newMsg := cmd.MsgID != 0 && cmd.MsgID != u.cmd.MsgID ||
+		cmd.Patron.WarnID != 0 && cmd.Patron.WarnID != u.cmd.Patron.WarnID && cmd.Patron.WarnID != u.ackedWarn
+	u.form.sync(cmd.Patron, cmd.Lock)
+	if cmd.Patron.EndsAt == 0 || cmd.Patron.Ending {
+		u.confirm = false
+	}
 	u.cmd = cmd
 	u.layout()
 	if newMsg && !cmd.Lock {
@@ -290,8 +321,11 @@ func (u *xui) layout() {
 		case cmd.EndsAt != 0:
 			s.wantMain, s.mainKind = true, "strip"
 			s.mainR = xproto.Rectangle{Width: uint16(s.w), Height: uint16(2 * u.title.height)}
+		case cmd.Patron.EndsAt != 0:
+			s.wantMain, s.mainKind = true, "patron"
+			s.mainR = xproto.Rectangle{Width: uint16(s.w), Height: uint16(u.stripHeight(s))}
 		}
-		if !cmd.Lock && cmd.Msg != "" && i == 0 {
+		if !cmd.Lock && (cmd.Msg != "" || u.showsWarning()) && i == 0 {
 			s.wantBox = true
 			s.boxR = u.boxRect(s)
 		}
@@ -321,6 +355,8 @@ func (u *xui) place(s *xscreen, w xproto.Window, want bool, r xproto.Rectangle, 
 		bg = s.pix[boxBG]
 	case s.mainKind == "strip":
 		bg = s.pix[stripBG]
+	case s.mainKind == "patron":
+		bg = s.pix[patronBG]
 	}
 	xproto.ChangeWindowAttributes(u.c, w, xproto.CwBackPixel, []uint32{bg})
 	xproto.ConfigureWindow(u.c, w, xproto.ConfigWindowX|xproto.ConfigWindowY|xproto.ConfigWindowWidth|xproto.ConfigWindowHeight|xproto.ConfigWindowStackMode,
@@ -333,6 +369,12 @@ func (u *xui) messageCols(s *xscreen) int {
 }
 
 func (u *xui) boxRect(s *xscreen) xproto.Rectangle {
+	if u.showsWarning() {
+		k := u.scaleFor(s, u.text, formPx)
+		w := min((len(warnText(u.cmd.Patron.Warn))+4)*u.text.width*k, s.w)
+		h := min(u.text.height*k*5, s.h)
+		return xproto.Rectangle{X: int16((s.w - w) / 2), Y: int16((s.h - h) / 2), Width: uint16(w), Height: uint16(h)}
+	}
 	lines := messageLines(u.cmd.Msg, u.messageCols(s))
 	wide := max(utf8.RuneCountInString(messageTitle)*u.title.width, utf8.RuneCountInString(messageHint)*u.text.width)
 	for _, l := range lines {
@@ -388,6 +430,10 @@ func (u *xui) draw(s *xscreen) {
 		d := xproto.Drawable(s.main)
 		switch s.mainKind {
 		case "lock":
+			if u.cmd.Patron.SignIn {
+				u.drawForm(s, d)
+				break
+			}
 			u.fill(s, d, lockBG, xproto.Rectangle{Width: uint16(s.w), Height: uint16(s.h)})
 			y := s.h / 3
 			u.textAt(s, d, u.title, textFG, lockBG, s.w/2, y, LockNotice)
@@ -402,9 +448,23 @@ func (u *xui) draw(s *xscreen) {
 		case "strip":
 			u.fill(s, d, stripBG, xproto.Rectangle{Width: s.mainR.Width, Height: s.mainR.Height})
 			u.textAt(s, d, u.title, textFG, stripBG, s.w/2, (int(s.mainR.Height)-u.title.height)/2, fmt.Sprintf(countdownText, max(n, 0)))
+		case "patron":
+			u.drawStrip(s, d)
 		}
 	}
-	if s.wantBox {
+	if s.wantBox && u.showsWarning() {
+		d := xproto.Drawable(s.box)
+		r := xproto.Rectangle{Width: s.boxR.Width, Height: s.boxR.Height}
+		k := u.scaleFor(s, u.text, formPx)
+		u.fill(s, d, boxBG, r)
+		for j := 0; j < 4; j++ {
+			u.frame(s, d, focusFrame, xproto.Rectangle{X: int16(j), Y: int16(j), Width: r.Width - uint16(2*j) - 1, Height: r.Height - uint16(2*j) - 1})
+		}
+		lh := u.text.height * k
+		u.bigText(s, d, u.text, k, boxFG, boxBG, int(r.Width)/2, lh/2, true, warnTitle)
+		u.bigText(s, d, u.text, k, boxFG, boxBG, int(r.Width)/2, lh*2, true, warnText(u.cmd.Patron.Warn))
+		u.bigText(s, d, u.text, max(k-1, 1), boxFG, boxBG, int(r.Width)/2, lh*3+lh/2, true, warnHint)
+	} else if s.wantBox {
 		d := xproto.Drawable(s.box)
 		r := xproto.Rectangle{Width: s.boxR.Width, Height: s.boxR.Height}
 		u.fill(s, d, boxBG, r)
@@ -516,6 +576,12 @@ func (u *xui) status(kind string) Report {
 	if kind != ReportDismissed && kind != ReportNoticeClosed {
 		r.Seq, r.MsgID, r.NoticeID = u.readySeq, u.cmd.MsgID, u.cmd.NoticeID
 	}
+	if kind == ReportAlive {
+		r.Idle = u.idleSeconds()
+		if u.showsWarning() {
+			r.WarnID = u.cmd.Patron.WarnID
+		}
+	}
 	return r
 }
 
@@ -524,7 +590,8 @@ func (u *xui) tick(heartbeat bool) {
 	u.grab()
 	n := u.countdown()
 	for _, s := range u.screens {
-		if n != s.lastCountdown && (s.wantMain || s.wantBox || s.wantNote) {
+		if n != s.lastCountdown && (s.wantMain || s.wantBox || s.wantNote) ||
+			s.wantMain && s.mainKind == "patron" && stripText(u.cmd.Patron, u.confirm, time.Now()) != s.lastStrip {
 			u.draw(s)
 		}
 	}
@@ -592,9 +659,22 @@ func (u *xui) event(ev xgb.Event) error {
 			u.closeNotice()
 			break
 		}
+		if s, _, _ := u.screenOf(e.Event); s != nil && e.Event == s.main && s.mainKind == "patron" {
+			u.stripClick(s, int(e.EventX), int(e.EventY))
+			break
+		}
+		if e.Event == u.screens[0].box && u.showsWarning() {
+			u.ackWarning()
+			break
+		}
 		u.dismissMessage()
 	case xproto.KeyPressEvent:
-		if u.dismiss[e.Detail] {
+		switch {
+		case u.formActive():
+			u.formKey(e)
+		case u.dismiss[e.Detail] && u.showsWarning():
+			u.ackWarning()
+		case u.dismiss[e.Detail]:
 			u.dismissMessage()
 		}
 	case xproto.MappingNotifyEvent:

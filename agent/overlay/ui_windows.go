@@ -170,7 +170,7 @@ func registerClasses() error {
 			return
 		}
 		cursor, _ := loadCursor(0, idcArrow)
-		for _, name := range []string{lockClass, stripClass, boxClass, noteClass} {
+		for _, name := range []string{lockClass, stripClass, boxClass, noteClass, patronClass} {
 			wc := wndClassEx{wndProc: wndProcCB, instance: instance, cursor: cursor, className: windows.StringToUTF16Ptr(name)}
 			wc.size = uint32(unsafe.Sizeof(wc))
 			if _, err := registerClassEx(&wc); err != nil {
@@ -196,6 +196,16 @@ type winUI struct {
 	shownCountdown, ticks int
 	quitting              bool // we posted WM_QUIT
 
+	// The patron screen (patron_windows.go).
+	patron                         windows.HWND // the patron's strip
+	formTitle, formFont, formSmall windows.Handle
+	dpi                            int32
+	form                           signInForm
+	confirm                        bool   // "End my session" asks for a confirmation
+	ackedWarn                      uint64 // the warning the patron closed
+	buttons                        []winButton
+	shownStrip                     string
+
 	mu      sync.Mutex // guards the inbox below
 	next    *Command   // the latest command from stdin, not yet applied
 	end     bool       // stdin ended or ctx is done
@@ -215,6 +225,7 @@ func runUI(ctx context.Context, h *helperIO, first Command) error {
 	setProcessDPIAware()
 	u := &winUI{io: h, want: map[windows.HWND]windows.Rect{}, brushes: map[uint32]windows.Handle{}, shownCountdown: -2}
 	defer u.destroy()
+	defer u.form.clear()
 	if err := u.create(); err != nil {
 		return err
 	}
@@ -300,10 +311,10 @@ func (u *winUI) create() error {
 	const fwNormal, fwBold, defaultCharset, clearTypeQuality = 400, 700, 1, 5
 	u.titleFont = createFont(-20*dpi/72, 0, 0, 0, fwBold, 0, 0, 0, defaultCharset, 0, 0, clearTypeQuality, 0, face)
 	u.textFont = createFont(-14*dpi/72, 0, 0, 0, fwNormal, 0, 0, 0, defaultCharset, 0, 0, clearTypeQuality, 0, face)
-	if u.titleFont == 0 || u.textFont == 0 {
+	if u.titleFont == 0 || u.textFont == 0 || !u.patronFonts(dpi) {
 		return errors.New("CreateFont failed")
 	}
-	for _, rgb := range []uint32{lockBG, stripBG, textFG, boxBG, boxFG, boxFrame} {
+	for _, rgb := range []uint32{lockBG, stripBG, textFG, boxBG, boxFG, boxFrame, fieldBG, focusFrame, patronBG, buttonBG} {
 		b := createSolidBrush(colorRef(rgb))
 		if b == 0 {
 			return errors.New("CreateSolidBrush failed")
@@ -334,6 +345,8 @@ func (u *winUI) create() error {
 	u.box = mk(boxClass, wsExTopmost|wsExToolWindow, wsPopup|wsBorder)
 	// The notice is never activated: the patron's typing stays where it was.
 	u.note = mk(noteClass, wsExTopmost|wsExToolWindow|wsExNoActivate, wsPopup|wsBorder)
+	// The patron's strip takes clicks (its buttons) but never the focus.
+	u.patron = mk(patronClass, wsExTopmost|wsExToolWindow|wsExNoActivate, wsPopup)
 	if err != nil {
 		return err
 	}
@@ -345,12 +358,12 @@ func (u *winUI) create() error {
 
 func (u *winUI) destroy() {
 	u.unhook()
-	for _, w := range []windows.HWND{u.lock, u.strip, u.box, u.note} {
+	for _, w := range []windows.HWND{u.lock, u.strip, u.box, u.note, u.patron} {
 		if w != 0 {
 			_ = destroyWindow(w)
 		}
 	}
-	for _, f := range []windows.Handle{u.titleFont, u.textFont} {
+	for _, f := range []windows.Handle{u.titleFont, u.textFont, u.formTitle, u.formFont, u.formSmall} {
 		if f != 0 {
 			deleteObject(f)
 		}
@@ -407,7 +420,12 @@ func (u *winUI) apply(cmd Command) {
 		u.quit()
 		return
 	}
-	newMsg := cmd.MsgID != 0 && cmd.MsgID != u.cmd.MsgID
+	newMsg := cmd.MsgID != 0 && cmd.MsgID != u.cmd.MsgID ||
+		cmd.Patron.WarnID != 0 && cmd.Patron.WarnID != u.cmd.Patron.WarnID && cmd.Patron.WarnID != u.ackedWarn
+	u.form.sync(cmd.Patron, cmd.Lock)
+	if cmd.Patron.EndsAt == 0 || cmd.Patron.Ending {
+		u.confirm = false
+	}
 	u.cmd = cmd
 	u.layout()
 	switch {
@@ -432,14 +450,16 @@ func (u *winUI) layout() {
 		p := primaryScreen()
 		p.Bottom = p.Top + 2*u.lineHeight(u.titleFont)
 		u.want[u.strip] = p
+	} else if u.cmd.Patron.EndsAt != 0 {
+		u.want[u.patron] = u.stripRect()
 	}
-	if !u.cmd.Lock && u.cmd.Msg != "" {
+	if !u.cmd.Lock && (u.cmd.Msg != "" || u.showsWarning()) {
 		u.want[u.box] = u.boxRect()
 	}
 	if !u.cmd.Lock && u.cmd.Notice != "" {
 		u.want[u.note] = u.noteRect()
 	}
-	for _, w := range []windows.HWND{u.lock, u.strip, u.box, u.note} {
+	for _, w := range []windows.HWND{u.lock, u.strip, u.box, u.note, u.patron} {
 		if _, ok := u.want[w]; !ok {
 			showWindow(w, swHide)
 		}
@@ -488,6 +508,12 @@ func (u *winUI) status(kind string) Report {
 	if kind != ReportDismissed && kind != ReportNoticeClosed {
 		r.Seq, r.MsgID, r.NoticeID = u.readySeq, u.cmd.MsgID, u.cmd.NoticeID
 	}
+	if kind == ReportAlive {
+		r.Idle = idleSeconds()
+		if u.showsWarning() {
+			r.WarnID = u.cmd.Patron.WarnID
+		}
+	}
 	return r
 }
 
@@ -507,6 +533,9 @@ func (u *winUI) tick() {
 		for w := range u.want {
 			invalidateRect(w, nil, false)
 		}
+	}
+	if _, ok := u.want[u.patron]; ok && stripText(u.cmd.Patron, u.confirm, time.Now()) != u.shownStrip {
+		invalidateRect(u.patron, nil, false)
 	}
 	u.checkReady()
 	if u.ticks%2 == 0 {
@@ -544,6 +573,12 @@ func keyboardHook(code, wparam, lparam uintptr) uintptr {
 		return callNextHookEx(0, int32(code), wparam, lparam)
 	}
 	kb := *(**kbdLLHook)(unsafe.Pointer(&lparam)) // lparam points to memory Windows owns
+	if u.formActive() {
+		if wparam == wmKeyDown || wparam == wmSysKeyDown {
+			_ = postMessage(u.lock, wmFormKey, uintptr(kb.vkCode), hookModifiers())
+		}
+		return 1 // swallowed: typed into the form only
+	}
 	if (wparam == wmKeyDown || wparam == wmSysKeyDown) && isDismissKey(uintptr(kb.vkCode)) {
 		_ = postMessage(u.lock, wmDismiss, 0, 0)
 	}
@@ -602,7 +637,7 @@ func (u *winUI) takeCommand() {
 func wndProc(hwnd, msg, wparam, lparam uintptr) uintptr {
 	u := theUI
 	w := windows.HWND(hwnd)
-	if u == nil || (w != u.lock && w != u.strip && w != u.box && w != u.note) {
+	if u == nil || (w != u.lock && w != u.strip && w != u.box && w != u.note && w != u.patron) {
 		return defWindowProc(w, uint32(msg), wparam, lparam)
 	}
 	switch uint32(msg) {
@@ -611,6 +646,11 @@ func wndProc(hwnd, msg, wparam, lparam uintptr) uintptr {
 		return 0
 	case wmDismiss:
 		u.dismissMessage()
+		return 0
+	case wmFormKey:
+		if u.formActive() {
+			u.formVK(wparam, lparam)
+		}
 		return 0
 	case wmPaint:
 		u.paint(w)
@@ -638,18 +678,28 @@ func wndProc(hwnd, msg, wparam, lparam uintptr) uintptr {
 			return htTransparent
 		}
 	case wmMouseActivate:
-		if w == u.strip || w == u.note {
+		if w == u.strip || w == u.note || w == u.patron {
 			return maNoActivate
 		}
 	case wmLButtonDown, wmRButtonDown, wmMButtonDown:
-		if w == u.note {
+		switch {
+		case w == u.note:
 			u.closeNotice()
-			return 0
+		case w == u.patron:
+			if uint32(msg) == wmLButtonDown {
+				u.stripClick(int32(int16(lparam&0xffff)), int32(int16(lparam>>16&0xffff)))
+			}
+		case w == u.box && u.showsWarning():
+			u.ackWarning()
+		default:
+			u.dismissMessage()
 		}
-		u.dismissMessage()
 		return 0
 	case wmKeyDown, wmSysKeyDown:
-		if isDismissKey(wparam) {
+		switch {
+		case isDismissKey(wparam) && u.showsWarning():
+			u.ackWarning()
+		case isDismissKey(wparam):
 			u.dismissMessage()
 		}
 		return 0
@@ -720,7 +770,11 @@ func (u *winUI) lineHeight(font windows.Handle) int32 {
 
 func (u *winUI) boxRect() windows.Rect {
 	dc := getDC(0)
-	w, h := measure(dc, u.messageRows(true))
+	rows := u.messageRows(true)
+	if u.showsWarning() {
+		rows = u.warnRows()
+	}
+	w, h := measure(dc, rows)
 	releaseDC(0, dc)
 	p := primaryScreen()
 	w, h = min(w+80, p.Right), min(h+60, p.Bottom)
@@ -761,6 +815,10 @@ func (u *winUI) paint(w windows.HWND) {
 	setBkMode(dc, bkTransparent)
 	switch w {
 	case u.lock:
+		if u.cmd.Patron.SignIn {
+			u.paintForm(dc, rc)
+			break
+		}
 		fillRect(dc, &rc, u.brushes[lockBG])
 		setTextColor(dc, colorRef(textFG))
 		// Text on the primary monitor, which sits at (0, 0) of the virtual screen.
@@ -780,14 +838,20 @@ func (u *winUI) paint(w windows.HWND) {
 		s, _ := windows.UTF16FromString(fmt.Sprintf(countdownText, max(u.countdown(), 0)))
 		selectObject(dc, u.titleFont)
 		drawText(dc, &s[0], int32(len(s)-1), &rc, dtCenter|dtVCenter|dtSingleLine|dtNoPrefix)
+	case u.patron:
+		u.paintStrip(dc, rc)
 	case u.box:
 		fillRect(dc, &rc, u.brushes[boxBG])
+		frame := u.brushes[boxFrame]
+		rows := u.messageRows(true)
+		if u.showsWarning() {
+			frame, rows = u.brushes[focusFrame], u.warnRows()
+		}
 		for i := int32(0); i < 3; i++ {
 			f := windows.Rect{Left: rc.Left + i, Top: rc.Top + i, Right: rc.Right - i, Bottom: rc.Bottom - i}
-			frameRect(dc, &f, u.brushes[boxFrame])
+			frameRect(dc, &f, frame)
 		}
 		setTextColor(dc, colorRef(boxFG))
-		rows := u.messageRows(true)
 		_, h := measure(dc, rows)
 		drawRows(dc, rows, (rc.Right-rc.Left)/2, (rc.Bottom-rc.Top-h)/2)
 	case u.note:

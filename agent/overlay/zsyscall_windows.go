@@ -38,8 +38,9 @@ func errnoErr(e syscall.Errno) error {
 }
 
 var (
-	modgdi32  = windows.NewLazySystemDLL("gdi32.dll")
-	moduser32 = windows.NewLazySystemDLL("user32.dll")
+	modgdi32    = windows.NewLazySystemDLL("gdi32.dll")
+	modkernel32 = windows.NewLazySystemDLL("kernel32.dll")
+	moduser32   = windows.NewLazySystemDLL("user32.dll")
 
 	procCreateFontW                = modgdi32.NewProc("CreateFontW")
 	procCreateSolidBrush           = modgdi32.NewProc("CreateSolidBrush")
@@ -48,6 +49,7 @@ var (
 	procSelectObject               = modgdi32.NewProc("SelectObject")
 	procSetBkMode                  = modgdi32.NewProc("SetBkMode")
 	procSetTextColor               = modgdi32.NewProc("SetTextColor")
+	procGetTickCount               = modkernel32.NewProc("GetTickCount")
 	procBeginPaint                 = moduser32.NewProc("BeginPaint")
 	procCallNextHookEx             = moduser32.NewProc("CallNextHookEx")
 	procCreateWindowExW            = moduser32.NewProc("CreateWindowExW")
@@ -59,8 +61,11 @@ var (
 	procFillRect                   = moduser32.NewProc("FillRect")
 	procFindWindowW                = moduser32.NewProc("FindWindowW")
 	procFrameRect                  = moduser32.NewProc("FrameRect")
+	procGetAsyncKeyState           = moduser32.NewProc("GetAsyncKeyState")
 	procGetClientRect              = moduser32.NewProc("GetClientRect")
 	procGetDC                      = moduser32.NewProc("GetDC")
+	procGetKeyState                = moduser32.NewProc("GetKeyState")
+	procGetLastInputInfo           = moduser32.NewProc("GetLastInputInfo")
 	procGetMessageW                = moduser32.NewProc("GetMessageW")
 	procGetSystemMetrics           = moduser32.NewProc("GetSystemMetrics")
 	procGetWindowLongW             = moduser32.NewProc("GetWindowLongW")
@@ -125,6 +130,12 @@ func setBkMode(hdc windows.Handle, mode int32) (prev int32) {
 func setTextColor(hdc windows.Handle, color uint32) (prev uint32) {
 	r0, _, _ := syscall.SyscallN(procSetTextColor.Addr(), uintptr(hdc), uintptr(color))
 	prev = uint32(r0)
+	return
+}
+
+func getTickCount() (ms uint32) {
+	r0, _, _ := syscall.SyscallN(procGetTickCount.Addr())
+	ms = uint32(r0)
 	return
 }
 
@@ -199,6 +210,12 @@ func frameRect(hdc windows.Handle, r *windows.Rect, brush windows.Handle) (ok bo
 	return
 }
 
+func getAsyncKeyState(vk int32) (state uint16) {
+	r0, _, _ := syscall.SyscallN(procGetAsyncKeyState.Addr(), uintptr(vk))
+	state = uint16(r0)
+	return
+}
+
 func getClientRect(hwnd windows.HWND, r *windows.Rect) (err error) {
 	r1, _, e1 := syscall.SyscallN(procGetClientRect.Addr(), uintptr(hwnd), uintptr(unsafe.Pointer(r)))
 	if r1 == 0 {
@@ -210,6 +227,20 @@ func getClientRect(hwnd windows.HWND, r *windows.Rect) (err error) {
 func getDC(hwnd windows.HWND) (hdc windows.Handle) {
 	r0, _, _ := syscall.SyscallN(procGetDC.Addr(), uintptr(hwnd))
 	hdc = windows.Handle(r0)
+	return
+}
+
+func getKeyState(vk int32) (state uint16) {
+	r0, _, _ := syscall.SyscallN(procGetKeyState.Addr(), uintptr(vk))
+	state = uint16(r0)
+	return
+}
+
+func getLastInputInfo(info *lastInputInfo) (err error) {
+	r1, _, e1 := syscall.SyscallN(procGetLastInputInfo.Addr(), uintptr(unsafe.Pointer(info)))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
 	return
 }
 

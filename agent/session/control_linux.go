@@ -332,3 +332,27 @@ func run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	}
 	return out.Bytes(), nil
 }
+
+// ShowPatron shows the patron's screen in an X11 session (the overlay).
+func (c *linuxController) ShowPatron(ctx context.Context, s Session, lock bool, p overlay.PatronScreen) error {
+	if !hasOverlay(s) {
+		return fmt.Errorf("session %s: %w (no X11 display)", s.ID, ErrNotImplemented)
+	}
+	t, err := c.target(s)
+	if err != nil {
+		return err
+	}
+	return c.overlay.Patron(ctx, t, lock, p)
+}
+
+// PatronInputs delivers what patrons did on the patron screen.
+func (c *linuxController) PatronInputs() <-chan overlay.Input { return c.overlay.Inputs() }
+
+// PatronIdle is the idle time the session's helper last reported.
+func (c *linuxController) PatronIdle(s Session) (time.Duration, bool) {
+	r, ok := c.overlay.Shown(s.ID)
+	if !ok || r.Idle == 0 {
+		return 0, false
+	}
+	return time.Duration(r.Idle) * time.Second, true
+}

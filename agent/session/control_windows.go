@@ -230,3 +230,20 @@ func enablePrivilege(name string) error {
 	}
 	return nil
 }
+
+// ShowPatron shows the patron's screen in the session (the helper).
+func (c *wtsController) ShowPatron(ctx context.Context, s Session, lock bool, p overlay.PatronScreen) error {
+	return c.overlay.Patron(ctx, target(s), lock, p)
+}
+
+// PatronInputs delivers what patrons did on the patron screen.
+func (c *wtsController) PatronInputs() <-chan overlay.Input { return c.overlay.Inputs() }
+
+// PatronIdle is the idle time the session's helper last reported.
+func (c *wtsController) PatronIdle(s Session) (time.Duration, bool) {
+	r, ok := c.overlay.Shown(s.ID)
+	if !ok || r.Idle == 0 {
+		return 0, false
+	}
+	return time.Duration(r.Idle) * time.Second, true
+}

@@ -36,6 +36,30 @@
 // sessions the lock screen must cover the session and come back after it is
 // killed; it never locks a patron in use out to test.
 //
+// Where patrons sign in (Config.PatronSignIn), a patron session (the display
+// manager's automatic logon of the patron account: a real OS session, wiped at
+// its end like any other) opens under the session helper's sign-in form. The
+// patron's card and PIN, or guest code, go to the hub through Hub (the link)
+// and never anywhere else: no log, no event, no file. A refusal is shown in
+// its words; no answer within SignInTimeout (or no link) refuses with
+// RefuseHubDown, or opens an offline session of Config.OfflineMinutes. A
+// Grant is accepted only with the hub's signature (the grant key from Welcome,
+// kept in the state directory); the seat is then in use, and the session runs
+// for Grant.Seconds counted on the monotonic clock from the grant's arrival
+// (a wall-clock change moves the strip's end, never the session's end).
+// Warnings at Grant.Warnings minutes are shown and acknowledged
+// (session.warned) and never end the session; Grant.IdleEnd seconds without
+// input end it, after an IdleWarn warning; "End my session" ends it; the hub's
+// GrantUpdate replaces the grant. The end is a logoff and the verified wipe;
+// session.started and session.ended carry the grant, the pseudonym, the kind,
+// the end's reason and the seconds used; Status.Patron says the grant and its
+// end while it runs. The used time is saved every 5 s: an agent restarted
+// during the session resumes it with one checkpoint more than was saved (never
+// more than the grant); a saved grant whose session is gone (the PC
+// restarted) is reported ended with EndRestart, and one whose signature no
+// longer checks ends its session. A patron session the helper cannot draw in
+// (Wayland, text) is ended at once where patrons sign in.
+//
 // Limitations (2026-11):
 //   - Linux: "locked" means patron accounts are expired (usermod --expiredate 1,
 //     refused by PAM's account stage for every login service) and open patron
@@ -87,6 +111,12 @@
 //     started directly, not yet through the launcher); a patron's session on
 //     real Windows is compiled, not run. Wine's WTSEnumerateSessions returns no sessions, so listing, logoff,
 //     disconnect and message boxes are only link-tested there.
+//   - Patron sign-in (2026-12) needs the session helper: X11 and Windows
+//     sessions. Elsewhere (Wayland, text sessions, macOS) a patron session is
+//     ended as soon as it opens where patrons sign in. A staff message sent
+//     while the sign-in form shows is not drawn on the X11 form. The offline
+//     session's start and end reach the hub with the outbox when the link
+//     returns; the card of an offline session is never checked.
 //   - macOS: only the console user is seen (no SSH sessions), by polling.
 //     Holding logons (pwpolicy -disableuser), ending the session (launchctl
 //     bootout) and messages (an osascript dialog, the text passed as an

@@ -104,10 +104,18 @@ func (m *Manager) setLocked(ctx context.Context, locked bool) (string, error) {
 		return "", fmt.Errorf("unlocked, but releasing patron logons failed (patrons may not be able to log on): %w", err)
 	}
 
+	if m.cfg.PatronSignIn {
+		// The sign-in form comes back (or goes) with the staff lock; a
+		// session without a grant is never simply unlocked.
+		defer m.desk.refresh(ctx)
+	}
 	if !locked {
 		m.emit(protocol.EventSessionUnlocked, protocol.SeverityInfo, nil)
 		var failed []string
 		for _, s := range open {
+			if m.cfg.PatronSignIn && !m.desk.runsOn(s.ID) {
+				continue
+			}
 			if err := m.ctl.UnlockSession(ctx, s); err != nil && !errors.Is(err, ErrNotImplemented) {
 				failed = append(failed, s.ID)
 				m.log.Warn("Unlock open session", "session", s.ID, "error", err)
@@ -263,6 +271,11 @@ func (m *Manager) EndSession(ctx context.Context, args map[string]string) (strin
 			return "the session(s) ended during the grace period; the wipe follows", nil
 		}
 	}
+	ids := make([]string, len(open))
+	for i, s := range open {
+		ids[i] = s.ID
+	}
+	m.desk.endFor(ids, protocol.EndStaff)
 	var errs []error
 	for _, s := range open {
 		if err := m.ctl.Terminate(ctx, s); err != nil {

@@ -32,6 +32,9 @@ type LockState struct {
 	Changed time.Time `json:"changed,omitzero"`
 	// Dirty is why the last wipe was not clean; empty when it was.
 	Dirty string `json:"dirty,omitempty"`
+	// CleanAt is when the last wipe was verified clean (zero after a dirty
+	// one): the sign-in screen tells the next patron.
+	CleanAt time.Time `json:"clean_at,omitzero"`
 	// Patrons are the patron accounts seen on this PC (names stay in the state
 	// directory, which only the service can read; they are never sent).
 	Patrons []string `json:"patrons,omitempty"`

@@ -28,6 +28,9 @@ type Options struct {
 	StateDir string
 	// Clock defaults to the real clock.
 	Clock Clock
+	// Mono is the monotonic clock a patron's grant is counted on; default
+	// the real one.
+	Mono Mono
 }
 
 // Manager keeps the seat's session state and lock, runs wipes after a patron's
@@ -64,6 +67,8 @@ type Manager struct {
 	state    protocol.SessionState
 	since    time.Time
 	lastWipe string
+
+	desk *desk // the signed-in patron session (Config.PatronSignIn)
 }
 
 type wipeJob struct {
@@ -89,6 +94,13 @@ func New(o Options) (*Manager, error) {
 	if o.Config.WipeTimeout <= 0 {
 		o.Config.WipeTimeout = DefaultConfig().WipeTimeout
 	}
+	if o.Config.OfflineMinutes < 0 || o.Config.OfflineMinutes > 24*60 {
+		return nil, fmt.Errorf("session: offline_minutes %d is out of range (0 to %d)", o.Config.OfflineMinutes, 24*60)
+	}
+	if o.Mono == nil {
+		start := time.Now()
+		o.Mono = func() time.Duration { return time.Since(start) }
+	}
 	m := &Manager{
 		log: o.Log, cfg: o.Config, policy: NewPolicy(o.Config), watch: o.Watcher, wiper: o.Wiper,
 		ctl: o.Controller, power: o.Power, sink: o.Sink, store: NewLockStore(o.StateDir), clock: o.Clock, sleep: sleepCtx,
@@ -97,6 +109,7 @@ func New(o Options) (*Manager, error) {
 		sessions: make(map[string]Session),
 		state:    protocol.SessionFree,
 	}
+	m.desk = newDesk(m, o.Mono, o.StateDir)
 	ls, err := m.store.Load()
 	m.ls = ls
 	if err != nil {
@@ -166,6 +179,14 @@ func (m *Manager) Run(ctx context.Context) error {
 		}()
 	}
 
+	if m.cfg.PatronSignIn {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.desk.runDesk(ctx)
+		}()
+	}
+
 	bo := backoff.Backoff{Min: time.Second, Max: 30 * time.Second}
 	for {
 		m.mu.Lock()
@@ -224,6 +245,9 @@ func (m *Manager) listComplete() {
 	for _, id := range gone {
 		m.logoff(id) // ended while the watcher was down
 	}
+	if m.cfg.PatronSignIn {
+		m.desk.listed()
+	}
 }
 
 func (m *Manager) logon(ctx context.Context, ev Event) {
@@ -259,6 +283,16 @@ func (m *Manager) logon(ctx context.Context, ev Event) {
 				m.log.Error("End refused session", "session", s.ID, "error", err)
 			}
 		})
+	case m.cfg.PatronSignIn:
+		// The sign-in form; session.started follows the hub's grant.
+		m.desk.opened(ctx, s, ev.Initial)
+		if locked {
+			m.background(func() {
+				if err := m.ctl.LockSession(ctx, s); err != nil && !errors.Is(err, ErrNotImplemented) {
+					m.log.Warn("Lock open session", "session", s.ID, "error", err)
+				}
+			})
+		}
 	default:
 		m.emit(protocol.EventSessionStarted, protocol.SeverityInfo, map[string]string{protocol.DataSession: s.ID})
 		if locked {
@@ -279,7 +313,11 @@ func (m *Manager) logoff(id string) {
 		return
 	}
 	// Reported before the wipe is queued, so the hub sees ended, then wiped.
-	m.emit(protocol.EventSessionEnded, protocol.SeverityInfo, map[string]string{protocol.DataSession: id})
+	// Where patrons sign in, a session that never had a grant was nobody's.
+	data, granted := m.desk.closed(id)
+	if granted || !m.cfg.PatronSignIn {
+		m.emit(protocol.EventSessionEnded, protocol.SeverityInfo, data)
+	}
 	m.mu.Lock()
 	s := m.sessions[id] // only the watcher goroutine adds or removes sessions
 	delete(m.sessions, id)
@@ -349,9 +387,11 @@ func (m *Manager) wipeOne(ctx context.Context, u User) error {
 	m.ls.Pending = slices.DeleteFunc(m.ls.Pending, func(n string) bool { return n == u.Name })
 	if err != nil {
 		m.ls.Dirty = oneLine(err.Error(), 200)
+		m.ls.CleanAt = time.Time{}
 		m.lastWipe = "dirty: " + m.ls.Dirty
 	} else {
 		m.ls.Dirty = ""
+		m.ls.CleanAt = m.clock.Now().UTC()
 		m.lastWipe = "clean " + took.String()
 	}
 	m.saveLocked()
@@ -422,7 +462,7 @@ func (m *Manager) recompute() {
 		st = protocol.SessionDirty
 	case m.ls.Locked:
 		st = protocol.SessionLocked
-	case len(m.sessions) > 0:
+	case len(m.sessions) > 0 && (!m.cfg.PatronSignIn || m.desk.signedIn()):
 		st = protocol.SessionInUse
 		for _, s := range m.sessions {
 			if since.IsZero() || s.Since.Before(since) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/carrel-kiosk/carrel/agent/overlay"
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 )
 
@@ -151,6 +152,34 @@ type Controller interface {
 	Ended(s Session)
 }
 
+// patronScreen is implemented by controllers whose session helper shows the
+// patron's own screen (the sign-in form, the time left): Linux X11 and
+// Windows. The Manager finds it through Unwrapper like the helpers.
+type patronScreen interface {
+	// ShowPatron shows p in s, over the lock (lock true) or as the strip.
+	ShowPatron(ctx context.Context, s Session, lock bool, p overlay.PatronScreen) error
+	// PatronInputs delivers what patrons did on that screen.
+	PatronInputs() <-chan overlay.Input
+	// PatronIdle is the time since the patron's last input in s, false when
+	// the helper does not know.
+	PatronIdle(s Session) (time.Duration, bool)
+}
+
+// patronScreenOf finds the patron screen of c, through any wrappers.
+func patronScreenOf(c Controller) (patronScreen, bool) {
+	for c != nil {
+		if p, ok := c.(patronScreen); ok {
+			return p, true
+		}
+		u, ok := c.(Unwrapper)
+		if !ok {
+			return nil, false
+		}
+		c = u.Unwrap()
+	}
+	return nil, false
+}
+
 // helperRunner is implemented by controllers that run helpers in patron
 // sessions (the Linux overlay): the Manager runs it for as long as it runs.
 type helperRunner interface {
@@ -213,6 +242,14 @@ type Config struct {
 	// WipeTimeout bounds one wipe; a wipe that takes longer leaves the seat dirty.
 	// Default: 10m.
 	WipeTimeout Duration `toml:"wipe_timeout"`
+	// PatronSignIn makes patrons sign in with a library card or a guest pass
+	// (the hub checks them): a patron session opens under the sign-in screen
+	// and is unlocked for the hub's grant only. Default: false.
+	PatronSignIn bool `toml:"patron_signin"`
+	// OfflineMinutes is what a sign-in gets while the hub cannot be reached:
+	// 0 (the default) keeps the PC locked; N > 0 opens an offline session of
+	// N minutes, reported to the hub when the link returns.
+	OfflineMinutes int `toml:"offline_minutes"`
 }
 
 // DefaultConfig returns the documented defaults.

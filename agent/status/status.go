@@ -140,6 +140,17 @@ func (c *Collector) SetProof(p protocol.SelfTestSummary) {
 	c.update(func(s *protocol.Status) { s.Proof = &p })
 }
 
+// SetPatron records the signed-in patron session (nil: none).
+func (c *Collector) SetPatron(p *protocol.PatronView) {
+	c.update(func(s *protocol.Status) {
+		if p != nil {
+			cp := *p
+			p = &cp
+		}
+		s.Patron = p
+	})
+}
+
 // SetCertExpires records when the agent's certificate expires.
 func (c *Collector) SetCertExpires(t time.Time) {
 	c.update(func(s *protocol.Status) { s.CertExpires = t.UTC() })
@@ -209,6 +220,10 @@ func (c *Collector) Collect(ctx context.Context) protocol.Status {
 	c.mu.Lock()
 	s.Locked, s.PolicyVersion, s.LastWipe, s.CertExpires = c.set.Locked, c.set.PolicyVersion, c.set.LastWipe, c.set.CertExpires
 	s.Proof = c.set.Proof // replaced by SetProof, never changed in place
+	if c.set.Patron != nil {
+		p := *c.set.Patron
+		s.Patron = &p
+	}
 	c.mu.Unlock()
 	return s
 }
@@ -235,7 +250,8 @@ func Changed(prev, cur protocol.Status) bool {
 		prev.LastWipe != cur.LastWipe || prev.OutboxDropped != cur.OutboxDropped ||
 		!prev.CertExpires.Equal(cur.CertExpires) || prev.Hostname != cur.Hostname ||
 		prev.AgentVersion != cur.AgentVersion || prev.Restarts != cur.Restarts ||
-		!slices.Equal(prev.NICs, cur.NICs) || !sameProof(prev.Proof, cur.Proof)
+		!slices.Equal(prev.NICs, cur.NICs) || !sameProof(prev.Proof, cur.Proof) ||
+		!samePatron(prev.Patron, cur.Patron)
 }
 
 // NICs lists the up, non-loopback interfaces that have a MAC and an IPv4
@@ -278,6 +294,15 @@ func sameProof(a, b *protocol.SelfTestSummary) bool {
 		return a == b
 	}
 	return a.Time.Equal(b.Time) && a.Passed == b.Passed && slices.Equal(a.Failed, b.Failed) && slices.Equal(a.NotTestable, b.NotTestable)
+}
+
+// samePatron reports whether two patron sessions are the same one with the
+// same end (to the second).
+func samePatron(a, b *protocol.PatronView) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Grant == b.Grant && a.Kind == b.Kind && a.Patron == b.Patron && a.Ends.Unix() == b.Ends.Unix()
 }
 
 // CountStart adds one to the agent-start counter kept in stateDir and returns
