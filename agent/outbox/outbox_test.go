@@ -421,7 +421,7 @@ func BenchmarkOpen10k(b *testing.B) {
 // severity, so that IT finds it in the journal or the Windows Event Log.
 func TestEventsAreLoggedWithTheirID(t *testing.T) {
 	var buf bytes.Buffer
-	o, err := Open(t.TempDir(), Options{MaxEvents: 10, MaxBytes: 1 << 20, Log: slog.New(slog.NewJSONHandler(&buf, nil))})
+	o, err := Open(tempDir(t), Options{MaxEvents: 10, MaxBytes: 1 << 20, Log: slog.New(slog.NewJSONHandler(&buf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

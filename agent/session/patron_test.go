@@ -19,6 +19,7 @@ import (
 	"github.com/carrel-kiosk/carrel/internal/protocol"
 	"github.com/carrel-kiosk/carrel/internal/testrig/eventrec"
 	"github.com/carrel-kiosk/carrel/internal/testrig/testbin"
+	"github.com/carrel-kiosk/carrel/internal/testrig/winetest"
 )
 
 // screenController is the fake controller with a patron screen.
@@ -212,7 +213,7 @@ func (r *signinRig) signIn(g protocol.Grant) {
 }
 
 func TestSignInUnlocksAndTheGrantEndsTheSession(t *testing.T) {
-	r := newSigninRig(t, t.TempDir(), nil)
+	r := newSigninRig(t, winetest.TempDir(t), nil)
 	if st, _ := r.m.Current(); st != protocol.SessionFree {
 		t.Fatalf("state %s before sign-in", st)
 	}
@@ -290,7 +291,7 @@ func TestSignInUnlocksAndTheGrantEndsTheSession(t *testing.T) {
 }
 
 func TestSignInWallClockChangesAddNothing(t *testing.T) {
-	r := newSigninRig(t, t.TempDir(), nil)
+	r := newSigninRig(t, winetest.TempDir(t), nil)
 	r.signIn(r.grant("g-2", 600))
 	first := r.ctl.shown(x11.ID).p.EndsAt
 	// The PC's clock goes back three hours: the strip's end follows it, the
@@ -313,7 +314,7 @@ func TestSignInWallClockChangesAddNothing(t *testing.T) {
 }
 
 func TestWarningAcknowledgedDoesNotEndTheSession(t *testing.T) {
-	r := newSigninRig(t, t.TempDir(), nil)
+	r := newSigninRig(t, winetest.TempDir(t), nil)
 	r.signIn(r.grant("g-3", 900, 10, 5, 1))
 	r.mono.add(600 * time.Second) // 5 minutes left: the 10 and 5 minute warnings have both passed
 	v := r.waitScreen(x11.ID, "a warning", func(v shownScreen) bool { return v.p.WarnID != 0 })
@@ -346,7 +347,7 @@ func TestWarningAcknowledgedDoesNotEndTheSession(t *testing.T) {
 }
 
 func TestSignInRefusedShowsWhy(t *testing.T) {
-	r := newSigninRig(t, t.TempDir(), nil)
+	r := newSigninRig(t, winetest.TempDir(t), nil)
 	r.hub.answer = func(s protocol.SignIn) (protocol.SignInAnswer, error) {
 		return protocol.SignInAnswer{ID: s.ID, Refusal: protocol.RefuseFines}, nil
 	}
@@ -370,7 +371,7 @@ func TestSignInRefusedShowsWhy(t *testing.T) {
 }
 
 func TestSignInWithABadSignatureIsRefused(t *testing.T) {
-	r := newSigninRig(t, t.TempDir(), nil)
+	r := newSigninRig(t, winetest.TempDir(t), nil)
 	g := r.grant("g-5", 600)
 	g.Seconds = 6000 // changed after signing
 	r.answerGrant(g)
@@ -384,7 +385,7 @@ func TestSignInWithABadSignatureIsRefused(t *testing.T) {
 
 func TestSignInHubDown(t *testing.T) {
 	t.Run("stay locked", func(t *testing.T) {
-		r := newSigninRig(t, t.TempDir(), nil)
+		r := newSigninRig(t, winetest.TempDir(t), nil)
 		r.hub.answer = func(protocol.SignIn) (protocol.SignInAnswer, error) { return protocol.SignInAnswer{}, ErrHubDown }
 		r.logon(x11)
 		r.type_(x11.ID, "21234000012345", "4321", "")
@@ -394,7 +395,7 @@ func TestSignInHubDown(t *testing.T) {
 		}
 	})
 	t.Run("offline session", func(t *testing.T) {
-		r := newSigninRig(t, t.TempDir(), func(c *Config) { c.OfflineMinutes = 20 })
+		r := newSigninRig(t, winetest.TempDir(t), func(c *Config) { c.OfflineMinutes = 20 })
 		r.hub.answer = func(protocol.SignIn) (protocol.SignInAnswer, error) { return protocol.SignInAnswer{}, ErrHubDown }
 		r.logon(x11)
 		r.type_(x11.ID, "21234000012345", "4321", "")
@@ -413,7 +414,7 @@ func TestSignInHubDown(t *testing.T) {
 }
 
 func TestIdleEndsTheSessionAfterAWarning(t *testing.T) {
-	r := newSigninRig(t, t.TempDir(), nil)
+	r := newSigninRig(t, winetest.TempDir(t), nil)
 	g := r.grant("g-6", 3600)
 	g.IdleEnd, g.IdleWarn = 600, 60
 	protocol.SignGrant(&g, r.key)
@@ -434,7 +435,7 @@ func TestIdleEndsTheSessionAfterAWarning(t *testing.T) {
 }
 
 func TestGrantEndingAtClosingSaysSo(t *testing.T) {
-	r := newSigninRig(t, t.TempDir(), nil)
+	r := newSigninRig(t, winetest.TempDir(t), nil)
 	g := r.grant("g-c", 120)
 	g.EndsBy = "closing"
 	protocol.SignGrant(&g, r.key)
@@ -448,7 +449,7 @@ func TestGrantEndingAtClosingSaysSo(t *testing.T) {
 }
 
 func TestEndMySessionAndStaffEnd(t *testing.T) {
-	r := newSigninRig(t, t.TempDir(), nil)
+	r := newSigninRig(t, winetest.TempDir(t), nil)
 	r.signIn(r.grant("g-7", 3600))
 	r.mono.add(90 * time.Second)
 	r.ctl.inputs <- overlay.Input{Session: x11.ID, Report: overlay.Report{T: overlay.ReportEndSession}}
@@ -481,7 +482,7 @@ func TestEndMySessionAndStaffEnd(t *testing.T) {
 }
 
 func TestGrantUpdateReplacesTheEnd(t *testing.T) {
-	r := newSigninRig(t, t.TempDir(), nil)
+	r := newSigninRig(t, winetest.TempDir(t), nil)
 	r.signIn(r.grant("g-8", 600))
 	ctx := context.Background()
 	// Another grant's update, and a forged one, change nothing.
@@ -508,7 +509,7 @@ func TestGrantUpdateReplacesTheEnd(t *testing.T) {
 }
 
 func TestRestartResumesTheSavedGrant(t *testing.T) {
-	dir := t.TempDir()
+	dir := winetest.TempDir(t)
 	r := newSigninRig(t, dir, nil)
 	r.signIn(r.grant("g-9", 600))
 	r.mono.add(100 * time.Second)
@@ -545,7 +546,7 @@ func TestRestartResumesTheSavedGrant(t *testing.T) {
 }
 
 func TestRestartWithTheSessionGoneReportsItEnded(t *testing.T) {
-	dir := t.TempDir()
+	dir := winetest.TempDir(t)
 	r := newSigninRig(t, dir, nil)
 	r.signIn(r.grant("g-10", 600))
 	r.mono.add(30 * time.Second)
@@ -566,7 +567,7 @@ func TestRestartWithTheSessionGoneReportsItEnded(t *testing.T) {
 }
 
 func TestStaffLockHidesTheFormAndUnlockBringsItBack(t *testing.T) {
-	r := newSigninRig(t, t.TempDir(), nil)
+	r := newSigninRig(t, winetest.TempDir(t), nil)
 	r.logon(x11)
 	ctx := context.Background()
 	if _, err := r.m.Lock(ctx, nil); err != nil {
@@ -593,7 +594,7 @@ func TestSignInWithoutAScreenEndsTheSession(t *testing.T) {
 	cfg := testConfig()
 	cfg.PatronSignIn = true
 	m, err := New(Options{Config: cfg, Log: testLogger(t), Watcher: w, Wiper: newFakeWiper(), Controller: ctl,
-		Power: &fakePower{}, Sink: &eventrec.Recorder{}, StateDir: t.TempDir()})
+		Power: &fakePower{}, Sink: &eventrec.Recorder{}, StateDir: winetest.TempDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
