@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -609,5 +610,62 @@ func TestSignInWithoutAScreenEndsTheSession(t *testing.T) {
 	}
 	if st, _ := m.Current(); st == protocol.SessionInUse {
 		t.Error("a session nobody signed in to counts as in use")
+	}
+}
+
+// TestSignInFormStatesOnlyAVerifiedWipe: the next patron's form says when the
+// previous session was erased and checked only when that wipe came back
+// clean. A dirty wipe after a clean one takes the earlier time back (the form
+// must not vouch for a session it did not check); staff's clean wipe-now
+// gives the form its own, later time.
+func TestSignInFormStatesOnlyAVerifiedWipe(t *testing.T) {
+	r := newSigninRig(t, winetest.TempDir(t), nil)
+	r.wiper.results = []error{nil, errors.New("verify: 2 leftovers in /tmp"), nil}
+	end := func(s Session) {
+		t.Helper()
+		r.w.events <- Event{Kind: Logoff, Session: s}
+		recv(t, r.wiper.called, "the wipe")
+	}
+	r.signIn(r.grant("g-1", 600))
+	r.mono.add(601 * time.Second)
+	recv(t, r.ctl.terminated, "the end")
+	r.clock.Advance(time.Minute)
+	first := r.clock.Now().UnixMilli()
+	end(x11)
+	testbin.WaitFor(t, 5*time.Second, "the seat free", func() bool { st, _ := r.m.Current(); return st == protocol.SessionFree })
+	s2 := Session{ID: "6", User: "patron1", UID: "1001", Type: "x11", Display: ":0", Since: t0}
+	r.w.events <- Event{Kind: Logon, Session: s2}
+	if v := r.waitScreen("6", "the form with the clean wipe", func(v shownScreen) bool { return v.p.SignIn && v.p.CleanAt != 0 }); v.p.CleanAt != first {
+		t.Fatalf("CleanAt %d, want %d", v.p.CleanAt, first)
+	}
+
+	// Session 6 is signed in and ends; its wipe leaves files behind.
+	r.answerGrant(r.grant("g-2", 600))
+	r.type_("6", "21234000012345", "4321", "")
+	r.waitScreen("6", "the strip", func(v shownScreen) bool { return !v.lock && v.p.EndsAt != 0 })
+	r.mono.add(601 * time.Second)
+	recv(t, r.ctl.terminated, "the second end")
+	r.clock.Advance(time.Minute)
+	end(s2)
+	testbin.WaitFor(t, 5*time.Second, "the seat dirty", func() bool { st, _ := r.m.Current(); return st == protocol.SessionDirty })
+	// What the form reads (desk.refresh): no clean wipe to state any more.
+	r.m.mu.Lock()
+	cleanAt := r.m.ls.CleanAt
+	r.m.mu.Unlock()
+	if !cleanAt.IsZero() {
+		t.Fatalf("after a dirty wipe the form would still say erased and checked at %s", cleanAt)
+	}
+
+	// Staff wipe again, clean: the form states that wipe's time.
+	r.clock.Advance(time.Minute)
+	if _, err := r.m.WipeNow(context.Background(), map[string]string{}); err != nil {
+		t.Fatalf("WipeNow: %v", err)
+	}
+	second := r.clock.Now().UnixMilli()
+	testbin.WaitFor(t, 5*time.Second, "the seat free again", func() bool { st, _ := r.m.Current(); return st == protocol.SessionFree })
+	s3 := Session{ID: "7", User: "patron1", UID: "1001", Type: "x11", Display: ":0", Since: t0}
+	r.w.events <- Event{Kind: Logon, Session: s3}
+	if v := r.waitScreen("7", "the form after wipe-now", func(v shownScreen) bool { return v.p.SignIn && v.p.CleanAt != 0 }); v.p.CleanAt != second {
+		t.Fatalf("CleanAt %d after a dirty wipe and a clean wipe-now, want %d (not the older %d)", v.p.CleanAt, second, first)
 	}
 }

@@ -40,8 +40,9 @@
 // Limitations (2026-12): the PIN lockout is held in memory (a hub restart
 // forgets it; it resets at midnight with the day key anyway); hours do not
 // cross midnight; a pass expires the day it was made; staff time changes are
-// capped by closing like every grant; LastWipe in the answer is left zero
-// (the hub does not yet track verified wipes per PC).
+// capped by closing like every grant; LastWipe in the answer is left zero:
+// the sign-in form's "erased and checked at" line is the agent's own verified
+// wipe time (agent/session), which the form needs before any answer.
 package patron
 
 import (

@@ -250,7 +250,10 @@ type SignInAnswer struct {
 	Grant   *Grant  `json:"grant,omitempty"`
 	Refusal Refusal `json:"refusal,omitempty"`
 	// LastWipe is when the previous session on this PC was verified clean, as
-	// the hub knows it (zero if unknown); for the patron's privacy notice.
+	// the hub knows it (zero if unknown). The hub leaves it zero and the agent
+	// does not read it: the answer comes after the form it would be shown on,
+	// so the form's "erased and checked at" line comes from the agent's own
+	// wipe result (cleared by a dirty wipe). Kept for wire compatibility.
 	LastWipe time.Time `json:"last_wipe,omitzero"`
 }
 
