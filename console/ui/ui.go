@@ -69,6 +69,14 @@ type HubClient interface {
 	HubInfo(ctx context.Context) (protocol.HubInfo, error)
 	// Report adds up the hub's usage counts over a range (any role).
 	Report(ctx context.Context, args protocol.ReportArgs) (protocol.Report, error)
+	// The API's keys and webhooks (admin): lists never carry a secret; a
+	// new key's secret is in APIKeyCreate's answer this once.
+	APIKeys(ctx context.Context) ([]protocol.APIKeyView, error)
+	APIKeyCreate(ctx context.Context, args protocol.APIKeyArgs) (protocol.APIKeyCreated, error)
+	APIKeyRevoke(ctx context.Context, id string) (protocol.APIKeyView, error)
+	Webhooks(ctx context.Context) ([]protocol.WebhookView, error)
+	WebhookCreate(ctx context.Context, args protocol.WebhookArgs) (protocol.WebhookView, error)
+	WebhookDelete(ctx context.Context, id string) error
 	// CA is the hub's CA certificate as the hub presented it (its fingerprint
 	// is the one pinned), nil before the first connection; audit heads are
 	// checked against it.
@@ -143,6 +151,7 @@ type adminViews struct {
 	enroll     *enrollView
 	staff      *staffView
 	audit      *auditView
+	api        *apiView
 }
 
 // Create builds the console in w and shows its first screen: the choice of hub,
