@@ -53,6 +53,9 @@ func newAPIView(u *UI) *apiView {
 	v.hookBranch.SetPlaceHolder("empty: all branches")
 	v.hookSecret.SetPlaceHolder("empty: the console makes one")
 	v.create = widget.NewButton("Create key", v.createKey)
+	// Return in the name or branch creates the key.
+	v.name.OnSubmitted = func(string) { v.createKey() }
+	v.branch.OnSubmitted = func(string) { v.createKey() }
 	v.create.Importance = widget.HighImportance
 	v.add = widget.NewButton("Add webhook", v.addHook)
 	v.add.Importance = widget.HighImportance

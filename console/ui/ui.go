@@ -1,8 +1,9 @@
 // Package ui is the staff console's Fyne interface: the choice of hub, first-run
 // setup, login, the room of terminal tiles, a terminal's detail and actions, the
 // event feed and alerts, and the admin screens (quarantine, enrollment, staff
-// accounts, audit log), and the red banner raised when the hub's signed audit
-// head goes backwards or forks (internal/auditwatch). One file per screen.
+// accounts, audit log, the API's keys and webhooks), and the red banner raised
+// when the hub's signed audit head goes backwards or forks (internal/auditwatch).
+// One file per screen.
 //
 // Views talk to the hub only through HubClient. Hub pushes and the answers of
 // background requests reach widgets only through the Bridge (bridge.go), the one
