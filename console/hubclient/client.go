@@ -470,6 +470,42 @@ func (c *Client) ILSLink(ctx context.Context) (protocol.ILSLink, error) {
 	return out, c.Do(ctx, protocol.OpILSLink, nil, &out)
 }
 
+// APIKeys lists the API's keys, revoked ones too, never a secret (admin).
+func (c *Client) APIKeys(ctx context.Context) ([]protocol.APIKeyView, error) {
+	var out []protocol.APIKeyView
+	return out, c.Do(ctx, protocol.OpAPIKeyList, nil, &out)
+}
+
+// APIKeyCreate makes an API key; its secret is in the answer this once (admin).
+func (c *Client) APIKeyCreate(ctx context.Context, args protocol.APIKeyArgs) (protocol.APIKeyCreated, error) {
+	var out protocol.APIKeyCreated
+	return out, c.Do(ctx, protocol.OpAPIKeyCreate, args, &out)
+}
+
+// APIKeyRevoke revokes the API key with this ID (admin).
+func (c *Client) APIKeyRevoke(ctx context.Context, id string) (protocol.APIKeyView, error) {
+	var out protocol.APIKeyView
+	return out, c.Do(ctx, protocol.OpAPIKeyRevoke, protocol.APIKeyRevokeArgs{Key: id}, &out)
+}
+
+// Webhooks lists the webhook targets with their delivered and dead-lettered
+// counts, never a secret (admin).
+func (c *Client) Webhooks(ctx context.Context) ([]protocol.WebhookView, error) {
+	var out []protocol.WebhookView
+	return out, c.Do(ctx, protocol.OpWebhookList, nil, &out)
+}
+
+// WebhookCreate registers a webhook target signed with args.Secret (admin).
+func (c *Client) WebhookCreate(ctx context.Context, args protocol.WebhookArgs) (protocol.WebhookView, error) {
+	var out protocol.WebhookView
+	return out, c.Do(ctx, protocol.OpWebhookCreate, args, &out)
+}
+
+// WebhookDelete removes a webhook target (admin).
+func (c *Client) WebhookDelete(ctx context.Context, id string) error {
+	return c.Do(ctx, protocol.OpWebhookDelete, protocol.WebhookDeleteArgs{ID: id}, nil)
+}
+
 // Do sends one request and decodes the response body into out (nil: ignore it).
 // It waits for the link while it is being (re)dialled, up to ctx or the request
 // timeout.

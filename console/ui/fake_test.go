@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -47,6 +48,10 @@ type fakeHub struct {
 	noName     bool              // the hub has no public name
 	report     protocol.Report   // what report answers (From, To and By are the request's)
 	reportArgs []protocol.ReportArgs
+	apiKeys    []protocol.APIKeyView
+	hooks      []protocol.WebhookView
+	hookArgs   []protocol.WebhookArgs
+	apiErr     error // what every API key and webhook op answers, when set (a desk member's refusal)
 	push       func(protocol.StaffPush)
 	link       func(bool, error)
 }
@@ -262,6 +267,70 @@ func (f *fakeHub) setHead(head string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.head = head
+}
+
+func (f *fakeHub) APIKeys(context.Context) ([]protocol.APIKeyView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.apiKeys), f.apiErr
+}
+
+func (f *fakeHub) APIKeyCreate(_ context.Context, a protocol.APIKeyArgs) (protocol.APIKeyCreated, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.apiErr != nil {
+		return protocol.APIKeyCreated{}, f.apiErr
+	}
+	k := protocol.APIKeyView{ID: fmt.Sprintf("k-%d", len(f.apiKeys)+1), Name: a.Name, Branch: a.Branch, CreatedAt: time.Unix(1.7e9, 0), CreatedBy: "staff:ann"}
+	f.apiKeys = append(f.apiKeys, k)
+	return protocol.APIKeyCreated{APIKeyView: k, Key: protocol.APIKeyPrefix + "secret-" + k.ID}, nil
+}
+
+func (f *fakeHub) APIKeyRevoke(_ context.Context, id string) (protocol.APIKeyView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.apiErr != nil {
+		return protocol.APIKeyView{}, f.apiErr
+	}
+	for i := range f.apiKeys {
+		if f.apiKeys[i].ID == id && f.apiKeys[i].RevokedAt.IsZero() {
+			f.apiKeys[i].RevokedAt = time.Unix(1.7e9+60, 0)
+			return f.apiKeys[i], nil
+		}
+	}
+	return protocol.APIKeyView{}, errors.New("no live API key")
+}
+
+func (f *fakeHub) Webhooks(context.Context) ([]protocol.WebhookView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.hooks), f.apiErr
+}
+
+func (f *fakeHub) WebhookCreate(_ context.Context, a protocol.WebhookArgs) (protocol.WebhookView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.apiErr != nil {
+		return protocol.WebhookView{}, f.apiErr
+	}
+	f.hookArgs = append(f.hookArgs, a)
+	w := protocol.WebhookView{ID: fmt.Sprintf("w-%d", len(f.hookArgs)), URL: a.URL, Branch: a.Branch, CreatedAt: time.Unix(1.7e9, 0), CreatedBy: "staff:ann"}
+	f.hooks = append(f.hooks, w)
+	return w, nil
+}
+
+func (f *fakeHub) WebhookDelete(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.apiErr != nil {
+		return f.apiErr
+	}
+	i := slices.IndexFunc(f.hooks, func(w protocol.WebhookView) bool { return w.ID == id })
+	if i < 0 {
+		return errors.New("no webhook")
+	}
+	f.hooks = slices.Delete(f.hooks, i, i+1)
+	return nil
 }
 
 var _ HubClient = (*fakeHub)(nil)

@@ -53,17 +53,25 @@ func (u *UI) showMain() {
 		u.admin.enroll = newEnrollView(u)
 		u.admin.staff = newStaffView(u)
 		u.admin.audit = newAuditView(u)
+		u.admin.api = newAPIView(u)
 		tabs = append(tabs,
 			container.NewTabItem("Quarantine", u.admin.quarantine.content),
 			container.NewTabItem("Enrollment", u.admin.enroll.content),
 			container.NewTabItem("Staff", u.admin.staff.content),
 			container.NewTabItem("Audit", u.admin.audit.content),
+			container.NewTabItem("API", u.admin.api.content),
 		)
 	}
 	u.reports = newReportsView(u)
 	tabs = append(tabs, container.NewTabItem("Reports", u.reports.content))
 	u.tabs = container.NewAppTabs(tabs...)
-	u.tabs.OnSelected = func(t *container.TabItem) { u.state("tab:" + t.Text) }
+	u.tabs.OnSelected = func(t *container.TabItem) {
+		if u.admin.api != nil && t.Content == u.admin.api.content {
+			u.admin.api.load()
+			u.admin.api.focus()
+		}
+		u.state("tab:" + t.Text)
+	}
 	u.banner = newAuditBanner()
 	top := container.NewVBox(u.banner.content, container.NewBorder(nil, nil, nil, container.NewHBox(who, logout), u.linkLabel))
 	main := container.NewBorder(top, nil, nil, nil, u.tabs)

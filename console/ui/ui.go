@@ -1,8 +1,9 @@
 // Package ui is the staff console's Fyne interface: the choice of hub, first-run
 // setup, login, the room of terminal tiles, a terminal's detail and actions, the
 // event feed and alerts, and the admin screens (quarantine, enrollment, staff
-// accounts, audit log), and the red banner raised when the hub's signed audit
-// head goes backwards or forks (internal/auditwatch). One file per screen.
+// accounts, audit log, the API's keys and webhooks), and the red banner raised
+// when the hub's signed audit head goes backwards or forks (internal/auditwatch).
+// One file per screen.
 //
 // Views talk to the hub only through HubClient. Hub pushes and the answers of
 // background requests reach widgets only through the Bridge (bridge.go), the one
@@ -69,6 +70,14 @@ type HubClient interface {
 	HubInfo(ctx context.Context) (protocol.HubInfo, error)
 	// Report adds up the hub's usage counts over a range (any role).
 	Report(ctx context.Context, args protocol.ReportArgs) (protocol.Report, error)
+	// The API's keys and webhooks (admin): lists never carry a secret; a
+	// new key's secret is in APIKeyCreate's answer this once.
+	APIKeys(ctx context.Context) ([]protocol.APIKeyView, error)
+	APIKeyCreate(ctx context.Context, args protocol.APIKeyArgs) (protocol.APIKeyCreated, error)
+	APIKeyRevoke(ctx context.Context, id string) (protocol.APIKeyView, error)
+	Webhooks(ctx context.Context) ([]protocol.WebhookView, error)
+	WebhookCreate(ctx context.Context, args protocol.WebhookArgs) (protocol.WebhookView, error)
+	WebhookDelete(ctx context.Context, id string) error
 	// CA is the hub's CA certificate as the hub presented it (its fingerprint
 	// is the one pinned), nil before the first connection; audit heads are
 	// checked against it.
@@ -143,6 +152,7 @@ type adminViews struct {
 	enroll     *enrollView
 	staff      *staffView
 	audit      *auditView
+	api        *apiView
 }
 
 // Create builds the console in w and shows its first screen: the choice of hub,

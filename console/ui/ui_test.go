@@ -238,7 +238,7 @@ func TestDeskHasNoAdminTabs(t *testing.T) {
 		tabs []string
 	}{
 		{protocol.RoleDesk, []string{"Room", "Events", "Alerts", "Reports"}},
-		{protocol.RoleAdmin, []string{"Room", "Events", "Alerts", "Quarantine", "Enrollment", "Staff", "Audit", "Reports"}},
+		{protocol.RoleAdmin, []string{"Room", "Events", "Alerts", "Quarantine", "Enrollment", "Staff", "Audit", "API", "Reports"}},
 	} {
 		t.Run(string(c.role), func(t *testing.T) {
 			h := newHarness(t, c.role)

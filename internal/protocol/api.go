@@ -132,8 +132,8 @@ type APIHealth struct {
 	Checks map[string]string `json:"checks,omitempty"` // check → "ok" or what failed
 }
 
-// Staff ops for the API's keys and webhooks (admin only). The console has no
-// screen for them yet (2026-12); the ops and `carrel-hub apikey|webhook` do.
+// Staff ops for the API's keys and webhooks (admin only): the console's API tab
+// and `carrel-hub apikey|webhook` make and list them.
 const (
 	OpAPIKeyCreate  StaffOp = "apikey.create"  // APIKeyArgs → APIKeyCreated (the key, shown once); admin
 	OpAPIKeyList    StaffOp = "apikey.list"    // → []APIKeyView; admin
