@@ -134,6 +134,7 @@ type UI struct {
 	admin         adminViews
 	feed          *eventsView
 	reports       *reportsView
+	patrons       *patronsView // the Patrons tab (guests.go), nil without a PatronHub
 	tabs          *container.AppTabs
 }
 
