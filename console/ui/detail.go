@@ -36,6 +36,7 @@ type detailView struct {
 	busy    map[protocol.Action]bool // sent, no answer yet
 	confirm *dialog.ConfirmDialog    // the open confirmation, if any
 	grace   *widget.Check            // end-session's "count down first", while its dialog is open
+	patron  *patronPanel             // the patron session, its rules, add or remove time (patron.go)
 	body    *fyne.Container
 	empty   fyne.CanvasObject
 	content *fyne.Container
@@ -128,6 +129,7 @@ func newDetailView(u *UI) *detailView {
 	d.cert.Importance = widget.WarningImportance
 	d.cert.Hide()
 	d.events = container.NewVBox()
+	d.patron = newPatronPanel(u)
 	// Actions first: staff should not have to scroll to lock a PC.
 	d.body = container.NewVBox(d.title,
 		d.dirty,
@@ -136,6 +138,7 @@ func newDetailView(u *UI) *detailView {
 		d.why,
 		d.message, container.NewBorder(nil, nil, nil, d.counter, send),
 		d.result,
+		d.patron.content,
 		widget.NewSeparator(),
 		form,
 		widget.NewLabelWithStyle("Recent events", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
@@ -201,6 +204,7 @@ func (d *detailView) show(id string) {
 	}
 	d.fillEvents(d.u.feed.log.ForTerminal(id, 10))
 	d.applyRules(t)
+	d.patron.show(t)
 	if displayState(t) == protocol.StateDirty {
 		d.dirty.SetText(dirtyAdvice(terminalLabel(t), d.u.feed.log.ForTerminal(id, 50)))
 		d.dirty.Show()

@@ -268,6 +268,9 @@ func (t *tile) set(v protocol.TerminalView, selected bool, unread int, now time.
 	}
 	t.state.Text = s.String()
 	t.time.Text = sinceText(v, now)
+	if p := patronTileText(patronOf(v), now); p != "" {
+		t.time.Text = p // a patron session: time left and guest or card (patron.go)
+	}
 	t.bg.Refresh()
 	t.state.Refresh()
 	t.time.Refresh()

@@ -62,6 +62,11 @@ func (u *UI) showMain() {
 			container.NewTabItem("API", u.admin.api.content),
 		)
 	}
+	u.patrons = nil
+	if u.patronHub() != nil {
+		u.patrons = newPatronsView(u)
+		tabs = append(tabs, container.NewTabItem("Patrons", u.patrons.content))
+	}
 	u.reports = newReportsView(u)
 	tabs = append(tabs, container.NewTabItem("Reports", u.reports.content))
 	u.tabs = container.NewAppTabs(tabs...)
@@ -194,6 +199,9 @@ func (u *UI) setLink(s string) {
 func (u *UI) refreshTimes() {
 	if u.room != nil {
 		u.room.refreshTimes()
+	}
+	if u.patrons != nil {
+		u.patrons.pollILS()
 	}
 	// The feed's "last hour" moves on with the clock.
 	if u.feed != nil && u.feed.when.Selected != timeRanges[0].name {

@@ -1,9 +1,12 @@
 // Package ui is the staff console's Fyne interface: the choice of hub, first-run
 // setup, login, the room of terminal tiles, a terminal's detail and actions, the
 // event feed and alerts, and the admin screens (quarantine, enrollment, staff
-// accounts, audit log, the API's keys and webhooks), and the red banner raised
-// when the hub's signed audit head goes backwards or forks (internal/auditwatch).
-// One file per screen.
+// accounts, audit log, the API's keys and webhooks), the patron session's
+// screens (time left on tiles, a PC's session and rules with add or remove
+// time, guest passes, the ILS light, branch rules and hours for admins:
+// patron.go, guests.go, rules.go, through the optional PatronHub half of the
+// client), and the red banner raised when the hub's signed audit head goes
+// backwards or forks (internal/auditwatch). One file per screen.
 //
 // Views talk to the hub only through HubClient. Hub pushes and the answers of
 // background requests reach widgets only through the Bridge (bridge.go), the one
@@ -143,6 +146,7 @@ type UI struct {
 	admin         adminViews
 	feed          *eventsView
 	reports       *reportsView
+	patrons       *patronsView // the Patrons tab (guests.go), nil without a PatronHub
 	tabs          *container.AppTabs
 }
 
