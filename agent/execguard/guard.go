@@ -50,7 +50,7 @@ type Guard struct {
 	pw     *ProcessWatcher
 	sink   EventSink
 	log    *slog.Logger
-	paused atomic.Bool    // a maintenance window: no roots enforced
+	paused atomic.Bool   // a maintenance window: no roots enforced
 	rearm  chan struct{} // SetPaused wakes Run to apply at once
 }
 

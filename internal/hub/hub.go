@@ -88,13 +88,13 @@ type Config struct {
 	Listen  string   // e.g. ":8443" or "127.0.0.1:0"
 	Names   []string // DNS names / IPs agents use to reach the hub (first one is the certificate's CN)
 
-	CommandTTL   time.Duration // default 2 min: a command's expiry
-	WakeCheck    time.Duration // default WakeCheck (5 min): a woken PC not online by then is audited as not woken
+	CommandTTL time.Duration // default 2 min: a command's expiry
+	WakeCheck  time.Duration // default WakeCheck (5 min): a woken PC not online by then is audited as not woken
 	// MaintenanceTick is how often the hub compares each online PC's
 	// maintenance with the open windows and ends windows whose time is up
 	// (default MaintenanceTick, 10 s).
 	MaintenanceTick time.Duration
-	HelloTimeout time.Duration // default 10 s: first frame must be Hello within it
+	HelloTimeout    time.Duration // default 10 s: first frame must be Hello within it
 	// WelcomeWithin bounds how long a Hello may wait for its registration
 	// (default 14 s): an agent waits 15 s for Welcome after its Hello
 	// (link.Options.HandshakeTimeout), and a Welcome later than that reaches
