@@ -54,6 +54,7 @@ type Agent struct {
 	policy    *browserpolicy.Manager // nil when disabled
 	seat      *seat                  // nil when disabled
 	selftest  *selfTester
+	maint     *maintenance
 	link      *link.Client
 
 	// welcomed, when set (tests), sees each Welcome after the seat applied it.
@@ -138,18 +139,21 @@ func New(cfg config.Config, version string, log *slog.Logger) (*Agent, error) {
 	notices := newPatronNotices(log.With("component", "patron_notices"))
 	canaries := &selftest.Canaries{}
 	guardSink := canarySink{notices.sink(a.outbox), canaries, log.With("component", "selftest")}
+	a.maint = &maintenance{status: a.status, log: log.With("component", "maintenance")}
 	if cfg.Enabled("downloads") {
 		if a.downloads, err = newDownloads(cfg, guardSink, log.With("component", "downloads")); err != nil {
 			return fail(err)
 		}
 		a.add("downloads", a.downloads.Run)
+		a.maint.pausers = append(a.maint.pausers, a.downloads.SetPaused)
 	}
 	if cfg.Enabled("exec_guard") {
-		run, err := newExecGuard(cfg, guardSink, log.With("component", "exec_guard"))
+		eg, err := newExecGuard(cfg, guardSink, log.With("component", "exec_guard"))
 		if err != nil {
 			return fail(err)
 		}
-		a.add("exec_guard", run)
+		a.add("exec_guard", eg.Run)
+		a.maint.pausers = append(a.maint.pausers, eg.SetPaused)
 	}
 	if cfg.Enabled("browser_policy") {
 		var run func(context.Context) error
@@ -177,6 +181,7 @@ func New(cfg config.Config, version string, log *slog.Logger) (*Agent, error) {
 	}
 	a.selftest = newSelfTester(cfg, canaries, lock, a.outbox, a.status, log.With("component", "selftest"))
 	a.add("selftest", a.selftest.run)
+	a.add("maintenance", a.maint.run)
 
 	// 5. The link to the hub, last: it dispatches to what is above.
 	a.link, err = link.New(link.Options{
@@ -220,6 +225,8 @@ func (a *Agent) handler(action protocol.Action) protocol.CommandHandler {
 		return wol.Sender{}.Handler() // relay Wake-on-LAN to PCs on this one's subnet
 	case protocol.ActionSelfTest:
 		return a.selftest.handler()
+	case protocol.ActionMaintenance:
+		return a.maint.handler()
 	default:
 		if a.seat != nil {
 			return a.seat.Handlers()[action] // lock, unlock, message, end-session, wipe-now, reboot, shutdown

@@ -31,12 +31,12 @@ func newDownloads(cfg config.Config, sink protocol.EventSink, log *slog.Logger) 
 }
 
 // newExecGuard is the exec guard: nothing runs from a patron-writable folder.
-func newExecGuard(cfg config.Config, sink protocol.EventSink, log *slog.Logger) (func(context.Context) error, error) {
+func newExecGuard(cfg config.Config, sink protocol.EventSink, log *slog.Logger) (*execguard.Guard, error) {
 	g, err := execguard.New(cfg.ExecGuard, sink, log)
 	if err != nil {
 		return nil, fmt.Errorf("exec guard: %w", err)
 	}
-	return g.Run, nil
+	return g, nil
 }
 
 // newBrowserPolicy applies the browser policies at once and returns the watch

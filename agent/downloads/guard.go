@@ -44,6 +44,10 @@ type Guard struct {
 	log     *slog.Logger
 	now     func() time.Time
 
+	pauseMu sync.Mutex          // protects paused and missed
+	paused  bool                // a maintenance window: files are not judged
+	missed  map[string]struct{} // files seen while paused, judged at re-arming
+
 	errMu      sync.Mutex // protects lastErr and suppressed
 	lastErr    time.Time
 	suppressed int
@@ -209,8 +213,52 @@ func (g *Guard) watcherError(err error) {
 	}
 }
 
+// maxMissed bounds the files remembered during a maintenance window.
+const maxMissed = 10000
+
+// SetPaused pauses the guard for a maintenance window (files are not judged,
+// their paths are remembered) or re-arms it: every file that arrived during
+// the window is judged then, so what IT left in a patron folder is
+// quarantined as if it had just arrived. A restart re-arms the guard (the
+// remembered paths are not kept; such a file is judged at its next change).
+func (g *Guard) SetPaused(paused bool) {
+	g.pauseMu.Lock()
+	was := g.paused
+	g.paused = paused
+	var missed []string
+	if was && !paused {
+		for p := range g.missed {
+			missed = append(missed, p)
+		}
+		g.missed = nil
+	}
+	g.pauseMu.Unlock()
+	for _, p := range missed {
+		g.judge(p)
+	}
+}
+
+// held says whether the guard is paused, and remembers path if so.
+func (g *Guard) held(path string) bool {
+	g.pauseMu.Lock()
+	defer g.pauseMu.Unlock()
+	if !g.paused {
+		return false
+	}
+	if g.missed == nil {
+		g.missed = map[string]struct{}{}
+	}
+	if len(g.missed) < maxMissed {
+		g.missed[path] = struct{}{}
+	}
+	return true
+}
+
 // judge classifies one file and acts on the verdict.
 func (g *Guard) judge(path string) {
+	if g.held(path) {
+		return
+	}
 	h, err := holdFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRegular) || errors.Is(err, errChanged) || errors.Is(err, errBusy) {

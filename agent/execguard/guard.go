@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -49,6 +50,21 @@ type Guard struct {
 	pw     *ProcessWatcher
 	sink   EventSink
 	log    *slog.Logger
+	paused atomic.Bool   // a maintenance window: no roots enforced
+	rearm  chan struct{} // SetPaused wakes Run to apply at once
+}
+
+// SetPaused pauses the guard for a maintenance window (the enforcer and the
+// process watcher are given no roots, so Windows' SRP rules are removed too)
+// or re-arms it; Run applies the change at once.
+func (g *Guard) SetPaused(paused bool) {
+	if g.paused.Swap(paused) == paused {
+		return
+	}
+	select {
+	case g.rearm <- struct{}{}:
+	default:
+	}
 }
 
 // New makes the guard. Where the OS has no enforcer, or it cannot start (no
@@ -58,7 +74,7 @@ func New(cfg Config, sink EventSink, log *slog.Logger) (*Guard, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Guard{cfg: cfg, sink: sink, log: log}
+	g := &Guard{cfg: cfg, sink: sink, log: log, rearm: make(chan struct{}, 1)}
 	if cfg.Enforce {
 		enf, err := NewEnforcer(sink, log)
 		switch {
@@ -84,6 +100,9 @@ func (g *Guard) Run(ctx context.Context) error {
 	first := true
 	apply := func() {
 		roots := downloads.ExpandRoots(g.cfg.Roots)
+		if g.paused.Load() {
+			roots = nil
+		}
 		if !first && slices.Equal(roots, applied) {
 			return // unchanged: no registry churn, no new marks
 		}
@@ -116,6 +135,8 @@ func (g *Guard) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
+				apply()
+			case <-g.rearm:
 				apply()
 			}
 		}

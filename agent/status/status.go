@@ -324,3 +324,9 @@ func CountStart(stateDir string) (restarts int, err error) {
 	}
 	return n - 1, nil
 }
+
+// SetMaintenanceUntil sets the end of the maintenance window the PC is in
+// (zero: armed).
+func (c *Collector) SetMaintenanceUntil(t time.Time) {
+	c.update(func(s *protocol.Status) { s.MaintenanceUntil = t })
+}

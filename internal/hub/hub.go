@@ -88,9 +88,13 @@ type Config struct {
 	Listen  string   // e.g. ":8443" or "127.0.0.1:0"
 	Names   []string // DNS names / IPs agents use to reach the hub (first one is the certificate's CN)
 
-	CommandTTL   time.Duration // default 2 min: a command's expiry
-	WakeCheck    time.Duration // default WakeCheck (5 min): a woken PC not online by then is audited as not woken
-	HelloTimeout time.Duration // default 10 s: first frame must be Hello within it
+	CommandTTL time.Duration // default 2 min: a command's expiry
+	WakeCheck  time.Duration // default WakeCheck (5 min): a woken PC not online by then is audited as not woken
+	// MaintenanceTick is how often the hub compares each online PC's
+	// maintenance with the open windows and ends windows whose time is up
+	// (default MaintenanceTick, 10 s).
+	MaintenanceTick time.Duration
+	HelloTimeout    time.Duration // default 10 s: first frame must be Hello within it
 	// WelcomeWithin bounds how long a Hello may wait for its registration
 	// (default 14 s): an agent waits 15 s for Welcome after its Hello
 	// (link.Options.HandshakeTimeout), and a Welcome later than that reaches
@@ -182,6 +186,7 @@ func (c *Config) defaults() {
 	}
 	set(&c.CommandTTL, 2*time.Minute)
 	set(&c.WakeCheck, WakeCheck)
+	set(&c.MaintenanceTick, MaintenanceTick)
 	set(&c.HelloTimeout, 10*time.Second)
 	set(&c.WelcomeWithin, 14*time.Second)
 	set(&c.PingInterval, 25*time.Second)
@@ -266,6 +271,10 @@ type Hub struct {
 
 	wakeMu sync.Mutex
 	wakes  map[string]wakeWatch // woken PCs expected online (power.go)
+
+	maintMu   sync.Mutex           // guards maintSent and maintOpen
+	maintSent map[string]maintSent // the last window sent to each PC (maintenance.go)
+	maintOpen map[string]bool      // the recurring occurrences seen open, for their audit
 
 	mu      sync.Mutex
 	conns   map[string]*agentConn // terminal ID → live connection; guarded by mu
@@ -527,6 +536,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	g.Go(func() error { h.housekeeping(ctx); return nil })
 	g.Go(func() error { h.auditHeads(ctx); return nil })
 	g.Go(func() error { h.wakeChecks(ctx); return nil })
+	g.Go(func() error { h.maintenanceLoop(ctx); return nil })
 	g.Go(func() error { h.patronChecks(ctx); return nil })
 	g.Go(func() error {
 		<-ctx.Done()

@@ -40,12 +40,21 @@ const (
 	AuditStaffNewTOTP AuditAction = "staff.totp-reset" // an account given a new TOTP secret
 )
 
+// Maintenance windows (maintenance.go): a window opened, ended (early by
+// hand, or by the hub when its time was up), a branch's schedule changed.
+const (
+	AuditMaintenanceStart    AuditAction = "maintenance.start"
+	AuditMaintenanceEnd      AuditAction = "maintenance.end"
+	AuditMaintenanceSchedule AuditAction = "maintenance.schedule"
+)
+
 // AuditActions lists every audit action in a stable order.
 var AuditActions = []AuditAction{AuditEnroll, AuditRenew, AuditRevoke, AuditCommand, AuditCommandResult,
 	AuditTokenCreate, AuditStaffSetup, AuditStaffCreate, AuditStaffDisable, AuditStaffLogin,
 	AuditStaffLogout, AuditStaffConnect, AuditStaffRequest, AuditStaffUnlock, AuditStaffNewTOTP, AuditSetBranch, AuditStaffRole, AuditPowerNoWake, AuditErase,
 	AuditPatronLockout, AuditGuestCreate, AuditSessionTime, AuditRulesSet,
-	AuditAPIKeyCreate, AuditAPIKeyRevoke, AuditAPIRefused, AuditWebhookCreate, AuditWebhookDelete}
+	AuditAPIKeyCreate, AuditAPIKeyRevoke, AuditAPIRefused, AuditWebhookCreate, AuditWebhookDelete,
+	AuditMaintenanceStart, AuditMaintenanceEnd, AuditMaintenanceSchedule}
 
 // Audit detail keys written by the store and read by the console.
 const (

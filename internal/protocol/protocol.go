@@ -143,11 +143,14 @@ const (
 	// ActionSelfTest runs the PC's self-test now (agent/selftest); the
 	// result is an EventSelfTestDone and the Status's Proof. Admin only.
 	ActionSelfTest Action = "selftest"
+	// ActionMaintenance opens or ends a maintenance window on the PC
+	// (maintenance.go): its guards and wipe paused until it ends.
+	ActionMaintenance Action = "maintenance"
 )
 
 // Actions lists the closed set in a stable order.
 var Actions = []Action{ActionPing, ActionLock, ActionUnlock, ActionMessage, ActionEndSession,
-	ActionReboot, ActionShutdown, ActionWipeNow, ActionReleaseQuarantine, ActionApplyPolicy, ActionWake, ActionSelfTest}
+	ActionReboot, ActionShutdown, ActionWipeNow, ActionReleaseQuarantine, ActionApplyPolicy, ActionWake, ActionSelfTest, ActionMaintenance}
 
 // Known reports whether a is in the closed set.
 func (a Action) Known() bool {
@@ -190,6 +193,9 @@ type Status struct {
 	// Proof is the last self-test's summary (agent/selftest); nil before the
 	// first one on this PC (the agent keeps the last across restarts).
 	Proof *SelfTestSummary `json:"proof,omitempty"`
+	// MaintenanceUntil is the end of the maintenance window the PC is in
+	// (its guards and wipe paused), zero when armed (maintenance.go).
+	MaintenanceUntil time.Time `json:"maintenance_until,omitzero"`
 }
 
 func (*Status) MsgType() Type { return TypeStatus }

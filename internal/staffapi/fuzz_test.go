@@ -204,3 +204,16 @@ func FuzzStaffRequest(f *testing.F) {
 		c.Close(0, "")
 	})
 }
+
+func (noTerminals) StartMaintenance(context.Context, protocol.MaintenanceWindow, string) (protocol.MaintenanceWindow, error) {
+	return protocol.MaintenanceWindow{}, errors.New("no maintenance here")
+}
+func (noTerminals) EndMaintenance(context.Context, int64, string) error {
+	return errors.New("no maintenance here")
+}
+func (noTerminals) Maintenance(context.Context) (protocol.MaintenanceList, error) {
+	return protocol.MaintenanceList{}, nil
+}
+func (noTerminals) ScheduleMaintenance(context.Context, protocol.MaintenanceScheduleArgs, string) error {
+	return errors.New("no maintenance here")
+}

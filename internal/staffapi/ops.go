@@ -49,6 +49,11 @@ var staffOps = map[protocol.StaffOp]staffOp{
 	protocol.OpWebhookCreate:  {run: opWebhookCreate},
 	protocol.OpWebhookList:    {run: opWebhookList},
 	protocol.OpWebhookDelete:  {run: opWebhookDelete},
+
+	protocol.OpMaintenanceStart:    {run: opMaintenanceStart},
+	protocol.OpMaintenanceEnd:      {run: opMaintenanceEnd},
+	protocol.OpMaintenanceList:     {run: opMaintenanceList},
+	protocol.OpMaintenanceSchedule: {run: opMaintenanceSchedule},
 }
 
 // Limits of list answers (a response must fit in one frame).
@@ -383,4 +388,49 @@ func opIMLS(x *staffCall) (any, error) {
 		return nil, err
 	}
 	return x.srv.store.IMLS(x.c.ctx, a.Year, x.srv.cfg.Zone)
+}
+
+// Maintenance windows: admin only (the hub audits each change).
+
+func opMaintenanceStart(x *staffCall) (any, error) {
+	var a protocol.MaintenanceWindow
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	if err := x.admin(protocol.Clip(a.Target, 64), nil); err != nil {
+		return nil, err
+	}
+	return x.srv.hub.StartMaintenance(x.c.ctx, a, x.actor)
+}
+
+func opMaintenanceEnd(x *staffCall) (any, error) {
+	var a protocol.MaintenanceEndArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	if err := x.admin("", nil); err != nil {
+		return nil, err
+	}
+	return nil, x.srv.hub.EndMaintenance(x.c.ctx, a.ID, x.actor)
+}
+
+func opMaintenanceList(x *staffCall) (any, error) {
+	if err := x.args(&struct{}{}); err != nil {
+		return nil, err
+	}
+	if err := x.admin("", nil); err != nil {
+		return nil, err
+	}
+	return x.srv.hub.Maintenance(x.c.ctx)
+}
+
+func opMaintenanceSchedule(x *staffCall) (any, error) {
+	var a protocol.MaintenanceScheduleArgs
+	if err := x.args(&a); err != nil {
+		return nil, err
+	}
+	if err := x.admin(protocol.Clip(a.Branch, 64), nil); err != nil {
+		return nil, err
+	}
+	return nil, x.srv.hub.ScheduleMaintenance(x.c.ctx, a, x.actor)
 }

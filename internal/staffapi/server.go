@@ -71,6 +71,11 @@ type Hub interface {
 	SetPatronRules(ctx context.Context, branch string, r *protocol.Rules, actor string) error
 	// ILSLink is the state of the link to the library's ILS.
 	ILSLink() protocol.ILSLink
+	// Maintenance windows (hub/maintenance.go).
+	StartMaintenance(ctx context.Context, w protocol.MaintenanceWindow, actor string) (protocol.MaintenanceWindow, error)
+	EndMaintenance(ctx context.Context, id int64, actor string) error
+	Maintenance(ctx context.Context) (protocol.MaintenanceList, error)
+	ScheduleMaintenance(ctx context.Context, a protocol.MaintenanceScheduleArgs, actor string) error
 }
 
 // Config is the staff API's settings. Zero values take the defaults below.

@@ -269,6 +269,31 @@ CREATE TABLE webhooks (
 	last_error TEXT NOT NULL DEFAULT ''
 );
 `,
+	// 9: maintenance windows (protocol/maintenance.go): one-off windows for
+	// a PC, a branch or every PC, with who opened and ended them; recurring
+	// windows per branch (weekday, HH:MM in the hub's local time, minutes).
+	`
+CREATE TABLE maintenance_windows (
+	id         INTEGER PRIMARY KEY,
+	scope      TEXT NOT NULL,
+	target     TEXT NOT NULL DEFAULT '',
+	start_at   INTEGER NOT NULL,
+	end_at     INTEGER NOT NULL,
+	reason     TEXT NOT NULL DEFAULT '',
+	created_by TEXT NOT NULL,
+	ended_at   INTEGER,
+	ended_by   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX maintenance_windows_open ON maintenance_windows (end_at) WHERE ended_at IS NULL;
+CREATE TABLE maintenance_schedules (
+	branch     TEXT NOT NULL,
+	weekday    INTEGER NOT NULL,
+	start      TEXT NOT NULL,
+	minutes    INTEGER NOT NULL,
+	created_by TEXT NOT NULL,
+	PRIMARY KEY (branch, weekday, start)
+);
+`,
 }
 
 // SchemaVersion is the schema version this build brings databases to.
