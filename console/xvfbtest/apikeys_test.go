@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,21 +55,7 @@ func TestRealWindowAPIKey(t *testing.T) {
 	w := openWindow(t, bin, tmp, r.URL(), r.Fingerprint())
 	w.login(filepath.Join(tmp, "login.png"), ann.User, ann.Password, func() string { return ann.Code(t) })
 
-	// The tab bar: click along it until the console says the API tab is open
-	// (its tabs' widths follow the font).
-	o := w.origin()
-	opened := false
-	for x := 20; x < 1100 && !opened; x += 25 {
-		w.click(o.Add(image.Pt(x, 62)))
-		deadline := time.Now().Add(time.Second)
-		for time.Now().Before(deadline) && !opened {
-			opened = slices.Contains(w.states(), "tab:API")
-			time.Sleep(20 * time.Millisecond) // polling the state file, bounded by the deadline
-		}
-	}
-	if !opened {
-		t.Fatalf("no API tab found on the tab bar; states %q", w.states())
-	}
+	w.openTab("API")
 	testbin.WaitFor(t, 20*time.Second, "the API tab's lists", w.hasState("apikeys:0"))
 
 	// The name field has the keyboard as the tab opens; Return creates.

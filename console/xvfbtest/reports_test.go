@@ -1,7 +1,6 @@
 package xvfbtest
 
 import (
-	"image"
 	"image/color"
 	"log/slog"
 	"path/filepath"
@@ -55,10 +54,7 @@ func TestRealWindowReports(t *testing.T) {
 	w := openWindow(t, bin, tmp, r.URL(), r.Fingerprint())
 	w.login(filepath.Join(tmp, "login.png"), bob.User, bob.Password, func() string { return bob.Code(t) })
 	testbin.WaitFor(t, 30*time.Second, "the report of the last 30 days counted", w.hasState("report:10"))
-	// A desk member's tabs: Room, Events, Alerts, Reports (console/ui's golden
-	// room.xml puts Reports at x 188..258, y 0..36 of the tab bar, 4 px in).
-	w.click(w.origin().Add(image.Pt(4+188+35, 62)))
-	testbin.WaitFor(t, 20*time.Second, "the Reports tab", w.hasState("tab:Reports"))
+	w.openTab("Reports")
 	shot := filepath.Join(art, "reports.png")
 	testbin.WaitFor(t, 20*time.Second, "the busy-hours map drawn with this hour darkest", func() bool {
 		img := w.screenshot(shot)

@@ -173,6 +173,25 @@ func (w *window) login(shot, user, password string, code func() string) {
 }
 
 // click clicks at p.
+// openTab clicks along the tab bar until the console says the named tab is
+// open: the tabs' widths follow the font, and which tabs there are follows the
+// role, so no test counts on a tab's position.
+func (w *window) openTab(name string) {
+	w.t.Helper()
+	o := w.origin()
+	for x := 20; x < 1100; x += 25 {
+		w.click(o.Add(image.Pt(x, 62)))
+		deadline := time.Now().Add(400 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			if slices.Contains(w.states(), "tab:"+name) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond) // polling the state file, bounded by the deadline
+		}
+	}
+	w.t.Fatalf("no %s tab found on the tab bar; states %q", name, w.states())
+}
+
 func (w *window) click(p image.Point) {
 	w.t.Helper()
 	w.xdotool("mousemove", fmt.Sprint(p.X), fmt.Sprint(p.Y), "click", "1")
