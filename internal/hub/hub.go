@@ -535,8 +535,8 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { h.housekeeping(ctx); return nil })
 	g.Go(func() error { h.auditHeads(ctx); return nil })
-	g.Go(func() error { h.wakeChecks(ctx); return nil })
-	g.Go(func() error { h.maintenanceLoop(ctx); return nil })
+	g.Go(func() error { everyTick(ctx, min(h.cfg.WakeCheck/4, 30*time.Second), h.checkWakes); return nil })
+	g.Go(func() error { everyTick(ctx, h.cfg.MaintenanceTick, h.reconcileMaintenance); return nil })
 	g.Go(func() error { h.patronChecks(ctx); return nil })
 	g.Go(func() error {
 		<-ctx.Done()

@@ -84,20 +84,6 @@ func (h *Hub) ScheduleMaintenance(ctx context.Context, a protocol.MaintenanceSch
 	return nil
 }
 
-// maintenanceLoop reconciles every tick until ctx ends.
-func (h *Hub) maintenanceLoop(ctx context.Context) {
-	t := time.NewTicker(h.cfg.MaintenanceTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			h.reconcileMaintenance(ctx, now)
-		}
-	}
-}
-
 // reconcileMaintenance ends (and audits) the one-off windows whose time is
 // up, audits recurring occurrences as they open and close, and sends every
 // online PC whose reported MaintenanceUntil differs from what the windows say

@@ -151,22 +151,23 @@ func (h *Hub) watchWake(id, name, actor string) {
 	h.wakeMu.Unlock()
 }
 
-// wakeChecks logs and audits every woken PC not online by its deadline, and
-// forgets those that came online, until ctx ends.
-func (h *Hub) wakeChecks(ctx context.Context) {
-	every := min(h.cfg.WakeCheck/4, 30*time.Second)
-	t := time.NewTicker(every)
+// everyTick calls f with each tick's time, every d, until ctx ends: the
+// loops of the hub's periodic checks (wake deadlines, maintenance windows).
+func everyTick(ctx context.Context, d time.Duration, f func(context.Context, time.Time)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			h.checkWakes(ctx, now)
+			f(ctx, now)
 		}
 	}
 }
 
+// checkWakes logs and audits every woken PC not online by its deadline, and
+// forgets those that came online.
 func (h *Hub) checkWakes(ctx context.Context, now time.Time) {
 	h.wakeMu.Lock()
 	var late map[string]wakeWatch
