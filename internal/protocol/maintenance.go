@@ -256,11 +256,3 @@ type MaintenanceList struct {
 	Schedules []MaintenanceSchedule `json:"schedules,omitempty"`
 	Error     string                `json:"error,omitempty"`
 }
-
-// Control socket paths of maintenance (carrel-hub maintenance).
-const (
-	PathControlMaintenanceStart    = "/maintenance/start"    // POST MaintenanceWindow → MaintenanceList (the new one)
-	PathControlMaintenanceEnd      = "/maintenance/end"      // POST MaintenanceEndArgs → MaintenanceList
-	PathControlMaintenanceList     = "/maintenance/list"     // GET → MaintenanceList
-	PathControlMaintenanceSchedule = "/maintenance/schedule" // POST MaintenanceScheduleArgs → MaintenanceList
-)
